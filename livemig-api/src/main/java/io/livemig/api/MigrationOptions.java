@@ -1,0 +1,247 @@
+package io.livemig.api;
+
+import java.time.Duration;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * How to run a migration. Immutable and thread-safe; build one with {@link #builder()}, derive
+ * variants with {@link #toBuilder()}. Every setter validates at once and throws
+ * {@link IllegalArgumentException} for a bad value.
+ *
+ * <pre>{@code
+ * MigrationOptions options = MigrationOptions.builder()
+ *         .strategy(Strategy.COLD)
+ *         .downtimeLimit(Duration.ofMillis(50))
+ *         .bandwidthLimitBytesPerSecond(512L << 20)
+ *         .build();
+ * }</pre>
+ *
+ * <p>The same options object is given to both sides; the destination uses only the settings that
+ * concern it ({@link #ioTimeout()}, {@link #verify()}, {@link #timeSource()},
+ * {@link #listener()}).
+ */
+public final class MigrationOptions {
+
+    /** Default {@link #downtimeLimit()}: 300 ms, as QEMU. */
+    public static final Duration DEFAULT_DOWNTIME_LIMIT = Duration.ofMillis(300);
+    /** Default {@link #maxRounds()}: 30, as Xen's 29 iterative rounds plus the last. */
+    public static final int DEFAULT_MAX_ROUNDS = 30;
+    /** Default {@link #batchPages()}: 256 pages, 1 MiB of 4 KiB pages per frame. */
+    public static final int DEFAULT_BATCH_PAGES = 256;
+    /** Default {@link #ioTimeout()}: 30 s without progress on the channel. */
+    public static final Duration DEFAULT_IO_TIMEOUT = Duration.ofSeconds(30);
+
+    private final Strategy strategy;
+    private final Duration downtimeLimit;
+    private final long bandwidthLimitBytesPerSecond;
+    private final int maxRounds;
+    private final Duration maxTotalTime;
+    private final boolean verify;
+    private final int batchPages;
+    private final Duration ioTimeout;
+    private final TimeSource timeSource;
+    private final MigrationListener listener;
+
+    private MigrationOptions(Builder b) {
+        this.strategy = b.strategy;
+        this.downtimeLimit = b.downtimeLimit;
+        this.bandwidthLimitBytesPerSecond = b.bandwidthLimitBytesPerSecond;
+        this.maxRounds = b.maxRounds;
+        this.maxTotalTime = b.maxTotalTime;
+        this.verify = b.verify;
+        this.batchPages = b.batchPages;
+        this.ioTimeout = b.ioTimeout;
+        this.timeSource = b.timeSource;
+        this.listener = b.listener;
+    }
+
+    /** @return a builder with every default */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** @return the defaults: cold migration, 300 ms downtime limit, no bandwidth cap, verification on */
+    public static MigrationOptions defaults() {
+        return builder().build();
+    }
+
+    /** @return a builder holding this object's values */
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
+    /** @return the strategy; default {@link Strategy#COLD} */
+    public Strategy strategy() {
+        return strategy;
+    }
+
+    /** @return the longest acceptable pause of the VM; default 300 ms */
+    public Duration downtimeLimit() {
+        return downtimeLimit;
+    }
+
+    /** @return the bandwidth cap on the forward stream in bytes per second; 0 means no cap (the default) */
+    public long bandwidthLimitBytesPerSecond() {
+        return bandwidthLimitBytesPerSecond;
+    }
+
+    /** @return the most memory rounds before switchover is forced or the policy acts; default 30 */
+    public int maxRounds() {
+        return maxRounds;
+    }
+
+    /** @return the longest the migration may take before the policy acts; empty means no limit (default) */
+    public Optional<Duration> maxTotalTime() {
+        return Optional.ofNullable(maxTotalTime);
+    }
+
+    /**
+     * @return whether to compare every page's digest between source (at pause) and destination (at
+     *         resume); default true. The destination digests pages as they land and the source after
+     *         the switchover, so verification costs CPU but no downtime.
+     */
+    public boolean verify() {
+        return verify;
+    }
+
+    /** @return the most pages per page-batch frame; default 256 */
+    public int batchPages() {
+        return batchPages;
+    }
+
+    /** @return how long a channel operation may make no progress before the migration fails; default 30 s */
+    public Duration ioTimeout() {
+        return ioTimeout;
+    }
+
+    /** @return the clock and sleeper for everything timed; default {@link TimeSource#system()} */
+    public TimeSource timeSource() {
+        return timeSource;
+    }
+
+    /** @return the event listener; default {@link MigrationListener#NONE} */
+    public MigrationListener listener() {
+        return listener;
+    }
+
+    @Override
+    public String toString() {
+        return "MigrationOptions[strategy=" + strategy + ", downtimeLimit=" + downtimeLimit
+                + ", bandwidthLimitBytesPerSecond=" + bandwidthLimitBytesPerSecond + ", maxRounds=" + maxRounds
+                + ", maxTotalTime=" + maxTotalTime + ", verify=" + verify + ", batchPages=" + batchPages
+                + ", ioTimeout=" + ioTimeout + "]";
+    }
+
+    /** Builds {@link MigrationOptions}. Not thread-safe; every setter validates at once. */
+    public static final class Builder {
+        private Strategy strategy = Strategy.COLD;
+        private Duration downtimeLimit = DEFAULT_DOWNTIME_LIMIT;
+        private long bandwidthLimitBytesPerSecond;
+        private int maxRounds = DEFAULT_MAX_ROUNDS;
+        private Duration maxTotalTime;
+        private boolean verify = true;
+        private int batchPages = DEFAULT_BATCH_PAGES;
+        private Duration ioTimeout = DEFAULT_IO_TIMEOUT;
+        private TimeSource timeSource = TimeSource.system();
+        private MigrationListener listener = MigrationListener.NONE;
+
+        private Builder() {
+        }
+
+        private Builder(MigrationOptions o) {
+            strategy = o.strategy;
+            downtimeLimit = o.downtimeLimit;
+            bandwidthLimitBytesPerSecond = o.bandwidthLimitBytesPerSecond;
+            maxRounds = o.maxRounds;
+            maxTotalTime = o.maxTotalTime;
+            verify = o.verify;
+            batchPages = o.batchPages;
+            ioTimeout = o.ioTimeout;
+            timeSource = o.timeSource;
+            listener = o.listener;
+        }
+
+        /** @param strategy the strategy @return this */
+        public Builder strategy(Strategy strategy) {
+            this.strategy = Objects.requireNonNull(strategy, "strategy");
+            return this;
+        }
+
+        /** @param limit the downtime limit, positive @return this */
+        public Builder downtimeLimit(Duration limit) {
+            this.downtimeLimit = positive(limit, "downtimeLimit");
+            return this;
+        }
+
+        /** @param bytesPerSecond the forward bandwidth cap, 0 for none @return this */
+        public Builder bandwidthLimitBytesPerSecond(long bytesPerSecond) {
+            if (bytesPerSecond < 0) {
+                throw new IllegalArgumentException("bandwidthLimitBytesPerSecond must be >= 0, was " + bytesPerSecond);
+            }
+            this.bandwidthLimitBytesPerSecond = bytesPerSecond;
+            return this;
+        }
+
+        /** @param rounds the most memory rounds, 1 to 10,000 @return this */
+        public Builder maxRounds(int rounds) {
+            if (rounds < 1 || rounds > 10_000) {
+                throw new IllegalArgumentException("maxRounds must be in [1, 10000], was " + rounds);
+            }
+            this.maxRounds = rounds;
+            return this;
+        }
+
+        /** @param limit the longest total time, positive, or null for no limit @return this */
+        public Builder maxTotalTime(Duration limit) {
+            this.maxTotalTime = limit == null ? null : positive(limit, "maxTotalTime");
+            return this;
+        }
+
+        /** @param verify whether to verify every page's digest @return this */
+        public Builder verify(boolean verify) {
+            this.verify = verify;
+            return this;
+        }
+
+        /** @param pages the most pages per frame, 1 to 4096 @return this */
+        public Builder batchPages(int pages) {
+            if (pages < 1 || pages > 4096) {
+                throw new IllegalArgumentException("batchPages must be in [1, 4096], was " + pages);
+            }
+            this.batchPages = pages;
+            return this;
+        }
+
+        /** @param timeout how long channel operations may stall, positive @return this */
+        public Builder ioTimeout(Duration timeout) {
+            this.ioTimeout = positive(timeout, "ioTimeout");
+            return this;
+        }
+
+        /** @param timeSource the time source (a virtual clock in deterministic tests) @return this */
+        public Builder timeSource(TimeSource timeSource) {
+            this.timeSource = Objects.requireNonNull(timeSource, "timeSource");
+            return this;
+        }
+
+        /** @param listener the event listener @return this */
+        public Builder listener(MigrationListener listener) {
+            this.listener = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
+
+        /** @return the options */
+        public MigrationOptions build() {
+            return new MigrationOptions(this);
+        }
+
+        private static Duration positive(Duration d, String name) {
+            Objects.requireNonNull(d, name);
+            if (d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException(name + " must be positive, was " + d);
+            }
+            return d;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+package io.livemig.api;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * The immutable outcome of a migration, from one side's point of view.
+ *
+ * <p>Times are measured on the migration's {@link TimeSource}. {@code downtime} runs from the
+ * source's pause to the destination's resume, both read on one clock: the source timestamps the
+ * pause, the destination reports its resume on the return path, and the span is corrected for
+ * the path's one-way delay (the handshake's measured round trip halved).
+ *
+ * @param strategy          the strategy that ran (after any escalation, the last one)
+ * @param status            how it ended
+ * @param verification      the page-by-page comparison's result
+ * @param mismatchedPages   pages whose digests differed (0 unless {@code MISMATCH})
+ * @param memoryBytes       the VM's RAM size in bytes, holes excluded
+ * @param totalTime         from the start of the handshake to the end
+ * @param downtime          source pause to destination resume; zero if the VM never paused
+ * @param expectedDowntime  what the engine predicted when it decided to switch over
+ * @param bytesOnWire       bytes sent on the forward stream, frame headers included
+ * @param rounds            the number of memory rounds
+ * @param pagesByEncoding   pages sent per encoding name ({@code "zero"}, {@code "raw"}, ...)
+ * @param roundsDetail      per-round statistics, in order
+ * @param failure           what went wrong, if {@code status != COMPLETED}; else null
+ */
+public record MigrationReport(Strategy strategy, MigrationStatus status, Verification verification,
+                              long mismatchedPages, long memoryBytes, Duration totalTime, Duration downtime,
+                              Duration expectedDowntime, long bytesOnWire, int rounds,
+                              Map<String, Long> pagesByEncoding, List<RoundStats> roundsDetail,
+                              String failure) {
+
+    /** @throws IllegalArgumentException for negative counts; collections are copied */
+    public MigrationReport {
+        Objects.requireNonNull(strategy, "strategy");
+        Objects.requireNonNull(status, "status");
+        Objects.requireNonNull(verification, "verification");
+        Objects.requireNonNull(totalTime, "totalTime");
+        Objects.requireNonNull(downtime, "downtime");
+        Objects.requireNonNull(expectedDowntime, "expectedDowntime");
+        if (mismatchedPages < 0 || memoryBytes < 0 || bytesOnWire < 0 || rounds < 0) {
+            throw new IllegalArgumentException("report counts must not be negative");
+        }
+        pagesByEncoding = Map.copyOf(new TreeMap<>(pagesByEncoding));
+        roundsDetail = List.copyOf(roundsDetail);
+        if (status == MigrationStatus.COMPLETED && failure != null) {
+            throw new IllegalArgumentException("a completed migration has no failure");
+        }
+    }
+
+    /** @return true only if the destination's memory at resume equalled the source's at pause, page for page */
+    public boolean verified() {
+        return verification == Verification.VERIFIED;
+    }
+
+    /** @return the total of {@link #pagesByEncoding()} */
+    public long pagesSent() {
+        long total = 0;
+        for (long count : pagesByEncoding.values()) {
+            total += count;
+        }
+        return total;
+    }
+
+    /** @return the failure description, if the migration did not complete */
+    public Optional<String> failureMessage() {
+        return Optional.ofNullable(failure);
+    }
+}

@@ -1,0 +1,38 @@
+package io.livemig.spi;
+
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * One VM on the source host, as a provider hands it out: its memory, dirty tracking, vCPUs and
+ * devices. A running migration owns the handle; nothing else should pause or resume the VM
+ * while it runs.
+ *
+ * <p><b>Ownership.</b> The caller of {@link HypervisorProvider#open} owns the handle and closes
+ * it. Closing releases livemig's hold on the VM (tracking, mappings); what it does to the VM
+ * itself is the provider's to document (the in-memory kit stops its workload, a VMM-backed
+ * provider may tear the VM down). {@code close()} is idempotent.
+ *
+ * <p><b>Threading.</b> The accessors are thread-safe and return the same objects every time.
+ */
+public interface MigratableVm extends AutoCloseable {
+
+    /** @return the layout, vCPU count and devices, as sent to the destination */
+    VmDescriptor descriptor();
+
+    /** @return the guest memory */
+    MemorySource memory();
+
+    /** @return the dirty tracker, or empty if this VM cannot track writes (no live pre-copy then) */
+    Optional<DirtyTracker> dirtyTracker();
+
+    /** @return the vCPUs */
+    VcpuControl vcpus();
+
+    /** @return the migratable devices, in the order of {@link VmDescriptor#deviceIds()} */
+    List<MigratableDevice> devices();
+
+    /** Releases livemig's hold on the VM. Idempotent. */
+    @Override
+    void close();
+}

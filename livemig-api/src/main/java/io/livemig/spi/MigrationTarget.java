@@ -1,0 +1,33 @@
+package io.livemig.spi;
+
+import java.util.List;
+
+/**
+ * The destination side of a migration: a VM created paused with the source's layout, whose
+ * memory the receiving engine fills before it loads the vCPU and device state and resumes it.
+ *
+ * <p><b>Ownership.</b> The receiving engine owns the target while the migration runs. If the
+ * migration fails before resume, the engine closes the target, which must discard the VM so
+ * that no half-migrated VM ever runs. After a successful resume, the target is handed to the
+ * caller, who keeps the VM running and closes it when done.
+ *
+ * <p><b>Threading.</b> Accessors are thread-safe and return the same objects every time.
+ */
+public interface MigrationTarget extends AutoCloseable {
+
+    /** @return the descriptor the target was created with */
+    VmDescriptor descriptor();
+
+    /** @return the guest memory, all zero at creation */
+    MemorySink memory();
+
+    /** @return the vCPUs, paused at creation */
+    VcpuControl vcpus();
+
+    /** @return the migratable devices, in the order of {@link VmDescriptor#deviceIds()} */
+    List<MigratableDevice> devices();
+
+    /** Tears the VM down (or, after a successful migration, stops it). Idempotent. */
+    @Override
+    void close();
+}

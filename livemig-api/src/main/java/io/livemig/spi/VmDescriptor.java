@@ -1,0 +1,34 @@
+package io.livemig.spi;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * What a destination needs to know to create a VM that can receive a migration: the memory
+ * layout, the vCPU count and the devices. It travels in the migration handshake.
+ *
+ * @param memoryLayout     the guest-physical memory layout
+ * @param vcpuCount        the number of vCPUs, at least 1
+ * @param deviceIds        the ids of the VM's migratable devices, unique; copied
+ * @param vcpuStateFormat  the provider's format name for vCPU state, as in {@link VcpuState#format()}
+ */
+public record VmDescriptor(MemoryLayout memoryLayout, int vcpuCount, List<String> deviceIds,
+                           String vcpuStateFormat) {
+
+    /** @throws IllegalArgumentException for a bad vCPU count, duplicate device ids or a blank format */
+    public VmDescriptor {
+        Objects.requireNonNull(memoryLayout, "memoryLayout");
+        if (vcpuCount < 1) {
+            throw new IllegalArgumentException("vcpuCount must be >= 1, was " + vcpuCount);
+        }
+        deviceIds = List.copyOf(deviceIds);
+        if (new HashSet<>(deviceIds).size() != deviceIds.size()) {
+            throw new IllegalArgumentException("device ids must be unique: " + deviceIds);
+        }
+        Objects.requireNonNull(vcpuStateFormat, "vcpuStateFormat");
+        if (vcpuStateFormat.isBlank()) {
+            throw new IllegalArgumentException("vcpuStateFormat must not be blank");
+        }
+    }
+}
