@@ -1,0 +1,125 @@
+package io.livemig.engine;
+
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationReport;
+import io.livemig.channel.Channel;
+import io.livemig.engine.internal.DestinationSession;
+import io.livemig.engine.internal.ProviderRegistry;
+import io.livemig.engine.internal.SourceRunner;
+import io.livemig.engine.internal.SourceSession;
+import io.livemig.spi.HypervisorProvider;
+import io.livemig.spi.MigratableVm;
+
+import java.io.IOException;
+import java.net.URI;
+import java.util.Objects;
+
+/**
+ * livemig's entry point. On the source host, {@link #migrate} (blocking) or {@link #start}
+ * (asynchronous, cancellable) moves a {@link MigratableVm} through a {@link Channel}; on the
+ * destination host, {@link #receive} accepts it into a new target VM and resumes it there.
+ *
+ * <pre>{@code
+ * // destination
+ * try (TcpChannelListener listener = TcpChannelListener.bind(new InetSocketAddress(4444));
+ *      Channel channel = listener.accept(Duration.ofMinutes(1))) {
+ *     ReceivedMigration received = LiveMigration.receive(channel, URI.create("kvm:?console=/tmp/vm.log"), options);
+ * }
+ * // source
+ * try (MigratableVm vm = LiveMigration.open(URI.create("mem:?size=1G&workload=random&rate=50M"));
+ *      Channel channel = TcpChannel.connect(new InetSocketAddress("dst", 4444), Duration.ofSeconds(5), Duration.ofSeconds(30))) {
+ *     MigrationReport report = LiveMigration.migrate(vm, channel, options);
+ * }
+ * }</pre>
+ *
+ * <p>Providers are found with {@link java.util.ServiceLoader} by URI scheme; a broken provider
+ * is skipped with a warning, one built for another SPI version too, and the system property
+ * {@code livemig.provider.<scheme>} (a class name) picks one when several claim a scheme.
+ *
+ * <p>Thread-safe: every method may be called from any thread; each migration is independent.
+ */
+public final class LiveMigration {
+
+    private LiveMigration() {
+    }
+
+    /**
+     * Opens a running VM on this host, to migrate it.
+     *
+     * @param uri a provider URI such as {@code mem:?size=1G} or {@code kvm:...}
+     * @return the VM handle, owned by the caller
+     * @throws IllegalArgumentException if no provider serves the scheme (the message lists every
+     *                                  provider probed and why it was not used) or the URI is malformed
+     * @throws IOException              if the provider cannot open the VM
+     */
+    public static MigratableVm open(URI uri) throws IOException {
+        return provider(uri).open(uri);
+    }
+
+    /**
+     * @param uri a provider URI
+     * @return the provider that serves its scheme
+     * @throws IllegalArgumentException if none does
+     */
+    public static HypervisorProvider provider(URI uri) {
+        Objects.requireNonNull(uri.getScheme(), () -> "URI has no scheme: " + uri);
+        return ProviderRegistry.find(uri.getScheme());
+    }
+
+    /**
+     * Migrates {@code vm} through {@code channel}, blocking until the VM runs at the
+     * destination (and verification ended, if on) or the migration failed.
+     *
+     * @param vm      the source VM; the migration owns it while it runs
+     * @param channel a connected channel to a destination running {@link #receive}
+     * @param options the options
+     * @return the report
+     * @throws MigrationException if the migration failed or was cancelled (interrupting the
+     *                            thread cancels it); {@link MigrationException#sourceState()}
+     *                            says where the VM is
+     */
+    public static MigrationReport migrate(MigratableVm vm, Channel channel, MigrationOptions options)
+            throws MigrationException {
+        return SourceRunner.run(new SourceSession(vm, channel, options));
+    }
+
+    /**
+     * Starts migrating {@code vm} on a new thread.
+     *
+     * @return the running migration: cancel it, await it
+     */
+    public static Migration start(MigratableVm vm, Channel channel, MigrationOptions options) {
+        Migration migration = new Migration(new SourceSession(vm, channel, options));
+        migration.startThread();
+        return migration;
+    }
+
+    /**
+     * Receives a migration into a target made by {@code factory}, resumes it, and takes part in
+     * verification. Blocks until the VM runs here and verification ended, or the migration failed.
+     *
+     * @param channel a connected channel from the source
+     * @param factory creates the target once the source announced its shape
+     * @param options the options (this side uses the clock, the listener and verification)
+     * @return the running target, now owned by the caller, and the destination's report
+     * @throws MigrationException if the migration failed before the VM resumed here; the target
+     *                            (if one was created) has been discarded
+     */
+    public static ReceivedMigration receive(Channel channel, TargetFactory factory, MigrationOptions options)
+            throws MigrationException {
+        DestinationSession.Outcome outcome = new DestinationSession(channel, factory::create, options).run();
+        return new ReceivedMigration(outcome.target(), outcome.report());
+    }
+
+    /**
+     * Receives a migration into a target created by the provider of {@code targetUri}.
+     *
+     * @see #receive(Channel, TargetFactory, MigrationOptions)
+     */
+    public static ReceivedMigration receive(Channel channel, URI targetUri, MigrationOptions options)
+            throws MigrationException {
+        HypervisorProvider provider = provider(targetUri);
+        return receive(channel, descriptor -> provider.createTarget(targetUri, descriptor), options);
+    }
+}

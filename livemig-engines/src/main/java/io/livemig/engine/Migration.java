@@ -1,0 +1,110 @@
+package io.livemig.engine;
+
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationReport;
+import io.livemig.engine.internal.SourceRunner;
+import io.livemig.engine.internal.SourceSession;
+
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A migration running on its own thread, started by {@link LiveMigration#start}. Cancel it,
+ * wait for it, read its report.
+ *
+ * <p>Thread-safe. {@link #close()} cancels the migration if it is still before switchover and
+ * waits for its thread to end; it is idempotent.
+ */
+public final class Migration implements AutoCloseable {
+
+    private final SourceSession session;
+    private final Thread thread;
+    private final CountDownLatch done = new CountDownLatch(1);
+    private volatile MigrationReport report;
+    private volatile MigrationException error;
+
+    Migration(SourceSession session) {
+        this.session = session;
+        this.thread = Thread.ofPlatform().name("livemig-migration").daemon().unstarted(this::run);
+    }
+
+    void startThread() {
+        thread.start();
+    }
+
+    private void run() {
+        try {
+            report = SourceRunner.run(session);
+        } catch (MigrationException e) {
+            error = e;
+        } finally {
+            done.countDown();
+        }
+    }
+
+    /**
+     * Asks the migration to stop. Before the switchover commit, it stops at the next frame
+     * boundary: the source VM keeps running unchanged and the destination discards what it got,
+     * and {@link #await()} throws {@link io.livemig.api.MigrationCancelledException}. Once the
+     * destination has been told to resume, cancelling has no effect. Returns at once.
+     */
+    public void cancel() {
+        session.cancel();
+    }
+
+    /** @return whether the migration has ended, one way or another */
+    public boolean isDone() {
+        return done.getCount() == 0;
+    }
+
+    /**
+     * Waits for the end.
+     *
+     * @return the report of a completed migration
+     * @throws MigrationException   if it failed or was cancelled
+     * @throws InterruptedException if the waiting thread is interrupted (the migration goes on)
+     */
+    public MigrationReport await() throws MigrationException, InterruptedException {
+        done.await();
+        return result();
+    }
+
+    /**
+     * Waits for the end, at most {@code timeout}.
+     *
+     * @throws TimeoutException if it has not ended by then (it goes on)
+     */
+    public MigrationReport await(Duration timeout) throws MigrationException, InterruptedException, TimeoutException {
+        if (!done.await(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
+            throw new TimeoutException("the migration is still running after " + timeout);
+        }
+        return result();
+    }
+
+    private MigrationReport result() throws MigrationException {
+        if (error != null) {
+            throw error;
+        }
+        return report;
+    }
+
+    /** Cancels (if still possible) and waits for the migration's thread. Idempotent. */
+    @Override
+    public void close() {
+        cancel();
+        boolean interrupted = false;
+        while (true) {
+            try {
+                done.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

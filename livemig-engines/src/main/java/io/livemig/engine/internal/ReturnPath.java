@@ -1,0 +1,123 @@
+package io.livemig.engine.internal;
+
+import io.livemig.api.ProtocolException.Kind;
+import io.livemig.channel.Channel;
+import io.livemig.engine.internal.wire.Frame;
+import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.Messages;
+import io.livemig.engine.internal.wire.WireException;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32C;
+
+/**
+ * The source's reader of the return path: a virtual thread that receives the destination's
+ * frames, checks them, and queues them for the engine thread, stamped with their arrival time.
+ * A failure (broken channel, malformed frame) is queued too, so the engine sees it at its next
+ * wait, and {@link #failure()} lets the send loop notice it between batches.
+ *
+ * <p>Thread-safe. Closing the channel ends the thread.
+ */
+final class ReturnPath {
+
+    /** A frame from the destination, parsed, with its arrival time on the migration's clock. */
+    record Incoming(FrameType type, Object body, long arrivalNanos) {
+    }
+
+    /** Queued when the reader stops on an error. */
+    record Failure(Exception error) {
+    }
+
+    private static final int BUFFER_BYTES = 64 << 10;
+
+    private final Channel channel;
+    private final io.livemig.api.TimeSource time;
+    private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
+    private final Thread thread;
+    private volatile Object failure;
+
+    ReturnPath(Channel channel, io.livemig.api.TimeSource time) {
+        this.channel = channel;
+        this.time = time;
+        this.thread = Thread.ofVirtual().name("livemig-return-path").unstarted(this::run);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    private void run() {
+        ByteBuffer buffer = ByteBuffer.allocateDirect(Math.min(BUFFER_BYTES, channel.maxMessageBytes()))
+                .order(ByteOrder.BIG_ENDIAN);
+        CRC32C crc = new CRC32C();
+        try {
+            while (true) {
+                buffer.clear();
+                int length = channel.receive(buffer);
+                if (length < 0) {
+                    fail(new IOException("the destination closed the return path"));
+                    return;
+                }
+                long arrival = time.nanoTime();
+                buffer.flip();
+                Frame frame = Frame.open(buffer, crc);
+                if (!frame.type().returning()) {
+                    throw new WireException(Kind.UNEXPECTED, frame.type() + " frame on the return path");
+                }
+                Object body = switch (frame.type()) {
+                    case HELLO_ACK -> Messages.HelloAck.read(frame);
+                    case VERIFY_RESULT -> Messages.VerifyResult.read(frame);
+                    case ABORT -> Messages.Abort.read(frame);
+                    case READY, RESUMED -> {
+                        Messages.readEmpty(frame);
+                        yield frame.type();
+                    }
+                    default -> throw new WireException(Kind.UNEXPECTED, frame.type() + " frame on the return path");
+                };
+                queue.add(new Incoming(frame.type(), body, arrival));
+            }
+        } catch (IOException | WireException | RuntimeException e) {
+            fail(e);
+        }
+    }
+
+    private void fail(Exception e) {
+        Failure f = new Failure(e);
+        failure = f;
+        queue.add(f);
+    }
+
+    /** @return the reader's failure, if it stopped on one, else null */
+    Exception failure() {
+        Object f = failure;
+        return f == null ? null : ((Failure) f).error();
+    }
+
+    /** @return an ABORT frame the destination sent, if one is queued, without removing other frames */
+    Messages.Abort pendingAbort() {
+        for (Object o : queue) {
+            if (o instanceof Incoming in && in.body() instanceof Messages.Abort abort) {
+                return abort;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Waits for the next frame or failure.
+     *
+     * @param timeoutNanos real-time timeout in nanoseconds
+     * @return an {@link Incoming} or a {@link Failure}, or null on timeout
+     */
+    Object next(long timeoutNanos) throws InterruptedException {
+        return queue.poll(timeoutNanos, TimeUnit.NANOSECONDS);
+    }
+
+    void join(long millis) throws InterruptedException {
+        thread.join(millis);
+    }
+}

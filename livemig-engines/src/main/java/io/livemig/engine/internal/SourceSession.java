@@ -1,0 +1,509 @@
+package io.livemig.engine.internal;
+
+import io.livemig.api.ChannelException;
+import io.livemig.api.MigrationAbortedException;
+import io.livemig.api.MigrationCancelledException;
+import io.livemig.api.MigrationEvent;
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationPhase;
+import io.livemig.api.MigrationReport;
+import io.livemig.api.MigrationStatus;
+import io.livemig.api.ProtocolException;
+import io.livemig.api.RoundStats;
+import io.livemig.api.SourceVmState;
+import io.livemig.api.Verification;
+import io.livemig.channel.Channel;
+import io.livemig.compress.PageEncoding;
+import io.livemig.compress.ZeroPages;
+import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.FrameWriter;
+import io.livemig.engine.internal.wire.Messages;
+import io.livemig.engine.internal.wire.Wire;
+import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemoryRegion;
+import io.livemig.spi.MemorySource;
+import io.livemig.spi.MigratableDevice;
+import io.livemig.spi.MigratableVm;
+import io.livemig.spi.PageSet;
+import io.livemig.spi.VcpuState;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The source side of one migration: the primitives strategies are built from (handshake, send a
+ * page set as one round, pause, commit the switchover, verify) and the bookkeeping behind the
+ * report. It tracks where the VM is at every moment, so that a failure at any point says so
+ * truthfully and leaves the VM in the safest state: running at the source if the destination
+ * has not been told to resume, paused if it may have been.
+ *
+ * <p>Owned by the migration's thread; only {@link #cancel()} may be called from elsewhere.
+ */
+public final class SourceSession {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SourceSession.class);
+
+    private final MigratableVm vm;
+    private final Channel channel;
+    private final MigrationOptions options;
+    private final io.livemig.api.TimeSource time;
+    private final MemoryLayout layout;
+    private final MemorySource memory;
+    private final int pageSize;
+    private final ReturnPath returnPath;
+    private final TokenBucket bandwidth;
+    private final long[] pagesByEncoding = new long[256];
+    private final List<RoundStats> rounds = new ArrayList<>();
+
+    private FrameWriter writer;
+    private int batchPages;
+    private long agreedEncodings;
+    private volatile boolean cancelRequested;
+
+    private MigrationPhase phase = MigrationPhase.HANDSHAKE;
+    private SourceVmState vmState = SourceVmState.RUNNING;
+    private boolean pausedByUs;
+    private boolean commitSent;
+    private long startNanos;
+    private long pauseNanos = -1;
+    private long resumedNanos = -1;
+    private long rttNanos;
+    private long bytesOnWire;
+    private Duration expectedDowntime = Duration.ZERO;
+    private Verification verification = Verification.NOT_CHECKED;
+    private long mismatchedPages;
+
+    /**
+     * @param vm      the source VM; the session owns it while the migration runs
+     * @param channel the channel to the destination
+     * @param options the options
+     */
+    public SourceSession(MigratableVm vm, Channel channel, MigrationOptions options) {
+        this.vm = vm;
+        this.channel = channel;
+        this.options = options;
+        this.time = options.timeSource();
+        this.layout = vm.descriptor().memoryLayout();
+        this.memory = vm.memory();
+        this.pageSize = layout.pageSizeBytes();
+        this.returnPath = new ReturnPath(channel, time);
+        this.bandwidth = new TokenBucket(time, options.bandwidthLimitBytesPerSecond());
+    }
+
+    /** Asks the migration to stop at the next batch boundary, if it has not committed yet. Any thread. */
+    public void cancel() {
+        cancelRequested = true;
+    }
+
+    /** @return the options */
+    public MigrationOptions options() {
+        return options;
+    }
+
+    /** @return the VM */
+    public MigratableVm vm() {
+        return vm;
+    }
+
+    /** @return the VM's layout */
+    public MemoryLayout layout() {
+        return layout;
+    }
+
+    /** @return the migration's clock */
+    public io.livemig.api.TimeSource time() {
+        return time;
+    }
+
+    /** @return bytes put on the forward stream so far, frame headers included */
+    public long bytesOnWire() {
+        return bytesOnWire;
+    }
+
+    /** @return whether the VM is paused by this migration */
+    public boolean paused() {
+        return pausedByUs;
+    }
+
+    /** Sends HELLO and SETUP and waits for HELLO_ACK and READY. */
+    public void handshake() throws MigrationException {
+        startNanos = time.nanoTime();
+        returnPath.start();
+        long supported = (1L << PageEncoding.ZERO.wireId()) | (1L << PageEncoding.RAW.wireId());
+        FrameWriter hello = new FrameWriter(4096);
+        long sent = time.nanoTime();
+        send(new Messages.Hello(Wire.VERSION, Wire.VERSION, Math.min(Wire.DEFAULT_MAX_FRAME_BYTES,
+                channel.maxMessageBytes()), supported).write(hello));
+        ReturnPath.Incoming ackFrame = await(FrameType.HELLO_ACK);
+        rttNanos = Math.max(0, ackFrame.arrivalNanos() - sent);
+        Messages.HelloAck ack = (Messages.HelloAck) ackFrame.body();
+        if (ack.version() != Wire.VERSION) {
+            throw protocol(ProtocolException.Kind.INCOMPATIBLE, "destination chose protocol version " + ack.version()
+                    + ", this source speaks only " + Wire.VERSION);
+        }
+        if ((ack.encodings() & ~supported) != 0 || (ack.encodings() & supported) != supported) {
+            throw protocol(ProtocolException.Kind.INCOMPATIBLE, String.format(
+                    "destination agreed encodings %x, source needs %x", ack.encodings(), supported));
+        }
+        agreedEncodings = ack.encodings();
+        int maxFrame = Math.min(ack.maxFrameBytes(), Math.min(Wire.DEFAULT_MAX_FRAME_BYTES, channel.maxMessageBytes()));
+        writer = new FrameWriter(maxFrame);
+        int perPage = pageSize + Wire.PAGE_ENTRY_BYTES;
+        int fit = (maxFrame - Wire.MIN_FRAME_BYTES - Wire.PAGES_HEADER_BYTES) / perPage;
+        if (fit < 1) {
+            throw protocol(ProtocolException.Kind.INCOMPATIBLE, "a " + pageSize + "-byte page does not fit in the "
+                    + maxFrame + "-byte frame limit");
+        }
+        batchPages = Math.min(options.batchPages(), fit);
+        send(new Messages.Setup(options.strategy(), options.verify(), vm.descriptor(), batchPages).write(writer));
+        await(FrameType.READY);
+        phase = MigrationPhase.LIVE_COPY;
+        emit(new MigrationEvent.Started(options.strategy(), layout.memoryBytes(), channel.peer()));
+        LOG.info("migration started: {} of {} bytes to {}", options.strategy(), layout.memoryBytes(), channel.peer());
+    }
+
+    /**
+     * Pauses the VM and tells the destination the stop-copy phase began.
+     *
+     * @param expected the downtime predicted for the rest
+     */
+    public void pause(Duration expected, long remainingBytes) throws MigrationException {
+        checkCancelled();
+        vm.vcpus().pause();
+        pauseNanos = time.nanoTime();
+        pausedByUs = true;
+        vmState = SourceVmState.PAUSED;
+        phase = MigrationPhase.STOP_COPY;
+        expectedDowntime = expected;
+        emit(new MigrationEvent.SwitchoverStarted(remainingBytes, expected));
+        send(Messages.writeEmpty(writer, FrameType.SWITCHOVER));
+    }
+
+    /** What {@link #sendPages} did. */
+    public record RoundResult(long pagesSent, long bytesOnWire, long nanos) {
+    }
+
+    /**
+     * Sends every page of {@code pages} in page-number order as part of round {@code round}:
+     * zero pages as a bare entry, others raw. Checks for cancellation and a destination abort
+     * between frames.
+     *
+     * @return pages and bytes sent and the time it took
+     */
+    public RoundResult sendPages(PageSet pages, int round) throws MigrationException {
+        long start = time.nanoTime();
+        long bytesBefore = bytesOnWire;
+        long sentPages = 0;
+        ByteBuffer nativeView = writer.nativeView();
+        ByteBuffer b = null;
+        int countAt = 0;
+        int entries = 0;
+        for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
+            if (b == null) {
+                checkCancelled();
+                b = writer.begin(FrameType.PAGES);
+                b.putInt(round);
+                countAt = b.position();
+                b.putInt(0);
+                entries = 0;
+            }
+            int entryAt = b.position();
+            b.putLong(page).put((byte) PageEncoding.RAW.wireId()).putInt(pageSize);
+            int dataAt = b.position();
+            memory.readPages(page, 1, b);
+            if (ZeroPages.isZero(nativeView, dataAt, pageSize)) {
+                b.put(entryAt + 8, (byte) PageEncoding.ZERO.wireId()).putInt(entryAt + 9, 0);
+                b.position(dataAt);
+                pagesByEncoding[PageEncoding.ZERO.wireId()]++;
+            } else {
+                pagesByEncoding[PageEncoding.RAW.wireId()]++;
+            }
+            entries++;
+            sentPages++;
+            if (entries == batchPages || writer.payloadRoom() < Wire.PAGE_ENTRY_BYTES + pageSize) {
+                b.putInt(countAt, entries);
+                sendPaced(writer.finish());
+                b = null;
+            }
+        }
+        if (b != null) {
+            b.putInt(countAt, entries);
+            sendPaced(writer.finish());
+        }
+        return new RoundResult(sentPages, bytesOnWire - bytesBefore, time.nanoTime() - start);
+    }
+
+    /** Records a finished round and tells the listener. */
+    public void roundDone(RoundStats stats) {
+        rounds.add(stats);
+        emit(new MigrationEvent.RoundCompleted(stats));
+        LOG.debug("round {}: {} pages, {} bytes, {} dirty, {} ms", stats.round(), stats.pagesSent(),
+                stats.bytesOnWire(), stats.dirtyPages(), stats.duration().toMillis());
+    }
+
+    /**
+     * Sends the vCPU and device state and COMMIT, then waits until the destination says it
+     * resumed. The VM must be paused. After COMMIT went out, cancellation no longer applies.
+     */
+    public void commit() throws MigrationException {
+        checkCancelled();
+        List<VcpuState> states = vm.vcpus().saveState();
+        for (VcpuState state : states) {
+            send(Messages.writeVcpuState(writer, state));
+        }
+        List<MigratableDevice> devices = vm.devices();
+        for (MigratableDevice device : devices) {
+            send(new Messages.DeviceState(device.id(), device.saveState()).write(writer));
+        }
+        checkCancelled();
+        commitSent = true;
+        send(new Messages.Commit(states.size(), devices.size()).write(writer));
+        ReturnPath.Incoming resumed = await(FrameType.RESUMED);
+        resumedNanos = resumed.arrivalNanos();
+        vmState = SourceVmState.HANDED_OVER;
+        phase = MigrationPhase.VERIFY;
+    }
+
+    /**
+     * Digests every page (the VM is still paused: this is its memory at pause) and lets the
+     * destination compare; records the result.
+     */
+    public void verify() throws MigrationException {
+        if (!options.verify()) {
+            return;
+        }
+        PageDigests.Digester digester = new PageDigests.Digester(pageSize);
+        int perFrame = Math.min(65536, (writer.capacity() - Wire.MIN_FRAME_BYTES - 12) / 4);
+        int chunkPages = 256;
+        ByteBuffer scratch = PageDigests.scratch(pageSize, chunkPages);
+        long total = 0;
+        for (MemoryRegion region : layout.regions()) {
+            long page = region.firstPage();
+            while (page < region.endPage()) {
+                int count = (int) Math.min(perFrame, region.endPage() - page);
+                ByteBuffer b = writer.begin(FrameType.DIGESTS).putLong(page).putInt(count);
+                for (int done = 0; done < count; ) {
+                    int n = Math.min(chunkPages, count - done);
+                    scratch.clear();
+                    memory.readPages(page + done, n, scratch);
+                    for (int i = 0; i < n; i++) {
+                        b.putInt(digester.digest(scratch, i * pageSize));
+                    }
+                    done += n;
+                }
+                send(writer.finish());
+                page += count;
+                total += count;
+            }
+        }
+        writer.begin(FrameType.DIGESTS_END).putLong(total);
+        send(writer.finish());
+        Messages.VerifyResult result = (Messages.VerifyResult) await(FrameType.VERIFY_RESULT).body();
+        if (result.checkedPages() != total) {
+            throw protocol(ProtocolException.Kind.INCONSISTENT_LENGTH, "destination checked " + result.checkedPages()
+                    + " pages, " + total + " were sent");
+        }
+        mismatchedPages = result.mismatchedPages();
+        verification = mismatchedPages == 0 ? Verification.VERIFIED : Verification.MISMATCH;
+        if (mismatchedPages != 0) {
+            LOG.warn("verification failed: {} of {} pages differ, first at page {}", mismatchedPages, total,
+                    result.firstMismatch());
+        }
+    }
+
+    /**
+     * Called when the migration fails: puts the VM in the safest state, tells the destination
+     * (best effort), and returns the exception to throw, with the VM's true state.
+     */
+    public MigrationException fail(Throwable error) {
+        SourceVmState state = vmState;
+        if (vmState == SourceVmState.PAUSED && !commitSent) {
+            try {
+                vm.vcpus().resume();
+                pausedByUs = false;
+                state = SourceVmState.RUNNING;
+            } catch (RuntimeException e) {
+                LOG.warn("could not resume the source VM after a failed migration", e);
+            }
+        } else if (vmState == SourceVmState.PAUSED) {
+            // COMMIT went out but RESUMED never came back: the destination may be running the VM.
+            // Resuming here could run it twice; leave it paused and say so.
+            state = SourceVmState.UNKNOWN;
+        }
+        vm.dirtyTracker().ifPresent(t -> {
+            try {
+                t.stop();
+            } catch (RuntimeException e) {
+                LOG.warn("could not stop dirty tracking", e);
+            }
+        });
+        MigrationException result = toMigrationException(error, state);
+        if (state != SourceVmState.HANDED_OVER && returnPath.failure() == null && writer != null) {
+            int code = result instanceof MigrationCancelledException ? Messages.Abort.CANCELLED
+                    : result instanceof ProtocolException ? Messages.Abort.PROTOCOL_ERROR : Messages.Abort.SOURCE_ERROR;
+            try {
+                channel.send(new Messages.Abort(code, result.reason()).write(writer));
+            } catch (IOException | RuntimeException e) {
+                LOG.debug("could not send ABORT", e);
+            }
+        }
+        phase = result.phase();
+        return result;
+    }
+
+    private MigrationException toMigrationException(Throwable error, SourceVmState state) {
+        if (error instanceof MigrationException me) {
+            return me.sourceState() == state ? me : me.withSourceState(state);
+        }
+        if (error instanceof InterruptedException) {
+            Thread.currentThread().interrupt();
+            return new MigrationCancelledException("interrupted", phase, state);
+        }
+        return new MigrationException("migration failed: " + error, phase, state, error);
+    }
+
+    /** @return the report for the given outcome */
+    public MigrationReport report(MigrationStatus status, MigrationException failure) {
+        long end = time.nanoTime();
+        Duration downtime = Duration.ZERO;
+        if (pauseNanos >= 0 && resumedNanos >= 0) {
+            downtime = Duration.ofNanos(Math.max(0, resumedNanos - pauseNanos - rttNanos / 2));
+        }
+        Map<String, Long> byEncoding = new java.util.TreeMap<>();
+        for (PageEncoding e : PageEncoding.values()) {
+            if (pagesByEncoding[e.wireId()] > 0) {
+                byEncoding.put(e.reportName(), pagesByEncoding[e.wireId()]);
+            }
+        }
+        return new MigrationReport(options.strategy(), status, verification, mismatchedPages, layout.memoryBytes(),
+                Duration.ofNanos(Math.max(0, end - startNanos)), downtime, expectedDowntime, bytesOnWire,
+                rounds.size(), byEncoding, rounds, failure == null ? null : failure.getMessage());
+    }
+
+    /** Emits the final event and logs the one-line summary. */
+    public void finished(MigrationReport report, MigrationException failure) {
+        if (failure == null) {
+            LOG.info("migration completed: {} bytes in {} ms, downtime {} ms, {} rounds, {} bytes on the wire, {}",
+                    report.memoryBytes(), report.totalTime().toMillis(), report.downtime().toMillis(),
+                    report.rounds(), report.bytesOnWire(), report.verification());
+            emit(new MigrationEvent.Completed(report));
+        } else {
+            LOG.info("migration {}: {}", report.status().name().toLowerCase(java.util.Locale.ROOT), failure.getMessage());
+            emit(new MigrationEvent.Failed(failure, report));
+        }
+    }
+
+    private void emit(MigrationEvent event) {
+        try {
+            options.listener().onEvent(event);
+        } catch (RuntimeException e) {
+            LOG.warn("migration listener threw on {}", event.getClass().getSimpleName(), e);
+        }
+    }
+
+    /** @throws MigrationException if cancelled, or the destination aborted or failed */
+    public void checkCancelled() throws MigrationException {
+        if (cancelRequested) {
+            throw new MigrationCancelledException("cancelled by the caller", phase, vmState);
+        }
+        Messages.Abort abort = returnPath.pendingAbort();
+        if (abort != null) {
+            throw new MigrationAbortedException("the destination aborted: " + abort.reason(), phase, vmState);
+        }
+        Exception failure = returnPath.failure();
+        if (failure != null) {
+            throw fromReturnPath(failure);
+        }
+    }
+
+    private MigrationException fromReturnPath(Exception failure) {
+        if (failure instanceof WireException we) {
+            return new ProtocolException(we.kind(), "on the return path: " + we.getMessage(), phase, vmState);
+        }
+        return new ChannelException("return path from " + channel.peer() + " failed: " + failure.getMessage(), phase,
+                vmState, failure);
+    }
+
+    private void sendPaced(ByteBuffer frame) throws MigrationException {
+        try {
+            bandwidth.acquire(frame.remaining());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MigrationCancelledException("interrupted", phase, vmState);
+        }
+        send(frame);
+    }
+
+    private void send(ByteBuffer frame) throws MigrationException {
+        int length = frame.remaining();
+        try {
+            channel.send(frame);
+        } catch (IOException e) {
+            Exception rp = returnPath.failure();
+            Messages.Abort abort = returnPath.pendingAbort();
+            if (abort != null) {
+                throw new MigrationAbortedException("the destination aborted: " + abort.reason(), phase, vmState);
+            }
+            throw new ChannelException("sending to " + channel.peer() + " failed: " + e.getMessage()
+                    + (rp != null ? " (return path: " + rp.getMessage() + ")" : ""), phase, vmState, e);
+        }
+        bytesOnWire += length;
+    }
+
+    private ReturnPath.Incoming await(FrameType expected) throws MigrationException {
+        Object next;
+        try {
+            next = returnPath.next(options.ioTimeout().toNanos());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MigrationCancelledException("interrupted while waiting for " + expected, phase, vmState);
+        }
+        if (next == null) {
+            throw new ChannelException("no " + expected + " from " + channel.peer() + " within "
+                    + options.ioTimeout().toMillis() + " ms", phase, vmState, null);
+        }
+        if (next instanceof ReturnPath.Failure f) {
+            throw fromReturnPath(f.error());
+        }
+        ReturnPath.Incoming in = (ReturnPath.Incoming) next;
+        if (in.body() instanceof Messages.Abort abort) {
+            throw new MigrationAbortedException("the destination aborted: " + abort.reason(), phase, vmState);
+        }
+        if (in.type() != expected) {
+            throw protocol(ProtocolException.Kind.UNEXPECTED, "expected " + expected + " on the return path, got "
+                    + in.type());
+        }
+        return in;
+    }
+
+    private ProtocolException protocol(ProtocolException.Kind kind, String message) {
+        return new ProtocolException(kind, message, phase, vmState);
+    }
+
+    /** Closes the session's return-path reader (the channel belongs to the caller). */
+    public void awaitReturnPathEnd() {
+        try {
+            returnPath.join(100);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** @return per-encoding page counters (by wire id), for strategies that report mid-way */
+    public Map<PageEncoding, Long> pagesByEncoding() {
+        Map<PageEncoding, Long> map = new EnumMap<>(PageEncoding.class);
+        for (PageEncoding e : PageEncoding.values()) {
+            map.put(e, pagesByEncoding[e.wireId()]);
+        }
+        return map;
+    }
+}

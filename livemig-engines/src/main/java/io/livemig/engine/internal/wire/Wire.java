@@ -1,0 +1,38 @@
+package io.livemig.engine.internal.wire;
+
+/** Constants of wire protocol v1, as docs/protocol.md specifies them. */
+public final class Wire {
+    private Wire() {
+    }
+
+    /** "LVMG", the first field of HELLO and HELLO_ACK. */
+    public static final int MAGIC = 0x4C564D47;
+    /** The protocol version this build speaks (it speaks no other yet). */
+    public static final int VERSION = 1;
+    /** Frame header: type u8, flags u8, reserved u16. */
+    public static final int HEADER_BYTES = 4;
+    /** Frame trailer: CRC32C u32 over header and payload. */
+    public static final int TRAILER_BYTES = 4;
+    /** The smallest legal frame. */
+    public static final int MIN_FRAME_BYTES = HEADER_BYTES + TRAILER_BYTES;
+    /** The default and largest frame size this build proposes, in bytes. */
+    public static final int DEFAULT_MAX_FRAME_BYTES = 16 << 20;
+    /** The smallest frame limit a peer may propose, in bytes. */
+    public static final int MIN_MAX_FRAME_BYTES = 64 << 10;
+    /** One entry of a PAGES frame: page u64, encoding u8, payload length u32. */
+    public static final int PAGE_ENTRY_BYTES = 13;
+    /** PAGES header after the frame header: round u32, entry count u32. */
+    public static final int PAGES_HEADER_BYTES = 8;
+    /** Most regions a layout may announce. */
+    public static final int MAX_REGIONS = 1024;
+    /** Most devices a VM may announce. */
+    public static final int MAX_DEVICES = 1024;
+    /** Most vCPUs a VM may announce. */
+    public static final int MAX_VCPUS = 4096;
+    /** Longest string field (UTF-8 bytes). */
+    public static final int MAX_STRING_BYTES = 255;
+    /** Largest guest memory accepted, in bytes: 2^46 (64 TiB). */
+    public static final long MAX_MEMORY_BYTES = 1L << 46;
+    /** SETUP flag: the source will send digests after the switchover. */
+    public static final int SETUP_FLAG_VERIFY = 1;
+}
