@@ -14,7 +14,7 @@ import java.util.Map;
 /**
  * The {@code mem:} provider: {@link InMemoryVm}s in this JVM.
  *
- * <p>URI format: {@code mem:?key=value&...} with these keys, all optional:
+ * <p>URI format: {@code mem:NAME?key=value&...} (NAME is free text for logs, e.g. {@code mem:vm1?size=1G}) with these keys, all optional:
  * <ul>
  *   <li>{@code size} — RAM, e.g. {@code 1G} (default 64M)</li>
  *   <li>{@code page} — page size in bytes (default 4096)</li>

@@ -275,8 +275,10 @@ public final class DestinationSession {
         setup = Messages.Setup.read(frame);
         VmDescriptor descriptor = setup.descriptor();
         MemoryLayout layout = descriptor.memoryLayout();
+        long createStart = time.nanoTime();
         try {
             target = creator.create(descriptor);
+            LOG.debug("target created in {} ms", (time.nanoTime() - createStart) / 1_000_000);
         } catch (IOException | RuntimeException e) {
             throw new MigrationException("cannot create the target VM: " + e.getMessage(), phase, SourceVmState.UNKNOWN, e);
         }

@@ -1,0 +1,246 @@
+package io.livemig.examples.cli;
+
+import io.livemig.api.MigrationEvent;
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationListener;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationReport;
+import io.livemig.api.Strategy;
+import io.livemig.api.TimeSource;
+import io.livemig.channel.Channel;
+import io.livemig.engine.LiveMigration;
+import io.livemig.engine.ReceivedMigration;
+import io.livemig.kit.InMemoryChannel;
+import io.livemig.kit.InMemoryProvider;
+import io.livemig.kit.InMemoryVm;
+import io.livemig.kit.LinkShape;
+import io.livemig.kit.Workload;
+import io.livemig.kit.WorkloadPattern;
+import io.livemig.transport.TcpChannel;
+import io.livemig.transport.TcpChannelListener;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * {@code livemig demo}: builds an in-memory VM whose guest writes into its memory, migrates it
+ * to a second in-memory VM in this process over TCP loopback (or an in-memory shaped link), and
+ * prints the report. Progress goes to stderr, the report to stdout.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = "Migrate a running in-memory VM over TCP loopback and print the report.")
+final class DemoCommand implements Callable<Integer> {
+
+    enum TransportKind { tcp, memory }
+
+    @Option(names = "--strategy", defaultValue = "cold", description = "cold (default), precopy, postcopy, hybrid")
+    String strategy;
+
+    @Option(names = "--mem", defaultValue = "256M", description = "guest RAM, e.g. 1G (default ${DEFAULT-VALUE})")
+    SizeArg memory;
+
+    @Option(names = "--workload", defaultValue = "random",
+            description = "idle, sequential, random, hotcold (default ${DEFAULT-VALUE})")
+    String workload;
+
+    @Option(names = "--dirty-rate", defaultValue = "0",
+            description = "guest write rate in bytes per second, e.g. 50M (default ${DEFAULT-VALUE})")
+    SizeArg dirtyRate;
+
+    @Option(names = "--bytes-per-write", defaultValue = "0",
+            description = "bytes changed per guest write; 0 = whole pages (default)")
+    int bytesPerWrite;
+
+    @Option(names = "--prefill", defaultValue = "0.5",
+            description = "share of pages holding random data at start, the rest zero (default ${DEFAULT-VALUE})")
+    double prefill;
+
+    @Option(names = "--downtime", defaultValue = "300ms", description = "downtime limit (default ${DEFAULT-VALUE})")
+    Duration downtime;
+
+    @Option(names = "--bandwidth", defaultValue = "0",
+            description = "migration bandwidth cap in bytes per second; 0 = none (default)")
+    SizeArg bandwidth;
+
+    @Option(names = "--transport", defaultValue = "tcp", description = "tcp (loopback, default) or memory")
+    TransportKind transport;
+
+    @Option(names = "--link-bandwidth", defaultValue = "0",
+            description = "simulated link rate for --transport memory, bytes per second; 0 = unlimited")
+    SizeArg linkBandwidth;
+
+    @Option(names = "--link-latency", defaultValue = "0ms", description = "simulated one-way latency for --transport memory")
+    Duration linkLatency;
+
+    @Option(names = "--seed", defaultValue = "1", description = "workload seed (default ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--no-verify", description = "skip the page-by-page digest comparison")
+    boolean noVerify;
+
+    @Option(names = "--json", description = "print the report as one JSON object on stdout")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintStream out = System.out;
+        PrintStream err = System.err;
+        Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
+        WorkloadPattern pattern = WorkloadPattern.valueOf(workload.toUpperCase(Locale.ROOT));
+        Workload guest = new Workload(pattern, 0, dirtyRate.bytes(), bytesPerWrite, seed);
+        MigrationOptions options = MigrationOptions.builder()
+                .strategy(chosen)
+                .downtimeLimit(downtime)
+                .bandwidthLimitBytesPerSecond(bandwidth.bytes())
+                .verify(!noVerify)
+                .listener(json ? MigrationListener.NONE : progress(err))
+                .build();
+        try (InMemoryVm source = InMemoryVm.builder().memoryBytes(memory.bytes()).workload(guest).prefill(prefill)
+                .build()) {
+            source.start();
+            err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%n", memory, pattern, dirtyRate,
+                    chosen.name().toLowerCase(Locale.ROOT), transport);
+            Result result = transport == TransportKind.tcp ? overTcp(source, options) : overMemory(source, options);
+            try (var target = result.received == null ? null : result.received.target()) {
+                return print(out, result, options);
+            }
+        }
+    }
+
+    private record Result(MigrationReport report, MigrationException error, ReceivedMigration received,
+                          Exception destinationError) {
+    }
+
+    private Result overTcp(InMemoryVm source, MigrationOptions options) throws Exception {
+        try (TcpChannelListener listener = TcpChannelListener.bind(
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Duration.ofSeconds(30))) {
+            InetSocketAddress address = listener.localAddress();
+            CompletableFuture<ReceivedMigration> destination = CompletableFuture.supplyAsync(() -> {
+                try (Channel channel = listener.accept(Duration.ofSeconds(30))) {
+                    return LiveMigration.receive(channel, URI.create(InMemoryProvider.SCHEME + ":target"), quiet(options));
+                } catch (Exception e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            }, runnable -> Thread.ofPlatform().name("livemig-demo-destination").start(runnable));
+            try (Channel channel = TcpChannel.connect(address, Duration.ofSeconds(10), Duration.ofSeconds(30))) {
+                return migrate(source, channel, options, destination);
+            }
+        }
+    }
+
+    private Result overMemory(InMemoryVm source, MigrationOptions options) throws Exception {
+        InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(linkBandwidth.bytes(), linkLatency),
+                TimeSource.system());
+        CompletableFuture<ReceivedMigration> destination = CompletableFuture.supplyAsync(() -> {
+            try (Channel channel = pair.destination()) {
+                return LiveMigration.receive(channel, URI.create(InMemoryProvider.SCHEME + ":target"), quiet(options));
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        }, runnable -> Thread.ofPlatform().name("livemig-demo-destination").start(runnable));
+        try (Channel channel = pair.source()) {
+            return migrate(source, channel, options, destination);
+        }
+    }
+
+    private static MigrationOptions quiet(MigrationOptions options) {
+        return options.toBuilder().listener(MigrationListener.NONE).build();
+    }
+
+    private static Result migrate(InMemoryVm source, Channel channel, MigrationOptions options,
+                                  CompletableFuture<ReceivedMigration> destination) throws InterruptedException {
+        MigrationReport report = null;
+        MigrationException error = null;
+        try {
+            report = LiveMigration.migrate(source, channel, options);
+        } catch (MigrationException e) {
+            error = e;
+        }
+        channel.close();
+        try {
+            return new Result(report, error, destination.get(), null);
+        } catch (ExecutionException e) {
+            return new Result(report, error, null, (Exception) e.getCause());
+        }
+    }
+
+    private int print(PrintStream out, Result result, MigrationOptions options) {
+        if (result.error != null) {
+            if (json) {
+                Map<String, Object> m = new java.util.LinkedHashMap<>();
+                m.put("status", "failed");
+                m.put("verified", false);
+                m.put("failure", result.error.getMessage());
+                m.put("sourceState", result.error.sourceState().name().toLowerCase(Locale.ROOT));
+                if (result.destinationError != null) {
+                    m.put("destinationFailure", result.destinationError.getMessage());
+                }
+                out.println(ReportJson.write(m));
+            } else {
+                System.err.println("migration failed: " + result.error.getMessage());
+            }
+            if (result.destinationError != null) {
+                System.err.println("destination: " + result.destinationError);
+            }
+            return 1;
+        }
+        MigrationReport r = result.report;
+        if (json) {
+            Map<String, Object> m = ReportJson.toMap(r);
+            m.put("transport", transport.name());
+            m.put("throughputBytesPerSecond", r.totalTime().isZero() ? 0
+                    : (long) (r.memoryBytes() / (r.totalTime().toNanos() / 1e9)));
+            if (result.received != null) {
+                MigrationReport d = result.received.report();
+                Map<String, Object> dest = new java.util.LinkedHashMap<>();
+                dest.put("verification", d.verification().name().toLowerCase(Locale.ROOT));
+                dest.put("downtimeMs", d.downtime().toNanos() / 1e6);
+                dest.put("bytesReceived", d.bytesOnWire());
+                dest.put("pagesByEncoding", d.pagesByEncoding());
+                m.put("destination", dest);
+            }
+            out.println(ReportJson.write(m));
+        } else {
+            out.printf("%s migration of %s: %s, %s%n", r.strategy().name().toLowerCase(Locale.ROOT),
+                    new io.livemig.api.ByteSize(r.memoryBytes()), r.status().name().toLowerCase(Locale.ROOT),
+                    r.verified() ? "verified page for page" : "verification: " + r.verification());
+            out.printf("  total time   %10.1f ms%n", r.totalTime().toNanos() / 1e6);
+            out.printf("  downtime     %10.1f ms (limit %d ms)%n", r.downtime().toNanos() / 1e6,
+                    options.downtimeLimit().toMillis());
+            out.printf("  on the wire  %,14d bytes in %d round(s)%n", r.bytesOnWire(), r.rounds());
+            out.printf("  pages        %s%n", r.pagesByEncoding());
+            out.printf("  throughput   %10.2f GB/s of guest memory%n",
+                    r.memoryBytes() / (r.totalTime().toNanos() / 1e9) / 1e9);
+        }
+        if (result.destinationError != null) {
+            System.err.println("destination: " + result.destinationError.getMessage());
+            return 1;
+        }
+        return !options.verify() || r.verified() ? 0 : 1;
+    }
+
+    private static MigrationListener progress(PrintStream err) {
+        return event -> {
+            switch (event) {
+                case MigrationEvent.Started s -> err.printf("  handshake done with %s%n", s.peer());
+                case MigrationEvent.RoundCompleted r -> err.printf("  round %d: %,d pages, %,d bytes, %d ms, %,d dirty%n",
+                        r.stats().round(), r.stats().pagesSent(), r.stats().bytesOnWire(),
+                        r.stats().duration().toMillis(), r.stats().dirtyPages());
+                case MigrationEvent.SwitchoverStarted s -> err.printf("  switchover: VM paused, %,d bytes to go%n",
+                        s.remainingBytes());
+                case MigrationEvent.Completed c -> err.printf("  completed%n");
+                case MigrationEvent.Failed f -> err.printf("  failed: %s%n", f.error().getMessage());
+            }
+        };
+    }
+}
