@@ -16,6 +16,11 @@ public enum SourceVmState {
      * The exception's message says which side holds what.
      */
     SPLIT,
-    /** Reported by the destination side, which cannot know the source's state. */
+    /**
+     * Not known. On the source: the destination was told to resume but never confirmed (the link
+     * broke after the commit), so it may be running the VM; the source is left paused, because
+     * resuming it could run the VM twice. Ask the destination. On the destination, which cannot
+     * know the source's state, every failure says UNKNOWN.
+     */
     UNKNOWN
 }

@@ -1,0 +1,56 @@
+package io.livemig.examples.cli;
+
+import com.fasterxml.jackson.jr.ob.JSON;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class DemoCommandTest {
+
+    private static String runCapturing(String... args) throws Exception {
+        PrintStream original = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        try {
+            assertEquals(0, Livemig.run(args));
+        } finally {
+            System.setOut(original);
+        }
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void jsonModePrintsExactlyOneVerifiedReportOverTcp() throws Exception {
+        String out = runCapturing("demo", "--strategy", "cold", "--mem", "32M", "--workload", "random",
+                "--dirty-rate", "5M", "--json");
+        Map<String, Object> report = JSON.std.mapFrom(out);
+        assertEquals(true, report.get("verified"));
+        assertEquals("completed", report.get("status"));
+        assertEquals(32 << 20, ((Number) report.get("memoryBytes")).intValue());
+        assertTrue(((Number) report.get("bytesOnWire")).longValue() > 0);
+        assertEquals(1, ((Number) report.get("rounds")).intValue());
+        assertTrue(report.containsKey("pagesByEncoding") && report.containsKey("downtimeMs")
+                && report.containsKey("totalTimeMs"));
+    }
+
+    @Test
+    void theInMemoryTransportWorksToo() throws Exception {
+        Map<String, Object> report = JSON.std.mapFrom(runCapturing("demo", "--mem", "16M", "--transport", "memory",
+                "--link-bandwidth", "1G", "--json"));
+        assertEquals(true, report.get("verified"));
+    }
+
+    @Test
+    void sizesAndDurationsTakeSuffixes() {
+        assertEquals(1L << 30, SizeArg.parse("1G").bytes());
+        assertEquals(30, Durations.parse("30ms").toMillis());
+        assertEquals(2000, Durations.parse("2s").toMillis());
+        assertEquals(2, Livemig.run("demo", "--mem", "lots"));
+    }
+}
