@@ -10,6 +10,7 @@ import java.time.Duration;
  * switch (event) {
  *     case MigrationEvent.Started s -> ...;
  *     case MigrationEvent.RoundCompleted r -> ...;
+ *     case MigrationEvent.PolicyApplied p -> ...;
  *     case MigrationEvent.SwitchoverStarted s -> ...;
  *     case MigrationEvent.Completed c -> ...;
  *     case MigrationEvent.Failed f -> ...;
@@ -34,6 +35,16 @@ public sealed interface MigrationEvent {
      * @param stats the round's statistics
      */
     record RoundCompleted(RoundStats stats) implements MigrationEvent {
+    }
+
+    /**
+     * The pre-copy escalation ladder acted because the migration was not converging.
+     *
+     * @param round  the round after which it acted
+     * @param step   the step that acted
+     * @param action what it did, e.g. {@code "auto-converge 30%"} or {@code "downtime limit 400 ms"}
+     */
+    record PolicyApplied(int round, EscalationStep step, String action) implements MigrationEvent {
     }
 
     /**

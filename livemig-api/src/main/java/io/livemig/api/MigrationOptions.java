@@ -1,6 +1,7 @@
 package io.livemig.api;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -31,6 +32,14 @@ public final class MigrationOptions {
     public static final int DEFAULT_BATCH_PAGES = 256;
     /** Default {@link #ioTimeout()}: 30 s without progress on the channel. */
     public static final Duration DEFAULT_IO_TIMEOUT = Duration.ofSeconds(30);
+    /** Default {@link #stallRounds()}: 3 rounds without progress before the ladder acts. */
+    public static final int DEFAULT_STALL_ROUNDS = 3;
+    /**
+     * Default {@link #escalation()}: auto-converge with QEMU's steps, then abort. It never exceeds
+     * the downtime limit unasked and always leaves the VM running somewhere.
+     */
+    public static final List<EscalationStep> DEFAULT_ESCALATION = List.of(EscalationStep.AutoConverge.QEMU_DEFAULTS,
+            new EscalationStep.Abort());
 
     private final Strategy strategy;
     private final Duration downtimeLimit;
@@ -42,6 +51,8 @@ public final class MigrationOptions {
     private final Duration ioTimeout;
     private final TimeSource timeSource;
     private final MigrationListener listener;
+    private final List<EscalationStep> escalation;
+    private final int stallRounds;
 
     private MigrationOptions(Builder b) {
         this.strategy = b.strategy;
@@ -54,6 +65,8 @@ public final class MigrationOptions {
         this.ioTimeout = b.ioTimeout;
         this.timeSource = b.timeSource;
         this.listener = b.listener;
+        this.escalation = b.escalation;
+        this.stallRounds = b.stallRounds;
     }
 
     /** @return a builder with every default */
@@ -61,7 +74,7 @@ public final class MigrationOptions {
         return new Builder();
     }
 
-    /** @return the defaults: cold migration, 300 ms downtime limit, no bandwidth cap, verification on */
+    /** @return the defaults: pre-copy, 300 ms downtime limit, no bandwidth cap, verification on */
     public static MigrationOptions defaults() {
         return builder().build();
     }
@@ -71,7 +84,7 @@ public final class MigrationOptions {
         return new Builder(this);
     }
 
-    /** @return the strategy; default {@link Strategy#COLD} */
+    /** @return the strategy; default {@link Strategy#PRECOPY} */
     public Strategy strategy() {
         return strategy;
     }
@@ -125,17 +138,30 @@ public final class MigrationOptions {
         return listener;
     }
 
+    /** @return the pre-copy escalation ladder, in order; default {@link #DEFAULT_ESCALATION} */
+    public List<EscalationStep> escalation() {
+        return escalation;
+    }
+
+    /**
+     * @return how many consecutive rounds without progress (dirty rate at or above the transfer
+     *         rate, or no new low of the remaining bytes) count as a stall; default 3
+     */
+    public int stallRounds() {
+        return stallRounds;
+    }
+
     @Override
     public String toString() {
         return "MigrationOptions[strategy=" + strategy + ", downtimeLimit=" + downtimeLimit
                 + ", bandwidthLimitBytesPerSecond=" + bandwidthLimitBytesPerSecond + ", maxRounds=" + maxRounds
                 + ", maxTotalTime=" + maxTotalTime + ", verify=" + verify + ", batchPages=" + batchPages
-                + ", ioTimeout=" + ioTimeout + "]";
+                + ", ioTimeout=" + ioTimeout + ", escalation=" + escalation + ", stallRounds=" + stallRounds + "]";
     }
 
     /** Builds {@link MigrationOptions}. Not thread-safe; every setter validates at once. */
     public static final class Builder {
-        private Strategy strategy = Strategy.COLD;
+        private Strategy strategy = Strategy.PRECOPY;
         private Duration downtimeLimit = DEFAULT_DOWNTIME_LIMIT;
         private long bandwidthLimitBytesPerSecond;
         private int maxRounds = DEFAULT_MAX_ROUNDS;
@@ -145,6 +171,8 @@ public final class MigrationOptions {
         private Duration ioTimeout = DEFAULT_IO_TIMEOUT;
         private TimeSource timeSource = TimeSource.system();
         private MigrationListener listener = MigrationListener.NONE;
+        private List<EscalationStep> escalation = DEFAULT_ESCALATION;
+        private int stallRounds = DEFAULT_STALL_ROUNDS;
 
         private Builder() {
         }
@@ -160,6 +188,8 @@ public final class MigrationOptions {
             ioTimeout = o.ioTimeout;
             timeSource = o.timeSource;
             listener = o.listener;
+            escalation = o.escalation;
+            stallRounds = o.stallRounds;
         }
 
         /** @param strategy the strategy @return this */
@@ -228,6 +258,32 @@ public final class MigrationOptions {
         /** @param listener the event listener @return this */
         public Builder listener(MigrationListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
+
+        /**
+         * @param steps the escalation ladder, tried in order; may be empty (then a stall aborts).
+         *              Steps after a terminal one would never run and are rejected.
+         * @return this
+         */
+        public Builder escalation(List<EscalationStep> steps) {
+            List<EscalationStep> copy = List.copyOf(steps);
+            for (int i = 0; i < copy.size() - 1; i++) {
+                if (copy.get(i).terminal()) {
+                    throw new IllegalArgumentException("escalation step " + copy.get(i)
+                            + " ends the pre-copy phase; the steps after it could never run: " + copy);
+                }
+            }
+            this.escalation = copy;
+            return this;
+        }
+
+        /** @param rounds consecutive rounds without progress that count as a stall, 1 to 100 @return this */
+        public Builder stallRounds(int rounds) {
+            if (rounds < 1 || rounds > 100) {
+                throw new IllegalArgumentException("stallRounds must be in [1, 100], was " + rounds);
+            }
+            this.stallRounds = rounds;
             return this;
         }
 

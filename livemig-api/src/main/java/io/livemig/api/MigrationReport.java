@@ -10,10 +10,11 @@ import java.util.TreeMap;
 /**
  * The immutable outcome of a migration, from one side's point of view.
  *
- * <p>Times are measured on the migration's {@link TimeSource}. {@code downtime} runs from the
- * source's pause to the destination's resume, both read on one clock: the source timestamps the
- * pause, the destination reports its resume on the return path, and the span is corrected for
- * the path's one-way delay (the handshake's measured round trip halved).
+ * <p>Times are measured on the migration's {@link TimeSource}. On the source, {@code downtime}
+ * runs from the source's pause to the arrival of the destination's "resumed" message, both read
+ * on the source's clock: an upper bound of the true pause by one transit of the return path
+ * (tens of microseconds on a LAN). On the destination it runs from the switchover message's
+ * arrival to the resume.
  *
  * @param strategy          the strategy that ran (after any escalation, the last one)
  * @param status            how it ended
@@ -27,13 +28,15 @@ import java.util.TreeMap;
  * @param rounds            the number of memory rounds
  * @param pagesByEncoding   pages sent per encoding name ({@code "zero"}, {@code "raw"}, ...)
  * @param roundsDetail      per-round statistics, in order
+ * @param forced            whether the switchover was forced past the downtime limit (the FORCE step)
+ * @param policyActions     what the escalation ladder did, in order (e.g. {@code "auto-converge 30%"})
  * @param failure           what went wrong, if {@code status != COMPLETED}; else null
  */
 public record MigrationReport(Strategy strategy, MigrationStatus status, Verification verification,
                               long mismatchedPages, long memoryBytes, Duration totalTime, Duration downtime,
                               Duration expectedDowntime, long bytesOnWire, int rounds,
                               Map<String, Long> pagesByEncoding, List<RoundStats> roundsDetail,
-                              String failure) {
+                              boolean forced, List<String> policyActions, String failure) {
 
     /** @throws IllegalArgumentException for negative counts; collections are copied */
     public MigrationReport {
@@ -48,6 +51,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, Verific
         }
         pagesByEncoding = Map.copyOf(new TreeMap<>(pagesByEncoding));
         roundsDetail = List.copyOf(roundsDetail);
+        policyActions = List.copyOf(policyActions);
         if (status == MigrationStatus.COMPLETED && failure != null) {
             throw new IllegalArgumentException("a completed migration has no failure");
         }

@@ -43,8 +43,23 @@ final class DemoCommand implements Callable<Integer> {
 
     enum TransportKind { tcp, memory }
 
-    @Option(names = "--strategy", defaultValue = "cold", description = "cold (default), precopy, postcopy, hybrid")
+    @Option(names = "--strategy", defaultValue = "precopy", description = "cold, precopy (default), postcopy, hybrid")
     String strategy;
+
+    @Option(names = "--on-stall", defaultValue = "autoconverge,abort", split = ",",
+            description = "escalation ladder when pre-copy does not converge, in order: raise-downtime:STEP:CEILING, "
+                    + "autoconverge[:INITIAL:INCREMENT:MAX], force, abort, postcopy (default ${DEFAULT-VALUE})")
+    java.util.List<String> onStall;
+
+    @Option(names = "--max-rounds", defaultValue = "30", description = "most pre-copy rounds (default ${DEFAULT-VALUE})")
+    int maxRounds;
+
+    @Option(names = "--max-time", description = "longest total time before the ladder's terminal step, e.g. 60s")
+    Duration maxTime;
+
+    @Option(names = "--stall-rounds", defaultValue = "3",
+            description = "rounds without progress that count as a stall (default ${DEFAULT-VALUE})")
+    int stallRounds;
 
     @Option(names = "--mem", defaultValue = "256M", description = "guest RAM, e.g. 1G (default ${DEFAULT-VALUE})")
     SizeArg memory;
@@ -103,6 +118,10 @@ final class DemoCommand implements Callable<Integer> {
                 .downtimeLimit(downtime)
                 .bandwidthLimitBytesPerSecond(bandwidth.bytes())
                 .verify(!noVerify)
+                .maxRounds(maxRounds)
+                .maxTotalTime(maxTime)
+                .stallRounds(stallRounds)
+                .escalation(Escalations.parse(onStall))
                 .listener(json ? MigrationListener.NONE : progress(err))
                 .build();
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(memory.bytes()).workload(guest).prefill(prefill)
@@ -219,6 +238,9 @@ final class DemoCommand implements Callable<Integer> {
                     options.downtimeLimit().toMillis());
             out.printf("  on the wire  %,14d bytes in %d round(s)%n", r.bytesOnWire(), r.rounds());
             out.printf("  pages        %s%n", r.pagesByEncoding());
+            if (!r.policyActions().isEmpty()) {
+                out.printf("  policy       %s%s%n", r.policyActions(), r.forced() ? " (forced)" : "");
+            }
             out.printf("  throughput   %10.2f GB/s of guest memory%n",
                     r.memoryBytes() / (r.totalTime().toNanos() / 1e9) / 1e9);
         }
@@ -233,9 +255,13 @@ final class DemoCommand implements Callable<Integer> {
         return event -> {
             switch (event) {
                 case MigrationEvent.Started s -> err.printf("  handshake done with %s%n", s.peer());
-                case MigrationEvent.RoundCompleted r -> err.printf("  round %d: %,d pages, %,d bytes, %d ms, %,d dirty%n",
+                case MigrationEvent.RoundCompleted r -> err.printf(
+                        "  round %d: %,d pages, %,d bytes, %d ms, %,d dirty, expected downtime %.1f ms, throttle %d%%%n",
                         r.stats().round(), r.stats().pagesSent(), r.stats().bytesOnWire(),
-                        r.stats().duration().toMillis(), r.stats().dirtyPages());
+                        r.stats().duration().toMillis(), r.stats().dirtyPages(),
+                        r.stats().expectedDowntime().toNanos() / 1e6, r.stats().throttlePercent());
+                case MigrationEvent.PolicyApplied p -> err.printf("  not converging after round %d: %s%n", p.round(),
+                        p.action());
                 case MigrationEvent.SwitchoverStarted s -> err.printf("  switchover: VM paused, %,d bytes to go%n",
                         s.remainingBytes());
                 case MigrationEvent.Completed c -> err.printf("  completed%n");

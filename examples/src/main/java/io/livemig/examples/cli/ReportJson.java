@@ -48,6 +48,8 @@ final class ReportJson {
             rounds.add(round);
         }
         m.put("roundsDetail", rounds);
+        m.put("forced", r.forced());
+        m.put("policyActions", r.policyActions());
         if (r.failure() != null) {
             m.put("failure", r.failure());
         }

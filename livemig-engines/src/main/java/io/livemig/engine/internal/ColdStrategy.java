@@ -18,7 +18,7 @@ final class ColdStrategy implements SourceStrategy {
         long memoryBytes = session.layout().memoryBytes();
         session.pause(Duration.ZERO, memoryBytes);
         PageSet all = PageSet.allOf(session.layout());
-        SourceSession.RoundResult r = session.sendPages(all, 0);
+        SourceSession.RoundResult r = session.sendPages(all, 0, false);
         long bandwidth = r.nanos() > 0 ? (long) (r.bytesOnWire() * 1e9 / r.nanos()) : 0;
         session.roundDone(new RoundStats(0, r.pagesSent(), r.bytesOnWire(), r.pagesSent(), 0, bandwidth, 0,
                 Duration.ZERO, 0, Duration.ofNanos(r.nanos())));

@@ -442,6 +442,6 @@ public final class DestinationSession {
         return new MigrationReport(setup == null ? Strategy.COLD : setup.strategy(), MigrationStatus.COMPLETED,
                 verification, mismatchedPages, setup == null ? 0 : setup.descriptor().memoryLayout().memoryBytes(),
                 Duration.ofNanos(time.nanoTime() - startNanos), downtime, Duration.ZERO, bytesReceived, maxRound + 1,
-                byEncoding, List.of(), null);
+                byEncoding, List.of(), false, List.of(), null);
     }
 }

@@ -1,5 +1,6 @@
 package io.livemig.engine.internal;
 
+import io.livemig.api.EscalationStep;
 import io.livemig.api.MigrationCancelledException;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationReport;
@@ -27,6 +28,10 @@ public final class SourceRunner {
      */
     public static MigrationReport run(SourceSession session) throws MigrationException {
         SourceStrategy strategy = strategyFor(session.options().strategy());
+        if (session.options().escalation().stream().anyMatch(s -> s instanceof EscalationStep.SwitchToPostcopy)) {
+            throw new IllegalArgumentException("the escalation step SWITCH_TO_POSTCOPY needs the post-copy engine, "
+                    + "which this build does not have yet; use FORCE or ABORT");
+        }
         try {
             session.handshake();
             strategy.run(session);
@@ -55,8 +60,9 @@ public final class SourceRunner {
     private static SourceStrategy strategyFor(Strategy strategy) {
         return switch (strategy) {
             case COLD -> new ColdStrategy();
-            case PRECOPY, POSTCOPY, HYBRID -> throw new IllegalArgumentException("strategy " + strategy
-                    + " is not available in this build; use COLD");
+            case PRECOPY -> new PreCopyStrategy();
+            case POSTCOPY, HYBRID -> throw new IllegalArgumentException("strategy " + strategy
+                    + " needs the post-copy engine, which this build does not have yet; use COLD or PRECOPY");
         };
     }
 }

@@ -76,11 +76,12 @@ public final class SourceSession {
     private long startNanos;
     private long pauseNanos = -1;
     private long resumedNanos = -1;
-    private long rttNanos;
     private long bytesOnWire;
     private Duration expectedDowntime = Duration.ZERO;
     private Verification verification = Verification.NOT_CHECKED;
     private long mismatchedPages;
+    private boolean forced;
+    private final List<String> policyActions = new ArrayList<>();
 
     /**
      * @param vm      the source VM; the session owns it while the migration runs
@@ -144,7 +145,7 @@ public final class SourceSession {
         send(new Messages.Hello(Wire.VERSION, Wire.VERSION, Math.min(Wire.DEFAULT_MAX_FRAME_BYTES,
                 channel.maxMessageBytes()), supported).write(hello));
         ReturnPath.Incoming ackFrame = await(FrameType.HELLO_ACK);
-        rttNanos = Math.max(0, ackFrame.arrivalNanos() - sent);
+        LOG.debug("handshake round trip {} µs", (ackFrame.arrivalNanos() - sent) / 1000);
         Messages.HelloAck ack = (Messages.HelloAck) ackFrame.body();
         if (ack.version() != Wire.VERSION) {
             throw protocol(ProtocolException.Kind.INCOMPATIBLE, "destination chose protocol version " + ack.version()
@@ -194,12 +195,13 @@ public final class SourceSession {
 
     /**
      * Sends every page of {@code pages} in page-number order as part of round {@code round}:
-     * zero pages as a bare entry, others raw. Checks for cancellation and a destination abort
+     * zero pages as a bare entry (or not at all with {@code skipZeroPages}, when the destination
+     * is known to hold zeros there), others raw. Checks for cancellation and a destination abort
      * between frames.
      *
      * @return pages and bytes sent and the time it took
      */
-    public RoundResult sendPages(PageSet pages, int round) throws MigrationException {
+    public RoundResult sendPages(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
         long start = time.nanoTime();
         long bytesBefore = bytesOnWire;
         long sentPages = 0;
@@ -221,6 +223,10 @@ public final class SourceSession {
             int dataAt = b.position();
             memory.readPages(page, 1, b);
             if (ZeroPages.isZero(nativeView, dataAt, pageSize)) {
+                if (skipZeroPages) {
+                    b.position(entryAt);
+                    continue;
+                }
                 b.put(entryAt + 8, (byte) PageEncoding.ZERO.wireId()).putInt(entryAt + 9, 0);
                 b.position(dataAt);
                 pagesByEncoding[PageEncoding.ZERO.wireId()]++;
@@ -235,11 +241,28 @@ public final class SourceSession {
                 b = null;
             }
         }
-        if (b != null) {
+        if (b != null && entries > 0) {
             b.putInt(countAt, entries);
             sendPaced(writer.finish());
         }
         return new RoundResult(sentPages, bytesOnWire - bytesBefore, time.nanoTime() - start);
+    }
+
+    /** Records an action of the escalation ladder and tells the listener. */
+    public void policyApplied(int round, io.livemig.api.EscalationStep step, String action) {
+        policyActions.add(action);
+        emit(new MigrationEvent.PolicyApplied(round, step, action));
+        LOG.info("round {}: not converging, {}", round, action);
+    }
+
+    /** Marks the switchover as forced past the downtime limit. */
+    public void markForced() {
+        forced = true;
+    }
+
+    /** @return the rounds recorded so far */
+    public List<RoundStats> rounds() {
+        return rounds;
     }
 
     /** Records a finished round and tells the listener. */
@@ -376,7 +399,10 @@ public final class SourceSession {
         long end = time.nanoTime();
         Duration downtime = Duration.ZERO;
         if (pauseNanos >= 0 && resumedNanos >= 0) {
-            downtime = Duration.ofNanos(Math.max(0, resumedNanos - pauseNanos - rttNanos / 2));
+            // Pause to the arrival of RESUMED, on this side's clock: an upper bound by one transit
+            // of the return path. (Subtracting half the handshake's round trip was tried; that
+            // round trip includes the destination's start-up and made short downtimes vanish.)
+            downtime = Duration.ofNanos(Math.max(0, resumedNanos - pauseNanos));
         }
         Map<String, Long> byEncoding = new java.util.TreeMap<>();
         for (PageEncoding e : PageEncoding.values()) {
@@ -386,7 +412,7 @@ public final class SourceSession {
         }
         return new MigrationReport(options.strategy(), status, verification, mismatchedPages, layout.memoryBytes(),
                 Duration.ofNanos(Math.max(0, end - startNanos)), downtime, expectedDowntime, bytesOnWire,
-                rounds.size(), byEncoding, rounds, failure == null ? null : failure.getMessage());
+                rounds.size(), byEncoding, rounds, forced, policyActions, failure == null ? null : failure.getMessage());
     }
 
     /** Emits the final event and logs the one-line summary. */

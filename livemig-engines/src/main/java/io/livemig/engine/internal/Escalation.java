@@ -1,0 +1,96 @@
+package io.livemig.engine.internal;
+
+import io.livemig.api.EscalationStep;
+import io.livemig.api.MigrationOptions;
+import io.livemig.spi.VcpuThrottle;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Walks the options' escalation ladder: each call to {@link #act} applies the current step once
+ * (or moves to the next when the current one is exhausted) and says whether pre-copy goes on,
+ * forces the switchover or aborts.
+ */
+final class Escalation {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Escalation.class);
+
+    enum Outcome { CONTINUE, FORCE, ABORT }
+
+    private final List<EscalationStep> steps;
+    private final Optional<VcpuThrottle> throttle;
+    private int index;
+    private Duration downtimeLimit;
+    private int throttlePercent;
+
+    Escalation(MigrationOptions options, Optional<VcpuThrottle> throttle) {
+        this.steps = options.escalation();
+        this.throttle = throttle;
+        this.downtimeLimit = options.downtimeLimit();
+        this.throttlePercent = throttle.map(VcpuThrottle::throttlePercent).orElse(0);
+    }
+
+    /** @return the downtime limit in force, raised by RaiseDowntime steps */
+    Duration downtimeLimit() {
+        return downtimeLimit;
+    }
+
+    /** @return the throttle this ladder set, in percent */
+    int throttlePercent() {
+        return throttlePercent;
+    }
+
+    /**
+     * Applies the next action.
+     *
+     * @param limitReached true when max rounds or max total time ran out: skip to a terminal step
+     */
+    Outcome act(SourceSession session, int round, boolean limitReached) {
+        while (index < steps.size()) {
+            EscalationStep step = steps.get(index);
+            if (limitReached && !step.terminal()) {
+                index++;
+                continue;
+            }
+            switch (step) {
+                case EscalationStep.RaiseDowntime raise -> {
+                    if (downtimeLimit.compareTo(raise.ceiling()) < 0) {
+                        Duration next = downtimeLimit.plus(raise.increment());
+                        downtimeLimit = next.compareTo(raise.ceiling()) > 0 ? raise.ceiling() : next;
+                        session.policyApplied(round, step, "downtime limit " + downtimeLimit.toMillis() + " ms");
+                        return Outcome.CONTINUE;
+                    }
+                }
+                case EscalationStep.AutoConverge auto -> {
+                    if (throttle.isEmpty()) {
+                        LOG.warn("auto-converge skipped: this VM cannot throttle its vCPUs");
+                    } else if (throttlePercent < auto.maxPercent()) {
+                        throttlePercent = throttlePercent < auto.initialPercent() ? auto.initialPercent()
+                                : Math.min(auto.maxPercent(), throttlePercent + auto.incrementPercent());
+                        throttle.get().setThrottlePercent(throttlePercent);
+                        session.policyApplied(round, step, "auto-converge " + throttlePercent + "%");
+                        return Outcome.CONTINUE;
+                    }
+                }
+                case EscalationStep.Force force -> {
+                    session.policyApplied(round, step, "force switchover past the "
+                            + downtimeLimit.toMillis() + " ms limit");
+                    return Outcome.FORCE;
+                }
+                case EscalationStep.Abort abort -> {
+                    session.policyApplied(round, step, "abort");
+                    return Outcome.ABORT;
+                }
+                case EscalationStep.SwitchToPostcopy postcopy -> throw new IllegalStateException(
+                        "SWITCH_TO_POSTCOPY passed validation without a post-copy engine");
+            }
+            index++;
+        }
+        session.policyApplied(round, new EscalationStep.Abort(), "abort (the escalation ladder is exhausted)");
+        return Outcome.ABORT;
+    }
+}

@@ -1,0 +1,108 @@
+package io.livemig.engine.internal;
+
+import io.livemig.api.EscalationStep;
+import io.livemig.api.MigrationAbortedException;
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationPhase;
+import io.livemig.api.RoundStats;
+import io.livemig.api.SourceVmState;
+import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.PageSet;
+import io.livemig.spi.VcpuThrottle;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * Iterative pre-copy (Clark et al., NSDI'05; QEMU's default). Round 0 sends every non-zero page
+ * while the VM runs (the destination starts zeroed); each later round sends the pages the
+ * dirty tracker collected during the previous one, so a page written while a round is in flight
+ * travels once, in the next round. After each round the expected downtime is the bytes still
+ * dirty over the smoothed transfer rate; at or under the downtime limit the VM is paused, the
+ * final dirty set and the state are sent, and the destination resumes.
+ *
+ * <p>When the rounds stop making progress the {@link ConvergenceMonitor} says so, and the
+ * options' escalation ladder acts (raise the limit, throttle the vCPUs, force, abort). The
+ * throttle is always restored when the migration ends without handing the VM over.
+ */
+final class PreCopyStrategy implements SourceStrategy {
+
+    private static final Logger LOG = LoggerFactory.getLogger(PreCopyStrategy.class);
+
+    @Override
+    public void run(SourceSession session) throws MigrationException {
+        MigrationOptions options = session.options();
+        DirtyTracker tracker = session.vm().dirtyTracker().orElseThrow(() -> new IllegalArgumentException(
+                "this VM cannot track dirty pages, so it cannot be pre-copied; use COLD or POSTCOPY"));
+        Optional<VcpuThrottle> throttle = session.vm().vcpus().throttle();
+        int throttleBefore = throttle.map(VcpuThrottle::throttlePercent).orElse(0);
+        int pageSize = session.layout().pageSizeBytes();
+        long startNanos = session.time().nanoTime();
+        Escalation ladder = new Escalation(options, throttle);
+        ConvergenceMonitor monitor = new ConvergenceMonitor(options.stallRounds());
+        BandwidthEstimator bandwidth = new BandwidthEstimator();
+        boolean handedOver = false;
+        tracker.start();
+        try {
+            PageSet toSend = PageSet.allOf(session.layout());
+            int round = 0;
+            while (true) {
+                SourceSession.RoundResult r = session.sendPages(toSend, round, round == 0);
+                PageSet dirty = tracker.collect();
+                bandwidth.add(r.bytesOnWire(), r.nanos());
+                long dirtyPages = dirty.cardinality();
+                long remainingBytes = dirtyPages * (pageSize + 13L);
+                long roundNanos = Math.max(1, r.nanos());
+                long dirtyRate = (long) (dirtyPages * (double) pageSize * 1e9 / roundNanos);
+                Duration expected = bandwidth.timeFor(remainingBytes);
+                session.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire(), dirtyPages, dirtyRate,
+                        bandwidth.bytesPerSecond(), remainingBytes, expected, ladder.throttlePercent(),
+                        Duration.ofNanos(r.nanos())));
+                toSend = dirty;
+                round++;
+                if (expected.compareTo(ladder.downtimeLimit()) <= 0) {
+                    break;
+                }
+                boolean limitReached = round >= options.maxRounds() || options.maxTotalTime()
+                        .map(max -> session.time().nanoTime() - startNanos >= max.toNanos()).orElse(false);
+                boolean stalled = monitor.stalled(remainingBytes, dirtyRate, bandwidth.bytesPerSecond());
+                if (limitReached || stalled) {
+                    Escalation.Outcome outcome = ladder.act(session, round - 1, limitReached);
+                    if (outcome == Escalation.Outcome.FORCE) {
+                        session.markForced();
+                        break;
+                    }
+                    if (outcome == Escalation.Outcome.ABORT) {
+                        throw new MigrationAbortedException("pre-copy did not converge after " + round
+                                + " rounds (" + remainingBytes + " bytes dirty, expected downtime "
+                                + expected.toMillis() + " ms > limit " + ladder.downtimeLimit().toMillis()
+                                + " ms); the escalation ladder ended in ABORT", MigrationPhase.LIVE_COPY,
+                                SourceVmState.RUNNING);
+                    }
+                    monitor.reset();
+                }
+            }
+            Duration expected = bandwidth.timeFor(toSend.cardinality() * (pageSize + 13L));
+            session.pause(expected, toSend.cardinality() * (long) pageSize);
+            PageSet last = tracker.collect();
+            last.addAll(toSend);
+            SourceSession.RoundResult r = session.sendPages(last, round, false);
+            session.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire(), last.cardinality(), 0,
+                    bandwidth.bytesPerSecond(), 0, Duration.ZERO, ladder.throttlePercent(),
+                    Duration.ofNanos(r.nanos())));
+            handedOver = true;
+        } finally {
+            tracker.stop();
+            if (!handedOver && throttle.isPresent() && ladder.throttlePercent() != throttleBefore) {
+                try {
+                    throttle.get().setThrottlePercent(throttleBefore);
+                } catch (RuntimeException e) {
+                    LOG.warn("could not restore the vCPU throttle to {}%", throttleBefore, e);
+                }
+            }
+        }
+    }
+}
