@@ -4,14 +4,17 @@ import java.time.Duration;
 
 /**
  * What a running migration tells its {@link MigrationListener}, in order: one {@link Started},
- * zero or more {@link RoundCompleted}, at most one {@link SwitchoverStarted}, then exactly one of
- * {@link Completed} or {@link Failed}. Switch over all of them exhaustively:
+ * zero or more {@link RoundCompleted} and {@link PolicyApplied}, at most one
+ * {@link SwitchoverStarted}, for post-copy one {@link PostcopyStarted} and any number of
+ * {@link LinkRecovered}, then exactly one of {@link Completed} or {@link Failed}. Switch over all of them exhaustively:
  * <pre>{@code
  * switch (event) {
  *     case MigrationEvent.Started s -> ...;
  *     case MigrationEvent.RoundCompleted r -> ...;
  *     case MigrationEvent.PolicyApplied p -> ...;
  *     case MigrationEvent.SwitchoverStarted s -> ...;
+ *     case MigrationEvent.PostcopyStarted p -> ...;
+ *     case MigrationEvent.LinkRecovered l -> ...;
  *     case MigrationEvent.Completed c -> ...;
  *     case MigrationEvent.Failed f -> ...;
  * }
@@ -54,6 +57,24 @@ public sealed interface MigrationEvent {
      * @param expectedDowntime the predicted downtime
      */
     record SwitchoverStarted(long remainingBytes, Duration expectedDowntime) implements MigrationEvent {
+    }
+
+    /**
+     * The destination resumed the VM before all of memory arrived; the rest follows on demand
+     * and in the background.
+     *
+     * @param missingPages pages the destination still lacks
+     */
+    record PostcopyStarted(long missingPages) implements MigrationEvent {
+    }
+
+    /**
+     * A broken link during post-copy was replaced by a new channel and the migration goes on.
+     *
+     * @param recoveries how many recoveries so far
+     * @param reason     why the old link failed
+     */
+    record LinkRecovered(int recoveries, String reason) implements MigrationEvent {
     }
 
     /**

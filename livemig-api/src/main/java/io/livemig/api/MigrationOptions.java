@@ -53,6 +53,9 @@ public final class MigrationOptions {
     private final MigrationListener listener;
     private final List<EscalationStep> escalation;
     private final int stallRounds;
+    private final Prepaging prepaging;
+    private final boolean useFreePageHints;
+    private final int hybridRounds;
 
     private MigrationOptions(Builder b) {
         this.strategy = b.strategy;
@@ -67,6 +70,9 @@ public final class MigrationOptions {
         this.listener = b.listener;
         this.escalation = b.escalation;
         this.stallRounds = b.stallRounds;
+        this.prepaging = b.prepaging;
+        this.useFreePageHints = b.useFreePageHints;
+        this.hybridRounds = b.hybridRounds;
     }
 
     /** @return a builder with every default */
@@ -151,12 +157,34 @@ public final class MigrationOptions {
         return stallRounds;
     }
 
+    /** @return how post-copy orders its background push; default {@link Prepaging#BUBBLING} */
+    public Prepaging prepaging() {
+        return prepaging;
+    }
+
+    /**
+     * @return whether to skip the pages the guest reports free (self-ballooning, free-page
+     *         hinting), when its VM offers hints; default true
+     */
+    public boolean useFreePageHints() {
+        return useFreePageHints;
+    }
+
+    /**
+     * @return for {@link Strategy#HYBRID}: the most pre-copy rounds before switching to post-copy
+     *         (fewer if pre-copy stalls or converges first); default 3
+     */
+    public int hybridRounds() {
+        return hybridRounds;
+    }
+
     @Override
     public String toString() {
         return "MigrationOptions[strategy=" + strategy + ", downtimeLimit=" + downtimeLimit
                 + ", bandwidthLimitBytesPerSecond=" + bandwidthLimitBytesPerSecond + ", maxRounds=" + maxRounds
                 + ", maxTotalTime=" + maxTotalTime + ", verify=" + verify + ", batchPages=" + batchPages
-                + ", ioTimeout=" + ioTimeout + ", escalation=" + escalation + ", stallRounds=" + stallRounds + "]";
+                + ", ioTimeout=" + ioTimeout + ", escalation=" + escalation + ", stallRounds=" + stallRounds + ", prepaging=" + prepaging
+                + ", useFreePageHints=" + useFreePageHints + ", hybridRounds=" + hybridRounds + "]";
     }
 
     /** Builds {@link MigrationOptions}. Not thread-safe; every setter validates at once. */
@@ -173,6 +201,9 @@ public final class MigrationOptions {
         private MigrationListener listener = MigrationListener.NONE;
         private List<EscalationStep> escalation = DEFAULT_ESCALATION;
         private int stallRounds = DEFAULT_STALL_ROUNDS;
+        private Prepaging prepaging = Prepaging.BUBBLING;
+        private boolean useFreePageHints = true;
+        private int hybridRounds = 3;
 
         private Builder() {
         }
@@ -190,6 +221,9 @@ public final class MigrationOptions {
             listener = o.listener;
             escalation = o.escalation;
             stallRounds = o.stallRounds;
+            prepaging = o.prepaging;
+            useFreePageHints = o.useFreePageHints;
+            hybridRounds = o.hybridRounds;
         }
 
         /** @param strategy the strategy @return this */
@@ -284,6 +318,27 @@ public final class MigrationOptions {
                 throw new IllegalArgumentException("stallRounds must be in [1, 100], was " + rounds);
             }
             this.stallRounds = rounds;
+            return this;
+        }
+
+        /** @param order the post-copy push order @return this */
+        public Builder prepaging(Prepaging order) {
+            this.prepaging = Objects.requireNonNull(order, "order");
+            return this;
+        }
+
+        /** @param use whether to skip pages the guest reports free @return this */
+        public Builder useFreePageHints(boolean use) {
+            this.useFreePageHints = use;
+            return this;
+        }
+
+        /** @param rounds most pre-copy rounds of a hybrid migration, 1 to 1000 @return this */
+        public Builder hybridRounds(int rounds) {
+            if (rounds < 1 || rounds > 1000) {
+                throw new IllegalArgumentException("hybridRounds must be in [1, 1000], was " + rounds);
+            }
+            this.hybridRounds = rounds;
             return this;
         }
 

@@ -30,13 +30,15 @@ import java.util.TreeMap;
  * @param roundsDetail      per-round statistics, in order
  * @param forced            whether the switchover was forced past the downtime limit (the FORCE step)
  * @param policyActions     what the escalation ladder did, in order (e.g. {@code "auto-converge 30%"})
+ * @param postcopy          what the post-copy phase did, or null if there was none
  * @param failure           what went wrong, if {@code status != COMPLETED}; else null
  */
 public record MigrationReport(Strategy strategy, MigrationStatus status, Verification verification,
                               long mismatchedPages, long memoryBytes, Duration totalTime, Duration downtime,
                               Duration expectedDowntime, long bytesOnWire, int rounds,
                               Map<String, Long> pagesByEncoding, List<RoundStats> roundsDetail,
-                              boolean forced, List<String> policyActions, String failure) {
+                              boolean forced, List<String> policyActions, PostcopyStats postcopy,
+                              String failure) {
 
     /** @throws IllegalArgumentException for negative counts; collections are copied */
     public MigrationReport {
@@ -69,6 +71,11 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, Verific
             total += count;
         }
         return total;
+    }
+
+    /** @return the post-copy statistics, if the migration had a post-copy phase */
+    public Optional<PostcopyStats> postcopyStats() {
+        return Optional.ofNullable(postcopy);
     }
 
     /** @return the failure description, if the migration did not complete */

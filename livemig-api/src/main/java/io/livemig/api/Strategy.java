@@ -8,6 +8,9 @@ public enum Strategy {
     PRECOPY,
     /** Post-copy (Hines et al., VEE'09): move the vCPUs first, then pull and push the pages. */
     POSTCOPY,
-    /** Pre-copy for a few rounds, then post-copy. */
+    /**
+     * Pre-copy for {@link MigrationOptions#hybridRounds()} rounds (fewer if it stalls), then
+     * post-copy for what is still dirty (QEMU's postcopy-after-precopy).
+     */
     HYBRID
 }

@@ -32,6 +32,14 @@ public interface MigratableVm extends AutoCloseable {
     /** @return the migratable devices, in the order of {@link VmDescriptor#deviceIds()} */
     List<MigratableDevice> devices();
 
+    /**
+     * @return the guest's free-page hints, if it gives them (a balloon driver, a cooperative
+     *         guest); empty by default, which engines treat as "every page is in use"
+     */
+    default Optional<FreePageHints> freePageHints() {
+        return Optional.empty();
+    }
+
     /** Releases livemig's hold on the VM. Idempotent. */
     @Override
     void close();

@@ -1,6 +1,7 @@
 package io.livemig.spi;
 
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The destination side of a migration: a VM created paused with the source's layout, whose
@@ -26,6 +27,15 @@ public interface MigrationTarget extends AutoCloseable {
 
     /** @return the migratable devices, in the order of {@link VmDescriptor#deviceIds()} */
     List<MigratableDevice> devices();
+
+    /**
+     * @return demand paging, if this target can run before all of its memory arrived (needed for
+     *         post-copy and hybrid); empty by default, and post-copy into such a target is refused
+     *         in the handshake
+     */
+    default Optional<DemandPaging> demandPaging() {
+        return Optional.empty();
+    }
 
     /** Tears the VM down (or, after a successful migration, stops it). Idempotent. */
     @Override

@@ -4,6 +4,7 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
 import io.livemig.channel.Channel;
+import io.livemig.channel.Reconnector;
 import io.livemig.engine.internal.DestinationSession;
 import io.livemig.engine.internal.ProviderRegistry;
 import io.livemig.engine.internal.SourceRunner;
@@ -81,7 +82,18 @@ public final class LiveMigration {
      */
     public static MigrationReport migrate(MigratableVm vm, Channel channel, MigrationOptions options)
             throws MigrationException {
-        return SourceRunner.run(new SourceSession(vm, channel, options));
+        return migrate(vm, channel, Reconnector.NONE, options);
+    }
+
+    /**
+     * As {@link #migrate(MigratableVm, Channel, MigrationOptions)}, with a way to replace the
+     * channel if it breaks during post-copy (the VM's state is then split between the hosts, and
+     * recovering over a new channel continues the migration with nothing lost). The old channel
+     * is closed by the migration; the new ones are owned by the caller as the first one is.
+     */
+    public static MigrationReport migrate(MigratableVm vm, Channel channel, Reconnector reconnector,
+                                          MigrationOptions options) throws MigrationException {
+        return SourceRunner.run(new SourceSession(vm, channel, options), reconnector);
     }
 
     /**
@@ -90,7 +102,12 @@ public final class LiveMigration {
      * @return the running migration: cancel it, await it
      */
     public static Migration start(MigratableVm vm, Channel channel, MigrationOptions options) {
-        Migration migration = new Migration(new SourceSession(vm, channel, options));
+        return start(vm, channel, Reconnector.NONE, options);
+    }
+
+    /** As {@link #start(MigratableVm, Channel, MigrationOptions)}, recovering post-copy links with {@code reconnector}. */
+    public static Migration start(MigratableVm vm, Channel channel, Reconnector reconnector, MigrationOptions options) {
+        Migration migration = new Migration(new SourceSession(vm, channel, options), reconnector);
         migration.startThread();
         return migration;
     }
@@ -108,7 +125,18 @@ public final class LiveMigration {
      */
     public static ReceivedMigration receive(Channel channel, TargetFactory factory, MigrationOptions options)
             throws MigrationException {
-        DestinationSession.Outcome outcome = new DestinationSession(channel, factory::create, options).run();
+        return receive(channel, Reconnector.NONE, factory, options);
+    }
+
+    /**
+     * As {@link #receive(Channel, TargetFactory, MigrationOptions)}, with a way to get a new
+     * channel from the source (typically accepting again on the listener) if the link breaks
+     * during post-copy. While the link is down, vCPUs that touch missing pages stay blocked.
+     */
+    public static ReceivedMigration receive(Channel channel, Reconnector reconnector, TargetFactory factory,
+                                            MigrationOptions options) throws MigrationException {
+        DestinationSession.Outcome outcome = new DestinationSession(channel, reconnector, factory::create, options)
+                .run();
         return new ReceivedMigration(outcome.target(), outcome.report());
     }
 

@@ -20,13 +20,15 @@ import java.util.concurrent.TimeoutException;
 public final class Migration implements AutoCloseable {
 
     private final SourceSession session;
+    private final io.livemig.channel.Reconnector reconnector;
     private final Thread thread;
     private final CountDownLatch done = new CountDownLatch(1);
     private volatile MigrationReport report;
     private volatile MigrationException error;
 
-    Migration(SourceSession session) {
+    Migration(SourceSession session, io.livemig.channel.Reconnector reconnector) {
         this.session = session;
+        this.reconnector = reconnector;
         this.thread = Thread.ofPlatform().name("livemig-migration").daemon().unstarted(this::run);
     }
 
@@ -36,7 +38,7 @@ public final class Migration implements AutoCloseable {
 
     private void run() {
         try {
-            report = SourceRunner.run(session);
+            report = SourceRunner.run(session, reconnector);
         } catch (MigrationException e) {
             error = e;
         } finally {

@@ -25,6 +25,7 @@ import java.util.Map;
  *   <li>{@code ws} — working set, e.g. {@code 256M} (default 0: all RAM)</li>
  *   <li>{@code prefill} — share of pages filled with random data at start, 0 to 1 (default 0)</li>
  *   <li>{@code seed} — seed (default 1)</li>
+ *   <li>{@code hints} — {@code true} to report the pages outside the working set as free (default false)</li>
  * </ul>
  * {@link #open(URI)} creates such a VM and starts it (it "is running" when handed out);
  * {@link #createTarget(URI, VmDescriptor)} creates a paused one with the announced layout and
@@ -65,6 +66,7 @@ public final class InMemoryProvider implements HypervisorProvider {
                         size(q, "ws", 0), size(q, "rate", 0), (int) size(q, "write", 0),
                         Long.parseLong(q.getOrDefault("seed", "1"))))
                 .prefill(Double.parseDouble(q.getOrDefault("prefill", "0")))
+                .freePageHints(Boolean.parseBoolean(q.getOrDefault("hints", "false")))
                 .build();
         vm.start();
         return vm;
@@ -113,7 +115,7 @@ public final class InMemoryProvider implements HypervisorProvider {
                 throw new IllegalArgumentException("malformed query parameter '" + pair + "' in " + uri);
             }
             String key = pair.substring(0, eq);
-            if (!List.of("size", "page", "vcpus", "workload", "rate", "write", "ws", "prefill", "seed").contains(key)) {
+            if (!List.of("size", "page", "vcpus", "workload", "rate", "write", "ws", "prefill", "seed", "hints").contains(key)) {
                 throw new IllegalArgumentException("unknown mem: parameter '" + key + "' in " + uri);
             }
             map.put(key, pair.substring(eq + 1));

@@ -3,15 +3,19 @@ package io.livemig.kit;
 import io.livemig.api.TimeSource;
 import io.livemig.kit.internal.GuestCpu;
 import io.livemig.kit.internal.PagedMemory;
+import io.livemig.kit.internal.PresenceMap;
 import io.livemig.kit.internal.RunGate;
 import io.livemig.kit.internal.WriteBarrierTracker;
+import io.livemig.spi.DemandPaging;
 import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.FreePageHints;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySink;
 import io.livemig.spi.MemorySource;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
+import io.livemig.spi.PageSet;
 import io.livemig.spi.VcpuControl;
 import io.livemig.spi.VcpuState;
 import io.livemig.spi.VcpuThrottle;
@@ -55,6 +59,9 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
     private final KitVcpus vcpus = new KitVcpus();
     private final WorkloadDevice workloadDevice = new WorkloadDevice();
     private final Consumer<InMemoryVm> onResume;
+    private final PresenceMap presence;
+    private final KitDemandPaging demandPaging = new KitDemandPaging();
+    private final boolean offersFreePageHints;
     private volatile Workload workload;
     private volatile int throttlePercent;
     private volatile boolean closed;
@@ -66,12 +73,14 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         this.tracker = new WriteBarrierTracker(layout.pageSpan());
         this.workload = b.workload;
         this.onResume = b.onResume;
+        this.presence = new PresenceMap(pages, b.timeSource, b.vcpuCount);
+        this.offersFreePageHints = b.freePageHints;
         if (b.prefillFraction > 0) {
             prefill(b.prefillFraction, b.workload.seed());
         }
         for (int i = 0; i < b.vcpuCount; i++) {
             GuestCpu cpu = new GuestCpu(i, b.vcpuCount, pages, tracker, gate, b.timeSource,
-                    () -> throttlePercent, b.workload);
+                    () -> throttlePercent, b.workload, presence);
             cpus.add(cpu);
             Thread thread = Thread.ofPlatform().daemon().name("livemig-mem-vcpu-" + i).unstarted(cpu);
             threads.add(thread);
@@ -115,6 +124,37 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         return List.of(workloadDevice);
     }
 
+    /** Post-copy: guest writes to missing pages block until the engine installs them. */
+    @Override
+    public Optional<DemandPaging> demandPaging() {
+        return Optional.of(demandPaging);
+    }
+
+    /**
+     * Free-page hints, if the VM was built with {@link Builder#freePageHints(boolean)}: the pages
+     * outside the workload's working set, which the guest never touches.
+     */
+    @Override
+    public Optional<FreePageHints> freePageHints() {
+        return offersFreePageHints ? Optional.of(this::pagesOutsideWorkingSet) : Optional.empty();
+    }
+
+    private PageSet pagesOutsideWorkingSet() {
+        MemoryLayout layout = pages.layout();
+        long workingSetPages = workload.workingSetBytes() == 0 ? layout.pageCount()
+                : Math.min(layout.pageCount(), workload.workingSetBytes() / layout.pageSizeBytes());
+        PageSet free = PageSet.allOf(layout);
+        long skip = workingSetPages;
+        for (var region : layout.regions()) {
+            long n = Math.min(skip, region.pageCount());
+            for (long page = region.firstPage(); page < region.firstPage() + n; page++) {
+                free.remove(page);
+            }
+            skip -= n;
+        }
+        return free;
+    }
+
     /** @return the workload in force */
     public Workload workload() {
         return workload;
@@ -136,6 +176,7 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         }
         closed = true;
         tracker.stop();
+        presence.close();
         gate.close();
         threads.forEach(Thread::interrupt);
     }
@@ -302,6 +343,44 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         }
     }
 
+    private final class KitDemandPaging implements DemandPaging {
+        @Override
+        public void arm(PageSet missing, FaultListener listener) {
+            if (!gate.isPaused()) {
+                throw new IllegalStateException("arm demand paging before the target resumes");
+            }
+            presence.arm(missing, listener);
+        }
+
+        @Override
+        public boolean install(long page, ByteBuffer content) {
+            if (content.remaining() != pages.pageSize()) {
+                throw new IllegalArgumentException("a page is " + pages.pageSize() + " bytes, got " + content.remaining());
+            }
+            return presence.install(page, content);
+        }
+
+        @Override
+        public boolean installZero(long page) {
+            return presence.install(page, null);
+        }
+
+        @Override
+        public long missingPages() {
+            return presence.missingPages();
+        }
+
+        @Override
+        public void disarm() {
+            presence.disarm();
+        }
+
+        @Override
+        public long[] blockedNanosPerVcpu() {
+            return presence.blockedNanos();
+        }
+    }
+
     /** The workload's configuration as a device, so that the target runs the same guest. */
     private final class WorkloadDevice implements MigratableDevice {
         @Override
@@ -344,6 +423,7 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         private double prefillFraction;
         private TimeSource timeSource = TimeSource.system();
         private Consumer<InMemoryVm> onResume;
+        private boolean freePageHints;
 
         private Builder() {
         }
@@ -412,6 +492,16 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
          */
         public Builder onResume(Consumer<InMemoryVm> hook) {
             this.onResume = hook;
+            return this;
+        }
+
+        /**
+         * @param offer whether the guest reports the pages outside its working set as free
+         *              (self-ballooning); their content, prefilled or not, then never migrates
+         * @return this
+         */
+        public Builder freePageHints(boolean offer) {
+            this.freePageHints = offer;
             return this;
         }
 

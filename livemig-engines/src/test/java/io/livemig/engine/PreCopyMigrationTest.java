@@ -193,14 +193,16 @@ class PreCopyMigrationTest {
     }
 
     @Test
-    void switchToPostcopyIsRejectedUntilThePostcopyEngineExists() {
-        try (InMemoryVm vm = source(Workload.idle())) {
-            InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.UNLIMITED, TimeSource.system());
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LiveMigration.migrate(vm,
-                    pair.source(), MigrationOptions.builder().escalation(List.of(new EscalationStep.SwitchToPostcopy()))
-                            .build()));
-            assertTrue(e.getMessage().contains("post-copy"), e.getMessage());
-            assertFalse(vm.vcpus().isPaused());
+    void switchToPostcopyHandsANonConvergentGuestToPostcopy() throws Exception {
+        try (InMemoryVm vm = source(HOT)) {
+            Run run = migrate(vm, SLOW, MigrationOptions.builder().strategy(Strategy.PRECOPY)
+                    .downtimeLimit(Duration.ofMillis(2)).stallRounds(2)
+                    .escalation(List.of(new EscalationStep.SwitchToPostcopy())).build());
+            MigrationReport r = run.report();
+            assertTrue(r.verified(), String.valueOf(run.error()));
+            assertEquals(List.of("switch to post-copy"), r.policyActions());
+            assertTrue(r.postcopyStats().isPresent());
+            run.received().target().close();
         }
     }
 

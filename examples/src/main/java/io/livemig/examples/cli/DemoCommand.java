@@ -57,6 +57,20 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--max-time", description = "longest total time before the ladder's terminal step, e.g. 60s")
     Duration maxTime;
 
+    @Option(names = "--prepaging", defaultValue = "bubbling",
+            description = "post-copy push order: linear or bubbling (default ${DEFAULT-VALUE})")
+    String prepaging;
+
+    @Option(names = "--free-page-hints", description = "the guest reports pages outside its working set as free; "
+            + "they are skipped (self-ballooning)")
+    boolean freePageHints;
+
+    @Option(names = "--working-set", defaultValue = "0", description = "bytes the guest writes to; 0 = all RAM")
+    SizeArg workingSet;
+
+    @Option(names = "--hybrid-rounds", defaultValue = "3", description = "pre-copy rounds before post-copy in hybrid")
+    int hybridRounds;
+
     @Option(names = "--stall-rounds", defaultValue = "3",
             description = "rounds without progress that count as a stall (default ${DEFAULT-VALUE})")
     int stallRounds;
@@ -112,7 +126,7 @@ final class DemoCommand implements Callable<Integer> {
         PrintStream err = System.err;
         Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
         WorkloadPattern pattern = WorkloadPattern.valueOf(workload.toUpperCase(Locale.ROOT));
-        Workload guest = new Workload(pattern, 0, dirtyRate.bytes(), bytesPerWrite, seed);
+        Workload guest = new Workload(pattern, workingSet.bytes(), dirtyRate.bytes(), bytesPerWrite, seed);
         MigrationOptions options = MigrationOptions.builder()
                 .strategy(chosen)
                 .downtimeLimit(downtime)
@@ -122,10 +136,12 @@ final class DemoCommand implements Callable<Integer> {
                 .maxTotalTime(maxTime)
                 .stallRounds(stallRounds)
                 .escalation(Escalations.parse(onStall))
+                .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
+                .hybridRounds(hybridRounds)
                 .listener(json ? MigrationListener.NONE : progress(err))
                 .build();
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(memory.bytes()).workload(guest).prefill(prefill)
-                .build()) {
+                .freePageHints(freePageHints).build()) {
             source.start();
             err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%n", memory, pattern, dirtyRate,
                     chosen.name().toLowerCase(Locale.ROOT), transport);
@@ -238,6 +254,11 @@ final class DemoCommand implements Callable<Integer> {
                     options.downtimeLimit().toMillis());
             out.printf("  on the wire  %,14d bytes in %d round(s)%n", r.bytesOnWire(), r.rounds());
             out.printf("  pages        %s%n", r.pagesByEncoding());
+            r.postcopyStats().ifPresent(p -> out.printf(
+                    "  post-copy    %,d demand faults, %,d pages pulled, %,d pushed, %d races, fault latency p50 %.2f ms"
+                            + " p99 %.2f ms%s%n", p.demandFaults(), p.pagesPulled(), p.pagesPushed(), p.requestRaces(),
+                    p.faultLatencyP50().toNanos() / 1e6, p.faultLatencyP99().toNanos() / 1e6,
+                    p.recovered() ? ", recovered " + p.recoveries() + "x" : ""));
             if (!r.policyActions().isEmpty()) {
                 out.printf("  policy       %s%s%n", r.policyActions(), r.forced() ? " (forced)" : "");
             }
@@ -264,6 +285,10 @@ final class DemoCommand implements Callable<Integer> {
                         p.action());
                 case MigrationEvent.SwitchoverStarted s -> err.printf("  switchover: VM paused, %,d bytes to go%n",
                         s.remainingBytes());
+                case MigrationEvent.PostcopyStarted p -> err.printf(
+                        "  post-copy: VM runs at the destination, %,d pages to follow%n", p.missingPages());
+                case MigrationEvent.LinkRecovered l -> err.printf("  link recovered (#%d): %s%n", l.recoveries(),
+                        l.reason());
                 case MigrationEvent.Completed c -> err.printf("  completed%n");
                 case MigrationEvent.Failed f -> err.printf("  failed: %s%n", f.error().getMessage());
             }

@@ -48,6 +48,16 @@ final class ReportJson {
             rounds.add(round);
         }
         m.put("roundsDetail", rounds);
+        r.postcopyStats().ifPresent(p -> {
+            m.put("demandFaults", p.demandFaults());
+            m.put("pagesPulled", p.pagesPulled());
+            m.put("pagesPushed", p.pagesPushed());
+            m.put("requestRaces", p.requestRaces());
+            m.put("faultLatencyP50Ms", p.faultLatencyP50().toNanos() / 1e6);
+            m.put("faultLatencyP99Ms", p.faultLatencyP99().toNanos() / 1e6);
+            m.put("vcpuBlockedMs", p.vcpuBlocked().stream().map(d -> d.toNanos() / 1e6).toList());
+            m.put("recovered", p.recovered());
+        });
         m.put("forced", r.forced());
         m.put("policyActions", r.policyActions());
         if (r.failure() != null) {

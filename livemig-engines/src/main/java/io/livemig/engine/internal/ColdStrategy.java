@@ -14,13 +14,14 @@ import java.time.Duration;
 final class ColdStrategy implements SourceStrategy {
 
     @Override
-    public void run(SourceSession session) throws MigrationException {
+    public PageSet run(SourceSession session) throws MigrationException {
         long memoryBytes = session.layout().memoryBytes();
         session.pause(Duration.ZERO, memoryBytes);
-        PageSet all = PageSet.allOf(session.layout());
+        PageSet all = session.initialPages();
         SourceSession.RoundResult r = session.sendPages(all, 0, false);
         long bandwidth = r.nanos() > 0 ? (long) (r.bytesOnWire() * 1e9 / r.nanos()) : 0;
         session.roundDone(new RoundStats(0, r.pagesSent(), r.bytesOnWire(), r.pagesSent(), 0, bandwidth, 0,
                 Duration.ZERO, 0, Duration.ofNanos(r.nanos())));
+        return null;
     }
 }

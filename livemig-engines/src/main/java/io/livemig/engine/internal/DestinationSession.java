@@ -27,6 +27,7 @@ import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySink;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigrationTarget;
+import io.livemig.spi.PageSet;
 import io.livemig.spi.VcpuState;
 import io.livemig.spi.VmDescriptor;
 import org.slf4j.Logger;
@@ -66,9 +67,14 @@ public final class DestinationSession {
     public record Outcome(MigrationTarget target, MigrationReport report) {
     }
 
-    private enum State { AWAIT_HELLO, AWAIT_SETUP, RECEIVING, STOPPED, VERIFYING, DONE }
+    private enum State { AWAIT_HELLO, AWAIT_SETUP, RECEIVING, STOPPED, POSTCOPY, VERIFYING, DONE }
 
-    private final Channel channel;
+    /** The current channel; replaced on post-copy recovery. Sends to it hold {@link #sendLock}. */
+    private volatile Channel channel;
+    private final io.livemig.channel.Reconnector reconnector;
+    private final Object sendLock = new Object();
+    private PostcopyReceiver postcopy;
+    private PageSet announcedMissing;
     private final TargetCreator creator;
     private final MigrationOptions options;
     private final io.livemig.api.TimeSource time;
@@ -87,6 +93,7 @@ public final class DestinationSession {
     private PageBatchReader batchReader;
     private PageDigests digests;
     private PageDigests.Digester digester;
+    private int zeroDigest;
     private ByteBuffer pageScratch;
     private boolean resumed;
     private int maxRound = -1;
@@ -102,12 +109,15 @@ public final class DestinationSession {
     private long digestsChecked;
 
     /**
-     * @param channel the channel from the source
+     * @param channel     the channel from the source
+     * @param reconnector gives a new channel if the link breaks during post-copy
      * @param creator creates the target VM from the announced descriptor
      * @param options options (io timeout, verification, clock, listener)
      */
-    public DestinationSession(Channel channel, TargetCreator creator, MigrationOptions options) {
+    public DestinationSession(Channel channel, io.livemig.channel.Reconnector reconnector, TargetCreator creator,
+                              MigrationOptions options) {
         this.channel = channel;
+        this.reconnector = reconnector;
         this.creator = creator;
         this.options = options;
         this.time = options.timeSource();
@@ -127,15 +137,31 @@ public final class DestinationSession {
         startNanos = time.nanoTime();
         try {
             while (state != State.DONE) {
-                Frame frame = receive();
+                Frame frame;
+                try {
+                    frame = receive();
+                } catch (ChannelException broken) {
+                    if (state != State.POSTCOPY) {
+                        throw broken;
+                    }
+                    recover(broken);
+                    continue;
+                }
                 handle(frame);
             }
         } catch (MigrationException | RuntimeException e) {
             if (!resumed) {
                 throw discard(e);
             }
+            if (state == State.POSTCOPY) {
+                throw splitFailure(e);
+            }
             LOG.warn("after the VM resumed here: {}; it keeps running, verification is incomplete", e.getMessage());
             verification = Verification.NOT_CHECKED;
+        } finally {
+            if (postcopy != null) {
+                postcopy.close();
+            }
         }
         MigrationReport report = report();
         LOG.info("migration received: {} bytes, downtime {} ms, {}", report.memoryBytes(),
@@ -229,7 +255,15 @@ public final class DestinationSession {
                         case PAGES -> onPages(frame);
                         case VCPU_STATE -> onVcpuState(frame);
                         case DEVICE_STATE -> onDeviceState(frame);
+                        case MISSING_PAGES -> onMissingPages(frame);
                         case COMMIT -> onCommit(Messages.Commit.read(frame));
+                        default -> throw unexpected(frame);
+                    }
+                }
+                case POSTCOPY -> {
+                    switch (frame.type()) {
+                        case PAGES -> onPages(frame);
+                        case POSTCOPY_END -> onPostcopyEnd(frame);
                         default -> throw unexpected(frame);
                     }
                 }
@@ -282,6 +316,10 @@ public final class DestinationSession {
         } catch (IOException | RuntimeException e) {
             throw new MigrationException("cannot create the target VM: " + e.getMessage(), phase, SourceVmState.UNKNOWN, e);
         }
+        if (setup.mayPostcopy() && target.demandPaging().isEmpty()) {
+            throw new ProtocolException(Kind.INCOMPATIBLE, "the source may switch to post-copy, but this target cannot "
+                    + "run before all of its memory arrived (no demand paging)", phase, SourceVmState.UNKNOWN);
+        }
         if (!target.descriptor().memoryLayout().equals(layout)) {
             throw new MigrationException("the target's layout " + target.descriptor().memoryLayout()
                     + " differs from the announced " + layout, phase, SourceVmState.UNKNOWN, null);
@@ -291,6 +329,7 @@ public final class DestinationSession {
         if (setup.verify()) {
             digests = new PageDigests(layout);
             digester = new PageDigests.Digester(layout.pageSizeBytes());
+            zeroDigest = PageDigests.zeroDigest(layout.pageSizeBytes());
             pageScratch = PageDigests.scratch(layout.pageSizeBytes(), 1);
         }
         send(Messages.writeEmpty(writer, FrameType.READY));
@@ -306,6 +345,15 @@ public final class DestinationSession {
     }
 
     private void applyPage(long page, PageEncoding encoding, ByteBuffer payload) {
+        if (state == State.POSTCOPY) {
+            if (postcopy.install(page, encoding, payload)) {
+                pagesByEncoding[encoding.wireId()]++;
+                if (digests != null) {
+                    digests.set(page, encoding == PageEncoding.ZERO ? zeroDigest : digester.digest(payload, payload.position()));
+                }
+            }
+            return;
+        }
         switch (encoding) {
             case ZERO -> sink.zeroPages(page, 1);
             case RAW -> sink.writePages(page, 1, payload);
@@ -366,15 +414,123 @@ public final class DestinationSession {
             throw new MigrationException("loading state into the target failed: " + e.getMessage(), phase,
                     SourceVmState.UNKNOWN, e);
         }
+        if (commit.postcopy()) {
+            if (announcedMissing == null) {
+                throw new WireException(Kind.UNEXPECTED, "post-copy COMMIT without MISSING_PAGES");
+            }
+            if (!setup.mayPostcopy()) {
+                throw new WireException(Kind.UNEXPECTED, "post-copy COMMIT, but SETUP did not announce post-copy");
+            }
+            postcopy = new PostcopyReceiver(target.demandPaging().orElseThrow(), announcedMissing, time,
+                    this::sendRequest, setup.descriptor().vcpuCount());
+        } else if (announcedMissing != null) {
+            throw new WireException(Kind.UNEXPECTED, "MISSING_PAGES announced, but COMMIT is not post-copy");
+        }
         target.vcpus().resume();
         resumeNanos = time.nanoTime();
         resumed = true;
-        phase = MigrationPhase.VERIFY;
         send(Messages.writeEmpty(writer, FrameType.RESUMED));
+        if (commit.postcopy()) {
+            phase = MigrationPhase.POST_COPY;
+            state = State.POSTCOPY;
+            return;
+        }
+        phase = MigrationPhase.VERIFY;
         state = setup.verify() ? State.VERIFYING : State.DONE;
         if (state == State.DONE) {
             phase = MigrationPhase.DONE;
         }
+    }
+
+    private void onMissingPages(Frame frame) throws WireException {
+        if (announcedMissing == null) {
+            announcedMissing = new PageSet(setup.descriptor().memoryLayout().pageSpan());
+        }
+        Messages.readBitmap(frame, setup.descriptor().memoryLayout(), announcedMissing);
+    }
+
+    private void onPostcopyEnd(Frame frame) throws WireException, MigrationException {
+        Messages.readEmpty(frame);
+        long missing = postcopy.missingPages();
+        if (missing != 0) {
+            throw new WireException(Kind.INCONSISTENT_LENGTH, "POSTCOPY_END with " + missing
+                    + " announced pages never sent");
+        }
+        postcopy.close();
+        send(postcopy.done().write(writer));
+        LOG.debug("post-copy complete: {}", postcopy.done());
+        phase = MigrationPhase.VERIFY;
+        state = setup.verify() ? State.VERIFYING : State.DONE;
+        if (state == State.DONE) {
+            phase = MigrationPhase.DONE;
+        }
+    }
+
+    /** Sends a PAGE_REQUEST for the requester thread; false if the link is down right now. */
+    private boolean sendRequest(ByteBuffer frame) {
+        synchronized (sendLock) {
+            try {
+                channel.send(frame);
+                return true;
+            } catch (IOException e) {
+                LOG.debug("page request not sent: {}", e.getMessage());
+                return false;
+            }
+        }
+    }
+
+    /**
+     * Post-copy recovery: a new channel from the reconnector, then tell the source what is still
+     * missing and wait for its acknowledgement; outstanding requests are asked again.
+     */
+    private void recover(ChannelException broken) throws MigrationException {
+        if (++recoveries > 16) {
+            throw broken;
+        }
+        LOG.warn("post-copy link broke ({}); waiting for a new channel", broken.reason());
+        Channel fresh;
+        try {
+            channel.close();
+            fresh = reconnector.reconnect();
+        } catch (IOException | RuntimeException e) {
+            throw new ChannelException("no new channel for post-copy recovery: " + e.getMessage(), phase,
+                    SourceVmState.SPLIT, e);
+        }
+        synchronized (sendLock) {
+            channel = fresh;
+        }
+        PageSet missing = postcopy.missingSet();
+        FrameWriter big = new FrameWriter(Math.min(maxFrameBytes, fresh.maxMessageBytes()));
+        int perFrame = Math.min(Wire.MAX_BITMAP_WORDS, (big.capacity() - 64) / 8);
+        for (int first = 0; first < missing.wordCount(); first += perFrame) {
+            Messages.writeBitmap(big.begin(FrameType.RECOVER_MISSING), missing, first,
+                    Math.min(perFrame, missing.wordCount() - first));
+            send(big.finish());
+        }
+        big.begin(FrameType.RECOVER).putLong(missing.cardinality());
+        send(big.finish());
+        Frame ack = receive();
+        if (ack.type() != FrameType.RECOVER_ACK) {
+            throw protocol(Kind.UNEXPECTED, "expected RECOVER_ACK after recovery, got " + ack.type());
+        }
+        postcopy.rerequestOutstanding();
+        LOG.info("post-copy recovered: {} pages still missing", missing.cardinality());
+    }
+
+    private int recoveries;
+
+    private MigrationException splitFailure(Exception e) {
+        long missing = postcopy == null ? -1 : postcopy.missingPages();
+        try {
+            target.vcpus().pause();
+        } catch (RuntimeException pauseError) {
+            LOG.warn("could not pause the target", pauseError);
+        }
+        target.close();
+        return new MigrationException("post-copy failed and was not recovered: this destination ran the VM (its vCPU "
+                + "and device state and every page received, with " + missing + " pages still missing) and has now "
+                + "stopped and discarded it; the source holds the VM's memory as of the pause. Cause: "
+                + e.getMessage(), MigrationPhase.POST_COPY, SourceVmState.SPLIT, e);
     }
 
     private void onDigests(Frame frame) throws WireException {
@@ -419,7 +575,9 @@ public final class DestinationSession {
 
     private void send(ByteBuffer frame) throws MigrationException {
         try {
-            channel.send(frame);
+            synchronized (sendLock) {
+                channel.send(frame);
+            }
         } catch (IOException e) {
             throw new ChannelException("return path to " + channel.peer() + " failed: " + e.getMessage(), phase,
                     SourceVmState.UNKNOWN, e);
@@ -442,6 +600,6 @@ public final class DestinationSession {
         return new MigrationReport(setup == null ? Strategy.COLD : setup.strategy(), MigrationStatus.COMPLETED,
                 verification, mismatchedPages, setup == null ? 0 : setup.descriptor().memoryLayout().memoryBytes(),
                 Duration.ofNanos(time.nanoTime() - startNanos), downtime, Duration.ZERO, bytesReceived, maxRound + 1,
-                byEncoding, List.of(), false, List.of(), null);
+                byEncoding, List.of(), false, List.of(), postcopy == null ? null : postcopy.stats(recoveries), null);
     }
 }

@@ -19,7 +19,7 @@ final class Escalation {
 
     private static final Logger LOG = LoggerFactory.getLogger(Escalation.class);
 
-    enum Outcome { CONTINUE, FORCE, ABORT }
+    enum Outcome { CONTINUE, FORCE, ABORT, POSTCOPY }
 
     private final List<EscalationStep> steps;
     private final Optional<VcpuThrottle> throttle;
@@ -85,8 +85,10 @@ final class Escalation {
                     session.policyApplied(round, step, "abort");
                     return Outcome.ABORT;
                 }
-                case EscalationStep.SwitchToPostcopy postcopy -> throw new IllegalStateException(
-                        "SWITCH_TO_POSTCOPY passed validation without a post-copy engine");
+                case EscalationStep.SwitchToPostcopy postcopy -> {
+                    session.policyApplied(round, step, "switch to post-copy");
+                    return Outcome.POSTCOPY;
+                }
             }
             index++;
         }

@@ -32,8 +32,20 @@ final class PreCopyStrategy implements SourceStrategy {
 
     private static final Logger LOG = LoggerFactory.getLogger(PreCopyStrategy.class);
 
+    private final boolean hybrid;
+
+    /**
+     * @param hybrid true for HYBRID: after {@link MigrationOptions#hybridRounds()} rounds (fewer on a
+     *               stall), always hand the dirty pages to post-copy, so that the downtime is only
+     *               the state transfer. (For post-copy only when pre-copy fails, use PRECOPY with
+     *               {@code SwitchToPostcopy} in the escalation ladder.)
+     */
+    PreCopyStrategy(boolean hybrid) {
+        this.hybrid = hybrid;
+    }
+
     @Override
-    public void run(SourceSession session) throws MigrationException {
+    public PageSet run(SourceSession session) throws MigrationException {
         MigrationOptions options = session.options();
         DirtyTracker tracker = session.vm().dirtyTracker().orElseThrow(() -> new IllegalArgumentException(
                 "this VM cannot track dirty pages, so it cannot be pre-copied; use COLD or POSTCOPY"));
@@ -47,7 +59,7 @@ final class PreCopyStrategy implements SourceStrategy {
         boolean handedOver = false;
         tracker.start();
         try {
-            PageSet toSend = PageSet.allOf(session.layout());
+            PageSet toSend = session.initialPages();
             int round = 0;
             while (true) {
                 SourceSession.RoundResult r = session.sendPages(toSend, round, round == 0);
@@ -63,14 +75,23 @@ final class PreCopyStrategy implements SourceStrategy {
                         Duration.ofNanos(r.nanos())));
                 toSend = dirty;
                 round++;
-                if (expected.compareTo(ladder.downtimeLimit()) <= 0) {
+                if (!hybrid && expected.compareTo(ladder.downtimeLimit()) <= 0) {
                     break;
                 }
                 boolean limitReached = round >= options.maxRounds() || options.maxTotalTime()
                         .map(max -> session.time().nanoTime() - startNanos >= max.toNanos()).orElse(false);
                 boolean stalled = monitor.stalled(remainingBytes, dirtyRate, bandwidth.bytesPerSecond());
+                if (hybrid && (round >= options.hybridRounds() || stalled || dirtyPages == 0)) {
+                    session.policyApplied(round - 1, new EscalationStep.SwitchToPostcopy(), "switch to post-copy");
+                    handedOver = true;
+                    return handOver(session, tracker, toSend, bandwidth, pageSize);
+                }
                 if (limitReached || stalled) {
                     Escalation.Outcome outcome = ladder.act(session, round - 1, limitReached);
+                    if (outcome == Escalation.Outcome.POSTCOPY) {
+                        handedOver = true;
+                        return handOver(session, tracker, toSend, bandwidth, pageSize);
+                    }
                     if (outcome == Escalation.Outcome.FORCE) {
                         session.markForced();
                         break;
@@ -94,6 +115,7 @@ final class PreCopyStrategy implements SourceStrategy {
                     bandwidth.bytesPerSecond(), 0, Duration.ZERO, ladder.throttlePercent(),
                     Duration.ofNanos(r.nanos())));
             handedOver = true;
+            return null;
         } finally {
             tracker.stop();
             if (!handedOver && throttle.isPresent() && ladder.throttlePercent() != throttleBefore) {
@@ -104,5 +126,14 @@ final class PreCopyStrategy implements SourceStrategy {
                 }
             }
         }
+    }
+
+    /** Pauses and returns what post-copy must still send: the last dirty set and what the pause collected. */
+    private static PageSet handOver(SourceSession session, DirtyTracker tracker, PageSet toSend,
+                                    BandwidthEstimator bandwidth, int pageSize) throws MigrationException {
+        session.pause(bandwidth.timeFor(0), toSend.cardinality() * (long) pageSize);
+        PageSet last = tracker.collect();
+        last.addAll(toSend);
+        return last;
     }
 }

@@ -36,13 +36,17 @@ final class ReturnPath {
 
     private final Channel channel;
     private final io.livemig.api.TimeSource time;
+    private final io.livemig.spi.MemoryLayout layout;
     private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
+    private final java.util.concurrent.ConcurrentLinkedQueue<long[]> pageRequests =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final Thread thread;
     private volatile Object failure;
 
-    ReturnPath(Channel channel, io.livemig.api.TimeSource time) {
+    ReturnPath(Channel channel, io.livemig.api.TimeSource time, io.livemig.spi.MemoryLayout layout) {
         this.channel = channel;
         this.time = time;
+        this.layout = layout;
         this.thread = Thread.ofVirtual().name("livemig-return-path").unstarted(this::run);
     }
 
@@ -68,8 +72,23 @@ final class ReturnPath {
                 if (!frame.type().returning()) {
                     throw new WireException(Kind.UNEXPECTED, frame.type() + " frame on the return path");
                 }
+                if (frame.type() == FrameType.PAGE_REQUEST) {
+                    pageRequests.add(Messages.readPageRequest(frame, layout));
+                    continue;
+                }
                 Object body = switch (frame.type()) {
                     case HELLO_ACK -> Messages.HelloAck.read(frame);
+                    case POSTCOPY_DONE -> Messages.PostcopyDone.read(frame);
+                    case RECOVER_MISSING -> {
+                        io.livemig.spi.PageSet chunk = new io.livemig.spi.PageSet(layout.pageSpan());
+                        Messages.readBitmap(frame, layout, chunk);
+                        yield chunk;
+                    }
+                    case RECOVER -> {
+                        long missing = frame.u64("missingPages");
+                        frame.expectEnd();
+                        yield missing;
+                    }
                     case VERIFY_RESULT -> Messages.VerifyResult.read(frame);
                     case ABORT -> Messages.Abort.read(frame);
                     case READY, RESUMED -> {
@@ -89,6 +108,11 @@ final class ReturnPath {
         Failure f = new Failure(e);
         failure = f;
         queue.add(f);
+    }
+
+    /** @return the next batch of pages the destination asked for, or null if none is queued */
+    long[] pollPageRequest() {
+        return pageRequests.poll();
     }
 
     /** @return the reader's failure, if it stopped on one, else null */

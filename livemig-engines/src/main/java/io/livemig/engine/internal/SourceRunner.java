@@ -1,6 +1,7 @@
 package io.livemig.engine.internal;
 
-import io.livemig.api.EscalationStep;
+import io.livemig.channel.Reconnector;
+import io.livemig.spi.PageSet;
 import io.livemig.api.MigrationCancelledException;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationReport;
@@ -22,20 +23,21 @@ public final class SourceRunner {
     }
 
     /**
-     * @param session a new session
+     * @param session     a new session
+     * @param reconnector replaces a broken link during post-copy
      * @return the report of a completed migration
      * @throws MigrationException if it failed or was cancelled; says where the VM is
      */
-    public static MigrationReport run(SourceSession session) throws MigrationException {
+    public static MigrationReport run(SourceSession session, Reconnector reconnector) throws MigrationException {
         SourceStrategy strategy = strategyFor(session.options().strategy());
-        if (session.options().escalation().stream().anyMatch(s -> s instanceof EscalationStep.SwitchToPostcopy)) {
-            throw new IllegalArgumentException("the escalation step SWITCH_TO_POSTCOPY needs the post-copy engine, "
-                    + "which this build does not have yet; use FORCE or ABORT");
-        }
         try {
             session.handshake();
-            strategy.run(session);
-            session.commit();
+            PageSet missing = strategy.run(session);
+            if (missing == null) {
+                session.commit();
+            } else {
+                PostCopyPhase.run(session, missing, reconnector, session.rounds().size());
+            }
         } catch (Throwable t) {
             MigrationException error = session.fail(t);
             MigrationReport report = session.report(error instanceof MigrationCancelledException
@@ -60,9 +62,9 @@ public final class SourceRunner {
     private static SourceStrategy strategyFor(Strategy strategy) {
         return switch (strategy) {
             case COLD -> new ColdStrategy();
-            case PRECOPY -> new PreCopyStrategy();
-            case POSTCOPY, HYBRID -> throw new IllegalArgumentException("strategy " + strategy
-                    + " needs the post-copy engine, which this build does not have yet; use COLD or PRECOPY");
+            case PRECOPY -> new PreCopyStrategy(false);
+            case HYBRID -> new PreCopyStrategy(true);
+            case POSTCOPY -> new PostCopyStrategy();
         };
     }
 }

@@ -53,13 +53,14 @@ public final class SourceSession {
     private static final Logger LOG = LoggerFactory.getLogger(SourceSession.class);
 
     private final MigratableVm vm;
-    private final Channel channel;
+    /** The current channel; replaced when a post-copy link is recovered. Engine thread only. */
+    private Channel channel;
     private final MigrationOptions options;
     private final io.livemig.api.TimeSource time;
     private final MemoryLayout layout;
     private final MemorySource memory;
     private final int pageSize;
-    private final ReturnPath returnPath;
+    private ReturnPath returnPath;
     private final TokenBucket bandwidth;
     private final long[] pagesByEncoding = new long[256];
     private final List<RoundStats> rounds = new ArrayList<>();
@@ -82,6 +83,12 @@ public final class SourceSession {
     private long mismatchedPages;
     private boolean forced;
     private final List<String> policyActions = new ArrayList<>();
+    private PageSet skippedFree;
+    private io.livemig.api.PostcopyStats postcopyStats;
+    // The frame being filled by appendPage (null when none is open).
+    private ByteBuffer batch;
+    private int batchCountAt;
+    private int batchEntries;
 
     /**
      * @param vm      the source VM; the session owns it while the migration runs
@@ -96,7 +103,7 @@ public final class SourceSession {
         this.layout = vm.descriptor().memoryLayout();
         this.memory = vm.memory();
         this.pageSize = layout.pageSizeBytes();
-        this.returnPath = new ReturnPath(channel, time);
+        this.returnPath = new ReturnPath(channel, time, layout);
         this.bandwidth = new TokenBucket(time, options.bandwidthLimitBytesPerSecond());
     }
 
@@ -165,7 +172,11 @@ public final class SourceSession {
                     + maxFrame + "-byte frame limit");
         }
         batchPages = Math.min(options.batchPages(), fit);
-        send(new Messages.Setup(options.strategy(), options.verify(), vm.descriptor(), batchPages).write(writer));
+        boolean mayPostcopy = options.strategy() == io.livemig.api.Strategy.POSTCOPY
+                || options.strategy() == io.livemig.api.Strategy.HYBRID
+                || options.escalation().stream().anyMatch(s -> s instanceof io.livemig.api.EscalationStep.SwitchToPostcopy);
+        send(new Messages.Setup(options.strategy(), options.verify(), mayPostcopy, vm.descriptor(), batchPages)
+                .write(writer));
         await(FrameType.READY);
         phase = MigrationPhase.LIVE_COPY;
         emit(new MigrationEvent.Started(options.strategy(), layout.memoryBytes(), channel.peer()));
@@ -205,47 +216,96 @@ public final class SourceSession {
         long start = time.nanoTime();
         long bytesBefore = bytesOnWire;
         long sentPages = 0;
-        ByteBuffer nativeView = writer.nativeView();
-        ByteBuffer b = null;
-        int countAt = 0;
-        int entries = 0;
         for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
-            if (b == null) {
-                checkCancelled();
-                b = writer.begin(FrameType.PAGES);
-                b.putInt(round);
-                countAt = b.position();
-                b.putInt(0);
-                entries = 0;
-            }
-            int entryAt = b.position();
-            b.putLong(page).put((byte) PageEncoding.RAW.wireId()).putInt(pageSize);
-            int dataAt = b.position();
-            memory.readPages(page, 1, b);
-            if (ZeroPages.isZero(nativeView, dataAt, pageSize)) {
-                if (skipZeroPages) {
-                    b.position(entryAt);
-                    continue;
-                }
-                b.put(entryAt + 8, (byte) PageEncoding.ZERO.wireId()).putInt(entryAt + 9, 0);
-                b.position(dataAt);
-                pagesByEncoding[PageEncoding.ZERO.wireId()]++;
-            } else {
-                pagesByEncoding[PageEncoding.RAW.wireId()]++;
-            }
-            entries++;
-            sentPages++;
-            if (entries == batchPages || writer.payloadRoom() < Wire.PAGE_ENTRY_BYTES + pageSize) {
-                b.putInt(countAt, entries);
-                sendPaced(writer.finish());
-                b = null;
+            if (appendPage(page, round, skipZeroPages)) {
+                sentPages++;
             }
         }
-        if (b != null && entries > 0) {
-            b.putInt(countAt, entries);
+        flushPages();
+        return new RoundResult(sentPages, bytesOnWire - bytesBefore, time.nanoTime() - start);
+    }
+
+    /**
+     * Adds one page to the PAGES frame being built, sending the frame when it is full. Reads the
+     * page straight into the frame; a zero page becomes a bare entry, or nothing with
+     * {@code skipZeroPages}.
+     *
+     * @return whether an entry was added (false only for a skipped zero page)
+     */
+    public boolean appendPage(long page, int round, boolean skipZeroPages) throws MigrationException {
+        if (batch == null) {
+            checkCancelled();
+            batch = writer.begin(FrameType.PAGES);
+            batch.putInt(round);
+            batchCountAt = batch.position();
+            batch.putInt(0);
+            batchEntries = 0;
+        }
+        ByteBuffer b = batch;
+        int entryAt = b.position();
+        b.putLong(page).put((byte) PageEncoding.RAW.wireId()).putInt(pageSize);
+        int dataAt = b.position();
+        memory.readPages(page, 1, b);
+        if (ZeroPages.isZero(writer.nativeView(), dataAt, pageSize)) {
+            if (skipZeroPages) {
+                b.position(entryAt);
+                return false;
+            }
+            b.put(entryAt + 8, (byte) PageEncoding.ZERO.wireId()).putInt(entryAt + 9, 0);
+            b.position(dataAt);
+            pagesByEncoding[PageEncoding.ZERO.wireId()]++;
+        } else {
+            pagesByEncoding[PageEncoding.RAW.wireId()]++;
+        }
+        if (skippedFree != null) {
+            skippedFree.remove(page);
+        }
+        batchEntries++;
+        if (batchEntries == batchPages || writer.payloadRoom() < Wire.PAGE_ENTRY_BYTES + pageSize) {
+            flushPages();
+        }
+        return true;
+    }
+
+    /** Sends the PAGES frame being built, if it holds any entry. */
+    public void flushPages() throws MigrationException {
+        if (batch != null && batchEntries > 0) {
+            batch.putInt(batchCountAt, batchEntries);
+            batch = null;
             sendPaced(writer.finish());
         }
-        return new RoundResult(sentPages, bytesOnWire - bytesBefore, time.nanoTime() - start);
+        batch = null;
+    }
+
+    /**
+     * Records pages the guest reported free and that were therefore not sent: the destination
+     * holds zeros there, and verification treats them as zero pages on the source too (a hint
+     * means their content does not matter). Sending such a page later removes it again.
+     */
+    public void skipFreePages(PageSet free) {
+        if (skippedFree == null) {
+            skippedFree = free.copy();
+        } else {
+            skippedFree.addAll(free);
+        }
+    }
+
+    /**
+     * @return the pages to send at first: every RAM page, minus the free pages the guest reports
+     *         when hints are on (which are then recorded as skipped)
+     */
+    public PageSet initialPages() {
+        PageSet all = PageSet.allOf(layout);
+        if (options.useFreePageHints()) {
+            vm.freePageHints().ifPresent(hints -> {
+                all.removeAll(hints.freePages());
+                PageSet freeRam = PageSet.allOf(layout);
+                freeRam.removeAll(all);
+                skipFreePages(freeRam);
+                LOG.debug("free-page hints: skipping {} pages", freeRam.cardinality());
+            });
+        }
+        return all;
     }
 
     /** Records an action of the escalation ladder and tells the listener. */
@@ -278,6 +338,37 @@ public final class SourceSession {
      * resumed. The VM must be paused. After COMMIT went out, cancellation no longer applies.
      */
     public void commit() throws MigrationException {
+        commit(false);
+    }
+
+    /**
+     * Post-copy: announces the pages still to come (MISSING_PAGES), then commits as
+     * {@link #commit()} does, except that the destination resumes before those pages arrive.
+     * From then on the VM's state is split between the hosts until every page has arrived.
+     */
+    public void commitPostcopy(PageSet missing) throws MigrationException {
+        checkCancelled();
+        int words = missing.wordCount();
+        int perFrame = Math.min(Wire.MAX_BITMAP_WORDS, (writer.capacity() - 64) / 8);
+        for (int first = 0; first < words; first += perFrame) {
+            int count = Math.min(perFrame, words - first);
+            Messages.writeBitmap(writer.begin(FrameType.MISSING_PAGES), missing, first, count);
+            send(writer.finish());
+        }
+        commit(true);
+        vmState = SourceVmState.SPLIT;
+        phase = MigrationPhase.POST_COPY;
+        emit(new MigrationEvent.PostcopyStarted(missing.cardinality()));
+    }
+
+    /** Marks the end of post-copy: every page is at the destination; the VM runs there alone. */
+    public void postcopyFinished(io.livemig.api.PostcopyStats stats) {
+        postcopyStats = stats;
+        vmState = SourceVmState.HANDED_OVER;
+        phase = MigrationPhase.VERIFY;
+    }
+
+    private void commit(boolean postcopy) throws MigrationException {
         checkCancelled();
         List<VcpuState> states = vm.vcpus().saveState();
         for (VcpuState state : states) {
@@ -289,7 +380,7 @@ public final class SourceSession {
         }
         checkCancelled();
         commitSent = true;
-        send(new Messages.Commit(states.size(), devices.size()).write(writer));
+        send(new Messages.Commit(states.size(), devices.size(), postcopy).write(writer));
         ReturnPath.Incoming resumed = await(FrameType.RESUMED);
         resumedNanos = resumed.arrivalNanos();
         vmState = SourceVmState.HANDED_OVER;
@@ -305,6 +396,7 @@ public final class SourceSession {
             return;
         }
         PageDigests.Digester digester = new PageDigests.Digester(pageSize);
+        int zeroDigest = PageDigests.zeroDigest(pageSize);
         int perFrame = Math.min(65536, (writer.capacity() - Wire.MIN_FRAME_BYTES - 12) / 4);
         int chunkPages = 256;
         ByteBuffer scratch = PageDigests.scratch(pageSize, chunkPages);
@@ -319,7 +411,9 @@ public final class SourceSession {
                     scratch.clear();
                     memory.readPages(page + done, n, scratch);
                     for (int i = 0; i < n; i++) {
-                        b.putInt(digester.digest(scratch, i * pageSize));
+                        long p = page + done + i;
+                        b.putInt(skippedFree != null && skippedFree.contains(p) ? zeroDigest
+                                : digester.digest(scratch, i * pageSize));
                     }
                     done += n;
                 }
@@ -357,6 +451,9 @@ public final class SourceSession {
             } catch (RuntimeException e) {
                 LOG.warn("could not resume the source VM after a failed migration", e);
             }
+        } else if (vmState == SourceVmState.SPLIT) {
+            // The VM ran at the destination: resuming here would roll it back. Stay paused.
+            state = SourceVmState.SPLIT;
         } else if (vmState == SourceVmState.PAUSED) {
             // COMMIT went out but RESUMED never came back: the destination may be running the VM.
             // Resuming here could run it twice; leave it paused and say so.
@@ -412,7 +509,8 @@ public final class SourceSession {
         }
         return new MigrationReport(options.strategy(), status, verification, mismatchedPages, layout.memoryBytes(),
                 Duration.ofNanos(Math.max(0, end - startNanos)), downtime, expectedDowntime, bytesOnWire,
-                rounds.size(), byEncoding, rounds, forced, policyActions, failure == null ? null : failure.getMessage());
+                rounds.size(), byEncoding, rounds, forced, policyActions, postcopyStats,
+                failure == null ? null : failure.getMessage());
     }
 
     /** Emits the final event and logs the one-line summary. */
@@ -486,15 +584,24 @@ public final class SourceSession {
     }
 
     private ReturnPath.Incoming await(FrameType expected) throws MigrationException {
+        ReturnPath.Incoming in = awaitAny();
+        if (in.type() != expected) {
+            throw protocol(ProtocolException.Kind.UNEXPECTED, "expected " + expected + " on the return path, got "
+                    + in.type());
+        }
+        return in;
+    }
+
+    private ReturnPath.Incoming awaitAny() throws MigrationException {
         Object next;
         try {
             next = returnPath.next(options.ioTimeout().toNanos());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new MigrationCancelledException("interrupted while waiting for " + expected, phase, vmState);
+            throw new MigrationCancelledException("interrupted while waiting for the destination", phase, vmState);
         }
         if (next == null) {
-            throw new ChannelException("no " + expected + " from " + channel.peer() + " within "
+            throw new ChannelException("no answer from " + channel.peer() + " within "
                     + options.ioTimeout().toMillis() + " ms", phase, vmState, null);
         }
         if (next instanceof ReturnPath.Failure f) {
@@ -504,15 +611,67 @@ public final class SourceSession {
         if (in.body() instanceof Messages.Abort abort) {
             throw new MigrationAbortedException("the destination aborted: " + abort.reason(), phase, vmState);
         }
-        if (in.type() != expected) {
-            throw protocol(ProtocolException.Kind.UNEXPECTED, "expected " + expected + " on the return path, got "
-                    + in.type());
-        }
         return in;
     }
 
     private ProtocolException protocol(ProtocolException.Kind kind, String message) {
         return new ProtocolException(kind, message, phase, vmState);
+    }
+
+    /** @return the next batch of demand requests from the destination, or null */
+    long[] pollPageRequest() {
+        return returnPath.pollPageRequest();
+    }
+
+    /** Waits for the destination's POSTCOPY_DONE. */
+    Messages.PostcopyDone awaitPostcopyDone() throws MigrationException {
+        return (Messages.PostcopyDone) await(FrameType.POSTCOPY_DONE).body();
+    }
+
+    /** Tells the destination every page has been sent. */
+    void sendPostcopyEnd() throws MigrationException {
+        flushPages();
+        writer.begin(FrameType.POSTCOPY_END);
+        send(writer.finish());
+    }
+
+    /**
+     * Replaces a broken channel with {@code fresh} during post-copy and learns from the
+     * destination which pages it still lacks (RECOVER_MISSING ... RECOVER), then acknowledges.
+     *
+     * @return the pages the destination still lacks
+     */
+    PageSet recover(Channel fresh) throws MigrationException {
+        Channel old = channel;
+        old.close();
+        channel = fresh;
+        returnPath = new ReturnPath(fresh, time, layout);
+        returnPath.start();
+        batch = null;
+        PageSet missing = new PageSet(layout.pageSpan());
+        while (true) {
+            ReturnPath.Incoming in = awaitAny();
+            if (in.type() == FrameType.RECOVER_MISSING) {
+                missing.addAll((PageSet) in.body());
+            } else if (in.type() == FrameType.RECOVER) {
+                long announced = (Long) in.body();
+                if (announced != missing.cardinality()) {
+                    throw protocol(ProtocolException.Kind.INCONSISTENT_LENGTH, "RECOVER says " + announced
+                            + " pages are missing, its bitmap holds " + missing.cardinality());
+                }
+                break;
+            } else {
+                throw protocol(ProtocolException.Kind.UNEXPECTED, in.type() + " while recovering");
+            }
+        }
+        writer.begin(FrameType.RECOVER_ACK);
+        send(writer.finish());
+        return missing;
+    }
+
+    /** Tells the listener a broken post-copy link was replaced. */
+    void recovered(int recoveries, String reason) {
+        emit(new MigrationEvent.LinkRecovered(recoveries, reason));
     }
 
     /** Closes the session's return-path reader (the channel belongs to the caller). */

@@ -34,6 +34,7 @@ public final class GuestCpu implements Runnable {
     private final RunGate gate;
     private final TimeSource time;
     private final IntSupplier throttlePercent;
+    private final PresenceMap presence;
     private final int vcpuCount;
     private final int pageSize;
     private final long[] regionFirst;
@@ -57,15 +58,17 @@ public final class GuestCpu implements Runnable {
      * @param time            the clock that paces writes
      * @param throttlePercent the VM's current throttle, read once per slice
      * @param workload        the initial workload
+     * @param presence        the VM's demand-paging state: writes to missing pages wait
      */
     public GuestCpu(int index, int vcpuCount, PagedMemory memory, WriteBarrierTracker tracker, RunGate gate,
-                    TimeSource time, IntSupplier throttlePercent, Workload workload) {
+                    TimeSource time, IntSupplier throttlePercent, Workload workload, PresenceMap presence) {
         this.index = index;
         this.memory = memory;
         this.tracker = tracker;
         this.gate = gate;
         this.time = time;
         this.throttlePercent = throttlePercent;
+        this.presence = presence;
         this.pageSize = memory.pageSize();
         MemoryLayout layout = memory.layout();
         List<MemoryRegion> regions = layout.regions();
@@ -127,7 +130,9 @@ public final class GuestCpu implements Runnable {
                     writes = (int) Math.min(credit, Math.max(1, SLICE_BYTES / bytesPerWrite));
                     credit -= writes;
                     for (int i = 0; i < writes; i++) {
-                        writeOnce();
+                        if (!writeOnce()) {
+                            return;
+                        }
                     }
                 } finally {
                     gate.exitSlice();
@@ -141,8 +146,12 @@ public final class GuestCpu implements Runnable {
         }
     }
 
-    private void writeOnce() {
+    /** @return false if the VM closed while this vCPU waited for a missing page */
+    private boolean writeOnce() throws InterruptedException {
         long page = pageOfIndex(nextPageIndex());
+        if (!presence.awaitPresent(page, index)) {
+            return false;
+        }
         ByteBuffer chunk = memory.chunkOf(page);
         int base = memory.offsetInChunk(page);
         int length = bytesPerWrite;
@@ -160,6 +169,7 @@ public final class GuestCpu implements Runnable {
         }
         writesDone++;
         tracker.markDirty(page);
+        return true;
     }
 
     private long nextPageIndex() {

@@ -61,7 +61,8 @@ class ProtocolRejectionTest {
         MigrationOptions options = MigrationOptions.builder().strategy(Strategy.COLD).build();
         destination = CompletableFuture.supplyAsync(() -> {
             try {
-                return new DestinationSession(pair.destination(), d -> target = new RecordingTarget(d), options).run();
+                return new DestinationSession(pair.destination(), io.livemig.channel.Reconnector.NONE,
+                        d -> target = new RecordingTarget(d), options).run();
             } catch (MigrationException e) {
                 throw new java.util.concurrent.CompletionException(e);
             }
@@ -70,7 +71,7 @@ class ProtocolRejectionTest {
         receive();
         VmDescriptor descriptor = new VmDescriptor(LAYOUT, 1, List.of(InMemoryVm.WORKLOAD_DEVICE_ID),
                 "livemig-mem-vcpu-v1");
-        send(new Messages.Setup(Strategy.COLD, true, descriptor, 64).write(writer));
+        send(new Messages.Setup(Strategy.COLD, true, false, descriptor, 64).write(writer));
         receive();
     }
 
@@ -184,14 +185,14 @@ class ProtocolRejectionTest {
 
     @Test
     void aCommitBeforeTheSwitchoverIsOutOfOrder() throws Exception {
-        send(new Messages.Commit(1, 1).write(writer));
+        send(new Messages.Commit(1, 1, false).write(writer));
         assertEquals(Kind.UNEXPECTED, rejected().kind());
     }
 
     @Test
     void aCommitWithoutEveryStateIsRejectedAndTheVmNeverRuns() throws Exception {
         send(Messages.writeEmpty(writer, FrameType.SWITCHOVER));
-        send(new Messages.Commit(1, 1).write(writer));
+        send(new Messages.Commit(1, 1, false).write(writer));
         assertEquals(Kind.INCONSISTENT_LENGTH, rejected().kind());
     }
 

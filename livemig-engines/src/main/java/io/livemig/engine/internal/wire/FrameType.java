@@ -15,10 +15,17 @@ public enum FrameType {
     COMMIT(0x07, Direction.FORWARD),
     DIGESTS(0x08, Direction.FORWARD),
     DIGESTS_END(0x09, Direction.FORWARD),
+    MISSING_PAGES(0x0A, Direction.FORWARD),
+    POSTCOPY_END(0x0B, Direction.FORWARD),
+    RECOVER_ACK(0x0C, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),
     VERIFY_RESULT(0x44, Direction.RETURN),
+    PAGE_REQUEST(0x45, Direction.RETURN),
+    POSTCOPY_DONE(0x46, Direction.RETURN),
+    RECOVER_MISSING(0x47, Direction.RETURN),
+    RECOVER(0x48, Direction.RETURN),
     ABORT(0x7F, Direction.BOTH);
 
     /** Which way a frame type may travel. */

@@ -68,11 +68,13 @@ public final class Messages {
     }
 
     /** SETUP: what is migrated (layout, vCPUs, devices) and how. */
-    public record Setup(Strategy strategy, boolean verify, VmDescriptor descriptor, int batchPages) {
+    public record Setup(Strategy strategy, boolean verify, boolean mayPostcopy, VmDescriptor descriptor,
+                        int batchPages) {
         public ByteBuffer write(FrameWriter w) {
             ByteBuffer b = w.begin(FrameType.SETUP);
             MemoryLayout layout = descriptor.memoryLayout();
-            b.put((byte) (strategy.ordinal() + 1)).put((byte) (verify ? Wire.SETUP_FLAG_VERIFY : 0)).putShort((short) 0);
+            int flags = (verify ? Wire.SETUP_FLAG_VERIFY : 0) | (mayPostcopy ? Wire.SETUP_FLAG_POSTCOPY : 0);
+            b.put((byte) (strategy.ordinal() + 1)).put((byte) flags).putShort((short) 0);
             b.putInt(layout.pageSizeBytes()).putInt(layout.regions().size());
             for (MemoryRegion r : layout.regions()) {
                 b.putLong(r.firstPage()).putLong(r.pageCount());
@@ -93,7 +95,7 @@ public final class Messages {
                 throw new WireException(Kind.UNEXPECTED, "unknown strategy code " + strategyCode);
             }
             int flags = f.u8("flags");
-            if ((flags & ~Wire.SETUP_FLAG_VERIFY) != 0 || f.u16("reserved") != 0) {
+            if ((flags & ~(Wire.SETUP_FLAG_VERIFY | Wire.SETUP_FLAG_POSTCOPY)) != 0 || f.u16("reserved") != 0) {
                 throw new WireException(Kind.UNEXPECTED, "unknown SETUP flags " + flags);
             }
             int pageSize = f.u32In("pageSize", MemoryLayout.MIN_PAGE_SIZE_BYTES, MemoryLayout.MAX_PAGE_SIZE_BYTES);
@@ -132,8 +134,8 @@ public final class Messages {
             } catch (IllegalArgumentException e) {
                 throw new WireException(Kind.INCOMPATIBLE, "bad VM descriptor: " + e.getMessage());
             }
-            return new Setup(Strategy.values()[strategyCode - 1], (flags & Wire.SETUP_FLAG_VERIFY) != 0, descriptor,
-                    batchPages);
+            return new Setup(Strategy.values()[strategyCode - 1], (flags & Wire.SETUP_FLAG_VERIFY) != 0,
+                    (flags & Wire.SETUP_FLAG_POSTCOPY) != 0, descriptor, batchPages);
         }
     }
 
@@ -183,17 +185,123 @@ public final class Messages {
         }
     }
 
-    /** COMMIT: all state sent; load it and resume. Carries the counts, so nothing missing goes unnoticed. */
-    public record Commit(int vcpuStates, int deviceStates) {
+    /**
+     * COMMIT: all state sent; load it and resume. Carries the counts, so nothing missing goes
+     * unnoticed, and whether pages are still to come (post-copy).
+     */
+    public record Commit(int vcpuStates, int deviceStates, boolean postcopy) {
         public ByteBuffer write(FrameWriter w) {
-            w.begin(FrameType.COMMIT).putInt(vcpuStates).putInt(deviceStates);
+            w.begin(FrameType.COMMIT).putInt(vcpuStates).putInt(deviceStates)
+                    .putInt(postcopy ? Wire.COMMIT_FLAG_POSTCOPY : 0);
             return w.finish();
         }
 
         public static Commit read(Frame f) throws WireException {
-            Commit c = new Commit(f.u32In("vcpuStates", 0, Wire.MAX_VCPUS), f.u32In("deviceStates", 0, Wire.MAX_DEVICES));
+            int vcpus = f.u32In("vcpuStates", 0, Wire.MAX_VCPUS);
+            int devices = f.u32In("deviceStates", 0, Wire.MAX_DEVICES);
+            long flags = f.u32("flags");
+            if ((flags & ~Wire.COMMIT_FLAG_POSTCOPY) != 0) {
+                throw new WireException(Kind.UNEXPECTED, "unknown COMMIT flags " + flags);
+            }
             f.expectEnd();
-            return c;
+            return new Commit(vcpus, devices, flags != 0);
+        }
+    }
+
+    /**
+     * A chunk of a page bitmap (MISSING_PAGES, RECOVER_MISSING): {@code firstPage:u64} (a multiple
+     * of 64), {@code wordCount:u32}, {@code words:u64[wordCount]}; bit i of word w is page
+     * {@code firstPage + 64w + i}. Every set bit must be a RAM page of the layout.
+     */
+    public static void writeBitmap(ByteBuffer b, io.livemig.spi.PageSet set, int firstWord, int wordCount) {
+        b.putLong((long) firstWord << 6).putInt(wordCount);
+        for (int i = 0; i < wordCount; i++) {
+            b.putLong(set.word(firstWord + i));
+        }
+    }
+
+    /** Reads a bitmap chunk into {@code into}, checking every set bit against {@code layout}. */
+    public static long readBitmap(Frame f, io.livemig.spi.MemoryLayout layout, io.livemig.spi.PageSet into)
+            throws WireException {
+        long first = f.u64("firstPage");
+        int words = f.u32In("wordCount", 1, Wire.MAX_BITMAP_WORDS);
+        if (first < 0 || (first & 63) != 0 || first >= layout.pageSpan()
+                || first + 64L * words > ((layout.pageSpan() + 63) & ~63L)) {
+            throw new WireException(Kind.PAGE_OUT_OF_RANGE, f.type() + " bitmap [" + first + ", +" + (64L * words)
+                    + ") leaves the layout's span " + layout.pageSpan());
+        }
+        if (f.remaining() != 8 * words) {
+            throw new WireException(Kind.INCONSISTENT_LENGTH, f.type() + " announces " + words + " words in "
+                    + f.remaining() + " bytes");
+        }
+        long count = 0;
+        io.livemig.spi.PageSet valid = io.livemig.spi.PageSet.allOf(layout);
+        int base = (int) (first >>> 6);
+        for (int i = 0; i < words; i++) {
+            long word = f.u64("word");
+            if ((word & ~valid.word(base + i)) != 0) {
+                throw new WireException(Kind.PAGE_OUT_OF_RANGE, f.type() + " marks pages outside the layout near page "
+                        + (first + 64L * i));
+            }
+            into.orWord(base + i, word);
+            count += Long.bitCount(word);
+        }
+        return count;
+    }
+
+    /** PAGE_REQUEST: pages the destination's vCPUs are blocked on, most urgent first. */
+    public static ByteBuffer writePageRequest(FrameWriter w, long[] pages, int count) {
+        ByteBuffer b = w.begin(FrameType.PAGE_REQUEST).putInt(count);
+        for (int i = 0; i < count; i++) {
+            b.putLong(pages[i]);
+        }
+        return w.finish();
+    }
+
+    public static long[] readPageRequest(Frame f, io.livemig.spi.MemoryLayout layout) throws WireException {
+        int count = f.u32In("count", 1, Wire.MAX_REQUEST_PAGES);
+        if (f.remaining() != 8 * count) {
+            throw new WireException(Kind.INCONSISTENT_LENGTH, "PAGE_REQUEST announces " + count + " pages in "
+                    + f.remaining() + " bytes");
+        }
+        long[] pages = new long[count];
+        for (int i = 0; i < count; i++) {
+            pages[i] = f.u64("page");
+            if (!layout.contains(pages[i])) {
+                throw new WireException(Kind.PAGE_OUT_OF_RANGE, "PAGE_REQUEST for page " + pages[i]
+                        + ", outside the layout");
+            }
+        }
+        return pages;
+    }
+
+    /** POSTCOPY_DONE: every page is here; the destination's fault statistics. */
+    public record PostcopyDone(long faults, long latencyP50Nanos, long latencyP99Nanos, long[] blockedNanos) {
+        public ByteBuffer write(FrameWriter w) {
+            ByteBuffer b = w.begin(FrameType.POSTCOPY_DONE).putLong(faults).putLong(latencyP50Nanos)
+                    .putLong(latencyP99Nanos).putInt(blockedNanos.length);
+            for (long n : blockedNanos) {
+                b.putLong(n);
+            }
+            return w.finish();
+        }
+
+        public static PostcopyDone read(Frame f) throws WireException {
+            long faults = f.u64("faults");
+            long p50 = f.u64("latencyP50Nanos");
+            long p99 = f.u64("latencyP99Nanos");
+            int vcpus = f.u32In("vcpuCount", 0, Wire.MAX_VCPUS);
+            if (f.remaining() != 8 * vcpus || faults < 0 || p50 < 0 || p99 < 0) {
+                throw new WireException(Kind.INCONSISTENT_LENGTH, "malformed POSTCOPY_DONE");
+            }
+            long[] blocked = new long[vcpus];
+            for (int i = 0; i < vcpus; i++) {
+                blocked[i] = f.u64("blockedNanos");
+                if (blocked[i] < 0) {
+                    throw new WireException(Kind.INCONSISTENT_LENGTH, "negative blocked time");
+                }
+            }
+            return new PostcopyDone(faults, p50, p99, blocked);
         }
     }
 

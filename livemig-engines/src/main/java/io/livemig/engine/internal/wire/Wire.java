@@ -35,4 +35,12 @@ public final class Wire {
     public static final long MAX_MEMORY_BYTES = 1L << 46;
     /** SETUP flag: the source will send digests after the switchover. */
     public static final int SETUP_FLAG_VERIFY = 1;
+    /** SETUP flag: the migration may switch to post-copy, so the target must support demand paging. */
+    public static final int SETUP_FLAG_POSTCOPY = 2;
+    /** COMMIT flag: resume now; the pages announced in MISSING_PAGES follow (post-copy). */
+    public static final int COMMIT_FLAG_POSTCOPY = 1;
+    /** Most page numbers in one PAGE_REQUEST. */
+    public static final int MAX_REQUEST_PAGES = 4096;
+    /** Most bitmap words in one MISSING_PAGES or RECOVER_MISSING frame (64 Ki words = 4 Mi pages). */
+    public static final int MAX_BITMAP_WORDS = 1 << 16;
 }

@@ -57,7 +57,7 @@ class MessagesTest {
     void setupRoundTripsWithHolesAndDevices() throws Exception {
         VmDescriptor d = new VmDescriptor(new MemoryLayout(4096, List.of(new MemoryRegion(0, 10),
                 new MemoryRegion(100, 5))), 3, List.of("workload", "net0"), "fmt-v1");
-        Messages.Setup setup = new Messages.Setup(Strategy.COLD, true, d, 128);
+        Messages.Setup setup = new Messages.Setup(Strategy.HYBRID, true, true, d, 128);
         assertEquals(setup, Messages.Setup.read(reopen(setup.write(writer))));
         WireException e = assertThrows(WireException.class,
                 () -> Messages.Setup.read(reopen(truncatePayload(setup.write(writer), 2))));
@@ -86,7 +86,7 @@ class MessagesTest {
         Messages.DeviceState back = Messages.DeviceState.read(reopen(dev.write(writer)));
         assertEquals("workload", back.id());
         assertArrayEquals(dev.data(), back.data());
-        ByteBuffer b = writer.begin(FrameType.COMMIT).putInt(1).putInt(1).put((byte) 0);
+        ByteBuffer b = writer.begin(FrameType.COMMIT).putInt(1).putInt(1).putInt(0).put((byte) 0);
         WireException trailing = assertThrows(WireException.class, () -> Messages.Commit.read(reopen(writer.finish())));
         assertEquals(Kind.INCONSISTENT_LENGTH, trailing.kind());
     }

@@ -1,0 +1,72 @@
+package io.livemig.spi;
+
+import java.nio.ByteBuffer;
+
+/**
+ * Post-copy support on a migration target: the target's vCPUs run before all of memory has
+ * arrived, and a vCPU that touches a missing page blocks until the page is installed. KVM
+ * implements it with userfaultfd (register guest RAM in missing mode, install with
+ * {@code UFFDIO_COPY}); the in-memory kit with a per-page presence bitmap.
+ *
+ * <p><b>Protocol.</b> The engine calls {@link #arm} once, before the target resumes, with the
+ * pages that will arrive later; every other page is present already. It then installs pages as
+ * they arrive, pushed or demanded, and calls {@link #disarm()} once every page is present (or
+ * the target is closed). A page is installed at most once: a second install of a present page
+ * changes nothing and returns false, because the guest may have written to it since.
+ *
+ * <p><b>Threading.</b> {@code install} is called by the engine's receiving thread while vCPU
+ * threads run and fault; the {@link FaultListener} is called on the faulting vCPU's thread (or
+ * the provider's fault-handling thread) and must not block.
+ */
+public interface DemandPaging {
+
+    /** Told about every first touch of a missing page. */
+    @FunctionalInterface
+    interface FaultListener {
+        /**
+         * @param page the missing page a vCPU touched
+         * @param vcpu the vCPU's index, or -1 if unknown
+         */
+        void onFault(long page, int vcpu);
+    }
+
+    /**
+     * Marks {@code missing} as not yet present. Called once, while the target is paused.
+     *
+     * @param missing  the pages that will arrive later; span {@code layout().pageSpan()}; copied
+     * @param listener told about each first touch of a missing page
+     * @throws IllegalStateException if already armed or the target runs
+     */
+    void arm(PageSet missing, FaultListener listener);
+
+    /**
+     * Installs one page and wakes the vCPUs blocked on it.
+     *
+     * @param page    the page
+     * @param content exactly one page of bytes (position..limit); not retained
+     * @return true if installed, false if the page was already present (left unchanged)
+     * @throws IndexOutOfBoundsException if the page is not RAM
+     */
+    boolean install(long page, ByteBuffer content);
+
+    /**
+     * Installs a zero page; see {@link #install}.
+     *
+     * @return true if installed, false if already present
+     */
+    boolean installZero(long page);
+
+    /** @return how many pages are still missing */
+    long missingPages();
+
+    /**
+     * Ends demand paging. Every page should be present; vCPUs blocked on a page that never came
+     * stay blocked until the target closes. Idempotent.
+     */
+    void disarm();
+
+    /**
+     * @return nanoseconds each vCPU has spent blocked on missing pages so far, indexed by vCPU
+     */
+    long[] blockedNanosPerVcpu();
+}

@@ -1,0 +1,168 @@
+package io.livemig.engine.internal;
+
+import io.livemig.api.PostcopyStats;
+import io.livemig.api.TimeSource;
+import io.livemig.compress.PageEncoding;
+import io.livemig.engine.internal.wire.FrameWriter;
+import io.livemig.engine.internal.wire.Messages;
+import io.livemig.engine.internal.wire.Wire;
+import io.livemig.spi.DemandPaging;
+import io.livemig.spi.PageSet;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.function.Predicate;
+
+/**
+ * The destination's side of post-copy: arms the target's demand paging with the pages still to
+ * come, turns each first fault into a page request (sent by a virtual thread, batched, so a
+ * faulting vCPU never waits on the network to send), installs arriving pages, and measures fault
+ * latency (fault to installation).
+ *
+ * <p>Thread-safe: faults arrive on vCPU threads, installs on the receiving thread; the page
+ * bookkeeping is guarded by {@code this}.
+ */
+final class PostcopyReceiver implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(PostcopyReceiver.class);
+
+    private final DemandPaging paging;
+    private final TimeSource time;
+    private final Predicate<ByteBuffer> sender;
+    private final PageSet stillMissing;
+    private final ConcurrentHashMap<Long, Long> faultNanosByPage = new ConcurrentHashMap<>();
+    private final LinkedBlockingQueue<Long> requests = new LinkedBlockingQueue<>();
+    private final List<Long> latencies = new ArrayList<>();
+    private final Thread requester;
+    private long pulled;
+    private long pushed;
+    private volatile boolean closed;
+
+    /**
+     * @param paging    the target's demand paging, armed here
+     * @param missing   the pages the source announced
+     * @param time      the destination's clock
+     * @param sender    sends one PAGE_REQUEST frame; false if the link is down
+     * @param vcpuCount the target's vCPUs
+     */
+    PostcopyReceiver(DemandPaging paging, PageSet missing, TimeSource time, Predicate<ByteBuffer> sender, int vcpuCount) {
+        this.paging = paging;
+        this.time = time;
+        this.sender = sender;
+        this.stillMissing = missing.copy();
+        this.requester = Thread.ofVirtual().name("livemig-page-requests").unstarted(this::sendRequests);
+        paging.arm(missing, this::onFault);
+        requester.start();
+    }
+
+    private void onFault(long page, int vcpu) {
+        if (faultNanosByPage.putIfAbsent(page, time.nanoTime()) == null) {
+            requests.add(page);
+        }
+    }
+
+    private void sendRequests() {
+        FrameWriter writer = new FrameWriter(8 * Wire.MAX_REQUEST_PAGES + 64);
+        long[] batch = new long[Wire.MAX_REQUEST_PAGES];
+        try {
+            while (!closed) {
+                batch[0] = requests.take();
+                int n = 1;
+                Long more;
+                while (n < batch.length && (more = requests.poll()) != null) {
+                    batch[n++] = more;
+                }
+                if (!sender.test(Messages.writePageRequest(writer, batch, n))) {
+                    // The link is down: these are asked again after recovery.
+                    LOG.debug("{} page requests wait for a new link", n);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Installs a page that arrived.
+     *
+     * @return whether it was installed (false for a page not missing: it is left unchanged)
+     */
+    synchronized boolean install(long page, PageEncoding encoding, ByteBuffer payload) {
+        if (!stillMissing.contains(page)) {
+            return false;
+        }
+        boolean installed = encoding == PageEncoding.ZERO ? paging.installZero(page) : paging.install(page, payload);
+        stillMissing.remove(page);
+        Long faultedAt = faultNanosByPage.get(page);
+        if (faultedAt != null) {
+            latencies.add(time.nanoTime() - faultedAt);
+            pulled++;
+        } else {
+            pushed++;
+        }
+        return installed;
+    }
+
+    /** @return pages announced and not installed yet */
+    synchronized long missingPages() {
+        return stillMissing.cardinality();
+    }
+
+    /** @return a copy of the pages still missing */
+    synchronized PageSet missingSet() {
+        return stillMissing.copy();
+    }
+
+    /** After a recovery: asks again for every page a vCPU faulted on that has not arrived. */
+    synchronized void rerequestOutstanding() {
+        for (Long page : faultNanosByPage.keySet()) {
+            if (stillMissing.contains(page)) {
+                requests.add(page);
+            }
+        }
+    }
+
+    /** @return the POSTCOPY_DONE message: fault count, latency percentiles, blocked time per vCPU */
+    synchronized Messages.PostcopyDone done() {
+        long[] sorted = latencies.stream().mapToLong(Long::longValue).toArray();
+        Arrays.sort(sorted);
+        return new Messages.PostcopyDone(faultNanosByPage.size(), percentile(sorted, 50), percentile(sorted, 99),
+                paging.blockedNanosPerVcpu());
+    }
+
+    /** @return the destination's view of post-copy for its own report */
+    synchronized PostcopyStats stats(int recoveries) {
+        Messages.PostcopyDone d = done();
+        List<Duration> blocked = new ArrayList<>();
+        for (long nanos : d.blockedNanos()) {
+            blocked.add(Duration.ofNanos(nanos));
+        }
+        return new PostcopyStats(d.faults(), pulled, pushed, 0, Duration.ofNanos(d.latencyP50Nanos()),
+                Duration.ofNanos(d.latencyP99Nanos()), blocked, recoveries);
+    }
+
+    private static long percentile(long[] sorted, int p) {
+        if (sorted.length == 0) {
+            return 0;
+        }
+        int index = (int) Math.ceil(p / 100.0 * sorted.length) - 1;
+        return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
+    }
+
+    /** Stops the requester and disarms demand paging. Idempotent. */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            requester.interrupt();
+            paging.disarm();
+        }
+    }
+}
