@@ -53,6 +53,11 @@ final class MemorySnapshot {
         }
     }
 
+    /** @return a copy of one page's bytes */
+    byte[] page(long page) {
+        return pages[(int) page].clone();
+    }
+
     /** @return whether any page holds a non-zero byte */
     boolean hasNonZeroPage() {
         for (byte[] page : pages) {

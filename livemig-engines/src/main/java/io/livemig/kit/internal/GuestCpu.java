@@ -149,7 +149,7 @@ public final class GuestCpu implements Runnable {
     /** @return false if the VM closed while this vCPU waited for a missing page */
     private boolean writeOnce() throws InterruptedException {
         long page = pageOfIndex(nextPageIndex());
-        if (!presence.awaitPresent(page, index)) {
+        if (!presence.awaitPresent(page, index, gate)) {
             return false;
         }
         ByteBuffer chunk = memory.chunkOf(page);

@@ -54,14 +54,34 @@ public final class PresenceMap {
 
     /**
      * Called by a vCPU before it writes {@code page}: returns at once if the page is present,
-     * otherwise reports the fault and blocks until it is installed.
+     * otherwise reports the fault and blocks until it is installed. While blocked the vCPU is out
+     * of its {@link RunGate} slice, so the VM can be paused meanwhile; it goes back in (waiting
+     * for a resume if paused) before it returns.
      *
      * @return false if the VM closed while waiting (the vCPU should stop)
      */
-    public boolean awaitPresent(long page, int vcpu) throws InterruptedException {
+    public boolean awaitPresent(long page, int vcpu, RunGate gate) throws InterruptedException {
         if (!armed) {
             return true;
         }
+        synchronized (this) {
+            if (missing == null || !missing.contains(page)) {
+                return true;
+            }
+        }
+        gate.suspendSlice();
+        boolean present;
+        try {
+            present = awaitMissing(page, vcpu);
+        } finally {
+            if (!gate.resumeSlice()) {
+                present = false;
+            }
+        }
+        return present;
+    }
+
+    private boolean awaitMissing(long page, int vcpu) throws InterruptedException {
         DemandPaging.FaultListener toTell;
         synchronized (this) {
             if (!missing.contains(page)) {

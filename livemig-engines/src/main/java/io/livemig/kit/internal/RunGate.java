@@ -39,6 +39,38 @@ public final class RunGate {
         }
     }
 
+    /**
+     * Leaves the current slice without ending it, while the vCPU waits for something outside the
+     * guest (a missing page): a paused VM must not wait for such a vCPU.
+     */
+    public synchronized void suspendSlice() {
+        exitSlice();
+    }
+
+    /**
+     * Re-enters the slice left by {@link #suspendSlice()}, waiting while the VM is paused.
+     *
+     * Always re-enters (so that the caller's {@link #exitSlice()} stays balanced), even when
+     * the gate closes or the thread is interrupted meanwhile.
+     *
+     * @return false if the gate closed or the thread was interrupted: the vCPU should stop
+     */
+    public synchronized boolean resumeSlice() {
+        boolean interrupted = false;
+        while (paused && !closed && !interrupted) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        slicesInProgress++;
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        return !closed && !interrupted;
+    }
+
     /** Stops new slices and waits for running ones to end. Idempotent. */
     public synchronized void pause() {
         paused = true;

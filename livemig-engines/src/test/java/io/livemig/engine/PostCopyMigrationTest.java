@@ -1,0 +1,366 @@
+package io.livemig.engine;
+
+import io.livemig.api.MigrationEvent;
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationReport;
+import io.livemig.api.PostcopyStats;
+import io.livemig.api.Prepaging;
+import io.livemig.api.SourceVmState;
+import io.livemig.api.Strategy;
+import io.livemig.api.TimeSource;
+import io.livemig.channel.Channel;
+import io.livemig.channel.Reconnector;
+import io.livemig.kit.InMemoryChannel;
+import io.livemig.kit.InMemoryVm;
+import io.livemig.kit.LinkShape;
+import io.livemig.kit.Workload;
+import io.livemig.kit.WorkloadPattern;
+import io.livemig.spi.DemandPaging;
+import io.livemig.spi.MemorySink;
+import io.livemig.spi.MigratableDevice;
+import io.livemig.spi.MigrationTarget;
+import io.livemig.spi.PageSet;
+import io.livemig.spi.VcpuControl;
+import io.livemig.spi.VmDescriptor;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Post-copy and hybrid with the in-memory kit, over shaped in-memory links. */
+class PostCopyMigrationTest {
+
+    private static final int PAGES = 2048;
+    /** The guest writes only its first 256 pages (1 MiB), so every other page stays as it was at pause. */
+    private static final Workload GUEST = new Workload(WorkloadPattern.HOTCOLD, 1L << 20, 8L << 20, 64, 11);
+
+    /** A destination that records the order in which pages were installed. */
+    private static final class Destination {
+        final List<Long> installOrder = new CopyOnWriteArrayList<>();
+        volatile InMemoryVm vm;
+
+        MigrationTarget create(VmDescriptor d) {
+            vm = InMemoryVm.builder().layout(d.memoryLayout()).vcpus(d.vcpuCount()).build();
+            return new RecordingTarget(vm, installOrder);
+        }
+    }
+
+    private record Run(MigrationReport report, MigrationException error, MemorySnapshot atPause, Destination dest,
+                       ReceivedMigration received, List<MigrationEvent> events) {
+    }
+
+    private static InMemoryVm source(Workload workload, boolean hints) {
+        InMemoryVm vm = InMemoryVm.builder().memoryBytes(PAGES * 4096L).prefill(0.7).workload(workload)
+                .freePageHints(hints).build();
+        vm.start();
+        return vm;
+    }
+
+    private static Run migrate(InMemoryVm source, InMemoryChannel.Pair pair, Reconnector sourceReconnect,
+                               Reconnector destReconnect, MigrationOptions options) throws Exception {
+        Destination dest = new Destination();
+        CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
+            try {
+                return LiveMigration.receive(pair.destination(), destReconnect, dest::create, options);
+            } catch (MigrationException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        }, task -> Thread.ofPlatform().name("test-destination").start(task));
+        AtomicReference<MemorySnapshot> atPause = new AtomicReference<>();
+        List<MigrationEvent> events = new CopyOnWriteArrayList<>();
+        MigrationOptions observed = options.toBuilder().listener(e -> {
+            options.listener().onEvent(e);
+            events.add(e);
+            if (e instanceof MigrationEvent.SwitchoverStarted) {
+                atPause.set(MemorySnapshot.of(source.memory()));
+            }
+        }).build();
+        MigrationReport report = null;
+        MigrationException error = null;
+        try {
+            report = LiveMigration.migrate(source, pair.source(), sourceReconnect, observed);
+        } catch (MigrationException e) {
+            error = e;
+        }
+        ReceivedMigration r = null;
+        try {
+            r = received.get(30, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            if (error == null) {
+                throw e;
+            }
+        }
+        return new Run(report, error, atPause.get(), dest, r, events);
+    }
+
+    /** Pages the guest never writes (outside its working set) must equal the source's at pause. */
+    private static void assertColdPagesMatch(Run run) {
+        for (long page = 256; page < PAGES; page++) {
+            assertArrayEquals(pageOf(run.atPause(), page), run.dest().vm.memory().page(page), "page " + page);
+        }
+    }
+
+    private static byte[] pageOf(MemorySnapshot snapshot, long page) {
+        return snapshot.page(page);
+    }
+
+    @Test
+    void postcopyResumesFirstAndEveryPageArrivesOnceMatchingThePause() throws Exception {
+        try (InMemoryVm vm = source(GUEST, false)) {
+            InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(32L << 20, Duration.ofMillis(1)),
+                    TimeSource.system());
+            Run run = migrate(vm, pair, Reconnector.NONE, Reconnector.NONE,
+                    MigrationOptions.builder().strategy(Strategy.POSTCOPY).build());
+            MigrationReport r = run.report();
+            assertTrue(r.verified(), "every page as landed equals the source's at pause (digests)");
+            PostcopyStats p = r.postcopyStats().orElseThrow();
+            assertEquals(PAGES, p.pagesPulled() + p.pagesPushed(), "each page crossed exactly once");
+            assertEquals(PAGES, r.pagesSent());
+            assertTrue(p.demandFaults() > 0, "the running guest faulted on missing pages");
+            assertEquals(0, r.rounds());
+            assertTrue(run.events().stream().anyMatch(e -> e instanceof MigrationEvent.PostcopyStarted));
+            assertEquals(PAGES, run.dest().installOrder.size(), "the destination installed each page once");
+            assertColdPagesMatch(run);
+            assertTrue(run.dest().vm.writesDone() > vm.writesDone(), "the guest runs on at the destination");
+            run.received().target().close();
+        }
+    }
+
+    @Test
+    void aDemandFaultIsServedAheadOfTheBackgroundPush() throws Exception {
+        // The guest writes only pages 1792..2047; the linear push starts at page 0 on a slow link.
+        Workload high = new Workload(WorkloadPattern.RANDOM, 0, 4L << 20, 64, 3);
+        try (InMemoryVm vm = InMemoryVm.builder().memoryBytes(PAGES * 4096L).prefill(1.0).workload(high).build()) {
+            vm.start();
+            InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(4L << 20, Duration.ZERO), TimeSource.system());
+            Run run = migrate(vm, pair, Reconnector.NONE, Reconnector.NONE, MigrationOptions.builder()
+                    .strategy(Strategy.POSTCOPY).prepaging(Prepaging.LINEAR).build());
+            assertTrue(run.report().verified());
+            PostcopyStats p = run.report().postcopyStats().orElseThrow();
+            assertTrue(p.pagesPulled() > 0);
+            // The first pulled page arrived long before the linear push could have reached it.
+            List<Long> order = run.dest().installOrder;
+            long firstHigh = order.stream().filter(page -> page >= PAGES / 2).findFirst().orElseThrow();
+            int position = order.indexOf(firstHigh);
+            assertTrue(position < firstHigh / 2, "page " + firstHigh + " installed " + position
+                    + "th: the demand request overtook the push");
+            run.received().target().close();
+        }
+    }
+
+    @Test
+    void aLinkCutMidPostcopyIsRecoveredOverANewChannelAndStaysByteExact() throws Exception {
+        try (InMemoryVm vm = source(GUEST, false)) {
+            LinkShape slow = LinkShape.of(8L << 20, Duration.ZERO);
+            InMemoryChannel.Pair first = InMemoryChannel.pair(slow, TimeSource.system());
+            BlockingQueue<InMemoryChannel> destinationEnds = new LinkedBlockingQueue<>();
+            Reconnector sourceSide = () -> {
+                InMemoryChannel.Pair next = InMemoryChannel.pair(slow, TimeSource.system());
+                destinationEnds.add(next.destination());
+                return next.source();
+            };
+            Reconnector destinationSide = () -> {
+                try {
+                    InMemoryChannel ch = destinationEnds.poll(10, TimeUnit.SECONDS);
+                    if (ch == null) {
+                        throw new java.io.IOException("the source did not reconnect");
+                    }
+                    return ch;
+                } catch (InterruptedException e) {
+                    throw new java.io.InterruptedIOException();
+                }
+            };
+            MigrationOptions options = MigrationOptions.builder().strategy(Strategy.POSTCOPY)
+                    .listener(e -> {
+                        if (e instanceof MigrationEvent.PostcopyStarted) {
+                            Thread.ofPlatform().start(() -> {
+                                sleep(150);
+                                first.source().breakLink();
+                            });
+                        }
+                    }).build();
+            Run run = migrate(vm, first, sourceSide, destinationSide, options);
+            MigrationReport r = run.report();
+            assertNotNull(r, String.valueOf(run.error()));
+            PostcopyStats p = r.postcopyStats().orElseThrow();
+            assertEquals(1, p.recoveries());
+            assertTrue(p.recovered());
+            assertTrue(r.verified(), "nothing lost across the cut");
+            assertTrue(run.events().stream().anyMatch(e -> e instanceof MigrationEvent.LinkRecovered));
+            assertColdPagesMatch(run);
+            run.received().target().close();
+        }
+    }
+
+    @Test
+    void aLinkCutWithoutRecoverySaysWhichSideHoldsWhat() throws Exception {
+        try (InMemoryVm vm = source(GUEST, false)) {
+            InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(4L << 20, Duration.ZERO), TimeSource.system());
+            MigrationOptions options = MigrationOptions.builder().strategy(Strategy.POSTCOPY).listener(e -> {
+                if (e instanceof MigrationEvent.PostcopyStarted) {
+                    Thread.ofPlatform().start(() -> {
+                        sleep(100);
+                        pair.source().breakLink();
+                    });
+                }
+            }).build();
+            Run run = migrate(vm, pair, Reconnector.NONE, Reconnector.NONE, options);
+            MigrationException e = assertInstanceOf(MigrationException.class, run.error());
+            assertEquals(SourceVmState.SPLIT, e.sourceState());
+            assertTrue(e.getMessage().contains("the source holds the VM's memory as of the pause"), e.getMessage());
+            assertTrue(vm.vcpus().isPaused(), "the source must not resume: that would roll the VM back");
+        }
+    }
+
+    @Test
+    void hybridPrecopiesThenHandsTheDirtyPagesToPostcopy() throws Exception {
+        try (InMemoryVm vm = source(GUEST, false)) {
+            InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(32L << 20, Duration.ZERO), TimeSource.system());
+            Run run = migrate(vm, pair, Reconnector.NONE, Reconnector.NONE, MigrationOptions.builder()
+                    .strategy(Strategy.HYBRID).hybridRounds(2).build());
+            MigrationReport r = run.report();
+            assertTrue(r.verified());
+            assertEquals(2, r.rounds());
+            PostcopyStats p = r.postcopyStats().orElseThrow();
+            assertTrue(p.pagesPulled() + p.pagesPushed() < PAGES, "post-copy moves only what pre-copy left dirty");
+            assertColdPagesMatch(run);
+            run.received().target().close();
+        }
+    }
+
+    @Test
+    void freePageHintsSkipPagesTheGuestDoesNotUse() throws Exception {
+        try (InMemoryVm vm = source(GUEST, true)) {
+            InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.UNLIMITED, TimeSource.system());
+            Run run = migrate(vm, pair, Reconnector.NONE, Reconnector.NONE,
+                    MigrationOptions.builder().strategy(Strategy.POSTCOPY).build());
+            MigrationReport r = run.report();
+            assertTrue(r.verified(), "free pages count as zero on both sides");
+            assertEquals(256, r.pagesSent(), "only the 256-page working set travelled");
+            assertEquals(0, run.dest().vm.memory().page(1000)[0], "a free page is zero at the destination");
+            run.received().target().close();
+        }
+    }
+
+    @Test
+    void postcopyIntoATargetWithoutDemandPagingIsRefusedBeforeTheSourcePauses() throws Exception {
+        try (InMemoryVm vm = source(GUEST, false)) {
+            InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.UNLIMITED, TimeSource.system());
+            CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return LiveMigration.receive(pair.destination(), d -> new RecordingTarget(
+                            InMemoryVm.builder().layout(d.memoryLayout()).build(), null), MigrationOptions.defaults());
+                } catch (MigrationException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            });
+            MigrationException e = assertThrows(MigrationException.class, () -> LiveMigration.migrate(vm, pair.source(),
+                    MigrationOptions.builder().strategy(Strategy.POSTCOPY).build()));
+            assertTrue(e.sourceRunning());
+            assertTrue(e.getMessage().contains("demand paging"), e.getMessage());
+            assertThrows(ExecutionException.class, received::get);
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Wraps an in-memory VM; records installs; {@code order == null} hides demand paging. */
+    private static final class RecordingTarget implements MigrationTarget {
+        private final InMemoryVm vm;
+        private final List<Long> order;
+
+        RecordingTarget(InMemoryVm vm, List<Long> order) {
+            this.vm = vm;
+            this.order = order;
+        }
+
+        @Override
+        public VmDescriptor descriptor() {
+            return vm.descriptor();
+        }
+
+        @Override
+        public MemorySink memory() {
+            return vm.memory();
+        }
+
+        @Override
+        public VcpuControl vcpus() {
+            return vm.vcpus();
+        }
+
+        @Override
+        public List<MigratableDevice> devices() {
+            return vm.devices();
+        }
+
+        @Override
+        public Optional<DemandPaging> demandPaging() {
+            if (order == null) {
+                return Optional.empty();
+            }
+            DemandPaging inner = vm.demandPaging().orElseThrow();
+            return Optional.of(new DemandPaging() {
+                @Override
+                public void arm(PageSet missing, FaultListener listener) {
+                    inner.arm(missing, listener);
+                }
+
+                @Override
+                public boolean install(long page, ByteBuffer content) {
+                    order.add(page);
+                    return inner.install(page, content);
+                }
+
+                @Override
+                public boolean installZero(long page) {
+                    order.add(page);
+                    return inner.installZero(page);
+                }
+
+                @Override
+                public long missingPages() {
+                    return inner.missingPages();
+                }
+
+                @Override
+                public void disarm() {
+                    inner.disarm();
+                }
+
+                @Override
+                public long[] blockedNanosPerVcpu() {
+                    return inner.blockedNanosPerVcpu();
+                }
+            });
+        }
+
+        @Override
+        public void close() {
+            vm.close();
+        }
+    }
+}
