@@ -339,10 +339,24 @@ public final class DestinationSession {
 
     private final PageBatchReader.Sink applyPage = this::applyPage;
 
-    private void onPages(Frame frame) throws WireException {
+    private void onPages(Frame frame) throws WireException, MigrationException {
         int round = batchReader.read(frame, applyPage);
         maxRound = Math.max(maxRound, round);
+        if (state == State.POSTCOPY) {
+            // Flow control: acknowledge every 256 KiB (see PostCopyPhase.PUSH_WINDOW_BYTES).
+            postcopyBytes += Wire.MIN_FRAME_BYTES + frame.payload().limit();
+            if (postcopyBytes - postcopyAckedAt >= ACK_EVERY_BYTES) {
+                postcopyAckedAt = postcopyBytes;
+                ackWriter.begin(FrameType.POSTCOPY_ACK).putLong(postcopyBytes);
+                send(ackWriter.finish());
+            }
+        }
     }
+
+    private static final long ACK_EVERY_BYTES = 256 << 10;
+    private final FrameWriter ackWriter = new FrameWriter(64);
+    private long postcopyBytes;
+    private long postcopyAckedAt;
 
     private void applyPage(long page, PageEncoding encoding, ByteBuffer payload) {
         if (state == State.POSTCOPY) {
@@ -513,6 +527,8 @@ public final class DestinationSession {
         if (ack.type() != FrameType.RECOVER_ACK) {
             throw protocol(Kind.UNEXPECTED, "expected RECOVER_ACK after recovery, got " + ack.type());
         }
+        postcopyBytes = 0;
+        postcopyAckedAt = 0;
         postcopy.rerequestOutstanding();
         LOG.info("post-copy recovered: {} pages still missing", missing.cardinality());
     }

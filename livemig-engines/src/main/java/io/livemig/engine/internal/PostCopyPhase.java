@@ -35,6 +35,13 @@ final class PostCopyPhase {
     private static final Logger LOG = LoggerFactory.getLogger(PostCopyPhase.class);
     /** Pages per pushed frame: small, so a demand request never waits behind much. */
     private static final int PUSH_BATCH = 16;
+    /**
+     * Most pushed bytes not yet acknowledged by the destination. Without this bound the push
+     * fills every buffer between the hosts (socket buffers: ~16 MiB on Linux) and a demanded page
+     * queues behind all of it; with it, behind at most this much. 1 MiB covers the
+     * bandwidth-delay product of 1 Gbit/s at 8 ms or 10 Gbit/s at 0.8 ms.
+     */
+    static final long PUSH_WINDOW_BYTES = 1L << 20;
     private static final int MAX_RECOVERIES = 16;
 
     private PostCopyPhase() {
@@ -56,8 +63,15 @@ final class PostCopyPhase {
         long races = 0;
         int recoveries = 0;
         while (true) {
+            long windowBase = session.bytesOnWire();
             try {
                 while (!unsent.isEmpty()) {
+                    long acked = session.postcopyAckedBytes();
+                    if (session.bytesOnWire() - windowBase - acked > PUSH_WINDOW_BYTES
+                            && !session.hasPageRequest()) {
+                        session.awaitPostcopyProgress(acked);
+                        continue;
+                    }
                     long[] requests;
                     boolean anyPulled = false;
                     while ((requests = session.pollPageRequest()) != null) {

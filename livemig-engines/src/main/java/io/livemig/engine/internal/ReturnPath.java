@@ -40,6 +40,9 @@ final class ReturnPath {
     private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
     private final java.util.concurrent.ConcurrentLinkedQueue<long[]> pageRequests =
             new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /** Post-copy flow control: signalled on every PAGE_REQUEST, POSTCOPY_ACK and failure. */
+    private final Object postcopySignal = new Object();
+    private volatile long ackedBytes;
     private final Thread thread;
     private volatile Object failure;
 
@@ -74,6 +77,18 @@ final class ReturnPath {
                 }
                 if (frame.type() == FrameType.PAGE_REQUEST) {
                     pageRequests.add(Messages.readPageRequest(frame, layout));
+                    signal();
+                    continue;
+                }
+                if (frame.type() == FrameType.POSTCOPY_ACK) {
+                    long acked = frame.u64("bytesReceived");
+                    frame.expectEnd();
+                    if (acked < ackedBytes) {
+                        throw new WireException(Kind.INCONSISTENT_LENGTH, "POSTCOPY_ACK went backwards: " + acked
+                                + " after " + ackedBytes);
+                    }
+                    ackedBytes = acked;
+                    signal();
                     continue;
                 }
                 Object body = switch (frame.type()) {
@@ -108,6 +123,35 @@ final class ReturnPath {
         Failure f = new Failure(e);
         failure = f;
         queue.add(f);
+        signal();
+    }
+
+    private void signal() {
+        synchronized (postcopySignal) {
+            postcopySignal.notifyAll();
+        }
+    }
+
+    /** @return the forward bytes the destination acknowledged in post-copy on this channel */
+    long ackedBytes() {
+        return ackedBytes;
+    }
+
+    /**
+     * Waits until an acknowledgement or a page request arrives, the reader fails, or the
+     * timeout passes (real time). Callers re-check their condition after it returns.
+     */
+    void awaitPostcopySignal(long timeoutNanos) throws InterruptedException {
+        synchronized (postcopySignal) {
+            if (pageRequests.isEmpty() && failure == null) {
+                postcopySignal.wait(Math.max(1, timeoutNanos / 1_000_000));
+            }
+        }
+    }
+
+    /** @return whether a page request is queued */
+    boolean hasPageRequest() {
+        return !pageRequests.isEmpty();
     }
 
     /** @return the next batch of pages the destination asked for, or null if none is queued */

@@ -618,9 +618,44 @@ public final class SourceSession {
         return new ProtocolException(kind, message, phase, vmState);
     }
 
+    /** @return whether a demand request is waiting */
+    boolean hasPageRequest() {
+        return returnPath.hasPageRequest();
+    }
+
     /** @return the next batch of demand requests from the destination, or null */
     long[] pollPageRequest() {
         return returnPath.pollPageRequest();
+    }
+
+    /** @return forward bytes the destination acknowledged during post-copy on the current channel */
+    long postcopyAckedBytes() {
+        return returnPath.ackedBytes();
+    }
+
+    /**
+     * Waits for a post-copy acknowledgement or page request; fails if the destination went away
+     * or nothing came within the I/O timeout.
+     */
+    void awaitPostcopyProgress(long ackedBefore) throws MigrationException {
+        long deadline = System.nanoTime() + options.ioTimeout().toNanos();
+        try {
+            while (returnPath.ackedBytes() == ackedBefore) {
+                checkCancelled();
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw new ChannelException("no post-copy acknowledgement from " + channel.peer() + " within "
+                            + options.ioTimeout().toMillis() + " ms", phase, vmState, null);
+                }
+                returnPath.awaitPostcopySignal(Math.min(left, 10_000_000L));
+                if (returnPath.hasPageRequest()) {
+                    return;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MigrationCancelledException("interrupted in post-copy", phase, vmState);
+        }
     }
 
     /** Waits for the destination's POSTCOPY_DONE. */

@@ -26,6 +26,7 @@ public enum FrameType {
     POSTCOPY_DONE(0x46, Direction.RETURN),
     RECOVER_MISSING(0x47, Direction.RETURN),
     RECOVER(0x48, Direction.RETURN),
+    POSTCOPY_ACK(0x49, Direction.RETURN),
     ABORT(0x7F, Direction.BOTH);
 
     /** Which way a frame type may travel. */
