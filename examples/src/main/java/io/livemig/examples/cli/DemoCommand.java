@@ -159,15 +159,10 @@ final class DemoCommand implements Callable<Integer> {
     private Result overTcp(InMemoryVm source, MigrationOptions options) throws Exception {
         try (TcpChannelListener listener = TcpChannelListener.bind(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Duration.ofSeconds(30))) {
-            InetSocketAddress address = listener.localAddress();
-            CompletableFuture<ReceivedMigration> destination = CompletableFuture.supplyAsync(() -> {
-                try (Channel channel = listener.accept(Duration.ofSeconds(30))) {
-                    return LiveMigration.receive(channel, URI.create(InMemoryProvider.SCHEME + ":target"), quiet(options));
-                } catch (Exception e) {
-                    throw new java.util.concurrent.CompletionException(e);
-                }
-            }, runnable -> Thread.ofPlatform().name("livemig-demo-destination").start(runnable));
-            try (Channel channel = TcpChannel.connect(address, Duration.ofSeconds(10), Duration.ofSeconds(30))) {
+            CompletableFuture<ReceivedMigration> destination = receiveAsync(
+                    () -> listener.accept(Duration.ofSeconds(30)), options);
+            try (Channel channel = TcpChannel.connect(listener.localAddress(), Duration.ofSeconds(10),
+                    Duration.ofSeconds(30))) {
                 return migrate(source, channel, options, destination);
             }
         }
@@ -176,16 +171,27 @@ final class DemoCommand implements Callable<Integer> {
     private Result overMemory(InMemoryVm source, MigrationOptions options) throws Exception {
         InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(linkBandwidth.bytes(), linkLatency),
                 TimeSource.system());
-        CompletableFuture<ReceivedMigration> destination = CompletableFuture.supplyAsync(() -> {
-            try (Channel channel = pair.destination()) {
+        CompletableFuture<ReceivedMigration> destination = receiveAsync(pair::destination, options);
+        try (Channel channel = pair.source()) {
+            return migrate(source, channel, options, destination);
+        }
+    }
+
+    /** Something that yields the destination's channel (accepting a connection, or an in-memory end). */
+    @FunctionalInterface
+    private interface ChannelSource {
+        Channel open() throws java.io.IOException;
+    }
+
+    /** Receives into a new in-memory VM on a thread of its own. */
+    private static CompletableFuture<ReceivedMigration> receiveAsync(ChannelSource channels, MigrationOptions options) {
+        return CompletableFuture.supplyAsync(() -> {
+            try (Channel channel = channels.open()) {
                 return LiveMigration.receive(channel, URI.create(InMemoryProvider.SCHEME + ":target"), quiet(options));
             } catch (Exception e) {
                 throw new java.util.concurrent.CompletionException(e);
             }
         }, runnable -> Thread.ofPlatform().name("livemig-demo-destination").start(runnable));
-        try (Channel channel = pair.source()) {
-            return migrate(source, channel, options, destination);
-        }
     }
 
     private static MigrationOptions quiet(MigrationOptions options) {

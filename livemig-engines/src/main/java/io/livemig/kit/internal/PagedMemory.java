@@ -93,18 +93,10 @@ public final class PagedMemory {
      * @throws IndexOutOfBoundsException if the run is not inside one region
      */
     public void read(long firstPage, int pageCount, ByteBuffer destination) {
-        int region = checkRun(firstPage, pageCount);
-        long index = firstPage - layout.regions().get(region).firstPage();
-        int remaining = pageCount;
-        while (remaining > 0) {
-            int chunk = (int) (index / pagesPerChunk);
-            int inChunk = (int) (index % pagesPerChunk);
-            int pages = Math.min(remaining, pagesPerChunk - inChunk);
-            destination.put(destination.position(), chunks[region][chunk], inChunk << pageShift, pages << pageShift);
-            destination.position(destination.position() + (pages << pageShift));
-            index += pages;
-            remaining -= pages;
-        }
+        forEachChunkRun(firstPage, pageCount, (chunk, offset, bytes) -> {
+            destination.put(destination.position(), chunk, offset, bytes);
+            destination.position(destination.position() + bytes);
+        });
     }
 
     /**
@@ -113,18 +105,31 @@ public final class PagedMemory {
      * @throws IndexOutOfBoundsException if the run is not inside one region
      */
     public void write(long firstPage, int pageCount, ByteBuffer source) {
-        int region = checkRun(firstPage, pageCount);
         if (source.remaining() < (long) pageCount << pageShift) {
             throw new java.nio.BufferUnderflowException();
         }
+        forEachChunkRun(firstPage, pageCount, (chunk, offset, bytes) -> {
+            chunk.put(offset, source, source.position(), bytes);
+            source.position(source.position() + bytes);
+        });
+    }
+
+    /** A contiguous byte range inside one chunk. */
+    @FunctionalInterface
+    private interface ChunkRun {
+        void accept(ByteBuffer chunk, int offset, int bytes);
+    }
+
+    /** Splits a page run (inside one region) into the contiguous ranges of the chunks that hold it. */
+    private void forEachChunkRun(long firstPage, int pageCount, ChunkRun action) {
+        int region = checkRun(firstPage, pageCount);
         long index = firstPage - layout.regions().get(region).firstPage();
         int remaining = pageCount;
         while (remaining > 0) {
             int chunk = (int) (index / pagesPerChunk);
             int inChunk = (int) (index % pagesPerChunk);
             int pages = Math.min(remaining, pagesPerChunk - inChunk);
-            chunks[region][chunk].put(inChunk << pageShift, source, source.position(), pages << pageShift);
-            source.position(source.position() + (pages << pageShift));
+            action.accept(chunks[region][chunk], inChunk << pageShift, pages << pageShift);
             index += pages;
             remaining -= pages;
         }
