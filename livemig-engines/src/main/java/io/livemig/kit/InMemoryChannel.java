@@ -62,10 +62,29 @@ public final class InMemoryChannel implements Channel {
      * @return a connected pair
      */
     public static Pair pair(LinkShape shape, TimeSource time, int maxMessageBytes, Duration ioTimeout) {
+        return pair(shape, time, time, maxMessageBytes, ioTimeout);
+    }
+
+    /**
+     * A pair whose ends keep their own clocks (virtual time, see {@link VirtualTime}): a message
+     * leaves on its sender's clock and moves its receiver's clock to its arrival.
+     *
+     * @param shape            the link's shape, the same in both directions
+     * @param sourceClock      the source side's clock
+     * @param destinationClock the destination side's clock
+     * @return a connected pair, messages of up to 16 MiB + 4 KiB, I/O timeout 30 s (real time)
+     */
+    public static Pair pair(LinkShape shape, TimeSource sourceClock, TimeSource destinationClock) {
+        return pair(shape, sourceClock, destinationClock, (16 << 20) + 4096, Duration.ofSeconds(30));
+    }
+
+    private static Pair pair(LinkShape shape, TimeSource sourceClock, TimeSource destinationClock,
+                             int maxMessageBytes, Duration ioTimeout) {
         Objects.requireNonNull(shape, "shape");
-        Objects.requireNonNull(time, "time");
-        Direction forward = new Direction(shape, time);
-        Direction back = new Direction(shape, time);
+        Objects.requireNonNull(sourceClock, "sourceClock");
+        Objects.requireNonNull(destinationClock, "destinationClock");
+        Direction forward = new Direction(shape, sourceClock, destinationClock);
+        Direction back = new Direction(shape, destinationClock, sourceClock);
         return new Pair(new InMemoryChannel(forward, back, "mem:destination", maxMessageBytes, ioTimeout),
                 new InMemoryChannel(back, forward, "mem:source", maxMessageBytes, ioTimeout));
     }
@@ -112,7 +131,10 @@ public final class InMemoryChannel implements Channel {
     /** One direction: a queue of messages with arrival times, and the link's busy-until time. */
     private static final class Direction {
         private final LinkShape shape;
+        /** The sender's clock: departure, link occupancy. */
         private final TimeSource time;
+        /** The receiver's clock: arrival. */
+        private final TimeSource receiverTime;
         private final ReentrantLock lock = new ReentrantLock();
         private final Condition changed = lock.newCondition();
         private final ArrayDeque<byte[]> messages = new ArrayDeque<>();
@@ -123,9 +145,10 @@ public final class InMemoryChannel implements Channel {
         private boolean receiverClosed;
         private boolean broken;
 
-        Direction(LinkShape shape, TimeSource time) {
+        Direction(LinkShape shape, TimeSource senderTime, TimeSource receiverTime) {
             this.shape = shape;
-            this.time = time;
+            this.time = senderTime;
+            this.receiverTime = receiverTime;
         }
 
         void put(byte[] message, long timeoutNanos) throws IOException {
@@ -156,7 +179,7 @@ public final class InMemoryChannel implements Channel {
             } finally {
                 lock.unlock();
             }
-            sleepUntil(doneAt);
+            sleepUntil(time, doneAt);
         }
 
         int take(ByteBuffer destination, int limit, long timeoutNanos) throws IOException {
@@ -180,7 +203,7 @@ public final class InMemoryChannel implements Channel {
                         return -1;
                     }
                     arrival = arrivals.peekFirst();
-                    if (arrival <= time.nanoTime()) {
+                    if (arrival <= receiverTime.nanoTime()) {
                         byte[] message = messages.pollFirst();
                         arrivals.pollFirst();
                         queuedBytes -= message.length;
@@ -195,7 +218,7 @@ public final class InMemoryChannel implements Channel {
                 } finally {
                     lock.unlock();
                 }
-                sleepUntil(arrival);
+                sleepUntil(receiverTime, arrival);
             }
         }
 
@@ -208,11 +231,11 @@ public final class InMemoryChannel implements Channel {
             }
         }
 
-        private void sleepUntil(long nanos) throws IOException {
-            long wait = nanos - time.nanoTime();
+        private static void sleepUntil(TimeSource clock, long nanos) throws IOException {
+            long wait = nanos - clock.nanoTime();
             if (wait > 0) {
                 try {
-                    time.sleepNanos(wait);
+                    clock.sleepNanos(wait);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new java.io.InterruptedIOException("interrupted");
