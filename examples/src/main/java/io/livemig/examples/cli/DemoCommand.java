@@ -14,6 +14,9 @@ import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryProvider;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
+import io.livemig.kit.SimulatedVm;
+import io.livemig.kit.Simulation;
+import io.livemig.kit.VirtualTime;
 import io.livemig.kit.Workload;
 import io.livemig.kit.WorkloadPattern;
 import io.livemig.transport.TcpChannel;
@@ -111,6 +114,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--link-latency", defaultValue = "0ms", description = "simulated one-way latency for --transport memory")
     Duration linkLatency;
 
+    @Option(names = "--virtual-time", description = "simulate: synthesized memory, a virtual clock per side and the "
+            + "--link-bandwidth/--link-latency link; GiB-sized VMs on slow links run in seconds and repeat exactly")
+    boolean virtualTime;
+
     @Option(names = "--seed", defaultValue = "1", description = "workload seed (default ${DEFAULT-VALUE})")
     long seed;
 
@@ -140,6 +147,9 @@ final class DemoCommand implements Callable<Integer> {
                 .hybridRounds(hybridRounds)
                 .listener(json ? MigrationListener.NONE : progress(err))
                 .build();
+        if (virtualTime) {
+            return simulate(out, err, guest, options);
+        }
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(memory.bytes()).workload(guest).prefill(prefill)
                 .freePageHints(freePageHints).build()) {
             source.start();
@@ -149,6 +159,20 @@ final class DemoCommand implements Callable<Integer> {
             try (var target = result.received == null ? null : result.received.target()) {
                 return print(out, result, options);
             }
+        }
+    }
+
+    private int simulate(PrintStream out, PrintStream err, Workload guest, MigrationOptions options) throws Exception {
+        VirtualTime clock = new VirtualTime();
+        SimulatedVm source = SimulatedVm.builder(clock).memoryBytes(memory.bytes()).prefill(prefill).workload(guest)
+                .freePageHints(freePageHints).build();
+        source.start();
+        err.printf("livemig demo (virtual time): %s VM, %s workload at %s/s, %s over a %s/s link with %d ms latency%n",
+                memory, guest.pattern(), dirtyRate, options.strategy().name().toLowerCase(Locale.ROOT),
+                linkBandwidth.bytes() == 0 ? "unlimited" : linkBandwidth.toString(), linkLatency.toMillis());
+        Simulation.Result r = Simulation.migrate(source, LinkShape.of(linkBandwidth.bytes(), linkLatency), options);
+        try (SimulatedVm ignored = r.target()) {
+            return print(out, new Result(r.source(), r.failure(), null, null), options);
         }
     }
 
@@ -238,7 +262,7 @@ final class DemoCommand implements Callable<Integer> {
         MigrationReport r = result.report;
         if (json) {
             Map<String, Object> m = ReportJson.toMap(r);
-            m.put("transport", transport.name());
+            m.put("transport", virtualTime ? "virtual" : transport.name());
             m.put("throughputBytesPerSecond", r.totalTime().isZero() ? 0
                     : (long) (r.memoryBytes() / (r.totalTime().toNanos() / 1e9)));
             if (result.received != null) {

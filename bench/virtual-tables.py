@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Virtual-time strategy comparisons for docs/benchmarks.md (issues 3 and 4).
+
+Runs `./livemig demo --virtual-time ... --json` (a 4 GiB simulated VM, half of its pages
+non-zero, on a simulated 1 Gbit/s link with 1 ms latency) and prints Markdown tables. Every run
+is deterministic for pre-copy and cold; post-copy and hybrid race in real time and vary a little.
+
+Usage: ./mvnw -q install -DskipTests && bench/virtual-tables.py [precopy|strategies|prepaging|all]
+"""
+import json
+import subprocess
+import sys
+
+LINK = ["--virtual-time", "--mem", "4G", "--link-bandwidth", "125000000", "--link-latency", "1ms", "--seed", "1"]
+
+
+def run(*args):
+    out = subprocess.run(["./livemig", "demo", *LINK, *args, "--json"], capture_output=True, text=True)
+    if out.returncode not in (0, 1):
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout)
+
+
+def mb(b):
+    return f"{b / 1e6:,.0f}"
+
+
+def precopy_table():
+    print("| dirty rate | strategy | rounds | total (s) | downtime (ms) | on the wire (MB) | converged |")
+    print("|---|---|---|---|---|---|---|")
+    for rate in ["0", "10M", "25M", "50M", "80M", "100M", "119M", "150M", "300M"]:
+        workload = ["--workload", "idle"] if rate == "0" else ["--workload", "random", "--dirty-rate", rate]
+        for strategy in ["cold", "precopy"]:
+            r = run("--strategy", strategy, *workload, "--on-stall", "force")
+            conv = "—" if strategy == "cold" else ("forced" if r.get("forced") else "yes")
+            print(f"| {rate.replace('M', ' MiB/s') if rate != '0' else 'idle'} | {strategy} | {r['rounds']} | {r['totalTimeMs'] / 1000:.2f} | {r['downtimeMs']:.1f} "
+                  f"| {mb(r['bytesOnWire'])} | {conv} |")
+
+
+WORKLOADS = [
+    ("idle", ["--workload", "idle"]),
+    ("hotcold 50 MB/s", ["--workload", "hotcold", "--dirty-rate", "50M"]),
+    ("random 50 MB/s", ["--workload", "random", "--dirty-rate", "50M"]),
+    ("hotcold 200 MB/s", ["--workload", "hotcold", "--dirty-rate", "200M"]),
+    ("random 200 MB/s", ["--workload", "random", "--dirty-rate", "200M"]),
+]
+
+
+def strategies_table():
+    print("| workload | strategy | total (s) | downtime (ms) | pages sent | demand faults | pre-copy rounds |")
+    print("|---|---|---|---|---|---|---|")
+    for name, workload in WORKLOADS:
+        for strategy in ["precopy", "postcopy", "hybrid"]:
+            r = run("--strategy", strategy, *workload, "--on-stall", "force")
+            pages = sum(r["pagesByEncoding"].values())
+            faults = r.get("demandFaults", "—")
+            rounds = r["rounds"] if strategy != "postcopy" else 0
+            extra = " (forced)" if r.get("forced") else ""
+            print(f"| {name} | {strategy}{extra} | {r['totalTimeMs'] / 1000:.2f} | {r['downtimeMs']:.1f} | {pages:,} "
+                  f"| {faults} | {rounds} |")
+
+
+def prepaging_table():
+    print("| workload | pre-paging | demand faults | pages pulled | pages pushed | total (s) | vCPU blocked (ms) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, workload in WORKLOADS[1:]:
+        for order in ["linear", "bubbling"]:
+            r = run("--strategy", "postcopy", "--prepaging", order, *workload)
+            blocked = sum(r["vcpuBlockedMs"])
+            print(f"| {name} | {order} | {r['demandFaults']:,} | {r['pagesPulled']:,} | {r['pagesPushed']:,} "
+                  f"| {r['totalTimeMs'] / 1000:.2f} | {blocked:,.0f} |")
+
+
+if __name__ == "__main__":
+    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if which in ("precopy", "all"):
+        precopy_table()
+        print()
+    if which in ("strategies", "all"):
+        strategies_table()
+        print()
+    if which in ("prepaging", "all"):
+        prepaging_table()
