@@ -83,8 +83,10 @@ public final class InMemoryChannel implements Channel {
         Objects.requireNonNull(shape, "shape");
         Objects.requireNonNull(sourceClock, "sourceClock");
         Objects.requireNonNull(destinationClock, "destinationClock");
-        Direction forward = new Direction(shape, sourceClock, destinationClock);
-        Direction back = new Direction(shape, destinationClock, sourceClock);
+        Direction forward = new Direction(shape, sourceClock, destinationClock, false);
+        // The source side reads the return path on a thread of its own while its engine sends:
+        // arrivals there wait for the side's clock instead of pushing it ahead (VirtualTime).
+        Direction back = new Direction(shape, destinationClock, sourceClock, true);
         return new Pair(new InMemoryChannel(forward, back, "mem:destination", maxMessageBytes, ioTimeout),
                 new InMemoryChannel(back, forward, "mem:source", maxMessageBytes, ioTimeout));
     }
@@ -135,6 +137,8 @@ public final class InMemoryChannel implements Channel {
         private final TimeSource time;
         /** The receiver's clock: arrival. */
         private final TimeSource receiverTime;
+        /** Whether arrivals wait for the receiver's virtual clock to get there (see VirtualTime#awaitOrAdvance). */
+        private final boolean awaitArrival;
         private final ReentrantLock lock = new ReentrantLock();
         private final Condition changed = lock.newCondition();
         private final ArrayDeque<byte[]> messages = new ArrayDeque<>();
@@ -145,10 +149,11 @@ public final class InMemoryChannel implements Channel {
         private boolean receiverClosed;
         private boolean broken;
 
-        Direction(LinkShape shape, TimeSource senderTime, TimeSource receiverTime) {
+        Direction(LinkShape shape, TimeSource senderTime, TimeSource receiverTime, boolean awaitArrival) {
             this.shape = shape;
             this.time = senderTime;
             this.receiverTime = receiverTime;
+            this.awaitArrival = awaitArrival && receiverTime instanceof VirtualTime && senderTime != receiverTime;
         }
 
         void put(byte[] message, long timeoutNanos) throws IOException {
@@ -218,9 +223,21 @@ public final class InMemoryChannel implements Channel {
                 } finally {
                     lock.unlock();
                 }
-                sleepUntil(receiverTime, arrival);
+                if (awaitArrival) {
+                    try {
+                        ((VirtualTime) receiverTime).awaitOrAdvance(arrival, ARRIVAL_GRACE_NANOS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new java.io.InterruptedIOException("interrupted");
+                    }
+                } else {
+                    sleepUntil(receiverTime, arrival);
+                }
             }
         }
+
+        /** Real time a return-path arrival waits for the source's clock to move before moving it. */
+        private static final long ARRIVAL_GRACE_NANOS = 1_000_000;
 
         private void awaitNanos(long nanos) throws IOException {
             try {

@@ -33,6 +33,7 @@ public final class VirtualTime implements TimeSource {
     public synchronized void sleepNanos(long nanos) {
         if (nanos > 0) {
             now += nanos;
+            notifyAll();
         }
     }
 
@@ -44,6 +45,29 @@ public final class VirtualTime implements TimeSource {
     public synchronized void advanceTo(long nanos) {
         if (nanos > now) {
             now = nanos;
+            notifyAll();
+        }
+    }
+
+    /**
+     * Waits until the clock reaches {@code nanos}, letting other threads of this side move it
+     * there by their own work; if it stands still for {@code graceNanos} of real time (nobody
+     * else is working), moves it there itself. This is how a second thread of one side (the
+     * source's return-path reader) receives a message that arrives in the side's future without
+     * stealing time from the thread that is busy sending.
+     *
+     * @param nanos      the time to reach
+     * @param graceNanos real time to wait for progress before advancing
+     * @throws InterruptedException if interrupted while waiting
+     */
+    public synchronized void awaitOrAdvance(long nanos, long graceNanos) throws InterruptedException {
+        while (now < nanos) {
+            long seen = now;
+            long millis = graceNanos / 1_000_000;
+            wait(millis, (int) (graceNanos % 1_000_000));
+            if (now == seen) {
+                advanceTo(nanos);
+            }
         }
     }
 
