@@ -114,6 +114,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--link-latency", defaultValue = "0ms", description = "simulated one-way latency for --transport memory")
     Duration linkLatency;
 
+    @Option(names = "--warmup", defaultValue = "0ms",
+            description = "let the guest run this long before migrating (virtual time with --virtual-time)")
+    Duration warmup;
+
     @Option(names = "--virtual-time", description = "simulate: synthesized memory, a virtual clock per side and the "
             + "--link-bandwidth/--link-latency link; GiB-sized VMs on slow links run in seconds and repeat exactly")
     boolean virtualTime;
@@ -153,6 +157,7 @@ final class DemoCommand implements Callable<Integer> {
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(memory.bytes()).workload(guest).prefill(prefill)
                 .freePageHints(freePageHints).build()) {
             source.start();
+            Thread.sleep(warmup.toMillis());
             err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%n", memory, pattern, dirtyRate,
                     chosen.name().toLowerCase(Locale.ROOT), transport);
             Result result = transport == TransportKind.tcp ? overTcp(source, options) : overMemory(source, options);
@@ -167,6 +172,7 @@ final class DemoCommand implements Callable<Integer> {
         SimulatedVm source = SimulatedVm.builder(clock).memoryBytes(memory.bytes()).prefill(prefill).workload(guest)
                 .freePageHints(freePageHints).build();
         source.start();
+        clock.sleep(warmup);
         err.printf("livemig demo (virtual time): %s VM, %s workload at %s/s, %s over a %s/s link with %d ms latency%n",
                 memory, guest.pattern(), dirtyRate, options.strategy().name().toLowerCase(Locale.ROOT),
                 linkBandwidth.bytes() == 0 ? "unlimited" : linkBandwidth.toString(), linkLatency.toMillis());
