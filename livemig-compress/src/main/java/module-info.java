@@ -7,4 +7,6 @@ module io.livemig.compress {
     exports io.livemig.compress;
 
     requires static org.slf4j;
+    requires org.lz4.java;
+    requires com.github.luben.zstd_jni;
 }

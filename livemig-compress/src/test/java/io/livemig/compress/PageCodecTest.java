@@ -1,0 +1,179 @@
+package io.livemig.compress;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
+import java.util.Set;
+
+import static io.livemig.compress.PageSets.PAGE;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The adaptive encoder and the decoder, end to end, on realistic pages. */
+class PageCodecTest {
+
+    private static final PageEncoder.Config ALL = new PageEncoder.Config(
+            Set.of(PageEncoding.XBZRLE, PageEncoding.LZ4), 1 << 20, 3);
+
+    /** Encodes like the engine does (raw page in a frame), decodes like the destination does. */
+    private static final class Pipe {
+        final PageEncoder encoder;
+        final PageDecoder decoder = new PageDecoder(PAGE);
+        final ByteBuffer frame = ByteBuffer.allocateDirect(2 * PAGE).order(ByteOrder.nativeOrder());
+        final byte[][] destination = new byte[64][];
+
+        Pipe(PageEncoder.Config config) {
+            encoder = new PageEncoder(config, PAGE);
+            for (int i = 0; i < destination.length; i++) {
+                destination[i] = new byte[PAGE];
+            }
+        }
+
+        PageEncoder.Result send(int page, byte[] content) {
+            frame.put(0, content);
+            boolean zero = ZeroPages.isZero(frame, 0, PAGE);
+            PageEncoder.Result r = encoder.encode(page, frame, 0, zero);
+            ByteBuffer payload = frame.duplicate().position(0).limit(encoder.lastLength());
+            ByteBuffer out = ByteBuffer.allocateDirect(PAGE).order(ByteOrder.nativeOrder());
+            switch (r) {
+                case ZERO -> destination[page] = new byte[PAGE];
+                case RAW -> {
+                    byte[] raw = new byte[PAGE];
+                    payload.get(raw);
+                    destination[page] = raw;
+                }
+                case UNCHANGED -> { }
+                case XBZRLE, LZ4, ZSTD -> {
+                    out.put(0, destination[page]);
+                    decoder.decode(page, PageEncoding.valueOf(r.name()), payload, out);
+                    byte[] got = new byte[PAGE];
+                    out.get(0, got);
+                    destination[page] = got;
+                }
+            }
+            assertArrayEquals(content, destination[page], "page " + page + " via " + r);
+            return r;
+        }
+    }
+
+    @Test
+    void everyPageSetRoundTripsThroughEveryCodec() {
+        for (Set<PageEncoding> codecs : java.util.List.of(Set.<PageEncoding>of(), Set.of(PageEncoding.XBZRLE),
+                Set.of(PageEncoding.LZ4), Set.of(PageEncoding.ZSTD), Set.of(PageEncoding.XBZRLE, PageEncoding.ZSTD))) {
+            Pipe pipe = new Pipe(new PageEncoder.Config(codecs, 1 << 20, 3));
+            Random r = new Random(1);
+            byte[][] current = new byte[64][];
+            for (int p = 0; p < 64; p++) {
+                current[p] = switch (p % 4) {
+                    case 0 -> PageSets.text(p);
+                    case 1 -> PageSets.zeroHeavy(p);
+                    case 2 -> PageSets.random(p);
+                    default -> new byte[PAGE];
+                };
+                pipe.send(p, current[p]);
+            }
+            for (int round = 0; round < 3; round++) {
+                for (int p = 0; p < 64; p++) {
+                    current[p] = PageSets.changed(current[p], 1 + r.nextInt(16), round * 100 + p);
+                    pipe.send(p, current[p]);
+                }
+            }
+        }
+    }
+
+    @Test
+    void theAdaptiveChoicePicksTheCheapestSafeEncoding() {
+        Pipe pipe = new Pipe(ALL);
+        byte[] text = PageSets.text(1);
+        assertEquals(PageEncoder.Result.LZ4, pipe.send(0, text), "first send of text: compressed");
+        assertEquals(PageEncoder.Result.XBZRLE, pipe.send(0, PageSets.changed(text, 8, 2)), "8 bytes later: a delta");
+        assertEquals(PageEncoder.Result.UNCHANGED, pipe.send(0, pipe.destination[0].clone()), "unchanged: nothing");
+        assertEquals(PageEncoder.Result.RAW, pipe.send(1, PageSets.random(3)), "random: raw, never more");
+        assertEquals(PageEncoder.Result.ZERO, pipe.send(2, new byte[PAGE]));
+        assertTrue(pipe.encoder.lastLength() == 0);
+    }
+
+    @Test
+    void decompressorsRefuseAnythingButExactlyOnePage() {
+        PageDecoder decoder = new PageDecoder(PAGE);
+        ByteBuffer out = ByteBuffer.allocateDirect(PAGE);
+        // LZ4 of 8 KiB of zeros: a decompression bomb for a 4 KiB page.
+        byte[] big = new byte[2 * PAGE];
+        byte[] bomb = net.jpountz.lz4.LZ4Factory.fastestInstance().fastCompressor().compress(big);
+        assertThrows(CorruptPageException.class,
+                () -> decoder.decode(1, PageEncoding.LZ4, ByteBuffer.wrap(bomb), out));
+        byte[] small = net.jpountz.lz4.LZ4Factory.fastestInstance().fastCompressor().compress(new byte[100]);
+        assertThrows(CorruptPageException.class,
+                () -> decoder.decode(1, PageEncoding.LZ4, ByteBuffer.wrap(small), out));
+        byte[] zbomb = com.github.luben.zstd.Zstd.compress(new byte[1 << 20]);
+        assertThrows(CorruptPageException.class,
+                () -> decoder.decode(1, PageEncoding.ZSTD, ByteBuffer.wrap(zbomb), out));
+        assertThrows(CorruptPageException.class,
+                () -> decoder.decode(1, PageEncoding.ZSTD, ByteBuffer.wrap(new byte[] {1, 2, 3, 4, 5, 6, 7, 8}), out));
+        assertThrows(CorruptPageException.class,
+                () -> decoder.decode(1, PageEncoding.LZ4, ByteBuffer.wrap(new byte[] {(byte) 0xF0, 1, 2}), out));
+    }
+
+    @Test
+    void mutatedCompressedPagesNeverEscapeThePage() {
+        PageDecoder decoder = new PageDecoder(PAGE);
+        byte[] lz4 = net.jpountz.lz4.LZ4Factory.fastestInstance().fastCompressor().compress(PageSets.text(4));
+        byte[] zstd = com.github.luben.zstd.Zstd.compress(PageSets.text(5), 3);
+        Random r = new Random(7);
+        for (int i = 0; i < 5_000; i++) {
+            for (PageEncoding e : new PageEncoding[] {PageEncoding.LZ4, PageEncoding.ZSTD}) {
+                byte[] enc = (e == PageEncoding.LZ4 ? lz4 : zstd).clone();
+                enc[r.nextInt(enc.length)] = (byte) r.nextInt(256);
+                ByteBuffer buf = ByteBuffer.allocateDirect(PAGE + 64);
+                buf.put(PAGE, new byte[64]);
+                for (int g = 0; g < 64; g++) {
+                    buf.put(PAGE + g, (byte) 0x5A);
+                }
+                ByteBuffer page = buf.slice(0, PAGE);
+                try {
+                    decoder.decode(1, e, ByteBuffer.wrap(enc), page);
+                } catch (CorruptPageException expected) {
+                    // rejected
+                }
+                for (int g = 0; g < 64; g++) {
+                    assertEquals(0x5A, buf.get(PAGE + g), e + " wrote past the page");
+                }
+            }
+        }
+    }
+
+    @Test
+    void theCacheMirrorsTheDestinationEvenWhenItEvicts() {
+        // A 4-page cache and 64 pages: constant eviction, and every page still lands exactly.
+        Pipe pipe = new Pipe(new PageEncoder.Config(Set.of(PageEncoding.XBZRLE), 4 * PAGE, 3));
+        byte[][] cur = new byte[64][];
+        for (int p = 0; p < 64; p++) {
+            cur[p] = PageSets.text(p);
+            pipe.send(p, cur[p]);
+        }
+        for (int round = 0; round < 5; round++) {
+            for (int p = 0; p < 64; p++) {
+                // Twice in a row: the second send finds the first in the cache.
+                cur[p] = PageSets.changed(cur[p], 8, round * 64 + p);
+                pipe.send(p, cur[p]);
+                cur[p] = PageSets.changed(cur[p], 8, round * 64 + p + 10_000);
+                pipe.send(p, cur[p]);
+            }
+        }
+        long[] hm = pipe.encoder.cacheHitsAndMisses();
+        assertTrue(hm[0] > 0 && hm[1] > 0, "hits " + hm[0] + ", misses " + hm[1]);
+    }
+
+    @Test
+    void zeroDetectionSeesTheLastByte() {
+        ByteBuffer b = ByteBuffer.allocateDirect(PAGE * 2);
+        assertTrue(ZeroPages.isZero(b, PAGE, PAGE));
+        b.put(2 * PAGE - 1, (byte) 1);
+        assertTrue(!ZeroPages.isZero(b, PAGE, PAGE));
+        assertTrue(ZeroPages.isZero(b, 0, PAGE));
+    }
+}
