@@ -1,8 +1,10 @@
 package io.livemig.api;
 
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.Optional;
 
 /**
@@ -56,6 +58,9 @@ public final class MigrationOptions {
     private final Prepaging prepaging;
     private final boolean useFreePageHints;
     private final int hybridRounds;
+    private final Set<Codec> codecs;
+    private final long xbzrleCacheBytes;
+    private final int zstdLevel;
 
     private MigrationOptions(Builder b) {
         this.strategy = b.strategy;
@@ -73,6 +78,9 @@ public final class MigrationOptions {
         this.prepaging = b.prepaging;
         this.useFreePageHints = b.useFreePageHints;
         this.hybridRounds = b.hybridRounds;
+        this.codecs = b.codecs;
+        this.xbzrleCacheBytes = b.xbzrleCacheBytes;
+        this.zstdLevel = b.zstdLevel;
     }
 
     /** @return a builder with every default */
@@ -178,13 +186,29 @@ public final class MigrationOptions {
         return hybridRounds;
     }
 
+    /** @return the page codecs to use besides zero and raw pages; default none */
+    public Set<Codec> codecs() {
+        return codecs;
+    }
+
+    /** @return bytes of page copies the XBZRLE cache keeps on the source; default 64 MiB, as QEMU */
+    public long xbzrleCacheBytes() {
+        return xbzrleCacheBytes;
+    }
+
+    /** @return the Zstd compression level, 1 to 19; default 3 */
+    public int zstdLevel() {
+        return zstdLevel;
+    }
+
     @Override
     public String toString() {
         return "MigrationOptions[strategy=" + strategy + ", downtimeLimit=" + downtimeLimit
                 + ", bandwidthLimitBytesPerSecond=" + bandwidthLimitBytesPerSecond + ", maxRounds=" + maxRounds
                 + ", maxTotalTime=" + maxTotalTime + ", verify=" + verify + ", batchPages=" + batchPages
                 + ", ioTimeout=" + ioTimeout + ", escalation=" + escalation + ", stallRounds=" + stallRounds + ", prepaging=" + prepaging
-                + ", useFreePageHints=" + useFreePageHints + ", hybridRounds=" + hybridRounds + "]";
+                + ", useFreePageHints=" + useFreePageHints + ", hybridRounds=" + hybridRounds + ", codecs=" + codecs
+                + ", xbzrleCacheBytes=" + xbzrleCacheBytes + ", zstdLevel=" + zstdLevel + "]";
     }
 
     /** Builds {@link MigrationOptions}. Not thread-safe; every setter validates at once. */
@@ -204,6 +228,9 @@ public final class MigrationOptions {
         private Prepaging prepaging = Prepaging.BUBBLING;
         private boolean useFreePageHints = true;
         private int hybridRounds = 3;
+        private Set<Codec> codecs = Set.of();
+        private long xbzrleCacheBytes = 64L << 20;
+        private int zstdLevel = 3;
 
         private Builder() {
         }
@@ -224,6 +251,9 @@ public final class MigrationOptions {
             prepaging = o.prepaging;
             useFreePageHints = o.useFreePageHints;
             hybridRounds = o.hybridRounds;
+            codecs = o.codecs;
+            xbzrleCacheBytes = o.xbzrleCacheBytes;
+            zstdLevel = o.zstdLevel;
         }
 
         /** @param strategy the strategy @return this */
@@ -339,6 +369,30 @@ public final class MigrationOptions {
                 throw new IllegalArgumentException("hybridRounds must be in [1, 1000], was " + rounds);
             }
             this.hybridRounds = rounds;
+            return this;
+        }
+
+        /** @param use the page codecs to use besides zero and raw pages @return this */
+        public Builder codecs(Set<Codec> use) {
+            this.codecs = use.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(use));
+            return this;
+        }
+
+        /** @param bytes the XBZRLE cache size, 64 KiB to 2 GiB @return this */
+        public Builder xbzrleCacheBytes(long bytes) {
+            if (bytes < (64 << 10) || bytes > (2L << 30) - 1) {
+                throw new IllegalArgumentException("xbzrleCacheBytes must be in [64 KiB, 2 GiB), was " + bytes);
+            }
+            this.xbzrleCacheBytes = bytes;
+            return this;
+        }
+
+        /** @param level the Zstd level, 1 to 19 @return this */
+        public Builder zstdLevel(int level) {
+            if (level < 1 || level > 19) {
+                throw new IllegalArgumentException("zstdLevel must be in [1, 19], was " + level);
+            }
+            this.zstdLevel = level;
             return this;
         }
 

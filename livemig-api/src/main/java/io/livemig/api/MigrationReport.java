@@ -26,7 +26,11 @@ import java.util.TreeMap;
  * @param expectedDowntime  what the engine predicted when it decided to switch over
  * @param bytesOnWire       bytes sent on the forward stream, frame headers included
  * @param rounds            the number of memory rounds
- * @param pagesByEncoding   pages sent per encoding name ({@code "zero"}, {@code "raw"}, ...)
+ * @param pagesByEncoding   pages sent per encoding name ({@code "zero"}, {@code "raw"}, ...), and under
+ *                          {@code "unchanged"} the dirtied pages XBZRLE found unchanged and did not send
+ * @param bytesByEncoding   payload bytes sent per encoding name
+ * @param bytesSaved        page bytes not sent thanks to zero pages and codecs: pages sent times the
+ *                          page size, minus their payload bytes
  * @param roundsDetail      per-round statistics, in order
  * @param forced            whether the switchover was forced past the downtime limit (the FORCE step)
  * @param policyActions     what the escalation ladder did, in order (e.g. {@code "auto-converge 30%"})
@@ -36,7 +40,8 @@ import java.util.TreeMap;
 public record MigrationReport(Strategy strategy, MigrationStatus status, Verification verification,
                               long mismatchedPages, long memoryBytes, Duration totalTime, Duration downtime,
                               Duration expectedDowntime, long bytesOnWire, int rounds,
-                              Map<String, Long> pagesByEncoding, List<RoundStats> roundsDetail,
+                              Map<String, Long> pagesByEncoding, Map<String, Long> bytesByEncoding,
+                              long bytesSaved, List<RoundStats> roundsDetail,
                               boolean forced, List<String> policyActions, PostcopyStats postcopy,
                               String failure) {
 
@@ -52,6 +57,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, Verific
             throw new IllegalArgumentException("report counts must not be negative");
         }
         pagesByEncoding = Map.copyOf(new TreeMap<>(pagesByEncoding));
+        bytesByEncoding = Map.copyOf(new TreeMap<>(bytesByEncoding));
         roundsDetail = List.copyOf(roundsDetail);
         policyActions = List.copyOf(policyActions);
         if (status == MigrationStatus.COMPLETED && failure != null) {
@@ -64,11 +70,13 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, Verific
         return verification == Verification.VERIFIED;
     }
 
-    /** @return the total of {@link #pagesByEncoding()} */
+    /** @return the total of {@link #pagesByEncoding()}, unchanged pages (not sent) excluded */
     public long pagesSent() {
         long total = 0;
-        for (long count : pagesByEncoding.values()) {
-            total += count;
+        for (Map.Entry<String, Long> e : pagesByEncoding.entrySet()) {
+            if (!e.getKey().equals("unchanged")) {
+                total += e.getValue();
+            }
         }
         return total;
     }

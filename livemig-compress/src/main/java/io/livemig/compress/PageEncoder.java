@@ -81,11 +81,14 @@ public final class PageEncoder {
      * @param frame a direct buffer holding the raw page
      * @param at    the page's offset; the encoding is written from there
      * @param zero  whether the page is known to be all zero
+     * @param allowDelta whether the destination holds the version last sent of this page (false in
+     *                   post-copy, where it is missing there): without it no XBZRLE delta is made and
+     *                   the page's cached copy is dropped
      * @return the encoding chosen and its length in bytes ({@link #lastLength()}); UNCHANGED means
      *         the destination already holds exactly this content and nothing need be sent
      */
-    public Result encode(long page, ByteBuffer frame, int at, boolean zero) {
-        Result result = choose(page, frame, at, zero);
+    public Result encode(long page, ByteBuffer frame, int at, boolean zero, boolean allowDelta) {
+        Result result = choose(page, frame, at, zero, allowDelta);
         pagesByResult[result.ordinal()]++;
         bytesByResult[result.ordinal()] += lastLength;
         return result;
@@ -98,7 +101,10 @@ public final class PageEncoder {
         return lastLength;
     }
 
-    private Result choose(long page, ByteBuffer frame, int at, boolean zero) {
+    private Result choose(long page, ByteBuffer frame, int at, boolean zero, boolean allowDelta) {
+        if (cache != null && !allowDelta) {
+            cache.invalidate(page);
+        }
         if (zero) {
             if (cache != null) {
                 cache.invalidate(page);
@@ -113,7 +119,7 @@ public final class PageEncoder {
         // Work from a copy: every encoding below is written over the raw page in the frame.
         scratch.put(0, frame, at, pageSize);
         int limit = pageSize - MIN_SAVING_BYTES;
-        if (cache != null) {
+        if (cache != null && allowDelta) {
             int slot = cache.lookup(page);
             ByteBuffer cached = cache.data();
             if (slot >= 0) {

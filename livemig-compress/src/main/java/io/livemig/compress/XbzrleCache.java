@@ -5,7 +5,10 @@ import java.nio.ByteOrder;
 
 /**
  * The source's cache of the page versions last sent, for XBZRLE: 4-way set-associative, constant
- * time per lookup, round-robin eviction within a set. After every send the cached copy of a page
+ * time per lookup. Page {@code p} lives in set {@code p mod sets}, so consecutive pages never
+ * compete for a set and a cache at least as large as guest memory holds every page (the indexing
+ * QEMU's direct-mapped cache uses, with four ways to absorb the pages that alias in a smaller
+ * cache). Eviction: an empty way first, otherwise round-robin within the set. After every send the cached copy of a page
  * equals what the destination holds; a page evicted or never cached is sent whole (and cached).
  * The destination needs no cache of its own: its guest memory holds the old version.
  *
@@ -43,8 +46,7 @@ public final class XbzrleCache {
     }
 
     private int setOf(long page) {
-        long h = page * 0x9E3779B97F4A7C15L;
-        return (int) Long.remainderUnsigned(h ^ (h >>> 29), sets);
+        return (int) Long.remainderUnsigned(page, sets);
     }
 
     /**
@@ -74,6 +76,12 @@ public final class XbzrleCache {
         int base = set * WAYS;
         for (int w = 0; w < WAYS; w++) {
             if (tags[base + w] == page) {
+                return (base + w) * pageSize;
+            }
+        }
+        for (int w = 0; w < WAYS; w++) {
+            if (tags[base + w] == -1) {
+                tags[base + w] = page;
                 return (base + w) * pageSize;
             }
         }

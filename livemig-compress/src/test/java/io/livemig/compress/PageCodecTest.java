@@ -36,7 +36,7 @@ class PageCodecTest {
         PageEncoder.Result send(int page, byte[] content) {
             frame.put(0, content);
             boolean zero = ZeroPages.isZero(frame, 0, PAGE);
-            PageEncoder.Result r = encoder.encode(page, frame, 0, zero);
+            PageEncoder.Result r = encoder.encode(page, frame, 0, zero, true);
             ByteBuffer payload = frame.duplicate().position(0).limit(encoder.lastLength());
             ByteBuffer out = ByteBuffer.allocateDirect(PAGE).order(ByteOrder.nativeOrder());
             switch (r) {

@@ -114,6 +114,14 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--link-latency", defaultValue = "0ms", description = "simulated one-way latency for --transport memory")
     Duration linkLatency;
 
+    @Option(names = "--codecs", defaultValue = "zero", split = ",",
+            description = "page codecs: zero (always on), xbzrle, lz4, zstd (default ${DEFAULT-VALUE})")
+    java.util.List<String> codecs;
+
+    @Option(names = "--xbzrle-cache",
+            description = "XBZRLE cache size (default: the guest's memory, at most 1G; the library's default is 64M)")
+    SizeArg xbzrleCache;
+
     @Option(names = "--warmup", defaultValue = "0ms",
             description = "let the guest run this long before migrating (virtual time with --virtual-time)")
     Duration warmup;
@@ -130,6 +138,9 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "print the report as one JSON object on stdout")
     boolean json;
+
+    /** The report of a failed migration, from its Failed event, so that --json can print it. */
+    private volatile MigrationReport failedReport;
 
     @Override
     public Integer call() throws Exception {
@@ -149,7 +160,17 @@ final class DemoCommand implements Callable<Integer> {
                 .escalation(Escalations.parse(onStall))
                 .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
                 .hybridRounds(hybridRounds)
-                .listener(json ? MigrationListener.NONE : progress(err))
+                .codecs(parseCodecs(codecs))
+                .xbzrleCacheBytes(xbzrleCache != null ? xbzrleCache.bytes()
+                        : Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
+                .listener(event -> {
+                    if (event instanceof MigrationEvent.Failed f) {
+                        failedReport = f.report();
+                    }
+                    if (!json) {
+                        progress(err).onEvent(event);
+                    }
+                })
                 .build();
         if (virtualTime) {
             return simulate(out, err, guest, options);
@@ -180,6 +201,22 @@ final class DemoCommand implements Callable<Integer> {
         try (SimulatedVm ignored = r.target()) {
             return print(out, new Result(r.source(), r.failure(), null, null), options);
         }
+    }
+
+    private static java.util.Set<io.livemig.api.Codec> parseCodecs(java.util.List<String> names) {
+        java.util.Set<io.livemig.api.Codec> set = java.util.EnumSet.noneOf(io.livemig.api.Codec.class);
+        for (String name : names) {
+            String n = name.trim().toLowerCase(Locale.ROOT);
+            if (n.equals("zero") || n.equals("raw") || n.isEmpty()) {
+                continue;
+            }
+            try {
+                set.add(io.livemig.api.Codec.valueOf(n.toUpperCase(Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("unknown codec '" + name + "': use zero, xbzrle, lz4, zstd");
+            }
+        }
+        return set;
     }
 
     private record Result(MigrationReport report, MigrationException error, ReceivedMigration received,
@@ -248,7 +285,8 @@ final class DemoCommand implements Callable<Integer> {
     private int print(PrintStream out, Result result, MigrationOptions options) {
         if (result.error != null) {
             if (json) {
-                Map<String, Object> m = new java.util.LinkedHashMap<>();
+                Map<String, Object> m = failedReport != null ? ReportJson.toMap(failedReport)
+                        : new java.util.LinkedHashMap<>();
                 m.put("status", "failed");
                 m.put("verified", false);
                 m.put("failure", result.error.getMessage());

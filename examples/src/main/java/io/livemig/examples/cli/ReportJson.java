@@ -32,6 +32,8 @@ final class ReportJson {
         m.put("bytesOnWire", r.bytesOnWire());
         m.put("rounds", r.rounds());
         m.put("pagesByEncoding", new LinkedHashMap<>(r.pagesByEncoding()));
+        m.put("bytesByEncoding", new LinkedHashMap<>(r.bytesByEncoding()));
+        m.put("bytesSaved", r.bytesSaved());
         List<Map<String, Object>> rounds = new ArrayList<>();
         for (RoundStats s : r.roundsDetail()) {
             Map<String, Object> round = new LinkedHashMap<>();

@@ -3,14 +3,25 @@ package io.livemig.engine.internal;
 import java.time.Duration;
 
 /**
- * The transfer rate a switchover decision relies on: an exponentially weighted average
- * (weight 1/2) of each round's bytes over its duration. Rounds shorter than 1 ms or lighter than
- * 64 KiB say little about the link and are merged into the next one rather than averaged alone.
+ * A transfer rate a switchover decision relies on: an exponentially weighted average
+ * (weight 1/2) of each round's amount (bytes, or pages) over its duration. Rounds shorter than
+ * 1 ms or lighter than the minimum amount say little about the link and are merged into the
+ * next one rather than averaged alone.
  */
 final class BandwidthEstimator {
 
     private static final long MIN_NANOS = 1_000_000;
-    private static final long MIN_BYTES = 64 << 10;
+    private final long minAmount;
+
+    /** Measures bytes per second; rounds under 64 KiB are merged. */
+    BandwidthEstimator() {
+        this(64 << 10);
+    }
+
+    /** @param minAmount the smallest amount a round must carry to count on its own */
+    BandwidthEstimator(long minAmount) {
+        this.minAmount = minAmount;
+    }
 
     private double bytesPerSecond;
     private long pendingBytes;
@@ -19,7 +30,7 @@ final class BandwidthEstimator {
     void add(long bytes, long nanos) {
         pendingBytes += bytes;
         pendingNanos += nanos;
-        if (pendingNanos < MIN_NANOS || pendingBytes < MIN_BYTES) {
+        if (pendingNanos < MIN_NANOS || pendingBytes < minAmount) {
             return;
         }
         double sample = pendingBytes * 1e9 / pendingNanos;

@@ -82,6 +82,9 @@ public final class DestinationSession {
     private final CRC32C crc = new CRC32C();
     private final FrameWriter writer = new FrameWriter(4096);
     private final long[] pagesByEncoding = new long[256];
+    private final long[] bytesByEncoding = new long[256];
+    private io.livemig.compress.PageDecoder decoder;
+    private ByteBuffer decoded;
 
     private State state = State.AWAIT_HELLO;
     private MigrationPhase phase = MigrationPhase.HANDSHAKE;
@@ -298,9 +301,8 @@ public final class DestinationSession {
             throw new WireException(Kind.INCOMPATIBLE, "source speaks protocol versions [" + hello.minVersion() + ", "
                     + hello.maxVersion() + "], this destination speaks " + Wire.VERSION);
         }
-        long supported = (1L << PageEncoding.ZERO.wireId()) | (1L << PageEncoding.RAW.wireId());
         maxFrameBytes = Math.min(maxFrameBytes, hello.maxFrameBytes());
-        agreedEncodings = hello.encodings() & supported;
+        agreedEncodings = hello.encodings() & Codecs.DECODABLE;
         send(new Messages.HelloAck(Wire.VERSION, maxFrameBytes, agreedEncodings).write(writer));
         state = State.AWAIT_SETUP;
     }
@@ -326,6 +328,8 @@ public final class DestinationSession {
         }
         sink = target.memory();
         batchReader = new PageBatchReader(layout, agreedEncodings);
+        decoder = new io.livemig.compress.PageDecoder(layout.pageSizeBytes());
+        decoded = ByteBuffer.allocateDirect(layout.pageSizeBytes()).order(ByteOrder.nativeOrder());
         if (setup.verify()) {
             digests = new PageDigests(layout);
             digester = new PageDigests.Digester(layout.pageSizeBytes());
@@ -340,7 +344,12 @@ public final class DestinationSession {
     private final PageBatchReader.Sink applyPage = this::applyPage;
 
     private void onPages(Frame frame) throws WireException, MigrationException {
-        int round = batchReader.read(frame, applyPage);
+        int round;
+        try {
+            round = batchReader.read(frame, applyPage);
+        } catch (io.livemig.compress.CorruptPageException e) {
+            throw new WireException(Kind.INCONSISTENT_LENGTH, "undecodable page: " + e.getMessage());
+        }
         maxRound = Math.max(maxRound, round);
         if (state == State.POSTCOPY) {
             // Flow control: acknowledge every 256 KiB (see PostCopyPhase.PUSH_WINDOW_BYTES).
@@ -359,21 +368,40 @@ public final class DestinationSession {
     private long postcopyAckedAt;
 
     private void applyPage(long page, PageEncoding encoding, ByteBuffer payload) {
+        pagesByEncoding[encoding.wireId()]++;
+        bytesByEncoding[encoding.wireId()] += payload.remaining();
         if (state == State.POSTCOPY) {
-            if (postcopy.install(page, encoding, payload)) {
-                pagesByEncoding[encoding.wireId()]++;
-                if (digests != null) {
-                    digests.set(page, encoding == PageEncoding.ZERO ? zeroDigest : digester.digest(payload, payload.position()));
-                }
+            ByteBuffer content = payload;
+            PageEncoding installed = encoding;
+            if (encoding == PageEncoding.XBZRLE) {
+                throw new io.livemig.compress.CorruptPageException(page, encoding,
+                        "XBZRLE in post-copy: the destination has no version to apply it to");
+            }
+            if (encoding != PageEncoding.ZERO && encoding != PageEncoding.RAW) {
+                decoded.clear();
+                decoder.decode(page, encoding, payload, decoded);
+                content = decoded.duplicate().position(0).limit(decoded.capacity());
+                installed = PageEncoding.RAW;
+            }
+            if (postcopy.install(page, installed, content) && digests != null) {
+                digests.set(page, installed == PageEncoding.ZERO ? zeroDigest : digester.digest(content, content.position()));
             }
             return;
         }
         switch (encoding) {
             case ZERO -> sink.zeroPages(page, 1);
             case RAW -> sink.writePages(page, 1, payload);
+            case XBZRLE, LZ4, ZSTD -> {
+                decoded.clear();
+                if (io.livemig.compress.PageDecoder.needsCurrentContent(encoding)) {
+                    sink.readPages(page, 1, decoded);
+                }
+                decoder.decode(page, encoding, payload, decoded);
+                decoded.clear();
+                sink.writePages(page, 1, decoded);
+            }
             default -> throw new IllegalStateException("encoding " + encoding + " passed the batch check unagreed");
         }
-        pagesByEncoding[encoding.wireId()]++;
         if (digests != null) {
             pageScratch.clear();
             sink.readPages(page, 1, pageScratch);
@@ -606,9 +634,14 @@ public final class DestinationSession {
 
     private MigrationReport report() {
         Map<String, Long> byEncoding = new TreeMap<>();
+        Map<String, Long> bytes = new TreeMap<>();
+        long saved = 0;
+        int pageSize = setup == null ? 0 : setup.descriptor().memoryLayout().pageSizeBytes();
         for (PageEncoding e : PageEncoding.values()) {
             if (pagesByEncoding[e.wireId()] > 0) {
                 byEncoding.put(e.reportName(), pagesByEncoding[e.wireId()]);
+                bytes.put(e.reportName(), bytesByEncoding[e.wireId()]);
+                saved += pagesByEncoding[e.wireId()] * pageSize - bytesByEncoding[e.wireId()];
             }
         }
         Duration downtime = switchoverNanos >= 0 && resumeNanos >= 0
@@ -616,6 +649,6 @@ public final class DestinationSession {
         return new MigrationReport(setup == null ? Strategy.COLD : setup.strategy(), MigrationStatus.COMPLETED,
                 verification, mismatchedPages, setup == null ? 0 : setup.descriptor().memoryLayout().memoryBytes(),
                 Duration.ofNanos(time.nanoTime() - startNanos), downtime, Duration.ZERO, bytesReceived, maxRound + 1,
-                byEncoding, List.of(), false, List.of(), postcopy == null ? null : postcopy.stats(recoveries), null);
+                byEncoding, bytes, saved, List.of(), false, List.of(), postcopy == null ? null : postcopy.stats(recoveries), null);
     }
 }

@@ -20,8 +20,10 @@ import java.util.Optional;
  * Iterative pre-copy (Clark et al., NSDI'05; QEMU's default). Round 0 sends every non-zero page
  * while the VM runs (the destination starts zeroed); each later round sends the pages the
  * dirty tracker collected during the previous one, so a page written while a round is in flight
- * travels once, in the next round. After each round the expected downtime is the bytes still
- * dirty over the smoothed transfer rate; at or under the downtime limit the VM is paused, the
+ * travels once, in the next round. After each round the expected downtime is the longer of the
+ * bytes still dirty over the smoothed transfer rate and the pages still dirty over the smoothed
+ * page rate (reading, encoding and decoding cost per page, whatever the bytes: with deltas the
+ * page rate, not the link, is what limits a round); at or under the downtime limit the VM is paused, the
  * final dirty set and the state are sent, and the destination resumes.
  *
  * <p>When the rounds stop making progress the {@link ConvergenceMonitor} says so, and the
@@ -56,6 +58,8 @@ final class PreCopyStrategy implements SourceStrategy {
         Escalation ladder = new Escalation(options, throttle);
         ConvergenceMonitor monitor = new ConvergenceMonitor(options.stallRounds());
         BandwidthEstimator bandwidth = new BandwidthEstimator();
+        BandwidthEstimator pageRate = new BandwidthEstimator(16);
+        Duration expected = Duration.ofDays(1);
         boolean handedOver = false;
         tracker.start();
         try {
@@ -65,11 +69,15 @@ final class PreCopyStrategy implements SourceStrategy {
                 SourceSession.RoundResult r = session.sendPages(toSend, round, round == 0);
                 PageSet dirty = tracker.collect();
                 bandwidth.add(r.bytesOnWire(), r.nanos());
+                pageRate.add(r.pagesSent(), r.nanos());
                 long dirtyPages = dirty.cardinality();
-                long remainingBytes = dirtyPages * (pageSize + 13L);
+                // What a dirty page costs on the wire, as the last round measured it (deltas and
+                // compressed pages are far smaller than raw ones); a raw page and its entry if unknown.
+                double bytesPerPage = r.pagesSent() > 0 ? (double) r.bytesOnWire() / r.pagesSent() : pageSize + 13.0;
+                long remainingBytes = (long) (dirtyPages * bytesPerPage);
                 long roundNanos = Math.max(1, r.nanos());
                 long dirtyRate = (long) (dirtyPages * (double) pageSize * 1e9 / roundNanos);
-                Duration expected = bandwidth.timeFor(remainingBytes);
+                expected = max(bandwidth.timeFor(remainingBytes), pageRate.timeFor(dirtyPages));
                 session.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire(), dirtyPages, dirtyRate,
                         bandwidth.bytesPerSecond(), remainingBytes, expected, ladder.throttlePercent(),
                         Duration.ofNanos(r.nanos())));
@@ -106,7 +114,6 @@ final class PreCopyStrategy implements SourceStrategy {
                     monitor.reset();
                 }
             }
-            Duration expected = bandwidth.timeFor(toSend.cardinality() * (pageSize + 13L));
             session.pause(expected, toSend.cardinality() * (long) pageSize);
             PageSet last = tracker.collect();
             last.addAll(toSend);
@@ -126,6 +133,10 @@ final class PreCopyStrategy implements SourceStrategy {
                 }
             }
         }
+    }
+
+    private static Duration max(Duration a, Duration b) {
+        return a.compareTo(b) >= 0 ? a : b;
     }
 
     /** Pauses and returns what post-copy must still send: the last dirty set and what the pause collected. */

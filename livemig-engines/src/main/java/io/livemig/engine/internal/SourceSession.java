@@ -63,6 +63,11 @@ public final class SourceSession {
     private ReturnPath returnPath;
     private final TokenBucket bandwidth;
     private final long[] pagesByEncoding = new long[256];
+    private final long[] bytesByEncoding = new long[256];
+    private long unchangedPages;
+    private long bytesSaved;
+    /** Chooses and produces each page's encoding; null when no codec is on (zero and raw only). */
+    private io.livemig.compress.PageEncoder encoder;
     private final List<RoundStats> rounds = new ArrayList<>();
 
     private FrameWriter writer;
@@ -146,7 +151,7 @@ public final class SourceSession {
     public void handshake() throws MigrationException {
         startNanos = time.nanoTime();
         returnPath.start();
-        long supported = (1L << PageEncoding.ZERO.wireId()) | (1L << PageEncoding.RAW.wireId());
+        long supported = Codecs.wireBits(options.codecs());
         FrameWriter hello = new FrameWriter(4096);
         long sent = time.nanoTime();
         send(new Messages.Hello(Wire.VERSION, Wire.VERSION, Math.min(Wire.DEFAULT_MAX_FRAME_BYTES,
@@ -163,6 +168,9 @@ public final class SourceSession {
                     "destination agreed encodings %x, source needs %x", ack.encodings(), supported));
         }
         agreedEncodings = ack.encodings();
+        if (!options.codecs().isEmpty()) {
+            encoder = new io.livemig.compress.PageEncoder(Codecs.encoderConfig(options), pageSize);
+        }
         int maxFrame = Math.min(ack.maxFrameBytes(), Math.min(Wire.DEFAULT_MAX_FRAME_BYTES, channel.maxMessageBytes()));
         writer = new FrameWriter(maxFrame);
         int perPage = pageSize + Wire.PAGE_ENTRY_BYTES;
@@ -246,17 +254,34 @@ public final class SourceSession {
         b.putLong(page).put((byte) PageEncoding.RAW.wireId()).putInt(pageSize);
         int dataAt = b.position();
         memory.readPages(page, 1, b);
-        if (ZeroPages.isZero(writer.nativeView(), dataAt, pageSize)) {
-            if (skipZeroPages) {
+        ByteBuffer raw = writer.nativeView();
+        boolean zero = ZeroPages.isZero(raw, dataAt, pageSize);
+        if (zero && skipZeroPages) {
+            b.position(entryAt);
+            return false;
+        }
+        PageEncoding encoding;
+        int length;
+        if (encoder == null) {
+            encoding = zero ? PageEncoding.ZERO : PageEncoding.RAW;
+            length = zero ? 0 : pageSize;
+        } else {
+            // Deltas only while the destination's copy is the cached one: not in post-copy, where
+            // the page is missing at the destination.
+            var result = encoder.encode(page, raw, dataAt, zero, phase != MigrationPhase.POST_COPY);
+            if (result == io.livemig.compress.PageEncoder.Result.UNCHANGED) {
+                unchangedPages++;
                 b.position(entryAt);
                 return false;
             }
-            b.put(entryAt + 8, (byte) PageEncoding.ZERO.wireId()).putInt(entryAt + 9, 0);
-            b.position(dataAt);
-            pagesByEncoding[PageEncoding.ZERO.wireId()]++;
-        } else {
-            pagesByEncoding[PageEncoding.RAW.wireId()]++;
+            encoding = Codecs.encodingOf(result);
+            length = encoder.lastLength();
         }
+        b.put(entryAt + 8, (byte) encoding.wireId()).putInt(entryAt + 9, length);
+        b.position(dataAt + length);
+        pagesByEncoding[encoding.wireId()]++;
+        bytesByEncoding[encoding.wireId()] += length;
+        bytesSaved += pageSize - length;
         if (skippedFree != null) {
             skippedFree.remove(page);
         }
@@ -502,14 +527,19 @@ public final class SourceSession {
             downtime = Duration.ofNanos(Math.max(0, resumedNanos - pauseNanos));
         }
         Map<String, Long> byEncoding = new java.util.TreeMap<>();
+        Map<String, Long> bytes = new java.util.TreeMap<>();
         for (PageEncoding e : PageEncoding.values()) {
             if (pagesByEncoding[e.wireId()] > 0) {
                 byEncoding.put(e.reportName(), pagesByEncoding[e.wireId()]);
+                bytes.put(e.reportName(), bytesByEncoding[e.wireId()]);
             }
+        }
+        if (unchangedPages > 0) {
+            byEncoding.put("unchanged", unchangedPages);
         }
         return new MigrationReport(options.strategy(), status, verification, mismatchedPages, layout.memoryBytes(),
                 Duration.ofNanos(Math.max(0, end - startNanos)), downtime, expectedDowntime, bytesOnWire,
-                rounds.size(), byEncoding, rounds, forced, policyActions, postcopyStats,
+                rounds.size(), byEncoding, bytes, bytesSaved, rounds, forced, policyActions, postcopyStats,
                 failure == null ? null : failure.getMessage());
     }
 

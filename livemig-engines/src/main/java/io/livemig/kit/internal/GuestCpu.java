@@ -126,7 +126,10 @@ public final class GuestCpu implements Runnable {
                     }
                     long elapsed = Math.min(now - last, MAX_CREDIT_NANOS);
                     last = now;
-                    credit += elapsed * writesPerNano * (100 - throttlePercent.getAsInt()) / 100.0;
+                    double rate = writesPerNano * (100 - throttlePercent.getAsInt()) / 100.0;
+                    // A guest that cannot keep up must not bank the writes it missed: a backlog
+                    // would keep it writing at full speed long after a throttle is applied.
+                    credit = Math.min(credit + elapsed * rate, Math.max(1, MAX_CREDIT_NANOS * rate));
                     writes = (int) Math.min(credit, Math.max(1, SLICE_BYTES / bytesPerWrite));
                     credit -= writes;
                     for (int i = 0; i < writes; i++) {

@@ -1,0 +1,55 @@
+package io.livemig.engine.internal;
+
+import io.livemig.api.Codec;
+import io.livemig.api.MigrationOptions;
+import io.livemig.compress.PageEncoder;
+import io.livemig.compress.PageEncoding;
+
+import java.util.EnumSet;
+import java.util.Set;
+
+/** Maps the API's codec choice onto livemig-compress and the wire's encoding bits. */
+final class Codecs {
+
+    /** Every encoding this build decodes. */
+    static final long DECODABLE = wireBits(EnumSet.allOf(Codec.class));
+
+    private Codecs() {
+    }
+
+    static PageEncoding encodingOf(Codec codec) {
+        return switch (codec) {
+            case XBZRLE -> PageEncoding.XBZRLE;
+            case LZ4 -> PageEncoding.LZ4;
+            case ZSTD -> PageEncoding.ZSTD;
+        };
+    }
+
+    static PageEncoding encodingOf(PageEncoder.Result result) {
+        return switch (result) {
+            case ZERO -> PageEncoding.ZERO;
+            case RAW -> PageEncoding.RAW;
+            case XBZRLE -> PageEncoding.XBZRLE;
+            case LZ4 -> PageEncoding.LZ4;
+            case ZSTD -> PageEncoding.ZSTD;
+            case UNCHANGED -> throw new IllegalArgumentException("an unchanged page has no encoding");
+        };
+    }
+
+    /** @return the HELLO bit set: zero and raw, plus the codecs */
+    static long wireBits(Set<Codec> codecs) {
+        long bits = (1L << PageEncoding.ZERO.wireId()) | (1L << PageEncoding.RAW.wireId());
+        for (Codec c : codecs) {
+            bits |= 1L << encodingOf(c).wireId();
+        }
+        return bits;
+    }
+
+    static PageEncoder.Config encoderConfig(MigrationOptions options) {
+        Set<PageEncoding> encodings = EnumSet.noneOf(PageEncoding.class);
+        for (Codec c : options.codecs()) {
+            encodings.add(encodingOf(c));
+        }
+        return new PageEncoder.Config(encodings, options.xbzrleCacheBytes(), options.zstdLevel());
+    }
+}
