@@ -9,4 +9,5 @@ module io.livemig.compress {
     requires static org.slf4j;
     requires org.lz4.java;
     requires com.github.luben.zstd_jni;
+    requires com.google.common;
 }

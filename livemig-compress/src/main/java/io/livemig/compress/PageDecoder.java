@@ -30,25 +30,34 @@ public final class PageDecoder {
         this.input = ByteBuffer.allocateDirect(pageSize).order(ByteOrder.nativeOrder());
     }
 
-    /** @return whether decoding {@code encoding} needs the page's current content in {@code page} */
-    public static boolean needsCurrentContent(PageEncoding encoding) {
-        return encoding == PageEncoding.XBZRLE;
+    /**
+     * @return the page whose current content {@link #decode} needs in its {@code page} buffer
+     *         first: the page itself for XBZRLE, the referenced page for DEDUP; -1 for the others
+     * @throws CorruptPageException for a DEDUP payload of the wrong length
+     */
+    public static long basePage(long pageNumber, PageEncoding encoding, ByteBuffer payload) {
+        return switch (encoding) {
+            case XBZRLE -> pageNumber;
+            case DEDUP -> Dedup.referencedPage(pageNumber, payload);
+            default -> -1;
+        };
     }
 
     /**
      * Decodes one page.
      *
      * @param pageNumber the page (for messages)
-     * @param encoding   XBZRLE, LZ4 or ZSTD
+     * @param encoding   XBZRLE, LZ4, ZSTD or DEDUP
      * @param payload    exactly the encoded bytes (position..limit)
-     * @param page       a direct buffer whose {@code [0, pageSize)} receives the page; for XBZRLE it
-     *                   must hold the page's current content first
+     * @param page       a direct buffer whose {@code [0, pageSize)} receives the page; for XBZRLE and
+     *                   DEDUP it must hold the content of {@link #basePage} first
      * @throws CorruptPageException if the payload is malformed or decodes to anything but one page;
      *                              {@code page} may then hold garbage but nothing outside it was touched
      */
     public void decode(long pageNumber, PageEncoding encoding, ByteBuffer payload, ByteBuffer page) {
         int length = payload.remaining();
         switch (encoding) {
+            case DEDUP -> Dedup.verify(pageNumber, payload, page, 0, pageSize);
             case XBZRLE -> Xbzrle.decode(payload, payload.position(), length, page, 0, pageSize, pageNumber);
             case LZ4 -> {
                 int n;

@@ -27,7 +27,7 @@ class PageCodecTest {
         final byte[][] destination = new byte[64][];
 
         Pipe(PageEncoder.Config config) {
-            encoder = new PageEncoder(config, PAGE);
+            encoder = new PageEncoder(config, PAGE, 64);
             for (int i = 0; i < destination.length; i++) {
                 destination[i] = new byte[PAGE];
             }
@@ -47,8 +47,11 @@ class PageCodecTest {
                     destination[page] = raw;
                 }
                 case UNCHANGED -> { }
-                case XBZRLE, LZ4, ZSTD -> {
-                    out.put(0, destination[page]);
+                case XBZRLE, LZ4, ZSTD, DEDUP -> {
+                    long base = PageDecoder.basePage(page, PageEncoding.valueOf(r.name()), payload);
+                    if (base >= 0) {
+                        out.put(0, destination[(int) base]);
+                    }
                     decoder.decode(page, PageEncoding.valueOf(r.name()), payload, out);
                     byte[] got = new byte[PAGE];
                     out.get(0, got);
@@ -166,6 +169,58 @@ class PageCodecTest {
         }
         long[] hm = pipe.encoder.cacheHitsAndMisses();
         assertTrue(hm[0] > 0 && hm[1] > 0, "hits " + hm[0] + ", misses " + hm[1]);
+    }
+
+    @Test
+    void duplicatePagesTravelAsReferencesAndLandExactly() {
+        Pipe pipe = new Pipe(new PageEncoder.Config(Set.of(PageEncoding.DEDUP, PageEncoding.LZ4), 1 << 20, 3));
+        byte[] shared = PageSets.random(7);
+        assertEquals(PageEncoder.Result.RAW, pipe.send(3, shared));
+        for (int p = 10; p < 20; p++) {
+            assertEquals(PageEncoder.Result.DEDUP, pipe.send(p, shared));
+            assertEquals(Dedup.PAYLOAD_BYTES, pipe.encoder.lastLength());
+        }
+    }
+
+    @Test
+    void aPageRewrittenSinceItWasSentIsNoLongerAReference() {
+        Pipe pipe = new Pipe(new PageEncoder.Config(Set.of(PageEncoding.DEDUP), 1 << 20, 3));
+        byte[] a = PageSets.random(1);
+        pipe.send(1, a);
+        pipe.send(1, PageSets.random(2));
+        // Page 1 no longer holds a at the destination: a must travel whole, not as a reference to it.
+        assertEquals(PageEncoder.Result.RAW, pipe.send(2, a));
+        // Page 2 does hold it now.
+        assertEquals(PageEncoder.Result.DEDUP, pipe.send(5, a));
+    }
+
+    @Test
+    void aReferenceToOtherContentIsRefused() {
+        ByteBuffer payload = ByteBuffer.allocate(Dedup.PAYLOAD_BYTES);
+        ByteBuffer content = ByteBuffer.allocateDirect(PAGE);
+        content.put(0, PageSets.text(3));
+        long[] h = Dedup.hash(content, 0, PAGE);
+        Dedup.writeReference(payload, 0, 9, h);
+        assertEquals(9, PageDecoder.basePage(4, PageEncoding.DEDUP, payload));
+        PageDecoder decoder = new PageDecoder(PAGE);
+        decoder.decode(4, PageEncoding.DEDUP, payload, content);
+        content.put(100, (byte) (content.get(100) ^ 1));
+        assertThrows(CorruptPageException.class, () -> decoder.decode(4, PageEncoding.DEDUP, payload, content));
+        assertThrows(CorruptPageException.class,
+                () -> PageDecoder.basePage(4, PageEncoding.DEDUP, ByteBuffer.allocate(8)));
+    }
+
+    @Test
+    void aCacheAsLargeAsMemoryHoldsEveryPage() {
+        int pages = 4096;
+        XbzrleCache cache = new XbzrleCache((long) pages * PAGE, PAGE);
+        for (int p = 0; p < pages; p++) {
+            cache.slotFor(p);
+        }
+        for (int p = 0; p < pages; p++) {
+            assertTrue(cache.lookup(p) >= 0, "page " + p + " was evicted");
+        }
+        assertEquals(0, cache.misses());
     }
 
     @Test

@@ -25,10 +25,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Pages travel as XBZRLE deltas, LZ4 and Zstd and still land byte for byte. */
 class CodecMigrationTest {
 
+    /** Pages 3000 to 3199 of the source hold one and the same content. */
+    private static final long FIRST_TWIN = 3000;
+    private static final int TWINS = 200;
+
     private static MigrationReport migrate(Set<Codec> codecs, Strategy strategy) throws Exception {
         // Small writes into a 2 MiB working set: re-sent pages differ from their cached copy by a few bytes.
         Workload guest = new Workload(WorkloadPattern.RANDOM, 2L << 20, 256L << 10, 8, 21);
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(16L << 20).prefill(0.6).workload(guest).build()) {
+            byte[] twin = new java.util.Random(5).ints(4096, 0, 256).collect(java.io.ByteArrayOutputStream::new,
+                    (o, b) -> o.write(b), (a, b) -> { }).toByteArray();
+            for (long p = FIRST_TWIN; p < FIRST_TWIN + TWINS; p++) {
+                source.memory().poke(p, 0, twin);
+            }
             source.start();
             InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(64L << 20, Duration.ZERO), TimeSource.system());
             AtomicReference<MemorySnapshot> atResume = new AtomicReference<>();
@@ -73,16 +82,23 @@ class CodecMigrationTest {
     }
 
     @Test
+    void identicalPagesTravelAsCheckedReferences() throws Exception {
+        MigrationReport r = migrate(Set.of(Codec.DEDUP, Codec.LZ4), Strategy.PRECOPY);
+        assertTrue(r.pagesByEncoding().getOrDefault("dedup", 0L) >= TWINS - 1, "references: " + r.pagesByEncoding());
+        assertTrue(r.bytesByEncoding().get("dedup") == r.pagesByEncoding().get("dedup") * 24);
+    }
+
+    @Test
     void compressorsLandByteExact() throws Exception {
         for (Set<Codec> codecs : java.util.List.of(Set.of(Codec.LZ4), Set.of(Codec.ZSTD),
-                Set.of(Codec.XBZRLE, Codec.LZ4, Codec.ZSTD))) {
+                Set.of(Codec.XBZRLE, Codec.LZ4, Codec.ZSTD, Codec.DEDUP))) {
             migrate(codecs, Strategy.PRECOPY);
         }
     }
 
     @Test
     void hybridWithCodecsSendsNoDeltasInPostcopyAndLandsByteExact() throws Exception {
-        MigrationReport r = migrate(Set.of(Codec.XBZRLE, Codec.LZ4), Strategy.HYBRID);
+        MigrationReport r = migrate(Set.of(Codec.XBZRLE, Codec.LZ4, Codec.DEDUP), Strategy.HYBRID);
         assertTrue(r.postcopyStats().isPresent());
     }
 }

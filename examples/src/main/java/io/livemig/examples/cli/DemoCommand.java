@@ -115,7 +115,7 @@ final class DemoCommand implements Callable<Integer> {
     Duration linkLatency;
 
     @Option(names = "--codecs", defaultValue = "zero", split = ",",
-            description = "page codecs: zero (always on), xbzrle, lz4, zstd (default ${DEFAULT-VALUE})")
+            description = "page codecs: zero (always on), xbzrle, lz4, zstd, dedup (default ${DEFAULT-VALUE})")
     java.util.List<String> codecs;
 
     @Option(names = "--xbzrle-cache",

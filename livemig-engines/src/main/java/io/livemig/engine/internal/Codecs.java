@@ -22,6 +22,7 @@ final class Codecs {
             case XBZRLE -> PageEncoding.XBZRLE;
             case LZ4 -> PageEncoding.LZ4;
             case ZSTD -> PageEncoding.ZSTD;
+            case DEDUP -> PageEncoding.DEDUP;
         };
     }
 
@@ -32,6 +33,7 @@ final class Codecs {
             case XBZRLE -> PageEncoding.XBZRLE;
             case LZ4 -> PageEncoding.LZ4;
             case ZSTD -> PageEncoding.ZSTD;
+            case DEDUP -> PageEncoding.DEDUP;
             case UNCHANGED -> throw new IllegalArgumentException("an unchanged page has no encoding");
         };
     }

@@ -373,9 +373,9 @@ public final class DestinationSession {
         if (state == State.POSTCOPY) {
             ByteBuffer content = payload;
             PageEncoding installed = encoding;
-            if (encoding == PageEncoding.XBZRLE) {
-                throw new io.livemig.compress.CorruptPageException(page, encoding,
-                        "XBZRLE in post-copy: the destination has no version to apply it to");
+            if (encoding == PageEncoding.XBZRLE || encoding == PageEncoding.DEDUP) {
+                throw new io.livemig.compress.CorruptPageException(page, encoding, encoding.reportName()
+                        + " in post-copy: the destination may not hold the content it builds on");
             }
             if (encoding != PageEncoding.ZERO && encoding != PageEncoding.RAW) {
                 decoded.clear();
@@ -391,10 +391,16 @@ public final class DestinationSession {
         switch (encoding) {
             case ZERO -> sink.zeroPages(page, 1);
             case RAW -> sink.writePages(page, 1, payload);
-            case XBZRLE, LZ4, ZSTD -> {
+            case XBZRLE, LZ4, ZSTD, DEDUP -> {
                 decoded.clear();
-                if (io.livemig.compress.PageDecoder.needsCurrentContent(encoding)) {
-                    sink.readPages(page, 1, decoded);
+                long base = io.livemig.compress.PageDecoder.basePage(page, encoding, payload);
+                if (base >= 0) {
+                    if (!setup.descriptor().memoryLayout().contains(base)) {
+                        throw new io.livemig.compress.CorruptPageException(page, encoding, "refers to page " + base
+                                + ", which is not guest RAM");
+                    }
+                    sink.readPages(base, 1, decoded);
+                    decoded.clear();
                 }
                 decoder.decode(page, encoding, payload, decoded);
                 decoded.clear();

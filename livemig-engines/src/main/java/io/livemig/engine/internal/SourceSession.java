@@ -169,7 +169,7 @@ public final class SourceSession {
         }
         agreedEncodings = ack.encodings();
         if (!options.codecs().isEmpty()) {
-            encoder = new io.livemig.compress.PageEncoder(Codecs.encoderConfig(options), pageSize);
+            encoder = new io.livemig.compress.PageEncoder(Codecs.encoderConfig(options), pageSize, layout.pageSpan());
         }
         int maxFrame = Math.min(ack.maxFrameBytes(), Math.min(Wire.DEFAULT_MAX_FRAME_BYTES, channel.maxMessageBytes()));
         writer = new FrameWriter(maxFrame);

@@ -106,7 +106,7 @@ public final class PageBatchReader {
         boolean ok = switch (encoding) {
             case ZERO -> length == 0;
             case RAW -> length == pageSize;
-            case DEDUP -> length == 8;
+            case DEDUP -> length == io.livemig.compress.Dedup.PAYLOAD_BYTES;
             case XBZRLE, LZ4, ZSTD -> length >= 1 && length <= pageSize;
         };
         if (!ok) {
