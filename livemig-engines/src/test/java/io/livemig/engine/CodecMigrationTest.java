@@ -30,6 +30,11 @@ class CodecMigrationTest {
     private static final int TWINS = 200;
 
     private static MigrationReport migrate(Set<Codec> codecs, Strategy strategy) throws Exception {
+        return migrate(codecs, strategy, 1);
+    }
+
+    private static MigrationReport migrate(Set<Codec> codecs, Strategy strategy, int encoderThreads)
+            throws Exception {
         // Small writes into a 2 MiB working set: re-sent pages differ from their cached copy by a few bytes.
         Workload guest = new Workload(WorkloadPattern.RANDOM, 2L << 20, 256L << 10, 8, 21);
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(16L << 20).prefill(0.6).workload(guest).build()) {
@@ -54,7 +59,7 @@ class CodecMigrationTest {
             MigrationReport report;
             try (Channel ch = pair.source()) {
                 report = LiveMigration.migrate(source, ch, MigrationOptions.builder().strategy(strategy).codecs(codecs)
-                        .downtimeLimit(Duration.ofMillis(20)).hybridRounds(3).listener(e -> {
+                        .downtimeLimit(Duration.ofMillis(20)).hybridRounds(3).encoderThreads(encoderThreads).listener(e -> {
                             if (e instanceof MigrationEvent.SwitchoverStarted) {
                                 atPause.set(MemorySnapshot.of(source.memory()));
                             }
@@ -86,6 +91,21 @@ class CodecMigrationTest {
         MigrationReport r = migrate(Set.of(Codec.DEDUP, Codec.LZ4), Strategy.PRECOPY);
         assertTrue(r.pagesByEncoding().getOrDefault("dedup", 0L) >= TWINS - 1, "references: " + r.pagesByEncoding());
         assertTrue(r.bytesByEncoding().get("dedup") == r.pagesByEncoding().get("dedup") * 24);
+    }
+
+    @Test
+    void parallelEncodersLandByteExactWithDeltasAndReferences() throws Exception {
+        // 16 MiB = 8 blocks of 2 MiB over 3 threads: uneven shares, every thread busy.
+        MigrationReport r = migrate(Set.of(Codec.XBZRLE, Codec.DEDUP, Codec.LZ4), Strategy.PRECOPY, 3);
+        assertTrue(r.rounds() > 1);
+        assertTrue(r.pagesByEncoding().getOrDefault("xbzrle", 0L) > 0, "deltas: " + r.pagesByEncoding());
+        assertTrue(r.pagesByEncoding().getOrDefault("dedup", 0L) > 0, "references: " + r.pagesByEncoding());
+    }
+
+    @Test
+    void parallelEncodersHandOverToPostcopy() throws Exception {
+        MigrationReport r = migrate(Set.of(Codec.XBZRLE, Codec.LZ4), Strategy.HYBRID, 2);
+        assertTrue(r.postcopyStats().isPresent());
     }
 
     @Test

@@ -122,6 +122,10 @@ final class DemoCommand implements Callable<Integer> {
             description = "XBZRLE cache size (default: the guest's memory, at most 1G; the library's default is 64M)")
     SizeArg xbzrleCache;
 
+    @Option(names = "--encoder-threads", defaultValue = "1",
+            description = "threads that read and encode pages in parallel in pre-copy rounds (default ${DEFAULT-VALUE})")
+    int encoderThreads;
+
     @Option(names = "--warmup", defaultValue = "0ms",
             description = "let the guest run this long before migrating (virtual time with --virtual-time)")
     Duration warmup;
@@ -161,6 +165,7 @@ final class DemoCommand implements Callable<Integer> {
                 .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
                 .hybridRounds(hybridRounds)
                 .codecs(parseCodecs(codecs))
+                .encoderThreads(encoderThreads)
                 .xbzrleCacheBytes(xbzrleCache != null ? xbzrleCache.bytes()
                         : Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
                 .listener(event -> {

@@ -47,6 +47,15 @@ final class Codecs {
         return bits;
     }
 
+    /** @return {@code config} without the encodings that build on what was sent before (XBZRLE, dedup) */
+    static PageEncoder.Config withoutHistory(PageEncoder.Config config) {
+        Set<PageEncoding> encodings = EnumSet.noneOf(PageEncoding.class);
+        encodings.addAll(config.encodings());
+        encodings.remove(PageEncoding.XBZRLE);
+        encodings.remove(PageEncoding.DEDUP);
+        return new PageEncoder.Config(encodings, config.xbzrleCacheBytes(), config.zstdLevel());
+    }
+
     static PageEncoder.Config encoderConfig(MigrationOptions options) {
         Set<PageEncoding> encodings = EnumSet.noneOf(PageEncoding.class);
         for (Codec c : options.codecs()) {

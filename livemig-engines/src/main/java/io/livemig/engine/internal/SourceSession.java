@@ -62,12 +62,10 @@ public final class SourceSession {
     private final int pageSize;
     private ReturnPath returnPath;
     private final TokenBucket bandwidth;
-    private final long[] pagesByEncoding = new long[256];
-    private final long[] bytesByEncoding = new long[256];
-    private long unchangedPages;
-    private long bytesSaved;
-    /** Chooses and produces each page's encoding; null when no codec is on (zero and raw only). */
-    private io.livemig.compress.PageEncoder encoder;
+    /** Builds PAGES frames on the migration thread: every page with one encoder thread, post-copy always. */
+    private PageFramer framer;
+    /** The parallel encoders of pre-copy and stop-copy rounds; null with one encoder thread. */
+    private EncoderPool pool;
     private final List<RoundStats> rounds = new ArrayList<>();
 
     private FrameWriter writer;
@@ -90,10 +88,6 @@ public final class SourceSession {
     private final List<String> policyActions = new ArrayList<>();
     private PageSet skippedFree;
     private io.livemig.api.PostcopyStats postcopyStats;
-    // The frame being filled by appendPage (null when none is open).
-    private ByteBuffer batch;
-    private int batchCountAt;
-    private int batchEntries;
 
     /**
      * @param vm      the source VM; the session owns it while the migration runs
@@ -168,9 +162,6 @@ public final class SourceSession {
                     "destination agreed encodings %x, source needs %x", ack.encodings(), supported));
         }
         agreedEncodings = ack.encodings();
-        if (!options.codecs().isEmpty()) {
-            encoder = new io.livemig.compress.PageEncoder(Codecs.encoderConfig(options), pageSize, layout.pageSpan());
-        }
         int maxFrame = Math.min(ack.maxFrameBytes(), Math.min(Wire.DEFAULT_MAX_FRAME_BYTES, channel.maxMessageBytes()));
         writer = new FrameWriter(maxFrame);
         int perPage = pageSize + Wire.PAGE_ENTRY_BYTES;
@@ -180,6 +171,16 @@ public final class SourceSession {
                     + maxFrame + "-byte frame limit");
         }
         batchPages = Math.min(options.batchPages(), fit);
+        io.livemig.compress.PageEncoder.Config codecs = Codecs.encoderConfig(options);
+        if (options.encoderThreads() > 1) {
+            pool = new EncoderPool(options.encoderThreads(), memory, pageSize, batchPages, maxFrame, codecs,
+                    layout.pageSpan());
+            // Post-copy pages go through the migration thread's framer: no deltas or references
+            // there, so it needs no cache or index of its own.
+            codecs = Codecs.withoutHistory(codecs);
+        }
+        framer = new PageFramer(memory, pageSize, batchPages, maxFrame, codecs.encodings().isEmpty() ? null
+                : new io.livemig.compress.PageEncoder(codecs, pageSize, layout.pageSpan()), page -> page, 1);
         boolean mayPostcopy = options.strategy() == io.livemig.api.Strategy.POSTCOPY
                 || options.strategy() == io.livemig.api.Strategy.HYBRID
                 || options.escalation().stream().anyMatch(s -> s instanceof io.livemig.api.EscalationStep.SwitchToPostcopy);
@@ -224,12 +225,23 @@ public final class SourceSession {
         long start = time.nanoTime();
         long bytesBefore = bytesOnWire;
         long sentPages = 0;
-        for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
-            if (appendPage(page, round, skipZeroPages)) {
-                sentPages++;
+        if (pool != null) {
+            flushPages();
+            sentPages = pool.round(pages, round, skipZeroPages, frame -> {
+                checkCancelled();
+                sendPaced(frame);
+            }, phase, vmState);
+            if (skippedFree != null) {
+                skippedFree.removeAll(pages);
             }
+        } else {
+            for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
+                if (appendPage(page, round, skipZeroPages)) {
+                    sentPages++;
+                }
+            }
+            flushPages();
         }
-        flushPages();
         return new RoundResult(sentPages, bytesOnWire - bytesBefore, time.nanoTime() - start);
     }
 
@@ -241,65 +253,51 @@ public final class SourceSession {
      * @return whether an entry was added (false only for a skipped zero page)
      */
     public boolean appendPage(long page, int round, boolean skipZeroPages) throws MigrationException {
-        if (batch == null) {
+        if (!framer.hasOpenFrame()) {
             checkCancelled();
-            batch = writer.begin(FrameType.PAGES);
-            batch.putInt(round);
-            batchCountAt = batch.position();
-            batch.putInt(0);
-            batchEntries = 0;
         }
-        ByteBuffer b = batch;
-        int entryAt = b.position();
-        b.putLong(page).put((byte) PageEncoding.RAW.wireId()).putInt(pageSize);
-        int dataAt = b.position();
-        memory.readPages(page, 1, b);
-        ByteBuffer raw = writer.nativeView();
-        boolean zero = ZeroPages.isZero(raw, dataAt, pageSize);
-        if (zero && skipZeroPages) {
-            b.position(entryAt);
-            return false;
-        }
-        PageEncoding encoding;
-        int length;
-        if (encoder == null) {
-            encoding = zero ? PageEncoding.ZERO : PageEncoding.RAW;
-            length = zero ? 0 : pageSize;
-        } else {
-            // Deltas only while the destination's copy is the cached one: not in post-copy, where
-            // the page is missing at the destination.
-            var result = encoder.encode(page, raw, dataAt, zero, phase != MigrationPhase.POST_COPY);
-            if (result == io.livemig.compress.PageEncoder.Result.UNCHANGED) {
-                unchangedPages++;
-                b.position(entryAt);
-                return false;
-            }
-            encoding = Codecs.encodingOf(result);
-            length = encoder.lastLength();
-        }
-        b.put(entryAt + 8, (byte) encoding.wireId()).putInt(entryAt + 9, length);
-        b.position(dataAt + length);
-        pagesByEncoding[encoding.wireId()]++;
-        bytesByEncoding[encoding.wireId()] += length;
-        bytesSaved += pageSize - length;
-        if (skippedFree != null) {
+        // Deltas and references only while the destination's copy is the one last sent: not in
+        // post-copy, where the page is missing there.
+        boolean added = framing(() -> framer.append(page, round, skipZeroPages, phase != MigrationPhase.POST_COPY,
+                inlineOut));
+        if (added && skippedFree != null) {
             skippedFree.remove(page);
         }
-        batchEntries++;
-        if (batchEntries == batchPages || writer.payloadRoom() < Wire.PAGE_ENTRY_BYTES + pageSize) {
-            flushPages();
-        }
-        return true;
+        return added;
     }
 
     /** Sends the PAGES frame being built, if it holds any entry. */
     public void flushPages() throws MigrationException {
-        if (batch != null && batchEntries > 0) {
-            batch.putInt(batchCountAt, batchEntries);
-            batch = null;
-            sendPaced(writer.finish());
+        framing(() -> {
+            framer.flush(inlineOut);
+            return true;
+        });
+    }
+
+    private final PageFramer.FrameOut inlineOut = (frame, writer, from) -> {
+        try {
+            sendPaced(frame);
+        } finally {
+            from.release(writer);
         }
-        batch = null;
+    };
+
+    private interface FramerCall {
+        boolean call() throws Exception;
+    }
+
+    /** Runs a framer call on this thread, letting its migration and runtime exceptions through. */
+    private boolean framing(FramerCall call) throws MigrationException {
+        try {
+            return call.call();
+        } catch (MigrationException | RuntimeException e) {
+            throw e;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MigrationCancelledException("interrupted", phase, vmState);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /**
@@ -528,11 +526,24 @@ public final class SourceSession {
         }
         Map<String, Long> byEncoding = new java.util.TreeMap<>();
         Map<String, Long> bytes = new java.util.TreeMap<>();
-        for (PageEncoding e : PageEncoding.values()) {
-            if (pagesByEncoding[e.wireId()] > 0) {
-                byEncoding.put(e.reportName(), pagesByEncoding[e.wireId()]);
-                bytes.put(e.reportName(), bytesByEncoding[e.wireId()]);
+        long unchangedPages = 0;
+        long bytesSaved = 0;
+        List<PageFramer> framers = new ArrayList<>();
+        if (framer != null) {
+            framers.add(framer);
+        }
+        if (pool != null) {
+            framers.addAll(List.of(pool.framers()));
+        }
+        for (PageFramer f : framers) {
+            for (PageEncoding e : PageEncoding.values()) {
+                if (f.pagesByEncoding[e.wireId()] > 0) {
+                    byEncoding.merge(e.reportName(), f.pagesByEncoding[e.wireId()], Long::sum);
+                    bytes.merge(e.reportName(), f.bytesByEncoding[e.wireId()], Long::sum);
+                }
             }
+            unchangedPages += f.unchangedPages;
+            bytesSaved += f.bytesSaved;
         }
         if (unchangedPages > 0) {
             byEncoding.put("unchanged", unchangedPages);
@@ -545,6 +556,9 @@ public final class SourceSession {
 
     /** Emits the final event and logs the one-line summary. */
     public void finished(MigrationReport report, MigrationException failure) {
+        if (pool != null) {
+            pool.close();
+        }
         if (failure == null) {
             LOG.info("migration completed: {} bytes in {} ms, downtime {} ms, {} rounds, {} bytes on the wire, {}",
                     report.memoryBytes(), report.totalTime().toMillis(), report.downtime().toMillis(),
@@ -712,7 +726,7 @@ public final class SourceSession {
         channel = fresh;
         returnPath = new ReturnPath(fresh, time, layout);
         returnPath.start();
-        batch = null;
+        framer.discard();
         PageSet missing = new PageSet(layout.pageSpan());
         while (true) {
             ReturnPath.Incoming in = awaitAny();
@@ -746,14 +760,5 @@ public final class SourceSession {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-    }
-
-    /** @return per-encoding page counters (by wire id), for strategies that report mid-way */
-    public Map<PageEncoding, Long> pagesByEncoding() {
-        Map<PageEncoding, Long> map = new EnumMap<>(PageEncoding.class);
-        for (PageEncoding e : PageEncoding.values()) {
-            map.put(e, pagesByEncoding[e.wireId()]);
-        }
-        return map;
     }
 }
