@@ -6,19 +6,19 @@ import java.nio.charset.StandardCharsets;
 import java.util.Random;
 
 /** Realistic page contents for codec tests and benchmarks. */
-final class PageSets {
-    static final int PAGE = 4096;
+public final class PageSets {
+    public static final int PAGE = 4096;
 
     private PageSets() {
     }
 
-    static ByteBuffer direct(byte[] bytes) {
+    public static ByteBuffer direct(byte[] bytes) {
         ByteBuffer b = ByteBuffer.allocateDirect(bytes.length).order(ByteOrder.nativeOrder());
         b.put(0, bytes);
         return b;
     }
 
-    static byte[] text(long seed) {
+    public static byte[] text(long seed) {
         String[] words = {"migration", "page", "dirty", "the", "of", "kernel", "buffer", "memory", "round", "vcpu",
                 "state", "and", "a", "to", "switchover", "destination", "source", "log", "INFO", "2026-11-25"};
         Random r = new Random(seed);
@@ -29,7 +29,7 @@ final class PageSets {
         return sb.substring(0, PAGE).getBytes(StandardCharsets.US_ASCII);
     }
 
-    static byte[] zeroHeavy(long seed) {
+    public static byte[] zeroHeavy(long seed) {
         byte[] p = new byte[PAGE];
         Random r = new Random(seed);
         for (int i = 0; i < 40; i++) {
@@ -38,14 +38,14 @@ final class PageSets {
         return p;
     }
 
-    static byte[] random(long seed) {
+    public static byte[] random(long seed) {
         byte[] p = new byte[PAGE];
         new Random(seed).nextBytes(p);
         return p;
     }
 
     /** {@code base} with {@code count} bytes changed at random places. */
-    static byte[] changed(byte[] base, int count, long seed) {
+    public static byte[] changed(byte[] base, int count, long seed) {
         byte[] p = base.clone();
         Random r = new Random(seed);
         for (int i = 0; i < count; i++) {
