@@ -1,0 +1,73 @@
+package io.livemig.kvm;
+
+import io.livemig.kvm.internal.VcpuStateFormat;
+import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.MigratableDevice;
+import io.livemig.spi.MigratableVm;
+import io.livemig.spi.MigrationTarget;
+import io.livemig.spi.VcpuControl;
+import io.livemig.spi.VmDescriptor;
+
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * A {@link MicroVmm} as livemig migrates it: the source side ({@link MigratableVm}: guest RAM,
+ * KVM's dirty log, vCPU state and throttle) and the destination side ({@link MigrationTarget}:
+ * the same, written instead of read, and started on resume). The console has no state to move.
+ *
+ * <p>Owns the VMM: {@link #close()} stops and releases it.
+ */
+public final class KvmGuest implements MigratableVm, MigrationTarget {
+
+    private final MicroVmm vmm;
+    private final KvmDirtyTracker tracker;
+    private final KvmMemory memory;
+    private final KvmVcpus vcpus;
+    private final VmDescriptor descriptor;
+
+    /** @param vmm the VMM to migrate from or into; owned from now on */
+    public KvmGuest(MicroVmm vmm) {
+        this.vmm = Objects.requireNonNull(vmm, "vmm");
+        this.tracker = new KvmDirtyTracker(vmm.vm());
+        this.memory = new KvmMemory(vmm.vm(), tracker::vmmWrote);
+        this.vcpus = new KvmVcpus(vmm);
+        this.descriptor = new VmDescriptor(memory.layout(), vmm.vcpus().size(), List.of(), VcpuStateFormat.FORMAT);
+    }
+
+    /** @return the VMM */
+    public MicroVmm vmm() {
+        return vmm;
+    }
+
+    @Override
+    public VmDescriptor descriptor() {
+        return descriptor;
+    }
+
+    @Override
+    public KvmMemory memory() {
+        return memory;
+    }
+
+    @Override
+    public Optional<DirtyTracker> dirtyTracker() {
+        return Optional.of(tracker);
+    }
+
+    @Override
+    public VcpuControl vcpus() {
+        return vcpus;
+    }
+
+    @Override
+    public List<MigratableDevice> devices() {
+        return List.of();
+    }
+
+    @Override
+    public void close() {
+        vmm.close();
+    }
+}

@@ -1,0 +1,178 @@
+package io.livemig.kvm;
+
+import io.livemig.kvm.internal.KvmAbi;
+import io.livemig.kvm.internal.Sys;
+import io.livemig.kvm.internal.VcpuStateFormat;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * One KVM vCPU: its file descriptor, its shared {@code kvm_run} area, its registers and the
+ * whole state KVM exposes ({@link #saveState()}, {@link #loadState(byte[])}).
+ *
+ * <p><b>Running and kicking.</b> {@link #run()} must be called on one thread, the vCPU thread,
+ * after that thread called {@link #bindToThisThread()}. That blocks the kick signal (a real-time
+ * signal) in the thread and gives KVM a signal mask without it for the duration of
+ * {@code KVM_RUN} ({@code KVM_SET_SIGNAL_MASK}). {@link #kick()}, from any thread, queues the
+ * signal for the vCPU thread: a running {@code KVM_RUN} returns at once with EINTR, one about to
+ * start returns at once too (the signal is pending), and {@link #run()} consumes it. No signal
+ * handler runs, ever (one is installed only so that the signal is not fatal while KVM_RUN
+ * unblocks it).
+ *
+ * <p>State calls ({@code get/set}) are for a vCPU that is not running. Owns the vCPU fd and the
+ * kvm_run mapping; {@link KvmVm#close()} closes it.
+ */
+public final class KvmVcpu implements AutoCloseable {
+
+    private static final int KICK_SIGNAL = Sys.sigrtmin() + 6;
+
+    static {
+        Sys.installInertHandler(KICK_SIGNAL);
+    }
+
+    private final KvmVm vm;
+    private final int index;
+    private final int fd;
+    private final MemorySegment run;
+    private final Arena arena = Arena.ofShared();
+    private final Object kickLock = new Object();
+    private long thread;
+    private boolean closed;
+
+    KvmVcpu(KvmVm vm, int index, int fd) {
+        this.vm = vm;
+        this.index = index;
+        this.fd = fd;
+        try {
+            this.run = Sys.mmap(vm.kvm().vcpuMmapBytes(), Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED, fd, 0,
+                    "kvm_run of vCPU " + index);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment cpuid = vm.kvm().supportedCpuid(a);
+                Sys.ioctl(fd, KvmAbi.SET_CPUID2, cpuid, "KVM_SET_CPUID2");
+            }
+        } catch (RuntimeException e) {
+            Sys.close(fd);
+            throw e;
+        }
+    }
+
+    /** @return the vCPU index */
+    public int index() {
+        return index;
+    }
+
+    /** @return the kvm_run area shared with KVM (exit reason and exit data) */
+    public MemorySegment runArea() {
+        return run;
+    }
+
+    /**
+     * Makes the calling thread this vCPU's thread: blocks the kick signal in it and sets the
+     * signal mask KVM_RUN runs with. Call once, on the thread that will call {@link #run()}.
+     */
+    public void bindToThisThread() {
+        MemorySegment runMask = Sys.blockSignal(arena, KICK_SIGNAL);
+        MemorySegment mask = arena.allocate(KvmAbi.SIGNAL_MASK_HEADER_BYTES + 8, 8);
+        mask.set(JAVA_INT, 0, 8); // the kernel's sigset is 64 bits: the first 8 bytes of glibc's
+        MemorySegment.copy(runMask, 0, mask, KvmAbi.SIGNAL_MASK_HEADER_BYTES, 8);
+        Sys.ioctl(fd, KvmAbi.SET_SIGNAL_MASK, mask, "KVM_SET_SIGNAL_MASK");
+        synchronized (kickLock) {
+            thread = Sys.pthreadSelf();
+        }
+    }
+
+    /**
+     * Runs the vCPU until it exits to user space ({@code KVM_RUN}).
+     *
+     * @return the exit reason ({@code KVM_EXIT_*}), {@link KvmAbi#EXIT_INTR} when kicked
+     * @throws KvmException if KVM_RUN fails other than by a kick
+     */
+    public int run() {
+        int r = Sys.ioctlRaw(fd, KvmAbi.RUN, 0L);
+        if (r == -Sys.EINTR || r == -Sys.EAGAIN) {
+            Sys.drainSignal(arena, KICK_SIGNAL);
+            return KvmAbi.EXIT_INTR;
+        }
+        if (r < 0) {
+            throw new KvmException("KVM_RUN", -r, Sys.strerror(-r));
+        }
+        return run.get(JAVA_INT, KvmAbi.RUN_EXIT_REASON);
+    }
+
+    /** Makes a running {@link #run()} return (or the next one return at once). Any thread. */
+    public void kick() {
+        synchronized (kickLock) {
+            if (thread != 0) {
+                Sys.pthreadKill(thread, KICK_SIGNAL);
+            }
+        }
+    }
+
+    /**
+     * Called by the vCPU thread when it stops running this vCPU for good, before it ends: no
+     * kick may be aimed at a thread that is gone (its pthread_t may be reused by a thread that
+     * does not block the signal, which would kill the process).
+     */
+    public void unbindFromThisThread() {
+        synchronized (kickLock) {
+            thread = 0;
+        }
+    }
+
+    /** @return the guest's TSC frequency in kHz (KVM_GET_TSC_KHZ) */
+    public long tscKhz() {
+        return Sys.ioctl(fd, KvmAbi.GET_TSC_KHZ, 0L, "KVM_GET_TSC_KHZ");
+    }
+
+    /** Reads a state block into {@code into} with the GET ioctl {@code request}. */
+    public void get(long request, MemorySegment into, String name) {
+        Sys.ioctl(fd, request, into, name);
+    }
+
+    /** Writes a state block with the SET ioctl {@code request}. */
+    public void set(long request, MemorySegment from, String name) {
+        Sys.ioctl(fd, request, from, name);
+    }
+
+    /**
+     * @return everything KVM holds of this vCPU that a guest needs to continue identically:
+     *         regs, sregs, xsave (or fpu), xcrs, MSRs, mp_state, vcpu events, debug registers,
+     *         in livemig's {@value VcpuStateFormat#FORMAT} encoding
+     */
+    public byte[] saveState() {
+        return VcpuStateFormat.save(this);
+    }
+
+    /**
+     * Loads a state made by {@link #saveState()} (here or in another process).
+     *
+     * @throws IllegalArgumentException if the bytes are malformed; nothing was loaded then
+     */
+    public void loadState(byte[] state) {
+        VcpuStateFormat.load(this, state);
+    }
+
+    /** @return the VM */
+    public KvmVm vm() {
+        return vm;
+    }
+
+    /** @return the vCPU fd, for the state ioctls of {@code io.livemig.kvm.internal}; owned by this vCPU */
+    public int stateFd() {
+        return fd;
+    }
+
+    /** Called by {@link KvmVm#close()}; the thread running it must have stopped. */
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            Sys.munmap(run);
+            Sys.close(fd);
+            arena.close();
+        }
+    }
+}

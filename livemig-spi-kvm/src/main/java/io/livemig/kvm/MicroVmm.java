@@ -1,0 +1,530 @@
+package io.livemig.kvm;
+
+import io.livemig.kvm.internal.KvmAbi;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+/**
+ * livemig's reference micro-VMM: the smallest virtual machine monitor that runs a real guest
+ * under KVM and can be migrated. Read it to see what a VMM must give livemig; bind your own the
+ * same way.
+ *
+ * <ul>
+ *   <li><b>Memory</b>: guest RAM of a given size from guest-physical 0 (see {@link KvmVm}).</li>
+ *   <li><b>vCPUs</b>: one thread each, running {@code KVM_RUN} in a loop. A Multiboot guest starts
+ *       on vCPU 0 (the boot processor); the others are created, saved and restored, but not run
+ *       (no interrupt controller here to start them).</li>
+ *   <li><b>Boot</b>: {@link #loadMultiboot} loads a Multiboot v1 kernel (ELF32 or flat with load
+ *       addresses) and puts vCPU 0 in 32-bit protected mode as the Multiboot specification says:
+ *       EAX = 0x2BADB002, EBX = the boot information (mem_lower, mem_upper), flat 4 GiB code and
+ *       data segments, CR0.PE set and paging off, interrupts off.</li>
+ *   <li><b>Devices</b>: a console on I/O port 0xE9 (the debugcon convention: each byte written
+ *       there is output). Other ports read as all ones and ignore writes; so does MMIO.</li>
+ *   <li><b>Exits</b>: HLT stops the vCPU (no interrupts can wake it: it {@link RunState#HALTED
+ *       halted}); a triple fault ({@code KVM_EXIT_SHUTDOWN}), an entry failure or an internal
+ *       error stops the VM with a {@linkplain #stopReason() reason}.</li>
+ *   <li><b>Pause and throttle</b>: {@link #pause()} kicks every vCPU out of KVM_RUN and returns
+ *       when none runs, even for a guest that never exits on its own; {@link
+ *       #setThrottlePercent} makes each vCPU sleep that share of every 10 ms slice.</li>
+ * </ul>
+ *
+ * <p>Thread-safe. Owns the VM, the vCPU threads and the console stream it was given.
+ */
+public final class MicroVmm implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(MicroVmm.class);
+    /** The debug console port. */
+    public static final int CONSOLE_PORT = 0xE9;
+    private static final long SLICE_NANOS = 10_000_000L;
+    private static final int CONSOLE_KEEP_BYTES = 64 << 10;
+
+    /** Where the VM is. */
+    public enum RunState { CREATED, RUNNING, PAUSED, HALTED, SHUTDOWN, FAILED, CLOSED }
+
+    private final Kvm kvm;
+    private final KvmVm vm;
+    private final List<KvmVcpu> vcpus = new ArrayList<>();
+    private final List<Thread> threads = new ArrayList<>();
+    private final OutputStream consoleOut;
+    private final StringBuilder consoleTail = new StringBuilder();
+    private final AtomicLong consoleBytes = new AtomicLong();
+    private final Set<Integer> loggedPorts = ConcurrentHashMap.newKeySet();
+    private final Object lock = new Object();
+    private RunState state = RunState.CREATED;
+    private boolean pauseRequested = true;
+    private int running;
+    private volatile int throttlePercent;
+    private volatile String stopReason;
+    private Thread ticker;
+
+    private MicroVmm(Builder b) {
+        this.kvm = Kvm.open();
+        KvmVm created = null;
+        try {
+            created = kvm.createVm(b.memoryBytes);
+            for (int i = 0; i < b.vcpus; i++) {
+                vcpus.add(created.createVcpu(i));
+            }
+        } catch (RuntimeException e) {
+            if (created != null) {
+                created.close();
+            }
+            kvm.close();
+            throw e;
+        }
+        this.vm = created;
+        this.consoleOut = b.console;
+    }
+
+    /** @return a builder: 64 MiB, one vCPU, console kept in memory only */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** @return the VM (memory, dirty log) */
+    public KvmVm vm() {
+        return vm;
+    }
+
+    /** @return the vCPUs, index order */
+    public List<KvmVcpu> vcpus() {
+        return List.copyOf(vcpus);
+    }
+
+    /**
+     * Loads a Multiboot kernel and sets vCPU 0 to enter it.
+     *
+     * @throws IllegalArgumentException if the image is not a Multiboot kernel that fits
+     */
+    public Multiboot.Loaded loadMultiboot(byte[] image) {
+        synchronized (lock) {
+            if (state != RunState.CREATED) {
+                throw new IllegalStateException("load before start, not when " + state);
+            }
+        }
+        Multiboot.Loaded loaded = Multiboot.load(image, vm.memory());
+        setProtectedModeEntry(vcpus.get(0), loaded.entry(), Multiboot.BOOTLOADER_MAGIC, loaded.infoAddress());
+        return loaded;
+    }
+
+    /** Puts {@code vcpu} in flat 32-bit protected mode at {@code eip}, as Multiboot wants. */
+    private static void setProtectedModeEntry(KvmVcpu vcpu, long eip, int eax, long ebx) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment sregs = a.allocate(KvmAbi.SREGS_BYTES, 8);
+            vcpu.get(KvmAbi.GET_SREGS, sregs, "KVM_GET_SREGS");
+            flatSegment(sregs, KvmAbi.SREGS_CS, 0x08, 0xB);
+            for (int seg : new int[] {KvmAbi.SREGS_DS, KvmAbi.SREGS_ES, KvmAbi.SREGS_FS, KvmAbi.SREGS_GS,
+                    KvmAbi.SREGS_SS}) {
+                flatSegment(sregs, seg, 0x10, 0x3);
+            }
+            long cr0 = sregs.get(JAVA_LONG, KvmAbi.SREGS_CR0);
+            sregs.set(JAVA_LONG, KvmAbi.SREGS_CR0, (cr0 | 1L) & ~(1L << 31)); // PE on, PG off
+            sregs.set(JAVA_LONG, KvmAbi.SREGS_EFER, 0L);
+            vcpu.set(KvmAbi.SET_SREGS, sregs, "KVM_SET_SREGS");
+            MemorySegment regs = a.allocate(KvmAbi.REGS_BYTES, 8);
+            regs.set(JAVA_LONG, KvmAbi.REGS_RAX, Integer.toUnsignedLong(eax));
+            regs.set(JAVA_LONG, KvmAbi.REGS_RBX, ebx);
+            regs.set(JAVA_LONG, KvmAbi.REGS_RIP, eip);
+            regs.set(JAVA_LONG, KvmAbi.REGS_RFLAGS, 0x2L); // IF, VM off; bit 1 is always set
+            vcpu.set(KvmAbi.SET_REGS, regs, "KVM_SET_REGS");
+        }
+    }
+
+    private static void flatSegment(MemorySegment sregs, int at, int selector, int type) {
+        sregs.set(JAVA_LONG, at + KvmAbi.SEGMENT_BASE, 0L);
+        sregs.set(JAVA_INT, at + KvmAbi.SEGMENT_LIMIT, 0xFFFFFFFF);
+        sregs.set(JAVA_SHORT, at + KvmAbi.SEGMENT_SELECTOR, (short) selector);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_TYPE, (byte) type);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_PRESENT, (byte) 1);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_DPL, (byte) 0);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_DB, (byte) 1);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_S, (byte) 1);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_L, (byte) 0);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_G, (byte) 1);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_UNUSABLE, (byte) 0);
+    }
+
+    /**
+     * Starts the vCPU threads, paused; {@link #resume()} lets them run. Call once, after loading
+     * a guest or loading saved state.
+     */
+    public void start() {
+        synchronized (lock) {
+            if (state != RunState.CREATED) {
+                throw new IllegalStateException("already started");
+            }
+            state = RunState.PAUSED;
+        }
+        // Only the boot processor runs: see the class comment.
+        KvmVcpu boot = vcpus.get(0);
+        Thread t = Thread.ofPlatform().name("livemig-vcpu-0").daemon().start(() -> vcpuLoop(boot));
+        threads.add(t);
+        ticker = Thread.ofPlatform().name("livemig-vcpu-throttle").daemon().start(this::throttleTicker);
+    }
+
+    private void vcpuLoop(KvmVcpu vcpu) {
+        try {
+            vcpu.bindToThisThread();
+            while (true) {
+                synchronized (lock) {
+                    while (pauseRequested && state != RunState.CLOSED) {
+                        lock.wait();
+                    }
+                    if (state != RunState.RUNNING) {
+                        return;
+                    }
+                    running++;
+                }
+                int exit;
+                try {
+                    exit = vcpu.run();
+                } finally {
+                    synchronized (lock) {
+                        running--;
+                        lock.notifyAll();
+                    }
+                }
+                if (!handleExit(vcpu, exit)) {
+                    return;
+                }
+                int throttle = throttlePercent;
+                if (exit == KvmAbi.EXIT_INTR && throttle > 0) {
+                    Thread.sleep(SLICE_NANOS * throttle / (100 - throttle) / 1_000_000L);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            stop(RunState.FAILED, "vCPU " + vcpu.index() + ": " + e.getMessage());
+            LOG.error("vCPU {} failed", vcpu.index(), e);
+        } finally {
+            vcpu.unbindFromThisThread();
+        }
+    }
+
+    /** @return whether the vCPU may run on */
+    private boolean handleExit(KvmVcpu vcpu, int exit) {
+        MemorySegment run = vcpu.runArea();
+        switch (exit) {
+            case KvmAbi.EXIT_INTR -> {
+                return true;
+            }
+            case KvmAbi.EXIT_IO -> {
+                handleIo(run);
+                return true;
+            }
+            case KvmAbi.EXIT_MMIO -> {
+                if (run.get(JAVA_BYTE, KvmAbi.RUN_MMIO_IS_WRITE) == 0) {
+                    run.asSlice(KvmAbi.RUN_MMIO_DATA, 8).fill((byte) 0xFF);
+                }
+                logOnce(-1, "MMIO at 0x" + Long.toHexString(run.get(JAVA_LONG, KvmAbi.RUN_MMIO_PHYS_ADDR))
+                        + " (no device there; reads return all ones)");
+                return true;
+            }
+            case KvmAbi.EXIT_HLT -> {
+                stop(RunState.HALTED, "vCPU " + vcpu.index() + " halted");
+                return false;
+            }
+            case KvmAbi.EXIT_SHUTDOWN -> {
+                stop(RunState.SHUTDOWN, "vCPU " + vcpu.index() + " shut down (triple fault)");
+                return false;
+            }
+            case KvmAbi.EXIT_FAIL_ENTRY -> {
+                stop(RunState.FAILED, "vCPU " + vcpu.index() + ": KVM could not enter the guest, hardware reason 0x"
+                        + Long.toHexString(run.get(JAVA_LONG, KvmAbi.RUN_UNION)));
+                return false;
+            }
+            case KvmAbi.EXIT_INTERNAL_ERROR -> {
+                stop(RunState.FAILED, "vCPU " + vcpu.index() + ": KVM internal error, suberror "
+                        + run.get(JAVA_INT, KvmAbi.RUN_UNION));
+                return false;
+            }
+            default -> {
+                stop(RunState.FAILED, "vCPU " + vcpu.index() + ": unhandled exit reason " + exit);
+                return false;
+            }
+        }
+    }
+
+    private void handleIo(MemorySegment run) {
+        int direction = run.get(JAVA_BYTE, KvmAbi.RUN_IO_DIRECTION);
+        int size = run.get(JAVA_BYTE, KvmAbi.RUN_IO_SIZE);
+        int port = Short.toUnsignedInt(run.get(JAVA_SHORT, KvmAbi.RUN_IO_PORT));
+        int count = run.get(JAVA_INT, KvmAbi.RUN_IO_COUNT);
+        long offset = run.get(JAVA_LONG, KvmAbi.RUN_IO_DATA_OFFSET);
+        long bytes = (long) size * count;
+        if (bytes <= 0 || offset < 0 || offset + bytes > run.byteSize()) {
+            throw new IllegalStateException("KVM reported port I/O outside kvm_run");
+        }
+        MemorySegment data = run.asSlice(offset, bytes);
+        if (direction == KvmAbi.IO_OUT && port == CONSOLE_PORT) {
+            console(data.toArray(JAVA_BYTE));
+        } else if (direction == KvmAbi.IO_IN) {
+            data.fill((byte) 0xFF);
+            logOnce(port, "read of I/O port 0x" + Integer.toHexString(port) + " (no device; all ones)");
+        } else {
+            logOnce(port, "write to I/O port 0x" + Integer.toHexString(port) + " ignored (no device)");
+        }
+    }
+
+    private void logOnce(int port, String message) {
+        if (loggedPorts.add(port)) {
+            LOG.info("{} (logged once)", message);
+        }
+    }
+
+    private void console(byte[] bytes) {
+        consoleBytes.addAndGet(bytes.length);
+        synchronized (consoleTail) {
+            consoleTail.append(new String(bytes, StandardCharsets.ISO_8859_1));
+            if (consoleTail.length() > CONSOLE_KEEP_BYTES) {
+                consoleTail.delete(0, consoleTail.length() - CONSOLE_KEEP_BYTES / 2);
+            }
+        }
+        if (consoleOut != null) {
+            try {
+                consoleOut.write(bytes);
+                if (bytes[bytes.length - 1] == '\n') {
+                    consoleOut.flush();
+                }
+            } catch (IOException e) {
+                logOnce(-2, "console output failed: " + e.getMessage());
+            }
+        }
+    }
+
+    private void stop(RunState why, String reason) {
+        synchronized (lock) {
+            if (state == RunState.RUNNING || state == RunState.PAUSED) {
+                state = why;
+                stopReason = reason;
+                lock.notifyAll();
+            }
+        }
+        LOG.info("guest stopped: {}", reason);
+    }
+
+    /** Kicks the vCPUs every slice while a throttle is set, so that they sleep their share. */
+    private void throttleTicker() {
+        try {
+            while (true) {
+                Thread.sleep(SLICE_NANOS / 1_000_000L);
+                synchronized (lock) {
+                    if (state == RunState.CLOSED) {
+                        return;
+                    }
+                }
+                if (throttlePercent > 0) {
+                    vcpus.forEach(KvmVcpu::kick);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Lets the vCPUs run. */
+    public void resume() {
+        synchronized (lock) {
+            if (state == RunState.PAUSED) {
+                state = RunState.RUNNING;
+            }
+            if (state != RunState.RUNNING) {
+                throw new IllegalStateException("cannot resume a VM that is " + state + stopSuffix());
+            }
+            pauseRequested = false;
+            lock.notifyAll();
+        }
+    }
+
+    /**
+     * Stops every vCPU outside KVM_RUN, kicking those inside; returns when none runs. A VM that
+     * stopped on its own (halt, shutdown, failure) counts as paused.
+     */
+    public void pause() {
+        synchronized (lock) {
+            pauseRequested = true;
+            if (state == RunState.RUNNING) {
+                state = RunState.PAUSED;
+            }
+        }
+        while (true) {
+            synchronized (lock) {
+                if (running == 0) {
+                    return;
+                }
+            }
+            vcpus.forEach(KvmVcpu::kick);
+            synchronized (lock) {
+                if (running > 0) {
+                    try {
+                        lock.wait(1);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IllegalStateException("interrupted while pausing the vCPUs");
+                    }
+                }
+            }
+        }
+    }
+
+    /** @return whether no vCPU is running (paused, or stopped) */
+    public boolean isPaused() {
+        synchronized (lock) {
+            return state != RunState.RUNNING;
+        }
+    }
+
+    /** @return the run state */
+    public RunState state() {
+        synchronized (lock) {
+            return state;
+        }
+    }
+
+    /** @return why the VM stopped on its own, or null */
+    public String stopReason() {
+        return stopReason;
+    }
+
+    private String stopSuffix() {
+        return stopReason == null ? "" : " (" + stopReason + ")";
+    }
+
+    /** @param percent 0 to 99: the share of each 10 ms slice the vCPUs sleep (auto-converge) */
+    public void setThrottlePercent(int percent) {
+        if (percent < 0 || percent > 99) {
+            throw new IllegalArgumentException("throttle must be in [0, 99], was " + percent);
+        }
+        throttlePercent = percent;
+    }
+
+    /** @return the throttle */
+    public int throttlePercent() {
+        return throttlePercent;
+    }
+
+    /** @return bytes the guest wrote to the console so far */
+    public long consoleBytes() {
+        return consoleBytes.get();
+    }
+
+    /** @return the last (up to 64 KiB of) console output */
+    public String consoleTail() {
+        synchronized (consoleTail) {
+            return consoleTail.toString();
+        }
+    }
+
+    /**
+     * Waits until the VM stops on its own or {@code timeout} passes.
+     *
+     * @return the state then
+     */
+    public RunState awaitStop(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (lock) {
+            while (state == RunState.RUNNING || state == RunState.PAUSED || state == RunState.CREATED) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    break;
+                }
+                lock.wait(Math.max(1, left / 1_000_000L));
+            }
+            return state;
+        }
+    }
+
+    /** Stops the vCPU threads and releases the VM. Idempotent. */
+    @Override
+    public void close() {
+        synchronized (lock) {
+            if (state == RunState.CLOSED) {
+                return;
+            }
+            pauseRequested = true;
+            state = RunState.CLOSED;
+            lock.notifyAll();
+        }
+        vcpus.forEach(KvmVcpu::kick);
+        for (Thread t : threads) {
+            try {
+                t.join(5000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (t.isAlive()) {
+                LOG.warn("vCPU thread {} did not stop; leaking the VM rather than closing it under a running vCPU",
+                        t.getName());
+                return;
+            }
+        }
+        if (ticker != null) {
+            ticker.interrupt();
+        }
+        vm.close();
+        kvm.close();
+        if (consoleOut != null) {
+            try {
+                consoleOut.close();
+            } catch (IOException e) {
+                LOG.debug("closing the console", e);
+            }
+        }
+    }
+
+    /** Builds a {@link MicroVmm}. */
+    public static final class Builder {
+        private long memoryBytes = 64L << 20;
+        private int vcpus = 1;
+        private OutputStream console;
+
+        private Builder() {
+        }
+
+        /** @param bytes guest RAM, a multiple of 4 KiB up to 3 GiB @return this */
+        public Builder memoryBytes(long bytes) {
+            this.memoryBytes = bytes;
+            return this;
+        }
+
+        /** @param count vCPUs, 1 to 64 @return this */
+        public Builder vcpus(int count) {
+            if (count < 1 || count > 64) {
+                throw new IllegalArgumentException("vcpus must be in [1, 64], was " + count);
+            }
+            this.vcpus = count;
+            return this;
+        }
+
+        /** @param out receives the console's bytes (the VMM closes it); null for none @return this */
+        public Builder console(OutputStream out) {
+            this.console = out;
+            return this;
+        }
+
+        /** @return a VM with its memory and vCPUs created, not started */
+        public MicroVmm build() {
+            Objects.checkIndex(0, vcpus);
+            return new MicroVmm(this);
+        }
+    }
+}

@@ -1,0 +1,453 @@
+/*
+ * dirtier: a Multiboot guest that dirties its memory at a set pace and checks itself.
+ *
+ * Boot (32-bit, ring 0, which a PVM host emulates and so keeps short): identity-map the first
+ * 4 GiB with 2 MiB pages, enter long mode, drop to ring 3 with IOPL 3 (so that `out` to the
+ * console still works) and interrupts off. Everything after that runs in ring 3, natively.
+ *
+ * Parameters: the VMM writes a block at physical 0x8000 (all u64, little-endian):
+ *   +0  magic "LMDIRTY1"      +8  working-set base      +16 working-set bytes
+ *   +24 bytes per write       +32 pattern (0 sequential, 1 random)
+ *   +40 write rate, bytes/s (0: as fast as it can)       +48 TSC frequency, kHz
+ *   +56 progress line every N ms                         +64 self-check every N ms
+ *   +72 random seed
+ * Without the magic: the working set is RAM from 4 MiB up, whole-page random writes, unpaced.
+ *
+ * Each write picks a page of the working set, increments the global write counter W and stores
+ * W in the first ceil(bytes per write / 8) quadwords of the page, and keeps SUM = the sum of
+ * every page's first quadword. The self-check re-reads the whole working set: every page's
+ * written quadwords must be equal, and their first quadwords must add up to SUM. A page lost or
+ * torn by a migration breaks one or the other, and the console says "check FAILED".
+ *
+ * Console (port 0xE9): "dirtier start ws=<pages> bpw=<bytes>", then "tick <n> writes <W>"
+ * every progress interval and "check ok <n>" or "check FAILED ..." every check interval.
+ */
+        .set MB_MAGIC, 0x1BADB002
+        .set MB_FLAGS, 0x00010003          /* page-align, memory info, load addresses */
+        .set PARAMS, 0x8000
+        .set PML4, 0x1000
+        .set PDPT, 0x2000
+        .set PD0, 0x3000
+        .set USER_STACK, 0x80000
+        .set KERNEL_STACK, 0x7F000
+        .set CONSOLE, 0xE9
+
+        .section .multiboot, "a"
+        .align 4
+mb_header:
+        .long MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+        .long mb_header, _load_start, _load_end, _bss_end, _start
+
+        .text
+        .code32
+        .globl _start
+_start:
+        cli
+        movl $KERNEL_STACK, %esp
+        cmpl $0x2BADB002, %eax
+        jne halt32
+        movl 8(%ebx), %eax                 /* mem_upper, KiB above 1 MiB */
+        movl %eax, boot_mem_upper
+
+        /* Page tables: PML4[0] -> PDPT; PDPT[0..3] -> 4 PDs of 512 2 MiB pages, user-accessible. */
+        movl $PML4, %edi
+        xorl %eax, %eax
+        movl $(0x6000 / 4), %ecx
+        rep stosl
+        movl $(PDPT | 7), PML4
+        movl $(PD0 | 7), PDPT
+        movl $((PD0 + 0x1000) | 7), PDPT + 8
+        movl $((PD0 + 0x2000) | 7), PDPT + 16
+        movl $((PD0 + 0x3000) | 7), PDPT + 24
+        movl $PD0, %edi
+        xorl %ecx, %ecx
+1:      movl %ecx, %eax
+        shll $21, %eax
+        orl $0x87, %eax                    /* present, writable, user, 2 MiB */
+        movl %eax, (%edi)
+        movl %ecx, %eax
+        shrl $11, %eax
+        movl %eax, 4(%edi)
+        addl $8, %edi
+        incl %ecx
+        cmpl $2048, %ecx
+        jb 1b
+
+        movl %cr4, %eax
+        orl $0x20, %eax                    /* PAE */
+        movl %eax, %cr4
+        movl $PML4, %eax
+        movl %eax, %cr3
+        movl $0xC0000080, %ecx             /* EFER.LME */
+        rdmsr
+        orl $0x100, %eax
+        wrmsr
+        movl %cr0, %eax
+        orl $0x80000000, %eax              /* paging on: long mode */
+        movl %eax, %cr0
+        lgdt gdt_descriptor
+        ljmp $0x18, $long_mode
+
+halt32:
+        hlt
+        jmp halt32
+
+        .code64
+long_mode:
+        movw $0x10, %ax
+        movw %ax, %ds
+        movw %ax, %es
+        movw %ax, %ss
+        movq $KERNEL_STACK, %rsp
+        pushq $0x23                        /* SS: ring-3 data */
+        pushq $USER_STACK
+        pushq $0x3002                      /* RFLAGS: IOPL 3, interrupts off */
+        pushq $0x2B                        /* CS: ring-3 64-bit code */
+        leaq user_main(%rip), %rax
+        pushq %rax
+        iretq
+
+/* ---------------------------------------------------------------- ring 3 from here on */
+
+user_main:
+        call load_params
+        leaq msg_start(%rip), %rsi
+        call print_str
+        movq ws_pages(%rip), %rax
+        call print_dec
+        leaq msg_bpw(%rip), %rsi
+        call print_str
+        movq bpw_quads(%rip), %rax
+        shlq $3, %rax
+        call print_dec
+        call newline
+        rdtsc
+        shlq $32, %rdx
+        orq %rdx, %rax
+        movq %rax, deadline(%rip)
+        movq %rax, %rbx
+        addq tick_ticks(%rip), %rbx
+        movq %rbx, next_tick(%rip)
+        movq %rax, %rbx
+        addq check_ticks(%rip), %rbx
+        movq %rbx, next_check(%rip)
+
+main_loop:
+        movl $16, %r15d
+2:      call one_write
+        decl %r15d
+        jnz 2b
+        call pace
+        rdtsc
+        shlq $32, %rdx
+        orq %rdx, %rax
+        movq %rax, %r14                    /* now */
+        movq next_tick(%rip), %rbx
+        subq %r14, %rbx                    /* next_tick - now */
+        jle do_tick
+        cmpq tick_ticks(%rip), %rbx
+        jbe 3f
+do_tick:                                   /* due, or absurdly far ahead (the TSC moved back) */
+        movq %r14, %rbx
+        addq tick_ticks(%rip), %rbx
+        movq %rbx, next_tick(%rip)
+        incq ticks(%rip)
+        leaq msg_tick(%rip), %rsi
+        call print_str
+        movq ticks(%rip), %rax
+        call print_dec
+        leaq msg_writes(%rip), %rsi
+        call print_str
+        movq writes(%rip), %rax
+        call print_dec
+        call newline
+3:      movq next_check(%rip), %rbx
+        subq %r14, %rbx
+        jle do_check
+        cmpq check_ticks(%rip), %rbx
+        jbe main_loop
+        movq %r14, %rbx                    /* the TSC moved back: re-arm */
+        addq check_ticks(%rip), %rbx
+        movq %rbx, next_check(%rip)
+        jmp main_loop
+do_check:
+        call check
+        rdtsc
+        shlq $32, %rdx
+        orq %rdx, %rax
+        addq check_ticks(%rip), %rax
+        movq %rax, next_check(%rip)
+        jmp main_loop
+
+/* One write: pick a page, W += 1, store W in its first bpw_quads quadwords, keep SUM. */
+one_write:
+        movq idx(%rip), %rax
+        cmpq $0, pattern(%rip)
+        jne 4f
+        incq %rax
+        cmpq ws_pages(%rip), %rax
+        jb 5f
+        xorl %eax, %eax
+        jmp 5f
+4:      movq rng(%rip), %rax               /* xorshift64 */
+        movq %rax, %rdx
+        shlq $13, %rdx
+        xorq %rdx, %rax
+        movq %rax, %rdx
+        shrq $7, %rdx
+        xorq %rdx, %rax
+        movq %rax, %rdx
+        shlq $17, %rdx
+        xorq %rdx, %rax
+        movq %rax, rng(%rip)
+        mulq ws_pages(%rip)                /* rdx = rng * pages / 2^64: uniform index */
+        movq %rdx, %rax
+5:      movq %rax, idx(%rip)
+        shlq $12, %rax
+        addq ws_base(%rip), %rax
+        movq %rax, %rdi
+        movq writes(%rip), %rax
+        incq %rax
+        movq %rax, writes(%rip)
+        movq sum(%rip), %rdx
+        addq %rax, %rdx
+        subq (%rdi), %rdx
+        movq %rdx, sum(%rip)
+        movq bpw_quads(%rip), %rcx
+        rep stosq
+        ret
+
+/* Waits until the next 16 writes are due; never banks more than 100 ms of lateness. */
+pace:
+        movq ticks_per_16(%rip), %rbx
+        testq %rbx, %rbx
+        jz 7f
+        addq deadline(%rip), %rbx          /* the new deadline */
+        rdtsc
+        shlq $32, %rdx
+        orq %rdx, %rax
+        movq %rax, %rcx
+        subq %rbx, %rcx                    /* now - deadline */
+        cmpq behind_limit(%rip), %rcx
+        jl 8f
+        movq %rax, %rbx                    /* too late: start afresh from now */
+8:      movq %rbx, %rcx
+        subq %rax, %rcx                    /* deadline - now */
+        cmpq behind_limit(%rip), %rcx
+        jle 9f
+        movq %rax, %rbx                    /* absurdly early (the TSC moved back): from now */
+9:      movq %rbx, deadline(%rip)
+6:      rdtsc
+        shlq $32, %rdx
+        orq %rdx, %rax
+        cmpq %rbx, %rax
+        jae 7f
+        pause
+        jmp 6b
+7:      ret
+
+/* The self-check over the whole working set. */
+check:
+        movq ws_base(%rip), %rdi
+        movq ws_pages(%rip), %rcx
+        xorl %r8d, %r8d                    /* total */
+        xorl %r9d, %r9d                    /* page number */
+10:     movq (%rdi), %rax
+        addq %rax, %r8
+        movq bpw_quads(%rip), %r10
+        movl $8, %r11d
+11:     decq %r10
+        jz 12f
+        cmpq (%rdi, %r11), %rax
+        jne check_torn
+        addq $8, %r11
+        jmp 11b
+12:     addq $4096, %rdi
+        incq %r9
+        cmpq %rcx, %r9
+        jb 10b
+        cmpq sum(%rip), %r8
+        jne check_sum
+        incq checks(%rip)
+        leaq msg_check_ok(%rip), %rsi
+        call print_str
+        movq checks(%rip), %rax
+        call print_dec
+        call newline
+        ret
+check_torn:
+        leaq msg_torn(%rip), %rsi
+        call print_str
+        movq %r9, %rax
+        call print_dec
+        call newline
+        ret
+check_sum:
+        leaq msg_sum(%rip), %rsi
+        call print_str
+        movq %r8, %rax
+        call print_dec
+        leaq msg_expected(%rip), %rsi
+        call print_str
+        movq sum(%rip), %rax
+        call print_dec
+        call newline
+        movq %r8, sum(%rip)                /* report once, then go on checking from here */
+        ret
+
+/* Reads the parameter block, or takes the defaults. */
+load_params:
+        movabsq $0x3159545249444d4c, %rax  /* "LMDIRTY1" */
+        cmpq %rax, PARAMS
+        jne defaults
+        movq PARAMS + 8, %rax
+        movq %rax, ws_base(%rip)
+        movq PARAMS + 16, %rax
+        shrq $12, %rax
+        movq %rax, ws_pages(%rip)
+        movq PARAMS + 24, %rax
+        addq $7, %rax
+        shrq $3, %rax
+        movq %rax, bpw_quads(%rip)
+        movq PARAMS + 32, %rax
+        movq %rax, pattern(%rip)
+        movq PARAMS + 40, %rax
+        movq %rax, rate(%rip)
+        movq PARAMS + 48, %rax
+        movq %rax, tsc_khz(%rip)
+        movq PARAMS + 56, %rax
+        movq %rax, tick_ms(%rip)
+        movq PARAMS + 64, %rax
+        movq %rax, check_ms(%rip)
+        movq PARAMS + 72, %rax
+        movq %rax, rng(%rip)
+        jmp derive
+defaults:
+        movq $0x400000, ws_base(%rip)
+        movl boot_mem_upper(%rip), %eax    /* KiB above 1 MiB */
+        shrq $2, %rax                      /* pages above 1 MiB */
+        subq $768, %rax                    /* pages above 4 MiB */
+        movq %rax, ws_pages(%rip)
+        movq $512, bpw_quads(%rip)
+        movq $1, pattern(%rip)
+derive:
+        cmpq $0, tick_ms(%rip)
+        jne 21f
+        movq $500, tick_ms(%rip)
+21:     cmpq $0, check_ms(%rip)
+        jne 22f
+        movq $2000, check_ms(%rip)
+22:
+        cmpq $0, bpw_quads(%rip)
+        jne 13f
+        movq $1, bpw_quads(%rip)
+13:     cmpq $512, bpw_quads(%rip)
+        jbe 14f
+        movq $512, bpw_quads(%rip)
+14:     cmpq $0, ws_pages(%rip)
+        jne 15f
+        movq $1, ws_pages(%rip)
+15:     cmpq $0, rng(%rip)
+        jne 16f
+        movq $0x9E3779B97F4A7C15, %rax
+        movq %rax, rng(%rip)
+16:     cmpq $0, tsc_khz(%rip)
+        jne 17f
+        movq $2000000, tsc_khz(%rip)       /* a guess: the VMM did not say */
+17:     movq tsc_khz(%rip), %rax           /* tick and check intervals in TSC ticks */
+        mulq tick_ms(%rip)
+        movq %rax, tick_ticks(%rip)
+        movq tsc_khz(%rip), %rax
+        mulq check_ms(%rip)
+        movq %rax, check_ticks(%rip)
+        movq tsc_khz(%rip), %rax
+        imulq $100, %rax                   /* 100 ms */
+        movq %rax, behind_limit(%rip)
+        movq rate(%rip), %rbx              /* ticks per 16 writes = tsc_hz * 16 * 8 * quads / rate */
+        testq %rbx, %rbx
+        jz 18f
+        movq tsc_khz(%rip), %rax
+        imulq $1000, %rax
+        imulq bpw_quads(%rip), %rax
+        shlq $7, %rax
+        xorl %edx, %edx
+        divq %rbx
+        movq %rax, ticks_per_16(%rip)
+18:     ret
+
+print_str:                                 /* the NUL-terminated string at rsi */
+        lodsb
+        testb %al, %al
+        jz 19f
+        outb %al, $CONSOLE
+        jmp print_str
+19:     ret
+
+newline:
+        movb $'\n', %al
+        outb %al, $CONSOLE
+        ret
+
+print_dec:                                 /* rax in decimal */
+        leaq digits_end(%rip), %rdi
+        movq $10, %rbx
+20:     xorl %edx, %edx
+        divq %rbx
+        addb $'0', %dl
+        decq %rdi
+        movb %dl, (%rdi)
+        testq %rax, %rax
+        jnz 20b
+        movq %rdi, %rsi
+        jmp print_str
+
+        .section .rodata
+msg_start:      .asciz "dirtier start ws="
+msg_bpw:        .asciz " bpw="
+msg_tick:       .asciz "tick "
+msg_writes:     .asciz " writes "
+msg_check_ok:   .asciz "check ok "
+msg_torn:       .asciz "check FAILED: torn page "
+msg_sum:        .asciz "check FAILED: sum "
+msg_expected:   .asciz " expected "
+
+        .data
+        .align 16
+gdt:
+        .quad 0
+        .quad 0x00CF9A000000FFFF           /* 0x08 code32, ring 0 */
+        .quad 0x00CF92000000FFFF           /* 0x10 data, ring 0 */
+        .quad 0x00AF9A000000FFFF           /* 0x18 code64, ring 0 */
+        .quad 0x00CFF2000000FFFF           /* 0x20 data, ring 3 */
+        .quad 0x00AFFA000000FFFF           /* 0x28 code64, ring 3 */
+gdt_end:
+gdt_descriptor:
+        .word gdt_end - gdt - 1
+        .long gdt
+digits:         .space 24
+digits_end:     .byte 0
+
+        .bss
+        .align 8
+boot_mem_upper: .quad 0
+ws_base:        .quad 0
+ws_pages:       .quad 0
+bpw_quads:      .quad 0
+pattern:        .quad 0
+rate:           .quad 0
+tsc_khz:        .quad 0
+tick_ms:        .quad 0
+check_ms:       .quad 0
+rng:            .quad 0
+tick_ticks:     .quad 0
+check_ticks:    .quad 0
+behind_limit:   .quad 0
+ticks_per_16:   .quad 0
+deadline:       .quad 0
+next_tick:      .quad 0
+next_check:     .quad 0
+idx:            .quad 0
+writes:         .quad 0
+sum:            .quad 0
+ticks:          .quad 0
+checks:         .quad 0

@@ -1,0 +1,140 @@
+package io.livemig.kvm;
+
+import io.livemig.kvm.internal.KvmAbi;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Every ioctl number, struct size and field offset in {@link KvmAbi} equals what the C compiler
+ * makes of this machine's linux/kvm.h (linux-libc-dev), and glibc's struct sigaction is laid out
+ * as the binding assumes.
+ */
+class KvmAbiTest {
+
+    /** Java constant name -> the C expression that must equal it. */
+    private static final Map<String, String> EXPRESSIONS = new TreeMap<>();
+
+    static {
+        String[][] sizes = {
+                {"REGS_BYTES", "kvm_regs"}, {"SREGS_BYTES", "kvm_sregs"}, {"FPU_BYTES", "kvm_fpu"},
+                {"XSAVE_BYTES", "kvm_xsave"}, {"XCRS_BYTES", "kvm_xcrs"}, {"MP_STATE_BYTES", "kvm_mp_state"},
+                {"VCPU_EVENTS_BYTES", "kvm_vcpu_events"}, {"DEBUGREGS_BYTES", "kvm_debugregs"},
+                {"USERSPACE_MEMORY_REGION_BYTES", "kvm_userspace_memory_region"}, {"DIRTY_LOG_BYTES", "kvm_dirty_log"},
+                {"CLEAR_DIRTY_LOG_BYTES", "kvm_clear_dirty_log"}, {"CPUID2_HEADER_BYTES", "kvm_cpuid2"},
+                {"CPUID_ENTRY2_BYTES", "kvm_cpuid_entry2"}, {"MSRS_HEADER_BYTES", "kvm_msrs"},
+                {"MSR_ENTRY_BYTES", "kvm_msr_entry"}, {"MSR_LIST_HEADER_BYTES", "kvm_msr_list"},
+                {"ENABLE_CAP_BYTES", "kvm_enable_cap"}, {"SIGNAL_MASK_HEADER_BYTES", "kvm_signal_mask"},
+                {"RUN_BYTES", "kvm_run"}};
+        for (String[] s : sizes) {
+            EXPRESSIONS.put(s[0], "sizeof(struct " + s[1] + ")");
+        }
+        String[] ioctls = {"GET_API_VERSION", "CREATE_VM", "GET_MSR_INDEX_LIST", "CHECK_EXTENSION",
+                "GET_VCPU_MMAP_SIZE", "GET_SUPPORTED_CPUID", "CREATE_VCPU", "GET_DIRTY_LOG", "SET_USER_MEMORY_REGION",
+                "SET_TSS_ADDR", "SET_IDENTITY_MAP_ADDR", "ENABLE_CAP", "CLEAR_DIRTY_LOG", "RUN", "GET_REGS",
+                "SET_REGS", "GET_SREGS", "SET_SREGS", "GET_MSRS", "SET_MSRS", "SET_SIGNAL_MASK", "GET_FPU", "SET_FPU",
+                "SET_CPUID2", "GET_MP_STATE", "SET_MP_STATE", "GET_VCPU_EVENTS", "SET_VCPU_EVENTS", "GET_DEBUGREGS",
+                "SET_DEBUGREGS", "GET_XSAVE", "SET_XSAVE", "GET_XCRS", "SET_XCRS", "GET_TSC_KHZ", "GET_XSAVE2"};
+        for (String i : ioctls) {
+            EXPRESSIONS.put(i, "(unsigned long) KVM_" + i);
+        }
+        String[] caps = {"USER_MEMORY", "NR_MEMSLOTS", "XSAVE", "XCRS", "GET_TSC_KHZ", "IMMEDIATE_EXIT",
+                "MANUAL_DIRTY_LOG_PROTECT2", "XSAVE2"};
+        for (String c : caps) {
+            EXPRESSIONS.put("CAP_" + c, "KVM_CAP_" + c);
+        }
+        EXPRESSIONS.put("DIRTY_LOG_MANUAL_PROTECT_ENABLE", "KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE");
+        EXPRESSIONS.put("MEM_LOG_DIRTY_PAGES", "KVM_MEM_LOG_DIRTY_PAGES");
+        for (String e : new String[] {"IO", "HLT", "MMIO", "SHUTDOWN", "FAIL_ENTRY", "INTR", "INTERNAL_ERROR"}) {
+            EXPRESSIONS.put("EXIT_" + e, "KVM_EXIT_" + e);
+        }
+        EXPRESSIONS.put("IO_IN", "KVM_EXIT_IO_IN");
+        EXPRESSIONS.put("IO_OUT", "KVM_EXIT_IO_OUT");
+        String[][] offsets = {
+                {"RUN_IMMEDIATE_EXIT", "kvm_run", "immediate_exit"}, {"RUN_EXIT_REASON", "kvm_run", "exit_reason"},
+                {"RUN_IO_DIRECTION", "kvm_run", "io.direction"}, {"RUN_IO_SIZE", "kvm_run", "io.size"},
+                {"RUN_IO_PORT", "kvm_run", "io.port"}, {"RUN_IO_COUNT", "kvm_run", "io.count"},
+                {"RUN_IO_DATA_OFFSET", "kvm_run", "io.data_offset"},
+                {"RUN_MMIO_PHYS_ADDR", "kvm_run", "mmio.phys_addr"}, {"RUN_MMIO_DATA", "kvm_run", "mmio.data"},
+                {"RUN_MMIO_LEN", "kvm_run", "mmio.len"}, {"RUN_MMIO_IS_WRITE", "kvm_run", "mmio.is_write"},
+                {"RUN_UNION", "kvm_run", "fail_entry.hardware_entry_failure_reason"},
+                {"REGS_RAX", "kvm_regs", "rax"}, {"REGS_RBX", "kvm_regs", "rbx"}, {"REGS_RSP", "kvm_regs", "rsp"},
+                {"REGS_RIP", "kvm_regs", "rip"}, {"REGS_RFLAGS", "kvm_regs", "rflags"},
+                {"SREGS_CS", "kvm_sregs", "cs"}, {"SREGS_DS", "kvm_sregs", "ds"}, {"SREGS_ES", "kvm_sregs", "es"},
+                {"SREGS_FS", "kvm_sregs", "fs"}, {"SREGS_GS", "kvm_sregs", "gs"}, {"SREGS_SS", "kvm_sregs", "ss"},
+                {"SREGS_TR", "kvm_sregs", "tr"}, {"SREGS_LDT", "kvm_sregs", "ldt"}, {"SREGS_GDT", "kvm_sregs", "gdt"},
+                {"SREGS_IDT", "kvm_sregs", "idt"}, {"SREGS_CR0", "kvm_sregs", "cr0"}, {"SREGS_CR3", "kvm_sregs", "cr3"},
+                {"SREGS_CR4", "kvm_sregs", "cr4"}, {"SREGS_EFER", "kvm_sregs", "efer"},
+                {"SEGMENT_BASE", "kvm_segment", "base"}, {"SEGMENT_LIMIT", "kvm_segment", "limit"},
+                {"SEGMENT_SELECTOR", "kvm_segment", "selector"}, {"SEGMENT_TYPE", "kvm_segment", "type"},
+                {"SEGMENT_PRESENT", "kvm_segment", "present"}, {"SEGMENT_DPL", "kvm_segment", "dpl"},
+                {"SEGMENT_DB", "kvm_segment", "db"}, {"SEGMENT_S", "kvm_segment", "s"},
+                {"SEGMENT_L", "kvm_segment", "l"}, {"SEGMENT_G", "kvm_segment", "g"},
+                {"SEGMENT_UNUSABLE", "kvm_segment", "unusable"}};
+        for (String[] o : offsets) {
+            EXPRESSIONS.put(o[0], "offsetof(struct " + o[1] + ", " + o[2] + ")");
+        }
+    }
+
+    @Test
+    void everyConstantMatchesTheKernelHeaders(@TempDir Path dir) throws Exception {
+        Assumptions.assumeTrue(Files.exists(Path.of("/usr/include/linux/kvm.h")),
+                "skipped: /usr/include/linux/kvm.h is missing (apt-get install linux-libc-dev)");
+        StringBuilder c = new StringBuilder("#include <stdio.h>\n#include <stddef.h>\n#include <signal.h>\n"
+                + "#include <linux/kvm.h>\nint main(void) {\n");
+        for (var e : EXPRESSIONS.entrySet()) {
+            c.append("  printf(\"%s %lu\\n\", \"").append(e.getKey()).append("\", (unsigned long) (")
+                    .append(e.getValue()).append("));\n");
+        }
+        c.append("  printf(\"sigaction %lu %lu %lu\\n\", (unsigned long) sizeof(struct sigaction), "
+                + "(unsigned long) offsetof(struct sigaction, sa_mask), (unsigned long) sizeof(sigset_t));\n");
+        c.append("  return 0;\n}\n");
+        Path src = dir.resolve("abi.c");
+        Files.writeString(src, c);
+        Path exe = dir.resolve("abi");
+        Assumptions.assumeTrue(run(dir, "sh", "-c", "command -v gcc") != null, "skipped: gcc is not installed");
+        String compiled = run(dir, "gcc", "-o", exe.toString(), src.toString());
+        assertEquals("", compiled, "gcc says");
+        String out = run(dir, exe.toString());
+        Map<String, Long> c2 = new TreeMap<>();
+        List<String> mismatches = new ArrayList<>();
+        for (String line : out.strip().split("\n")) {
+            String[] p = line.split(" ");
+            if (p[0].equals("sigaction")) {
+                assertEquals("152 8 128", p[1] + " " + p[2] + " " + p[3], "glibc's struct sigaction on x86-64");
+                continue;
+            }
+            c2.put(p[0], Long.parseUnsignedLong(p[1]));
+        }
+        for (String name : EXPRESSIONS.keySet()) {
+            long java = ((Number) KvmAbi.class.getField(name).get(null)).longValue();
+            if (c2.get(name) != java) {
+                mismatches.add(name + ": Java " + java + ", C " + c2.get(name));
+            }
+        }
+        assertTrue(mismatches.isEmpty(), "constants that differ from linux/kvm.h: " + mismatches);
+        assertEquals(EXPRESSIONS.size(), c2.size());
+    }
+
+    /** @return the command's output, or null if it failed to start or exited non-zero */
+    private static String run(Path dir, String... command) throws Exception {
+        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            return command[0].equals("gcc") ? out : null;
+        }
+        return out;
+    }
+}
