@@ -208,7 +208,7 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    private static java.util.Set<io.livemig.api.Codec> parseCodecs(java.util.List<String> names) {
+    static java.util.Set<io.livemig.api.Codec> parseCodecs(java.util.List<String> names) {
         java.util.Set<io.livemig.api.Codec> set = java.util.EnumSet.noneOf(io.livemig.api.Codec.class);
         for (String name : names) {
             String n = name.trim().toLowerCase(Locale.ROOT);
@@ -218,7 +218,7 @@ final class DemoCommand implements Callable<Integer> {
             try {
                 set.add(io.livemig.api.Codec.valueOf(n.toUpperCase(Locale.ROOT)));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("unknown codec '" + name + "': use zero, xbzrle, lz4, zstd");
+                throw new IllegalArgumentException("unknown codec '" + name + "': use zero, xbzrle, lz4, zstd, dedup");
             }
         }
         return set;

@@ -1,0 +1,301 @@
+package io.livemig.examples.cli;
+
+import io.livemig.api.MigrationEvent;
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationListener;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationReport;
+import io.livemig.api.Strategy;
+import io.livemig.channel.Channel;
+import io.livemig.engine.LiveMigration;
+import io.livemig.engine.ReceivedMigration;
+import io.livemig.kvm.DirtierParams;
+import io.livemig.kvm.GuestBuilder;
+import io.livemig.kvm.Kvm;
+import io.livemig.kvm.KvmGuest;
+import io.livemig.kvm.MicroVmm;
+import io.livemig.transport.TcpChannel;
+import io.livemig.transport.TcpChannelListener;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** {@code livemig kvm}: real KVM guests in livemig's micro-VMM, migrated between two processes. */
+@Command(name = "kvm", mixinStandardHelpOptions = true,
+        description = "Run a KVM guest in livemig's micro-VMM, and migrate it to another livemig process.",
+        subcommands = {KvmCommand.Run.class, KvmCommand.Receive.class, KvmCommand.Guest.class})
+final class KvmCommand {
+
+    private KvmCommand() {
+    }
+
+    static InetSocketAddress address(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        if (colon < 0) {
+            throw new IllegalArgumentException("expected HOST:PORT, got '" + hostPort + "'");
+        }
+        return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+    }
+
+    static OutputStream console(Path file) throws java.io.IOException {
+        return file == null ? null : Files.newOutputStream(file, StandardOpenOption.CREATE,
+                StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+    }
+
+    static void requireKvm() {
+        Kvm.unavailableReason().ifPresent(reason -> {
+            throw new IllegalStateException(reason);
+        });
+    }
+
+    /** The guest's view after resume: did it make progress, did its self-check hold. */
+    static Map<String, Object> guestHealth(MicroVmm vmm, long consoleAtResume) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        String tail = vmm.consoleTail();
+        m.put("guestState", vmm.state().name().toLowerCase(Locale.ROOT));
+        m.put("consoleBytesAfterResume", vmm.consoleBytes() - consoleAtResume);
+        m.put("guestProgressAfterResume", vmm.consoleBytes() > consoleAtResume);
+        m.put("selfCheckFailed", tail.contains("FAILED"));
+        int ok = tail.lastIndexOf("check ok ");
+        if (ok >= 0) {
+            int end = tail.indexOf('\n', ok);
+            m.put("lastSelfCheck", tail.substring(ok, end < 0 ? tail.length() : end));
+        }
+        if (vmm.stopReason() != null) {
+            m.put("guestStopReason", vmm.stopReason());
+        }
+        return m;
+    }
+
+    /** {@code livemig kvm run}: boots a guest; optionally migrates it after a while. */
+    @Command(name = "run", mixinStandardHelpOptions = true,
+            description = "Boot a Multiboot guest under KVM; with --migrate-to, migrate it to a 'livemig kvm receive'.")
+    static final class Run implements Callable<Integer> {
+
+        @Option(names = "--guest", defaultValue = "dirtier",
+                description = "a Multiboot kernel file, or 'dirtier' for the built-in self-checking guest "
+                        + "(default ${DEFAULT-VALUE})")
+        String guest;
+
+        @Option(names = "--mem", defaultValue = "256M", description = "guest RAM (default ${DEFAULT-VALUE})")
+        SizeArg memory;
+
+        @Option(names = "--console", description = "write the guest's console (port 0xE9) to this file")
+        Path console;
+
+        @Option(names = "--dirty-rate", defaultValue = "50M",
+                description = "dirtier: bytes written per second, 0 for unpaced (default ${DEFAULT-VALUE})")
+        SizeArg dirtyRate;
+
+        @Option(names = "--bytes-per-write", defaultValue = "4096",
+                description = "dirtier: bytes per write, 8 to 4096 (default ${DEFAULT-VALUE})")
+        int bytesPerWrite;
+
+        @Option(names = "--working-set", description = "dirtier: bytes of RAM it writes, from 4 MiB (default: the rest)")
+        SizeArg workingSet;
+
+        @Option(names = "--pattern", defaultValue = "random",
+                description = "dirtier: random or sequential (default ${DEFAULT-VALUE})")
+        String pattern;
+
+        @Option(names = "--migrate-to", description = "HOST:PORT of a 'livemig kvm receive'")
+        String migrateTo;
+
+        @Option(names = "--after", defaultValue = "2s", description = "run this long before migrating (default ${DEFAULT-VALUE})")
+        Duration after;
+
+        @Option(names = "--run-for", defaultValue = "5s",
+                description = "without --migrate-to: run this long, then stop (default ${DEFAULT-VALUE})")
+        Duration runFor;
+
+        @Option(names = "--strategy", defaultValue = "precopy", description = "cold or precopy (default ${DEFAULT-VALUE})")
+        String strategy;
+
+        @Option(names = "--downtime", defaultValue = "300ms", description = "downtime limit (default ${DEFAULT-VALUE})")
+        Duration downtime;
+
+        @Option(names = "--bandwidth", defaultValue = "0", description = "bandwidth cap in bytes/s, 0 = none")
+        SizeArg bandwidth;
+
+        @Option(names = "--codecs", defaultValue = "zero", split = ",",
+                description = "page codecs: zero (always on), xbzrle, lz4, zstd, dedup (default ${DEFAULT-VALUE})")
+        List<String> codecs;
+
+        @Option(names = "--encoder-threads", defaultValue = "1", description = "parallel page encoders (default 1)")
+        int encoderThreads;
+
+        @Option(names = "--max-rounds", defaultValue = "30", description = "pre-copy round limit (default 30)")
+        int maxRounds;
+
+        @Option(names = "--json", description = "print the report as JSON")
+        boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            requireKvm();
+            PrintStream err = System.err;
+            Path image = guest.equals("dirtier") ? GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest"))
+                    : Path.of(guest);
+            try (MicroVmm vmm = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build()) {
+                vmm.loadMultiboot(Files.readAllBytes(image));
+                if (guest.equals("dirtier")) {
+                    long ws = workingSet != null ? workingSet.bytes() : memory.bytes() - (4L << 20);
+                    new DirtierParams(4L << 20, ws, bytesPerWrite, !pattern.equalsIgnoreCase("sequential"),
+                            dirtyRate.bytes(), 500, 2000, 7).writeTo(vmm.vm().memory(), vmm.vcpus().get(0).tscKhz());
+                }
+                vmm.start();
+                vmm.resume();
+                err.printf("livemig kvm run: %s guest with %s of RAM is running%n", guest, memory);
+                if (migrateTo == null) {
+                    MicroVmm.RunState state = vmm.awaitStop(runFor);
+                    vmm.pause();
+                    Map<String, Object> m = guestHealth(vmm, 0);
+                    m.put("ranMs", runFor.toMillis());
+                    System.out.println(json ? ReportJson.write(m) : m.toString());
+                    return state == MicroVmm.RunState.FAILED || state == MicroVmm.RunState.SHUTDOWN ? 1 : 0;
+                }
+                Thread.sleep(after.toMillis());
+                if (vmm.isPaused()) {
+                    throw new IllegalStateException("the guest stopped before the migration: " + vmm.stopReason());
+                }
+                return migrate(vmm, err);
+            }
+        }
+
+        private int migrate(MicroVmm vmm, PrintStream err) throws Exception {
+            Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
+            MigrationOptions options = MigrationOptions.builder().strategy(chosen).downtimeLimit(downtime)
+                    .bandwidthLimitBytesPerSecond(bandwidth.bytes()).codecs(DemoCommand.parseCodecs(codecs))
+                    .encoderThreads(encoderThreads).maxRounds(maxRounds)
+                    .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
+                    .listener(json ? MigrationListener.NONE : event -> {
+                        if (event instanceof MigrationEvent.RoundCompleted r) {
+                            err.printf("round %d: %d pages, %d dirty, expected downtime %d ms%n", r.stats().round(),
+                                    r.stats().pagesSent(), r.stats().dirtyPages(),
+                                    r.stats().expectedDowntime().toMillis());
+                        }
+                    }).build();
+            KvmGuest source = new KvmGuest(vmm);
+            MigrationReport report;
+            try (Channel channel = TcpChannel.connect(address(migrateTo), Duration.ofSeconds(10), Duration.ofSeconds(30))) {
+                report = LiveMigration.migrate(source, channel, options);
+            } catch (MigrationException e) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("status", "failed");
+                m.put("verified", false);
+                m.put("failure", e.getMessage());
+                m.put("sourceState", e.sourceState().name().toLowerCase(Locale.ROOT));
+                m.put("guestStateHere", vmm.state().name().toLowerCase(Locale.ROOT));
+                System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
+                return 1;
+            }
+            Map<String, Object> m = ReportJson.toMap(report);
+            m.put("side", "source");
+            System.out.println(json ? ReportJson.write(m) : String.format(Locale.ROOT,
+                    "%s: %s, verified %s, downtime %.1f ms, total %.0f ms, %d bytes on the wire, %d rounds",
+                    report.strategy().name().toLowerCase(Locale.ROOT), report.status().name().toLowerCase(Locale.ROOT),
+                    report.verified(), report.downtime().toNanos() / 1e6, report.totalTime().toNanos() / 1e6,
+                    report.bytesOnWire(), report.rounds()));
+            return report.verified() ? 0 : 1;
+        }
+    }
+
+    /** {@code livemig kvm receive}: waits for one migration, runs the guest, reports. */
+    @Command(name = "receive", mixinStandardHelpOptions = true,
+            description = "Receive one migrating KVM guest, resume it here and run it for a while.")
+    static final class Receive implements Callable<Integer> {
+
+        @Option(names = "--listen", required = true, description = "HOST:PORT to listen on (port 0: any; printed)")
+        String listen;
+
+        @Option(names = "--mem", required = true, description = "guest RAM expected (the source must announce the same)")
+        SizeArg memory;
+
+        @Option(names = "--console", description = "write the guest's console (port 0xE9) to this file")
+        Path console;
+
+        @Option(names = "--run-after", defaultValue = "5s",
+                description = "after the switchover, run the guest this long, then report (default ${DEFAULT-VALUE})")
+        Duration runAfter;
+
+        @Option(names = "--accept-timeout", defaultValue = "120s",
+                description = "how long to wait for the source (default ${DEFAULT-VALUE})")
+        Duration acceptTimeout;
+
+        @Option(names = "--json", description = "print the report as JSON")
+        boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            requireKvm();
+            PrintStream err = System.err;
+            MicroVmm[] created = new MicroVmm[1];
+            try (TcpChannelListener listener = TcpChannelListener.bind(address(listen), Duration.ofSeconds(30))) {
+                InetSocketAddress bound = listener.localAddress();
+                err.printf("livemig kvm receive: listening on %s:%d%n", bound.getHostString(), bound.getPort());
+                err.flush();
+                ReceivedMigration received;
+                try (Channel channel = listener.accept(acceptTimeout)) {
+                    received = LiveMigration.receive(channel, d -> {
+                        if (d.memoryLayout().memoryBytes() != memory.bytes()) {
+                            throw new IllegalArgumentException("the source announces " + d.memoryLayout().memoryBytes()
+                                    + " bytes of RAM; this side was started with --mem " + memory.bytes());
+                        }
+                        created[0] = MicroVmm.builder().memoryBytes(memory.bytes()).vcpus(d.vcpuCount())
+                                .console(console(console)).build();
+                        return new KvmGuest(created[0]);
+                    }, MigrationOptions.defaults());
+                } catch (MigrationException e) {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("side", "destination");
+                    m.put("status", "failed");
+                    m.put("failure", e.getMessage());
+                    System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
+                    return 1;
+                }
+                try (var target = received.target()) {
+                    MicroVmm vmm = created[0];
+                    long atResume = vmm.consoleBytes();
+                    err.printf("livemig kvm receive: guest resumed here; running it for %d ms%n", runAfter.toMillis());
+                    vmm.awaitStop(runAfter);
+                    Map<String, Object> m = ReportJson.toMap(received.report());
+                    m.put("side", "destination");
+                    m.putAll(guestHealth(vmm, atResume));
+                    System.out.println(json ? ReportJson.write(m) : m.toString());
+                    boolean healthy = Boolean.TRUE.equals(m.get("guestProgressAfterResume"))
+                            && !Boolean.TRUE.equals(m.get("selfCheckFailed"));
+                    return received.report().verified() && healthy ? 0 : 1;
+                }
+            }
+        }
+    }
+
+    /** {@code livemig kvm guest}: builds the built-in guest for use elsewhere. */
+    @Command(name = "guest", mixinStandardHelpOptions = true,
+            description = "Build the built-in self-checking 'dirtier' guest (needs as, ld, objcopy).")
+    static final class Guest implements Callable<Integer> {
+
+        @Option(names = "--out", required = true, description = "where to write the flat Multiboot image")
+        Path out;
+
+        @Override
+        public Integer call() throws Exception {
+            Path built = GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest"));
+            Files.copy(built, out, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            System.err.println("livemig kvm guest: wrote " + out + " (" + Files.size(out) + " bytes)");
+            return 0;
+        }
+    }
+}

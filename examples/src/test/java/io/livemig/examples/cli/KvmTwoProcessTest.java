@@ -1,0 +1,116 @@
+package io.livemig.examples.cli;
+
+import com.fasterxml.jackson.jr.ob.JSON;
+import io.livemig.kvm.GuestBuilder;
+import io.livemig.kvm.Kvm;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Two JVMs on loopback: {@code livemig kvm receive} in one, {@code livemig kvm run --migrate-to}
+ * in the other. A running KVM guest moves between them, every page verified, and on the
+ * destination its own self-check keeps passing with counters that continue the source's.
+ */
+class KvmTwoProcessTest {
+
+    private static final Pattern LISTENING = Pattern.compile("listening on ([0-9.]+):(\\d+)");
+    private static final Pattern CHECK = Pattern.compile("check ok (\\d+)");
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cold", "precopy"})
+    void aKvmGuestMigratesBetweenTwoProcessesAndKeepsCheckingOk(String strategy, @TempDir Path dir) throws Exception {
+        Kvm.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
+        GuestBuilder.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
+        Path srcConsole = dir.resolve("source-console.txt");
+        Path dstConsole = dir.resolve("destination-console.txt");
+        Process receiver = livemig(dir.resolve("receive.out"), "kvm", "receive", "--listen", "127.0.0.1:0", "--mem", "64M",
+                "--console", dstConsole.toString(), "--run-after", "2500ms", "--json");
+        Process sender = null;
+        try {
+            int port = awaitPort(receiver);
+            sender = livemig(dir.resolve("run.out"), "kvm", "run", "--mem", "64M", "--dirty-rate", "20M",
+                    "--console", srcConsole.toString(), "--migrate-to", "127.0.0.1:" + port, "--after", "1500ms",
+                    "--strategy", strategy, "--downtime", "50ms", "--json");
+            assertTrue(sender.waitFor(60, TimeUnit.SECONDS), "the source did not finish");
+            assertTrue(receiver.waitFor(60, TimeUnit.SECONDS), "the destination did not finish");
+            Map<String, Object> source = JSON.std.mapFrom(Files.readString(dir.resolve("run.out")));
+            Map<String, Object> destination = JSON.std.mapFrom(Files.readString(dir.resolve("receive.out")));
+            assertEquals(0, sender.exitValue(), "source: " + source);
+            assertEquals(0, receiver.exitValue(), "destination: " + destination);
+            assertEquals(true, source.get("verified"), source.toString());
+            assertEquals(true, destination.get("verified"), destination.toString());
+            if (strategy.equals("precopy")) {
+                assertTrue(((Number) source.get("rounds")).intValue() > 1, source.toString());
+            }
+            assertEquals(true, destination.get("guestProgressAfterResume"), destination.toString());
+            assertEquals(false, destination.get("selfCheckFailed"), destination.toString());
+            String before = Files.readString(srcConsole);
+            String after = Files.readString(dstConsole);
+            assertFalse(before.contains("FAILED") || after.contains("FAILED"), before + "\n---\n" + after);
+            int lastBefore = lastCheck(before);
+            List<Integer> checksAfter = checks(after);
+            assertFalse(checksAfter.isEmpty(), "no self-check ran on the destination: " + after);
+            assertEquals(lastBefore + 1, checksAfter.get(0), "the guest's check counter did not continue");
+        } finally {
+            receiver.destroyForcibly();
+            if (sender != null) {
+                sender.destroyForcibly();
+            }
+        }
+    }
+
+    private static Process livemig(Path stdout, String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                Livemig.class.getName()));
+        command.addAll(List.of(args));
+        return new ProcessBuilder(command).redirectOutput(stdout.toFile()).start();
+    }
+
+    /** Reads the receiver's stderr until it says where it listens; leaves a thread draining the rest. */
+    private static int awaitPort(Process receiver) throws Exception {
+        BufferedReader err = new BufferedReader(new InputStreamReader(receiver.getErrorStream(), StandardCharsets.UTF_8));
+        StringBuilder seen = new StringBuilder();
+        for (String line; (line = err.readLine()) != null; ) {
+            seen.append(line).append('\n');
+            Matcher m = LISTENING.matcher(line);
+            if (m.find()) {
+                Thread.ofPlatform().daemon().start(() -> err.lines().forEach(l -> { }));
+                return Integer.parseInt(m.group(2));
+            }
+        }
+        throw new AssertionError("the receiver never listened: " + seen);
+    }
+
+    private static List<Integer> checks(String console) {
+        List<Integer> n = new ArrayList<>();
+        Matcher m = CHECK.matcher(console);
+        while (m.find()) {
+            n.add(Integer.parseInt(m.group(1)));
+        }
+        return n;
+    }
+
+    private static int lastCheck(String console) {
+        List<Integer> n = checks(console);
+        return n.isEmpty() ? 0 : n.get(n.size() - 1);
+    }
+}
