@@ -37,6 +37,12 @@ final class PageFramer {
     private final LongUnaryOperator keyOf;
     private final BlockingQueue<FrameWriter> free;
 
+    /**
+     * Pages this framer last sent with non-zero content: elsewhere the destination holds zeros
+     * (it starts zeroed), so a zero page there need not travel again in pre-copy or stop-copy.
+     * (A guest that only reads fresh memory can make KVM log pages dirty that are still zero.)
+     */
+    private final io.livemig.spi.PageSet nonZeroSent;
     private FrameWriter writer;
     private ByteBuffer batch;
     private int batchCountAt;
@@ -60,6 +66,7 @@ final class PageFramer {
         this.encoder = encoder;
         this.keyOf = keyOf;
         this.free = new ArrayBlockingQueue<>(buffers);
+        this.nonZeroSent = new io.livemig.spi.PageSet(memory.layout().pageSpan());
         for (int i = 0; i < buffers; i++) {
             free.add(new FrameWriter(maxFrameBytes));
         }
@@ -74,7 +81,8 @@ final class PageFramer {
      * Adds one page to the open frame (opening one first), sending the frame when it is full.
      *
      * @param skipZeroPages leave out zero pages (the destination is known to hold zeros there)
-     * @param allowDelta    whether the destination holds the version last sent (not in post-copy)
+     * @param allowDelta    whether the destination holds the version last sent (not in post-copy);
+     *                      then a zero page this framer never sent non-zero is left out too
      * @return whether an entry was added (false for a skipped zero page or an unchanged one)
      */
     boolean append(long page, int round, boolean skipZeroPages, boolean allowDelta, FrameOut out) throws Exception {
@@ -93,9 +101,14 @@ final class PageFramer {
         memory.readPages(page, 1, b);
         ByteBuffer raw = writer.nativeView();
         boolean zero = ZeroPages.isZero(raw, dataAt, pageSize);
-        if (zero && skipZeroPages) {
+        if (zero && (skipZeroPages || allowDelta && !nonZeroSent.contains(page))) {
             b.position(entryAt);
             return false;
+        }
+        if (zero) {
+            nonZeroSent.remove(page);
+        } else {
+            nonZeroSent.add(page);
         }
         PageEncoding encoding;
         int length;
