@@ -37,6 +37,28 @@ class MicroVmmTest {
     }
 
     @Test
+    void aGuestThatTripleFaultsStopsTheVmWithAReason() throws Exception {
+        KvmTestSupport.assumeKvm();
+        // A flat Multiboot image (load addresses in the header) whose code is ud2 with no IDT:
+        // the #UD cannot be delivered, the fault escalates to a triple fault, KVM reports a shutdown.
+        java.nio.ByteBuffer image = java.nio.ByteBuffer.allocate(64).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int flags = 1 << 16;
+        image.putInt(Multiboot.HEADER_MAGIC).putInt(flags).putInt(-(Multiboot.HEADER_MAGIC + flags))
+                .putInt(0x100000).putInt(0x100000).putInt(0).putInt(0).putInt(0x100020);
+        image.put(0x20, (byte) 0x0F).put(0x21, (byte) 0x0B);
+        try (MicroVmm vmm = MicroVmm.builder().memoryBytes(16L << 20).build()) {
+            vmm.loadMultiboot(image.array());
+            vmm.start();
+            vmm.resume();
+            MicroVmm.RunState state = vmm.awaitStop(Duration.ofSeconds(10));
+            assertTrue(state == MicroVmm.RunState.SHUTDOWN || state == MicroVmm.RunState.FAILED,
+                    "state " + state + ": " + vmm.stopReason());
+            assertTrue(vmm.stopReason() != null && vmm.stopReason().startsWith("vCPU 0"), vmm.stopReason());
+            assertThrows(IllegalStateException.class, vmm::resume);
+        }
+    }
+
+    @Test
     void theDirtierRunsChecksItselfAndPauseStopsIt() throws Exception {
         try (MicroVmm vmm = KvmTestSupport.runningDirtier(20L << 20)) {
             assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(vmm) >= 2),
