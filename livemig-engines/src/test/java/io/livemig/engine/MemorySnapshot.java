@@ -58,6 +58,22 @@ final class MemorySnapshot {
         return pages[(int) page].clone();
     }
 
+    /** @return how many pages hold a non-zero byte */
+    long nonZeroPages() {
+        long n = 0;
+        for (byte[] page : pages) {
+            if (page != null) {
+                for (byte b : page) {
+                    if (b != 0) {
+                        n++;
+                        break;
+                    }
+                }
+            }
+        }
+        return n;
+    }
+
     /** @return whether any page holds a non-zero byte */
     boolean hasNonZeroPage() {
         for (byte[] page : pages) {
