@@ -1,6 +1,7 @@
 package io.livemig.kvm;
 
 import io.livemig.kvm.internal.VcpuStateFormat;
+import io.livemig.spi.DemandPaging;
 import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
@@ -15,7 +16,8 @@ import java.util.Optional;
 /**
  * A {@link MicroVmm} as livemig migrates it: the source side ({@link MigratableVm}: guest RAM,
  * KVM's dirty log, vCPU state and throttle) and the destination side ({@link MigrationTarget}:
- * the same, written instead of read, and started on resume). The console has no state to move.
+ * the same, written instead of read, started on resume, and post-copy through userfaultfd).
+ * The console has no state to move.
  *
  * <p>Owns the VMM: {@link #close()} stops and releases it.
  */
@@ -26,6 +28,7 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
     private final KvmMemory memory;
     private final KvmVcpus vcpus;
     private final VmDescriptor descriptor;
+    private KvmDemandPaging demandPaging;
 
     /** @param vmm the VMM to migrate from or into; owned from now on */
     public KvmGuest(MicroVmm vmm) {
@@ -66,8 +69,32 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         return List.of();
     }
 
+    /**
+     * @return post-copy through userfaultfd (see {@link KvmDemandPaging}), for a target that has
+     *         not run yet
+     */
+    @Override
+    public synchronized Optional<DemandPaging> demandPaging() {
+        if (demandPaging == null) {
+            if (vmm.state() != MicroVmm.RunState.CREATED) {
+                return Optional.empty();
+            }
+            demandPaging = new KvmDemandPaging(vmm);
+        }
+        return Optional.of(demandPaging);
+    }
+
     @Override
     public void close() {
+        KvmDemandPaging paging;
+        synchronized (this) {
+            paging = demandPaging;
+        }
+        // vCPUs blocked on pages that never came are kicked out by the VMM's close; only then
+        // may userfaultfd go.
         vmm.close();
+        if (paging != null) {
+            paging.disarm();
+        }
     }
 }

@@ -40,6 +40,7 @@ public final class KvmVcpu implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final Object kickLock = new Object();
     private long thread;
+    private volatile int threadId;
     private boolean closed;
 
     KvmVcpu(KvmVm vm, int index, int fd) {
@@ -81,6 +82,7 @@ public final class KvmVcpu implements AutoCloseable {
         Sys.ioctl(fd, KvmAbi.SET_SIGNAL_MASK, mask, "KVM_SET_SIGNAL_MASK");
         synchronized (kickLock) {
             thread = Sys.pthreadSelf();
+            threadId = Sys.gettid();
         }
     }
 
@@ -120,6 +122,11 @@ public final class KvmVcpu implements AutoCloseable {
         synchronized (kickLock) {
             thread = 0;
         }
+    }
+
+    /** @return the kernel thread id of the vCPU thread, 0 before one is bound */
+    public int threadId() {
+        return threadId;
     }
 
     /** @return the guest's TSC frequency in kHz (KVM_GET_TSC_KHZ) */

@@ -44,9 +44,11 @@ class KvmMigrationTest {
             assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(source.vmm()) >= 1));
             CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
                 try (Channel ch = listener.accept(Duration.ofSeconds(30))) {
-                    return LiveMigration.receive(ch, d -> new SnapshotOnResume(new KvmGuest(
-                            MicroVmm.builder().memoryBytes(d.memoryLayout().memoryBytes()).build()), arena, atResume),
-                            MigrationOptions.defaults());
+                    return LiveMigration.receive(ch, d -> new ResumeHookTarget(new KvmGuest(
+                            MicroVmm.builder().memoryBytes(d.memoryLayout().memoryBytes()).build()), guest -> {
+                                MemorySegment ram = guest.vmm().vm().memory();
+                                atResume.set(arena.allocate(ram.byteSize()).copyFrom(ram));
+                            }), MigrationOptions.defaults());
                 } catch (Exception e) {
                     throw new java.util.concurrent.CompletionException(e);
                 }
@@ -66,66 +68,13 @@ class KvmMigrationTest {
                 assertTrue(source.vmm().isPaused());
                 long mismatch = atResume.get().mismatch(source.vmm().vm().memory());
                 assertEquals(-1, mismatch, "destination memory differs from the source's at byte " + mismatch);
-                MicroVmm destination = ((SnapshotOnResume) target).guest.vmm();
+                MicroVmm destination = ((ResumeHookTarget) target).guest().vmm();
                 int before = KvmTestSupport.checksPassed(source.vmm());
                 assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(destination) >= 2),
                         "destination console: " + destination.consoleTail());
                 assertTrue(destination.consoleTail().contains("check ok " + (before + 1)),
                         "the guest's counters did not continue from " + before + ": " + destination.consoleTail());
             }
-        }
-    }
-
-    /** A KVM target that copies guest memory just before its vCPUs first run. */
-    private static final class SnapshotOnResume implements MigrationTarget {
-        final KvmGuest guest;
-        private final Arena arena;
-        private final AtomicReference<MemorySegment> atResume;
-
-        SnapshotOnResume(KvmGuest guest, Arena arena, AtomicReference<MemorySegment> atResume) {
-            this.guest = guest;
-            this.arena = arena;
-            this.atResume = atResume;
-        }
-
-        @Override
-        public io.livemig.spi.VmDescriptor descriptor() {
-            return guest.descriptor();
-        }
-
-        @Override
-        public io.livemig.spi.MemorySink memory() {
-            return guest.memory();
-        }
-
-        @Override
-        public io.livemig.spi.VcpuControl vcpus() {
-            io.livemig.spi.VcpuControl inner = guest.vcpus();
-            return new io.livemig.spi.VcpuControl() {
-                public int vcpuCount() { return inner.vcpuCount(); }
-                public void pause() { inner.pause(); }
-                public void resume() {
-                    if (atResume.get() == null) {
-                        MemorySegment ram = guest.vmm().vm().memory();
-                        atResume.set(arena.allocate(ram.byteSize()).copyFrom(ram));
-                    }
-                    inner.resume();
-                }
-                public boolean isPaused() { return inner.isPaused(); }
-                public java.util.List<io.livemig.spi.VcpuState> saveState() { return inner.saveState(); }
-                public void loadState(java.util.List<io.livemig.spi.VcpuState> s) { inner.loadState(s); }
-                public java.util.Optional<io.livemig.spi.VcpuThrottle> throttle() { return inner.throttle(); }
-            };
-        }
-
-        @Override
-        public java.util.List<io.livemig.spi.MigratableDevice> devices() {
-            return guest.devices();
-        }
-
-        @Override
-        public void close() {
-            guest.close();
         }
     }
 }

@@ -81,6 +81,14 @@ public final class Sys {
     private static final MethodHandle SIGACTION = errno("sigaction",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MemorySegment GETPID = LIBC.findOrThrow("getpid");
+    private static final MethodHandle SYSCALL_1 = LINKER.downcallHandle(LIBC.findOrThrow("syscall"),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG), ERRNO, Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle READ = errno("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle POLL = errno("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle FALLOCATE = errno("fallocate",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle GETTID = LINKER.downcallHandle(LIBC.findOrThrow("gettid"),
+            FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle SIGRTMIN = LINKER.downcallHandle(LIBC.findOrThrow("__libc_current_sigrtmin"),
             FunctionDescriptor.of(JAVA_INT));
 
@@ -330,6 +338,80 @@ public final class Sys {
             while ((int) SIGTIMEDWAIT.invokeExact(c, set, MemorySegment.NULL, zero) == signal) {
                 // drained one; a second may have been queued meanwhile (real-time signals queue)
             }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The userfaultfd(2) system call number on x86-64. */
+    private static final long SYS_USERFAULTFD = 323;
+
+    /** userfaultfd(2): a new userfaultfd with O_CLOEXEC and {@code flags}. */
+    public static int userfaultfd(int flags) {
+        try {
+            MemorySegment c = CAPTURED.get();
+            long fd = (long) SYSCALL_1.invokeExact(c, SYS_USERFAULTFD, (long) (O_CLOEXEC | flags));
+            if (fd < 0) {
+                throw fail("userfaultfd", lastErrno(c));
+            }
+            return (int) fd;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** read(2); returns the byte count, 0 at EOF, or {@code -errno}. */
+    public static long read(int fd, MemorySegment into) {
+        try {
+            MemorySegment c = CAPTURED.get();
+            long n = (long) READ.invokeExact(c, fd, into, into.byteSize());
+            return n < 0 ? -lastErrno(c) : n;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * poll(2) on one descriptor for input.
+     *
+     * @return whether it is readable before {@code timeoutMillis}
+     */
+    public static boolean pollIn(Arena arena, int fd, int timeoutMillis) {
+        try {
+            MemorySegment pfd = arena.allocate(8, 4);
+            pfd.set(JAVA_INT, 0, fd);
+            pfd.set(ValueLayout.JAVA_SHORT, 4, (short) 1); // POLLIN
+            MemorySegment c = CAPTURED.get();
+            int r = (int) POLL.invokeExact(c, pfd, 1L, timeoutMillis);
+            if (r < 0) {
+                int e = lastErrno(c);
+                if (e == EINTR) {
+                    return false;
+                }
+                throw fail("poll", e);
+            }
+            return r > 0 && (pfd.get(ValueLayout.JAVA_SHORT, 6) & 1) != 0;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: drops the range's pages. */
+    public static void punchHole(int fd, long offset, long length) {
+        try {
+            MemorySegment c = CAPTURED.get();
+            if ((int) FALLOCATE.invokeExact(c, fd, 0x02 | 0x01, offset, length) < 0) {
+                throw fail("fallocate(PUNCH_HOLE)", lastErrno(c));
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** @return the calling thread's kernel thread id */
+    public static int gettid() {
+        try {
+            return (int) GETTID.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }
