@@ -120,8 +120,16 @@ final class KvmCommand {
                 description = "without --migrate-to: run this long, then stop (default ${DEFAULT-VALUE})")
         Duration runFor;
 
-        @Option(names = "--strategy", defaultValue = "precopy", description = "cold or precopy (default ${DEFAULT-VALUE})")
+        @Option(names = "--strategy", defaultValue = "precopy",
+                description = "cold, precopy, postcopy or hybrid (default ${DEFAULT-VALUE})")
         String strategy;
+
+        @Option(names = "--hybrid-rounds", defaultValue = "3", description = "hybrid: pre-copy rounds first (default 3)")
+        int hybridRounds;
+
+        @Option(names = "--prepaging", defaultValue = "bubbling",
+                description = "post-copy push order: linear or bubbling (default ${DEFAULT-VALUE})")
+        String prepaging;
 
         @Option(names = "--downtime", defaultValue = "300ms", description = "downtime limit (default ${DEFAULT-VALUE})")
         Duration downtime;
@@ -178,7 +186,8 @@ final class KvmCommand {
             Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
             MigrationOptions options = MigrationOptions.builder().strategy(chosen).downtimeLimit(downtime)
                     .bandwidthLimitBytesPerSecond(bandwidth.bytes()).codecs(DemoCommand.parseCodecs(codecs))
-                    .encoderThreads(encoderThreads).maxRounds(maxRounds)
+                    .encoderThreads(encoderThreads).maxRounds(maxRounds).hybridRounds(hybridRounds)
+                    .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
                     .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
                     .listener(json ? MigrationListener.NONE : event -> {
                         if (event instanceof MigrationEvent.RoundCompleted r) {
@@ -189,8 +198,11 @@ final class KvmCommand {
                     }).build();
             KvmGuest source = new KvmGuest(vmm);
             MigrationReport report;
+            // Post-copy recovery: connect again to the same receiver, which waits for us.
+            io.livemig.channel.Reconnector reconnect = () -> TcpChannel.connect(address(migrateTo),
+                    Duration.ofSeconds(10), Duration.ofSeconds(30));
             try (Channel channel = TcpChannel.connect(address(migrateTo), Duration.ofSeconds(10), Duration.ofSeconds(30))) {
-                report = LiveMigration.migrate(source, channel, options);
+                report = LiveMigration.migrate(source, channel, reconnect, options);
             } catch (MigrationException e) {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("status", "failed");
@@ -247,8 +259,10 @@ final class KvmCommand {
                 err.printf("livemig kvm receive: listening on %s:%d%n", bound.getHostString(), bound.getPort());
                 err.flush();
                 ReceivedMigration received;
+                // Post-copy recovery: the source connects again; accept it on the same address.
+                io.livemig.channel.Reconnector reconnect = () -> listener.accept(acceptTimeout);
                 try (Channel channel = listener.accept(acceptTimeout)) {
-                    received = LiveMigration.receive(channel, d -> {
+                    received = LiveMigration.receive(channel, reconnect, d -> {
                         if (d.memoryLayout().memoryBytes() != memory.bytes()) {
                             throw new IllegalArgumentException("the source announces " + d.memoryLayout().memoryBytes()
                                     + " bytes of RAM; this side was started with --mem " + memory.bytes());

@@ -26,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Two JVMs on loopback: {@code livemig kvm receive} in one, {@code livemig kvm run --migrate-to}
- * in the other. A running KVM guest moves between them, every page verified, and on the
- * destination its own self-check keeps passing with counters that continue the source's.
+ * in the other. A running KVM guest moves between them (cold, pre-copy, post-copy through
+ * userfaultfd, hybrid), every page verified, and on the destination its own self-check keeps
+ * passing with counters that continue the source's.
  */
 class KvmTwoProcessTest {
 
@@ -35,7 +36,7 @@ class KvmTwoProcessTest {
     private static final Pattern CHECK = Pattern.compile("check ok (\\d+)");
 
     @ParameterizedTest
-    @ValueSource(strings = {"cold", "precopy"})
+    @ValueSource(strings = {"cold", "precopy", "postcopy", "hybrid"})
     void aKvmGuestMigratesBetweenTwoProcessesAndKeepsCheckingOk(String strategy, @TempDir Path dir) throws Exception {
         Kvm.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
         GuestBuilder.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
@@ -57,8 +58,11 @@ class KvmTwoProcessTest {
             assertEquals(0, receiver.exitValue(), "destination: " + destination);
             assertEquals(true, source.get("verified"), source.toString());
             assertEquals(true, destination.get("verified"), destination.toString());
-            if (strategy.equals("precopy")) {
+            if (strategy.equals("precopy") || strategy.equals("hybrid")) {
                 assertTrue(((Number) source.get("rounds")).intValue() > 1, source.toString());
+            }
+            if (strategy.equals("postcopy")) {
+                assertTrue(((Number) source.get("pagesPushed")).longValue() > 0, source.toString());
             }
             assertEquals(true, destination.get("guestProgressAfterResume"), destination.toString());
             assertEquals(false, destination.get("selfCheckFailed"), destination.toString());
