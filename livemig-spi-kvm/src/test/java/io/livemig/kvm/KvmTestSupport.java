@@ -56,6 +56,7 @@ final class KvmTestSupport {
 
     /** A running dirtier in a 64 MiB VM: 32 MiB working set, whole-page random writes at {@code bytesPerSecond}. */
     static MicroVmm runningDirtier(long bytesPerSecond) throws IOException {
+        assumeGuests();
         MicroVmm vmm = MicroVmm.builder().memoryBytes(64L << 20).build();
         vmm.loadMultiboot(dirtier());
         new DirtierParams(4L << 20, 32L << 20, 4096, true, bytesPerSecond, 100, 300, 7)
