@@ -447,7 +447,9 @@ public final class DestinationSession {
             for (int i = 0; i < d.vcpuCount(); i++) {
                 ordered.add(vcpuStates.get(i));
             }
+            long t0 = time.nanoTime();
             target.vcpus().loadState(ordered);
+            LOG.debug("COMMIT: vCPU state loaded in {} µs", (time.nanoTime() - t0) / 1000);
             for (MigratableDevice device : target.devices()) {
                 byte[] state = deviceStates.get(device.id());
                 if (state == null) {
@@ -474,8 +476,10 @@ public final class DestinationSession {
         } else if (announcedMissing != null) {
             throw new WireException(Kind.UNEXPECTED, "MISSING_PAGES announced, but COMMIT is not post-copy");
         }
+        long r0 = time.nanoTime();
         target.vcpus().resume();
         resumeNanos = time.nanoTime();
+        LOG.debug("resumed in {} µs", (resumeNanos - r0) / 1000);
         resumed = true;
         send(Messages.writeEmpty(writer, FrameType.RESUMED));
         if (commit.postcopy()) {

@@ -124,7 +124,13 @@ final class PreCopyStrategy implements SourceStrategy {
             handedOver = true;
             return null;
         } finally {
-            tracker.stop();
+            if (handedOver) {
+                // Not in the downtime: stopping dirty logging can cost milliseconds (KVM rewrites
+                // the memory slot), and nothing needs it stopped before the destination resumes.
+                session.afterSwitchover(tracker::stop);
+            } else {
+                tracker.stop();
+            }
             if (!handedOver && throttle.isPresent() && ladder.throttlePercent() != throttleBefore) {
                 try {
                     throttle.get().setThrottlePercent(throttleBefore);

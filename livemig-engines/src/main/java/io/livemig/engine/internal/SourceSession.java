@@ -88,6 +88,8 @@ public final class SourceSession {
     private final List<String> policyActions = new ArrayList<>();
     private PageSet skippedFree;
     private io.livemig.api.PostcopyStats postcopyStats;
+    /** Clean-up that waits until the destination has resumed: see {@link #afterSwitchover}. */
+    private final List<Runnable> afterSwitchover = new ArrayList<>();
 
     /**
      * @param vm      the source VM; the session owns it while the migration runs
@@ -393,7 +395,12 @@ public final class SourceSession {
 
     private void commit(boolean postcopy) throws MigrationException {
         checkCancelled();
+        long t0 = time.nanoTime();
         List<VcpuState> states = vm.vcpus().saveState();
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("switchover: {} µs after the pause, vCPU state saved in {} µs", (t0 - pauseNanos) / 1000,
+                    (time.nanoTime() - t0) / 1000);
+        }
         for (VcpuState state : states) {
             send(Messages.writeVcpuState(writer, state));
         }
@@ -408,6 +415,26 @@ public final class SourceSession {
         resumedNanos = resumed.arrivalNanos();
         vmState = SourceVmState.HANDED_OVER;
         phase = MigrationPhase.VERIFY;
+        runAfterSwitchover();
+    }
+
+    /**
+     * Runs {@code task} once the destination has resumed (or when the migration ends without a
+     * switchover): for clean-up that should not lengthen the downtime.
+     */
+    void afterSwitchover(Runnable task) {
+        afterSwitchover.add(task);
+    }
+
+    private void runAfterSwitchover() {
+        for (Runnable task : afterSwitchover) {
+            try {
+                task.run();
+            } catch (RuntimeException e) {
+                LOG.warn("clean-up after the switchover failed", e);
+            }
+        }
+        afterSwitchover.clear();
     }
 
     /**
@@ -556,6 +583,7 @@ public final class SourceSession {
 
     /** Emits the final event and logs the one-line summary. */
     public void finished(MigrationReport report, MigrationException failure) {
+        runAfterSwitchover();
         if (pool != null) {
             pool.close();
         }
