@@ -37,6 +37,11 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         this.memory = new KvmMemory(vmm.vm(), tracker::vmmWrote);
         this.vcpus = new KvmVcpus(vmm);
         this.descriptor = new VmDescriptor(memory.layout(), vmm.vcpus().size(), List.of(), VcpuStateFormat.FORMAT);
+        if (vmm.state() == MicroVmm.RunState.CREATED) {
+            // A target: start its vCPU threads now, paused, so that resuming it at the
+            // switchover only wakes them.
+            vmm.start();
+        }
     }
 
     /** @return the VMM */
@@ -70,13 +75,13 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
     }
 
     /**
-     * @return post-copy through userfaultfd (see {@link KvmDemandPaging}), for a target that has
-     *         not run yet
+     * @return post-copy through userfaultfd (see {@link KvmDemandPaging}), for a target whose
+     *         guest has not run yet
      */
     @Override
     public synchronized Optional<DemandPaging> demandPaging() {
         if (demandPaging == null) {
-            if (vmm.state() != MicroVmm.RunState.CREATED) {
+            if (vmm.everResumed()) {
                 return Optional.empty();
             }
             demandPaging = new KvmDemandPaging(vmm);

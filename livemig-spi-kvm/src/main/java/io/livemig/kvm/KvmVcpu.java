@@ -83,7 +83,11 @@ public final class KvmVcpu implements AutoCloseable {
         synchronized (kickLock) {
             thread = Sys.pthreadSelf();
             threadId = Sys.gettid();
+            // Kick ourselves once and consume it: links the kick path now rather than in the
+            // first pause, which is a migration's switchover.
+            Sys.pthreadKill(thread, KICK_SIGNAL);
         }
+        Sys.drainSignal(arena, KICK_SIGNAL);
     }
 
     /**
