@@ -59,7 +59,11 @@ class PreCopyMigrationTest {
     }
 
     private static Run migrate(InMemoryVm source, LinkShape link, MigrationOptions options) throws Exception {
-        InMemoryChannel.Pair pair = InMemoryChannel.pair(link, TimeSource.system());
+        return migrate(source, InMemoryChannel.pair(link, TimeSource.system()), options);
+    }
+
+    private static Run migrate(InMemoryVm source, InMemoryChannel.Pair pair, MigrationOptions options)
+            throws Exception {
         Destination destination = new Destination();
         CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
             try (Channel ch = pair.destination()) {
@@ -229,6 +233,28 @@ class PreCopyMigrationTest {
             assertThrows(IllegalStateException.class, () -> vm.dirtyTracker().orElseThrow().collect(),
                     "dirty tracking was stopped");
             assertThrows(ExecutionException.class, received::get);
+        }
+    }
+
+    @Test
+    void roundsLongerThanTheChannelsReceiveTimeoutKeepTheQuietReturnPathAlive() throws Exception {
+        // 8 MiB of non-zero pages over 8 MiB/s: round 0 alone lasts about a second, while both
+        // channel ends give up on a receive after 400 ms without a byte. The destination has
+        // nothing to say until the switchover; its keep-alives stop the source's reader timing out.
+        Duration receiveTimeout = Duration.ofMillis(400);
+        Workload light = new Workload(WorkloadPattern.RANDOM, 0, 256L << 10, 256, 3);
+        try (InMemoryVm vm = InMemoryVm.builder().memoryBytes(8L << 20).vcpus(1).prefill(1.0).workload(light)
+                .build()) {
+            vm.start();
+            InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(8L << 20, Duration.ZERO),
+                    TimeSource.system(), 1 << 20, receiveTimeout);
+            Run run = migrate(vm, pair, MigrationOptions.builder().strategy(Strategy.PRECOPY)
+                    .downtimeLimit(Duration.ofMillis(50)).ioTimeout(receiveTimeout).build());
+            assertEquals(null, run.error(), () -> "failed: " + run.error());
+            assertTrue(run.report().verified());
+            assertTrue(run.report().roundsDetail().get(0).duration().compareTo(receiveTimeout) > 0,
+                    "round 0 took " + run.report().roundsDetail().get(0).duration());
+            run.destination().atResume.get().assertSameAs(run.atPause());
         }
     }
 }

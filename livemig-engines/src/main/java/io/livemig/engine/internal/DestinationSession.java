@@ -55,6 +55,8 @@ import java.util.zip.CRC32C;
  */
 public final class DestinationSession {
 
+    /** Longest quiet time on the return path before the switchover: see {@link #keepAlive()}. */
+    private static final Duration KEEPALIVE_INTERVAL = Duration.ofMillis(200);
     private static final Logger LOG = LoggerFactory.getLogger(DestinationSession.class);
 
     /** Creates the target VM once the source's SETUP is known. */
@@ -73,6 +75,9 @@ public final class DestinationSession {
     private volatile Channel channel;
     private final io.livemig.channel.Reconnector reconnector;
     private final Object sendLock = new Object();
+    /** Real time of the last frame sent on the return path, for {@link #keepAlive()}. */
+    private long lastReturnSendNanos = System.nanoTime();
+    private final long keepAliveNanos;
     private PostcopyReceiver postcopy;
     private PageSet announcedMissing;
     private final TargetCreator creator;
@@ -127,6 +132,7 @@ public final class DestinationSession {
         int limit = Math.min(Wire.DEFAULT_MAX_FRAME_BYTES, channel.maxMessageBytes());
         this.receiveBuffer = ByteBuffer.allocateDirect(limit).order(ByteOrder.BIG_ENDIAN);
         this.maxFrameBytes = limit;
+        this.keepAliveNanos = Math.min(KEEPALIVE_INTERVAL.toNanos(), options.ioTimeout().toNanos() / 4);
     }
 
     /**
@@ -151,6 +157,7 @@ public final class DestinationSession {
                     continue;
                 }
                 handle(frame);
+                keepAlive();
             }
         } catch (MigrationException | RuntimeException e) {
             if (!resumed) {
@@ -627,10 +634,24 @@ public final class DestinationSession {
         state = State.DONE;
     }
 
+    /**
+     * Before the switchover the return path is quiet for as long as rounds last, which can be
+     * longer than the source's receive timeout: send a KEEPALIVE when it has been quiet for
+     * {@link #keepAliveNanos} of real time. (Only with the system clock: in virtual time the
+     * channels do not time out, and an extra frame at a wall-clock moment would make runs differ.)
+     */
+    private void keepAlive() throws MigrationException {
+        if ((state == State.AWAIT_SETUP || state == State.RECEIVING || state == State.STOPPED) && time == io.livemig.api.TimeSource.system()
+                && System.nanoTime() - lastReturnSendNanos >= keepAliveNanos) {
+            send(Messages.writeEmpty(writer, FrameType.KEEPALIVE));
+        }
+    }
+
     private void send(ByteBuffer frame) throws MigrationException {
         try {
             synchronized (sendLock) {
                 channel.send(frame);
+                lastReturnSendNanos = System.nanoTime();
             }
         } catch (IOException e) {
             throw new ChannelException("return path to " + channel.peer() + " failed: " + e.getMessage(), phase,

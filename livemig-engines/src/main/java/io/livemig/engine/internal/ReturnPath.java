@@ -80,6 +80,10 @@ final class ReturnPath {
                     signal();
                     continue;
                 }
+                if (frame.type() == FrameType.KEEPALIVE) {
+                    Messages.readEmpty(frame);
+                    continue;
+                }
                 if (frame.type() == FrameType.POSTCOPY_ACK) {
                     long acked = frame.u64("bytesReceived");
                     frame.expectEnd();

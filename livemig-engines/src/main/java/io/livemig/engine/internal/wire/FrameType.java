@@ -27,6 +27,7 @@ public enum FrameType {
     RECOVER_MISSING(0x47, Direction.RETURN),
     RECOVER(0x48, Direction.RETURN),
     POSTCOPY_ACK(0x49, Direction.RETURN),
+    KEEPALIVE(0x4A, Direction.RETURN),
     ABORT(0x7F, Direction.BOTH);
 
     /** Which way a frame type may travel. */
