@@ -50,11 +50,14 @@ public sealed interface EscalationStep {
 
     /**
      * Throttle the vCPUs (QEMU's auto-converge): {@code initialPercent} on the first stall, then
-     * {@code incrementPercent} more on each further stall, up to {@code maxPercent}. Needs a VM
-     * whose {@code VcpuControl} offers a throttle; otherwise the step is skipped with a warning.
+     * {@code incrementPercent} more on each further stall and, as QEMU does, after every second
+     * round in a row in which the guest dirtied more than half the pages the round sent; up to
+     * {@code maxPercent}. The ladder moves past this step only when a stall comes with the
+     * throttle at its maximum. Needs a VM whose {@code VcpuControl} offers a throttle; otherwise
+     * the step is skipped with a warning.
      *
      * @param initialPercent   first throttle, 1 to 99
-     * @param incrementPercent added on each further stall, 1 to 99
+     * @param incrementPercent added at each step up, 1 to 99
      * @param maxPercent       the most, initialPercent to 99
      */
     record AutoConverge(int initialPercent, int incrementPercent, int maxPercent) implements EscalationStep {

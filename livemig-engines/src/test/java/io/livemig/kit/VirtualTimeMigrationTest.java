@@ -3,6 +3,7 @@ package io.livemig.kit;
 import io.livemig.api.EscalationStep;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
+import io.livemig.api.RoundStats;
 import io.livemig.api.Strategy;
 import org.junit.jupiter.api.Test;
 
@@ -133,5 +134,28 @@ class VirtualTimeMigrationTest {
         assertEquals(0, receiver.nanoTime());
         pair.destination().receive(ByteBuffer.allocate(200_000));
         assertEquals(110_000_000L, receiver.nanoTime());
+    }
+
+    @Test
+    void onceEngagedAutoConvergeStepsUpEveryOtherRoundWhileTheGuestOutpacesTheLink() throws Exception {
+        // 4x faster than the link: the throttle must reach about 75 % before pre-copy converges.
+        // Each step after the first comes two rounds after the last (QEMU's rule: dirtied more than
+        // half of what was sent, twice), not after a fresh stall of stallRounds rounds.
+        Simulation.Result r = Simulation.migrate(vm(256L << 20, new Workload(WorkloadPattern.RANDOM, 0, 500L << 20, 0, 5)),
+                LINK, MigrationOptions.builder().strategy(Strategy.PRECOPY).downtimeLimit(Duration.ofMillis(50))
+                        .maxRounds(100).escalation(List.of(EscalationStep.AutoConverge.QEMU_DEFAULTS,
+                                new EscalationStep.Abort())).build());
+        MigrationReport s = r.source();
+        assertNotNull(s, String.valueOf(r.failure()));
+        assertTrue(s.verified());
+        assertTrue(s.policyActions().size() >= 6, s.policyActions().toString());
+        List<RoundStats> rounds = s.roundsDetail();
+        List<Integer> throttle = rounds.stream().map(RoundStats::throttlePercent).toList();
+        int at20 = throttle.indexOf(20);
+        int at70 = throttle.indexOf(70);
+        assertTrue(at20 > 0 && at70 > at20, "throttle per round: " + throttle);
+        // Five steps, two rounds each (a stall-based pace of stallRounds = 3 would need 15).
+        assertEquals(10, at70 - at20, "throttle per round: " + throttle);
+        r.target().close();
     }
 }

@@ -147,6 +147,16 @@ final class KvmCommand {
         @Option(names = "--max-rounds", defaultValue = "30", description = "pre-copy round limit (default 30)")
         int maxRounds;
 
+        @Option(names = "--on-stall", defaultValue = "autoconverge,abort", split = ",",
+                description = "escalation ladder when pre-copy does not converge, in order: "
+                        + "raise-downtime:STEP:CEILING, autoconverge[:INITIAL:INCREMENT:MAX], force, abort, postcopy "
+                        + "(default ${DEFAULT-VALUE})")
+        List<String> onStall;
+
+        @Option(names = "--stall-rounds", defaultValue = "3",
+                description = "rounds without progress before the ladder's next step (default ${DEFAULT-VALUE})")
+        int stallRounds;
+
         @Option(names = "--json", description = "print the report as JSON")
         boolean json;
 
@@ -187,6 +197,7 @@ final class KvmCommand {
             MigrationOptions options = MigrationOptions.builder().strategy(chosen).downtimeLimit(downtime)
                     .bandwidthLimitBytesPerSecond(bandwidth.bytes()).codecs(DemoCommand.parseCodecs(codecs))
                     .encoderThreads(encoderThreads).maxRounds(maxRounds).hybridRounds(hybridRounds)
+                    .escalation(Escalations.parse(onStall)).stallRounds(stallRounds)
                     .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
                     .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
                     .listener(json ? MigrationListener.NONE : event -> {

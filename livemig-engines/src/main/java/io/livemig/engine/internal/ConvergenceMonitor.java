@@ -12,6 +12,7 @@ final class ConvergenceMonitor {
     private final int stallRounds;
     private long lowestRemaining = Long.MAX_VALUE;
     private int roundsWithoutProgress;
+    private int fastDirtyingRounds;
 
     ConvergenceMonitor(int stallRounds) {
         this.stallRounds = stallRounds;
@@ -38,8 +39,29 @@ final class ConvergenceMonitor {
         return roundsWithoutProgress >= stallRounds;
     }
 
+    /**
+     * QEMU's rule for stepping up a throttle already in force: the guest dirtied more than half
+     * the pages the round sent ({@code throttle-trigger-threshold} 50 %), twice in a row. A
+     * throttle that only creeps up when the remainder stops improving takes rounds to bite on a
+     * guest that dirties several times faster than the link.
+     *
+     * @return whether this is the second such round in a row (the count then starts again)
+     */
+    boolean dirtyingFast(long dirtyPages, long pagesSent) {
+        if (dirtyPages * 2 > pagesSent) {
+            if (++fastDirtyingRounds >= 2) {
+                fastDirtyingRounds = 0;
+                return true;
+            }
+        } else {
+            fastDirtyingRounds = 0;
+        }
+        return false;
+    }
+
     /** Starts counting afresh, after the ladder acted (the lowest remainder is kept). */
     void reset() {
         roundsWithoutProgress = 0;
+        fastDirtyingRounds = 0;
     }
 }

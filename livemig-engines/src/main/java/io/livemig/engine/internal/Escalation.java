@@ -26,6 +26,8 @@ final class Escalation {
     private int index;
     private Duration downtimeLimit;
     private int throttlePercent;
+    /** Whether an auto-converge step has set the throttle (and the ladder is still on it). */
+    private boolean throttling;
 
     Escalation(MigrationOptions options, Optional<VcpuThrottle> throttle) {
         this.steps = options.escalation();
@@ -42,6 +44,24 @@ final class Escalation {
     /** @return the throttle this ladder set, in percent */
     int throttlePercent() {
         return throttlePercent;
+    }
+
+    /**
+     * Steps up a throttle that an auto-converge step set, if the ladder is on that step and its
+     * maximum is not reached; nothing otherwise (it never moves the ladder on).
+     *
+     * @return whether the throttle went up
+     */
+    boolean stepUpThrottle(SourceSession session, int round) {
+        if (!throttling || index >= steps.size()
+                || !(steps.get(index) instanceof EscalationStep.AutoConverge auto)
+                || throttlePercent >= auto.maxPercent()) {
+            return false;
+        }
+        throttlePercent = Math.min(auto.maxPercent(), throttlePercent + auto.incrementPercent());
+        throttle.get().setThrottlePercent(throttlePercent);
+        session.policyApplied(round, auto, "auto-converge " + throttlePercent + "%");
+        return true;
     }
 
     /**
@@ -72,6 +92,7 @@ final class Escalation {
                         throttlePercent = throttlePercent < auto.initialPercent() ? auto.initialPercent()
                                 : Math.min(auto.maxPercent(), throttlePercent + auto.incrementPercent());
                         throttle.get().setThrottlePercent(throttlePercent);
+                        throttling = true;
                         session.policyApplied(round, step, "auto-converge " + throttlePercent + "%");
                         return Outcome.CONTINUE;
                     }
@@ -91,6 +112,7 @@ final class Escalation {
                 }
             }
             index++;
+            throttling = false;
         }
         session.policyApplied(round, new EscalationStep.Abort(), "abort (the escalation ladder is exhausted)");
         return Outcome.ABORT;

@@ -89,6 +89,10 @@ final class PreCopyStrategy implements SourceStrategy {
                 boolean limitReached = round >= options.maxRounds() || options.maxTotalTime()
                         .map(max -> session.time().nanoTime() - startNanos >= max.toNanos()).orElse(false);
                 boolean stalled = monitor.stalled(remainingBytes, dirtyRate, bandwidth.bytesPerSecond());
+                if (!stalled && !limitReached && monitor.dirtyingFast(dirtyPages, r.pagesSent())
+                        && ladder.stepUpThrottle(session, round - 1)) {
+                    monitor.reset();
+                }
                 if (hybrid && (round >= options.hybridRounds() || stalled || dirtyPages == 0)) {
                     session.policyApplied(round - 1, new EscalationStep.SwitchToPostcopy(), "switch to post-copy");
                     handedOver = true;
