@@ -11,7 +11,10 @@
  *   +40 write rate, bytes/s (0: as fast as it can)       +48 TSC frequency, kHz
  *   +56 progress line every N ms                         +64 self-check every N ms
  *   +72 random seed
- * Without the magic: the working set is RAM from 4 MiB up, whole-page random writes, unpaced.
+ * Without the magic (another VMM, such as QEMU): the working set is RAM from 4 MiB up, whole-page
+ * random writes, unpaced, unless the Multiboot command line says otherwise with single-letter
+ * keys, decimal values: w=working-set bytes b=bytes per write p=pattern r=rate (bytes/s)
+ * f=TSC kHz t=progress ms c=check ms s=seed, e.g. "dirtier w=268435456 r=52428800 f=2596150".
  *
  * Each write picks a page of the working set, increments the global write counter W and stores
  * W in the first ceil(bytes per write / 8) quadwords of the page, and keeps SUM = the sum of
@@ -46,6 +49,7 @@ _start:
         movl $KERNEL_STACK, %esp
         cmpl $0x2BADB002, %eax
         jne halt32
+        movl %ebx, boot_mbi
         movl 8(%ebx), %eax                 /* mem_upper, KiB above 1 MiB */
         movl %eax, boot_mem_upper
 
@@ -330,6 +334,11 @@ defaults:
         movq %rax, ws_pages(%rip)
         movq $512, bpw_quads(%rip)
         movq $1, pattern(%rip)
+        movl boot_mbi(%rip), %ebx          /* the Multiboot info: a command line (flag 2)? */
+        testl $4, (%rbx)
+        jz derive
+        movl 16(%rbx), %esi
+        call parse_cmdline
 derive:
         cmpq $0, tick_ms(%rip)
         jne 21f
@@ -374,6 +383,65 @@ derive:
         divq %rbx
         movq %rax, ticks_per_16(%rip)
 18:     ret
+
+/* Parses "k=decimal" words of the command line at rsi into the parameters; skips other words. */
+parse_cmdline:
+30:     lodsb                              /* skip spaces */
+        cmpb $' ', %al
+        je 30b
+        testb %al, %al
+        jz 39f
+        movb %al, %r8b                     /* the key */
+        lodsb
+        cmpb $'=', %al
+        jne 37f
+        xorl %ecx, %ecx                    /* the value */
+31:     movzbl (%rsi), %edx
+        subl $'0', %edx
+        cmpl $9, %edx
+        ja 32f
+        imulq $10, %rcx
+        addq %rdx, %rcx
+        incq %rsi
+        jmp 31b
+32:     cmpb $'w', %r8b
+        jne 33f
+        shrq $12, %rcx
+        movq %rcx, ws_pages(%rip)
+        jmp 30b
+33:     cmpb $'b', %r8b
+        jne 34f
+        addq $7, %rcx
+        shrq $3, %rcx
+        movq %rcx, bpw_quads(%rip)
+        jmp 30b
+34:     leaq pattern(%rip), %rdi
+        cmpb $'p', %r8b
+        je 38f
+        leaq rate(%rip), %rdi
+        cmpb $'r', %r8b
+        je 38f
+        leaq tsc_khz(%rip), %rdi
+        cmpb $'f', %r8b
+        je 38f
+        leaq tick_ms(%rip), %rdi
+        cmpb $'t', %r8b
+        je 38f
+        leaq check_ms(%rip), %rdi
+        cmpb $'c', %r8b
+        je 38f
+        leaq rng(%rip), %rdi
+        cmpb $'s', %r8b
+        jne 30b
+38:     movq %rcx, (%rdi)
+        jmp 30b
+37:     testb %al, %al                     /* not k=v: skip the word */
+        jz 39f
+        cmpb $' ', %al
+        je 30b
+        lodsb
+        jmp 37b
+39:     ret
 
 print_str:                                 /* the NUL-terminated string at rsi */
         lodsb
@@ -430,6 +498,7 @@ digits_end:     .byte 0
         .bss
         .align 8
 boot_mem_upper: .quad 0
+boot_mbi:       .quad 0
 ws_base:        .quad 0
 ws_pages:       .quad 0
 bpw_quads:      .quad 0
