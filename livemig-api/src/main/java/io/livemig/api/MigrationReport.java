@@ -21,7 +21,10 @@ import java.util.TreeMap;
  * @param verification      the page-by-page comparison's result
  * @param mismatchedPages   pages whose digests differed (0 unless {@code MISMATCH})
  * @param memoryBytes       the VM's RAM size in bytes, holes excluded
- * @param totalTime         from the start of the handshake to the end
+ * @param totalTime         from the start of the handshake until the VM runs at the destination
+ *                          alone: its resume (cold, pre-copy) or the last page's arrival
+ *                          (post-copy); the verification pass that may follow is not included
+ * @param verificationTime  how long that verification pass took; zero if there was none
  * @param downtime          source pause to destination resume; zero if the VM never paused
  * @param expectedDowntime  what the engine predicted when it decided to switch over
  * @param bytesOnWire       bytes sent on the forward stream, frame headers included
@@ -38,7 +41,8 @@ import java.util.TreeMap;
  * @param failure           what went wrong, if {@code status != COMPLETED}; else null
  */
 public record MigrationReport(Strategy strategy, MigrationStatus status, Verification verification,
-                              long mismatchedPages, long memoryBytes, Duration totalTime, Duration downtime,
+                              long mismatchedPages, long memoryBytes, Duration totalTime, Duration verificationTime,
+                              Duration downtime,
                               Duration expectedDowntime, long bytesOnWire, int rounds,
                               Map<String, Long> pagesByEncoding, Map<String, Long> bytesByEncoding,
                               long bytesSaved, List<RoundStats> roundsDetail,
@@ -51,6 +55,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, Verific
         Objects.requireNonNull(status, "status");
         Objects.requireNonNull(verification, "verification");
         Objects.requireNonNull(totalTime, "totalTime");
+        Objects.requireNonNull(verificationTime, "verificationTime");
         Objects.requireNonNull(downtime, "downtime");
         Objects.requireNonNull(expectedDowntime, "expectedDowntime");
         if (mismatchedPages < 0 || memoryBytes < 0 || bytesOnWire < 0 || rounds < 0) {

@@ -328,7 +328,8 @@ final class DemoCommand implements Callable<Integer> {
             out.printf("%s migration of %s: %s, %s%n", r.strategy().name().toLowerCase(Locale.ROOT),
                     new io.livemig.api.ByteSize(r.memoryBytes()), r.status().name().toLowerCase(Locale.ROOT),
                     r.verified() ? "verified page for page" : "verification: " + r.verification());
-            out.printf("  total time   %10.1f ms%n", r.totalTime().toNanos() / 1e6);
+            out.printf("  total time   %10.1f ms (then %.1f ms of verification)%n", r.totalTime().toNanos() / 1e6,
+                    r.verificationTime().toNanos() / 1e6);
             out.printf("  downtime     %10.1f ms (limit %d ms)%n", r.downtime().toNanos() / 1e6,
                     options.downtimeLimit().toMillis());
             out.printf("  on the wire  %,14d bytes in %d round(s)%n", r.bytesOnWire(), r.rounds());

@@ -27,6 +27,7 @@ final class ReportJson {
         m.put("mismatchedPages", r.mismatchedPages());
         m.put("memoryBytes", r.memoryBytes());
         m.put("totalTimeMs", r.totalTime().toNanos() / 1e6);
+        m.put("verificationTimeMs", r.verificationTime().toNanos() / 1e6);
         m.put("downtimeMs", r.downtime().toNanos() / 1e6);
         m.put("expectedDowntimeMs", r.expectedDowntime().toNanos() / 1e6);
         m.put("bytesOnWire", r.bytesOnWire());

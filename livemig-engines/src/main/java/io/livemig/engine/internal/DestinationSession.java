@@ -108,6 +108,7 @@ public final class DestinationSession {
     private long startNanos;
     private long switchoverNanos = -1;
     private long resumeNanos = -1;
+    private long verifyStartNanos = -1;
     private long bytesReceived;
     private final Map<Integer, VcpuState> vcpuStates = new HashMap<>();
     private final Map<String, byte[]> deviceStates = new HashMap<>();
@@ -595,6 +596,9 @@ public final class DestinationSession {
     }
 
     private void onDigests(Frame frame) throws WireException {
+        if (verifyStartNanos < 0) {
+            verifyStartNanos = time.nanoTime();
+        }
         long first = frame.u64("firstPage");
         long count = frame.u32("count");
         if (count < 1 || count != frame.remaining() / 4 || frame.remaining() % 4 != 0) {
@@ -677,9 +681,12 @@ public final class DestinationSession {
         }
         Duration downtime = switchoverNanos >= 0 && resumeNanos >= 0
                 ? Duration.ofNanos(resumeNanos - switchoverNanos) : Duration.ZERO;
+        long end = time.nanoTime();
         return new MigrationReport(setup == null ? Strategy.COLD : setup.strategy(), MigrationStatus.COMPLETED,
                 verification, mismatchedPages, setup == null ? 0 : setup.descriptor().memoryLayout().memoryBytes(),
-                Duration.ofNanos(time.nanoTime() - startNanos), downtime, Duration.ZERO, bytesReceived, maxRound + 1,
+                Duration.ofNanos((verifyStartNanos >= 0 ? verifyStartNanos : end) - startNanos),
+                verifyStartNanos >= 0 ? Duration.ofNanos(end - verifyStartNanos) : Duration.ZERO, downtime,
+                Duration.ZERO, bytesReceived, maxRound + 1,
                 byEncoding, bytes, saved, List.of(), false, List.of(), postcopy == null ? null : postcopy.stats(recoveries), null);
     }
 }

@@ -80,6 +80,7 @@ public final class SourceSession {
     private long startNanos;
     private long pauseNanos = -1;
     private long resumedNanos = -1;
+    private long verifyStartNanos = -1;
     private long bytesOnWire;
     private Duration expectedDowntime = Duration.ZERO;
     private Verification verification = Verification.NOT_CHECKED;
@@ -445,6 +446,7 @@ public final class SourceSession {
         if (!options.verify()) {
             return;
         }
+        verifyStartNanos = time.nanoTime();
         PageDigests.Digester digester = new PageDigests.Digester(pageSize);
         int zeroDigest = PageDigests.zeroDigest(pageSize);
         int perFrame = Math.min(65536, (writer.capacity() - Wire.MIN_FRAME_BYTES - 12) / 4);
@@ -576,7 +578,9 @@ public final class SourceSession {
             byEncoding.put("unchanged", unchangedPages);
         }
         return new MigrationReport(options.strategy(), status, verification, mismatchedPages, layout.memoryBytes(),
-                Duration.ofNanos(Math.max(0, end - startNanos)), downtime, expectedDowntime, bytesOnWire,
+                Duration.ofNanos(Math.max(0, (verifyStartNanos >= 0 ? verifyStartNanos : end) - startNanos)),
+                verifyStartNanos >= 0 ? Duration.ofNanos(end - verifyStartNanos) : Duration.ZERO, downtime,
+                expectedDowntime, bytesOnWire,
                 rounds.size(), byEncoding, bytes, bytesSaved, rounds, forced, policyActions, postcopyStats,
                 failure == null ? null : failure.getMessage());
     }
