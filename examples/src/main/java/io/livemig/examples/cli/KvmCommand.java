@@ -265,6 +265,9 @@ final class KvmCommand {
             requireKvm();
             PrintStream err = System.err;
             MicroVmm[] created = new MicroVmm[1];
+            // The VM exists before the source connects, as QEMU's does with -incoming: creating
+            // it (memory, vCPU, their warm-up) is not part of the migration's time.
+            MicroVmm prepared = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build();
             try (TcpChannelListener listener = TcpChannelListener.bind(address(listen), Duration.ofSeconds(30))) {
                 InetSocketAddress bound = listener.localAddress();
                 err.printf("livemig kvm receive: listening on %s:%d%n", bound.getHostString(), bound.getPort());
@@ -278,11 +281,19 @@ final class KvmCommand {
                             throw new IllegalArgumentException("the source announces " + d.memoryLayout().memoryBytes()
                                     + " bytes of RAM; this side was started with --mem " + memory.bytes());
                         }
-                        created[0] = MicroVmm.builder().memoryBytes(memory.bytes()).vcpus(d.vcpuCount())
-                                .console(console(console)).build();
+                        if (prepared.vcpus().size() == d.vcpuCount()) {
+                            created[0] = prepared;
+                        } else {
+                            prepared.close();
+                            created[0] = MicroVmm.builder().memoryBytes(memory.bytes()).vcpus(d.vcpuCount())
+                                    .console(console(console)).build();
+                        }
                         return new KvmGuest(created[0]);
                     }, MigrationOptions.defaults());
                 } catch (MigrationException e) {
+                    if (created[0] == null) {
+                        prepared.close();
+                    }
                     Map<String, Object> m = new LinkedHashMap<>();
                     m.put("side", "destination");
                     m.put("status", "failed");
