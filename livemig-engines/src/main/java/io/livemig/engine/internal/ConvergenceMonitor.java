@@ -2,7 +2,7 @@ package io.livemig.engine.internal;
 
 /**
  * Decides when pre-copy has stopped converging: for {@code stallRounds} consecutive rounds
- * either the guest dirtied memory at least as fast as the link carried it, or the bytes still
+ * either the guest dirtied more pages than the round sent (by over 5 %), or the bytes still
  * dirty failed to reach a new low (by at least 5 %). (Xen stops when a round sends more than the previous one at
  * full rate; QEMU's auto-converge triggers when dirtied bytes exceed half the sent bytes; KubeVirt
  * watches for stalls at iteration boundaries. This combines the first and the last.)
@@ -23,14 +23,18 @@ final class ConvergenceMonitor {
      *
      * @return whether the migration has now stalled for {@code stallRounds} rounds in a row
      */
-    boolean stalled(long remainingBytes, long dirtyBytesPerSecond, long transferBytesPerSecond) {
+    boolean stalled(long remainingBytes, long dirtyPages, long pagesSent) {
         // A new low must beat the old one by 5 %: a remainder that creeps down by a few pages per
         // round (a guest dirtying about as fast as the link) is not progress.
         boolean newLow = remainingBytes < lowestRemaining - lowestRemaining / 20;
         if (newLow) {
             lowestRemaining = remainingBytes;
         }
-        boolean outpaced = transferBytesPerSecond > 0 && dirtyBytesPerSecond >= transferBytesPerSecond;
+        // Pages against pages, in the same round: with deltas or compression a page costs far
+        // less on the wire than in the guest, so dirtied bytes against wire bytes would call a
+        // converging migration stalled. More than 5 % over: round lengths adapt, so a guest
+        // dirtying about as fast as pages go out re-dirties about what a round sent.
+        boolean outpaced = dirtyPages > pagesSent + pagesSent / 20;
         if (newLow && !outpaced) {
             roundsWithoutProgress = 0;
         } else {

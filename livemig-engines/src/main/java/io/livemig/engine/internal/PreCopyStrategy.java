@@ -88,7 +88,7 @@ final class PreCopyStrategy implements SourceStrategy {
                 }
                 boolean limitReached = round >= options.maxRounds() || options.maxTotalTime()
                         .map(max -> session.time().nanoTime() - startNanos >= max.toNanos()).orElse(false);
-                boolean stalled = monitor.stalled(remainingBytes, dirtyRate, bandwidth.bytesPerSecond());
+                boolean stalled = monitor.stalled(remainingBytes, dirtyPages, r.pagesSent());
                 if (!stalled && !limitReached && monitor.dirtyingFast(dirtyPages, r.pagesSent())
                         && ladder.stepUpThrottle(session, round - 1)) {
                     monitor.reset();
