@@ -415,25 +415,17 @@ parse_cmdline:
         shrq $3, %rcx
         movq %rcx, bpw_quads(%rip)
         jmp 30b
-34:     leaq pattern(%rip), %rdi
-        cmpb $'p', %r8b
+34:     leaq cmdline_keys(%rip), %rdi     /* the other keys store the value as it is */
+        xorl %edx, %edx
+35:     cmpb (%rdi,%rdx), %r8b
         je 38f
-        leaq rate(%rip), %rdi
-        cmpb $'r', %r8b
-        je 38f
-        leaq tsc_khz(%rip), %rdi
-        cmpb $'f', %r8b
-        je 38f
-        leaq tick_ms(%rip), %rdi
-        cmpb $'t', %r8b
-        je 38f
-        leaq check_ms(%rip), %rdi
-        cmpb $'c', %r8b
-        je 38f
-        leaq rng(%rip), %rdi
-        cmpb $'s', %r8b
-        jne 30b
-38:     movq %rcx, (%rdi)
+        incl %edx
+        cmpl $CMDLINE_VARS, %edx
+        jb 35b
+        jmp 30b                            /* an unknown key: ignored */
+38:     leaq cmdline_vars(%rip), %rdi
+        movq (%rdi,%rdx,8), %rdi
+        movq %rcx, (%rdi)
         jmp 30b
 37:     testb %al, %al                     /* not k=v: skip the word */
         jz 39f
@@ -470,6 +462,10 @@ print_dec:                                 /* rax in decimal */
         jmp print_str
 
         .section .rodata
+cmdline_keys:   .ascii "prftcs"            /* command-line keys stored as they are, and where */
+        .set CMDLINE_VARS, . - cmdline_keys
+        .align 8
+cmdline_vars:   .quad pattern, rate, tsc_khz, tick_ms, check_ms, rng
 msg_start:      .asciz "dirtier start ws="
 msg_bpw:        .asciz " bpw="
 msg_tick:       .asciz "tick "
