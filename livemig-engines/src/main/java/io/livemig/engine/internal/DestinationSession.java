@@ -252,6 +252,7 @@ public final class DestinationSession {
                 case RECEIVING -> {
                     switch (frame.type()) {
                         case PAGES -> onPages(frame);
+                        case PING -> send(Messages.writeToken(writer, FrameType.PONG, Messages.readToken(frame)));
                         case SWITCHOVER -> {
                             Messages.readEmpty(frame);
                             switchoverNanos = time.nanoTime();

@@ -67,7 +67,10 @@ final class PreCopyStrategy implements SourceStrategy {
             int round = 0;
             while (true) {
                 SourceSession.RoundResult r = session.sendPages(toSend, round, round == 0);
+                session.ping();
+                long collectStart = session.time().nanoTime();
                 PageSet dirty = tracker.collect();
+                long collectNanos = session.time().nanoTime() - collectStart;
                 bandwidth.add(r.bytesOnWire(), r.nanos());
                 pageRate.add(r.pagesSent(), r.nanos());
                 long dirtyPages = dirty.cardinality();
@@ -77,7 +80,10 @@ final class PreCopyStrategy implements SourceStrategy {
                 long remainingBytes = (long) (dirtyPages * bytesPerPage);
                 long roundNanos = Math.max(1, r.nanos());
                 long dirtyRate = (long) (dirtyPages * (double) pageSize * 1e9 / roundNanos);
-                expected = max(bandwidth.timeFor(remainingBytes), pageRate.timeFor(dirtyPages));
+                // Besides sending the rest, the downtime holds one more collect of the dirty log
+                // and the state's trip there and RESUMED's back: at least one round trip.
+                expected = max(bandwidth.timeFor(remainingBytes), pageRate.timeFor(dirtyPages))
+                        .plusNanos(collectNanos + session.minRoundTripNanos());
                 session.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire(), dirtyPages, dirtyRate,
                         bandwidth.bytesPerSecond(), remainingBytes, expected, ladder.throttlePercent(),
                         Duration.ofNanos(r.nanos())));

@@ -43,6 +43,9 @@ final class ReturnPath {
     /** Post-copy flow control: signalled on every PAGE_REQUEST, POSTCOPY_ACK and failure. */
     private final Object postcopySignal = new Object();
     private volatile long ackedBytes;
+    /** The last PING's token (its send time on {@link #time}); a PONG must echo one not later. */
+    private volatile long lastPingToken = Long.MIN_VALUE;
+    private volatile long minRoundTripNanos = -1;
     private final Thread thread;
     private volatile Object failure;
 
@@ -78,6 +81,17 @@ final class ReturnPath {
                 if (frame.type() == FrameType.PAGE_REQUEST) {
                     pageRequests.add(Messages.readPageRequest(frame, layout));
                     signal();
+                    continue;
+                }
+                if (frame.type() == FrameType.PONG) {
+                    long token = Messages.readToken(frame);
+                    if (token > lastPingToken || token > arrival) {
+                        throw new WireException(Kind.UNEXPECTED, "PONG echoes " + token + ", which no PING carried");
+                    }
+                    long rtt = arrival - token;
+                    if (minRoundTripNanos < 0 || rtt < minRoundTripNanos) {
+                        minRoundTripNanos = rtt;
+                    }
                     continue;
                 }
                 if (frame.type() == FrameType.KEEPALIVE) {
@@ -134,6 +148,21 @@ final class ReturnPath {
         synchronized (postcopySignal) {
             postcopySignal.notifyAll();
         }
+    }
+
+    /**
+     * Notes that a PING with {@code token} (its send time) is about to go out.
+     */
+    void pingSent(long token) {
+        lastPingToken = token;
+    }
+
+    /**
+     * @return the shortest PING-to-PONG time seen so far, in nanoseconds: how long the
+     *         destination takes to take in what was sent and answer; -1 before the first PONG
+     */
+    long minRoundTripNanos() {
+        return minRoundTripNanos;
     }
 
     /** @return the forward bytes the destination acknowledged in post-copy on this channel */

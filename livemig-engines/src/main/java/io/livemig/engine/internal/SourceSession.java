@@ -249,6 +249,27 @@ public final class SourceSession {
     }
 
     /**
+     * In real time, during the live copy: sends a PING after the pages sent so far; its PONG
+     * tells how long the destination takes to take them in and answer (see
+     * {@link #minRoundTripNanos()}). Nothing in virtual time, where the extra frame's timing
+     * would make runs differ.
+     */
+    void ping() throws MigrationException {
+        if (time != io.livemig.api.TimeSource.system() || phase != MigrationPhase.LIVE_COPY) {
+            return;
+        }
+        flushPages();
+        long token = time.nanoTime();
+        returnPath.pingSent(token);
+        send(Messages.writeToken(writer, FrameType.PING, token));
+    }
+
+    /** @return the shortest PING round trip so far in nanoseconds, or 0 if none was measured */
+    long minRoundTripNanos() {
+        return Math.max(0, returnPath.minRoundTripNanos());
+    }
+
+    /**
      * Adds one page to the PAGES frame being built, sending the frame when it is full. Reads the
      * page straight into the frame; a zero page becomes a bare entry, or nothing with
      * {@code skipZeroPages}.

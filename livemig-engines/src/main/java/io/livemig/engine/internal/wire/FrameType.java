@@ -18,6 +18,7 @@ public enum FrameType {
     MISSING_PAGES(0x0A, Direction.FORWARD),
     POSTCOPY_END(0x0B, Direction.FORWARD),
     RECOVER_ACK(0x0C, Direction.FORWARD),
+    PING(0x0D, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),
@@ -28,6 +29,7 @@ public enum FrameType {
     RECOVER(0x48, Direction.RETURN),
     POSTCOPY_ACK(0x49, Direction.RETURN),
     KEEPALIVE(0x4A, Direction.RETURN),
+    PONG(0x4B, Direction.RETURN),
     ABORT(0x7F, Direction.BOTH);
 
     /** Which way a frame type may travel. */

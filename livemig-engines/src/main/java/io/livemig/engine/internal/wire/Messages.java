@@ -347,6 +347,19 @@ public final class Messages {
         }
     }
 
+    /** Writes a PING or PONG: {@code token:u64}. */
+    public static ByteBuffer writeToken(FrameWriter w, FrameType type, long token) {
+        w.begin(type).putLong(token);
+        return w.finish();
+    }
+
+    /** Reads a PING or PONG's token: the payload must be exactly one u64. */
+    public static long readToken(Frame frame) throws WireException {
+        long token = frame.u64("token");
+        frame.expectEnd();
+        return token;
+    }
+
     /** Writes an empty frame of {@code type} (READY, RESUMED, SWITCHOVER). */
     public static ByteBuffer writeEmpty(FrameWriter w, FrameType type) {
         w.begin(type);

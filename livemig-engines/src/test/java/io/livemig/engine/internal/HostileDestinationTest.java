@@ -1,0 +1,83 @@
+package io.livemig.engine.internal;
+
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.ProtocolException;
+import io.livemig.api.SourceVmState;
+import io.livemig.api.Strategy;
+import io.livemig.api.TimeSource;
+import io.livemig.compress.PageEncoding;
+import io.livemig.engine.LiveMigration;
+import io.livemig.engine.internal.wire.Frame;
+import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.FrameWriter;
+import io.livemig.engine.internal.wire.Messages;
+import io.livemig.kit.InMemoryChannel;
+import io.livemig.kit.InMemoryVm;
+import io.livemig.kit.LinkShape;
+import io.livemig.kit.Workload;
+import io.livemig.kit.WorkloadPattern;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.zip.CRC32C;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** A hand-driven hostile destination against the real source: the source fails cleanly and its VM keeps running. */
+class HostileDestinationTest {
+
+    @Test
+    void aPongEchoingATokenNoPingCarriedFailsTheMigrationAndTheSourceKeepsRunning() throws Exception {
+        // A guest that rewrites 1 MiB at 64 MB/s over a 16 MB/s link never converges: the PONG
+        // arrives while the source is still in the live copy.
+        InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(16L << 20, Duration.ZERO), TimeSource.system(),
+                (16 << 20) + 4096, Duration.ofSeconds(5));
+        try (InMemoryVm vm = InMemoryVm.builder().memoryBytes(4L << 20).vcpus(1).prefill(0.5)
+                .workload(new Workload(WorkloadPattern.RANDOM, 1L << 20, 64L << 20, 0, 3)).build()) {
+            vm.start();
+            CompletableFuture<Void> hostile = CompletableFuture.runAsync(() -> playHostileDestination(pair));
+            ProtocolException e = assertThrows(ProtocolException.class, () -> LiveMigration.migrate(vm, pair.source(),
+                    MigrationOptions.builder().strategy(Strategy.PRECOPY).downtimeLimit(Duration.ofMillis(1)).build()));
+            assertTrue(e.getMessage().contains("which no PING carried"), e.getMessage());
+            assertEquals(SourceVmState.RUNNING, e.sourceState());
+            assertFalse(vm.vcpus().isPaused(), "the source VM runs on");
+            pair.destination().close();
+            hostile.join();
+        }
+    }
+
+    /** Answers the handshake, waits for the first PING and echoes a later token than it carried. */
+    private static void playHostileDestination(InMemoryChannel.Pair pair) {
+        FrameWriter writer = new FrameWriter(1 << 20);
+        ByteBuffer in = ByteBuffer.allocateDirect((16 << 20) + 4096);
+        CRC32C crc = new CRC32C();
+        long encodings = (1L << PageEncoding.ZERO.wireId()) | (1L << PageEncoding.RAW.wireId());
+        try {
+            while (true) {
+                in.clear();
+                if (pair.destination().receive(in) < 0) {
+                    return;
+                }
+                in.flip();
+                Frame frame = Frame.open(in, crc);
+                switch (frame.type()) {
+                    case HELLO -> pair.destination().send(new Messages.HelloAck(1, 1 << 20, encodings).write(writer));
+                    case SETUP -> pair.destination().send(Messages.writeEmpty(writer, FrameType.READY));
+                    case PING -> {
+                        long token = Messages.readToken(frame);
+                        pair.destination().send(Messages.writeToken(writer, FrameType.PONG, token + 1));
+                    }
+                    default -> {
+                    }
+                }
+            }
+        } catch (Exception closed) {
+            // the source gave up and closed its end: what the test expects
+        }
+    }
+}
