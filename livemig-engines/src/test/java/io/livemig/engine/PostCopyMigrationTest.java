@@ -35,6 +35,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -75,10 +76,16 @@ class PostCopyMigrationTest {
 
     private static Run migrate(InMemoryVm source, InMemoryChannel.Pair pair, Reconnector sourceReconnect,
                                Reconnector destReconnect, MigrationOptions options) throws Exception {
+        return migrate(source, pair.source(), pair.destination(), sourceReconnect, destReconnect, options);
+    }
+
+    private static Run migrate(InMemoryVm source, Channel sourceEnd, Channel destinationEnd,
+                               Reconnector sourceReconnect, Reconnector destReconnect, MigrationOptions options)
+            throws Exception {
         Destination dest = new Destination();
         CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
             try {
-                return LiveMigration.receive(pair.destination(), destReconnect, dest::create, options);
+                return LiveMigration.receive(destinationEnd, destReconnect, dest::create, options);
             } catch (MigrationException e) {
                 throw new java.util.concurrent.CompletionException(e);
             }
@@ -95,7 +102,7 @@ class PostCopyMigrationTest {
         MigrationReport report = null;
         MigrationException error = null;
         try {
-            report = LiveMigration.migrate(source, pair.source(), sourceReconnect, observed);
+            report = LiveMigration.migrate(source, sourceEnd, sourceReconnect, observed);
         } catch (MigrationException e) {
             error = e;
         }
@@ -204,6 +211,85 @@ class PostCopyMigrationTest {
             assertTrue(p.recovered());
             assertTrue(r.verified(), "nothing lost across the cut");
             assertTrue(run.events().stream().anyMatch(e -> e instanceof MigrationEvent.LinkRecovered));
+            assertColdPagesMatch(run);
+            run.received().target().close();
+        }
+    }
+
+    /**
+     * The destination's end of a link that is cut at the moment the destination sends its first
+     * post-copy acknowledgement: the break shows first in a send on the destination's receiving
+     * thread, not in a receive.
+     */
+    private static final class CutAtFirstAck implements Channel {
+        private static final int POSTCOPY_ACK = 0x49;
+        private final InMemoryChannel inner;
+        private final AtomicBoolean cut = new AtomicBoolean();
+
+        CutAtFirstAck(InMemoryChannel inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public void send(ByteBuffer message) throws java.io.IOException {
+            if (message.remaining() > 0 && Byte.toUnsignedInt(message.get(message.position())) == POSTCOPY_ACK
+                    && cut.compareAndSet(false, true)) {
+                inner.breakLink();
+            }
+            inner.send(message);
+        }
+
+        @Override
+        public int receive(ByteBuffer destination) throws java.io.IOException {
+            return inner.receive(destination);
+        }
+
+        @Override
+        public int maxMessageBytes() {
+            return inner.maxMessageBytes();
+        }
+
+        @Override
+        public String peer() {
+            return inner.peer();
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
+    }
+
+    @Test
+    void aCutThatTheDestinationFirstSeesInASendIsRecoveredToo() throws Exception {
+        try (InMemoryVm vm = source(GUEST, false)) {
+            LinkShape slow = LinkShape.of(8L << 20, Duration.ZERO);
+            InMemoryChannel.Pair first = InMemoryChannel.pair(slow, TimeSource.system());
+            CutAtFirstAck destinationEnd = new CutAtFirstAck(first.destination());
+            BlockingQueue<InMemoryChannel> destinationEnds = new LinkedBlockingQueue<>();
+            Reconnector sourceSide = () -> {
+                InMemoryChannel.Pair next = InMemoryChannel.pair(slow, TimeSource.system());
+                destinationEnds.add(next.destination());
+                return next.source();
+            };
+            Reconnector destinationSide = () -> {
+                try {
+                    InMemoryChannel ch = destinationEnds.poll(10, TimeUnit.SECONDS);
+                    if (ch == null) {
+                        throw new java.io.IOException("the source did not reconnect");
+                    }
+                    return ch;
+                } catch (InterruptedException e) {
+                    throw new java.io.InterruptedIOException();
+                }
+            };
+            Run run = migrate(vm, first.source(), destinationEnd, sourceSide, destinationSide,
+                    MigrationOptions.builder().strategy(Strategy.POSTCOPY).build());
+            MigrationReport r = run.report();
+            assertNotNull(r, String.valueOf(run.error()));
+            assertTrue(destinationEnd.cut.get(), "the link was cut at the first acknowledgement");
+            assertEquals(1, r.postcopyStats().orElseThrow().recoveries());
+            assertTrue(r.verified(), "nothing lost across the cut");
             assertColdPagesMatch(run);
             run.received().target().close();
         }

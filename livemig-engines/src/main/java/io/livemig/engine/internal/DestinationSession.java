@@ -147,18 +147,17 @@ public final class DestinationSession {
         startNanos = time.nanoTime();
         try {
             while (state != State.DONE) {
-                Frame frame;
                 try {
-                    frame = receive();
+                    handle(receive());
+                    keepAlive();
                 } catch (ChannelException broken) {
+                    // In post-copy a break is recoverable wherever it shows first: in a receive,
+                    // or in a send on this thread (an acknowledgement, a RESUMED).
                     if (state != State.POSTCOPY) {
                         throw broken;
                     }
                     recover(broken);
-                    continue;
                 }
-                handle(frame);
-                keepAlive();
             }
         } catch (MigrationException | RuntimeException e) {
             if (!resumed) {
