@@ -33,8 +33,11 @@ import java.util.List;
 final class PostCopyPhase {
 
     private static final Logger LOG = LoggerFactory.getLogger(PostCopyPhase.class);
-    /** Pages per pushed frame: small, so a demand request never waits behind much. */
-    private static final int PUSH_BATCH = 16;
+    /**
+     * Pages per pushed frame (256 KiB): small beside the window, so a demand request never waits
+     * behind much; 16 pushed 15 % slower for the same fault latency.
+     */
+    private static final int PUSH_BATCH = 64;
     /**
      * Most pushed bytes not yet acknowledged by the destination. Without this bound the push
      * fills every buffer between the hosts (socket buffers: ~16 MiB on Linux) and a demanded page

@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
 /**
- * The source's reader of the return path: a virtual thread that receives the destination's
+ * The source's reader of the return path: a platform thread that receives the destination's
  * frames, checks them, and queues them for the engine thread, stamped with their arrival time.
  * A failure (broken channel, malformed frame) is queued too, so the engine sees it at its next
  * wait, and {@link #failure()} lets the send loop notice it between batches.
@@ -53,7 +53,10 @@ final class ReturnPath {
         this.channel = channel;
         this.time = time;
         this.layout = layout;
-        this.thread = Thread.ofVirtual().name("livemig-return-path").unstarted(this::run);
+        // A platform thread, not a virtual one: post-copy's push waits on every acknowledgement it
+        // reads, and waking a parked virtual thread from the selector cost a quarter of the
+        // push's throughput on loopback (256 MiB: 405-466 ms against 534-627 ms).
+        this.thread = Thread.ofPlatform().daemon().name("livemig-return-path").unstarted(this::run);
     }
 
     void start() {
