@@ -14,6 +14,7 @@ import io.livemig.channel.Reconnector;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
+import io.livemig.kit.RedialableLink;
 import io.livemig.kit.Workload;
 import io.livemig.kit.WorkloadPattern;
 import io.livemig.spi.DemandPaging;
@@ -29,11 +30,9 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -176,24 +175,10 @@ class PostCopyMigrationTest {
     void aLinkCutMidPostcopyIsRecoveredOverANewChannelAndStaysByteExact() throws Exception {
         try (InMemoryVm vm = source(GUEST, false)) {
             LinkShape slow = LinkShape.of(8L << 20, Duration.ZERO);
-            InMemoryChannel.Pair first = InMemoryChannel.pair(slow, TimeSource.system());
-            BlockingQueue<InMemoryChannel> destinationEnds = new LinkedBlockingQueue<>();
-            Reconnector sourceSide = () -> {
-                InMemoryChannel.Pair next = InMemoryChannel.pair(slow, TimeSource.system());
-                destinationEnds.add(next.destination());
-                return next.source();
-            };
-            Reconnector destinationSide = () -> {
-                try {
-                    InMemoryChannel ch = destinationEnds.poll(10, TimeUnit.SECONDS);
-                    if (ch == null) {
-                        throw new java.io.IOException("the source did not reconnect");
-                    }
-                    return ch;
-                } catch (InterruptedException e) {
-                    throw new java.io.InterruptedIOException();
-                }
-            };
+            RedialableLink link = new RedialableLink(slow, TimeSource.system());
+            InMemoryChannel.Pair first = link.first();
+            Reconnector sourceSide = link.sourceSide();
+            Reconnector destinationSide = link.destinationSide(Duration.ofSeconds(10));
             MigrationOptions options = MigrationOptions.builder().strategy(Strategy.POSTCOPY)
                     .listener(e -> {
                         if (e instanceof MigrationEvent.PostcopyStarted) {
@@ -264,25 +249,11 @@ class PostCopyMigrationTest {
     void aCutThatTheDestinationFirstSeesInASendIsRecoveredToo() throws Exception {
         try (InMemoryVm vm = source(GUEST, false)) {
             LinkShape slow = LinkShape.of(8L << 20, Duration.ZERO);
-            InMemoryChannel.Pair first = InMemoryChannel.pair(slow, TimeSource.system());
+            RedialableLink link = new RedialableLink(slow, TimeSource.system());
+            InMemoryChannel.Pair first = link.first();
             CutAtFirstAck destinationEnd = new CutAtFirstAck(first.destination());
-            BlockingQueue<InMemoryChannel> destinationEnds = new LinkedBlockingQueue<>();
-            Reconnector sourceSide = () -> {
-                InMemoryChannel.Pair next = InMemoryChannel.pair(slow, TimeSource.system());
-                destinationEnds.add(next.destination());
-                return next.source();
-            };
-            Reconnector destinationSide = () -> {
-                try {
-                    InMemoryChannel ch = destinationEnds.poll(10, TimeUnit.SECONDS);
-                    if (ch == null) {
-                        throw new java.io.IOException("the source did not reconnect");
-                    }
-                    return ch;
-                } catch (InterruptedException e) {
-                    throw new java.io.InterruptedIOException();
-                }
-            };
+            Reconnector sourceSide = link.sourceSide();
+            Reconnector destinationSide = link.destinationSide(Duration.ofSeconds(10));
             Run run = migrate(vm, first.source(), destinationEnd, sourceSide, destinationSide,
                     MigrationOptions.builder().strategy(Strategy.POSTCOPY).build());
             MigrationReport r = run.report();

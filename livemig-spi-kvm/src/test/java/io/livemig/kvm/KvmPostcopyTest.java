@@ -12,6 +12,7 @@ import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.LinkShape;
+import io.livemig.kit.RedialableLink;
 import io.livemig.spi.MigrationTarget;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -19,9 +20,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 import static io.livemig.kvm.KvmTestSupport.eventually;
@@ -121,24 +120,10 @@ class KvmPostcopyTest {
         try (KvmGuest source = new KvmGuest(KvmTestSupport.runningDirtier(40L << 20))) {
             assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(source.vmm()) >= 1));
             LinkShape slow = LinkShape.of(32L << 20, Duration.ZERO);
-            InMemoryChannel.Pair first = InMemoryChannel.pair(slow, TimeSource.system());
-            BlockingQueue<InMemoryChannel> destinationEnds = new LinkedBlockingQueue<>();
-            Reconnector sourceSide = () -> {
-                InMemoryChannel.Pair next = InMemoryChannel.pair(slow, TimeSource.system());
-                destinationEnds.add(next.destination());
-                return next.source();
-            };
-            Reconnector destinationSide = () -> {
-                try {
-                    InMemoryChannel ch = destinationEnds.poll(10, TimeUnit.SECONDS);
-                    if (ch == null) {
-                        throw new java.io.IOException("the source did not reconnect");
-                    }
-                    return ch;
-                } catch (InterruptedException e) {
-                    throw new java.io.InterruptedIOException();
-                }
-            };
+            RedialableLink link = new RedialableLink(slow, TimeSource.system());
+            InMemoryChannel.Pair first = link.first();
+            Reconnector sourceSide = link.sourceSide();
+            Reconnector destinationSide = link.destinationSide(Duration.ofSeconds(10));
             MigrationOptions options = MigrationOptions.builder().strategy(Strategy.POSTCOPY).listener(e -> {
                 if (e instanceof MigrationEvent.PostcopyStarted) {
                     Thread.ofPlatform().start(() -> {

@@ -33,6 +33,29 @@ class UserfaultfdTest {
         }
     }
 
+    /** 16 pages of memfd-backed memory registered in missing mode with a fresh userfaultfd. */
+    private record Registered(int memfd, MemorySegment ram, Userfaultfd uffd) implements AutoCloseable {
+        static Registered create() {
+            Userfaultfd uffd = openOrSkip();
+            int memfd = Sys.memfd("livemig-uffd-test", 16L * PAGE);
+            MemorySegment ram = Sys.mmap(16L * PAGE, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED, memfd, 0,
+                    "test RAM");
+            uffd.register(ram);
+            return new Registered(memfd, ram, uffd);
+        }
+
+        long address(int page) {
+            return ram.address() + (long) page * PAGE;
+        }
+
+        @Override
+        public void close() {
+            uffd.close(); // wakes any thread still waiting: its fault is then served normally
+            Sys.munmap(ram);
+            Sys.close(memfd);
+        }
+    }
+
     /** Waits (up to 10 s) for the next fault; serves nothing. */
     private static Userfaultfd.Fault nextFault(Userfaultfd uffd) {
         long deadline = System.nanoTime() + 10_000_000_000L;
@@ -47,11 +70,9 @@ class UserfaultfdTest {
 
     @Test
     void aLoadFromAMissingPageBlocksUntilCopyInstallsItAndASecondCopyIsRefused() throws Exception {
-        int memfd = Sys.memfd("livemig-uffd-test", 16L * PAGE);
-        MemorySegment ram = Sys.mmap(16L * PAGE, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED, memfd, 0, "test RAM");
-        Userfaultfd uffd = openOrSkip();
-        try (Arena arena = Arena.ofConfined()) {
-            uffd.register(ram);
+        try (Registered r = Registered.create(); Arena arena = Arena.ofConfined()) {
+            MemorySegment ram = r.ram();
+            Userfaultfd uffd = r.uffd();
             AtomicLong seen = new AtomicLong(-1);
             AtomicInteger readerTid = new AtomicInteger();
             Thread reader = Thread.ofPlatform().name("uffd-reader").start(() -> {
@@ -59,7 +80,7 @@ class UserfaultfdTest {
                 seen.set(ram.get(JAVA_LONG, 3L * PAGE + 8));
             });
             Userfaultfd.Fault fault = nextFault(uffd);
-            assertEquals(ram.address() + 3L * PAGE, fault.address() & ~(PAGE - 1L), "the faulting page");
+            assertEquals(r.address(3), fault.address() & ~(PAGE - 1L), "the faulting page");
             if ((uffd.features() & Userfaultfd.FEATURE_THREAD_ID) != 0) {
                 assertEquals(readerTid.get(), fault.threadId(), "the faulting thread");
             }
@@ -69,33 +90,27 @@ class UserfaultfdTest {
 
             MemorySegment page = arena.allocate(PAGE, PAGE);
             page.set(JAVA_LONG, 8, PATTERN);
-            assertTrue(uffd.copy(ram.address() + 3L * PAGE, page, PAGE));
+            assertTrue(uffd.copy(r.address(3), page, PAGE));
             reader.join(5000);
             assertEquals(PATTERN, seen.get(), "the reader sees the installed page");
 
             // A page pushed after the guest already has it (a demand raced the push): EEXIST,
             // reported as false, and the page keeps what was installed first.
             page.set(JAVA_LONG, 8, 42L);
-            assertFalse(uffd.copy(ram.address() + 3L * PAGE, page, PAGE));
+            assertFalse(uffd.copy(r.address(3), page, PAGE));
             assertEquals(PATTERN, ram.get(JAVA_LONG, 3L * PAGE + 8));
-        } finally {
-            uffd.close();
-            Sys.munmap(ram);
-            Sys.close(memfd);
         }
     }
 
     @Test
     void zeroPageAndMultiPageCopyServeWaitersAndOtherPagesStayMissing() throws Exception {
-        int memfd = Sys.memfd("livemig-uffd-test", 16L * PAGE);
-        MemorySegment ram = Sys.mmap(16L * PAGE, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED, memfd, 0, "test RAM");
-        Userfaultfd uffd = openOrSkip();
-        try (Arena arena = Arena.ofConfined()) {
-            uffd.register(ram);
+        try (Registered r = Registered.create(); Arena arena = Arena.ofConfined()) {
+            MemorySegment ram = r.ram();
+            Userfaultfd uffd = r.uffd();
             AtomicLong zero = new AtomicLong(-1);
             Thread z = Thread.ofPlatform().start(() -> zero.set(ram.get(JAVA_LONG, 5L * PAGE + 16)));
-            assertEquals(ram.address() + 5L * PAGE, nextFault(uffd).address() & ~(PAGE - 1L));
-            assertTrue(uffd.zeroPage(ram.address() + 5L * PAGE, PAGE));
+            assertEquals(r.address(5), nextFault(uffd).address() & ~(PAGE - 1L));
+            assertTrue(uffd.zeroPage(r.address(5), PAGE));
             z.join(5000);
             assertEquals(0, zero.get());
 
@@ -103,21 +118,17 @@ class UserfaultfdTest {
             MemorySegment two = arena.allocate(2L * PAGE, PAGE);
             two.set(JAVA_LONG, 0, 7L);
             two.set(JAVA_LONG, PAGE, 8L);
-            assertTrue(uffd.copy(ram.address() + 8L * PAGE, two, 2L * PAGE));
+            assertTrue(uffd.copy(r.address(8), two, 2L * PAGE));
             assertEquals(7L, ram.get(JAVA_LONG, 8L * PAGE));
             assertEquals(8L, ram.get(JAVA_LONG, 9L * PAGE));
 
             // Page 10 was never installed: a load from it still faults.
             AtomicLong late = new AtomicLong(-1);
             Thread l = Thread.ofPlatform().start(() -> late.set(ram.get(JAVA_LONG, 10L * PAGE)));
-            assertEquals(ram.address() + 10L * PAGE, nextFault(uffd).address() & ~(PAGE - 1L));
-            assertTrue(uffd.zeroPage(ram.address() + 10L * PAGE, PAGE));
+            assertEquals(r.address(10), nextFault(uffd).address() & ~(PAGE - 1L));
+            assertTrue(uffd.zeroPage(r.address(10), PAGE));
             l.join(5000);
             assertEquals(0, late.get());
-        } finally {
-            uffd.close();
-            Sys.munmap(ram);
-            Sys.close(memfd);
         }
     }
 }
