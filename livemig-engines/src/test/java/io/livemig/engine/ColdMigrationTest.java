@@ -56,6 +56,17 @@ class ColdMigrationTest {
                     }).build();
             return target;
         }
+
+        /** Waits until the target exists: the copy starts right after. */
+        void awaitTarget() throws InterruptedException {
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (target == null) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("the destination never created its target");
+                }
+                Thread.sleep(5);
+            }
+        }
     }
 
     private static CompletableFuture<ReceivedMigration> receiveAsync(Channel channel, Destination destination,
@@ -114,7 +125,10 @@ class ColdMigrationTest {
             assertInstanceOf(MigrationEvent.Completed.class, events.get(events.size() - 1));
             // The guest continues at the destination with its migrated vCPU state.
             assertEquals(source.writesDone(), destination.writesAtResume, "vCPU state carried the write counters");
-            Thread.sleep(50);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (destination.target.writesDone() == destination.writesAtResume && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
             assertTrue(destination.target.writesDone() > destination.writesAtResume, "guest runs at the destination");
             r.target().close();
         }
@@ -159,7 +173,8 @@ class ColdMigrationTest {
         try (InMemoryVm source = runningSource(32L << 20, null)) {
             CompletableFuture<ReceivedMigration> received = receiveAsync(pair.destination(), destination, COLD);
             Migration migration = LiveMigration.start(source, pair.source(), COLD);
-            Thread.sleep(300);
+            destination.awaitTarget();
+            Thread.sleep(100);
             migration.cancel();
             MigrationCancelledException e = assertThrows(MigrationCancelledException.class, migration::await);
             assertEquals(SourceVmState.RUNNING, e.sourceState());
@@ -184,7 +199,8 @@ class ColdMigrationTest {
             MemorySnapshot before = MemorySnapshot.of(source.memory());
             CompletableFuture<ReceivedMigration> received = receiveAsync(pair.destination(), destination, COLD);
             Migration migration = LiveMigration.start(source, pair.source(), COLD);
-            Thread.sleep(300);
+            destination.awaitTarget();
+            Thread.sleep(100);
             pair.source().breakLink();
             MigrationException e = assertThrows(MigrationException.class, migration::await);
             assertEquals(SourceVmState.RUNNING, e.sourceState(), e.getMessage());
