@@ -232,7 +232,7 @@ final class DemoCommand implements Callable<Integer> {
         try (TcpChannelListener listener = TcpChannelListener.bind(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Duration.ofSeconds(30))) {
             CompletableFuture<ReceivedMigration> destination = receiveAsync(
-                    () -> listener.accept(Duration.ofSeconds(30)), options);
+                    () -> listener.accept(Duration.ofSeconds(30)), source, options);
             try (Channel channel = TcpChannel.connect(listener.localAddress(), Duration.ofSeconds(10),
                     Duration.ofSeconds(30))) {
                 return migrate(source, channel, options, destination);
@@ -243,7 +243,7 @@ final class DemoCommand implements Callable<Integer> {
     private Result overMemory(InMemoryVm source, MigrationOptions options) throws Exception {
         InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(linkBandwidth.bytes(), linkLatency),
                 TimeSource.system());
-        CompletableFuture<ReceivedMigration> destination = receiveAsync(pair::destination, options);
+        CompletableFuture<ReceivedMigration> destination = receiveAsync(pair::destination, source, options);
         try (Channel channel = pair.source()) {
             return migrate(source, channel, options, destination);
         }
@@ -255,13 +255,33 @@ final class DemoCommand implements Callable<Integer> {
         Channel open() throws java.io.IOException;
     }
 
-    /** Receives into a new in-memory VM on a thread of its own. */
-    private static CompletableFuture<ReceivedMigration> receiveAsync(ChannelSource channels, MigrationOptions options) {
+    /**
+     * Receives into an in-memory VM on a thread of its own. The VM is made before the source
+     * connects, with the source's layout, as a destination host prepares one (QEMU's
+     * {@code -incoming}): allocating guest RAM is not part of the migration's time. A source that
+     * announces something else gets a VM made for it.
+     */
+    private static CompletableFuture<ReceivedMigration> receiveAsync(ChannelSource channels, InMemoryVm source,
+                                                                    MigrationOptions options) {
+        InMemoryProvider provider = new InMemoryProvider();
+        URI uri = URI.create(InMemoryProvider.SCHEME + ":target");
+        InMemoryVm prepared = provider.createTarget(uri, source.descriptor());
         return CompletableFuture.supplyAsync(() -> {
+            boolean[] used = new boolean[1];
             try (Channel channel = channels.open()) {
-                return LiveMigration.receive(channel, URI.create(InMemoryProvider.SCHEME + ":target"), quiet(options));
+                return LiveMigration.receive(channel, d -> {
+                    if (d.equals(prepared.descriptor())) {
+                        used[0] = true;
+                        return prepared;
+                    }
+                    return provider.createTarget(uri, d);
+                }, quiet(options));
             } catch (Exception e) {
                 throw new java.util.concurrent.CompletionException(e);
+            } finally {
+                if (!used[0]) {
+                    prepared.close();
+                }
             }
         }, runnable -> Thread.ofPlatform().name("livemig-demo-destination").start(runnable));
     }
