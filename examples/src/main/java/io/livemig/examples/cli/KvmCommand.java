@@ -268,6 +268,16 @@ final class KvmCommand {
             // The VM exists before the source connects, as QEMU's does with -incoming: creating
             // it (memory, vCPU, their warm-up) is not part of the migration's time.
             MicroVmm prepared = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build();
+            try {
+                return receive(prepared, created, err);
+            } finally {
+                if (created[0] != prepared) {
+                    prepared.close(); // not taken: replaced, or the migration never reached SETUP
+                }
+            }
+        }
+
+        private int receive(MicroVmm prepared, MicroVmm[] created, PrintStream err) throws Exception {
             try (TcpChannelListener listener = TcpChannelListener.bind(address(listen), Duration.ofSeconds(30))) {
                 InetSocketAddress bound = listener.localAddress();
                 err.printf("livemig kvm receive: listening on %s:%d%n", bound.getHostString(), bound.getPort());
@@ -284,16 +294,12 @@ final class KvmCommand {
                         if (prepared.vcpus().size() == d.vcpuCount()) {
                             created[0] = prepared;
                         } else {
-                            prepared.close();
                             created[0] = MicroVmm.builder().memoryBytes(memory.bytes()).vcpus(d.vcpuCount())
                                     .console(console(console)).build();
                         }
                         return new KvmGuest(created[0]);
                     }, MigrationOptions.defaults());
                 } catch (MigrationException e) {
-                    if (created[0] == null) {
-                        prepared.close();
-                    }
                     Map<String, Object> m = new LinkedHashMap<>();
                     m.put("side", "destination");
                     m.put("status", "failed");

@@ -58,10 +58,16 @@ final class Escalation {
                 || throttlePercent >= auto.maxPercent()) {
             return false;
         }
-        throttlePercent = Math.min(auto.maxPercent(), throttlePercent + auto.incrementPercent());
-        throttle.get().setThrottlePercent(throttlePercent);
-        session.policyApplied(round, auto, "auto-converge " + throttlePercent + "%");
+        throttle(session, round, auto, throttlePercent + auto.incrementPercent());
         return true;
+    }
+
+    /** Sets the throttle to {@code percent} (capped at the step's maximum) and reports it. */
+    private void throttle(SourceSession session, int round, EscalationStep.AutoConverge auto, int percent) {
+        throttlePercent = Math.min(auto.maxPercent(), percent);
+        throttle.orElseThrow().setThrottlePercent(throttlePercent);
+        throttling = true;
+        session.policyApplied(round, auto, "auto-converge " + throttlePercent + "%");
     }
 
     /**
@@ -89,11 +95,8 @@ final class Escalation {
                     if (throttle.isEmpty()) {
                         LOG.warn("auto-converge skipped: this VM cannot throttle its vCPUs");
                     } else if (throttlePercent < auto.maxPercent()) {
-                        throttlePercent = throttlePercent < auto.initialPercent() ? auto.initialPercent()
-                                : Math.min(auto.maxPercent(), throttlePercent + auto.incrementPercent());
-                        throttle.get().setThrottlePercent(throttlePercent);
-                        throttling = true;
-                        session.policyApplied(round, step, "auto-converge " + throttlePercent + "%");
+                        throttle(session, round, auto, throttlePercent < auto.initialPercent() ? auto.initialPercent()
+                                : throttlePercent + auto.incrementPercent());
                         return Outcome.CONTINUE;
                     }
                 }
