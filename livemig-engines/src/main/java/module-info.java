@@ -1,7 +1,7 @@
 /**
  * livemig's engines: the {@link io.livemig.engine.LiveMigration} entry point, the strategies and
- * the wire protocol (internal), the transports, and the in-memory kit ({@code mem:} provider,
- * shaped channels) that users' tests drive.
+ * the wire protocol (internal), and the transports.
+ * The in-memory kit that users' tests drive lives in {@code io.livemig.testkit}.
  */
 module io.livemig.engines {
     requires transitive io.livemig.api;
@@ -10,8 +10,6 @@ module io.livemig.engines {
 
     exports io.livemig.engine;
     exports io.livemig.transport;
-    exports io.livemig.kit;
 
     uses io.livemig.spi.HypervisorProvider;
-    provides io.livemig.spi.HypervisorProvider with io.livemig.kit.InMemoryProvider;
 }

@@ -1,4 +1,4 @@
-package io.livemig.engine;
+package io.livemig.e2e;
 
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemoryRegion;

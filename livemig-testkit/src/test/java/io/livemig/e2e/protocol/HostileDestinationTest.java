@@ -1,4 +1,4 @@
-package io.livemig.engine.internal;
+package io.livemig.e2e.protocol;
 
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.ProtocolException;

@@ -1,5 +1,7 @@
-package io.livemig.engine;
+package io.livemig.e2e;
 
+import io.livemig.engine.ReceivedMigration;
+import io.livemig.engine.LiveMigration;
 import io.livemig.api.MigrationEvent;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;

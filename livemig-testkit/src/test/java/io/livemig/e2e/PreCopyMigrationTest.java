@@ -1,5 +1,8 @@
-package io.livemig.engine;
+package io.livemig.e2e;
 
+import io.livemig.engine.ReceivedMigration;
+import io.livemig.engine.Migration;
+import io.livemig.engine.LiveMigration;
 import io.livemig.api.EscalationStep;
 import io.livemig.api.MigrationAbortedException;
 import io.livemig.api.MigrationCancelledException;

@@ -1,5 +1,6 @@
-package io.livemig.engine.internal;
+package io.livemig.e2e.protocol;
 
+import io.livemig.engine.internal.DestinationSession;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.ProtocolException;
