@@ -4,14 +4,14 @@ import java.time.Duration;
 
 /**
  * What a running migration tells its {@link MigrationListener}, in order: one {@link Started},
- * zero or more {@link RoundCompleted} and {@link PolicyApplied}, at most one
+ * zero or more {@link RoundCompleted} and {@link EscalationApplied}, at most one
  * {@link SwitchoverStarted}, for post-copy one {@link PostcopyStarted} and any number of
  * {@link LinkRecovered}, then exactly one of {@link Completed} or {@link Failed}. Switch over all of them exhaustively:
  * <pre>{@code
  * switch (event) {
  *     case MigrationEvent.Started s -> ...;
  *     case MigrationEvent.RoundCompleted r -> ...;
- *     case MigrationEvent.PolicyApplied p -> ...;
+ *     case MigrationEvent.EscalationApplied p -> ...;
  *     case MigrationEvent.SwitchoverStarted s -> ...;
  *     case MigrationEvent.PostcopyStarted p -> ...;
  *     case MigrationEvent.LinkRecovered l -> ...;
@@ -47,7 +47,7 @@ public sealed interface MigrationEvent {
      * @param step   the step that acted
      * @param action what it did, e.g. {@code "auto-converge 30%"} or {@code "downtime limit 400 ms"}
      */
-    record PolicyApplied(int round, EscalationStep step, String action) implements MigrationEvent {
+    record EscalationApplied(int round, EscalationStep step, String action) implements MigrationEvent {
     }
 
     /**

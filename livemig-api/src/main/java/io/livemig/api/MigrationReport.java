@@ -1,6 +1,7 @@
 package io.livemig.api;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -8,91 +9,301 @@ import java.util.Optional;
 import java.util.TreeMap;
 
 /**
- * The immutable outcome of a migration, from one side's point of view.
+ * The immutable outcome of a migration, from one side's point of view, built from named parts:
+ * the {@link Totals}, the {@link RoundStats rounds}, the {@link Switchover} with its steps, the
+ * page {@link Encodings}, the {@link Check verification}, the escalation ladder's actions and,
+ * when there was one, the post-copy phase. Build one with {@link #builder(Strategy)}.
  *
- * <p>Times are measured on the migration's {@link TimeSource}. On the source, {@code downtime}
- * runs from the source's pause to the arrival of the destination's "resumed" message, both read
- * on the source's clock: an upper bound of the true pause by one transit of the return path
- * (tens of microseconds on a LAN). On the destination it runs from the switchover message's
- * arrival to the resume.
+ * <p>Times are measured on the migration's {@link TimeSource}. On the source, the downtime runs
+ * from the source's pause to the arrival of the destination's "resumed" message, both read on
+ * the source's clock: an upper bound of the true pause by one transit of the return path (tens
+ * of microseconds on a LAN). On the destination it runs from the switchover message's arrival to
+ * the resume.
  *
- * @param strategy          the strategy that ran (after any escalation, the last one)
- * @param status            how it ended
- * @param verification      the page-by-page comparison's result
- * @param mismatchedPages   pages whose digests differed (0 unless {@code MISMATCH})
- * @param memoryBytes       the VM's RAM size in bytes, holes excluded
- * @param totalTime         from the start of the handshake until the VM runs at the destination
- *                          alone: its resume (cold, pre-copy) or the last page's arrival
- *                          (post-copy); the verification pass that may follow is not included
- * @param verificationTime  how long that verification pass took; zero if there was none
- * @param downtime          source pause to destination resume; zero if the VM never paused
- * @param expectedDowntime  what the engine predicted when it decided to switch over
- * @param bytesOnWire       bytes sent on the forward stream, frame headers included
- * @param rounds            the number of memory rounds
- * @param pagesByEncoding   pages sent per encoding name ({@code "zero"}, {@code "raw"}, ...), and under
- *                          {@code "unchanged"} the dirtied pages XBZRLE found unchanged and did not send
- * @param bytesByEncoding   payload bytes sent per encoding name
- * @param bytesSaved        page bytes not sent thanks to zero pages and codecs: pages sent times the
- *                          page size, minus their payload bytes
- * @param roundsDetail      per-round statistics, in order
- * @param forced            whether the switchover was forced past the downtime limit (the FORCE step)
- * @param policyActions     what the escalation ladder did, in order (e.g. {@code "auto-converge 30%"})
- * @param postcopy          what the post-copy phase did, or null if there was none
- * @param failure           what went wrong, if {@code status != COMPLETED}; else null
+ * @param strategy     the strategy that ran
+ * @param status       how it ended
+ * @param memoryBytes  the VM's RAM size in bytes, holes excluded
+ * @param totals       time and bytes of the whole migration
+ * @param rounds       per-round statistics, in order (the source's view; empty on the destination)
+ * @param switchover   the pause: downtime, its prediction and its steps
+ * @param encodings    pages and payload bytes by encoding
+ * @param verification the page-by-page comparison
+ * @param escalations  what the escalation ladder did, in order (e.g. {@code "auto-converge 30%"})
+ * @param postcopy     what the post-copy phase did, if there was one
+ * @param failure      what went wrong, if {@code status != COMPLETED}
  */
-public record MigrationReport(Strategy strategy, MigrationStatus status, Verification verification,
-                              long mismatchedPages, long memoryBytes, Duration totalTime, Duration verificationTime,
-                              Duration downtime,
-                              Duration expectedDowntime, long bytesOnWire, int rounds,
-                              Map<String, Long> pagesByEncoding, Map<String, Long> bytesByEncoding,
-                              long bytesSaved, List<RoundStats> roundsDetail,
-                              boolean forced, List<String> policyActions, PostcopyStats postcopy,
-                              String failure) {
+public record MigrationReport(Strategy strategy, MigrationStatus status, long memoryBytes, Totals totals,
+                              List<RoundStats> rounds, Switchover switchover, Encodings encodings,
+                              Check verification, List<String> escalations, Optional<PostcopyStats> postcopy,
+                              Optional<String> failure) {
 
-    /** @throws IllegalArgumentException for negative counts; collections are copied */
+    /**
+     * @throws NullPointerException     for a null part
+     * @throws IllegalArgumentException for a negative size, or a failure on a completed migration
+     */
     public MigrationReport {
         Objects.requireNonNull(strategy, "strategy");
         Objects.requireNonNull(status, "status");
+        Objects.requireNonNull(totals, "totals");
+        Objects.requireNonNull(switchover, "switchover");
+        Objects.requireNonNull(encodings, "encodings");
         Objects.requireNonNull(verification, "verification");
-        Objects.requireNonNull(totalTime, "totalTime");
-        Objects.requireNonNull(verificationTime, "verificationTime");
-        Objects.requireNonNull(downtime, "downtime");
-        Objects.requireNonNull(expectedDowntime, "expectedDowntime");
-        if (mismatchedPages < 0 || memoryBytes < 0 || bytesOnWire < 0 || rounds < 0) {
-            throw new IllegalArgumentException("report counts must not be negative");
+        Objects.requireNonNull(postcopy, "postcopy");
+        Objects.requireNonNull(failure, "failure");
+        if (memoryBytes < 0) {
+            throw new IllegalArgumentException("memoryBytes must not be negative, was " + memoryBytes);
         }
-        pagesByEncoding = Map.copyOf(new TreeMap<>(pagesByEncoding));
-        bytesByEncoding = Map.copyOf(new TreeMap<>(bytesByEncoding));
-        roundsDetail = List.copyOf(roundsDetail);
-        policyActions = List.copyOf(policyActions);
-        if (status == MigrationStatus.COMPLETED && failure != null) {
+        rounds = List.copyOf(rounds);
+        escalations = List.copyOf(escalations);
+        if (status == MigrationStatus.COMPLETED && failure.isPresent()) {
             throw new IllegalArgumentException("a completed migration has no failure");
         }
     }
 
     /** @return true only if the destination's memory at resume equalled the source's at pause, page for page */
     public boolean verified() {
-        return verification == Verification.VERIFIED;
+        return verification.outcome() == Verification.VERIFIED;
     }
 
-    /** @return the total of {@link #pagesByEncoding()}, unchanged pages (not sent) excluded */
-    public long pagesSent() {
-        long total = 0;
-        for (Map.Entry<String, Long> e : pagesByEncoding.entrySet()) {
-            if (!e.getKey().equals("unchanged")) {
-                total += e.getValue();
+    /** @return a builder for a report of {@code strategy}, with every part empty and status COMPLETED */
+    public static Builder builder(Strategy strategy) {
+        return new Builder(strategy);
+    }
+
+    /**
+     * Time and bytes of the whole migration.
+     *
+     * @param totalTime   from the start of the handshake until the VM runs at the destination
+     *                    alone: its resume (cold, pre-copy) or the last page's arrival (post-copy);
+     *                    the verification pass that may follow is not included
+     * @param bytesOnWire bytes sent on the forward stream (received, on the destination), frame
+     *                    headers included
+     * @param roundCount  the number of memory rounds (on the destination: the highest round
+     *                    number seen, plus one)
+     */
+    public record Totals(Duration totalTime, long bytesOnWire, int roundCount) {
+        /** No time, no bytes, no round. */
+        public static final Totals NONE = new Totals(Duration.ZERO, 0, 0);
+
+        /** @throws IllegalArgumentException for negative values */
+        public Totals {
+            requireNonNegative(totalTime, "totalTime");
+            if (bytesOnWire < 0 || roundCount < 0) {
+                throw new IllegalArgumentException("totals must not be negative");
             }
         }
-        return total;
     }
 
-    /** @return the post-copy statistics, if the migration had a post-copy phase */
-    public Optional<PostcopyStats> postcopyStats() {
-        return Optional.ofNullable(postcopy);
+    /**
+     * The switchover: from the pause of the source VM to its resume at the destination.
+     *
+     * @param downtime         source pause to destination resume; zero if the VM never paused
+     * @param expectedDowntime what the engine predicted when it decided to switch over
+     * @param forced           whether the switchover was forced past the downtime limit (the FORCE step)
+     * @param steps            where the downtime went, in order; their durations add up to
+     *                         about the downtime
+     */
+    public record Switchover(Duration downtime, Duration expectedDowntime, boolean forced, List<SwitchoverStep> steps) {
+        /** No switchover happened. */
+        public static final Switchover NONE = new Switchover(Duration.ZERO, Duration.ZERO, false, List.of());
+
+        /** @throws IllegalArgumentException for negative durations; the steps are copied */
+        public Switchover {
+            requireNonNegative(downtime, "downtime");
+            requireNonNegative(expectedDowntime, "expectedDowntime");
+            steps = List.copyOf(steps);
+        }
+
+        /** @return the duration of {@code kind}, zero if that step did not happen */
+        public Duration step(SwitchoverStep.Kind kind) {
+            for (SwitchoverStep s : steps) {
+                if (s.kind() == kind) {
+                    return s.duration();
+                }
+            }
+            return Duration.ZERO;
+        }
     }
 
-    /** @return the failure description, if the migration did not complete */
-    public Optional<String> failureMessage() {
-        return Optional.ofNullable(failure);
+    /**
+     * One step of the switchover.
+     *
+     * @param kind     which step
+     * @param duration how long it took
+     */
+    public record SwitchoverStep(Kind kind, Duration duration) {
+
+        /** The steps, in the order they happen; each side reports its own. */
+        public enum Kind {
+            /** Source: the last dirty pages sent after the pause (cold: all of memory). */
+            STOP_COPY,
+            /** Source: the vCPU and device state saved. */
+            STATE_SAVE,
+            /** Source: the state and COMMIT sent. */
+            STATE_SEND,
+            /** Source: COMMIT sent until the destination's RESUMED arrived. */
+            RESUME_WAIT,
+            /** Destination: SWITCHOVER until COMMIT arrived (pages and state received). */
+            RECEIVE,
+            /** Destination: the vCPU and device state loaded. */
+            STATE_LOAD,
+            /** Destination: the vCPUs resumed. */
+            RESUME
+        }
+
+        /** @throws IllegalArgumentException for a negative duration */
+        public SwitchoverStep {
+            Objects.requireNonNull(kind, "kind");
+            requireNonNegative(duration, "duration");
+        }
+    }
+
+    /**
+     * Pages by the encoding they travelled in.
+     *
+     * @param pagesByEncoding pages sent per encoding name ({@code "zero"}, {@code "raw"}, {@code "xbzrle"}, ...)
+     * @param bytesByEncoding payload bytes sent per encoding name
+     * @param unchangedPages  dirtied pages XBZRLE found unchanged and did not send
+     * @param bytesSaved      page bytes not sent thanks to zero pages and codecs: pages sent times the
+     *                        page size, minus their payload bytes
+     */
+    public record Encodings(Map<String, Long> pagesByEncoding, Map<String, Long> bytesByEncoding, long unchangedPages,
+                            long bytesSaved) {
+        /** Nothing sent. */
+        public static final Encodings NONE = new Encodings(Map.of(), Map.of(), 0, 0);
+
+        /** @throws IllegalArgumentException for negative counts; the maps are copied */
+        public Encodings {
+            pagesByEncoding = Map.copyOf(new TreeMap<>(pagesByEncoding));
+            bytesByEncoding = Map.copyOf(new TreeMap<>(bytesByEncoding));
+            if (unchangedPages < 0 || bytesSaved < 0) {
+                throw new IllegalArgumentException("encoding counts must not be negative");
+            }
+        }
+
+        /** @return the pages sent, of every encoding */
+        public long pagesSent() {
+            long total = 0;
+            for (long pages : pagesByEncoding.values()) {
+                total += pages;
+            }
+            return total;
+        }
+    }
+
+    /**
+     * The comparison of the destination's memory at resume with the source's at pause.
+     *
+     * @param outcome         the result
+     * @param mismatchedPages pages whose digests differed (0 unless {@code MISMATCH})
+     * @param time            how long the verification pass took; zero if there was none
+     */
+    public record Check(Verification outcome, long mismatchedPages, Duration time) {
+        /** Verification did not run. */
+        public static final Check NOT_CHECKED = new Check(Verification.NOT_CHECKED, 0, Duration.ZERO);
+
+        /** @throws IllegalArgumentException for negative values */
+        public Check {
+            Objects.requireNonNull(outcome, "outcome");
+            requireNonNegative(time, "time");
+            if (mismatchedPages < 0) {
+                throw new IllegalArgumentException("mismatchedPages must not be negative");
+            }
+        }
+    }
+
+    /** Builds a {@link MigrationReport}; every part starts empty. Not thread-safe. */
+    public static final class Builder {
+        private final Strategy strategy;
+        private MigrationStatus status = MigrationStatus.COMPLETED;
+        private long memoryBytes;
+        private Totals totals = Totals.NONE;
+        private List<RoundStats> rounds = new ArrayList<>();
+        private Switchover switchover = Switchover.NONE;
+        private Encodings encodings = Encodings.NONE;
+        private Check verification = Check.NOT_CHECKED;
+        private List<String> escalations = new ArrayList<>();
+        private PostcopyStats postcopy;
+        private String failure;
+
+        private Builder(Strategy strategy) {
+            this.strategy = Objects.requireNonNull(strategy, "strategy");
+        }
+
+        /** @return this; sets how the migration ended */
+        public Builder status(MigrationStatus status) {
+            this.status = Objects.requireNonNull(status, "status");
+            return this;
+        }
+
+        /** @return this; sets the VM's RAM size in bytes */
+        public Builder memoryBytes(long memoryBytes) {
+            this.memoryBytes = memoryBytes;
+            return this;
+        }
+
+        /** @return this; sets the totals */
+        public Builder totals(Totals totals) {
+            this.totals = Objects.requireNonNull(totals, "totals");
+            return this;
+        }
+
+        /** @return this; sets the rounds (copied) */
+        public Builder rounds(List<RoundStats> rounds) {
+            this.rounds = new ArrayList<>(rounds);
+            return this;
+        }
+
+        /** @return this; sets the switchover */
+        public Builder switchover(Switchover switchover) {
+            this.switchover = Objects.requireNonNull(switchover, "switchover");
+            return this;
+        }
+
+        /** @return this; sets the encodings */
+        public Builder encodings(Encodings encodings) {
+            this.encodings = Objects.requireNonNull(encodings, "encodings");
+            return this;
+        }
+
+        /** @return this; sets the verification */
+        public Builder verification(Check verification) {
+            this.verification = Objects.requireNonNull(verification, "verification");
+            return this;
+        }
+
+        /** @return this; sets the escalation ladder's actions (copied) */
+        public Builder escalations(List<String> escalations) {
+            this.escalations = new ArrayList<>(escalations);
+            return this;
+        }
+
+        /** @return this; sets the post-copy statistics, null if there was no post-copy */
+        public Builder postcopy(PostcopyStats postcopy) {
+            this.postcopy = postcopy;
+            return this;
+        }
+
+        /** @return this; sets the failure description, null for a completed migration */
+        public Builder failure(String failure) {
+            this.failure = failure;
+            return this;
+        }
+
+        /**
+         * @return the report
+         * @throws IllegalArgumentException if the parts are inconsistent (see the record's constructor)
+         */
+        public MigrationReport build() {
+            return new MigrationReport(strategy, status, memoryBytes, totals, rounds, switchover, encodings,
+                    verification, escalations, Optional.ofNullable(postcopy), Optional.ofNullable(failure));
+        }
+    }
+
+    private static void requireNonNegative(Duration d, String name) {
+        Objects.requireNonNull(d, name);
+        if (d.isNegative()) {
+            throw new IllegalArgumentException(name + " must not be negative, was " + d);
+        }
     }
 }

@@ -33,6 +33,15 @@ public interface TimeSource {
         sleepNanos(duration.toNanos());
     }
 
+    /**
+     * Whether this source is the real clock. Only then do the engines run what exists for real
+     * time alone: keep-alive frames on a quiet return path, and round-trip probes whose timing
+     * would otherwise make virtual-time runs differ.
+     *
+     * @return true for wall time, false for a virtual (simulated) clock
+     */
+    boolean isWallClock();
+
     /** @return the real monotonic clock ({@link System#nanoTime()}) and real sleeping */
     static TimeSource system() {
         return SystemTimeSource.INSTANCE;
@@ -46,6 +55,11 @@ enum SystemTimeSource implements TimeSource {
     @Override
     public long nanoTime() {
         return System.nanoTime();
+    }
+
+    @Override
+    public boolean isWallClock() {
+        return true;
     }
 
     @Override

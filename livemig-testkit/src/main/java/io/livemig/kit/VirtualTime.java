@@ -24,6 +24,11 @@ public final class VirtualTime implements TimeSource {
     private long now;
 
     @Override
+    public boolean isWallClock() {
+        return false;
+    }
+
+    @Override
     public synchronized long nanoTime() {
         return now;
     }

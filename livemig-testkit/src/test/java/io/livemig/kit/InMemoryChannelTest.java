@@ -20,6 +20,11 @@ class InMemoryChannelTest {
         private long now;
 
         @Override
+        public boolean isWallClock() {
+            return false;
+        }
+
+        @Override
         public synchronized long nanoTime() {
             return now;
         }

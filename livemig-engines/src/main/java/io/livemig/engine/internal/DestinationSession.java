@@ -175,7 +175,7 @@ public final class DestinationSession {
         }
         MigrationReport report = report();
         LOG.info("migration received: {} bytes, downtime {} ms, {}", report.memoryBytes(),
-                report.downtime().toMillis(), report.verification());
+                report.switchover().downtime().toMillis(), report.verification().outcome());
         return new Outcome(target, report);
     }
 
@@ -645,7 +645,7 @@ public final class DestinationSession {
      * channels do not time out, and an extra frame at a wall-clock moment would make runs differ.)
      */
     private void keepAlive() throws MigrationException {
-        if ((state == State.AWAIT_SETUP || state == State.RECEIVING || state == State.STOPPED) && time == io.livemig.api.TimeSource.system()
+        if ((state == State.AWAIT_SETUP || state == State.RECEIVING || state == State.STOPPED) && time.isWallClock()
                 && System.nanoTime() - lastReturnSendNanos >= keepAliveNanos) {
             send(Messages.writeEmpty(writer, FrameType.KEEPALIVE));
         }
@@ -682,11 +682,15 @@ public final class DestinationSession {
         Duration downtime = switchoverNanos >= 0 && resumeNanos >= 0
                 ? Duration.ofNanos(resumeNanos - switchoverNanos) : Duration.ZERO;
         long end = time.nanoTime();
-        return new MigrationReport(setup == null ? Strategy.COLD : setup.strategy(), MigrationStatus.COMPLETED,
-                verification, mismatchedPages, setup == null ? 0 : setup.descriptor().memoryLayout().memoryBytes(),
-                Duration.ofNanos((verifyStartNanos >= 0 ? verifyStartNanos : end) - startNanos),
-                verifyStartNanos >= 0 ? Duration.ofNanos(end - verifyStartNanos) : Duration.ZERO, downtime,
-                Duration.ZERO, bytesReceived, maxRound + 1,
-                byEncoding, bytes, saved, List.of(), false, List.of(), postcopy == null ? null : postcopy.stats(recoveries), null);
+        return MigrationReport.builder(setup == null ? Strategy.COLD : setup.strategy())
+                .memoryBytes(setup == null ? 0 : setup.descriptor().memoryLayout().memoryBytes())
+                .totals(new MigrationReport.Totals(Duration.ofNanos((verifyStartNanos >= 0 ? verifyStartNanos : end)
+                        - startNanos), bytesReceived, maxRound + 1))
+                .switchover(new MigrationReport.Switchover(downtime, Duration.ZERO, false, List.of()))
+                .encodings(new MigrationReport.Encodings(byEncoding, bytes, 0, saved))
+                .verification(new MigrationReport.Check(verification, mismatchedPages,
+                        verifyStartNanos >= 0 ? Duration.ofNanos(end - verifyStartNanos) : Duration.ZERO))
+                .postcopy(postcopy == null ? null : postcopy.stats(recoveries))
+                .build();
     }
 }

@@ -255,7 +255,7 @@ public final class SourceSession {
      * would make runs differ.
      */
     void ping() throws MigrationException {
-        if (time != io.livemig.api.TimeSource.system() || phase != MigrationPhase.LIVE_COPY) {
+        if (!time.isWallClock() || phase != MigrationPhase.LIVE_COPY) {
             return;
         }
         flushPages();
@@ -358,7 +358,7 @@ public final class SourceSession {
     /** Records an action of the escalation ladder and tells the listener. */
     public void policyApplied(int round, io.livemig.api.EscalationStep step, String action) {
         policyActions.add(action);
-        emit(new MigrationEvent.PolicyApplied(round, step, action));
+        emit(new MigrationEvent.EscalationApplied(round, step, action));
         LOG.info("round {}: not converging, {}", round, action);
     }
 
@@ -595,15 +595,21 @@ public final class SourceSession {
             unchangedPages += f.unchangedPages;
             bytesSaved += f.bytesSaved;
         }
-        if (unchangedPages > 0) {
-            byEncoding.put("unchanged", unchangedPages);
-        }
-        return new MigrationReport(options.strategy(), status, verification, mismatchedPages, layout.memoryBytes(),
-                Duration.ofNanos(Math.max(0, (verifyStartNanos >= 0 ? verifyStartNanos : end) - startNanos)),
-                verifyStartNanos >= 0 ? Duration.ofNanos(end - verifyStartNanos) : Duration.ZERO, downtime,
-                expectedDowntime, bytesOnWire,
-                rounds.size(), byEncoding, bytes, bytesSaved, rounds, forced, policyActions, postcopyStats,
-                failure == null ? null : failure.getMessage());
+        long totalEnd = verifyStartNanos >= 0 ? verifyStartNanos : end;
+        return MigrationReport.builder(options.strategy())
+                .status(status)
+                .memoryBytes(layout.memoryBytes())
+                .totals(new MigrationReport.Totals(Duration.ofNanos(Math.max(0, totalEnd - startNanos)), bytesOnWire,
+                        rounds.size()))
+                .rounds(rounds)
+                .switchover(new MigrationReport.Switchover(downtime, expectedDowntime, forced, List.of()))
+                .encodings(new MigrationReport.Encodings(byEncoding, bytes, unchangedPages, bytesSaved))
+                .verification(new MigrationReport.Check(verification, mismatchedPages,
+                        verifyStartNanos >= 0 ? Duration.ofNanos(end - verifyStartNanos) : Duration.ZERO))
+                .escalations(policyActions)
+                .postcopy(postcopyStats)
+                .failure(failure == null ? null : failure.getMessage())
+                .build();
     }
 
     /** Emits the final event and logs the one-line summary. */
@@ -614,8 +620,9 @@ public final class SourceSession {
         }
         if (failure == null) {
             LOG.info("migration completed: {} bytes in {} ms, downtime {} ms, {} rounds, {} bytes on the wire, {}",
-                    report.memoryBytes(), report.totalTime().toMillis(), report.downtime().toMillis(),
-                    report.rounds(), report.bytesOnWire(), report.verification());
+                    report.memoryBytes(), report.totals().totalTime().toMillis(),
+                    report.switchover().downtime().toMillis(), report.totals().roundCount(),
+                    report.totals().bytesOnWire(), report.verification().outcome());
             emit(new MigrationEvent.Completed(report));
         } else {
             LOG.info("migration {}: {}", report.status().name().toLowerCase(java.util.Locale.ROOT), failure.getMessage());
