@@ -1,10 +1,44 @@
 package io.livemig.kvm;
 
 import io.livemig.kvm.internal.Sys;
+import io.livemig.kvm.internal.UserfaultfdAbi;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
+import static io.livemig.kvm.internal.UserfaultfdAbi.API;
+import static io.livemig.kvm.internal.UserfaultfdAbi.API_API;
+import static io.livemig.kvm.internal.UserfaultfdAbi.API_BYTES;
+import static io.livemig.kvm.internal.UserfaultfdAbi.API_FEATURES;
+import static io.livemig.kvm.internal.UserfaultfdAbi.API_VERSION;
+import static io.livemig.kvm.internal.UserfaultfdAbi.CLOEXEC;
+import static io.livemig.kvm.internal.UserfaultfdAbi.COPY;
+import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_BYTES;
+import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_DST;
+import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_LEN;
+import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_MODE;
+import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_SRC;
+import static io.livemig.kvm.internal.UserfaultfdAbi.EVENT_PAGEFAULT;
+import static io.livemig.kvm.internal.UserfaultfdAbi.MSG_BYTES;
+import static io.livemig.kvm.internal.UserfaultfdAbi.MSG_EVENT;
+import static io.livemig.kvm.internal.UserfaultfdAbi.MSG_PAGEFAULT_ADDRESS;
+import static io.livemig.kvm.internal.UserfaultfdAbi.MSG_PAGEFAULT_PTID;
+import static io.livemig.kvm.internal.UserfaultfdAbi.NONBLOCK;
+import static io.livemig.kvm.internal.UserfaultfdAbi.RANGE_BYTES;
+import static io.livemig.kvm.internal.UserfaultfdAbi.RANGE_LEN;
+import static io.livemig.kvm.internal.UserfaultfdAbi.RANGE_START;
+import static io.livemig.kvm.internal.UserfaultfdAbi.REGISTER;
+import static io.livemig.kvm.internal.UserfaultfdAbi.REGISTER_BYTES;
+import static io.livemig.kvm.internal.UserfaultfdAbi.REGISTER_MODE;
+import static io.livemig.kvm.internal.UserfaultfdAbi.REGISTER_MODE_MISSING;
+import static io.livemig.kvm.internal.UserfaultfdAbi.REGISTER_RANGE;
+import static io.livemig.kvm.internal.UserfaultfdAbi.UNREGISTER;
+import static io.livemig.kvm.internal.UserfaultfdAbi.WAKE;
+import static io.livemig.kvm.internal.UserfaultfdAbi.ZEROPAGE;
+import static io.livemig.kvm.internal.UserfaultfdAbi.ZEROPAGE_BYTES;
+import static io.livemig.kvm.internal.UserfaultfdAbi.ZEROPAGE_MODE;
+import static io.livemig.kvm.internal.UserfaultfdAbi.ZEROPAGE_RANGE;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -14,25 +48,25 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * this process's memory in missing mode, read page faults on it, and resolve them by atomically
  * installing a page ({@code UFFDIO_COPY}) or a zero page ({@code UFFDIO_ZEROPAGE}). Faults from
  * the kernel count too: a KVM vCPU that touches a missing guest page blocks inside KVM_RUN
- * until the page is installed.
+ * until the page is installed. Every number, size and offset comes from {@link UserfaultfdAbi},
+ * which its test checks against linux/userfaultfd.h.
  *
- * <p>Thread-safety: one thread reads faults; installs may come from any thread. Owns the fd.
+ * <p>Native memory: each ioctl's argument struct lives in a confined arena of that one call
+ * (zeroed on allocation, freed when the call returns; the kernel keeps no pointer to it). The
+ * only long-lived buffer is the read buffer for fault messages, in this object's arena, freed
+ * by {@link #close()}. Memory passed by address (a registered range, a copy's source) is the
+ * caller's, borrowed for the call.
+ *
+ * <p>Thread-safety: one thread reads faults; installs may come from any thread. Owns the fd;
+ * {@link #close()} must not race {@link #awaitFaults}: stop and join the reading thread first.
  */
 public final class Userfaultfd implements AutoCloseable {
 
-    private static final long UFFD_API = 0xAA;
-    private static final long API = 3222841919L;
-    private static final long REGISTER = 3223366144L;
-    private static final long UNREGISTER = 2148575745L;
-    private static final long WAKE = 2148575746L;
-    private static final long COPY = 3223890435L;
-    private static final long ZEROPAGE = 3223366148L;
-    private static final long MODE_MISSING = 1;
-    /** Faults carry the faulting thread's id. */
-    public static final long FEATURE_THREAD_ID = 1 << 8;
-    private static final int EVENT_PAGEFAULT = 0x12;
-    /** Bytes of one uffd_msg. */
-    public static final int MESSAGE_BYTES = 32;
+    /** Faults carry the faulting thread's id: a bit of {@link #features()} ({@code UFFD_FEATURE_THREAD_ID}). */
+    public static final long FEATURE_THREAD_ID = UserfaultfdAbi.FEATURE_THREAD_ID;
+
+    /** The most fault messages one {@link #awaitFaults} reads. */
+    private static final int MESSAGES_PER_READ = 16;
 
     /** A page fault: the address and, with {@link #FEATURE_THREAD_ID}, the faulting thread. */
     public record Fault(long address, int threadId) {
@@ -40,8 +74,10 @@ public final class Userfaultfd implements AutoCloseable {
 
     private final int fd;
     private final long features;
+    /** Holds {@link #messages} from open to close. Shared: the reading thread is not the opening one. */
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment messages = arena.allocate(16L * MESSAGE_BYTES, 8);
+    /** read(2)'s buffer for uffd_msg records; used by the one reading thread only. */
+    private final MemorySegment messages = arena.allocate((long) MESSAGES_PER_READ * MSG_BYTES, 8);
     private volatile boolean closed;
 
     private Userfaultfd(int fd, long features) {
@@ -52,63 +88,90 @@ public final class Userfaultfd implements AutoCloseable {
     /**
      * Opens a userfaultfd and negotiates the API, asking for {@link #FEATURE_THREAD_ID} if offered.
      *
+     * @return the open fd, which the caller owns and closes
      * @throws KvmException if userfaultfd is unavailable (kernel, permissions)
      */
     public static Userfaultfd open() {
-        int fd = Sys.userfaultfd(0x800); // O_NONBLOCK: reads never block; poll waits
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment api = a.allocate(24, 8);
-            api.set(JAVA_LONG, 0, UFFD_API);
+        // A new descriptor, ours until the constructor takes it. CLOEXEC keeps it from child
+        // processes; NONBLOCK makes read(2) fail with EAGAIN rather than wait (poll(2) waits).
+        int fd = Sys.userfaultfd(CLOEXEC | NONBLOCK);
+        try (Arena call = Arena.ofConfined()) {
+            // uffdio_api, in this call's arena until the try ends; allocate zeroes it, so the
+            // first handshake asks for no feature. The kernel reads api and features and writes
+            // back features (those it offers) and ioctls (unused).
+            MemorySegment api = call.allocate(API_BYTES, 8);
+            api.set(JAVA_LONG, API_API, API_VERSION);
             Sys.ioctl(fd, API, api, "UFFDIO_API");
-            long offered = api.get(JAVA_LONG, 8);
-            // The API handshake may be done once per fd: open a second one with the features.
+            long wanted = api.get(JAVA_LONG, API_FEATURES) & FEATURE_THREAD_ID;
+            // The handshake may be done once per fd: open a second one and ask it for the features.
             Sys.close(fd);
-            fd = Sys.userfaultfd(0x800);
-            api.set(JAVA_LONG, 0, UFFD_API);
-            api.set(JAVA_LONG, 8, offered & FEATURE_THREAD_ID);
+            fd = -1; // closed: the catch below must not close the number again (it may be reused)
+            fd = Sys.userfaultfd(CLOEXEC | NONBLOCK);
+            // The same struct again: api and features set, ioctls as the kernel left it (it
+            // ignores the field on the way in and overwrites it on the way out).
+            api.set(JAVA_LONG, API_API, API_VERSION);
+            api.set(JAVA_LONG, API_FEATURES, wanted);
             Sys.ioctl(fd, API, api, "UFFDIO_API");
-            return new Userfaultfd(fd, offered & FEATURE_THREAD_ID);
+            return new Userfaultfd(fd, wanted);
         } catch (RuntimeException e) {
-            Sys.close(fd);
+            if (fd >= 0) {
+                Sys.close(fd);
+            }
             throw e;
         }
     }
 
-    /** @return the features in effect */
+    /** @return the features in effect, a mask of {@code UFFD_FEATURE_*} bits */
     public long features() {
         return features;
     }
 
-    /** Registers {@code range} (page-aligned) in missing mode. */
+    /**
+     * Registers {@code range} (page-aligned) in missing mode.
+     *
+     * @param range memory of this process; only its address and size reach the kernel, so the
+     *              caller keeps it mapped while it is registered
+     */
     public void register(MemorySegment range) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment reg = a.allocate(32, 8);
-            reg.set(JAVA_LONG, 0, range.address());
-            reg.set(JAVA_LONG, 8, range.byteSize());
-            reg.set(JAVA_LONG, 16, MODE_MISSING);
+        try (Arena call = Arena.ofConfined()) {
+            // uffdio_register, in this call's arena. The kernel reads range and mode and writes
+            // back ioctls (the requests the range allows; unused).
+            MemorySegment reg = call.allocate(REGISTER_BYTES, 8);
+            writeRange(reg, REGISTER_RANGE, range.address(), range.byteSize());
+            reg.set(JAVA_LONG, REGISTER_MODE, REGISTER_MODE_MISSING);
             Sys.ioctl(fd, REGISTER, reg, "UFFDIO_REGISTER");
         }
     }
 
     /** Unregisters {@code range}; faults on it are ordinary again. */
     public void unregister(MemorySegment range) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment r = a.allocate(16, 8);
-            r.set(JAVA_LONG, 0, range.address());
-            r.set(JAVA_LONG, 8, range.byteSize());
+        try (Arena call = Arena.ofConfined()) {
+            // uffdio_range, in this call's arena; the kernel only reads it.
+            MemorySegment r = call.allocate(RANGE_BYTES, 8);
+            writeRange(r, 0, range.address(), range.byteSize());
             Sys.ioctl(fd, UNREGISTER, r, "UFFDIO_UNREGISTER");
         }
     }
 
     /**
      * Waits up to {@code timeoutMillis} for faults and returns those pending (at most 16).
+     * Call from one thread at a time.
      *
      * @return the faults, empty on timeout
      */
     public Fault[] awaitFaults(int timeoutMillis) {
-        if (!Sys.pollIn(arena, fd, timeoutMillis)) {
+        boolean readable;
+        try (Arena call = Arena.ofConfined()) {
+            // The pollfd, in this call's arena (not this object's: that would grow by one per
+            // call until close). The kernel writes back revents.
+            readable = Sys.pollIn(call, fd, timeoutMillis);
+        }
+        if (!readable) {
             return new Fault[0];
         }
+        // Into messages (this object's arena, alive until close, which does not run meanwhile):
+        // the kernel writes whole uffd_msg records, never more than the buffer's size. They are
+        // decoded before this returns; the next read overwrites them.
         long n = Sys.read(fd, messages);
         if (n == -Sys.EAGAIN || n == -Sys.EINTR) {
             return new Fault[0];
@@ -116,31 +179,44 @@ public final class Userfaultfd implements AutoCloseable {
         if (n < 0) {
             throw new KvmException("read(userfaultfd)", (int) -n, Sys.strerror((int) -n));
         }
-        int count = (int) (n / MESSAGE_BYTES);
+        int count = (int) (n / MSG_BYTES);
         Fault[] faults = new Fault[count];
         int k = 0;
         for (int i = 0; i < count; i++) {
-            long at = (long) i * MESSAGE_BYTES;
-            if (Byte.toUnsignedInt(messages.get(JAVA_BYTE, at)) == EVENT_PAGEFAULT) {
-                faults[k++] = new Fault(messages.get(JAVA_LONG, at + 16), messages.get(JAVA_INT, at + 24));
+            long at = (long) i * MSG_BYTES;
+            if (Byte.toUnsignedInt(messages.get(JAVA_BYTE, at + MSG_EVENT)) == EVENT_PAGEFAULT) {
+                faults[k++] = new Fault(messages.get(JAVA_LONG, at + MSG_PAGEFAULT_ADDRESS),
+                        messages.get(JAVA_INT, at + MSG_PAGEFAULT_PTID));
             }
         }
-        return java.util.Arrays.copyOf(faults, k);
+        return Arrays.copyOf(faults, k);
     }
 
     /**
      * Atomically installs {@code length} bytes from {@code source} at {@code address} and wakes
      * the threads waiting there.
      *
+     * @param source native memory of at least {@code length} bytes, read by the kernel during
+     *               the call only; the caller keeps it alive until this returns
      * @return true if installed, false if a page was already there (EEXIST: left unchanged)
+     * @throws IllegalArgumentException if {@code source} is not native or shorter than {@code length}
      */
     public boolean copy(long address, MemorySegment source, long length) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment c = a.allocate(40, 8);
-            c.set(JAVA_LONG, 0, address);
-            c.set(JAVA_LONG, 8, source.address());
-            c.set(JAVA_LONG, 16, length);
-            c.set(JAVA_LONG, 24, 0L);
+        // Only source's address reaches the kernel: a heap segment has none it could read, and a
+        // short one would let it read past the end.
+        if (!source.isNative() || length > source.byteSize()) {
+            throw new IllegalArgumentException("UFFDIO_COPY of " + length + " bytes needs a native source at least"
+                    + " that long, got " + source);
+        }
+        try (Arena call = Arena.ofConfined()) {
+            // uffdio_copy, in this call's arena (mode 0 from allocate: wake the waiters). The
+            // kernel reads dst, src, len and mode, copies len bytes from src, and writes back
+            // copy (the bytes copied or -errno; unused: the return value says the same).
+            MemorySegment c = call.allocate(COPY_BYTES, 8);
+            c.set(JAVA_LONG, COPY_DST, address);
+            c.set(JAVA_LONG, COPY_SRC, source.address());
+            c.set(JAVA_LONG, COPY_LEN, length);
+            c.set(JAVA_LONG, COPY_MODE, 0L);
             int r = Sys.ioctlRaw(fd, COPY, c);
             if (r == -Sys.EEXIST) {
                 wake(address, length);
@@ -159,11 +235,12 @@ public final class Userfaultfd implements AutoCloseable {
      * @return true if installed, false if a page was already there
      */
     public boolean zeroPage(long address, long length) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment z = a.allocate(32, 8);
-            z.set(JAVA_LONG, 0, address);
-            z.set(JAVA_LONG, 8, length);
-            z.set(JAVA_LONG, 16, 0L);
+        try (Arena call = Arena.ofConfined()) {
+            // uffdio_zeropage, in this call's arena (mode 0: wake the waiters). The kernel reads
+            // range and mode and writes back zeropage (the bytes zeroed or -errno; unused).
+            MemorySegment z = call.allocate(ZEROPAGE_BYTES, 8);
+            writeRange(z, ZEROPAGE_RANGE, address, length);
+            z.set(JAVA_LONG, ZEROPAGE_MODE, 0L);
             int r = Sys.ioctlRaw(fd, ZEROPAGE, z);
             if (r == -Sys.EEXIST) {
                 wake(address, length);
@@ -178,14 +255,24 @@ public final class Userfaultfd implements AutoCloseable {
 
     /** Wakes threads waiting on {@code [address, address + length)}. */
     public void wake(long address, long length) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment r = a.allocate(16, 8);
-            r.set(JAVA_LONG, 0, address);
-            r.set(JAVA_LONG, 8, length);
+        try (Arena call = Arena.ofConfined()) {
+            // uffdio_range, in this call's arena; the kernel only reads it.
+            MemorySegment r = call.allocate(RANGE_BYTES, 8);
+            writeRange(r, 0, address, length);
             Sys.ioctl(fd, WAKE, r, "UFFDIO_WAKE");
         }
     }
 
+    /** Writes a uffdio_range at {@code offset} of {@code struct}. */
+    private static void writeRange(MemorySegment struct, long offset, long start, long lengthBytes) {
+        struct.set(JAVA_LONG, offset + RANGE_START, start);
+        struct.set(JAVA_LONG, offset + RANGE_LEN, lengthBytes);
+    }
+
+    /**
+     * Closes the fd, which wakes every thread waiting on a registered page (its fault is then
+     * served as if the range were not registered), and frees the read buffer. Idempotent.
+     */
     @Override
     public synchronized void close() {
         if (!closed) {

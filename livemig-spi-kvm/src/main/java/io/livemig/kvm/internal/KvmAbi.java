@@ -1,24 +1,27 @@
 package io.livemig.kvm.internal;
 
+import static io.livemig.kvm.internal.IoctlEncoding.NONE;
+import static io.livemig.kvm.internal.IoctlEncoding.READ;
+import static io.livemig.kvm.internal.IoctlEncoding.WRITE;
+
 /**
  * The KVM ABI this binding uses, from linux/kvm.h and asm/kvm.h (x86-64): ioctl numbers,
  * struct sizes and the offsets of the fields the micro-VMM reads or writes. Structs that are
  * only saved and restored are handled as opaque byte blocks of their kernel size.
  * {@code KvmAbiTest} compiles a C program against the installed headers and compares every
- * value here with the compiler's.
+ * value here with the compiler's. userfaultfd's part of the ABI, from its own header, is
+ * {@link UserfaultfdAbi}; both build their ioctl numbers with {@link IoctlEncoding}.
  */
 public final class KvmAbi {
 
     private KvmAbi() {
     }
 
+    /** KVMIO: the ioctl type of every KVM request. */
     private static final int KVMIO = 0xAE;
-    private static final int NONE = 0;
-    private static final int WRITE = 1;
-    private static final int READ = 2;
 
     private static long ioc(int dir, int nr, int size) {
-        return ((long) dir << 30) | ((long) size << 16) | ((long) KVMIO << 8) | nr;
+        return IoctlEncoding.ioc(dir, KVMIO, nr, size);
     }
 
     // Struct sizes in bytes.

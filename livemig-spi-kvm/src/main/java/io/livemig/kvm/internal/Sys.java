@@ -343,14 +343,16 @@ public final class Sys {
         }
     }
 
-    /** The userfaultfd(2) system call number on x86-64. */
-    private static final long SYS_USERFAULTFD = 323;
-
-    /** userfaultfd(2): a new userfaultfd with O_CLOEXEC and {@code flags}. */
+    /**
+     * userfaultfd(2), through syscall(2) with the number from {@link UserfaultfdAbi#SYSCALL}.
+     *
+     * @param flags {@link UserfaultfdAbi#CLOEXEC} and {@link UserfaultfdAbi#NONBLOCK}, as wanted
+     * @return the new descriptor, which the caller owns and closes
+     */
     public static int userfaultfd(int flags) {
         try {
             MemorySegment c = CAPTURED.get();
-            long fd = (long) SYSCALL_1.invokeExact(c, SYS_USERFAULTFD, (long) (O_CLOEXEC | flags));
+            long fd = (long) SYSCALL_1.invokeExact(c, UserfaultfdAbi.SYSCALL, (long) flags);
             if (fd < 0) {
                 throw fail("userfaultfd", lastErrno(c));
             }
