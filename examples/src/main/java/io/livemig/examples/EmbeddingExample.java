@@ -35,7 +35,7 @@ public final class EmbeddingExample {
     public static void main(String[] args) throws Exception {
         MigrationReport report = run();
         System.out.println(report.status() + ", verified " + report.verified() + ", downtime "
-                + report.downtime().toMillis() + " ms");
+                + report.switchover().downtime().toMillis() + " ms");
     }
 
     /** @return the source's report */

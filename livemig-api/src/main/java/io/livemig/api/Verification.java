@@ -10,6 +10,6 @@ public enum Verification {
     NOT_CHECKED,
     /** Every page matched. */
     VERIFIED,
-    /** At least one page differed; see {@link MigrationReport#mismatchedPages()}. */
+    /** At least one page differed; see {@link MigrationReport.Check#mismatchedPages()}. */
     MISMATCH
 }

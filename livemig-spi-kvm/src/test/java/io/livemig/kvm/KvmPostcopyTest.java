@@ -104,7 +104,7 @@ class KvmPostcopyTest {
                     MigrationOptions.builder().strategy(strategy).hybridRounds(2).build());
             try (MigrationTarget target = o.target()) {
                 assertTrue(o.report().verified(), o.report().toString());
-                PostcopyStats p = o.report().postcopyStats().orElseThrow();
+                PostcopyStats p = o.report().postcopy().orElseThrow();
                 if (strategy == Strategy.POSTCOPY) {
                     assertTrue(p.demandFaults() > 0, "the guest never waited for a page: " + p);
                 }
@@ -138,7 +138,7 @@ class KvmPostcopyTest {
             }).build();
             Outcome o = migrate(source, first, sourceSide, destinationSide, options);
             try (MigrationTarget target = o.target()) {
-                PostcopyStats p = o.report().postcopyStats().orElseThrow();
+                PostcopyStats p = o.report().postcopy().orElseThrow();
                 assertEquals(1, p.recoveries(), p.toString());
                 assertTrue(p.recovered());
                 assertTrue(o.report().verified(), "nothing lost across the cut: " + o.report());

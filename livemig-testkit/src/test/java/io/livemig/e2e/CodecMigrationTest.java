@@ -79,35 +79,39 @@ class CodecMigrationTest {
     @Test
     void xbzrleDeltasLandByteExactAndSaveBytes() throws Exception {
         MigrationReport r = migrate(Set.of(Codec.XBZRLE), Strategy.PRECOPY);
-        assertTrue(r.rounds() > 1);
-        assertTrue(r.pagesByEncoding().getOrDefault("xbzrle", 0L) > 0, "deltas were sent: " + r.pagesByEncoding());
-        long xbzrleBytes = r.bytesByEncoding().get("xbzrle");
-        long xbzrlePages = r.pagesByEncoding().get("xbzrle");
+        assertTrue(r.totals().roundCount() > 1);
+        assertTrue(r.encodings().pagesByEncoding().getOrDefault("xbzrle", 0L) > 0,
+                "deltas were sent: " + r.encodings().pagesByEncoding());
+        long xbzrleBytes = r.encodings().bytesByEncoding().get("xbzrle");
+        long xbzrlePages = r.encodings().pagesByEncoding().get("xbzrle");
         assertTrue(xbzrleBytes < xbzrlePages * 4096 / 10, "deltas are small: " + xbzrleBytes + " bytes for "
                 + xbzrlePages + " pages");
-        assertTrue(r.bytesSaved() > 0);
+        assertTrue(r.encodings().bytesSaved() > 0);
     }
 
     @Test
     void identicalPagesTravelAsCheckedReferences() throws Exception {
         MigrationReport r = migrate(Set.of(Codec.DEDUP, Codec.LZ4), Strategy.PRECOPY);
-        assertTrue(r.pagesByEncoding().getOrDefault("dedup", 0L) >= TWINS - 1, "references: " + r.pagesByEncoding());
-        assertTrue(r.bytesByEncoding().get("dedup") == r.pagesByEncoding().get("dedup") * 24);
+        assertTrue(r.encodings().pagesByEncoding().getOrDefault("dedup", 0L) >= TWINS - 1,
+                "references: " + r.encodings().pagesByEncoding());
+        assertTrue(r.encodings().bytesByEncoding().get("dedup") == r.encodings().pagesByEncoding().get("dedup") * 24);
     }
 
     @Test
     void parallelEncodersLandByteExactWithDeltasAndReferences() throws Exception {
         // 16 MiB = 8 blocks of 2 MiB over 3 threads: uneven shares, every thread busy.
         MigrationReport r = migrate(Set.of(Codec.XBZRLE, Codec.DEDUP, Codec.LZ4), Strategy.PRECOPY, 3);
-        assertTrue(r.rounds() > 1);
-        assertTrue(r.pagesByEncoding().getOrDefault("xbzrle", 0L) > 0, "deltas: " + r.pagesByEncoding());
-        assertTrue(r.pagesByEncoding().getOrDefault("dedup", 0L) > 0, "references: " + r.pagesByEncoding());
+        assertTrue(r.totals().roundCount() > 1);
+        assertTrue(r.encodings().pagesByEncoding().getOrDefault("xbzrle", 0L) > 0,
+                "deltas: " + r.encodings().pagesByEncoding());
+        assertTrue(r.encodings().pagesByEncoding().getOrDefault("dedup", 0L) > 0,
+                "references: " + r.encodings().pagesByEncoding());
     }
 
     @Test
     void parallelEncodersHandOverToPostcopy() throws Exception {
         MigrationReport r = migrate(Set.of(Codec.XBZRLE, Codec.LZ4), Strategy.HYBRID, 2);
-        assertTrue(r.postcopyStats().isPresent());
+        assertTrue(r.postcopy().isPresent());
     }
 
     @Test
@@ -121,6 +125,6 @@ class CodecMigrationTest {
     @Test
     void hybridWithCodecsSendsNoDeltasInPostcopyAndLandsByteExact() throws Exception {
         MigrationReport r = migrate(Set.of(Codec.XBZRLE, Codec.LZ4, Codec.DEDUP), Strategy.HYBRID);
-        assertTrue(r.postcopyStats().isPresent());
+        assertTrue(r.postcopy().isPresent());
     }
 }

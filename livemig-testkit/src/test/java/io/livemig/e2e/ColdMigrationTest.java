@@ -110,20 +110,20 @@ class ColdMigrationTest {
             assertEquals(MigrationStatus.COMPLETED, report.status());
             assertTrue(report.verified(), "engine's own digest verification");
             assertEquals(32L << 20, report.memoryBytes());
-            assertEquals(1, report.rounds());
+            assertEquals(1, report.totals().roundCount());
             // The destination starts zeroed: every non-zero page travels once, raw; zero pages not at all.
             long nonZero = atPause.get().nonZeroPages();
-            assertEquals(nonZero, report.pagesSent());
-            assertEquals(nonZero, report.pagesByEncoding().getOrDefault("raw", 0L), "every non-zero page once");
-            assertEquals(0, report.pagesByEncoding().getOrDefault("zero", 0L), "zero pages cost nothing");
-            assertTrue(report.downtime().compareTo(Duration.ZERO) > 0);
+            assertEquals(nonZero, report.encodings().pagesSent());
+            assertEquals(nonZero, report.encodings().pagesByEncoding().getOrDefault("raw", 0L), "every non-zero page once");
+            assertEquals(0, report.encodings().pagesByEncoding().getOrDefault("zero", 0L), "zero pages cost nothing");
+            assertTrue(report.switchover().downtime().compareTo(Duration.ZERO) > 0);
             assertTrue(source.vcpus().isPaused(), "a migrated source stays paused");
 
             // The test's own check, independent of the engine's digests.
             assertTrue(atPause.get().hasNonZeroPage());
             destination.atResume.get().assertSameAs(atPause.get());
             ReceivedMigration r = received.get();
-            assertEquals(Verification.VERIFIED, r.report().verification());
+            assertEquals(Verification.VERIFIED, r.report().verification().outcome());
             assertInstanceOf(MigrationEvent.Started.class, events.get(0));
             assertInstanceOf(MigrationEvent.Completed.class, events.get(events.size() - 1));
             // The guest continues at the destination with its migrated vCPU state.
@@ -162,7 +162,7 @@ class ColdMigrationTest {
                 report = LiveMigration.migrate(source, ch, options);
             }
             assertTrue(report.verified());
-            assertEquals(atPause.get().nonZeroPages(), report.pagesSent());
+            assertEquals(atPause.get().nonZeroPages(), report.encodings().pagesSent());
             destination.atResume.get().assertSameAs(atPause.get());
             received.get().target().close();
         }

@@ -138,11 +138,11 @@ class PostCopyMigrationTest {
                     MigrationOptions.builder().strategy(Strategy.POSTCOPY).build());
             MigrationReport r = run.report();
             assertTrue(r.verified(), "every page as landed equals the source's at pause (digests)");
-            PostcopyStats p = r.postcopyStats().orElseThrow();
+            PostcopyStats p = r.postcopy().orElseThrow();
             assertEquals(PAGES, p.pagesPulled() + p.pagesPushed(), "each page crossed exactly once");
-            assertEquals(PAGES, r.pagesSent());
+            assertEquals(PAGES, r.encodings().pagesSent());
             assertTrue(p.demandFaults() > 0, "the running guest faulted on missing pages");
-            assertEquals(0, r.rounds());
+            assertEquals(0, r.totals().roundCount());
             assertTrue(run.events().stream().anyMatch(e -> e instanceof MigrationEvent.PostcopyStarted));
             assertEquals(PAGES, run.dest().installOrder.size(), "the destination installed each page once");
             assertColdPagesMatch(run);
@@ -161,7 +161,7 @@ class PostCopyMigrationTest {
             Run run = migrate(vm, pair, Reconnector.NONE, Reconnector.NONE, MigrationOptions.builder()
                     .strategy(Strategy.POSTCOPY).prepaging(Prepaging.LINEAR).build());
             assertTrue(run.report().verified());
-            PostcopyStats p = run.report().postcopyStats().orElseThrow();
+            PostcopyStats p = run.report().postcopy().orElseThrow();
             assertTrue(p.pagesPulled() > 0);
             // The first pulled page arrived long before the linear push could have reached it.
             List<Long> order = run.dest().installOrder;
@@ -193,7 +193,7 @@ class PostCopyMigrationTest {
             Run run = migrate(vm, first, sourceSide, destinationSide, options);
             MigrationReport r = run.report();
             assertNotNull(r, String.valueOf(run.error()));
-            PostcopyStats p = r.postcopyStats().orElseThrow();
+            PostcopyStats p = r.postcopy().orElseThrow();
             assertEquals(1, p.recoveries());
             assertTrue(p.recovered());
             assertTrue(r.verified(), "nothing lost across the cut");
@@ -261,7 +261,7 @@ class PostCopyMigrationTest {
             MigrationReport r = run.report();
             assertNotNull(r, String.valueOf(run.error()));
             assertTrue(destinationEnd.cut.get(), "the link was cut at the first acknowledgement");
-            assertEquals(1, r.postcopyStats().orElseThrow().recoveries());
+            assertEquals(1, r.postcopy().orElseThrow().recoveries());
             assertTrue(r.verified(), "nothing lost across the cut");
             assertColdPagesMatch(run);
             run.received().target().close();
@@ -296,8 +296,8 @@ class PostCopyMigrationTest {
                     .strategy(Strategy.HYBRID).hybridRounds(2).build());
             MigrationReport r = run.report();
             assertTrue(r.verified());
-            assertEquals(2, r.rounds());
-            PostcopyStats p = r.postcopyStats().orElseThrow();
+            assertEquals(2, r.totals().roundCount());
+            PostcopyStats p = r.postcopy().orElseThrow();
             assertTrue(p.pagesPulled() + p.pagesPushed() < PAGES, "post-copy moves only what pre-copy left dirty");
             assertColdPagesMatch(run);
             run.received().target().close();
@@ -312,7 +312,7 @@ class PostCopyMigrationTest {
                     MigrationOptions.builder().strategy(Strategy.POSTCOPY).build());
             MigrationReport r = run.report();
             assertTrue(r.verified(), "free pages count as zero on both sides");
-            assertEquals(256, r.pagesSent(), "only the 256-page working set travelled");
+            assertEquals(256, r.encodings().pagesSent(), "only the 256-page working set travelled");
             assertEquals(0, run.dest().vm.memory().page(1000)[0], "a free page is zero at the destination");
             run.received().target().close();
         }

@@ -115,19 +115,19 @@ class PreCopyMigrationTest {
                     .strategy(Strategy.PRECOPY).downtimeLimit(Duration.ofMillis(20)).build());
             MigrationReport r = run.report();
             assertTrue(r.verified());
-            assertTrue(r.rounds() > 1, "rounds: " + r.rounds());
-            assertFalse(r.forced());
-            assertTrue(r.expectedDowntime().compareTo(Duration.ofMillis(20)) <= 0,
-                    "switched over on a prediction within the limit: " + r.expectedDowntime());
+            assertTrue(r.totals().roundCount() > 1, "rounds: " + r.totals().roundCount());
+            assertFalse(r.switchover().forced());
+            assertTrue(r.switchover().expectedDowntime().compareTo(Duration.ofMillis(20)) <= 0,
+                    "switched over on a prediction within the limit: " + r.switchover().expectedDowntime());
             run.destination().atResume.get().assertSameAs(run.atPause());
             // Round 0 skips zero pages; later rounds carry only what was dirtied.
-            assertTrue(r.roundsDetail().get(0).pagesSent() < 1024, "zero pages skipped in round 0");
-            int last = r.roundsDetail().size() - 1;
+            assertTrue(r.rounds().get(0).pagesSent() < 1024, "zero pages skipped in round 0");
+            int last = r.rounds().size() - 1;
             for (int i = 1; i < last; i++) {
-                assertEquals(r.roundsDetail().get(i - 1).dirtyPages(), r.roundsDetail().get(i).pagesSent(),
+                assertEquals(r.rounds().get(i - 1).dirtyPages(), r.rounds().get(i).pagesSent(),
                         "round " + i + " sends exactly what round " + (i - 1) + " found dirty");
             }
-            assertTrue(r.roundsDetail().get(last).pagesSent() >= r.roundsDetail().get(last - 1).dirtyPages(),
+            assertTrue(r.rounds().get(last).pagesSent() >= r.rounds().get(last - 1).dirtyPages(),
                     "the stop-copy round sends the last dirty set plus what the pause collected");
             run.received().target().close();
         }
@@ -141,10 +141,10 @@ class PreCopyMigrationTest {
                     .escalation(List.of(new EscalationStep.RaiseDowntime(Duration.ofMillis(1), Duration.ofMillis(3)),
                             new EscalationStep.Force())).build());
             MigrationReport r = run.report();
-            assertTrue(r.forced());
+            assertTrue(r.switchover().forced());
             assertTrue(r.verified(), "a forced switchover still lands byte-exact");
-            assertEquals(List.of("downtime limit 3 ms", "force switchover past the 3 ms limit"), r.policyActions());
-            assertTrue(run.events().stream().anyMatch(e -> e instanceof MigrationEvent.PolicyApplied p
+            assertEquals(List.of("downtime limit 3 ms", "force switchover past the 3 ms limit"), r.escalations());
+            assertTrue(run.events().stream().anyMatch(e -> e instanceof MigrationEvent.EscalationApplied p
                     && p.step() instanceof EscalationStep.Force));
             run.destination().atResume.get().assertSameAs(run.atPause());
             run.received().target().close();
@@ -160,9 +160,9 @@ class PreCopyMigrationTest {
                     .build());
             MigrationReport r = run.report();
             assertTrue(r.verified(), String.valueOf(run.error()));
-            assertFalse(r.forced());
-            assertTrue(r.policyActions().get(0).equals("auto-converge 50%"), r.policyActions().toString());
-            assertTrue(r.roundsDetail().stream().anyMatch(s -> s.throttlePercent() >= 50));
+            assertFalse(r.switchover().forced());
+            assertTrue(r.escalations().get(0).equals("auto-converge 50%"), r.escalations().toString());
+            assertTrue(r.rounds().stream().anyMatch(s -> s.throttlePercent() >= 50));
             run.received().target().close();
         }
     }
@@ -179,7 +179,7 @@ class PreCopyMigrationTest {
             assertTrue(e.getMessage().contains("did not converge"), e.getMessage());
             assertFalse(vm.vcpus().isPaused());
             assertEquals(0, vm.vcpus().throttle().orElseThrow().throttlePercent(), "throttle restored");
-            assertTrue(run.events().stream().filter(ev -> ev instanceof MigrationEvent.PolicyApplied).count() >= 3,
+            assertTrue(run.events().stream().filter(ev -> ev instanceof MigrationEvent.EscalationApplied).count() >= 3,
                     "20%, 30%, then abort");
             assertTrue(run.destination().target.vcpus().isPaused(), "the destination never ran the VM");
         }
@@ -192,9 +192,9 @@ class PreCopyMigrationTest {
                     .downtimeLimit(Duration.ofMillis(1)).maxRounds(3).stallRounds(50)
                     .escalation(List.of(EscalationStep.AutoConverge.QEMU_DEFAULTS, new EscalationStep.Force()))
                     .build());
-            assertTrue(run.report().forced());
-            assertEquals(4, run.report().rounds(), "3 live rounds and the stop-copy round");
-            assertEquals(List.of("force switchover past the 1 ms limit"), run.report().policyActions());
+            assertTrue(run.report().switchover().forced());
+            assertEquals(4, run.report().totals().roundCount(), "3 live rounds and the stop-copy round");
+            assertEquals(List.of("force switchover past the 1 ms limit"), run.report().escalations());
             run.received().target().close();
         }
     }
@@ -207,8 +207,8 @@ class PreCopyMigrationTest {
                     .escalation(List.of(new EscalationStep.SwitchToPostcopy())).build());
             MigrationReport r = run.report();
             assertTrue(r.verified(), String.valueOf(run.error()));
-            assertEquals(List.of("switch to post-copy"), r.policyActions());
-            assertTrue(r.postcopyStats().isPresent());
+            assertEquals(List.of("switch to post-copy"), r.escalations());
+            assertTrue(r.postcopy().isPresent());
             run.received().target().close();
         }
     }
@@ -255,8 +255,8 @@ class PreCopyMigrationTest {
                     .downtimeLimit(Duration.ofMillis(50)).ioTimeout(receiveTimeout).build());
             assertEquals(null, run.error(), () -> "failed: " + run.error());
             assertTrue(run.report().verified());
-            assertTrue(run.report().roundsDetail().get(0).duration().compareTo(receiveTimeout) > 0,
-                    "round 0 took " + run.report().roundsDetail().get(0).duration());
+            assertTrue(run.report().rounds().get(0).duration().compareTo(receiveTimeout) > 0,
+                    "round 0 took " + run.report().rounds().get(0).duration());
             run.destination().atResume.get().assertSameAs(run.atPause());
         }
     }

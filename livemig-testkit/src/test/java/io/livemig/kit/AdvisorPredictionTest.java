@@ -40,13 +40,13 @@ class AdvisorPredictionTest {
         assertEquals(advice.precopyConverges(), converged, advice.reason());
         if (converged) {
             assertNotNull(run);
-            assertTrue(Math.abs(run.rounds() - advice.expectedRounds()) <= 1,
-                    "rounds: predicted " + advice.expectedRounds() + ", ran " + run.rounds());
+            assertTrue(Math.abs(run.totals().roundCount() - advice.expectedRounds()) <= 1,
+                    "rounds: predicted " + advice.expectedRounds() + ", ran " + run.totals().roundCount());
             double predicted = advice.expectedTotalTime().toNanos();
-            double actual = run.totalTime().toNanos();
+            double actual = run.totals().totalTime().toNanos();
             assertTrue(Math.abs(actual - predicted) / actual < 0.10,
-                    "total time: predicted " + advice.expectedTotalTime() + ", ran " + run.totalTime());
-            assertTrue(run.downtime().compareTo(LIMIT) <= 0);
+                    "total time: predicted " + advice.expectedTotalTime() + ", ran " + run.totals().totalTime());
+            assertTrue(run.switchover().downtime().compareTo(LIMIT) <= 0);
         } else {
             assertEquals(Strategy.POSTCOPY, advice.recommended());
         }

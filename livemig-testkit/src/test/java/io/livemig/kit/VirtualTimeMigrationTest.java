@@ -37,10 +37,10 @@ class VirtualTimeMigrationTest {
         assertNotNull(s, String.valueOf(r.failure()));
         assertTrue(s.verified());
         // Every byte on the wire at 1 Gbit/s, plus a few link latencies for the handshake and commit.
-        double wireSeconds = s.bytesOnWire() / (double) GBIT;
-        double total = s.totalTime().toNanos() / 1e9;
+        double wireSeconds = s.totals().bytesOnWire() / (double) GBIT;
+        double total = s.totals().totalTime().toNanos() / 1e9;
         assertTrue(total >= wireSeconds && total < wireSeconds + 0.02, total + " s vs " + wireSeconds + " s on the wire");
-        assertEquals(s.downtime().toMillis(), s.roundsDetail().get(0).duration().toMillis(), 3.0);
+        assertEquals(s.switchover().downtime().toMillis(), s.rounds().get(0).duration().toMillis(), 3.0);
         r.target().close();
     }
 
@@ -52,7 +52,7 @@ class VirtualTimeMigrationTest {
         MigrationReport first = Simulation.migrate(vm(512L << 20, workload), LINK, options).source();
         MigrationReport second = Simulation.migrate(vm(512L << 20, workload), LINK, options).source();
         assertNotNull(first);
-        assertTrue(first.rounds() > 2, "a few rounds: " + first.rounds());
+        assertTrue(first.totals().roundCount() > 2, "a few rounds: " + first.totals().roundCount());
         assertEquals(first, second, "byte for byte the same report");
     }
 
@@ -63,9 +63,10 @@ class VirtualTimeMigrationTest {
                 LINK, MigrationOptions.builder().strategy(Strategy.PRECOPY).downtimeLimit(limit).build());
         MigrationReport s = r.source();
         assertTrue(s.verified());
-        assertTrue(s.rounds() > 1);
-        assertTrue(s.downtime().compareTo(limit) <= 0, "downtime " + s.downtime() + " within " + limit);
-        assertTrue(s.expectedDowntime().compareTo(limit) <= 0);
+        assertTrue(s.totals().roundCount() > 1);
+        assertTrue(s.switchover().downtime().compareTo(limit) <= 0,
+                "downtime " + s.switchover().downtime() + " within " + limit);
+        assertTrue(s.switchover().expectedDowntime().compareTo(limit) <= 0);
         r.target().close();
     }
 
@@ -75,9 +76,9 @@ class VirtualTimeMigrationTest {
                 LINK, MigrationOptions.builder().strategy(Strategy.PRECOPY).downtimeLimit(Duration.ofMillis(30))
                         .escalation(List.of(new EscalationStep.Force())).build());
         MigrationReport s = r.source();
-        assertTrue(s.forced());
+        assertTrue(s.switchover().forced());
         assertTrue(s.verified());
-        assertEquals(List.of("force switchover past the 30 ms limit"), s.policyActions());
+        assertEquals(List.of("force switchover past the 30 ms limit"), s.escalations());
         r.target().close();
     }
 
@@ -88,8 +89,9 @@ class VirtualTimeMigrationTest {
         MigrationReport s = r.source();
         assertNotNull(s, String.valueOf(r.failure()));
         assertTrue(s.verified());
-        assertTrue(s.postcopyStats().orElseThrow().demandFaults() > 0);
-        assertTrue(s.downtime().toMillis() < 10, "post-copy downtime is the state transfer: " + s.downtime());
+        assertTrue(s.postcopy().orElseThrow().demandFaults() > 0);
+        assertTrue(s.switchover().downtime().toMillis() < 10,
+                "post-copy downtime is the state transfer: " + s.switchover().downtime());
         r.target().close();
     }
 
@@ -148,8 +150,8 @@ class VirtualTimeMigrationTest {
         MigrationReport s = r.source();
         assertNotNull(s, String.valueOf(r.failure()));
         assertTrue(s.verified());
-        assertTrue(s.policyActions().size() >= 6, s.policyActions().toString());
-        List<RoundStats> rounds = s.roundsDetail();
+        assertTrue(s.escalations().size() >= 6, s.escalations().toString());
+        List<RoundStats> rounds = s.rounds();
         List<Integer> throttle = rounds.stream().map(RoundStats::throttlePercent).toList();
         int at20 = throttle.indexOf(20);
         int at70 = throttle.indexOf(70);
