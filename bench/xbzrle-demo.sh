@@ -27,6 +27,7 @@ for name in ("raw", "xbzrle"):
           r["downtimeMs"], r["bytesOnWire"] / 1e6, later / 1e6, r["roundsDetail"][-1]["throttlePercent"]))
     if name == "xbzrle":
         pages = r["pagesByEncoding"]
-        print("        pages by encoding %s, bytes saved %.1f MB" % (pages, r["bytesSaved"] / 1e6))
+        print("        pages by encoding %s, %d dirtied but unchanged (not sent), bytes saved %.1f MB"
+              % (pages, r["unchangedPages"], r["bytesSaved"] / 1e6))
 print("xbzrle sends %.1f %% of the raw run's bytes in rounds >= 1" % (100.0 * rows["xbzrle"] / rows["raw"]))
 PY

@@ -310,12 +310,7 @@ final class DemoCommand implements Callable<Integer> {
     private int print(PrintStream out, Result result, MigrationOptions options) {
         if (result.error != null) {
             if (json) {
-                Map<String, Object> m = failedReport != null ? ReportJson.toMap(failedReport)
-                        : new java.util.LinkedHashMap<>();
-                m.put("status", "failed");
-                m.put("verified", false);
-                m.put("failure", result.error.getMessage());
-                m.put("sourceState", result.error.sourceState().name().toLowerCase(Locale.ROOT));
+                Map<String, Object> m = ReportJson.failed(result.error, failedReport);
                 if (result.destinationError != null) {
                     m.put("destinationFailure", result.destinationError.getMessage());
                 }
@@ -332,44 +327,51 @@ final class DemoCommand implements Callable<Integer> {
         if (json) {
             Map<String, Object> m = ReportJson.toMap(r);
             m.put("transport", virtualTime ? "virtual" : transport.name());
-            m.put("throughputBytesPerSecond", r.totalTime().isZero() ? 0
-                    : (long) (r.memoryBytes() / (r.totalTime().toNanos() / 1e9)));
             if (result.received != null) {
-                MigrationReport d = result.received.report();
-                Map<String, Object> dest = new java.util.LinkedHashMap<>();
-                dest.put("verification", d.verification().name().toLowerCase(Locale.ROOT));
-                dest.put("downtimeMs", d.downtime().toNanos() / 1e6);
-                dest.put("bytesReceived", d.bytesOnWire());
-                dest.put("pagesByEncoding", d.pagesByEncoding());
-                m.put("destination", dest);
+                m.put("destination", ReportJson.destination(result.received.report()));
             }
             out.println(ReportJson.write(m));
         } else {
             out.printf("%s migration of %s: %s, %s%n", r.strategy().name().toLowerCase(Locale.ROOT),
                     new io.livemig.api.ByteSize(r.memoryBytes()), r.status().name().toLowerCase(Locale.ROOT),
-                    r.verified() ? "verified page for page" : "verification: " + r.verification());
-            out.printf("  total time   %10.1f ms (then %.1f ms of verification)%n", r.totalTime().toNanos() / 1e6,
-                    r.verificationTime().toNanos() / 1e6);
-            out.printf("  downtime     %10.1f ms (limit %d ms)%n", r.downtime().toNanos() / 1e6,
-                    options.downtimeLimit().toMillis());
-            out.printf("  on the wire  %,14d bytes in %d round(s)%n", r.bytesOnWire(), r.rounds());
-            out.printf("  pages        %s%n", r.pagesByEncoding());
-            r.postcopyStats().ifPresent(p -> out.printf(
+                    r.verified() ? "verified page for page" : "verification: " + r.verification().outcome());
+            out.printf("  total time   %10.1f ms (then %.1f ms of verification)%n",
+                    r.totals().totalTime().toNanos() / 1e6, r.verification().time().toNanos() / 1e6);
+            out.printf("  downtime     %10.1f ms (limit %d ms)%s%n", r.switchover().downtime().toNanos() / 1e6,
+                    options.downtimeLimit().toMillis(), steps(r.switchover()));
+            out.printf("  on the wire  %,14d bytes in %d round(s)%n", r.totals().bytesOnWire(),
+                    r.totals().roundCount());
+            out.printf("  pages        %s%s%n", r.encodings().pagesByEncoding(), r.encodings().unchangedPages() == 0
+                    ? "" : String.format(", %,d dirtied but unchanged (not sent)", r.encodings().unchangedPages()));
+            r.postcopy().ifPresent(p -> out.printf(
                     "  post-copy    %,d demand faults, %,d pages pulled, %,d pushed, %d races, fault latency p50 %.2f ms"
                             + " p99 %.2f ms%s%n", p.demandFaults(), p.pagesPulled(), p.pagesPushed(), p.requestRaces(),
                     p.faultLatencyP50().toNanos() / 1e6, p.faultLatencyP99().toNanos() / 1e6,
                     p.recovered() ? ", recovered " + p.recoveries() + "x" : ""));
-            if (!r.policyActions().isEmpty()) {
-                out.printf("  policy       %s%s%n", r.policyActions(), r.forced() ? " (forced)" : "");
+            if (!r.escalations().isEmpty()) {
+                out.printf("  policy       %s%s%n", r.escalations(), r.switchover().forced() ? " (forced)" : "");
             }
             out.printf("  throughput   %10.2f GB/s of guest memory%n",
-                    r.memoryBytes() / (r.totalTime().toNanos() / 1e9) / 1e9);
+                    r.memoryBytes() / (r.totals().totalTime().toNanos() / 1e9) / 1e9);
         }
         if (result.destinationError != null) {
             System.err.println("destination: " + result.destinationError.getMessage());
             return 1;
         }
         return !options.verify() || r.verified() ? 0 : 1;
+    }
+
+    /** @return the switchover's steps for the text report, e.g. ": stop_copy 1.2 ms, state_save 0.1 ms"; "" if none */
+    private static String steps(MigrationReport.Switchover switchover) {
+        if (switchover.steps().isEmpty()) {
+            return "";
+        }
+        java.util.StringJoiner joined = new java.util.StringJoiner(", ", ": ", "");
+        for (MigrationReport.SwitchoverStep step : switchover.steps()) {
+            joined.add(String.format(Locale.ROOT, "%s %.1f ms", step.kind().name().toLowerCase(Locale.ROOT),
+                    step.duration().toNanos() / 1e6));
+        }
+        return joined.toString();
     }
 
     private static MigrationListener progress(PrintStream err) {
@@ -381,7 +383,7 @@ final class DemoCommand implements Callable<Integer> {
                         r.stats().round(), r.stats().pagesSent(), r.stats().bytesOnWire(),
                         r.stats().duration().toMillis(), r.stats().dirtyPages(),
                         r.stats().expectedDowntime().toNanos() / 1e6, r.stats().throttlePercent());
-                case MigrationEvent.PolicyApplied p -> err.printf("  not converging after round %d: %s%n", p.round(),
+                case MigrationEvent.EscalationApplied p -> err.printf("  not converging after round %d: %s%n", p.round(),
                         p.action());
                 case MigrationEvent.SwitchoverStarted s -> err.printf("  switchover: VM paused, %,d bytes to go%n",
                         s.remainingBytes());

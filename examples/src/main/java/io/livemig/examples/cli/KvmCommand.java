@@ -2,7 +2,6 @@ package io.livemig.examples.cli;
 
 import io.livemig.api.MigrationEvent;
 import io.livemig.api.MigrationException;
-import io.livemig.api.MigrationListener;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
 import io.livemig.api.Strategy;
@@ -160,6 +159,9 @@ final class KvmCommand {
         @Option(names = "--json", description = "print the report as JSON")
         boolean json;
 
+        /** The report of a failed migration, from its Failed event, so that --json can print it. */
+        private volatile MigrationReport failedReport;
+
         @Override
         public Integer call() throws Exception {
             requireKvm();
@@ -200,8 +202,11 @@ final class KvmCommand {
                     .escalation(Escalations.parse(onStall)).stallRounds(stallRounds)
                     .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
                     .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
-                    .listener(json ? MigrationListener.NONE : event -> {
-                        if (event instanceof MigrationEvent.RoundCompleted r) {
+                    .listener(event -> {
+                        if (event instanceof MigrationEvent.Failed f) {
+                            failedReport = f.report();
+                        }
+                        if (!json && event instanceof MigrationEvent.RoundCompleted r) {
                             err.printf("round %d: %d pages, %d dirty, expected downtime %d ms%n", r.stats().round(),
                                     r.stats().pagesSent(), r.stats().dirtyPages(),
                                     r.stats().expectedDowntime().toMillis());
@@ -215,11 +220,7 @@ final class KvmCommand {
             try (Channel channel = TcpChannel.connect(address(migrateTo), Duration.ofSeconds(10), Duration.ofSeconds(30))) {
                 report = LiveMigration.migrate(source, channel, reconnect, options);
             } catch (MigrationException e) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("status", "failed");
-                m.put("verified", false);
-                m.put("failure", e.getMessage());
-                m.put("sourceState", e.sourceState().name().toLowerCase(Locale.ROOT));
+                Map<String, Object> m = ReportJson.failed(e, failedReport);
                 m.put("guestStateHere", vmm.state().name().toLowerCase(Locale.ROOT));
                 System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
                 return 1;
@@ -229,8 +230,9 @@ final class KvmCommand {
             System.out.println(json ? ReportJson.write(m) : String.format(Locale.ROOT,
                     "%s: %s, verified %s, downtime %.1f ms, total %.0f ms, %d bytes on the wire, %d rounds",
                     report.strategy().name().toLowerCase(Locale.ROOT), report.status().name().toLowerCase(Locale.ROOT),
-                    report.verified(), report.downtime().toNanos() / 1e6, report.totalTime().toNanos() / 1e6,
-                    report.bytesOnWire(), report.rounds()));
+                    report.verified(), report.switchover().downtime().toNanos() / 1e6,
+                    report.totals().totalTime().toNanos() / 1e6, report.totals().bytesOnWire(),
+                    report.totals().roundCount()));
             return report.verified() ? 0 : 1;
         }
     }
@@ -300,10 +302,8 @@ final class KvmCommand {
                         return new KvmGuest(created[0]);
                     }, MigrationOptions.defaults());
                 } catch (MigrationException e) {
-                    Map<String, Object> m = new LinkedHashMap<>();
+                    Map<String, Object> m = ReportJson.failed(e, null);
                     m.put("side", "destination");
-                    m.put("status", "failed");
-                    m.put("failure", e.getMessage());
                     System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
                     return 1;
                 }
