@@ -3,22 +3,19 @@ package io.livemig.kit;
 import io.livemig.api.TimeSource;
 import io.livemig.kit.internal.GuestCpu;
 import io.livemig.kit.internal.PagedMemory;
+import io.livemig.kit.internal.Prefill;
 import io.livemig.kit.internal.PresenceMap;
 import io.livemig.kit.internal.RunGate;
+import io.livemig.kit.internal.ThrottledVcpus;
+import io.livemig.kit.internal.WorkloadDevice;
 import io.livemig.kit.internal.WriteBarrierTracker;
-import io.livemig.spi.DemandPaging;
-import io.livemig.spi.DirtyTracker;
-import io.livemig.spi.FreePageHints;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySink;
 import io.livemig.spi.MemorySource;
-import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
-import io.livemig.spi.PageSet;
 import io.livemig.spi.VcpuControl;
 import io.livemig.spi.VcpuState;
-import io.livemig.spi.VcpuThrottle;
 import io.livemig.spi.VmDescriptor;
 
 import java.nio.ByteBuffer;
@@ -26,7 +23,7 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
+import java.util.OptionalDouble;
 import java.util.function.Consumer;
 
 /**
@@ -39,17 +36,19 @@ import java.util.function.Consumer;
  * bytes. Pausing waits for in-flight writes to finish. Throttling scales the write rate down.
  * The vCPUs' execution state (random generator, write counters) migrates as vCPU state and the
  * workload's configuration as the {@code "workload"} device, so a migrated guest continues the
- * exact same sequence of writes.
+ * exact same sequence of writes. The pages it writes, its dirty tracking, demand paging, free-page
+ * hints and workload device are the same parts as a {@link SimulatedVm}'s; what differs is that
+ * its memory is real and its guest runs on threads in real time.
  *
  * <p>A new VM is paused; {@link VcpuControl#resume() vcpus().resume()} (or {@link #start()})
  * starts the guest. Thread-safe. {@link #close()} stops the vCPU threads and is idempotent.
  */
-public final class InMemoryVm implements MigratableVm, MigrationTarget {
+public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTarget {
 
     /** The id of the device that carries the workload's configuration. */
-    public static final String WORKLOAD_DEVICE_ID = "workload";
+    public static final String WORKLOAD_DEVICE_ID = WorkloadDevice.ID;
 
-    private final VmDescriptor descriptor;
+    private final Parts parts;
     private final PagedMemory pages;
     private final WriteBarrierTracker tracker;
     private final RunGate gate = new RunGate();
@@ -57,30 +56,29 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
     private final List<Thread> threads = new ArrayList<>();
     private final KitMemory memory = new KitMemory();
     private final KitVcpus vcpus = new KitVcpus();
-    private final WorkloadDevice workloadDevice = new WorkloadDevice();
+    private final WorkloadDevice workloadDevice;
     private final Consumer<InMemoryVm> onResume;
     private final PresenceMap presence;
-    private final KitDemandPaging demandPaging = new KitDemandPaging();
-    private final boolean offersFreePageHints;
-    private volatile Workload workload;
     private volatile int throttlePercent;
     private volatile boolean closed;
 
     private InMemoryVm(Builder b) {
-        MemoryLayout layout = b.layout != null ? b.layout : MemoryLayout.contiguous(b.pageSizeBytes, b.memoryBytes);
-        this.descriptor = new VmDescriptor(layout, b.vcpuCount, List.of(WORKLOAD_DEVICE_ID), GuestCpu.STATE_FORMAT);
+        MemoryLayout layout = b.resolvedLayout();
+        Workload workload = b.workload;
         this.pages = new PagedMemory(layout);
         this.tracker = new WriteBarrierTracker(layout.pageSpan());
-        this.workload = b.workload;
+        this.workloadDevice = new WorkloadDevice(workload, OptionalDouble.empty(),
+                w -> cpus.forEach(cpu -> cpu.configure(w)));
         this.onResume = b.onResume;
-        this.presence = new PresenceMap(pages, b.timeSource, b.vcpuCount);
-        this.offersFreePageHints = b.freePageHints;
+        this.presence = new PresenceMap(pages, b.timeSource, b.vcpuCount, PresenceMap.threads(gate), new Object());
+        this.parts = new Parts(new VmDescriptor(layout, b.vcpuCount, List.of(WORKLOAD_DEVICE_ID), GuestCpu.STATE_FORMAT),
+                tracker, vcpus, workloadDevice, presence, b.freePageHints);
         if (b.prefillFraction > 0) {
-            prefill(b.prefillFraction, b.workload.seed());
+            prefill(new Prefill(b.prefillFraction, workload.seed(), Prefill.IN_MEMORY_SALT));
         }
         for (int i = 0; i < b.vcpuCount; i++) {
             GuestCpu cpu = new GuestCpu(i, b.vcpuCount, pages, tracker, gate, b.timeSource,
-                    () -> throttlePercent, b.workload, presence);
+                    () -> throttlePercent, workload, presence);
             cpus.add(cpu);
             Thread thread = Thread.ofPlatform().daemon().name("livemig-mem-vcpu-" + i).unstarted(cpu);
             threads.add(thread);
@@ -93,14 +91,9 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         return new Builder();
     }
 
-    /** Starts (resumes) the guest. Same as {@code vcpus().resume()}. */
-    public void start() {
-        vcpus.resume();
-    }
-
     @Override
-    public VmDescriptor descriptor() {
-        return descriptor;
+    Parts parts() {
+        return parts;
     }
 
     /** @return guest memory, readable and writable ({@link MemorySource} and {@link MemorySink}) */
@@ -109,55 +102,9 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         return memory;
     }
 
-    @Override
-    public Optional<DirtyTracker> dirtyTracker() {
-        return Optional.of(tracker);
-    }
-
-    @Override
-    public VcpuControl vcpus() {
-        return vcpus;
-    }
-
-    @Override
-    public List<MigratableDevice> devices() {
-        return List.of(workloadDevice);
-    }
-
-    /** Post-copy: guest writes to missing pages block until the engine installs them. */
-    @Override
-    public Optional<DemandPaging> demandPaging() {
-        return Optional.of(demandPaging);
-    }
-
-    /**
-     * Free-page hints, if the VM was built with {@link Builder#freePageHints(boolean)}: the pages
-     * outside the workload's working set, which the guest never touches.
-     */
-    @Override
-    public Optional<FreePageHints> freePageHints() {
-        return offersFreePageHints ? Optional.of(this::pagesOutsideWorkingSet) : Optional.empty();
-    }
-
-    private PageSet pagesOutsideWorkingSet() {
-        MemoryLayout layout = pages.layout();
-        long workingSetPages = workload.workingSetBytes() == 0 ? layout.pageCount()
-                : Math.min(layout.pageCount(), workload.workingSetBytes() / layout.pageSizeBytes());
-        PageSet free = PageSet.allOf(layout);
-        long skip = workingSetPages;
-        for (var region : layout.regions()) {
-            long n = Math.min(skip, region.pageCount());
-            for (long page = region.firstPage(); page < region.firstPage() + n; page++) {
-                free.remove(page);
-            }
-            skip -= n;
-        }
-        return free;
-    }
-
     /** @return the workload in force */
     public Workload workload() {
-        return workload;
+        return workloadDevice.workload();
     }
 
     /** @return the guest writes done so far by all vCPUs, across migrations; exact while paused */
@@ -181,19 +128,18 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         threads.forEach(Thread::interrupt);
     }
 
-    private void prefill(double fraction, long seed) {
-        long threshold = (long) (fraction * (1L << 53));
+    /** Fills the pages {@code prefill} chooses with xorshift bytes seeded by the page's hash. */
+    private void prefill(Prefill prefill) {
         int pageSize = pages.pageSize();
         MemoryLayout layout = pages.layout();
         for (var region : layout.regions()) {
             for (long page = region.firstPage(); page < region.endPage(); page++) {
-                long h = GuestCpu.pageHash(seed, page);
-                if ((h >>> 11) >= threshold) {
+                if (!prefill.chooses(page)) {
                     continue;
                 }
                 ByteBuffer chunk = pages.chunkOf(page);
                 int base = pages.offsetInChunk(page);
-                long x = h | 1;
+                long x = prefill.hash(page) | 1;
                 for (int i = 0; i < pageSize; i += 8) {
                     x ^= x << 13;
                     x ^= x >>> 7;
@@ -216,18 +162,18 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
 
         @Override
         public void readPages(long firstPage, int pageCount, ByteBuffer destination) {
-            pages.read(firstPage, pageCount, destination);
+            pages.readPages(firstPage, pageCount, destination);
         }
 
         @Override
         public void writePages(long firstPage, int pageCount, ByteBuffer source) {
-            pages.write(firstPage, pageCount, source);
+            pages.writePages(firstPage, pageCount, source);
             markWritten(firstPage, pageCount);
         }
 
         @Override
         public void zeroPages(long firstPage, int pageCount) {
-            pages.zero(firstPage, pageCount);
+            pages.zeroPages(firstPage, pageCount);
             markWritten(firstPage, pageCount);
         }
 
@@ -257,12 +203,12 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
          */
         public byte[] page(long page) {
             ByteBuffer b = ByteBuffer.allocate(pages.pageSize()).order(ByteOrder.nativeOrder());
-            pages.read(page, 1, b);
+            pages.readPages(page, 1, b);
             return b.array();
         }
     }
 
-    private final class KitVcpus implements VcpuControl, VcpuThrottle {
+    private final class KitVcpus extends ThrottledVcpus {
         @Override
         public int vcpuCount() {
             return cpus.size();
@@ -291,7 +237,7 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
 
         @Override
         public List<VcpuState> saveState() {
-            requirePaused();
+            requirePaused(gate.isPaused());
             List<VcpuState> states = new ArrayList<>();
             for (int i = 0; i < cpus.size(); i++) {
                 states.add(new VcpuState(i, GuestCpu.STATE_FORMAT, cpus.get(i).saveState()));
@@ -301,7 +247,7 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
 
         @Override
         public void loadState(List<VcpuState> states) {
-            requirePaused();
+            requirePaused(gate.isPaused());
             if (states.size() != cpus.size()) {
                 throw new IllegalArgumentException("expected " + cpus.size() + " vCPU states, got " + states.size());
             }
@@ -319,15 +265,7 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         }
 
         @Override
-        public Optional<VcpuThrottle> throttle() {
-            return Optional.of(this);
-        }
-
-        @Override
-        public void setThrottlePercent(int percent) {
-            if (percent < 0 || percent > 99) {
-                throw new IllegalArgumentException("throttle must be in [0, 99], was " + percent);
-            }
+        protected void applyThrottle(int percent) {
             throttlePercent = percent;
         }
 
@@ -335,105 +273,19 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
         public int throttlePercent() {
             return throttlePercent;
         }
-
-        private void requirePaused() {
-            if (!gate.isPaused()) {
-                throw new IllegalStateException("the VM must be paused");
-            }
-        }
-    }
-
-    private final class KitDemandPaging implements DemandPaging {
-        @Override
-        public void arm(PageSet missing, FaultListener listener) {
-            if (!gate.isPaused()) {
-                throw new IllegalStateException("arm demand paging before the target resumes");
-            }
-            presence.arm(missing, listener);
-        }
-
-        @Override
-        public boolean install(long page, ByteBuffer content) {
-            if (content.remaining() != pages.pageSize()) {
-                throw new IllegalArgumentException("a page is " + pages.pageSize() + " bytes, got " + content.remaining());
-            }
-            return presence.install(page, content);
-        }
-
-        @Override
-        public boolean installZero(long page) {
-            return presence.install(page, null);
-        }
-
-        @Override
-        public long missingPages() {
-            return presence.missingPages();
-        }
-
-        @Override
-        public void disarm() {
-            presence.disarm();
-        }
-
-        @Override
-        public long[] blockedNanosPerVcpu() {
-            return presence.blockedNanos();
-        }
-    }
-
-    /** The workload's configuration as a device, so that the target runs the same guest. */
-    private final class WorkloadDevice implements MigratableDevice {
-        @Override
-        public String id() {
-            return WORKLOAD_DEVICE_ID;
-        }
-
-        @Override
-        public byte[] saveState() {
-            Workload w = workload;
-            return ByteBuffer.allocate(32).putInt(w.pattern().ordinal()).putInt(w.bytesPerWrite())
-                    .putLong(w.workingSetBytes()).putLong(w.writeBytesPerSecond()).putLong(w.seed()).array();
-        }
-
-        @Override
-        public void loadState(byte[] state) {
-            if (state.length != 32) {
-                throw new IllegalArgumentException("workload state must be 32 bytes, was " + state.length);
-            }
-            ByteBuffer b = ByteBuffer.wrap(state);
-            int pattern = b.getInt();
-            int bytesPerWrite = b.getInt();
-            if (pattern < 0 || pattern >= WorkloadPattern.values().length) {
-                throw new IllegalArgumentException("unknown workload pattern " + pattern);
-            }
-            Workload w = new Workload(WorkloadPattern.values()[pattern], b.getLong(), b.getLong(), bytesPerWrite,
-                    b.getLong());
-            workload = w;
-            cpus.forEach(cpu -> cpu.configure(w));
-        }
     }
 
     /** Builds an {@link InMemoryVm}. Not thread-safe; setters validate at once. */
-    public static final class Builder {
-        private long memoryBytes = 64L << 20;
-        private int pageSizeBytes = 4096;
-        private MemoryLayout layout;
+    public static final class Builder extends KitVm.Builder<Builder> {
         private int vcpuCount = 1;
-        private Workload workload = Workload.idle();
-        private double prefillFraction;
         private TimeSource timeSource = TimeSource.system();
         private Consumer<InMemoryVm> onResume;
-        private boolean freePageHints;
 
         private Builder() {
         }
 
-        /** @param bytes RAM size in bytes, a positive multiple of the page size @return this */
-        public Builder memoryBytes(long bytes) {
-            if (bytes <= 0) {
-                throw new IllegalArgumentException("memoryBytes must be positive, was " + bytes);
-            }
-            this.memoryBytes = bytes;
+        @Override
+        Builder self() {
             return this;
         }
 
@@ -443,37 +295,12 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
             return this;
         }
 
-        /** @param layout a layout with holes, overriding memoryBytes and pageSizeBytes @return this */
-        public Builder layout(MemoryLayout layout) {
-            this.layout = Objects.requireNonNull(layout, "layout");
-            return this;
-        }
-
         /** @param count vCPUs (workload threads), 1 to 64 @return this */
         public Builder vcpus(int count) {
             if (count < 1 || count > 64) {
                 throw new IllegalArgumentException("vcpus must be in [1, 64], was " + count);
             }
             this.vcpuCount = count;
-            return this;
-        }
-
-        /** @param workload what the guest does @return this */
-        public Builder workload(Workload workload) {
-            this.workload = Objects.requireNonNull(workload, "workload");
-            return this;
-        }
-
-        /**
-         * @param fraction share of RAM pages filled with pseudo-random bytes at creation (the rest
-         *                 stay zero), 0 to 1; which pages is a function of the workload's seed
-         * @return this
-         */
-        public Builder prefill(double fraction) {
-            if (!(fraction >= 0 && fraction <= 1)) {
-                throw new IllegalArgumentException("prefill fraction must be in [0, 1], was " + fraction);
-            }
-            this.prefillFraction = fraction;
             return this;
         }
 
@@ -492,16 +319,6 @@ public final class InMemoryVm implements MigratableVm, MigrationTarget {
          */
         public Builder onResume(Consumer<InMemoryVm> hook) {
             this.onResume = hook;
-            return this;
-        }
-
-        /**
-         * @param offer whether the guest reports the pages outside its working set as free
-         *              (self-ballooning); their content, prefilled or not, then never migrates
-         * @return this
-         */
-        public Builder freePageHints(boolean offer) {
-            this.freePageHints = offer;
             return this;
         }
 

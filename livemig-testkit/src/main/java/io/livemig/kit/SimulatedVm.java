@@ -1,26 +1,28 @@
 package io.livemig.kit;
 
 import io.livemig.api.TimeSource;
-import io.livemig.spi.DemandPaging;
+import io.livemig.kit.internal.Prefill;
+import io.livemig.kit.internal.PresenceMap;
+import io.livemig.kit.internal.SyntheticPages;
+import io.livemig.kit.internal.ThrottledVcpus;
+import io.livemig.kit.internal.WorkloadDevice;
+import io.livemig.kit.internal.WriteBarrierTracker;
+import io.livemig.kit.internal.WriteSequence;
 import io.livemig.spi.DirtyTracker;
-import io.livemig.spi.FreePageHints;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySink;
 import io.livemig.spi.MemorySource;
-import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.spi.PageSet;
-import io.livemig.spi.VcpuControl;
 import io.livemig.spi.VcpuState;
-import io.livemig.spi.VcpuThrottle;
 import io.livemig.spi.VmDescriptor;
 
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
+import java.util.OptionalDouble;
 
 /**
  * A VM for simulations in virtual time: its memory is not stored but synthesized, and its guest
@@ -37,7 +39,9 @@ import java.util.Optional;
  * throttle; write number k gives its page (chosen by the pattern from a generator that migrates
  * with the vCPU state) version {@code k + 1}. Writes are applied lazily: whenever the VM is
  * observed (a read, a dirty-log collect, a pause), first every write due by the clock's time.
- * Paused time produces no writes.
+ * Paused time produces no writes. The pages are chosen by the same write sequence code as the
+ * {@link InMemoryVm}'s guest threads use; dirty tracking, demand paging, free-page hints and the
+ * workload device are the in-memory VM's parts too.
  *
  * <p><b>As a target</b> it recognises what is written into it: a zero page, or a synthesized page
  * whose header and body match; anything else is stored as "foreign" and reads back as bytes no
@@ -47,67 +51,56 @@ import java.util.Optional;
  *
  * <p>Thread-safe: every operation is guarded by {@code this}.
  */
-public final class SimulatedVm implements MigratableVm, MigrationTarget {
+public final class SimulatedVm extends KitVm implements MigratableVm, MigrationTarget {
 
     /** The vCPU state format of simulated VMs. */
     public static final String STATE_FORMAT = "livemig-simulated-vcpu-v1";
 
-    private static final long ZERO = -1;
-    private static final long FOREIGN = -2;
-    private static final long K1 = 0x9E3779B97F4A7C15L;
-
-    private final VmDescriptor descriptor;
+    private final Parts parts;
     private final MemoryLayout layout;
     private final int pageSize;
     private final TimeSource time;
+    /** Per page: the version of its synthesized content, or a state of {@link SyntheticPages}. */
     private final long[] version;
-    private final double prefillFraction;
-    private final boolean offersHints;
+    private final SyntheticPages content;
     private final Memory memory = new Memory();
-    private final Tracker tracker = new Tracker();
+    private final WriteBarrierTracker barrier;
     private final Vcpus vcpus = new Vcpus();
-    private final Paging paging = new Paging();
-    private final WorkloadDevice device = new WorkloadDevice();
-    private final boolean target;
+    private final PresenceMap presence;
+    private final WriteSequence sequence;
 
-    private Workload workload;
-    /** The seed of synthesized contents: the source's workload seed; a target learns it from the pages. */
-    private long contentSeed;
-    private boolean contentSeedKnown;
-    private long workingSetPages;
     private double writesPerNano;
     private boolean paused = true;
     private boolean closed;
     private int throttlePercent;
     private long lastNanos;
     private double credit;
-    private long rng;
     private long writesDone;
-    private long cursor;
-    private PageSet dirty;
-    private PageSet missing;
-    private DemandPaging.FaultListener faultListener;
     private long blockedOn = -1;
     private long blockedSince;
-    private long blockedNanos;
 
     private SimulatedVm(Builder b, boolean target) {
-        this.layout = b.layout != null ? b.layout : MemoryLayout.contiguous(b.pageSizeBytes, b.memoryBytes);
-        this.descriptor = new VmDescriptor(layout, 1, List.of(InMemoryVm.WORKLOAD_DEVICE_ID), STATE_FORMAT);
+        this.layout = b.resolvedLayout();
+        Workload workload = b.workload;
+        Prefill prefill = new Prefill(b.prefillFraction, workload.seed(), Prefill.SIMULATED_SALT);
         this.pageSize = layout.pageSizeBytes();
         this.time = b.time;
-        this.prefillFraction = b.prefillFraction;
-        this.offersHints = b.freePageHints;
-        this.target = target;
         this.version = new long[Math.toIntExact(layout.pageSpan())];
         if (target) {
-            Arrays.fill(version, ZERO);
-        } else {
-            contentSeedKnown = true;
+            Arrays.fill(version, SyntheticPages.ZERO);
         }
-        configure(b.workload);
-        this.contentSeed = b.workload.seed();
-        this.rng = mix(b.workload.seed() * K1 + 1);
+        this.content = new SyntheticPages(pageSize, prefill, target);
+        this.barrier = new WriteBarrierTracker(layout.pageSpan());
+        this.presence = new PresenceMap(memory, time, 1, new BlockingVcpu(), this);
+        WorkloadDevice device = new WorkloadDevice(workload, OptionalDouble.of(prefill.fraction()), w -> {
+            synchronized (this) {
+                configure(w);
+            }
+        });
+        this.parts = new Parts(new VmDescriptor(layout, 1, List.of(WorkloadDevice.ID), STATE_FORMAT), new Tracker(),
+                vcpus, device, presence, b.freePageHints);
+        this.sequence = new WriteSequence(layout, workload, 0, true);
+        configure(workload);
     }
 
     /** @return a builder: 64 MiB, 4 KiB pages, idle, no prefill */
@@ -115,16 +108,9 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
         return new Builder(time);
     }
 
-    /** Starts (resumes) the guest. */
-    public void start() {
-        vcpus.resume();
-    }
-
     private void configure(Workload w) {
-        workload = w;
-        long ram = layout.pageCount();
-        workingSetPages = Math.max(1, w.workingSetBytes() == 0 ? ram : Math.min(ram, w.workingSetBytes() / pageSize));
-        writesPerNano = w.writes() ? w.writeBytesPerSecond() / (double) pageSize / 1e9 : 0;
+        sequence.configure(w);
+        writesPerNano = sequence.writesPerNano(1);
     }
 
     // ---- the guest, as a function of time ----
@@ -143,14 +129,12 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
         }
         credit += elapsed * writesPerNano * (100 - throttlePercent) / 100.0;
         while (credit >= 1) {
-            long page = pageOfIndex(nextIndex());
-            if (missing != null && missing.contains(page)) {
+            long page = sequence.nextPage();
+            if (presence.reportFault(page, 0)) {
                 // The vCPU touches a missing page: it blocks until the page is installed.
                 blockedOn = page;
                 blockedSince = now;
                 credit = 0;
-                DemandPaging.FaultListener listener = faultListener;
-                listener.onFault(page, 0);
                 return;
             }
             credit -= 1;
@@ -161,112 +145,7 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
     private void applyWrite(long page) {
         writesDone++;
         version[(int) page] = writesDone;
-        if (dirty != null) {
-            dirty.add(page);
-        }
-    }
-
-    private long nextIndex() {
-        return switch (workload.pattern()) {
-            case SEQUENTIAL -> {
-                long i = cursor;
-                cursor = (cursor + 1) % workingSetPages;
-                yield i;
-            }
-            case RANDOM -> Long.remainderUnsigned(next(), workingSetPages);
-            case HOTCOLD -> {
-                long hot = Math.max(1, workingSetPages / 10);
-                yield Long.remainderUnsigned(next() >>> 8, 10) < 9 || hot == workingSetPages
-                        ? Long.remainderUnsigned(next(), hot)
-                        : hot + Long.remainderUnsigned(next(), workingSetPages - hot);
-            }
-            case IDLE -> 0;
-        };
-    }
-
-    private long pageOfIndex(long index) {
-        for (var region : layout.regions()) {
-            if (index < region.pageCount()) {
-                return region.firstPage() + index;
-            }
-            index -= region.pageCount();
-        }
-        throw new IllegalStateException("working set larger than RAM");
-    }
-
-    private long next() {
-        long x = rng;
-        x ^= x >>> 12;
-        x ^= x << 25;
-        x ^= x >>> 27;
-        rng = x;
-        return x * 0x2545F4914F6CDD1DL;
-    }
-
-    private static long mix(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        z = z ^ (z >>> 31);
-        return z == 0 ? K1 : z;
-    }
-
-    // ---- content ----
-
-    private boolean prefilled(long page) {
-        return prefillFraction > 0 && (mix(workload.seed() * K1 ^ mix(page + 7)) >>> 11) < (long) (prefillFraction * (1L << 53));
-    }
-
-    private static long bodySeed(long seed, long page, long v) {
-        return mix(seed ^ mix(page * K1 + v));
-    }
-
-    /** Writes the content of {@code page} at version {@code v} (or the state marker) at {@code at}. */
-    private void synthesize(long page, long v, ByteBuffer out, int at) {
-        if (v == ZERO || (v == 0 && !target && !prefilled(page))) {
-            for (int i = 0; i < pageSize; i += 8) {
-                out.putLong(at + i, 0L);
-            }
-            return;
-        }
-        if (v == FOREIGN) {
-            out.putLong(at, page);
-            for (int i = 8; i < pageSize; i += 8) {
-                out.putLong(at + i, -1L);
-            }
-            return;
-        }
-        out.putLong(at, page);
-        out.putLong(at + 8, v);
-        out.putLong(at + 16, contentSeed);
-        long x = bodySeed(contentSeed, page, v);
-        for (int i = 24; i < pageSize; i += 8) {
-            out.putLong(at + i, x + i * K1);
-        }
-    }
-
-    /** @return the version the bytes at {@code at} encode for {@code page}: a version, ZERO or FOREIGN */
-    private long recognise(long page, ByteBuffer in, int at) {
-        boolean zero = true;
-        for (int i = 0; i < pageSize && zero; i += 8) {
-            zero = in.getLong(at + i) == 0;
-        }
-        if (zero) {
-            return ZERO;
-        }
-        long v = in.getLong(at + 8);
-        long seed = in.getLong(at + 16);
-        if (in.getLong(at) != page || v < 0 || (contentSeedKnown && seed != contentSeed)) {
-            return FOREIGN;
-        }
-        long x = bodySeed(seed, page, v);
-        for (int i = 24; i < pageSize; i += 8) {
-            if (in.getLong(at + i) != x + i * K1) {
-                return FOREIGN;
-            }
-        }
-        contentSeed = seed;
-        contentSeedKnown = true;
-        return v;
+        barrier.markDirty(page);
     }
 
     private void checkRun(long firstPage, int pageCount) {
@@ -278,52 +157,14 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
     // ---- MigratableVm / MigrationTarget ----
 
     @Override
-    public VmDescriptor descriptor() {
-        return descriptor;
+    Parts parts() {
+        return parts;
     }
 
     /** @return the synthesized memory, a {@link MemorySource} and a {@link MemorySink} */
     @Override
     public Memory memory() {
         return memory;
-    }
-
-    @Override
-    public Optional<DirtyTracker> dirtyTracker() {
-        return Optional.of(tracker);
-    }
-
-    @Override
-    public VcpuControl vcpus() {
-        return vcpus;
-    }
-
-    @Override
-    public List<MigratableDevice> devices() {
-        return List.of(device);
-    }
-
-    @Override
-    public Optional<FreePageHints> freePageHints() {
-        return offersHints ? Optional.of(this::freePages) : Optional.empty();
-    }
-
-    @Override
-    public Optional<DemandPaging> demandPaging() {
-        return Optional.of(paging);
-    }
-
-    private synchronized PageSet freePages() {
-        PageSet free = PageSet.allOf(layout);
-        long skip = workingSetPages;
-        for (var region : layout.regions()) {
-            long n = Math.min(skip, region.pageCount());
-            for (long p = region.firstPage(); p < region.firstPage() + n; p++) {
-                free.remove(p);
-            }
-            skip -= n;
-        }
-        return free;
     }
 
     /** @return the guest's writes so far, across migrations */
@@ -340,7 +181,7 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
     @Override
     public synchronized void close() {
         closed = true;
-        dirty = null;
+        barrier.stop();
     }
 
     /** Synthesized guest memory. */
@@ -362,7 +203,7 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
                 ByteBuffer out = destination.duplicate().order(java.nio.ByteOrder.nativeOrder());
                 for (int i = 0; i < pageCount; i++) {
                     long page = firstPage + i;
-                    synthesize(page, version[(int) page], out, at + i * pageSize);
+                    content.write(page, version[(int) page], out, at + i * pageSize);
                 }
                 destination.position(at + pageCount * pageSize);
             }
@@ -379,7 +220,7 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
                 ByteBuffer in = source.duplicate().order(java.nio.ByteOrder.nativeOrder());
                 for (int i = 0; i < pageCount; i++) {
                     long page = firstPage + i;
-                    version[(int) page] = recognise(page, in, at + i * pageSize);
+                    version[(int) page] = content.recognise(page, in, at + i * pageSize);
                 }
                 source.position(at + pageCount * pageSize);
             }
@@ -390,53 +231,49 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
             synchronized (SimulatedVm.this) {
                 checkRun(firstPage, pageCount);
                 for (int i = 0; i < pageCount; i++) {
-                    version[(int) (firstPage + i)] = ZERO;
+                    version[(int) (firstPage + i)] = SyntheticPages.ZERO;
                 }
             }
         }
     }
 
+    /** The write barrier's dirty log, with the writes due applied first. */
     private final class Tracker implements DirtyTracker {
         @Override
         public void start() {
             synchronized (SimulatedVm.this) {
                 advance();
-                dirty = new PageSet(layout.pageSpan());
+                barrier.start();
             }
         }
 
         @Override
         public PageSet collect() {
             synchronized (SimulatedVm.this) {
-                if (dirty == null) {
+                if (!barrier.isTracking()) {
                     throw new IllegalStateException("dirty tracking is not started");
                 }
                 advance();
-                PageSet out = dirty;
-                dirty = new PageSet(layout.pageSpan());
-                return out;
+                return barrier.collect();
             }
         }
 
         @Override
         public void redirty(PageSet pages) {
             synchronized (SimulatedVm.this) {
-                if (dirty == null) {
-                    throw new IllegalStateException("dirty tracking is not started");
-                }
-                dirty.addAll(pages);
+                barrier.redirty(pages);
             }
         }
 
         @Override
         public void stop() {
             synchronized (SimulatedVm.this) {
-                dirty = null;
+                barrier.stop();
             }
         }
     }
 
-    private final class Vcpus implements VcpuControl, VcpuThrottle {
+    private final class Vcpus extends ThrottledVcpus {
         @Override
         public int vcpuCount() {
             return 1;
@@ -473,11 +310,9 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
         @Override
         public List<VcpuState> saveState() {
             synchronized (SimulatedVm.this) {
-                if (!paused) {
-                    throw new IllegalStateException("the VM must be paused");
-                }
-                byte[] state = ByteBuffer.allocate(40).putLong(rng).putLong(writesDone).putLong(cursor)
-                        .putDouble(credit).putLong(0).array();
+                requirePaused(paused);
+                byte[] state = ByteBuffer.allocate(40).putLong(sequence.generatorState()).putLong(writesDone)
+                        .putLong(sequence.cursor()).putDouble(credit).putLong(0).array();
                 return List.of(new VcpuState(0, STATE_FORMAT, state));
             }
         }
@@ -485,9 +320,7 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
         @Override
         public void loadState(List<VcpuState> states) {
             synchronized (SimulatedVm.this) {
-                if (!paused) {
-                    throw new IllegalStateException("the VM must be paused");
-                }
+                requirePaused(paused);
                 if (states.size() != 1 || !STATE_FORMAT.equals(states.get(0).format())
                         || states.get(0).sizeBytes() != 40) {
                     throw new IllegalArgumentException("expected one '" + STATE_FORMAT + "' state of 40 bytes");
@@ -500,23 +333,15 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
                 if (r == 0 || w < 0 || c < 0 || !(cr >= 0 && cr < 2)) {
                     throw new IllegalArgumentException("malformed simulated vCPU state");
                 }
-                rng = r;
+                sequence.restore(r, c);
                 writesDone = w;
-                cursor = c % workingSetPages;
                 credit = cr;
             }
         }
 
+        /** Applies the writes due under the previous throttle first. */
         @Override
-        public Optional<VcpuThrottle> throttle() {
-            return Optional.of(this);
-        }
-
-        @Override
-        public void setThrottlePercent(int percent) {
-            if (percent < 0 || percent > 99) {
-                throw new IllegalArgumentException("throttle must be in [0, 99], was " + percent);
-            }
+        protected void applyThrottle(int percent) {
             synchronized (SimulatedVm.this) {
                 advance();
                 throttlePercent = percent;
@@ -531,161 +356,42 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
         }
     }
 
-    private final class Paging implements DemandPaging {
+    /** The vCPU as the presence map sees it: it blocks itself on a missing page, in virtual time. */
+    private final class BlockingVcpu implements PresenceMap.Guest {
         @Override
-        public void arm(PageSet pages, FaultListener listener) {
-            synchronized (SimulatedVm.this) {
-                if (missing != null) {
-                    throw new IllegalStateException("demand paging is already armed");
-                }
-                if (!paused) {
-                    throw new IllegalStateException("arm demand paging before the target resumes");
-                }
-                missing = pages.copy();
-                faultListener = Objects.requireNonNull(listener, "listener");
-            }
+        public boolean isPaused() {
+            return paused;
         }
 
+        /** The page the vCPU blocks on is there: its write happens now, and the guest goes on. */
         @Override
-        public boolean install(long page, ByteBuffer content) {
-            synchronized (SimulatedVm.this) {
-                if (missing == null || !missing.contains(page)) {
-                    return false;
-                }
-                memory.writePages(page, 1, content.duplicate());
-                return installed(page);
-            }
-        }
-
-        @Override
-        public boolean installZero(long page) {
-            synchronized (SimulatedVm.this) {
-                if (missing == null || !missing.contains(page)) {
-                    return false;
-                }
-                version[(int) page] = ZERO;
-                return installed(page);
-            }
-        }
-
-        private boolean installed(long page) {
-            missing.remove(page);
+        public void installed(long page) {
             if (page == blockedOn) {
                 long now = time.nanoTime();
-                blockedNanos += now - blockedSince;
+                presence.addBlockedNanos(0, now - blockedSince);
                 blockedOn = -1;
                 lastNanos = now;
                 applyWrite(page);
             }
             advance();
-            return true;
         }
 
         @Override
-        public long missingPages() {
-            synchronized (SimulatedVm.this) {
-                return missing == null ? 0 : missing.cardinality();
-            }
-        }
-
-        @Override
-        public void disarm() {
-            synchronized (SimulatedVm.this) {
-                missing = null;
-            }
-        }
-
-        @Override
-        public long[] blockedNanosPerVcpu() {
-            synchronized (SimulatedVm.this) {
-                long blocked = blockedNanos + (blockedOn >= 0 ? time.nanoTime() - blockedSince : 0);
-                return new long[] {blocked};
-            }
+        public long blockedNanosSoFar(int vcpu) {
+            return blockedOn >= 0 ? time.nanoTime() - blockedSince : 0;
         }
     }
 
-    private final class WorkloadDevice implements MigratableDevice {
-        @Override
-        public String id() {
-            return InMemoryVm.WORKLOAD_DEVICE_ID;
-        }
-
-        @Override
-        public byte[] saveState() {
-            synchronized (SimulatedVm.this) {
-                Workload w = workload;
-                return ByteBuffer.allocate(40).putInt(w.pattern().ordinal()).putInt(w.bytesPerWrite())
-                        .putLong(w.workingSetBytes()).putLong(w.writeBytesPerSecond()).putLong(w.seed())
-                        .putDouble(prefillFraction).array();
-            }
-        }
-
-        @Override
-        public void loadState(byte[] state) {
-            if (state.length != 40) {
-                throw new IllegalArgumentException("simulated workload state must be 40 bytes, was " + state.length);
-            }
-            ByteBuffer b = ByteBuffer.wrap(state);
-            int pattern = b.getInt();
-            int bytesPerWrite = b.getInt();
-            if (pattern < 0 || pattern >= WorkloadPattern.values().length) {
-                throw new IllegalArgumentException("unknown workload pattern " + pattern);
-            }
-            Workload w = new Workload(WorkloadPattern.values()[pattern], b.getLong(), b.getLong(), bytesPerWrite,
-                    b.getLong());
-            synchronized (SimulatedVm.this) {
-                configure(w);
-            }
-        }
-    }
-
-    /** Builds a {@link SimulatedVm}. Not thread-safe. */
-    public static final class Builder {
+    /** Builds a {@link SimulatedVm}. Not thread-safe; setters validate at once. */
+    public static final class Builder extends KitVm.Builder<Builder> {
         private final TimeSource time;
-        private long memoryBytes = 64L << 20;
-        private int pageSizeBytes = 4096;
-        private MemoryLayout layout;
-        private Workload workload = Workload.idle();
-        private double prefillFraction;
-        private boolean freePageHints;
 
         private Builder(TimeSource time) {
             this.time = Objects.requireNonNull(time, "time");
         }
 
-        /** @param bytes RAM size, a positive multiple of the page size @return this */
-        public Builder memoryBytes(long bytes) {
-            if (bytes <= 0) {
-                throw new IllegalArgumentException("memoryBytes must be positive, was " + bytes);
-            }
-            this.memoryBytes = bytes;
-            return this;
-        }
-
-        /** @param layout a layout, overriding memoryBytes @return this */
-        public Builder layout(MemoryLayout layout) {
-            this.layout = Objects.requireNonNull(layout, "layout");
-            return this;
-        }
-
-        /** @param workload the guest's writes (whole pages) @return this */
-        public Builder workload(Workload workload) {
-            this.workload = Objects.requireNonNull(workload, "workload");
-            return this;
-        }
-
-        /** @param fraction share of pages with non-zero initial content, 0 to 1 @return this */
-        public Builder prefill(double fraction) {
-            if (!(fraction >= 0 && fraction <= 1)) {
-                throw new IllegalArgumentException("prefill must be in [0, 1], was " + fraction);
-            }
-            this.prefillFraction = fraction;
-            return this;
-        }
-
-        /** @param offer whether the guest reports pages outside its working set as free @return this */
-        public Builder freePageHints(boolean offer) {
-            this.freePageHints = offer;
+        @Override
+        Builder self() {
             return this;
         }
 
@@ -704,7 +410,7 @@ public final class SimulatedVm implements MigratableVm, MigrationTarget {
                 throw new IllegalArgumentException("simulated targets take one '" + STATE_FORMAT + "' vCPU, not "
                         + descriptor.vcpuCount() + " of '" + descriptor.vcpuStateFormat() + "'");
             }
-            this.layout = descriptor.memoryLayout();
+            layout(descriptor.memoryLayout());
             return new SimulatedVm(this, true);
         }
     }

@@ -2,6 +2,8 @@ package io.livemig.kit.internal;
 
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemoryRegion;
+import io.livemig.spi.MemorySink;
+import io.livemig.spi.MemorySource;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -10,13 +12,14 @@ import java.util.Objects;
 /**
  * Guest RAM of the in-memory kit: direct buffers of at most 1 GiB each ("chunks"), so that VMs
  * larger than a ByteBuffer's 2 GiB limit work and no page straddles two chunks. Pages in the
- * layout's holes have no storage.
+ * layout's holes have no storage. As a {@link MemorySource} and {@link MemorySink} it is plain
+ * storage: it marks nothing dirty.
  *
  * <p>Thread-safety: reads and writes of different pages may run concurrently; concurrent access
  * to one page is a data race the caller accepts (a guest write racing a migration read is
  * resolved by dirty tracking). Bulk operations work on duplicates, never on shared positions.
  */
-public final class PagedMemory {
+public final class PagedMemory implements MemorySource, MemorySink {
 
     private static final int CHUNK_SHIFT = 30;
 
@@ -51,6 +54,7 @@ public final class PagedMemory {
     }
 
     /** @return the layout */
+    @Override
     public MemoryLayout layout() {
         return layout;
     }
@@ -92,7 +96,8 @@ public final class PagedMemory {
      *
      * @throws IndexOutOfBoundsException if the run is not inside one region
      */
-    public void read(long firstPage, int pageCount, ByteBuffer destination) {
+    @Override
+    public void readPages(long firstPage, int pageCount, ByteBuffer destination) {
         forEachChunkRun(firstPage, pageCount, (chunk, offset, bytes) -> {
             destination.put(destination.position(), chunk, offset, bytes);
             destination.position(destination.position() + bytes);
@@ -104,7 +109,8 @@ public final class PagedMemory {
      *
      * @throws IndexOutOfBoundsException if the run is not inside one region
      */
-    public void write(long firstPage, int pageCount, ByteBuffer source) {
+    @Override
+    public void writePages(long firstPage, int pageCount, ByteBuffer source) {
         if (source.remaining() < (long) pageCount << pageShift) {
             throw new java.nio.BufferUnderflowException();
         }
@@ -140,7 +146,8 @@ public final class PagedMemory {
      *
      * @throws IndexOutOfBoundsException if the run is not inside one region
      */
-    public void zero(long firstPage, int pageCount) {
+    @Override
+    public void zeroPages(long firstPage, int pageCount) {
         checkRun(firstPage, pageCount);
         for (long page = firstPage; page < firstPage + pageCount; page++) {
             ByteBuffer chunk = chunkOf(page);
