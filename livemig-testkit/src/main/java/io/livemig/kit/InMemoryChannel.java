@@ -276,32 +276,27 @@ public final class InMemoryChannel implements Channel {
         }
 
         void closeBySender() {
-            lock.lock();
-            try {
-                senderClosed = true;
-                changed.signalAll();
-            } finally {
-                lock.unlock();
-            }
+            changeAndSignal(() -> senderClosed = true);
         }
 
         void closeByReceiver() {
-            lock.lock();
-            try {
-                receiverClosed = true;
-                changed.signalAll();
-            } finally {
-                lock.unlock();
-            }
+            changeAndSignal(() -> receiverClosed = true);
         }
 
         void breakDown() {
-            lock.lock();
-            try {
+            changeAndSignal(() -> {
                 broken = true;
                 messages.clear();
                 arrivals.clear();
                 queuedBytes = 0;
+            });
+        }
+
+        /** Makes a change under the lock and wakes every waiting sender and receiver. */
+        private void changeAndSignal(Runnable change) {
+            lock.lock();
+            try {
+                change.run();
                 changed.signalAll();
             } finally {
                 lock.unlock();
