@@ -1,7 +1,9 @@
 /**
- * Page codecs for livemig: zero pages, XBZRLE delta compression, LZ4, Zstd and dedup. Pure
- * functions over {@link java.nio.ByteBuffer}s plus the caches some codecs need; no knowledge of
- * strategies or transports.
+ * Page codecs for livemig: zero pages, XBZRLE delta compression, LZ4, Zstd and dedup, one codec
+ * per file behind the {@link io.livemig.compress.PageCodec} interface, with the source's chooser
+ * ({@link io.livemig.compress.PageEncoder}) and the destination's decoder
+ * ({@link io.livemig.compress.PageDecoder}). Pure functions over {@link java.nio.ByteBuffer}s
+ * plus the history some codecs keep; no knowledge of strategies or transports.
  */
 module io.livemig.compress {
     exports io.livemig.compress;

@@ -1,33 +1,34 @@
 package io.livemig.compress;
 
-import com.github.luben.zstd.Zstd;
-import com.github.luben.zstd.ZstdDecompressCtx;
-import net.jpountz.lz4.LZ4Exception;
-import net.jpountz.lz4.LZ4Factory;
-import net.jpountz.lz4.LZ4SafeDecompressor;
-
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
- * Decodes pages on the destination. XBZRLE applies its delta to the page's current content (the
- * destination's guest memory holds exactly what the source's cache holds); LZ4 and Zstd must
- * produce exactly one page, and their output is bounded by the page size, so no decompression
- * bomb gets further than one page of scratch.
+ * Decodes pages on the destination: one decode-only instance of each {@link PageCodec}, chosen
+ * by the page's {@link PageEncoding}. XBZRLE applies its delta to the page's current content (the
+ * destination's guest memory holds exactly what the source's cache holds); dedup checks the
+ * referenced page's content against the reference; LZ4 and Zstd must produce exactly one page,
+ * and their output is bounded by the page size, so no decompression bomb gets further than one
+ * page of scratch.
  *
- * <p>Not thread-safe: one decoder per receiving thread.
+ * <p>Not thread-safe (the Zstd codec keeps a native context): one decoder per receiving thread.
  */
 public final class PageDecoder {
 
-    private final int pageSize;
-    private final LZ4SafeDecompressor lz4 = LZ4Factory.fastestInstance().safeDecompressor();
-    private final ZstdDecompressCtx zstd = new ZstdDecompressCtx();
-    private final ByteBuffer input;
+    private final ZeroPageCodec zero;
+    private final RawPageCodec raw;
+    private final XbzrleCodec xbzrle;
+    private final Lz4Codec lz4;
+    private final ZstdCodec zstd;
+    private final DedupCodec dedup;
 
     /** @param pageSize the page size in bytes */
     public PageDecoder(int pageSize) {
-        this.pageSize = pageSize;
-        this.input = ByteBuffer.allocateDirect(pageSize).order(ByteOrder.nativeOrder());
+        this.zero = new ZeroPageCodec(pageSize);
+        this.raw = new RawPageCodec(pageSize);
+        this.xbzrle = new XbzrleCodec(pageSize);
+        this.lz4 = new Lz4Codec(pageSize);
+        this.zstd = new ZstdCodec(pageSize);
+        this.dedup = new DedupCodec(pageSize);
     }
 
     /**
@@ -38,65 +39,35 @@ public final class PageDecoder {
     public static long basePage(long pageNumber, PageEncoding encoding, ByteBuffer payload) {
         return switch (encoding) {
             case XBZRLE -> pageNumber;
-            case DEDUP -> Dedup.referencedPage(pageNumber, payload);
-            default -> -1;
+            case DEDUP -> DedupCodec.referencedPage(pageNumber, payload);
+            case ZERO, RAW, LZ4, ZSTD -> -1;
         };
     }
 
     /**
-     * Decodes one page.
+     * Decodes one page with the codec of {@code encoding} ({@link PageCodec#decode}).
      *
      * @param pageNumber the page (for messages)
-     * @param encoding   XBZRLE, LZ4, ZSTD or DEDUP
-     * @param payload    exactly the encoded bytes (position..limit)
+     * @param encoding   the page's encoding; for ZERO and RAW this checks the payload's length and
+     *                   fills or copies the page, though a destination may install those itself
+     * @param payload    exactly the encoded bytes (position..limit); its position is not changed
      * @param page       a direct buffer whose {@code [0, pageSize)} receives the page; for XBZRLE and
      *                   DEDUP it must hold the content of {@link #basePage} first
      * @throws CorruptPageException if the payload is malformed or decodes to anything but one page;
      *                              {@code page} may then hold garbage but nothing outside it was touched
      */
     public void decode(long pageNumber, PageEncoding encoding, ByteBuffer payload, ByteBuffer page) {
-        int length = payload.remaining();
-        switch (encoding) {
-            case DEDUP -> Dedup.verify(pageNumber, payload, page, 0, pageSize);
-            case XBZRLE -> Xbzrle.decode(payload, payload.position(), length, page, 0, pageSize, pageNumber);
-            case LZ4 -> {
-                int n;
-                try {
-                    n = lz4.decompress(payload, payload.position(), length, page, 0, pageSize);
-                } catch (LZ4Exception e) {
-                    throw new CorruptPageException(pageNumber, encoding, "malformed LZ4 block: " + e.getMessage());
-                }
-                if (n != pageSize) {
-                    throw new CorruptPageException(pageNumber, encoding, "decompressed to " + n + " bytes, not "
-                            + pageSize);
-                }
-            }
-            case ZSTD -> {
-                ByteBuffer src = payload;
-                int at = payload.position();
-                if (!payload.isDirect()) {
-                    input.clear();
-                    input.put(0, payload, at, length);
-                    src = input;
-                    at = 0;
-                }
-                long size = Zstd.getDirectByteBufferFrameContentSize(src, at, length);
-                if (size != pageSize) {
-                    throw new CorruptPageException(pageNumber, encoding, "frame announces " + size + " bytes, not "
-                            + pageSize);
-                }
-                int n;
-                try {
-                    n = zstd.decompressDirectByteBuffer(page, 0, pageSize, src, at, length);
-                } catch (RuntimeException e) {
-                    throw new CorruptPageException(pageNumber, encoding, "malformed Zstd frame: " + e.getMessage());
-                }
-                if (n != pageSize) {
-                    throw new CorruptPageException(pageNumber, encoding, "decompressed to " + n + " bytes, not "
-                            + pageSize);
-                }
-            }
-            default -> throw new CorruptPageException(pageNumber, encoding, "not a codec this decoder knows");
-        }
+        codec(encoding).decode(pageNumber, payload, page);
+    }
+
+    private PageCodec codec(PageEncoding encoding) {
+        return switch (encoding) {
+            case ZERO -> zero;
+            case RAW -> raw;
+            case XBZRLE -> xbzrle;
+            case LZ4 -> lz4;
+            case ZSTD -> zstd;
+            case DEDUP -> dedup;
+        };
     }
 }

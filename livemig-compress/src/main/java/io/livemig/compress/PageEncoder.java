@@ -1,38 +1,54 @@
 package io.livemig.compress;
 
-import com.github.luben.zstd.Zstd;
-import com.github.luben.zstd.ZstdCompressCtx;
-import net.jpountz.lz4.LZ4Compressor;
-import net.jpountz.lz4.LZ4Exception;
-import net.jpountz.lz4.LZ4Factory;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.LongUnaryOperator;
 
 /**
  * Chooses the encoding of each page the source sends and produces it, in place in the frame
- * being built: zero pages travel as a bare entry; a page whose content the destination already
- * holds at another page travels as a {@link Dedup} reference; a page the XBZRLE cache holds
- * travels as a delta when that is small; otherwise the compressor's output (LZ4 or Zstd) when it
- * saves at least {@link #MIN_SAVING_BYTES}; otherwise the raw page. So no page ever costs more
- * than raw.
+ * being built, by asking its {@link PageCodec}s in a fixed order and taking the first that
+ * accepts the page:
+ * <ol>
+ * <li>{@link PageEncoding#ZERO zero}: the caller says whether the page is all zero
+ *     ({@link ZeroPages#isZero}), so it is not scanned twice;</li>
+ * <li>{@link DedupCodec dedup}: a reference to another page the destination holds with this
+ *     content;</li>
+ * <li>{@link XbzrleCodec XBZRLE}: a delta against the version last sent, or nothing at all
+ *     ({@link #UNCHANGED}) when it is empty;</li>
+ * <li>{@link Lz4Codec LZ4}, then {@link ZstdCodec Zstd};</li>
+ * <li>{@link RawPageCodec raw}, which always accepts.</li>
+ * </ol>
+ * Only the codecs the {@link Config} names take part. Dedup and XBZRLE are asked only when the
+ * destination holds what they build on ({@code allowDelta}). Every codec but raw must save at
+ * least {@link #MIN_SAVING_BYTES}, so no page ever costs more than raw.
  *
- * <p>Pages are known to the encoder's cache and dedup index by a <em>key</em>, {@code 0} to
+ * <p>History: dedup and XBZRLE ({@link HistoryCodec}s) record every page they are asked about as
+ * what the destination will hold, since every later codec reproduces the page exactly; when an
+ * earlier codec takes the page (a dedup reference), the later history codecs are told it was
+ * {@link HistoryCodec#sent sent}. A zero page, or any page without {@code allowDelta}, makes them
+ * {@link HistoryCodec#forget forget} the page.
+ *
+ * <p>Pages are known to the encoder's history by a <em>key</em>, {@code 0} to
  * {@code pageKeys - 1}: the page number itself for one encoder, a dense index into its share of
  * memory when several encoders split the pages between them (so that each cache is dense).
  * Dedup references name only pages this encoder sent, so that they always follow, on the same
  * stream, the content they refer to.
  *
- * <p>Not thread-safe: one encoder per sending thread (it owns its XBZRLE cache and scratch).
+ * <p>Not thread-safe: one encoder per sending thread (it owns its codecs, their history and its
+ * scratch page).
  */
 public final class PageEncoder {
 
     /** A compressed or delta page must save at least this much over raw, or raw is sent. */
     public static final int MIN_SAVING_BYTES = 64;
+
+    /** {@link #encode} result: the destination already holds exactly this content; send nothing. */
+    public static final int UNCHANGED = PageCodec.UNCHANGED;
 
     /**
      * What the encoder may use.
@@ -56,18 +72,16 @@ public final class PageEncoder {
         }
     }
 
-    /** What {@link #encode} chose. */
-    public enum Result { ZERO, RAW, XBZRLE, LZ4, ZSTD, DEDUP, UNCHANGED }
-
     private final int pageSize;
-    private final XbzrleCache cache;
-    private final Dedup dedup;
-    private final LongUnaryOperator pageOfKey;
-    private final LZ4Compressor lz4;
-    private final ZstdCompressCtx zstd;
+    /** The codecs between zero and raw, in the order they are asked. */
+    private final PageCodec[] codecs;
+    /** {@code usesHistory[i]}: whether {@code codecs[i]} is a {@link HistoryCodec}. */
+    private final boolean[] usesHistory;
+    private final HistoryCodec[] histories;
+    private final XbzrleCodec xbzrle;
+    private final RawPageCodec raw;
     private final ByteBuffer scratch;
-    private final long[] bytesByResult = new long[Result.values().length];
-    private final long[] pagesByResult = new long[Result.values().length];
+    private PageEncoding lastEncoding;
 
     /**
      * @param config   what to use
@@ -86,130 +100,107 @@ public final class PageEncoder {
      */
     public PageEncoder(Config config, int pageSize, long pageKeys, LongUnaryOperator pageOfKey) {
         Objects.requireNonNull(config, "config");
+        Objects.requireNonNull(pageOfKey, "pageOfKey");
+        Set<PageEncoding> on = config.encodings();
         this.pageSize = pageSize;
-        this.pageOfKey = Objects.requireNonNull(pageOfKey, "pageOfKey");
-        this.dedup = config.encodings().contains(PageEncoding.DEDUP) ? new Dedup(pageKeys) : null;
-        this.cache = config.encodings().contains(PageEncoding.XBZRLE)
-                ? new XbzrleCache(config.xbzrleCacheBytes(), pageSize) : null;
-        this.lz4 = config.encodings().contains(PageEncoding.LZ4) ? LZ4Factory.fastestInstance().fastCompressor() : null;
-        this.zstd = config.encodings().contains(PageEncoding.ZSTD) ? new ZstdCompressCtx().setLevel(config.zstdLevel())
-                : null;
+        this.xbzrle = on.contains(PageEncoding.XBZRLE) ? new XbzrleCodec(pageSize, config.xbzrleCacheBytes()) : null;
+        List<PageCodec> order = new ArrayList<>();
+        if (on.contains(PageEncoding.DEDUP)) {
+            order.add(new DedupCodec(pageSize, pageKeys, pageOfKey));
+        }
+        if (xbzrle != null) {
+            order.add(xbzrle);
+        }
+        if (on.contains(PageEncoding.LZ4)) {
+            order.add(new Lz4Codec(pageSize));
+        }
+        if (on.contains(PageEncoding.ZSTD)) {
+            order.add(new ZstdCodec(pageSize, config.zstdLevel()));
+        }
+        this.codecs = order.toArray(PageCodec[]::new);
+        this.usesHistory = new boolean[codecs.length];
+        List<HistoryCodec> history = new ArrayList<>();
+        for (int i = 0; i < codecs.length; i++) {
+            if (codecs[i] instanceof HistoryCodec h) {
+                usesHistory[i] = true;
+                history.add(h);
+            }
+        }
+        this.histories = history.toArray(HistoryCodec[]::new);
+        this.raw = new RawPageCodec(pageSize);
         this.scratch = ByteBuffer.allocateDirect(pageSize).order(ByteOrder.nativeOrder());
     }
 
     /**
      * Encodes the raw page that lies at {@code [at, at + pageSize)} of {@code frame}, replacing it
-     * with its encoding.
+     * with its encoding; {@link #lastEncoding()} then says which encoding that is.
      *
      * @param key   the page's key (see the class comment)
-     * @param frame a direct buffer holding the raw page
+     * @param frame a direct buffer holding the raw page, with room up to {@code at + pageSize}
      * @param at    the page's offset; the encoding is written from there
      * @param zero  whether the page is known to be all zero
      * @param allowDelta whether the destination holds the version last sent of this page (false in
      *                   post-copy, where it is missing there): without it no XBZRLE delta or dedup
      *                   reference is made and what the encoder knew of the page is dropped
-     * @return the encoding chosen and its length in bytes ({@link #lastLength()}); UNCHANGED means
-     *         the destination already holds exactly this content and nothing need be sent
+     * @return the payload length in bytes written at {@code at}, or {@link #UNCHANGED} when the
+     *         destination already holds exactly this content and nothing need be sent (the
+     *         frame's bytes from {@code at} are then unspecified)
      */
-    public Result encode(long key, ByteBuffer frame, int at, boolean zero, boolean allowDelta) {
-        Result result = choose(key, frame, at, zero, allowDelta);
-        pagesByResult[result.ordinal()]++;
-        bytesByResult[result.ordinal()] += lastLength;
-        return result;
-    }
-
-    private int lastLength;
-
-    /** @return the payload length of the last {@link #encode} result */
-    public int lastLength() {
-        return lastLength;
-    }
-
-    private Result choose(long page, ByteBuffer frame, int at, boolean zero, boolean allowDelta) {
+    public int encode(long key, ByteBuffer frame, int at, boolean zero, boolean allowDelta) {
         if (!allowDelta || zero) {
-            if (cache != null) {
-                cache.invalidate(page);
-            }
-            if (dedup != null) {
-                dedup.forget(page);
+            for (HistoryCodec h : histories) {
+                h.forget(key);
             }
         }
         if (zero) {
-            lastLength = 0;
-            return Result.ZERO;
+            lastEncoding = PageEncoding.ZERO;
+            return 0;
         }
-        if (cache == null && lz4 == null && zstd == null && dedup == null) {
-            lastLength = pageSize;
-            return Result.RAW;
+        if (codecs.length == 0) {
+            lastEncoding = PageEncoding.RAW;
+            return pageSize; // the frame holds the raw page already
         }
-        if (dedup != null && allowDelta) {
-            long[] h = Dedup.hash(frame, at, pageSize);
-            long same = dedup.find(page, h);
-            dedup.sent(page, h);
-            if (same >= 0) {
-                if (cache != null) {
-                    // The destination's copy changes under the cache's feet: keep them equal.
-                    cache.data().put(cache.slotFor(page), frame, at, pageSize);
-                }
-                Dedup.writeReference(frame, at, pageOfKey.applyAsLong(same), h);
-                lastLength = Dedup.PAYLOAD_BYTES;
-                return Result.DEDUP;
-            }
-        }
-        // Work from a copy: every encoding below is written over the raw page in the frame.
+        // Work from a copy: every encoding is written over the raw page in the frame.
         scratch.put(0, frame, at, pageSize);
         int limit = pageSize - MIN_SAVING_BYTES;
-        if (cache != null && allowDelta) {
-            int slot = cache.lookup(page);
-            ByteBuffer cached = cache.data();
-            if (slot >= 0) {
-                ByteBuffer out = frame.duplicate().position(at);
-                int n = Xbzrle.encode(cached, slot, scratch, 0, pageSize, out, limit);
-                if (n >= 0) {
-                    cached.put(slot, scratch, 0, pageSize);
-                    lastLength = n;
-                    return n == 0 ? Result.UNCHANGED : Result.XBZRLE;
+        for (int i = 0; i < codecs.length; i++) {
+            if (usesHistory[i] && !allowDelta) {
+                continue;
+            }
+            int n = codecs[i].encode(key, scratch, 0, frame, at, limit);
+            if (n == PageCodec.DECLINED) {
+                continue;
+            }
+            if (allowDelta) {
+                for (int j = i + 1; j < codecs.length; j++) {
+                    if (usesHistory[j]) {
+                        ((HistoryCodec) codecs[j]).sent(key, scratch, 0);
+                    }
                 }
             }
-            cached.put(cache.slotFor(page), scratch, 0, pageSize);
-        }
-        if (lz4 != null) {
-            try {
-                int n = lz4.compress(scratch, 0, pageSize, frame, at, limit);
-                lastLength = n;
-                return Result.LZ4;
-            } catch (LZ4Exception doesNotFit) {
-                // incompressible: fall through
+            if (n == PageCodec.UNCHANGED) {
+                return UNCHANGED;
             }
+            lastEncoding = codecs[i].encoding();
+            return n;
         }
-        if (zstd != null) {
-            try {
-                int n = zstd.compressDirectByteBuffer(frame, at, limit, scratch, 0, pageSize);
-                if (!Zstd.isError(n) && n > 0 && n <= limit) {
-                    lastLength = n;
-                    return Result.ZSTD;
-                }
-            } catch (com.github.luben.zstd.ZstdException doesNotFit) {
-                // incompressible: fall through
-            }
-        }
-        frame.put(at, scratch, 0, pageSize);
-        lastLength = pageSize;
-        return Result.RAW;
+        lastEncoding = PageEncoding.RAW;
+        return raw.encode(key, scratch, 0, frame, at, pageSize);
     }
 
-    /** @return pages encoded per result, indexed by {@link Result#ordinal()} (a copy) */
-    public long[] pagesByResult() {
-        return pagesByResult.clone();
-    }
-
-    /** @return payload bytes per result, indexed by {@link Result#ordinal()} (a copy) */
-    public long[] bytesByResult() {
-        return bytesByResult.clone();
+    /**
+     * @return the encoding of the last {@link #encode} that did not return {@link #UNCHANGED}
+     * @throws IllegalStateException if no page was encoded yet
+     */
+    public PageEncoding lastEncoding() {
+        if (lastEncoding == null) {
+            throw new IllegalStateException("no page encoded yet");
+        }
+        return lastEncoding;
     }
 
     /** @return the XBZRLE cache's hits and misses, or zeros without XBZRLE */
     public long[] cacheHitsAndMisses() {
-        return cache == null ? new long[2] : new long[] {cache.hits(), cache.misses()};
+        return xbzrle == null ? new long[2] : new long[] {xbzrle.cacheHits(), xbzrle.cacheMisses()};
     }
 }

@@ -4,6 +4,10 @@ package io.livemig.compress;
  * How one page travels on the wire. The wire identifier is one byte in every page entry of a
  * page-batch frame (docs/protocol.md); 0 is reserved as invalid so that a zeroed buffer never
  * decodes as a valid entry. Identifiers never change meaning; new encodings take new numbers.
+ *
+ * <p>This is the one identity of a codec: each encoding has exactly one {@link PageCodec} that
+ * produces and decodes it, and {@link PageEncoder#lastEncoding()} reports the encoder's choice
+ * with it.
  */
 public enum PageEncoding {
     /** The page is all zero; no payload. */
@@ -43,6 +47,26 @@ public enum PageEncoding {
     /** @return the lower-case name used in reports, options and the command line */
     public String reportName() {
         return reportName;
+    }
+
+    /**
+     * Whether a payload of {@code length} bytes is possible for this encoding, before any decoding:
+     * none for ZERO, exactly one page for RAW, {@value DedupCodec#PAYLOAD_BYTES} bytes for DEDUP,
+     * and 1 to {@code pageSize} bytes for XBZRLE, LZ4 and ZSTD (the encoder never sends more than
+     * a page: a compressed or delta page must save {@link PageEncoder#MIN_SAVING_BYTES}). The wire
+     * layer checks this for every page entry; the codec's decoder checks the payload itself.
+     *
+     * @param length   the payload length in bytes
+     * @param pageSize the page size in bytes
+     * @return whether the length is allowed
+     */
+    public boolean acceptsPayloadLength(long length, int pageSize) {
+        return switch (this) {
+            case ZERO -> length == 0;
+            case RAW -> length == pageSize;
+            case DEDUP -> length == DedupCodec.PAYLOAD_BYTES;
+            case XBZRLE, LZ4, ZSTD -> length >= 1 && length <= pageSize;
+        };
     }
 
     /**

@@ -10,6 +10,7 @@ import java.util.Set;
 import static io.livemig.compress.PageSets.PAGE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -25,6 +26,8 @@ class PageCodecTest {
         final PageDecoder decoder = new PageDecoder(PAGE);
         final ByteBuffer frame = ByteBuffer.allocateDirect(2 * PAGE).order(ByteOrder.nativeOrder());
         final byte[][] destination = new byte[64][];
+        /** What the last {@link #send} got from {@link PageEncoder#encode}. */
+        int lastResult;
 
         Pipe(PageEncoder.Config config) {
             encoder = new PageEncoder(config, PAGE, 64);
@@ -33,32 +36,35 @@ class PageCodecTest {
             }
         }
 
-        PageEncoder.Result send(int page, byte[] content) {
+        /** @return the encoding the page went as, or null if the encoder said UNCHANGED */
+        PageEncoding send(int page, byte[] content) {
             frame.put(0, content);
             boolean zero = ZeroPages.isZero(frame, 0, PAGE);
-            PageEncoder.Result r = encoder.encode(page, frame, 0, zero, true);
-            ByteBuffer payload = frame.duplicate().position(0).limit(encoder.lastLength());
+            lastResult = encoder.encode(page, frame, 0, zero, true);
+            PageEncoding r = lastResult == PageEncoder.UNCHANGED ? null : encoder.lastEncoding();
             ByteBuffer out = ByteBuffer.allocateDirect(PAGE).order(ByteOrder.nativeOrder());
-            switch (r) {
-                case ZERO -> destination[page] = new byte[PAGE];
-                case RAW -> {
-                    byte[] raw = new byte[PAGE];
-                    payload.get(raw);
-                    destination[page] = raw;
-                }
-                case UNCHANGED -> { }
-                case XBZRLE, LZ4, ZSTD, DEDUP -> {
-                    long base = PageDecoder.basePage(page, PageEncoding.valueOf(r.name()), payload);
-                    if (base >= 0) {
-                        out.put(0, destination[(int) base]);
+            if (r != null) {
+                ByteBuffer payload = frame.duplicate().position(0).limit(lastResult);
+                switch (r) {
+                    case ZERO -> destination[page] = new byte[PAGE];
+                    case RAW -> {
+                        byte[] raw = new byte[PAGE];
+                        payload.get(raw);
+                        destination[page] = raw;
                     }
-                    decoder.decode(page, PageEncoding.valueOf(r.name()), payload, out);
-                    byte[] got = new byte[PAGE];
-                    out.get(0, got);
-                    destination[page] = got;
+                    case XBZRLE, LZ4, ZSTD, DEDUP -> {
+                        long base = PageDecoder.basePage(page, r, payload);
+                        if (base >= 0) {
+                            out.put(0, destination[(int) base]);
+                        }
+                        decoder.decode(page, r, payload, out);
+                        byte[] got = new byte[PAGE];
+                        out.get(0, got);
+                        destination[page] = got;
+                    }
                 }
             }
-            assertArrayEquals(content, destination[page], "page " + page + " via " + r);
+            assertArrayEquals(content, destination[page], "page " + page + " via " + (r == null ? "unchanged" : r));
             return r;
         }
     }
@@ -92,12 +98,13 @@ class PageCodecTest {
     void theAdaptiveChoicePicksTheCheapestSafeEncoding() {
         Pipe pipe = new Pipe(ALL);
         byte[] text = PageSets.text(1);
-        assertEquals(PageEncoder.Result.LZ4, pipe.send(0, text), "first send of text: compressed");
-        assertEquals(PageEncoder.Result.XBZRLE, pipe.send(0, PageSets.changed(text, 8, 2)), "8 bytes later: a delta");
-        assertEquals(PageEncoder.Result.UNCHANGED, pipe.send(0, pipe.destination[0].clone()), "unchanged: nothing");
-        assertEquals(PageEncoder.Result.RAW, pipe.send(1, PageSets.random(3)), "random: raw, never more");
-        assertEquals(PageEncoder.Result.ZERO, pipe.send(2, new byte[PAGE]));
-        assertTrue(pipe.encoder.lastLength() == 0);
+        assertEquals(PageEncoding.LZ4, pipe.send(0, text), "first send of text: compressed");
+        assertEquals(PageEncoding.XBZRLE, pipe.send(0, PageSets.changed(text, 8, 2)), "8 bytes later: a delta");
+        assertNull(pipe.send(0, pipe.destination[0].clone()), "unchanged: nothing");
+        assertEquals(PageEncoder.UNCHANGED, pipe.lastResult, "unchanged: nothing");
+        assertEquals(PageEncoding.RAW, pipe.send(1, PageSets.random(3)), "random: raw, never more");
+        assertEquals(PageEncoding.ZERO, pipe.send(2, new byte[PAGE]));
+        assertTrue(pipe.lastResult == 0);
     }
 
     @Test
@@ -175,10 +182,10 @@ class PageCodecTest {
     void duplicatePagesTravelAsReferencesAndLandExactly() {
         Pipe pipe = new Pipe(new PageEncoder.Config(Set.of(PageEncoding.DEDUP, PageEncoding.LZ4), 1 << 20, 3));
         byte[] shared = PageSets.random(7);
-        assertEquals(PageEncoder.Result.RAW, pipe.send(3, shared));
+        assertEquals(PageEncoding.RAW, pipe.send(3, shared));
         for (int p = 10; p < 20; p++) {
-            assertEquals(PageEncoder.Result.DEDUP, pipe.send(p, shared));
-            assertEquals(Dedup.PAYLOAD_BYTES, pipe.encoder.lastLength());
+            assertEquals(PageEncoding.DEDUP, pipe.send(p, shared));
+            assertEquals(DedupCodec.PAYLOAD_BYTES, pipe.lastResult);
         }
     }
 
@@ -189,18 +196,18 @@ class PageCodecTest {
         pipe.send(1, a);
         pipe.send(1, PageSets.random(2));
         // Page 1 no longer holds a at the destination: a must travel whole, not as a reference to it.
-        assertEquals(PageEncoder.Result.RAW, pipe.send(2, a));
+        assertEquals(PageEncoding.RAW, pipe.send(2, a));
         // Page 2 does hold it now.
-        assertEquals(PageEncoder.Result.DEDUP, pipe.send(5, a));
+        assertEquals(PageEncoding.DEDUP, pipe.send(5, a));
     }
 
     @Test
     void aReferenceToOtherContentIsRefused() {
-        ByteBuffer payload = ByteBuffer.allocate(Dedup.PAYLOAD_BYTES);
+        ByteBuffer payload = ByteBuffer.allocate(DedupCodec.PAYLOAD_BYTES);
         ByteBuffer content = ByteBuffer.allocateDirect(PAGE);
         content.put(0, PageSets.text(3));
-        long[] h = Dedup.hash(content, 0, PAGE);
-        Dedup.writeReference(payload, 0, 9, h);
+        long[] h = DedupCodec.hash(content, 0, PAGE);
+        DedupCodec.writeReference(payload, 0, 9, h);
         assertEquals(9, PageDecoder.basePage(4, PageEncoding.DEDUP, payload));
         PageDecoder decoder = new PageDecoder(PAGE);
         decoder.decode(4, PageEncoding.DEDUP, payload, content);

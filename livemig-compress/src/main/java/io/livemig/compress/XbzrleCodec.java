@@ -1,0 +1,116 @@
+package io.livemig.compress;
+
+import java.nio.ByteBuffer;
+
+/**
+ * XBZRLE deltas ({@link Xbzrle}, whose comment holds the format) against the version of the page
+ * the destination already holds. The encode side owns an {@link XbzrleCache} of the versions last
+ * sent; the destination needs none, since its guest memory holds the old version, so the decode
+ * side applies the delta to the page's current content ({@link PageDecoder#basePage} is the page
+ * itself).
+ *
+ * <p>An unchanged page encodes to nothing, reported as {@link #UNCHANGED}. A page the cache does
+ * not hold, or whose delta does not fit in {@code maxBytes}, is declined and cached, since the
+ * caller then sends it whole.
+ *
+ * <p>Not thread-safe: the cache is confined to the one encoding thread that owns this instance.
+ * Decoding keeps no state and allocates nothing, so a decode-only instance may be shared.
+ */
+public final class XbzrleCodec implements HistoryCodec {
+
+    private final int pageSize;
+    private final XbzrleCache cache;
+
+    /**
+     * A codec for decoding only: {@link #encode}, {@link #sent} and {@link #forget} throw.
+     *
+     * @param pageSize the page size in bytes
+     */
+    public XbzrleCodec(int pageSize) {
+        this.pageSize = checkPageSize(pageSize);
+        this.cache = null;
+    }
+
+    /**
+     * A codec for both sides, with a cache of {@code cacheBytes}.
+     *
+     * @param pageSize   the page size in bytes
+     * @param cacheBytes bytes of page copies to keep (see {@link XbzrleCache})
+     */
+    public XbzrleCodec(int pageSize, long cacheBytes) {
+        this.pageSize = checkPageSize(pageSize);
+        this.cache = new XbzrleCache(cacheBytes, pageSize);
+    }
+
+    private static int checkPageSize(int pageSize) {
+        if (pageSize <= 0) {
+            throw new IllegalArgumentException("page size must be positive, was " + pageSize);
+        }
+        return pageSize;
+    }
+
+    @Override
+    public PageEncoding encoding() {
+        return PageEncoding.XBZRLE;
+    }
+
+    /**
+     * @return the delta's length; {@link #UNCHANGED} if the cached version equals the page;
+     *         {@link #DECLINED} if the page is not cached or its delta would exceed
+     *         {@code maxBytes} (or {@code out}'s limit). Either way the cache now holds the page
+     */
+    @Override
+    public int encode(long key, ByteBuffer page, int pageAt, ByteBuffer out, int outAt, int maxBytes) {
+        XbzrleCache c = encodeSide();
+        int slot = c.lookup(key);
+        ByteBuffer cached = c.data();
+        if (slot >= 0) {
+            int n = Xbzrle.encode(cached, slot, page, pageAt, pageSize, out.duplicate().position(outAt), maxBytes);
+            if (n >= 0) {
+                cached.put(slot, page, pageAt, pageSize);
+                return n == 0 ? UNCHANGED : n;
+            }
+        }
+        cached.put(c.slotFor(key), page, pageAt, pageSize);
+        return DECLINED;
+    }
+
+    /** Caches the page: the destination's copy changed without a delta (a dedup reference, say). */
+    @Override
+    public void sent(long key, ByteBuffer page, int pageAt) {
+        XbzrleCache c = encodeSide();
+        c.data().put(c.slotFor(key), page, pageAt, pageSize);
+    }
+
+    @Override
+    public void forget(long key) {
+        encodeSide().invalidate(key);
+    }
+
+    /**
+     * Applies the delta to {@code page}, which holds the page's current content.
+     *
+     * @throws CorruptPageException if the delta is malformed; {@code page} is then unchanged
+     */
+    @Override
+    public void decode(long pageNumber, ByteBuffer payload, ByteBuffer page) {
+        Xbzrle.decode(payload, payload.position(), payload.remaining(), page, 0, pageSize, pageNumber);
+    }
+
+    /** @return lookups that found the page in the cache */
+    public long cacheHits() {
+        return encodeSide().hits();
+    }
+
+    /** @return lookups that did not */
+    public long cacheMisses() {
+        return encodeSide().misses();
+    }
+
+    private XbzrleCache encodeSide() {
+        if (cache == null) {
+            throw new IllegalStateException("this XBZRLE codec was made for decoding only: it has no cache");
+        }
+        return cache;
+    }
+}
