@@ -208,8 +208,8 @@ public class CodecBenchmarks {
         long bytes = 0;
         for (int i = 0; i < Pages.COUNT; i++) {
             a.frame.put(0, source, i * PAGE, PAGE);
-            a.encoder.encode(i, a.frame, 0, ZeroPages.isZero(a.frame, 0, PAGE), true);
-            bytes += a.encoder.lastLength();
+            int n = a.encoder.encode(i, a.frame, 0, ZeroPages.isZero(a.frame, 0, PAGE), true);
+            bytes += n == PageEncoder.UNCHANGED ? 0 : n;
         }
         return bytes;
     }

@@ -26,18 +26,6 @@ final class Codecs {
         };
     }
 
-    static PageEncoding encodingOf(PageEncoder.Result result) {
-        return switch (result) {
-            case ZERO -> PageEncoding.ZERO;
-            case RAW -> PageEncoding.RAW;
-            case XBZRLE -> PageEncoding.XBZRLE;
-            case LZ4 -> PageEncoding.LZ4;
-            case ZSTD -> PageEncoding.ZSTD;
-            case DEDUP -> PageEncoding.DEDUP;
-            case UNCHANGED -> throw new IllegalArgumentException("an unchanged page has no encoding");
-        };
-    }
-
     /** @return the HELLO bit set: zero and raw, plus the codecs */
     static long wireBits(Set<Codec> codecs) {
         long bits = (1L << PageEncoding.ZERO.wireId()) | (1L << PageEncoding.RAW.wireId());

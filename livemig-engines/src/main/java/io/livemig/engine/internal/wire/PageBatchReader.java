@@ -103,13 +103,7 @@ public final class PageBatchReader {
     }
 
     private void checkLength(long i, PageEncoding encoding, long length) throws WireException {
-        boolean ok = switch (encoding) {
-            case ZERO -> length == 0;
-            case RAW -> length == pageSize;
-            case DEDUP -> length == io.livemig.compress.Dedup.PAYLOAD_BYTES;
-            case XBZRLE, LZ4, ZSTD -> length >= 1 && length <= pageSize;
-        };
-        if (!ok) {
+        if (!encoding.acceptsPayloadLength(length, pageSize)) {
             throw new WireException(Kind.INCONSISTENT_LENGTH, "entry " + i + ": " + encoding.reportName()
                     + " payload of " + length + " bytes is impossible for " + pageSize + "-byte pages");
         }
