@@ -1,0 +1,197 @@
+package io.livemig.engine.internal.wire;
+
+import io.livemig.api.Strategy;
+import io.livemig.compress.PageEncoding;
+import io.livemig.engine.internal.wire.ControlFrames.Abort;
+import io.livemig.engine.internal.wire.ControlFrames.AbortCode;
+import io.livemig.engine.internal.wire.HandshakeFrames.Hello;
+import io.livemig.engine.internal.wire.HandshakeFrames.HelloAck;
+import io.livemig.engine.internal.wire.HandshakeFrames.Ready;
+import io.livemig.engine.internal.wire.HandshakeFrames.Setup;
+import io.livemig.engine.internal.wire.SwitchoverFrames.Commit;
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemoryRegion;
+import io.livemig.spi.VmDescriptor;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.util.EnumMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.CRC32C;
+
+import static io.livemig.engine.internal.wire.WireFixtures.FRAME_LIMIT;
+import static io.livemig.engine.internal.wire.WireFixtures.bytes;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The bytes of protocol v1 as docs/protocol.md writes them down: frame type codes, a few whole
+ * frames (header, big-endian fields, CRC32C trailer, each CRC computed independently of
+ * java.util.zip), and the explicit codes inside payloads (SETUP's strategy and flags, ABORT's
+ * code, COMMIT's flag, a PAGES entry's encoding). A change here is a protocol change.
+ */
+class FrameWireBytesTest {
+
+    private static final HexFormat HEX = HexFormat.of().withUpperCase();
+
+    private final FrameWriter writer = new FrameWriter(FRAME_LIMIT);
+
+    /** @return the frame as upper-case hex, header, payload and CRC separated by spaces */
+    private static String hex(byte[] frame) {
+        return HEX.formatHex(frame, 0, Wire.HEADER_BYTES) + " "
+                + HEX.formatHex(frame, Wire.HEADER_BYTES, frame.length - Wire.TRAILER_BYTES) + " "
+                + HEX.formatHex(frame, frame.length - Wire.TRAILER_BYTES, frame.length);
+    }
+
+    private String written(Message message) {
+        return hex(bytes(message.write(writer)));
+    }
+
+    @Test
+    void frameTypeCodesAreTheTableOfProtocolMd() {
+        Map<FrameType, Integer> table = new EnumMap<>(FrameType.class);
+        table.put(FrameType.HELLO, 0x01);
+        table.put(FrameType.SETUP, 0x02);
+        table.put(FrameType.PAGES, 0x03);
+        table.put(FrameType.SWITCHOVER, 0x04);
+        table.put(FrameType.VCPU_STATE, 0x05);
+        table.put(FrameType.DEVICE_STATE, 0x06);
+        table.put(FrameType.COMMIT, 0x07);
+        table.put(FrameType.DIGESTS, 0x08);
+        table.put(FrameType.DIGESTS_END, 0x09);
+        table.put(FrameType.MISSING_PAGES, 0x0A);
+        table.put(FrameType.POSTCOPY_END, 0x0B);
+        table.put(FrameType.RECOVER_ACK, 0x0C);
+        table.put(FrameType.PING, 0x0D);
+        table.put(FrameType.HELLO_ACK, 0x41);
+        table.put(FrameType.READY, 0x42);
+        table.put(FrameType.RESUMED, 0x43);
+        table.put(FrameType.VERIFY_RESULT, 0x44);
+        table.put(FrameType.PAGE_REQUEST, 0x45);
+        table.put(FrameType.POSTCOPY_DONE, 0x46);
+        table.put(FrameType.RECOVER_MISSING, 0x47);
+        table.put(FrameType.RECOVER, 0x48);
+        table.put(FrameType.POSTCOPY_ACK, 0x49);
+        table.put(FrameType.KEEPALIVE, 0x4A);
+        table.put(FrameType.PONG, 0x4B);
+        table.put(FrameType.ABORT, 0x7F);
+        assertEquals(FrameType.values().length, table.size(), "a frame type is missing from this table");
+        for (FrameType type : FrameType.values()) {
+            assertEquals(table.get(type), type.code(), type.name());
+            assertEquals(type, FrameType.fromCode(type.code()));
+            boolean forward = type.code() < 0x40 || type == FrameType.ABORT;
+            boolean returning = type.code() >= 0x40;
+            assertEquals(forward, type.forward(), type + " may arrive on the forward stream");
+            assertEquals(returning, type.returning(), type + " may arrive on the return path");
+        }
+        assertEquals(null, FrameType.fromCode(0), "0 is reserved as invalid");
+    }
+
+    @Test
+    void crcIsCastagnoli() {
+        CRC32C crc = new CRC32C();
+        crc.update("123456789".getBytes(StandardCharsets.US_ASCII));
+        assertEquals(0xE3069283L, crc.getValue(), "the CRC-32C check value (RFC 3720)");
+    }
+
+    @Test
+    void helloIsMagicVersionsFrameLimitAndEncodings() {
+        assertEquals("01000000 4C564D47" + "0001" + "0001" + "01000000" + "0000000000000006" + " A2CADC4F",
+                written(new Hello(1, 1, Wire.DEFAULT_MAX_FRAME_BYTES, 0b110)));
+    }
+
+    @Test
+    void helloAckHasAZeroReservedFieldAfterTheVersion() {
+        assertEquals("41000000 4C564D47" + "0001" + "0000" + "00010000" + "0000000000000006" + " 296C3BD5",
+                written(new HelloAck(1, Wire.MIN_MAX_FRAME_BYTES, 0b110)));
+    }
+
+    @Test
+    void setupIsStrategyFlagsLayoutVcpusDevicesAndBatch() {
+        VmDescriptor d = new VmDescriptor(new MemoryLayout(4096, List.of(new MemoryRegion(0, 10),
+                new MemoryRegion(100, 5))), 3, List.of("workload", "net0"), "fmt-v1");
+        assertEquals("02000000 " + "04" + "03" + "0000" + "00001000" + "00000002"
+                        + "0000000000000000" + "000000000000000A" + "0000000000000064" + "0000000000000005"
+                        + "00000003" + "06" + "666D742D7631"
+                        + "00000002" + "08" + "776F726B6C6F6164" + "04" + "6E657430"
+                        + "00000080" + " 688CD1B7",
+                written(new Setup(Strategy.HYBRID, true, true, d, 128)));
+    }
+
+    @Test
+    void setupStrategyByteIs1Cold2Precopy3Postcopy4Hybrid() {
+        Map<Strategy, Integer> codes = Map.of(Strategy.COLD, 1, Strategy.PRECOPY, 2, Strategy.POSTCOPY, 3,
+                Strategy.HYBRID, 4);
+        assertEquals(Strategy.values().length, codes.size(), "a strategy is missing from this table");
+        VmDescriptor d = new VmDescriptor(MemoryLayout.contiguous(4096, 4096), 1, List.of(), "f");
+        for (Strategy strategy : Strategy.values()) {
+            byte[] frame = bytes(new Setup(strategy, false, false, d, 1).write(writer));
+            assertEquals(codes.get(strategy), frame[Wire.HEADER_BYTES] & 0xFF, strategy.name());
+        }
+    }
+
+    @Test
+    void setupFlagsAreBit0VerifyAndBit1MayPostcopy() {
+        VmDescriptor d = new VmDescriptor(MemoryLayout.contiguous(4096, 4096), 1, List.of(), "f");
+        int flagsAt = Wire.HEADER_BYTES + 1;
+        assertEquals(0, bytes(new Setup(Strategy.COLD, false, false, d, 1).write(writer))[flagsAt]);
+        assertEquals(1, bytes(new Setup(Strategy.COLD, true, false, d, 1).write(writer))[flagsAt]);
+        assertEquals(2, bytes(new Setup(Strategy.COLD, false, true, d, 1).write(writer))[flagsAt]);
+        assertEquals(3, bytes(new Setup(Strategy.COLD, true, true, d, 1).write(writer))[flagsAt]);
+    }
+
+    @Test
+    void abortIsCodeAndReason() {
+        assertEquals("7F000000 " + "0002" + "0178" + " 00B0D2F3", written(new Abort(AbortCode.PROTOCOL_ERROR, "x")));
+    }
+
+    @Test
+    void abortCodeIs1Cancelled2Protocol3Target4Source() {
+        Map<AbortCode, Integer> codes = Map.of(AbortCode.CANCELLED, 1, AbortCode.PROTOCOL_ERROR, 2,
+                AbortCode.TARGET_ERROR, 3, AbortCode.SOURCE_ERROR, 4);
+        assertEquals(AbortCode.values().length, codes.size(), "an abort code is missing from this table");
+        for (AbortCode code : AbortCode.values()) {
+            byte[] frame = bytes(new Abort(code, "").write(writer));
+            int onTheWire = ((frame[Wire.HEADER_BYTES] & 0xFF) << 8) | (frame[Wire.HEADER_BYTES + 1] & 0xFF);
+            assertEquals(codes.get(code), onTheWire, code.name());
+            assertEquals(codes.get(code), code.code(), code.name());
+        }
+    }
+
+    @Test
+    void commitIsCountsAndBit0Postcopy() {
+        assertEquals("07000000 " + "00000002" + "00000001" + "00000001" + " B067603C", written(new Commit(2, 1, true)));
+    }
+
+    @Test
+    void emptyFramesAreHeaderAndCrcOnly() {
+        assertEquals("42000000  5CA637A1", written(new Ready()));
+    }
+
+    @Test
+    void pagesEntryIsPageEncodingLengthPayload() {
+        PageBatchWriter pages = new PageBatchWriter(FRAME_LIMIT);
+        pages.begin(3);
+        pages.openEntry(0x102, 4096);
+        pages.commitEntry(PageEncoding.ZERO, 0);
+        assertEquals("03000000 " + "00000003" + "00000001" + "0000000000000102" + "01" + "00000000" + " A1CE53BB",
+                hex(bytes(pages.finish())));
+    }
+
+    @Test
+    void pagesEncodingByteIs1Zero2Raw3Xbzrle4Lz45Zstd6Dedup() {
+        Map<PageEncoding, Integer> ids = Map.of(PageEncoding.ZERO, 1, PageEncoding.RAW, 2, PageEncoding.XBZRLE, 3,
+                PageEncoding.LZ4, 4, PageEncoding.ZSTD, 5, PageEncoding.DEDUP, 6);
+        assertEquals(PageEncoding.values().length, ids.size(), "an encoding is missing from this table");
+        PageBatchWriter pages = new PageBatchWriter(FRAME_LIMIT);
+        int entryAt = Wire.HEADER_BYTES + Wire.PAGES_HEADER_BYTES;
+        for (PageEncoding encoding : PageEncoding.values()) {
+            pages.begin(0);
+            pages.openEntry(0, 4096);
+            pages.commitEntry(encoding, 0);
+            byte[] frame = bytes(pages.finish());
+            assertEquals(ids.get(encoding), frame[entryAt + 8] & 0xFF, encoding.name());
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package io.livemig.engine.internal.wire;
+
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemoryRegion;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.zip.CRC32C;
+
+/**
+ * What the wire tests share: a layout with holes and a far end, and frames built or rebuilt
+ * byte by byte with a freshly computed CRC32C, so that a malformed frame passes
+ * {@link Frame#open} and only the field checks can catch it. Frames are byte arrays: copies,
+ * never views of a writer's reused buffer.
+ */
+final class WireFixtures {
+
+    private WireFixtures() {
+    }
+
+    /** The page size of {@link #LAYOUT}, in bytes. */
+    static final int PAGE_SIZE = 4096;
+
+    /**
+     * RAM at pages [0, 16), [64, 70 064) and [4 194 000, 4 194 304): a hole from 16 to 64 (inside
+     * the first bitmap word), a large one after 70 064, and a span of exactly 2^22 pages, so that
+     * a bitmap of the whole span has the maximum {@link Wire#MAX_BITMAP_WORDS} words and the
+     * middle region holds a run of {@link VerifyFrames#MAX_DIGESTS} pages.
+     */
+    static final MemoryLayout LAYOUT = new MemoryLayout(PAGE_SIZE, List.of(new MemoryRegion(0, 16),
+            new MemoryRegion(64, 70_000), new MemoryRegion(4_194_000, 304)));
+
+    /** The first page of the first hole of {@link #LAYOUT}. */
+    static final long HOLE_PAGE = 16;
+
+    /** The last RAM page of {@link #LAYOUT}. */
+    static final long LAST_PAGE = LAYOUT.pageSpan() - 1;
+
+    /** vCPUs announced with {@link #LAYOUT}. */
+    static final int VCPUS = 4;
+
+    /** What a receiver knows after SETUP. */
+    static final Message.Context AFTER_SETUP = new Message.Context(LAYOUT, VCPUS);
+
+    /** The frame limit the tests write with: room for a bitmap of the maximum word count. */
+    static final int FRAME_LIMIT = 1 << 20;
+
+    /** @return a copy of the frame between the buffer's position and limit */
+    static byte[] bytes(ByteBuffer frame) {
+        byte[] out = new byte[frame.remaining()];
+        frame.duplicate().get(out);
+        return out;
+    }
+
+    /** Opens a copy of {@code frame}, as a receiver would. */
+    static Frame open(byte[] frame) throws WireException {
+        return Frame.open(ByteBuffer.wrap(frame.clone()), new CRC32C());
+    }
+
+    /** @return {@code headerAndPayload} followed by its CRC32C: a frame whose CRC is valid */
+    static byte[] withCrc(byte[] headerAndPayload) {
+        CRC32C crc = new CRC32C();
+        crc.update(headerAndPayload);
+        byte[] out = Arrays.copyOf(headerAndPayload, headerAndPayload.length + Wire.TRAILER_BYTES);
+        ByteBuffer.wrap(out).putInt(headerAndPayload.length, (int) crc.getValue());
+        return out;
+    }
+
+    /**
+     * Builds a frame by hand, independently of {@link FrameWriter}.
+     *
+     * @param type    the frame type, with zero flags and reserved bytes
+     * @param payload puts the payload (big-endian) into the buffer it is given
+     * @return the frame, with a valid CRC
+     */
+    static byte[] frame(FrameType type, Consumer<ByteBuffer> payload) {
+        ByteBuffer b = ByteBuffer.allocate(FRAME_LIMIT).order(ByteOrder.BIG_ENDIAN);
+        b.put((byte) type.code()).put((byte) 0).putShort((short) 0);
+        payload.accept(b);
+        b.flip();
+        byte[] body = new byte[b.remaining()];
+        b.get(body);
+        return withCrc(body);
+    }
+
+    /** @return the payload of {@code frame}: what lies between header and CRC */
+    static byte[] payload(byte[] frame) {
+        return Arrays.copyOfRange(frame, Wire.HEADER_BYTES, frame.length - Wire.TRAILER_BYTES);
+    }
+
+    /** @return {@code frame} with its last {@code cut} payload bytes removed and its CRC recomputed */
+    static byte[] truncated(byte[] frame, int cut) {
+        return withCrc(Arrays.copyOf(frame, frame.length - Wire.TRAILER_BYTES - cut));
+    }
+
+    /** @return {@code frame} with {@code extra} appended to its payload and its CRC recomputed */
+    static byte[] extended(byte[] frame, byte... extra) {
+        int end = frame.length - Wire.TRAILER_BYTES;
+        byte[] body = Arrays.copyOf(frame, end + extra.length);
+        System.arraycopy(extra, 0, body, end, extra.length);
+        return withCrc(body);
+    }
+
+    /**
+     * @param at    an offset in the frame (the header counts: the payload starts at {@link Wire#HEADER_BYTES})
+     * @param bytes the bytes to put there
+     * @return a copy of {@code frame} with {@code bytes} at {@code at} and its CRC recomputed
+     */
+    static byte[] patched(byte[] frame, int at, byte... bytes) {
+        byte[] body = Arrays.copyOf(frame, frame.length - Wire.TRAILER_BYTES);
+        System.arraycopy(bytes, 0, body, at, bytes.length);
+        return withCrc(body);
+    }
+
+    /** @return {@code value} as 8 big-endian bytes */
+    static byte[] u64(long value) {
+        return ByteBuffer.allocate(8).putLong(value).array();
+    }
+
+    /** @return {@code value} as 4 big-endian bytes */
+    static byte[] u32(long value) {
+        return ByteBuffer.allocate(4).putInt((int) value).array();
+    }
+
+    /**
+     * @param utf8Bytes the length wanted, in UTF-8 bytes
+     * @return a string of exactly that many UTF-8 bytes, mostly two- and three-byte characters
+     */
+    static String stringOfUtf8Bytes(int utf8Bytes) {
+        StringBuilder s = new StringBuilder();
+        int left = utf8Bytes;
+        while (left >= 3) {
+            s.append(left % 2 == 0 ? "é" : "€");
+            left -= left % 2 == 0 ? 2 : 3;
+        }
+        s.append("x".repeat(left));
+        String out = s.toString();
+        if (out.getBytes(StandardCharsets.UTF_8).length != utf8Bytes) {
+            throw new AssertionError("fixture built " + out.getBytes(StandardCharsets.UTF_8).length + " bytes");
+        }
+        return out;
+    }
+}
