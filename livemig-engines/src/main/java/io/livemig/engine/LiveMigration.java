@@ -5,10 +5,9 @@ import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
 import io.livemig.channel.Channel;
 import io.livemig.channel.Reconnector;
-import io.livemig.engine.internal.DestinationSession;
 import io.livemig.engine.internal.ProviderRegistry;
-import io.livemig.engine.internal.SourceRunner;
-import io.livemig.engine.internal.SourceSession;
+import io.livemig.engine.internal.destination.DestinationMigration;
+import io.livemig.engine.internal.source.SourceMigration;
 import io.livemig.spi.HypervisorProvider;
 import io.livemig.spi.MigratableVm;
 
@@ -93,7 +92,7 @@ public final class LiveMigration {
      */
     public static MigrationReport migrate(MigratableVm vm, Channel channel, Reconnector reconnector,
                                           MigrationOptions options) throws MigrationException {
-        return SourceRunner.run(new SourceSession(vm, channel, options), reconnector);
+        return new SourceMigration(vm, channel, reconnector, options).run();
     }
 
     /**
@@ -107,7 +106,7 @@ public final class LiveMigration {
 
     /** As {@link #start(MigratableVm, Channel, MigrationOptions)}, recovering post-copy links with {@code reconnector}. */
     public static Migration start(MigratableVm vm, Channel channel, Reconnector reconnector, MigrationOptions options) {
-        Migration migration = new Migration(new SourceSession(vm, channel, options), reconnector);
+        Migration migration = new Migration(new SourceMigration(vm, channel, reconnector, options));
         migration.startThread();
         return migration;
     }
@@ -135,8 +134,7 @@ public final class LiveMigration {
      */
     public static ReceivedMigration receive(Channel channel, Reconnector reconnector, TargetFactory factory,
                                             MigrationOptions options) throws MigrationException {
-        DestinationSession.Outcome outcome = new DestinationSession(channel, reconnector, factory::create, options)
-                .run();
+        DestinationMigration.Outcome outcome = new DestinationMigration(channel, reconnector, factory, options).run();
         return new ReceivedMigration(outcome.target(), outcome.report());
     }
 

@@ -2,8 +2,7 @@ package io.livemig.engine;
 
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationReport;
-import io.livemig.engine.internal.SourceRunner;
-import io.livemig.engine.internal.SourceSession;
+import io.livemig.engine.internal.source.SourceMigration;
 
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
@@ -19,16 +18,14 @@ import java.util.concurrent.TimeoutException;
  */
 public final class Migration implements AutoCloseable {
 
-    private final SourceSession session;
-    private final io.livemig.channel.Reconnector reconnector;
+    private final SourceMigration migration;
     private final Thread thread;
     private final CountDownLatch done = new CountDownLatch(1);
     private volatile MigrationReport report;
     private volatile MigrationException error;
 
-    Migration(SourceSession session, io.livemig.channel.Reconnector reconnector) {
-        this.session = session;
-        this.reconnector = reconnector;
+    Migration(SourceMigration migration) {
+        this.migration = migration;
         this.thread = Thread.ofPlatform().name("livemig-migration").daemon().unstarted(this::run);
     }
 
@@ -38,7 +35,7 @@ public final class Migration implements AutoCloseable {
 
     private void run() {
         try {
-            report = SourceRunner.run(session, reconnector);
+            report = migration.run();
         } catch (MigrationException e) {
             error = e;
         } finally {
@@ -53,7 +50,7 @@ public final class Migration implements AutoCloseable {
      * destination has been told to resume, cancelling has no effect. Returns at once.
      */
     public void cancel() {
-        session.cancel();
+        migration.cancel();
     }
 
     /** @return whether the migration has ended, one way or another */

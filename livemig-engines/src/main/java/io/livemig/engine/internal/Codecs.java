@@ -9,15 +9,15 @@ import java.util.EnumSet;
 import java.util.Set;
 
 /** Maps the API's codec choice onto livemig-compress and the wire's encoding bits. */
-final class Codecs {
+public final class Codecs {
 
     /** Every encoding this build decodes. */
-    static final long DECODABLE = wireBits(EnumSet.allOf(Codec.class));
+    public static final long DECODABLE = wireBits(EnumSet.allOf(Codec.class));
 
     private Codecs() {
     }
 
-    static PageEncoding encodingOf(Codec codec) {
+    public static PageEncoding encodingOf(Codec codec) {
         return switch (codec) {
             case XBZRLE -> PageEncoding.XBZRLE;
             case LZ4 -> PageEncoding.LZ4;
@@ -27,7 +27,7 @@ final class Codecs {
     }
 
     /** @return the HELLO bit set: zero and raw, plus the codecs */
-    static long wireBits(Set<Codec> codecs) {
+    public static long wireBits(Set<Codec> codecs) {
         long bits = (1L << PageEncoding.ZERO.wireId()) | (1L << PageEncoding.RAW.wireId());
         for (Codec c : codecs) {
             bits |= 1L << encodingOf(c).wireId();
@@ -36,7 +36,7 @@ final class Codecs {
     }
 
     /** @return {@code config} without the encodings that build on what was sent before (XBZRLE, dedup) */
-    static PageEncoder.Config withoutHistory(PageEncoder.Config config) {
+    public static PageEncoder.Config withoutHistory(PageEncoder.Config config) {
         Set<PageEncoding> encodings = EnumSet.noneOf(PageEncoding.class);
         encodings.addAll(config.encodings());
         encodings.remove(PageEncoding.XBZRLE);
@@ -44,7 +44,7 @@ final class Codecs {
         return new PageEncoder.Config(encodings, config.xbzrleCacheBytes(), config.zstdLevel());
     }
 
-    static PageEncoder.Config encoderConfig(MigrationOptions options) {
+    public static PageEncoder.Config encoderConfig(MigrationOptions options) {
         Set<PageEncoding> encodings = EnumSet.noneOf(PageEncoding.class);
         for (Codec c : options.codecs()) {
             encodings.add(encodingOf(c));

@@ -8,9 +8,10 @@ import io.livemig.api.TimeSource;
 import io.livemig.compress.PageEncoding;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.internal.wire.Frame;
-import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.FrameWriter;
-import io.livemig.engine.internal.wire.Messages;
+import io.livemig.engine.internal.wire.ControlFrames;
+import io.livemig.engine.internal.wire.HandshakeFrames;
+import io.livemig.engine.internal.wire.Message;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
@@ -66,11 +67,11 @@ class HostileDestinationTest {
                 in.flip();
                 Frame frame = Frame.open(in, crc);
                 switch (frame.type()) {
-                    case HELLO -> pair.destination().send(new Messages.HelloAck(1, 1 << 20, encodings).write(writer));
-                    case SETUP -> pair.destination().send(Messages.writeEmpty(writer, FrameType.READY));
+                    case HELLO -> pair.destination().send(new HandshakeFrames.HelloAck(1, 1 << 20, encodings).write(writer));
+                    case SETUP -> pair.destination().send(new HandshakeFrames.Ready().write(writer));
                     case PING -> {
-                        long token = Messages.readToken(frame);
-                        pair.destination().send(Messages.writeToken(writer, FrameType.PONG, token + 1));
+                        long token = ((ControlFrames.Ping) Message.read(frame, Message.Context.BEFORE_SETUP)).token();
+                        pair.destination().send(new ControlFrames.Pong(token + 1).write(writer));
                     }
                     default -> {
                     }

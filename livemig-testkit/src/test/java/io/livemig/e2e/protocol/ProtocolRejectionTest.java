@@ -1,6 +1,5 @@
 package io.livemig.e2e.protocol;
 
-import io.livemig.engine.internal.DestinationSession;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.ProtocolException;
@@ -8,9 +7,13 @@ import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
 import io.livemig.compress.PageEncoding;
+import io.livemig.engine.LiveMigration;
+import io.livemig.engine.ReceivedMigration;
+import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.FrameWriter;
-import io.livemig.engine.internal.wire.Messages;
+import io.livemig.engine.internal.wire.HandshakeFrames;
+import io.livemig.engine.internal.wire.SwitchoverFrames;
 import io.livemig.engine.internal.wire.Wire;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryVm;
@@ -53,7 +56,7 @@ class ProtocolRejectionTest {
     private InMemoryChannel.Pair pair;
     private FrameWriter writer;
     private RecordingTarget target;
-    private CompletableFuture<DestinationSession.Outcome> destination;
+    private CompletableFuture<ReceivedMigration> destination;
 
     @BeforeEach
     void connectAndHandshake() throws Exception {
@@ -62,17 +65,16 @@ class ProtocolRejectionTest {
         MigrationOptions options = MigrationOptions.builder().strategy(Strategy.COLD).build();
         destination = CompletableFuture.supplyAsync(() -> {
             try {
-                return new DestinationSession(pair.destination(), io.livemig.channel.Reconnector.NONE,
-                        d -> target = new RecordingTarget(d), options).run();
+                return LiveMigration.receive(pair.destination(), d -> target = new RecordingTarget(d), options);
             } catch (MigrationException e) {
                 throw new java.util.concurrent.CompletionException(e);
             }
         });
-        send(new Messages.Hello(1, 1, 1 << 20, ENCODINGS).write(writer));
+        send(new HandshakeFrames.Hello(1, 1, 1 << 20, ENCODINGS).write(writer));
         receive();
         VmDescriptor descriptor = new VmDescriptor(LAYOUT, 1, List.of(InMemoryVm.WORKLOAD_DEVICE_ID),
                 "livemig-mem-vcpu-v1");
-        send(new Messages.Setup(Strategy.COLD, true, false, descriptor, 64).write(writer));
+        send(new HandshakeFrames.Setup(Strategy.COLD, true, false, descriptor, 64).write(writer));
         receive();
     }
 
@@ -186,14 +188,14 @@ class ProtocolRejectionTest {
 
     @Test
     void aCommitBeforeTheSwitchoverIsOutOfOrder() throws Exception {
-        send(new Messages.Commit(1, 1, false).write(writer));
+        send(new SwitchoverFrames.Commit(1, 1, false).write(writer));
         assertEquals(Kind.UNEXPECTED, rejected().kind());
     }
 
     @Test
     void aCommitWithoutEveryStateIsRejectedAndTheVmNeverRuns() throws Exception {
-        send(Messages.writeEmpty(writer, FrameType.SWITCHOVER));
-        send(new Messages.Commit(1, 1, false).write(writer));
+        send(new SwitchoverFrames.Switchover().write(writer));
+        send(new SwitchoverFrames.Commit(1, 1, false).write(writer));
         assertEquals(Kind.INCONSISTENT_LENGTH, rejected().kind());
     }
 
@@ -224,7 +226,7 @@ class ProtocolRejectionTest {
     @Test
     void aValidBatchIsApplied() throws Exception {
         send(pagesFrame(130, PageEncoding.RAW.wireId(), PAGE, PAGE));
-        send(new Messages.Abort(Messages.Abort.SOURCE_ERROR, "test over").write(writer));
+        send(new ControlFrames.Abort(ControlFrames.AbortCode.SOURCE_ERROR, "test over").write(writer));
         assertThrows(ExecutionException.class, destination::get);
         assertEquals(1, target.writes.get());
     }

@@ -145,6 +145,21 @@ public final class Frame {
         return out;
     }
 
+    /**
+     * Reads a payload that is exactly one count: a u64 that must not be negative.
+     *
+     * @throws WireException if the payload is not exactly 8 bytes or the count is negative
+     */
+    public long soleCount(String field) throws WireException {
+        long count = u64(field);
+        expectEnd();
+        if (count < 0) {
+            throw new WireException(Kind.INCONSISTENT_LENGTH, type + " field '" + field + "' = " + count
+                    + " is negative");
+        }
+        return count;
+    }
+
     /** @throws WireException unless the whole payload has been read */
     public void expectEnd() throws WireException {
         if (payload.hasRemaining()) {

@@ -42,6 +42,41 @@ public final class FrameWriter {
         return buffer;
     }
 
+    /**
+     * Writes {@code message} as one frame.
+     *
+     * @return the buffer, flipped: the whole frame
+     * @throws IllegalArgumentException if the message does not fit in this writer's frame limit
+     */
+    public ByteBuffer write(Message message) {
+        try {
+            return message.write(this);
+        } catch (java.nio.BufferOverflowException e) {
+            throw new IllegalArgumentException(message.type() + " frame does not fit in the " + capacity()
+                    + "-byte frame limit", e);
+        }
+    }
+
+    /**
+     * Writes a frame with an empty payload (READY, RESUMED, SWITCHOVER, KEEPALIVE, ...).
+     *
+     * @return the buffer, flipped: the whole frame
+     */
+    public ByteBuffer empty(FrameType type) {
+        begin(type);
+        return finish();
+    }
+
+    /**
+     * Writes a frame whose payload is one u64 (PING, PONG, POSTCOPY_ACK, RECOVER, DIGESTS_END).
+     *
+     * @return the buffer, flipped: the whole frame
+     */
+    public ByteBuffer single(FrameType type, long value) {
+        begin(type).putLong(value);
+        return finish();
+    }
+
     /** @return the room left for payload in the current frame, trailer reserved */
     public int payloadRoom() {
         return buffer.capacity() - buffer.position() - Wire.TRAILER_BYTES;

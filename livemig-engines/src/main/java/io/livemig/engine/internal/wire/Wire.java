@@ -29,6 +29,10 @@ public final class Wire {
     public static final int MAX_DEVICES = 1024;
     /** Most vCPUs a VM may announce. */
     public static final int MAX_VCPUS = 4096;
+    /** Largest page span accepted: 2^37 pages. */
+    public static final long MAX_PAGE_SPAN = 1L << 37;
+    /** Most entries a source may announce per PAGES frame in SETUP. */
+    public static final int MAX_BATCH_PAGES = 1 << 20;
     /** Longest string field (UTF-8 bytes). */
     public static final int MAX_STRING_BYTES = 255;
     /** Largest guest memory accepted, in bytes: 2^46 (64 TiB). */

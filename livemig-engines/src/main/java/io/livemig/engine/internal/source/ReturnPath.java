@@ -1,10 +1,11 @@
-package io.livemig.engine.internal;
+package io.livemig.engine.internal.source;
 
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.channel.Channel;
 import io.livemig.engine.internal.wire.Frame;
-import io.livemig.engine.internal.wire.FrameType;
-import io.livemig.engine.internal.wire.Messages;
+import io.livemig.engine.internal.wire.ControlFrames;
+import io.livemig.engine.internal.wire.Message;
+import io.livemig.engine.internal.wire.PostcopyFrames;
 import io.livemig.engine.internal.wire.WireException;
 
 import java.io.IOException;
@@ -25,7 +26,7 @@ import java.util.zip.CRC32C;
 final class ReturnPath {
 
     /** A frame from the destination, parsed, with its arrival time on the migration's clock. */
-    record Incoming(FrameType type, Object body, long arrivalNanos) {
+    record Incoming(Message message, long arrivalNanos) {
     }
 
     /** Queued when the reader stops on an error. */
@@ -36,7 +37,7 @@ final class ReturnPath {
 
     private final Channel channel;
     private final io.livemig.api.TimeSource time;
-    private final io.livemig.spi.MemoryLayout layout;
+    private final Message.Context context;
     private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
     private final java.util.concurrent.ConcurrentLinkedQueue<long[]> pageRequests =
             new java.util.concurrent.ConcurrentLinkedQueue<>();
@@ -52,7 +53,7 @@ final class ReturnPath {
     ReturnPath(Channel channel, io.livemig.api.TimeSource time, io.livemig.spi.MemoryLayout layout) {
         this.channel = channel;
         this.time = time;
-        this.layout = layout;
+        this.context = new Message.Context(layout, 0);
         // A platform thread, not a virtual one: post-copy's push waits on every acknowledgement it
         // reads, and waking a parked virtual thread from the selector cost a quarter of the
         // push's throughput on loopback (256 MiB: 405-466 ms against 534-627 ms).
@@ -81,59 +82,35 @@ final class ReturnPath {
                 if (!frame.type().returning()) {
                     throw new WireException(Kind.UNEXPECTED, frame.type() + " frame on the return path");
                 }
-                if (frame.type() == FrameType.PAGE_REQUEST) {
-                    pageRequests.add(Messages.readPageRequest(frame, layout));
-                    signal();
-                    continue;
+                Message message = Message.read(frame, context);
+                switch (message) {
+                    case PostcopyFrames.PageRequest request -> {
+                        pageRequests.add(request.pages());
+                        signal();
+                    }
+                    case ControlFrames.Pong pong -> {
+                        if (pong.token() > lastPingToken || pong.token() > arrival) {
+                            throw new WireException(Kind.UNEXPECTED, "PONG echoes " + pong.token()
+                                    + ", which no PING carried");
+                        }
+                        long rtt = arrival - pong.token();
+                        if (minRoundTripNanos < 0 || rtt < minRoundTripNanos) {
+                            minRoundTripNanos = rtt;
+                        }
+                    }
+                    case ControlFrames.Keepalive keepalive -> {
+                        // Alive; nothing to do.
+                    }
+                    case PostcopyFrames.PostcopyAck ack -> {
+                        if (ack.count() < ackedBytes) {
+                            throw new WireException(Kind.INCONSISTENT_LENGTH, "POSTCOPY_ACK went backwards: "
+                                    + ack.count() + " after " + ackedBytes);
+                        }
+                        ackedBytes = ack.count();
+                        signal();
+                    }
+                    default -> queue.add(new Incoming(message, arrival));
                 }
-                if (frame.type() == FrameType.PONG) {
-                    long token = Messages.readToken(frame);
-                    if (token > lastPingToken || token > arrival) {
-                        throw new WireException(Kind.UNEXPECTED, "PONG echoes " + token + ", which no PING carried");
-                    }
-                    long rtt = arrival - token;
-                    if (minRoundTripNanos < 0 || rtt < minRoundTripNanos) {
-                        minRoundTripNanos = rtt;
-                    }
-                    continue;
-                }
-                if (frame.type() == FrameType.KEEPALIVE) {
-                    Messages.readEmpty(frame);
-                    continue;
-                }
-                if (frame.type() == FrameType.POSTCOPY_ACK) {
-                    long acked = frame.u64("bytesReceived");
-                    frame.expectEnd();
-                    if (acked < ackedBytes) {
-                        throw new WireException(Kind.INCONSISTENT_LENGTH, "POSTCOPY_ACK went backwards: " + acked
-                                + " after " + ackedBytes);
-                    }
-                    ackedBytes = acked;
-                    signal();
-                    continue;
-                }
-                Object body = switch (frame.type()) {
-                    case HELLO_ACK -> Messages.HelloAck.read(frame);
-                    case POSTCOPY_DONE -> Messages.PostcopyDone.read(frame);
-                    case RECOVER_MISSING -> {
-                        io.livemig.spi.PageSet chunk = new io.livemig.spi.PageSet(layout.pageSpan());
-                        Messages.readBitmap(frame, layout, chunk);
-                        yield chunk;
-                    }
-                    case RECOVER -> {
-                        long missing = frame.u64("missingPages");
-                        frame.expectEnd();
-                        yield missing;
-                    }
-                    case VERIFY_RESULT -> Messages.VerifyResult.read(frame);
-                    case ABORT -> Messages.Abort.read(frame);
-                    case READY, RESUMED -> {
-                        Messages.readEmpty(frame);
-                        yield frame.type();
-                    }
-                    default -> throw new WireException(Kind.UNEXPECTED, frame.type() + " frame on the return path");
-                };
-                queue.add(new Incoming(frame.type(), body, arrival));
             }
         } catch (IOException | WireException | RuntimeException e) {
             fail(e);
@@ -202,9 +179,9 @@ final class ReturnPath {
     }
 
     /** @return an ABORT frame the destination sent, if one is queued, without removing other frames */
-    Messages.Abort pendingAbort() {
+    ControlFrames.Abort pendingAbort() {
         for (Object o : queue) {
-            if (o instanceof Incoming in && in.body() instanceof Messages.Abort abort) {
+            if (o instanceof Incoming in && in.message() instanceof ControlFrames.Abort abort) {
                 return abort;
             }
         }
@@ -219,9 +196,5 @@ final class ReturnPath {
      */
     Object next(long timeoutNanos) throws InterruptedException {
         return queue.poll(timeoutNanos, TimeUnit.NANOSECONDS);
-    }
-
-    void join(long millis) throws InterruptedException {
-        thread.join(millis);
     }
 }

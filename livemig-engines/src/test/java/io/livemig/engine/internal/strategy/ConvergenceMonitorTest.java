@@ -1,4 +1,4 @@
-package io.livemig.engine.internal;
+package io.livemig.engine.internal.strategy;
 
 import org.junit.jupiter.api.Test;
 

@@ -1,4 +1,4 @@
-package io.livemig.engine.internal;
+package io.livemig.engine.internal.strategy;
 
 /**
  * Decides when pre-copy has stopped converging: for {@code stallRounds} consecutive rounds

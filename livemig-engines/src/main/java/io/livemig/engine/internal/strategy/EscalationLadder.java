@@ -1,4 +1,4 @@
-package io.livemig.engine.internal;
+package io.livemig.engine.internal.strategy;
 
 import io.livemig.api.EscalationStep;
 import io.livemig.api.MigrationOptions;
@@ -12,14 +12,27 @@ import java.util.Optional;
 
 /**
  * Walks the options' escalation ladder: each call to {@link #act} applies the current step once
- * (or moves to the next when the current one is exhausted) and says whether pre-copy goes on,
- * forces the switchover or aborts.
+ * (or moves to the next when the current one is exhausted) and returns what it did and whether
+ * pre-copy goes on, forces the switchover, aborts or switches to post-copy. It sets the vCPU
+ * throttle itself (it owns the auto-converge steps); recording and reporting its actions is the
+ * caller's. The migration's thread only.
  */
-final class Escalation {
+final class EscalationLadder {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Escalation.class);
+    private static final Logger LOG = LoggerFactory.getLogger(EscalationLadder.class);
 
+    /** What pre-copy does next. */
     enum Outcome { CONTINUE, FORCE, ABORT, POSTCOPY }
+
+    /**
+     * One action of the ladder.
+     *
+     * @param outcome     what pre-copy does next
+     * @param step        the step that acted
+     * @param description what it did, for the report and the listener
+     */
+    record Action(Outcome outcome, EscalationStep step, String description) {
+    }
 
     private final List<EscalationStep> steps;
     private final Optional<VcpuThrottle> throttle;
@@ -29,7 +42,7 @@ final class Escalation {
     /** Whether an auto-converge step has set the throttle (and the ladder is still on it). */
     private boolean throttling;
 
-    Escalation(MigrationOptions options, Optional<VcpuThrottle> throttle) {
+    EscalationLadder(MigrationOptions options, Optional<VcpuThrottle> throttle) {
         this.steps = options.escalation();
         this.throttle = throttle;
         this.downtimeLimit = options.downtimeLimit();
@@ -50,32 +63,32 @@ final class Escalation {
      * Steps up a throttle that an auto-converge step set, if the ladder is on that step and its
      * maximum is not reached; nothing otherwise (it never moves the ladder on).
      *
-     * @return whether the throttle went up
+     * @return the action, if the throttle went up
      */
-    boolean stepUpThrottle(SourceSession session, int round) {
+    Optional<Action> stepUpThrottle() {
         if (!throttling || index >= steps.size()
                 || !(steps.get(index) instanceof EscalationStep.AutoConverge auto)
                 || throttlePercent >= auto.maxPercent()) {
-            return false;
+            return Optional.empty();
         }
-        throttle(session, round, auto, throttlePercent + auto.incrementPercent());
-        return true;
+        return Optional.of(throttle(auto, throttlePercent + auto.incrementPercent()));
     }
 
-    /** Sets the throttle to {@code percent} (capped at the step's maximum) and reports it. */
-    private void throttle(SourceSession session, int round, EscalationStep.AutoConverge auto, int percent) {
+    /** Sets the throttle to {@code percent} (capped at the step's maximum). */
+    private Action throttle(EscalationStep.AutoConverge auto, int percent) {
         throttlePercent = Math.min(auto.maxPercent(), percent);
         throttle.orElseThrow().setThrottlePercent(throttlePercent);
         throttling = true;
-        session.policyApplied(round, auto, "auto-converge " + throttlePercent + "%");
+        return new Action(Outcome.CONTINUE, auto, "auto-converge " + throttlePercent + "%");
     }
 
     /**
      * Applies the next action.
      *
      * @param limitReached true when max rounds or max total time ran out: skip to a terminal step
+     * @return what was done
      */
-    Outcome act(SourceSession session, int round, boolean limitReached) {
+    Action act(boolean limitReached) {
         while (index < steps.size()) {
             EscalationStep step = steps.get(index);
             if (limitReached && !step.terminal()) {
@@ -87,37 +100,31 @@ final class Escalation {
                     if (downtimeLimit.compareTo(raise.ceiling()) < 0) {
                         Duration next = downtimeLimit.plus(raise.increment());
                         downtimeLimit = next.compareTo(raise.ceiling()) > 0 ? raise.ceiling() : next;
-                        session.policyApplied(round, step, "downtime limit " + downtimeLimit.toMillis() + " ms");
-                        return Outcome.CONTINUE;
+                        return new Action(Outcome.CONTINUE, step, "downtime limit " + downtimeLimit.toMillis() + " ms");
                     }
                 }
                 case EscalationStep.AutoConverge auto -> {
                     if (throttle.isEmpty()) {
                         LOG.warn("auto-converge skipped: this VM cannot throttle its vCPUs");
                     } else if (throttlePercent < auto.maxPercent()) {
-                        throttle(session, round, auto, throttlePercent < auto.initialPercent() ? auto.initialPercent()
+                        return throttle(auto, throttlePercent < auto.initialPercent() ? auto.initialPercent()
                                 : throttlePercent + auto.incrementPercent());
-                        return Outcome.CONTINUE;
                     }
                 }
                 case EscalationStep.Force force -> {
-                    session.policyApplied(round, step, "force switchover past the "
+                    return new Action(Outcome.FORCE, step, "force switchover past the "
                             + downtimeLimit.toMillis() + " ms limit");
-                    return Outcome.FORCE;
                 }
                 case EscalationStep.Abort abort -> {
-                    session.policyApplied(round, step, "abort");
-                    return Outcome.ABORT;
+                    return new Action(Outcome.ABORT, step, "abort");
                 }
                 case EscalationStep.SwitchToPostcopy postcopy -> {
-                    session.policyApplied(round, step, "switch to post-copy");
-                    return Outcome.POSTCOPY;
+                    return new Action(Outcome.POSTCOPY, step, "switch to post-copy");
                 }
             }
             index++;
             throttling = false;
         }
-        session.policyApplied(round, new EscalationStep.Abort(), "abort (the escalation ladder is exhausted)");
-        return Outcome.ABORT;
+        return new Action(Outcome.ABORT, new EscalationStep.Abort(), "abort (the escalation ladder is exhausted)");
     }
 }

@@ -1,15 +1,13 @@
-package io.livemig.engine.internal;
+package io.livemig.engine.internal.source;
 
-import io.livemig.api.MigrationCancelledException;
-import io.livemig.api.MigrationException;
-import io.livemig.api.MigrationPhase;
-import io.livemig.api.SourceVmState;
 import io.livemig.compress.PageEncoder;
-import io.livemig.engine.internal.wire.FrameWriter;
+import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.wire.PageBatchWriter;
 import io.livemig.spi.MemorySource;
 import io.livemig.spi.PageSet;
 
-import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -18,25 +16,24 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Several threads that read and encode the pages of a round in parallel, while the migration
- * thread sends the frames they produce (in the order they finish).
+ * thread takes the frames they finish ({@link #next()}, in the order they finish) and sends them.
  *
  * <p>Pages are split in blocks of {@value #BLOCK_PAGES} between the threads: block {@code b}
  * belongs to thread {@code b mod n}, always, so each thread's encoder owns the XBZRLE cache and
- * dedup index of its own pages (keyed densely, see {@link PageEncoder}). A round returns only when
- * every frame of it was sent, and a page appears at most once per round, so frames of different
+ * dedup index of its own pages (keyed densely, see {@link PageEncoder}). A round ends only when
+ * every frame of it was taken, and a page appears at most once per round, so frames of different
  * threads may interleave freely: no older version of a page can land after a newer one. Dedup
  * references stay within one thread's pages, which that thread sends in order.
+ *
+ * <p>{@link #start}, {@link #next}, {@link #release}, {@link #stop} and {@link #finish} are for
+ * the migration's thread; one round at a time.
  */
 final class EncoderPool implements AutoCloseable {
 
     static final int BLOCK_PAGES = 512;
 
-    /** Sends one finished frame (on the migration thread). */
-    interface Sender {
-        void send(ByteBuffer frame) throws MigrationException;
-    }
-
-    private record Ready(ByteBuffer frame, FrameWriter writer, PageFramer from) {
+    /** A finished frame and the framer whose writer it is. */
+    record Produced(PageBatchWriter writer, PageFramer from) {
     }
 
     private record Done(long pages, Throwable error) {
@@ -47,6 +44,10 @@ final class EncoderPool implements AutoCloseable {
     private final PageFramer[] framers;
     private final ExecutorService threads;
     private volatile boolean stop;
+    private BlockingQueue<Object> out;
+    private int done;
+    private long sent;
+    private Throwable workerFailure;
 
     EncoderPool(int n, MemorySource memory, int pageSize, int batchPages, int maxFrameBytes, PageEncoder.Config config,
                 long pageSpan) {
@@ -68,76 +69,77 @@ final class EncoderPool implements AutoCloseable {
                 .factory());
     }
 
-    /** @return the framers, for their counters */
-    PageFramer[] framers() {
-        return framers;
+    /** @return each thread's counters */
+    List<MigrationCounters> counters() {
+        List<MigrationCounters> all = new ArrayList<>();
+        for (PageFramer f : framers) {
+            all.add(f.counters());
+        }
+        return all;
     }
 
-    /**
-     * Encodes {@code pages} on the pool and sends every frame through {@code sender} on the
-     * calling thread; returns when all are sent, or throws after the threads have stopped.
-     *
-     * @return the number of page entries sent
-     */
-    long round(PageSet pages, int round, boolean skipZeroPages, Sender sender, MigrationPhase phase,
-               SourceVmState vmState) throws MigrationException {
-        BlockingQueue<Object> out = new LinkedBlockingQueue<>();
+    /** Starts encoding {@code pages} as round {@code round} on every thread. */
+    void start(PageSet pages, int round, boolean skipZeroPages) {
+        out = new LinkedBlockingQueue<>();
         stop = false;
+        done = 0;
+        sent = 0;
+        workerFailure = null;
+        BlockingQueue<Object> queue = out;
         for (int k = 0; k < n; k++) {
             int part = k;
             threads.execute(() -> {
                 try {
-                    out.add(new Done(encodePart(part, pages, round, skipZeroPages, out), null));
+                    queue.add(new Done(encodePart(part, pages, round, skipZeroPages, queue), null));
                 } catch (Throwable t) {
                     framers[part].discard();
-                    out.add(new Done(0, t));
+                    queue.add(new Done(0, t));
                 }
             });
         }
-        int done = 0;
-        long sent = 0;
-        MigrationException failure = null;
-        Throwable workerFailure = null;
-        boolean interrupted = false;
+    }
+
+    /**
+     * Waits for the next finished frame.
+     *
+     * @return the frame, or null once every thread has ended (call {@link #finish()} then)
+     * @throws InterruptedException if interrupted while waiting (call {@link #stop()} and go on
+     *                              taking frames until null)
+     */
+    Produced next() throws InterruptedException {
         while (done < n) {
-            Object o;
-            try {
-                o = out.take();
-            } catch (InterruptedException e) {
-                interrupted = true;
+            Object o = out.take();
+            if (o instanceof Produced p) {
+                return p;
+            }
+            Done d = (Done) o;
+            done++;
+            sent += d.pages();
+            if (d.error() != null && workerFailure == null) {
+                workerFailure = d.error();
                 stop = true;
-                if (failure == null) {
-                    failure = new MigrationCancelledException("interrupted", phase, vmState);
-                }
-                continue;
-            }
-            if (o instanceof Ready r) {
-                try {
-                    if (failure == null && workerFailure == null) {
-                        sender.send(r.frame());
-                    }
-                } catch (MigrationException e) {
-                    failure = e;
-                    stop = true;
-                } finally {
-                    r.from().release(r.writer());
-                }
-            } else {
-                Done d = (Done) o;
-                done++;
-                sent += d.pages();
-                if (d.error() != null && workerFailure == null) {
-                    workerFailure = d.error();
-                    stop = true;
-                }
             }
         }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-        if (failure != null) {
-            throw failure;
-        }
+        return null;
+    }
+
+    /** Gives a frame's writer back to its framer, sent or not. */
+    void release(Produced p) {
+        p.from().release(p.writer());
+    }
+
+    /** Asks every thread to stop at its next page; the frames they already made still come out of {@link #next()}. */
+    void stop() {
+        stop = true;
+    }
+
+    /**
+     * Ends the round, once {@link #next()} returned null.
+     *
+     * @return the page entries sent
+     * @throws RuntimeException the failure of an encoder thread, if one failed
+     */
+    long finish() {
         if (workerFailure instanceof RuntimeException e) {
             throw e;
         }
@@ -150,25 +152,31 @@ final class EncoderPool implements AutoCloseable {
         return sent;
     }
 
-    private long encodePart(int part, PageSet pages, int round, boolean skipZeroPages, BlockingQueue<Object> out)
-            throws Exception {
+    private long encodePart(int part, PageSet pages, int round, boolean skipZeroPages, BlockingQueue<Object> queue)
+            throws InterruptedException {
         PageFramer framer = framers[part];
-        PageFramer.FrameOut handOver = (frame, writer, from) -> out.add(new Ready(frame, writer, from));
-        long sent = 0;
+        long count = 0;
         for (long block = part; block * BLOCK_PAGES < pageSpan; block += n) {
             long end = (block + 1) * BLOCK_PAGES;
             for (long p = pages.nextSetBit(block * BLOCK_PAGES); p >= 0 && p < end; p = pages.nextSetBit(p + 1)) {
                 if (stop) {
                     framer.discard();
-                    return sent;
+                    return count;
                 }
-                if (framer.append(p, round, skipZeroPages, true, handOver)) {
-                    sent++;
+                if (framer.append(p, round, skipZeroPages, true)) {
+                    count++;
+                }
+                PageBatchWriter full = framer.takeFull();
+                if (full != null) {
+                    queue.add(new Produced(full, framer));
                 }
             }
         }
-        framer.flush(handOver);
-        return sent;
+        PageBatchWriter last = framer.flush();
+        if (last != null) {
+            queue.add(new Produced(last, framer));
+        }
+        return count;
     }
 
     @Override

@@ -1,10 +1,10 @@
-package io.livemig.engine.internal;
+package io.livemig.engine.internal.destination;
 
 import io.livemig.api.PostcopyStats;
 import io.livemig.api.TimeSource;
 import io.livemig.compress.PageEncoding;
 import io.livemig.engine.internal.wire.FrameWriter;
-import io.livemig.engine.internal.wire.Messages;
+import io.livemig.engine.internal.wire.PostcopyFrames;
 import io.livemig.engine.internal.wire.Wire;
 import io.livemig.spi.DemandPaging;
 import io.livemig.spi.PageSet;
@@ -18,7 +18,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.function.Predicate;
 
 /**
  * The destination's side of post-copy: arms the target's demand paging with the pages still to
@@ -35,12 +34,18 @@ final class PostcopyReceiver implements AutoCloseable {
 
     private final DemandPaging paging;
     private final TimeSource time;
-    private final Predicate<ByteBuffer> sender;
+    private final DestinationLink link;
     private final PageSet stillMissing;
     private final ConcurrentHashMap<Long, Long> faultNanosByPage = new ConcurrentHashMap<>();
     private final LinkedBlockingQueue<Long> requests = new LinkedBlockingQueue<>();
     private final List<Long> latencies = new ArrayList<>();
     private final Thread requester;
+    /** Acknowledge post-copy frames every this many bytes (see the source's push window, 1 MiB). */
+    static final long ACK_EVERY_BYTES = 256 << 10;
+    /** Receiving thread only. */
+    private long receivedBytes;
+    /** Receiving thread only. */
+    private long ackedAt;
     private long pulled;
     private long pushed;
     private volatile boolean closed;
@@ -49,13 +54,13 @@ final class PostcopyReceiver implements AutoCloseable {
      * @param paging    the target's demand paging, armed here
      * @param missing   the pages the source announced
      * @param time      the destination's clock
-     * @param sender    sends one PAGE_REQUEST frame; false if the link is down
+     * @param link      where page requests go (from a thread of this receiver's own)
      * @param vcpuCount the target's vCPUs
      */
-    PostcopyReceiver(DemandPaging paging, PageSet missing, TimeSource time, Predicate<ByteBuffer> sender, int vcpuCount) {
+    PostcopyReceiver(DemandPaging paging, PageSet missing, TimeSource time, DestinationLink link, int vcpuCount) {
         this.paging = paging;
         this.time = time;
-        this.sender = sender;
+        this.link = link;
         this.stillMissing = missing.copy();
         // A platform thread: it starts inside the downtime, and the first virtual thread of a
         // process pays for starting their scheduler (10-60 ms measured here).
@@ -81,7 +86,7 @@ final class PostcopyReceiver implements AutoCloseable {
                 while (n < batch.length && (more = requests.poll()) != null) {
                     batch[n++] = more;
                 }
-                if (!sender.test(Messages.writePageRequest(writer, batch, n))) {
+                if (!link.trySend(PostcopyFrames.PageRequest.write(writer, batch, n))) {
                     // The link is down: these are asked again after recovery.
                     LOG.debug("{} page requests wait for a new link", n);
                 }
@@ -132,16 +137,16 @@ final class PostcopyReceiver implements AutoCloseable {
     }
 
     /** @return the POSTCOPY_DONE message: fault count, latency percentiles, blocked time per vCPU */
-    synchronized Messages.PostcopyDone done() {
+    synchronized PostcopyFrames.PostcopyDone done() {
         long[] sorted = latencies.stream().mapToLong(Long::longValue).toArray();
         Arrays.sort(sorted);
-        return new Messages.PostcopyDone(faultNanosByPage.size(), percentile(sorted, 50), percentile(sorted, 99),
+        return new PostcopyFrames.PostcopyDone(faultNanosByPage.size(), percentile(sorted, 50), percentile(sorted, 99),
                 paging.blockedNanosPerVcpu());
     }
 
     /** @return the destination's view of post-copy for its own report */
     synchronized PostcopyStats stats(int recoveries) {
-        Messages.PostcopyDone d = done();
+        PostcopyFrames.PostcopyDone d = done();
         List<Duration> blocked = new ArrayList<>();
         for (long nanos : d.blockedNanos()) {
             blocked.add(Duration.ofNanos(nanos));
@@ -156,6 +161,28 @@ final class PostcopyReceiver implements AutoCloseable {
         }
         int index = (int) Math.ceil(p / 100.0 * sorted.length) - 1;
         return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
+    }
+
+    /**
+     * Flow control: counts a post-copy PAGES frame of {@code frameBytes} bytes received on the
+     * current channel.
+     *
+     * @return the byte count to acknowledge now (POSTCOPY_ACK, every {@value #ACK_EVERY_BYTES}
+     *         bytes), or -1 if none is due
+     */
+    long received(long frameBytes) {
+        receivedBytes += frameBytes;
+        if (receivedBytes - ackedAt < ACK_EVERY_BYTES) {
+            return -1;
+        }
+        ackedAt = receivedBytes;
+        return receivedBytes;
+    }
+
+    /** After a recovery: acknowledgements count from zero on the new channel. */
+    void newChannel() {
+        receivedBytes = 0;
+        ackedAt = 0;
     }
 
     /** Stops the requester and disarms demand paging. Idempotent. */

@@ -1,4 +1,4 @@
-package io.livemig.engine.internal;
+package io.livemig.engine.internal.source;
 
 import io.livemig.api.Prepaging;
 import io.livemig.spi.PageSet;

@@ -1,4 +1,4 @@
-package io.livemig.engine.internal;
+package io.livemig.engine.internal.strategy;
 
 import io.livemig.api.MigrationException;
 import io.livemig.api.RoundStats;
@@ -14,14 +14,13 @@ import java.time.Duration;
 final class ColdStrategy implements SourceStrategy {
 
     @Override
-    public PageSet run(SourceSession session) throws MigrationException {
-        long memoryBytes = session.layout().memoryBytes();
-        session.pause(Duration.ZERO, memoryBytes);
-        PageSet all = session.initialPages();
-        SourceSession.RoundResult r = session.sendPages(all, 0, false);
+    public Outcome run(CopyContext context) throws MigrationException {
+        context.pause(Duration.ZERO, context.layout().memoryBytes());
+        PageSet all = context.initialPages();
+        CopyContext.RoundResult r = context.sendRound(all, 0, false);
         long bandwidth = r.nanos() > 0 ? (long) (r.bytesOnWire() * 1e9 / r.nanos()) : 0;
-        session.roundDone(new RoundStats(0, r.pagesSent(), r.bytesOnWire(), r.pagesSent(), 0, bandwidth, 0,
+        context.roundDone(new RoundStats(0, r.pagesSent(), r.bytesOnWire(), r.pagesSent(), 0, bandwidth, 0,
                 Duration.ZERO, 0, Duration.ofNanos(r.nanos())));
-        return null;
+        return new Commit(false, NOTHING);
     }
 }

@@ -1,0 +1,288 @@
+package io.livemig.engine.internal.destination;
+
+import io.livemig.api.ChannelException;
+import io.livemig.api.MigrationAbortedException;
+import io.livemig.api.MigrationCancelledException;
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationPhase;
+import io.livemig.api.MigrationReport;
+import io.livemig.api.ProtocolException;
+import io.livemig.api.ProtocolException.Kind;
+import io.livemig.api.SourceVmState;
+import io.livemig.api.Strategy;
+import io.livemig.channel.Channel;
+import io.livemig.channel.Reconnector;
+import io.livemig.engine.TargetFactory;
+import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.wire.ControlFrames;
+import io.livemig.engine.internal.wire.Frame;
+import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.HandshakeFrames;
+import io.livemig.engine.internal.wire.Message;
+import io.livemig.engine.internal.wire.PageBitmap;
+import io.livemig.engine.internal.wire.PostcopyFrames;
+import io.livemig.engine.internal.wire.SwitchoverFrames;
+import io.livemig.engine.internal.wire.VerifyFrames;
+import io.livemig.engine.internal.wire.Wire;
+import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.MigrationTarget;
+import io.livemig.spi.PageSet;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.time.Duration;
+
+/**
+ * The destination side of one migration: the receive state machine over the frames of protocol
+ * v1 ({@link ReceiverState}; docs/protocol.md, section 5). Each frame is checked completely (CRC,
+ * type allowed in the current state, every field) before it is acted on; the
+ * {@link TargetSetup handshake and target}, the {@link PageApplier page applier}, the
+ * {@link StateLoader state loader}, the {@link DestinationVerifier verifier} and the
+ * {@link PostcopyReceiver post-copy receiver} do the work. The target VM is created only after a
+ * valid SETUP, and resumed only after COMMIT with every vCPU and device state present and loaded;
+ * any failure before that closes (discards) the target, so no half-migrated VM ever runs.
+ *
+ * <p>Single-threaded: {@link #run()} runs on the caller's thread.
+ */
+public final class DestinationMigration {
+
+    private static final Logger LOG = LoggerFactory.getLogger(DestinationMigration.class);
+    private static final int MAX_RECOVERIES = 16;
+
+    /**
+     * The outcome: the running target, owned by the caller from now on, and the destination's report.
+     *
+     * @param target the running VM
+     * @param report the destination's view
+     */
+    public record Outcome(MigrationTarget target, MigrationReport report) {
+    }
+
+    private final MigrationOptions options;
+    private final Reconnector reconnector;
+    private final DestinationContext context;
+    private final MigrationCounters counters = new MigrationCounters();
+    private final DestinationLink link;
+    private final TargetSetup setup;
+    private PostcopyReceiver postcopy;
+    private int recoveries;
+    private boolean verificationLost;
+
+    /**
+     * @param channel     the channel from the source
+     * @param reconnector gives a new channel if the link breaks during post-copy
+     * @param factory     creates the target VM from the announced descriptor
+     * @param options     options (I/O timeout, clock, listener)
+     */
+    public DestinationMigration(Channel channel, Reconnector reconnector, TargetFactory factory,
+                                MigrationOptions options) {
+        this.options = options;
+        this.reconnector = reconnector;
+        this.context = new DestinationContext(options.timeSource());
+        this.link = new DestinationLink(channel, options.ioTimeout(), context, counters);
+        this.setup = new TargetSetup(factory, link, context, counters, options.timeSource());
+    }
+
+    /**
+     * Receives the migration, resumes the target and verifies.
+     *
+     * @return the running target and the report
+     * @throws MigrationException if the migration fails before the target resumed (the target has
+     *                            then been discarded), or post-copy failed without recovery
+     */
+    public Outcome run() throws MigrationException {
+        try {
+            while (context.state() != ReceiverState.DONE) {
+                try {
+                    handle(link.receive());
+                    if (context.state().needsKeepAlive() && options.timeSource().isWallClock()) {
+                        link.keepAlive();
+                    }
+                } catch (ChannelException broken) {
+                    // In post-copy a break is recoverable wherever it shows first: in a receive,
+                    // or in a send on this thread (an acknowledgement, a RESUMED).
+                    if (context.state() != ReceiverState.POSTCOPY) {
+                        throw broken;
+                    }
+                    recover(broken);
+                }
+            }
+        } catch (MigrationException | RuntimeException e) {
+            if (!context.hasResumed()) {
+                throw discard(e);
+            }
+            if (context.state() == ReceiverState.POSTCOPY) {
+                throw splitFailure(e);
+            }
+            LOG.warn("after the VM resumed here: {}; it keeps running, verification is incomplete", e.getMessage());
+            verificationLost = true;
+        } finally {
+            if (postcopy != null) {
+                postcopy.close();
+            }
+        }
+        MigrationReport report = report();
+        LOG.info("migration received: {} bytes, downtime {} ms, {}", report.memoryBytes(),
+                report.switchover().downtime().toMillis(), report.verification().outcome());
+        return new Outcome(setup.target(), report);
+    }
+
+    private void handle(Frame frame) throws MigrationException {
+        try {
+            if (!context.state().accepts(frame.type())) {
+                throw new WireException(Kind.UNEXPECTED, frame.type() + " frame is not allowed in receiver state "
+                        + context.state());
+            }
+            if (frame.type() == FrameType.PAGES) {
+                onPages(frame);
+                return;
+            }
+            switch (Message.read(frame, setup.messageContext())) {
+                case ControlFrames.Abort abort -> throw aborted(abort);
+                case HandshakeFrames.Hello hello -> {
+                    setup.hello(hello);
+                    context.moveTo(ReceiverState.AWAIT_SETUP);
+                }
+                case HandshakeFrames.Setup s -> {
+                    setup.setup(s);
+                    context.moveTo(ReceiverState.RECEIVING);
+                }
+                case ControlFrames.Ping ping -> link.send(new ControlFrames.Pong(ping.token()));
+                case SwitchoverFrames.Switchover s ->
+                        context.moveTo(ReceiverState.STOPPED);
+                case SwitchoverFrames.VcpuStateFrame s -> setup.stateLoader().vcpu(s);
+                case SwitchoverFrames.DeviceStateFrame s ->
+                        setup.stateLoader().device(s);
+                case PageBitmap chunk -> setup.announceMissing(chunk);
+                case SwitchoverFrames.Commit commit -> onCommit(commit);
+                case PostcopyFrames.PostcopyEnd end -> onPostcopyEnd();
+                case VerifyFrames.Digests digests -> setup.verifier().compare(digests);
+                case VerifyFrames.DigestsEnd end -> {
+                    link.send(setup.verifier().end(end));
+                    context.moveTo(ReceiverState.DONE);
+                }
+                default -> throw new WireException(Kind.UNEXPECTED, frame.type() + " frame on the forward stream");
+            }
+        } catch (WireException e) {
+            throw context.protocol(e.kind(), e.getMessage());
+        }
+    }
+
+    private MigrationException aborted(ControlFrames.Abort abort) {
+        if (abort.code() == ControlFrames.AbortCode.CANCELLED) {
+            return new MigrationCancelledException("the source cancelled: " + abort.reason(), context.phase(),
+                    SourceVmState.UNKNOWN);
+        }
+        return new MigrationAbortedException("the source aborted: " + abort.reason(), context.phase(),
+                SourceVmState.UNKNOWN);
+    }
+
+    private void onPages(Frame frame) throws WireException, MigrationException {
+        setup.applier().apply(frame);
+        if (postcopy != null) {
+            // Flow control: acknowledge every 256 KiB (see the source's push window).
+            long ack = postcopy.received(frame.payload().limit() + (long) Wire.MIN_FRAME_BYTES);
+            if (ack >= 0) {
+                link.send(new PostcopyFrames.PostcopyAck(ack));
+            }
+        }
+    }
+
+    private void onCommit(SwitchoverFrames.Commit commit)
+            throws WireException, MigrationException {
+        postcopy = setup.commit(commit);
+        if (postcopy != null) {
+            // From here a break is recoverable, even one that shows in sending RESUMED.
+            context.moveTo(ReceiverState.POSTCOPY);
+        } else {
+            context.moveTo(setup.verifies() ? ReceiverState.VERIFYING : ReceiverState.DONE);
+        }
+        link.send(new SwitchoverFrames.Resumed());
+    }
+
+    private void onPostcopyEnd() throws WireException, MigrationException {
+        long missing = postcopy.missingPages();
+        if (missing != 0) {
+            throw new WireException(Kind.INCONSISTENT_LENGTH, "POSTCOPY_END with " + missing
+                    + " announced pages never sent");
+        }
+        postcopy.close();
+        link.send(postcopy.done());
+        LOG.debug("post-copy complete: {}", postcopy.done());
+        context.moveTo(setup.verifies() ? ReceiverState.VERIFYING : ReceiverState.DONE);
+    }
+
+    /**
+     * Post-copy recovery: a new channel from the reconnector, then tell the source what is still
+     * missing and wait for its acknowledgement; outstanding requests are asked again.
+     */
+    private void recover(ChannelException broken) throws MigrationException {
+        if (++recoveries > MAX_RECOVERIES) {
+            throw broken;
+        }
+        LOG.warn("post-copy link broke ({}); waiting for a new channel", broken.reason());
+        Channel fresh;
+        try {
+            link.closeChannel();
+            fresh = reconnector.reconnect();
+        } catch (IOException | RuntimeException e) {
+            throw new ChannelException("no new channel for post-copy recovery: " + e.getMessage(), context.phase(),
+                    SourceVmState.SPLIT, e);
+        }
+        link.replace(fresh);
+        PageSet missing = postcopy.missingSet();
+        for (PageBitmap chunk : PageBitmap.chunks(
+                FrameType.RECOVER_MISSING, missing, link.frameLimitBytes())) {
+            link.send(chunk);
+        }
+        link.send(new PostcopyFrames.Recover(missing.cardinality()));
+        Frame ack = link.receive();
+        if (ack.type() != FrameType.RECOVER_ACK) {
+            throw context.protocol(Kind.UNEXPECTED, "expected RECOVER_ACK after recovery, got " + ack.type());
+        }
+        postcopy.newChannel();
+        postcopy.rerequestOutstanding();
+        LOG.info("post-copy recovered: {} pages still missing", missing.cardinality());
+    }
+
+    /** Before the resume: discard the target and tell the source, unless the failure came from it or the channel. */
+    private MigrationException discard(Exception e) {
+        MigrationException error = e instanceof MigrationException me ? me
+                : new MigrationException("destination failed: " + e, context.phase(), SourceVmState.UNKNOWN, e);
+        setup.discardTarget(error);
+        boolean peerAborted = error instanceof MigrationAbortedException || error instanceof MigrationCancelledException;
+        if (!peerAborted && !(error instanceof ChannelException)) {
+            link.abort(error instanceof ProtocolException ? ControlFrames.AbortCode.PROTOCOL_ERROR
+                    : ControlFrames.AbortCode.TARGET_ERROR, error.reason());
+        }
+        return error;
+    }
+
+    private MigrationException splitFailure(Exception e) {
+        long missing = postcopy == null ? -1 : postcopy.missingPages();
+        setup.stopTarget();
+        return new MigrationException("post-copy failed and was not recovered: this destination ran the VM (its vCPU "
+                + "and device state and every page received, with " + missing + " pages still missing) and has now "
+                + "stopped and discarded it; the source holds the VM's memory as of the pause. Cause: "
+                + e.getMessage(), MigrationPhase.POST_COPY, SourceVmState.SPLIT, e);
+    }
+
+    private MigrationReport report() {
+        DestinationVerifier verifier = setup.verifier();
+        long end = options.timeSource().nanoTime();
+        long totalEnd = verifier != null && verifier.startNanos() >= 0 ? verifier.startNanos() : end;
+        return MigrationReport.builder(setup.announced() == null ? Strategy.COLD : setup.announced().strategy())
+                .memoryBytes(setup.announced() == null ? 0 : setup.announced().descriptor().memoryLayout().memoryBytes())
+                .totals(new MigrationReport.Totals(context.totalTime(totalEnd), counters.wireBytes(),
+                        counters.highestRound() + 1))
+                .switchover(new MigrationReport.Switchover(context.downtime(), Duration.ZERO, false,
+                        context.switchoverSteps()))
+                .encodings(counters.encodings(setup.pageSizeBytes()))
+                .verification(verifier == null || verificationLost ? MigrationReport.Check.NOT_CHECKED
+                        : verifier.result())
+                .postcopy(postcopy == null ? null : postcopy.stats(recoveries))
+                .build();
+    }
+}

@@ -1,0 +1,198 @@
+package io.livemig.engine.internal.destination;
+
+import io.livemig.api.MigrationException;
+import io.livemig.api.ProtocolException;
+import io.livemig.api.ProtocolException.Kind;
+import io.livemig.api.SourceVmState;
+import io.livemig.api.TimeSource;
+import io.livemig.engine.TargetFactory;
+import io.livemig.engine.internal.Codecs;
+import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.wire.HandshakeFrames;
+import io.livemig.engine.internal.wire.Message;
+import io.livemig.engine.internal.wire.PageBitmap;
+import io.livemig.engine.internal.wire.SwitchoverFrames;
+import io.livemig.engine.internal.wire.Wire;
+import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MigrationTarget;
+import io.livemig.spi.PageSet;
+import io.livemig.spi.VmDescriptor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+
+/**
+ * The target and what the destination agreed to around it: answers HELLO, creates the target
+ * from SETUP and builds the parts that work on it (the {@link PageApplier}, the
+ * {@link StateLoader}, the {@link DestinationVerifier}), and at COMMIT loads the state and resumes
+ * the VM, arming post-copy first when pages are still to come. Until the resume it owns the
+ * target and discards it on failure; afterwards the caller of the migration owns it.
+ *
+ * <p>The receiving thread only.
+ */
+final class TargetSetup {
+
+    private static final Logger LOG = LoggerFactory.getLogger(TargetSetup.class);
+
+    private final TargetFactory factory;
+    private final DestinationLink link;
+    private final DestinationContext context;
+    private final MigrationCounters counters;
+    private final TimeSource time;
+    private long agreedEncodings;
+    private HandshakeFrames.Setup announced;
+    private Message.Context messageContext = Message.Context.BEFORE_SETUP;
+    private MigrationTarget target;
+    private PageApplier applier;
+    private StateLoader stateLoader;
+    private DestinationVerifier verifier;
+    private PageSet announcedMissing;
+
+    TargetSetup(TargetFactory factory, DestinationLink link, DestinationContext context, MigrationCounters counters,
+                TimeSource time) {
+        this.factory = factory;
+        this.link = link;
+        this.context = context;
+        this.counters = counters;
+        this.time = time;
+    }
+
+    /** Agrees the version, the frame limit and the encodings, and answers HELLO_ACK. */
+    void hello(HandshakeFrames.Hello hello) throws WireException, MigrationException {
+        if (hello.minVersion() > Wire.VERSION || hello.maxVersion() < Wire.VERSION) {
+            throw new WireException(Kind.INCOMPATIBLE, "source speaks protocol versions [" + hello.minVersion() + ", "
+                    + hello.maxVersion() + "], this destination speaks " + Wire.VERSION);
+        }
+        link.agreeFrameLimit(hello.maxFrameBytes());
+        agreedEncodings = hello.encodings() & Codecs.DECODABLE;
+        link.send(new HandshakeFrames.HelloAck(Wire.VERSION, link.maxFrameBytes(), agreedEncodings));
+    }
+
+    /** Creates the target SETUP describes, checks it can take this migration, and answers READY. */
+    void setup(HandshakeFrames.Setup setup) throws MigrationException {
+        announced = setup;
+        VmDescriptor descriptor = setup.descriptor();
+        MemoryLayout layout = descriptor.memoryLayout();
+        long createStart = time.nanoTime();
+        try {
+            target = factory.create(descriptor);
+            LOG.debug("target created in {} ms", (time.nanoTime() - createStart) / 1_000_000);
+        } catch (IOException | RuntimeException e) {
+            throw new MigrationException("cannot create the target VM: " + e.getMessage(), context.phase(),
+                    SourceVmState.UNKNOWN, e);
+        }
+        if (setup.mayPostcopy() && target.demandPaging().isEmpty()) {
+            throw new ProtocolException(Kind.INCOMPATIBLE, "the source may switch to post-copy, but this target cannot "
+                    + "run before all of its memory arrived (no demand paging)", context.phase(), SourceVmState.UNKNOWN);
+        }
+        if (!target.descriptor().memoryLayout().equals(layout)) {
+            throw new MigrationException("the target's layout " + target.descriptor().memoryLayout()
+                    + " differs from the announced " + layout, context.phase(), SourceVmState.UNKNOWN, null);
+        }
+        messageContext = new Message.Context(layout, descriptor.vcpuCount());
+        verifier = setup.verify() ? new DestinationVerifier(layout, time) : null;
+        applier = new PageApplier(target.memory(), layout, agreedEncodings, verifier, counters);
+        stateLoader = new StateLoader(descriptor, context);
+        link.send(new HandshakeFrames.Ready());
+    }
+
+    /** Adds a MISSING_PAGES chunk to the pages announced for post-copy. */
+    void announceMissing(PageBitmap chunk) {
+        if (announcedMissing == null) {
+            announcedMissing = new PageSet(announced.descriptor().memoryLayout().pageSpan());
+        }
+        chunk.addTo(announcedMissing);
+    }
+
+    /**
+     * Loads the state COMMIT closes, arms post-copy if it says pages are still to come, and
+     * resumes the target.
+     *
+     * @return the post-copy receiver, or null if every page is here
+     * @throws WireException if the state is incomplete or post-copy was not announced consistently
+     */
+    PostcopyReceiver commit(SwitchoverFrames.Commit commit) throws WireException, MigrationException {
+        context.commitArrived();
+        stateLoader.load(commit, target);
+        PostcopyReceiver postcopy = null;
+        if (commit.postcopy()) {
+            if (announcedMissing == null) {
+                throw new WireException(Kind.UNEXPECTED, "post-copy COMMIT without MISSING_PAGES");
+            }
+            if (!announced.mayPostcopy()) {
+                throw new WireException(Kind.UNEXPECTED, "post-copy COMMIT, but SETUP did not announce post-copy");
+            }
+            postcopy = new PostcopyReceiver(target.demandPaging().orElseThrow(), announcedMissing, time, link,
+                    announced.descriptor().vcpuCount());
+            applier.postcopy(postcopy);
+        } else if (announcedMissing != null) {
+            throw new WireException(Kind.UNEXPECTED, "MISSING_PAGES announced, but COMMIT is not post-copy");
+        }
+        context.stateLoaded();
+        target.vcpus().resume();
+        context.resumed();
+        return postcopy;
+    }
+
+    /** Before the resume: closes (discards) the target, if one was created. */
+    void discardTarget(MigrationException error) {
+        if (target == null) {
+            return;
+        }
+        try {
+            target.close();
+        } catch (RuntimeException closeError) {
+            error.addSuppressed(closeError);
+        }
+        LOG.info("destination discarded the partly received VM: {}", error.reason());
+    }
+
+    /** After a failed post-copy: pauses and discards the target. */
+    void stopTarget() {
+        try {
+            target.vcpus().pause();
+        } catch (RuntimeException pauseError) {
+            LOG.warn("could not pause the target", pauseError);
+        }
+        target.close();
+    }
+
+    /** @return what frames are checked against: the layout and vCPU count once SETUP arrived */
+    Message.Context messageContext() {
+        return messageContext;
+    }
+
+    /** @return the SETUP received, or null */
+    HandshakeFrames.Setup announced() {
+        return announced;
+    }
+
+    /** @return whether DIGESTS follow the switchover */
+    boolean verifies() {
+        return verifier != null;
+    }
+
+    /** @return the page size, 0 before SETUP */
+    int pageSizeBytes() {
+        return announced == null ? 0 : announced.descriptor().memoryLayout().pageSizeBytes();
+    }
+
+    MigrationTarget target() {
+        return target;
+    }
+
+    PageApplier applier() {
+        return applier;
+    }
+
+    StateLoader stateLoader() {
+        return stateLoader;
+    }
+
+    /** @return the verifier, or null without verification */
+    DestinationVerifier verifier() {
+        return verifier;
+    }
+}

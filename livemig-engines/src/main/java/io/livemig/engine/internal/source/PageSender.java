@@ -1,0 +1,216 @@
+package io.livemig.engine.internal.source;
+
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.compress.PageEncoder;
+import io.livemig.engine.internal.Codecs;
+import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.strategy.CopyContext.RoundResult;
+import io.livemig.engine.internal.wire.PageBatchWriter;
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemorySource;
+import io.livemig.spi.PageSet;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Sends pages: frames them (reading each page straight into the frame, encoding it with the
+ * agreed codecs), and sends every frame through the {@link SourceLink}, paced to the bandwidth
+ * limit. Rounds are encoded by an {@link EncoderPool} with several encoder threads, or on the
+ * migration's thread with one; post-copy pages always go through the migration thread's framer.
+ * It also keeps the pages the guest reported free and that were therefore never sent, which
+ * verification treats as zero pages.
+ *
+ * <p>The migration's thread only. Owns the encoder threads: {@link #close()} stops them.
+ */
+public final class PageSender implements AutoCloseable {
+
+    private final SourceLink link;
+    private final int pageSize;
+    private final io.livemig.api.TimeSource time;
+    /** Frames pages on the migration thread: every page with one encoder thread, post-copy always. */
+    private final PageFramer framer;
+    /** The parallel encoders of pre-copy and stop-copy rounds; null with one encoder thread. */
+    private final EncoderPool pool;
+    private PageSet skippedFree;
+
+    /**
+     * @param memory        the source VM's memory
+     * @param options       the codecs, encoder threads and clock
+     * @param batchPages    the most entries per PAGES frame, as announced in SETUP
+     * @param maxFrameBytes the agreed frame limit
+     * @param link          where frames go
+     */
+    public PageSender(MemorySource memory, MigrationOptions options, int batchPages, int maxFrameBytes,
+                      SourceLink link) {
+        this.link = link;
+        this.time = options.timeSource();
+        MemoryLayout layout = memory.layout();
+        this.pageSize = layout.pageSizeBytes();
+        PageEncoder.Config codecs = Codecs.encoderConfig(options);
+        if (options.encoderThreads() > 1) {
+            pool = new EncoderPool(options.encoderThreads(), memory, pageSize, batchPages, maxFrameBytes, codecs,
+                    layout.pageSpan());
+            // Post-copy pages go through the migration thread's framer: no deltas or references
+            // there, so it needs no cache or index of its own.
+            codecs = Codecs.withoutHistory(codecs);
+        } else {
+            pool = null;
+        }
+        framer = new PageFramer(memory, pageSize, batchPages, maxFrameBytes, codecs.encodings().isEmpty() ? null
+                : new PageEncoder(codecs, pageSize, layout.pageSpan()), page -> page, 1);
+    }
+
+    /**
+     * Sends every page of {@code pages} in page order as round {@code round}: zero pages as a
+     * bare entry (or not at all with {@code skipZeroPages}, or where this sender never sent the
+     * page non-zero), others in the best agreed encoding. Checks for cancellation and a
+     * destination abort between frames.
+     *
+     * @return pages and bytes sent and the time it took
+     */
+    public RoundResult sendRound(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
+        long start = time.nanoTime();
+        long bytesBefore = link.bytesSent();
+        long sentPages = 0;
+        if (pool != null) {
+            flush();
+            sentPages = sendOnPool(pages, round, skipZeroPages);
+            if (skippedFree != null) {
+                skippedFree.removeAll(pages);
+            }
+        } else {
+            for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
+                if (append(page, round, skipZeroPages, true)) {
+                    sentPages++;
+                }
+            }
+            flush();
+        }
+        return new RoundResult(sentPages, link.bytesSent() - bytesBefore, time.nanoTime() - start);
+    }
+
+    private long sendOnPool(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
+        pool.start(pages, round, skipZeroPages);
+        MigrationException failure = null;
+        boolean interrupted = false;
+        while (true) {
+            EncoderPool.Produced p;
+            try {
+                p = pool.next();
+            } catch (InterruptedException e) {
+                interrupted = true;
+                pool.stop();
+                if (failure == null) {
+                    failure = link.interrupted();
+                }
+                continue;
+            }
+            if (p == null) {
+                break;
+            }
+            try {
+                if (failure == null) {
+                    link.checkCancelled();
+                    link.sendPaced(p.writer().frame());
+                }
+            } catch (MigrationException e) {
+                failure = e;
+                pool.stop();
+            } finally {
+                pool.release(p);
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (failure != null) {
+            throw failure;
+        }
+        return pool.finish();
+    }
+
+    /**
+     * Post-copy: adds {@code page} to the frame being built, sending the frame when it is full.
+     * No delta or reference: the destination does not hold the page.
+     */
+    public void appendPostcopy(long page, int round) throws MigrationException {
+        append(page, round, false, false);
+    }
+
+    private boolean append(long page, int round, boolean skipZeroPages, boolean allowDelta) throws MigrationException {
+        if (!framer.hasOpenFrame()) {
+            link.checkCancelled();
+        }
+        boolean added;
+        try {
+            added = framer.append(page, round, skipZeroPages, allowDelta);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw link.interrupted();
+        }
+        if (added && skippedFree != null) {
+            skippedFree.remove(page);
+        }
+        send(framer.takeFull());
+        return added;
+    }
+
+    /** Sends the frame being built, if it holds any entry. */
+    public void flush() throws MigrationException {
+        send(framer.flush());
+    }
+
+    private void send(PageBatchWriter frame) throws MigrationException {
+        if (frame == null) {
+            return;
+        }
+        try {
+            link.sendPaced(frame.frame());
+        } finally {
+            framer.release(frame);
+        }
+    }
+
+    /** Drops the frame being built (its pages are sent again after a recovery). */
+    public void discardOpenFrame() {
+        framer.discard();
+    }
+
+    /**
+     * Records pages the guest reported free and that are therefore not sent: the destination
+     * holds zeros there, and verification treats them as zero pages on the source too (a hint
+     * means their content does not matter). Sending such a page later removes it again.
+     */
+    public void skipFreePages(PageSet free) {
+        if (skippedFree == null) {
+            skippedFree = free.copy();
+        } else {
+            skippedFree.addAll(free);
+        }
+    }
+
+    /** @return the free pages skipped and never sent since, or null if none was skipped */
+    public PageSet skippedFreePages() {
+        return skippedFree;
+    }
+
+    /** @return the counters of every framer (the report adds them up) */
+    public List<MigrationCounters> counters() {
+        List<MigrationCounters> all = new ArrayList<>();
+        all.add(framer.counters());
+        if (pool != null) {
+            all.addAll(pool.counters());
+        }
+        return all;
+    }
+
+    /** Stops the encoder threads. Idempotent. */
+    @Override
+    public void close() {
+        if (pool != null) {
+            pool.close();
+        }
+    }
+}

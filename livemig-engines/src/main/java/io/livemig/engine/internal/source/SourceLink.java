@@ -1,0 +1,308 @@
+package io.livemig.engine.internal.source;
+
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.ProtocolException;
+import io.livemig.api.TimeSource;
+import io.livemig.channel.Channel;
+import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.TokenBucket;
+import io.livemig.engine.internal.wire.ControlFrames;
+import io.livemig.engine.internal.wire.FrameWriter;
+import io.livemig.engine.internal.wire.Message;
+import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.MemoryLayout;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * The source's end of the channel: sends frames on the forward stream (paced to the bandwidth
+ * limit where asked, counted in the {@link MigrationCounters}), and reads the return path through
+ * a {@link ReturnPath}. Turns every channel or peer failure into a {@link MigrationException}
+ * with the phase and VM state of the {@link SourceContext}; notices cancellation and a
+ * destination's ABORT between frames. During post-copy recovery the channel is replaced.
+ *
+ * <p>The migration's thread sends and waits; {@link #cancel()} may be called from any thread.
+ * The channels belong to the caller; the link owns the return path's reader thread.
+ */
+public final class SourceLink {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SourceLink.class);
+    /** Room for HELLO and ABORT, before a frame limit is agreed. */
+    private static final int HANDSHAKE_FRAME_BYTES = 4096;
+
+    private final SourceContext context;
+    private final MigrationOptions options;
+    private final TimeSource time;
+    private final MemoryLayout layout;
+    private final MigrationCounters counters;
+    private final TokenBucket bandwidth;
+    /** Builds control frames; as large as the agreed frame limit once the handshake agreed one. */
+    private FrameWriter control = new FrameWriter(HANDSHAKE_FRAME_BYTES);
+    /** The current channel; replaced when a post-copy link is recovered. Migration thread only. */
+    private Channel channel;
+    private ReturnPath returnPath;
+    private volatile boolean cancelRequested;
+
+    /**
+     * @param channel  the channel to the destination
+     * @param options  the options (I/O timeout, bandwidth limit, clock)
+     * @param layout   the VM's layout, against which page requests are checked
+     * @param context  the migration's state, for the failures this link raises
+     * @param counters where sent frame bytes are counted
+     */
+    public SourceLink(Channel channel, MigrationOptions options, MemoryLayout layout, SourceContext context,
+                      MigrationCounters counters) {
+        this.channel = channel;
+        this.options = options;
+        this.time = options.timeSource();
+        this.layout = layout;
+        this.context = context;
+        this.counters = counters;
+        this.bandwidth = new TokenBucket(time, options.bandwidthLimitBytesPerSecond());
+        this.returnPath = new ReturnPath(channel, time, layout);
+    }
+
+    /** Starts reading the return path. */
+    public void start() {
+        returnPath.start();
+    }
+
+    /**
+     * Sizes control frames (state, bitmaps, digests) to the frame limit the handshake agreed.
+     *
+     * @param maxFrameBytes the agreed limit
+     */
+    public void agreeFrameLimit(int maxFrameBytes) {
+        control = new FrameWriter(maxFrameBytes);
+    }
+
+    /** @return the largest control frame this link builds, in bytes */
+    public int frameLimitBytes() {
+        return control.capacity();
+    }
+
+    /** @return the peer's description */
+    public String peer() {
+        return channel.peer();
+    }
+
+    /** @return the largest message the current channel carries */
+    public int maxMessageBytes() {
+        return channel.maxMessageBytes();
+    }
+
+    /** Asks the migration to stop at the next frame boundary. Any thread. */
+    public void cancel() {
+        cancelRequested = true;
+    }
+
+    /** @throws MigrationException if cancelled, or the destination aborted or failed */
+    public void checkCancelled() throws MigrationException {
+        if (cancelRequested) {
+            throw context.cancelled("cancelled by the caller");
+        }
+        ControlFrames.Abort abort = returnPath.pendingAbort();
+        if (abort != null) {
+            throw context.aborted("the destination aborted: " + abort.reason());
+        }
+        Exception failure = returnPath.failure();
+        if (failure != null) {
+            throw fromReturnPath(failure);
+        }
+    }
+
+    /** @return a protocol violation by the destination, in the migration's current phase and VM state */
+    public MigrationException protocol(ProtocolException.Kind kind, String message) {
+        return context.protocol(kind, message);
+    }
+
+    /** @return forward frame bytes sent so far on every channel of this migration */
+    public long bytesSent() {
+        return counters.wireBytes();
+    }
+
+    /**
+     * @return the cancellation an interrupt turns into; the caller restores the thread's
+     *         interrupt flag when it is done waiting
+     */
+    public MigrationException interrupted() {
+        return context.cancelled("interrupted");
+    }
+
+    /** Sends a control message. */
+    public void send(Message message) throws MigrationException {
+        send(control.write(message));
+    }
+
+    /** Sends a frame, after waiting as long as the bandwidth limit requires. */
+    public void sendPaced(ByteBuffer frame) throws MigrationException {
+        try {
+            bandwidth.acquire(frame.remaining());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw context.cancelled("interrupted");
+        }
+        send(frame);
+    }
+
+    /** Sends a frame at once. */
+    public void send(ByteBuffer frame) throws MigrationException {
+        int length = frame.remaining();
+        try {
+            channel.send(frame);
+        } catch (IOException e) {
+            Exception rp = returnPath.failure();
+            ControlFrames.Abort abort = returnPath.pendingAbort();
+            if (abort != null) {
+                throw context.aborted("the destination aborted: " + abort.reason());
+            }
+            throw context.channel("sending to " + channel.peer() + " failed: " + e.getMessage()
+                    + (rp != null ? " (return path: " + rp.getMessage() + ")" : ""), e);
+        }
+        counters.frame(length);
+    }
+
+    /**
+     * Waits for the next return-path message, which must be a {@code type}.
+     *
+     * @return the message and its arrival time
+     * @throws MigrationException on another message, an ABORT, a failure or the I/O timeout
+     */
+    public <T extends Message> Arrival<T> await(Class<T> type) throws MigrationException {
+        ReturnPath.Incoming in = awaitIncoming();
+        if (!type.isInstance(in.message())) {
+            throw context.protocol(ProtocolException.Kind.UNEXPECTED, "expected " + type.getSimpleName()
+                    + " on the return path, got " + in.message().type());
+        }
+        return new Arrival<>(type.cast(in.message()), in.arrivalNanos());
+    }
+
+    /**
+     * A message from the destination and when it arrived.
+     *
+     * @param message      the message
+     * @param arrivalNanos its arrival on the migration's clock
+     */
+    public record Arrival<T extends Message>(T message, long arrivalNanos) {
+    }
+
+    /** Waits for the next return-path message of any type but ABORT (which fails). */
+    public Message awaitAny() throws MigrationException {
+        return awaitIncoming().message();
+    }
+
+    private ReturnPath.Incoming awaitIncoming() throws MigrationException {
+        Object next;
+        try {
+            next = returnPath.next(options.ioTimeout().toNanos());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw context.cancelled("interrupted while waiting for the destination");
+        }
+        if (next == null) {
+            throw context.channel("no answer from " + channel.peer() + " within "
+                    + options.ioTimeout().toMillis() + " ms", null);
+        }
+        if (next instanceof ReturnPath.Failure f) {
+            throw fromReturnPath(f.error());
+        }
+        ReturnPath.Incoming in = (ReturnPath.Incoming) next;
+        if (in.message() instanceof ControlFrames.Abort abort) {
+            throw context.aborted("the destination aborted: " + abort.reason());
+        }
+        return in;
+    }
+
+    private MigrationException fromReturnPath(Exception failure) {
+        if (failure instanceof WireException we) {
+            return context.protocol(we.kind(), "on the return path: " + we.getMessage());
+        }
+        return context.channel("return path from " + channel.peer() + " failed: " + failure.getMessage(), failure);
+    }
+
+    /**
+     * In real time: sends a PING after what was sent so far; its PONG measures how long the
+     * destination takes to take that in and answer. Nothing in virtual time, where the extra
+     * frame's timing would make runs differ.
+     */
+    public void ping() throws MigrationException {
+        if (!time.isWallClock()) {
+            return;
+        }
+        long token = time.nanoTime();
+        returnPath.pingSent(token);
+        send(new ControlFrames.Ping(token));
+    }
+
+    /** @return the shortest PING round trip so far in nanoseconds, or 0 if none was measured */
+    public long minRoundTripNanos() {
+        return Math.max(0, returnPath.minRoundTripNanos());
+    }
+
+    /** @return whether a post-copy page request is waiting */
+    public boolean hasPageRequest() {
+        return returnPath.hasPageRequest();
+    }
+
+    /** @return the next batch of demand requests from the destination, or null */
+    public long[] pollPageRequest() {
+        return returnPath.pollPageRequest();
+    }
+
+    /** @return forward bytes the destination acknowledged during post-copy on the current channel */
+    public long postcopyAckedBytes() {
+        return returnPath.ackedBytes();
+    }
+
+    /**
+     * Waits for a post-copy acknowledgement beyond {@code ackedBefore} or a page request; fails
+     * if the destination went away or nothing came within the I/O timeout.
+     */
+    public void awaitPostcopyProgress(long ackedBefore) throws MigrationException {
+        long deadline = System.nanoTime() + options.ioTimeout().toNanos();
+        try {
+            while (returnPath.ackedBytes() == ackedBefore) {
+                checkCancelled();
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw context.channel("no post-copy acknowledgement from " + channel.peer() + " within "
+                            + options.ioTimeout().toMillis() + " ms", null);
+                }
+                returnPath.awaitPostcopySignal(Math.min(left, 10_000_000L));
+                if (returnPath.hasPageRequest()) {
+                    return;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw context.cancelled("interrupted in post-copy");
+        }
+    }
+
+    /** Closes the broken channel and continues on {@code fresh}, with a new return-path reader. */
+    public void replace(Channel fresh) {
+        channel.close();
+        channel = fresh;
+        returnPath = new ReturnPath(fresh, time, layout);
+        returnPath.start();
+    }
+
+    /**
+     * Tells the destination this side gives up, unless the return path already failed (then the
+     * channel is gone). Best effort: a failure to send is logged.
+     */
+    public void abort(ControlFrames.AbortCode code, String reason) {
+        if (returnPath.failure() != null) {
+            return;
+        }
+        try {
+            channel.send(control.write(new ControlFrames.Abort(code, reason)));
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("could not send ABORT", e);
+        }
+    }
+}

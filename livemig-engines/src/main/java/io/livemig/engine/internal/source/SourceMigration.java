@@ -1,0 +1,207 @@
+package io.livemig.engine.internal.source;
+
+import io.livemig.api.MigrationCancelledException;
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationReport;
+import io.livemig.api.MigrationStatus;
+import io.livemig.api.ProtocolException;
+import io.livemig.api.SourceVmState;
+import io.livemig.api.TimeSource;
+import io.livemig.channel.Channel;
+import io.livemig.channel.Reconnector;
+import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.strategy.SourceStrategy;
+import io.livemig.engine.internal.strategy.Strategies;
+import io.livemig.engine.internal.wire.ControlFrames.AbortCode;
+import io.livemig.spi.MigratableVm;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Runs one source-side migration from handshake to report: the handshake, the strategy's memory
+ * phase, the switchover commit (or post-copy), verification, and on any failure the clean-up
+ * that leaves the VM in the safest state and says where it is: running at the source if the
+ * destination was not told to resume, paused if it may have been, split in post-copy.
+ *
+ * <p>It owns the parts of the source side and wires them together; none of them calls back
+ * into it. {@link #run()} runs on the caller's thread; {@link #cancel()} may be called from any.
+ */
+public final class SourceMigration {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SourceMigration.class);
+
+    private final MigratableVm vm;
+    private final MigrationOptions options;
+    private final Reconnector reconnector;
+    private final TimeSource time;
+    private final SourceContext context;
+    private final MigrationCounters linkCounters = new MigrationCounters();
+    private final SourceLink link;
+    private final SourceRecorder recorder;
+    private final SwitchoverSender switchover;
+
+    /**
+     * @param vm          the source VM; the migration owns it while it runs
+     * @param channel     a connected channel to the destination (owned by the caller)
+     * @param reconnector replaces a broken link during post-copy
+     * @param options     the options
+     */
+    public SourceMigration(MigratableVm vm, Channel channel, Reconnector reconnector, MigrationOptions options) {
+        this.vm = vm;
+        this.options = options;
+        this.reconnector = reconnector;
+        this.time = options.timeSource();
+        this.context = new SourceContext(time);
+        this.link = new SourceLink(channel, options, vm.descriptor().memoryLayout(), context, linkCounters);
+        this.recorder = new SourceRecorder(options.strategy(), options.listener(),
+                vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes());
+        this.switchover = new SwitchoverSender(vm, link, context, recorder);
+    }
+
+    /** Asks the migration to stop at the next frame boundary, if it has not committed yet. Any thread. */
+    public void cancel() {
+        link.cancel();
+    }
+
+    /**
+     * @return the report of a completed migration
+     * @throws MigrationException if it failed or was cancelled; says where the VM is
+     */
+    public MigrationReport run() throws MigrationException {
+        SourceStrategy strategy = Strategies.forName(options.strategy());
+        Runnable afterSwitchover = SourceStrategy.NOTHING;
+        PageSender sender = null;
+        try {
+            link.start();
+            SourceHandshake.Agreement agreed = SourceHandshake.run(link, vm.descriptor(), options);
+            context.moveTo(SourceState.LIVE_COPY);
+            recorder.started(link.peer());
+            sender = new PageSender(vm.memory(), options, agreed.batchPages(), agreed.maxFrameBytes(), link);
+            SourceStrategy.Outcome outcome = strategy.run(new SourceCopy(vm, options, context, link, sender,
+                    switchover, recorder));
+            afterSwitchover = outcome.afterSwitchover();
+            switch (outcome) {
+                case SourceStrategy.Commit commit -> {
+                    if (commit.forced()) {
+                        recorder.forced();
+                    }
+                    switchover.commit();
+                    afterSwitchover = runOnce(afterSwitchover);
+                }
+                case SourceStrategy.Postcopy postcopy -> {
+                    switchover.commitPostcopy(postcopy.missing());
+                    afterSwitchover = runOnce(afterSwitchover);
+                    recorder.postcopyDone(new PostcopyPush(link, sender, recorder, vm.descriptor().memoryLayout(),
+                            options.prepaging(), reconnector).run(postcopy.missing(), recorder.roundCount()));
+                    context.moveTo(SourceState.HANDED_OVER);
+                }
+            }
+        } catch (Throwable t) {
+            MigrationException error = fail(t);
+            runOnce(afterSwitchover);
+            MigrationReport report = recorder.report(error instanceof MigrationCancelledException
+                    ? MigrationStatus.CANCELLED : MigrationStatus.FAILED, error, context, time.nanoTime(),
+                    counters(sender));
+            close(sender);
+            recorder.finished(report, error);
+            if (t instanceof Error fatal && !(t instanceof StackOverflowError)) {
+                throw fatal;
+            }
+            throw error;
+        }
+        long end = time.nanoTime();
+        if (options.verify()) {
+            try {
+                recorder.verified(SourceVerifier.verify(vm.memory(), sender.skippedFreePages(), link, time));
+            } catch (MigrationException | RuntimeException e) {
+                // The VM runs at the destination: the migration succeeded, only its check did not.
+                LOG.warn("the VM runs at the destination, but verification did not complete: {}", e.getMessage());
+            }
+        }
+        context.moveTo(SourceState.DONE);
+        MigrationReport report = recorder.report(MigrationStatus.COMPLETED, null, context, end, counters(sender));
+        close(sender);
+        recorder.finished(report, null);
+        return report;
+    }
+
+    private List<MigrationCounters> counters(PageSender sender) {
+        List<MigrationCounters> all = new ArrayList<>();
+        all.add(linkCounters);
+        if (sender != null) {
+            all.addAll(sender.counters());
+        }
+        return all;
+    }
+
+    private static void close(PageSender sender) {
+        if (sender != null) {
+            sender.close();
+        }
+    }
+
+    /** Runs {@code task} (clean-up after the switchover) and returns what is left to run: nothing. */
+    private static Runnable runOnce(Runnable task) {
+        try {
+            task.run();
+        } catch (RuntimeException e) {
+            LOG.warn("clean-up after the switchover failed", e);
+        }
+        return SourceStrategy.NOTHING;
+    }
+
+    /**
+     * Puts the VM in the safest state, tells the destination (best effort), and returns the
+     * exception to throw, with the VM's true state.
+     */
+    private MigrationException fail(Throwable error) {
+        SourceVmState vmState = switch (context.state()) {
+            case STOP_COPY -> resumeSource();
+            // COMMIT went out but RESUMED never came back: the destination may be running the VM.
+            // Resuming here could run it twice; leave it paused and say so.
+            case COMMITTED -> SourceVmState.UNKNOWN;
+            // The VM ran at the destination: resuming here would roll it back. Stay paused.
+            case POST_COPY -> SourceVmState.SPLIT;
+            default -> context.vmState();
+        };
+        vm.dirtyTracker().ifPresent(t -> {
+            try {
+                t.stop();
+            } catch (RuntimeException e) {
+                LOG.warn("could not stop dirty tracking", e);
+            }
+        });
+        MigrationException result = toMigrationException(error, vmState);
+        if (vmState != SourceVmState.HANDED_OVER) {
+            AbortCode code = result instanceof MigrationCancelledException ? AbortCode.CANCELLED
+                    : result instanceof ProtocolException ? AbortCode.PROTOCOL_ERROR : AbortCode.SOURCE_ERROR;
+            link.abort(code, result.reason());
+        }
+        return result;
+    }
+
+    private SourceVmState resumeSource() {
+        try {
+            vm.vcpus().resume();
+            return SourceVmState.RUNNING;
+        } catch (RuntimeException e) {
+            LOG.warn("could not resume the source VM after a failed migration", e);
+            return SourceVmState.PAUSED;
+        }
+    }
+
+    private MigrationException toMigrationException(Throwable error, SourceVmState state) {
+        if (error instanceof MigrationException me) {
+            return me.sourceState() == state ? me : me.withSourceState(state);
+        }
+        if (error instanceof InterruptedException) {
+            Thread.currentThread().interrupt();
+            return new MigrationCancelledException("interrupted", context.phase(), state);
+        }
+        return new MigrationException("migration failed: " + error, context.phase(), state, error);
+    }
+}

@@ -1,0 +1,106 @@
+package io.livemig.engine.internal.source;
+
+import io.livemig.api.MigrationException;
+import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.PageBitmap;
+import io.livemig.engine.internal.wire.SwitchoverFrames;
+import io.livemig.spi.MigratableDevice;
+import io.livemig.spi.MigratableVm;
+import io.livemig.spi.PageSet;
+import io.livemig.spi.VcpuState;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The source's side of the switchover (docs/protocol.md, section 4): pauses the VM and says so
+ * (SWITCHOVER), then, once the strategy has sent the rest, saves and sends the vCPU and device
+ * state and COMMIT, and waits until the destination says it resumed. Moves the
+ * {@link SourceContext} through STOP_COPY, COMMITTED and HANDED_OVER (or POST_COPY), stamping
+ * each step of the downtime.
+ *
+ * <p>The migration's thread only.
+ */
+final class SwitchoverSender {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SwitchoverSender.class);
+
+    private final MigratableVm vm;
+    private final SourceLink link;
+    private final SourceContext context;
+    private final SourceRecorder recorder;
+
+    SwitchoverSender(MigratableVm vm, SourceLink link, SourceContext context, SourceRecorder recorder) {
+        this.vm = vm;
+        this.link = link;
+        this.context = context;
+        this.recorder = recorder;
+    }
+
+    /**
+     * Pauses the VM and tells the destination the stop-copy phase began.
+     *
+     * @param expected       the downtime predicted for the rest
+     * @param remainingBytes the bytes predicted to go
+     */
+    void pause(Duration expected, long remainingBytes) throws MigrationException {
+        link.checkCancelled();
+        vm.vcpus().pause();
+        context.moveTo(SourceState.STOP_COPY);
+        recorder.switchoverStarted(remainingBytes, expected);
+        link.send(new SwitchoverFrames.Switchover());
+    }
+
+    /**
+     * Sends the vCPU and device state and COMMIT, then waits until the destination says it
+     * resumed. The VM must be paused with every page sent. After COMMIT went out, cancellation
+     * no longer applies.
+     */
+    void commit() throws MigrationException {
+        commit(false);
+        context.moveTo(SourceState.HANDED_OVER);
+    }
+
+    /**
+     * Post-copy: announces the pages still to come (MISSING_PAGES), then commits as
+     * {@link #commit()} does, except that the destination resumes before those pages arrive.
+     * From then on the VM's state is split between the hosts until every page has arrived.
+     */
+    void commitPostcopy(PageSet missing) throws MigrationException {
+        link.checkCancelled();
+        for (PageBitmap chunk : PageBitmap.chunks(FrameType.MISSING_PAGES, missing, link.frameLimitBytes())) {
+            link.send(chunk);
+        }
+        commit(true);
+        context.moveTo(SourceState.POST_COPY);
+        recorder.postcopyStarted(missing.cardinality());
+    }
+
+    private void commit(boolean postcopy) throws MigrationException {
+        link.checkCancelled();
+        context.stateSaveStarted();
+        List<VcpuState> states = vm.vcpus().saveState();
+        List<MigratableDevice> devices = vm.devices();
+        List<SwitchoverFrames.DeviceStateFrame> deviceStates = new ArrayList<>(devices.size());
+        for (MigratableDevice device : devices) {
+            deviceStates.add(new SwitchoverFrames.DeviceStateFrame(device.id(), device.saveState()));
+        }
+        context.stateSaved();
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("switchover: state saved {} µs after the pause", context.nanosSincePause() / 1000);
+        }
+        for (VcpuState state : states) {
+            link.send(new SwitchoverFrames.VcpuStateFrame(state));
+        }
+        for (SwitchoverFrames.DeviceStateFrame state : deviceStates) {
+            link.send(state);
+        }
+        link.checkCancelled();
+        context.moveTo(SourceState.COMMITTED);
+        link.send(new SwitchoverFrames.Commit(states.size(), devices.size(), postcopy));
+        context.resumedAt(link.await(SwitchoverFrames.Resumed.class).arrivalNanos());
+    }
+}

@@ -1,0 +1,88 @@
+package io.livemig.engine.internal.strategy;
+
+import io.livemig.api.EscalationStep;
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.RoundStats;
+import io.livemig.api.TimeSource;
+import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.PageSet;
+import io.livemig.spi.VcpuThrottle;
+
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * What a {@link SourceStrategy} may do: the narrow set of operations a strategy decides with,
+ * and nothing of how pages are framed, encoded or sent, how the report is built, or where the VM
+ * stands. The source side implements it; strategies only call it (it never calls them back).
+ *
+ * <p>Used by the migration's thread only.
+ */
+public interface CopyContext {
+
+    /** @return the migration's options */
+    MigrationOptions options();
+
+    /** @return the VM's memory layout */
+    MemoryLayout layout();
+
+    /** @return the migration's clock */
+    TimeSource time();
+
+    /** @return the VM's dirty tracker, if it has one */
+    Optional<DirtyTracker> dirtyTracker();
+
+    /** @return the VM's vCPU throttle, if it has one */
+    Optional<VcpuThrottle> throttle();
+
+    /**
+     * @return the pages to send first: every RAM page, minus the pages the guest reports free
+     *         when free-page hints are on (those are then never sent, and verified as zero)
+     */
+    PageSet initialPages();
+
+    /**
+     * Sends every page of {@code pages} as round {@code round}, in page order: zero pages as bare
+     * entries, or not at all where the destination is known to hold zeros
+     * ({@code skipZeroPages}, or a page never sent non-zero); others in the best encoding the
+     * options allow. Checks for cancellation and a destination abort between frames.
+     *
+     * @return pages and bytes sent, and the time it took
+     * @throws MigrationException if cancelled, or the link or the destination failed
+     */
+    RoundResult sendRound(PageSet pages, int round, boolean skipZeroPages) throws MigrationException;
+
+    /**
+     * In real time, during the live copy: sends a probe after the pages sent so far; its answer
+     * tells how long the destination takes to take them in and reply (see
+     * {@link #minRoundTripNanos()}). Nothing in virtual time.
+     *
+     * @throws MigrationException if the link failed
+     */
+    void probeRoundTrip() throws MigrationException;
+
+    /** @return the shortest probe round trip so far in nanoseconds, 0 if none was measured */
+    long minRoundTripNanos();
+
+    /** Records a finished round and tells the listener. */
+    void roundDone(RoundStats stats);
+
+    /** Records an action of the escalation ladder taken after {@code round} and tells the listener. */
+    void escalated(int round, EscalationStep step, String action);
+
+    /**
+     * Pauses the VM and tells the destination the stop-copy phase began. From here on a failure
+     * resumes the VM at the source, until the switchover commits.
+     *
+     * @param expectedDowntime the downtime predicted for the rest
+     * @param remainingBytes   bytes still to send, as predicted
+     * @throws MigrationException if cancelled or the link failed
+     */
+    void pause(Duration expectedDowntime, long remainingBytes) throws MigrationException;
+
+    /** What a round sent. */
+    record RoundResult(long pagesSent, long bytesOnWire, long nanos) {
+    }
+}
