@@ -2,7 +2,7 @@ package io.livemig.api;
 
 /**
  * The migration was aborted on purpose: by the peer (it sent an abort with a reason) or by the
- * convergence policy's {@code ABORT} step. The source keeps running.
+ * escalation ladder's {@code ABORT} step. The source keeps running.
  */
 public class MigrationAbortedException extends MigrationException {
     private static final long serialVersionUID = 1L;

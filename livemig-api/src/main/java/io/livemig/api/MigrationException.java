@@ -10,7 +10,7 @@ import java.util.Objects;
  * <p>Subclasses name the cause: {@link ProtocolException} for malformed or unexpected peer
  * input, {@link ChannelException} for a broken or timed-out transport,
  * {@link MigrationCancelledException} for a cancellation, {@link MigrationAbortedException}
- * when the peer or a policy aborted.
+ * when the peer or the escalation ladder aborted.
  */
 public class MigrationException extends Exception {
     private static final long serialVersionUID = 1L;

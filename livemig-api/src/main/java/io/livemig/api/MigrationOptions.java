@@ -115,12 +115,12 @@ public final class MigrationOptions {
         return bandwidthLimitBytesPerSecond;
     }
 
-    /** @return the most memory rounds before switchover is forced or the policy acts; default 30 */
+    /** @return the most memory rounds before switchover is forced or the escalation ladder acts; default 30 */
     public int maxRounds() {
         return maxRounds;
     }
 
-    /** @return the longest the migration may take before the policy acts; empty means no limit (default) */
+    /** @return the longest the migration may take before the escalation ladder acts; empty means no limit (default) */
     public Optional<Duration> maxTotalTime() {
         return Optional.ofNullable(maxTotalTime);
     }
