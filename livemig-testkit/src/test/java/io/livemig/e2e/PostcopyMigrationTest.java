@@ -47,7 +47,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Post-copy and hybrid with the in-memory kit, over shaped in-memory links. */
-class PostCopyMigrationTest {
+class PostcopyMigrationTest {
 
     private static final int PAGES = 2048;
     /** The guest writes only its first 256 pages (1 MiB), so every other page stays as it was at pause. */

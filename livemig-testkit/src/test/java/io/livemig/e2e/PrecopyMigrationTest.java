@@ -40,7 +40,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Pre-copy in real time with the in-memory kit: rounds, the switchover, and each action of the
  * escalation ladder. (Deterministic, time-exact checks run in virtual time elsewhere.)
  */
-class PreCopyMigrationTest {
+class PrecopyMigrationTest {
 
     /** A guest that rewrites a 1 MiB hot set at 64 MB/s: over a 16 MB/s link it never converges. */
     private static final Workload HOT = new Workload(WorkloadPattern.RANDOM, 1L << 20, 64L << 20, 0, 5);
