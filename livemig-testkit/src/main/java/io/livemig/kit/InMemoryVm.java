@@ -45,6 +45,13 @@ import java.util.function.Consumer;
  */
 public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTarget {
 
+    /** Gives every vCPU the loaded workload (no lambda inside: this runs in the switchover's downtime). */
+    private void configureCpus(Workload w) {
+        for (GuestCpu cpu : cpus) {
+            cpu.configure(w);
+        }
+    }
+
     /** The id of the device that carries the workload's configuration. */
     public static final String WORKLOAD_DEVICE_ID = WorkloadDevice.ID;
 
@@ -67,8 +74,7 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         Workload workload = b.workload;
         this.pages = new PagedMemory(layout);
         this.tracker = new WriteBarrierTracker(layout.pageSpan());
-        this.workloadDevice = new WorkloadDevice(workload, OptionalDouble.empty(),
-                w -> cpus.forEach(cpu -> cpu.configure(w)));
+        this.workloadDevice = new WorkloadDevice(workload, OptionalDouble.empty(), this::configureCpus);
         this.onResume = b.onResume;
         this.presence = new PresenceMap(pages, b.timeSource, b.vcpuCount, PresenceMap.threads(gate), new Object());
         this.parts = new Parts(new VmDescriptor(layout, b.vcpuCount, List.of(WORKLOAD_DEVICE_ID), GuestCpu.STATE_FORMAT),

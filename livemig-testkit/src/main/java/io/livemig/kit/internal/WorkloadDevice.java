@@ -55,7 +55,10 @@ public final class WorkloadDevice implements MigratableDevice {
         Workload w = workload;
         ByteBuffer b = ByteBuffer.allocate(stateBytes()).putInt(w.pattern().ordinal()).putInt(w.bytesPerWrite())
                 .putLong(w.workingSetBytes()).putLong(w.writeBytesPerSecond()).putLong(w.seed());
-        prefillFraction.ifPresent(b::putDouble);
+        // No lambda here: this runs inside the downtime, where spinning a lambda's class costs ms.
+        if (prefillFraction.isPresent()) {
+            b.putDouble(prefillFraction.getAsDouble());
+        }
         return b.array();
     }
 

@@ -8,6 +8,7 @@ import io.livemig.api.TimeSource;
 import io.livemig.engine.TargetFactory;
 import io.livemig.engine.internal.Codecs;
 import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.wire.FrameWarmup;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PageBitmap;
@@ -95,6 +96,7 @@ final class TargetSetup {
         verifier = setup.verify() ? new DestinationVerifier(layout, time) : null;
         applier = new PageApplier(target.memory(), layout, agreedEncodings, verifier, counters);
         stateLoader = new StateLoader(descriptor, context);
+        FrameWarmup.run();
         link.send(new HandshakeFrames.Ready());
     }
 

@@ -48,6 +48,11 @@ final class PrecopyRounds {
     private final Mode mode;
     private final MigrationOptions options;
     private final DirtyTracker tracker;
+    /**
+     * Stops dirty tracking after the switchover. Made here, before the rounds: the first method
+     * reference of a call site spins a class, milliseconds that must not land in the downtime.
+     */
+    private final Runnable stopTracking;
     private final Optional<VcpuThrottle> throttle;
     private final int pageSize;
     private final EscalationLadder ladder;
@@ -61,6 +66,7 @@ final class PrecopyRounds {
         this.options = context.options();
         this.tracker = context.dirtyTracker().orElseThrow(() -> new IllegalArgumentException(
                 "this VM cannot track dirty pages, so it cannot be pre-copied; use COLD or POSTCOPY"));
+        this.stopTracking = tracker::stop;
         this.throttle = context.throttle();
         this.pageSize = context.layout().pageSizeBytes();
         this.ladder = new EscalationLadder(options, throttle);
@@ -150,7 +156,7 @@ final class PrecopyRounds {
             handedOver = true;
             // Not in the downtime: stopping dirty logging can cost milliseconds (KVM rewrites the
             // memory slot), and nothing needs it stopped before the destination resumes.
-            return new SourceStrategy.Commit(forced, tracker::stop);
+            return new SourceStrategy.Commit(forced, stopTracking);
         } finally {
             if (!handedOver) {
                 tracker.stop();
@@ -182,6 +188,6 @@ final class PrecopyRounds {
         context.pause(bandwidth.timeFor(0), toSend.cardinality() * (long) pageSize);
         PageSet last = tracker.collect();
         last.addAll(toSend);
-        return new SourceStrategy.Postcopy(last, tracker::stop);
+        return new SourceStrategy.Postcopy(last, stopTracking);
     }
 }
