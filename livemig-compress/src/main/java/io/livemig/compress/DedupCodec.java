@@ -45,7 +45,7 @@ public final class DedupCodec implements HistoryCodec {
      * @param pageSize the page size in bytes
      */
     public DedupCodec(int pageSize) {
-        this.pageSize = checkPageSize(pageSize);
+        this.pageSize = PageSizes.require(pageSize);
         this.index = null;
         this.pageOfKey = null;
     }
@@ -58,16 +58,9 @@ public final class DedupCodec implements HistoryCodec {
      * @param pageOfKey the page number of a key, which a reference to it carries
      */
     public DedupCodec(int pageSize, long pageKeys, LongUnaryOperator pageOfKey) {
-        this.pageSize = checkPageSize(pageSize);
+        this.pageSize = PageSizes.require(pageSize);
         this.pageOfKey = Objects.requireNonNull(pageOfKey, "pageOfKey");
         this.index = new DedupIndex(pageKeys);
-    }
-
-    private static int checkPageSize(int pageSize) {
-        if (pageSize <= 0) {
-            throw new IllegalArgumentException("page size must be positive, was " + pageSize);
-        }
-        return pageSize;
     }
 
     @Override

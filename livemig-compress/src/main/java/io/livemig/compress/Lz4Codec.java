@@ -22,10 +22,7 @@ public final class Lz4Codec implements PageCodec {
 
     /** @param pageSize the page size in bytes */
     public Lz4Codec(int pageSize) {
-        if (pageSize <= 0) {
-            throw new IllegalArgumentException("page size must be positive, was " + pageSize);
-        }
-        this.pageSize = pageSize;
+        this.pageSize = PageSizes.require(pageSize);
     }
 
     @Override

@@ -14,10 +14,7 @@ public final class RawPageCodec implements PageCodec {
 
     /** @param pageSize the page size in bytes */
     public RawPageCodec(int pageSize) {
-        if (pageSize <= 0) {
-            throw new IllegalArgumentException("page size must be positive, was " + pageSize);
-        }
-        this.pageSize = pageSize;
+        this.pageSize = PageSizes.require(pageSize);
     }
 
     @Override

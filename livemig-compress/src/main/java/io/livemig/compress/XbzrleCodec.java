@@ -27,7 +27,7 @@ public final class XbzrleCodec implements HistoryCodec {
      * @param pageSize the page size in bytes
      */
     public XbzrleCodec(int pageSize) {
-        this.pageSize = checkPageSize(pageSize);
+        this.pageSize = PageSizes.require(pageSize);
         this.cache = null;
     }
 
@@ -38,15 +38,8 @@ public final class XbzrleCodec implements HistoryCodec {
      * @param cacheBytes bytes of page copies to keep (see {@link XbzrleCache})
      */
     public XbzrleCodec(int pageSize, long cacheBytes) {
-        this.pageSize = checkPageSize(pageSize);
+        this.pageSize = PageSizes.require(pageSize);
         this.cache = new XbzrleCache(cacheBytes, pageSize);
-    }
-
-    private static int checkPageSize(int pageSize) {
-        if (pageSize <= 0) {
-            throw new IllegalArgumentException("page size must be positive, was " + pageSize);
-        }
-        return pageSize;
     }
 
     @Override

@@ -32,7 +32,7 @@ public final class ZstdCodec implements PageCodec {
      * @param pageSize the page size in bytes
      */
     public ZstdCodec(int pageSize) {
-        this.pageSize = checkPageSize(pageSize);
+        this.pageSize = PageSizes.require(pageSize);
         this.compressor = null;
     }
 
@@ -46,15 +46,8 @@ public final class ZstdCodec implements PageCodec {
         if (level < 1 || level > 19) {
             throw new IllegalArgumentException("zstd level must be in [1, 19], was " + level);
         }
-        this.pageSize = checkPageSize(pageSize);
+        this.pageSize = PageSizes.require(pageSize);
         this.compressor = new ZstdCompressCtx().setLevel(level);
-    }
-
-    private static int checkPageSize(int pageSize) {
-        if (pageSize <= 0) {
-            throw new IllegalArgumentException("page size must be positive, was " + pageSize);
-        }
-        return pageSize;
     }
 
     @Override
