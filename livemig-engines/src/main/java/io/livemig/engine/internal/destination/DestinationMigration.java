@@ -233,14 +233,18 @@ public final class DestinationMigration {
         }
         link.replace(fresh);
         PageSet missing = postcopy.missingSet();
-        for (PageBitmap chunk : PageBitmap.chunks(
-                FrameType.RECOVER_MISSING, missing, link.frameLimitBytes())) {
+        for (PageBitmap chunk : PageBitmap.chunks(FrameType.RECOVER_MISSING, missing, link.frameLimitBytes())) {
             link.send(chunk);
         }
         link.send(new PostcopyFrames.Recover(missing.cardinality()));
         Frame ack = link.receive();
         if (ack.type() != FrameType.RECOVER_ACK) {
             throw context.protocol(Kind.UNEXPECTED, "expected RECOVER_ACK after recovery, got " + ack.type());
+        }
+        try {
+            Message.read(ack, setup.messageContext());
+        } catch (WireException e) {
+            throw context.protocol(e.kind(), e.getMessage());
         }
         postcopy.newChannel();
         postcopy.rerequestOutstanding();
