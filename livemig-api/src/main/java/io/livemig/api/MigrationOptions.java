@@ -36,6 +36,8 @@ public final class MigrationOptions {
     public static final Duration DEFAULT_IO_TIMEOUT = Duration.ofSeconds(30);
     /** Default {@link #stallRounds()}: 3 rounds without progress before the ladder acts. */
     public static final int DEFAULT_STALL_ROUNDS = 3;
+    /** Default {@link #recoveryWindow()}: 60 s. */
+    public static final Duration DEFAULT_RECOVERY_WINDOW = Duration.ofSeconds(60);
     /**
      * Default {@link #escalation()}: auto-converge with QEMU's steps, then abort. It never exceeds
      * the downtime limit unasked and always leaves the VM running somewhere.
@@ -62,6 +64,10 @@ public final class MigrationOptions {
     private final long xbzrleCacheBytes;
     private final int zstdLevel;
     private final int encoderThreads;
+    private final MigrationSecret secret;
+    private final ReceiveLimits receiveLimits;
+    private final VmExpectation expectation;
+    private final Duration recoveryWindow;
 
     private MigrationOptions(Builder b) {
         this.strategy = b.strategy;
@@ -83,6 +89,10 @@ public final class MigrationOptions {
         this.xbzrleCacheBytes = b.xbzrleCacheBytes;
         this.zstdLevel = b.zstdLevel;
         this.encoderThreads = b.encoderThreads;
+        this.secret = b.secret;
+        this.receiveLimits = b.receiveLimits;
+        this.expectation = b.expectation;
+        this.recoveryWindow = b.recoveryWindow;
     }
 
     /** @return a builder with every default */
@@ -215,6 +225,34 @@ public final class MigrationOptions {
         return encoderThreads;
     }
 
+    /**
+     * @return the secret both sides of this migration share, if the control plane gave one: each
+     *         side then proves it at the handshake and on every recovery connection, and refuses a
+     *         peer that cannot (see {@link MigrationSecret}); empty means no authentication beyond
+     *         the channel's own (use TLS)
+     */
+    public Optional<MigrationSecret> secret() {
+        return Optional.ofNullable(secret);
+    }
+
+    /** @return the destination's caps on what the source may make it allocate; default {@link ReceiveLimits#DEFAULTS} */
+    public ReceiveLimits receiveLimits() {
+        return receiveLimits;
+    }
+
+    /** @return what the destination expects of the VM; default {@link VmExpectation#ANY} */
+    public VmExpectation expectation() {
+        return expectation;
+    }
+
+    /**
+     * @return how long either side keeps trying to get a new channel after a break in post-copy or
+     *         at the switchover (with backoff), before it gives up; default 60 s
+     */
+    public Duration recoveryWindow() {
+        return recoveryWindow;
+    }
+
     @Override
     public String toString() {
         return "MigrationOptions[strategy=" + strategy + ", downtimeLimit=" + downtimeLimit
@@ -223,7 +261,8 @@ public final class MigrationOptions {
                 + ", ioTimeout=" + ioTimeout + ", escalation=" + escalation + ", stallRounds=" + stallRounds + ", prepaging=" + prepaging
                 + ", useFreePageHints=" + useFreePageHints + ", hybridRounds=" + hybridRounds + ", codecs=" + codecs
                 + ", xbzrleCacheBytes=" + xbzrleCacheBytes + ", zstdLevel=" + zstdLevel + ", encoderThreads="
-                + encoderThreads + "]";
+                + encoderThreads + ", secret=" + (secret == null ? "none" : "set") + ", receiveLimits=" + receiveLimits
+                + ", expectation=" + expectation + ", recoveryWindow=" + recoveryWindow + "]";
     }
 
     /** Builds {@link MigrationOptions}. Not thread-safe; every setter validates at once. */
@@ -247,6 +286,10 @@ public final class MigrationOptions {
         private long xbzrleCacheBytes = 64L << 20;
         private int zstdLevel = 3;
         private int encoderThreads = 1;
+        private MigrationSecret secret;
+        private ReceiveLimits receiveLimits = ReceiveLimits.DEFAULTS;
+        private VmExpectation expectation = VmExpectation.ANY;
+        private Duration recoveryWindow = DEFAULT_RECOVERY_WINDOW;
 
         private Builder() {
         }
@@ -271,6 +314,10 @@ public final class MigrationOptions {
             xbzrleCacheBytes = o.xbzrleCacheBytes;
             zstdLevel = o.zstdLevel;
             encoderThreads = o.encoderThreads;
+            secret = o.secret;
+            receiveLimits = o.receiveLimits;
+            expectation = o.expectation;
+            recoveryWindow = o.recoveryWindow;
         }
 
         /** @param strategy the strategy @return this */
@@ -419,6 +466,30 @@ public final class MigrationOptions {
                 throw new IllegalArgumentException("encoderThreads must be in [1, 64], was " + threads);
             }
             this.encoderThreads = threads;
+            return this;
+        }
+
+        /** @param secret the secret both sides share, or null for none @return this */
+        public Builder secret(MigrationSecret secret) {
+            this.secret = secret;
+            return this;
+        }
+
+        /** @param limits the destination's caps @return this */
+        public Builder receiveLimits(ReceiveLimits limits) {
+            this.receiveLimits = Objects.requireNonNull(limits, "limits");
+            return this;
+        }
+
+        /** @param expected what the destination expects of the VM @return this */
+        public Builder expectation(VmExpectation expected) {
+            this.expectation = Objects.requireNonNull(expected, "expected");
+            return this;
+        }
+
+        /** @param window how long to keep trying for a new channel after a break, positive @return this */
+        public Builder recoveryWindow(Duration window) {
+            this.recoveryWindow = positive(window, "recoveryWindow");
             return this;
         }
 

@@ -1,5 +1,7 @@
 package io.livemig.transport;
 
+import io.livemig.channel.ChannelListener;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
@@ -15,7 +17,7 @@ import java.time.Duration;
  * <p>Thread-safe for one accepting thread; {@link #close()} from anywhere, idempotent. Owns its
  * server socket; the channels it accepts are owned by the caller.
  */
-public final class TcpChannelListener implements AutoCloseable {
+public final class TcpChannelListener implements ChannelListener {
 
     private final ServerSocketChannel server;
     private final Selector selector;
@@ -54,6 +56,15 @@ public final class TcpChannelListener implements AutoCloseable {
         return (InetSocketAddress) server.getLocalAddress();
     }
 
+    @Override
+    public String localDescription() {
+        try {
+            return "tcp://" + localAddress();
+        } catch (IOException e) {
+            return "tcp (closed)";
+        }
+    }
+
     /**
      * Waits for one connection.
      *
@@ -62,6 +73,7 @@ public final class TcpChannelListener implements AutoCloseable {
      * @throws SocketTimeoutException if nobody connects in time
      * @throws IOException            if the listener is closed or fails
      */
+    @Override
     public TcpChannel accept(Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {

@@ -1,0 +1,57 @@
+package io.livemig.api;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Caps on what a source may make a destination allocate or wait for. Every peer-driven
+ * allocation is checked against them before it is made, so that a hostile or broken source gets
+ * a clear {@link ProtocolException} instead of making the receiver run out of memory. The
+ * defaults fit any VM livemig can migrate today; raise them for larger ones.
+ *
+ * @param maxMemoryBytes   largest guest RAM accepted in SETUP, holes excluded
+ * @param maxPageSpan      largest page span (last page + 1) of an announced layout: bounds the
+ *                         receiver's per-page bookkeeping for sparse layouts
+ * @param maxRegions       most memory regions in a layout
+ * @param maxVcpus         most vCPUs
+ * @param maxDevices       most devices
+ * @param maxStateBytes    most vCPU and device state buffered in stop-copy, all together
+ * @param handshakeTimeout longest a connection may take from accept to a complete, authenticated
+ *                         handshake; a slow or idle peer is dropped after it
+ */
+public record ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegions, int maxVcpus, int maxDevices,
+                            long maxStateBytes, Duration handshakeTimeout) {
+
+    /** 4 TiB of RAM, a span of 2^32 pages, 1024 regions, 1024 vCPUs, 256 devices, 256 MiB of state, 10 s. */
+    public static final ReceiveLimits DEFAULTS = new ReceiveLimits(4L << 40, 1L << 32, 1024, 1024, 256, 256L << 20,
+            Duration.ofSeconds(10));
+
+    /** @throws IllegalArgumentException for a value that is not positive */
+    public ReceiveLimits {
+        Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
+        if (maxMemoryBytes <= 0 || maxPageSpan <= 0 || maxRegions <= 0 || maxVcpus <= 0 || maxDevices < 0
+                || maxStateBytes <= 0 || handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
+            throw new IllegalArgumentException("receive limits must be positive: " + this);
+        }
+    }
+
+    /** @return these limits with {@code bytes} as the largest guest RAM */
+    public ReceiveLimits withMaxMemoryBytes(long bytes) {
+        return new ReceiveLimits(bytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes, handshakeTimeout);
+    }
+
+    /** @return these limits with {@code pages} as the largest page span */
+    public ReceiveLimits withMaxPageSpan(long pages) {
+        return new ReceiveLimits(maxMemoryBytes, pages, maxRegions, maxVcpus, maxDevices, maxStateBytes, handshakeTimeout);
+    }
+
+    /** @return these limits with {@code bytes} as the most state buffered */
+    public ReceiveLimits withMaxStateBytes(long bytes) {
+        return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, bytes, handshakeTimeout);
+    }
+
+    /** @return these limits with {@code timeout} as the handshake deadline */
+    public ReceiveLimits withHandshakeTimeout(Duration timeout) {
+        return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes, timeout);
+    }
+}
