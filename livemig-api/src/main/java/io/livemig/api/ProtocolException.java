@@ -25,7 +25,12 @@ public class ProtocolException extends MigrationException {
         /** A frame type, encoding or enum value that is unknown or invalid here. */
         UNEXPECTED,
         /** Version, page size, layout or capabilities cannot be agreed. */
-        INCOMPATIBLE
+        INCOMPATIBLE,
+        /**
+         * The peer did not prove knowledge of the migration's secret (a wrong or missing proof,
+         * one side without a secret), or a recovery connection names another migration.
+         */
+        UNAUTHENTICATED
     }
 
     private final Kind kind;

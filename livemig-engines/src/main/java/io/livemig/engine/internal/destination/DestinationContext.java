@@ -1,12 +1,16 @@
 package io.livemig.engine.internal.destination;
 
 import io.livemig.api.ChannelException;
+import io.livemig.api.MigrationAbortedException;
+import io.livemig.api.MigrationCancelledException;
+import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationPhase;
 import io.livemig.api.MigrationReport.SwitchoverStep;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.SourceVmState;
 import io.livemig.api.TimeSource;
 import io.livemig.engine.internal.SwitchoverSteps;
+import io.livemig.engine.internal.wire.ControlFrames;
 
 import java.time.Duration;
 import java.util.List;
@@ -58,6 +62,11 @@ final class DestinationContext {
         state = next;
     }
 
+    /** @return the migration's clock, now */
+    long now() {
+        return time.nanoTime();
+    }
+
     /** Notes that COMMIT arrived: the state is loaded next. */
     void commitArrived() {
         commitNanos = time.nanoTime();
@@ -93,6 +102,15 @@ final class DestinationContext {
     List<SwitchoverStep> switchoverSteps() {
         return SwitchoverSteps.between(new long[] {switchoverNanos, commitNanos, stateLoadedNanos, resumedNanos},
                 SwitchoverStep.Kind.RECEIVE, SwitchoverStep.Kind.STATE_LOAD, SwitchoverStep.Kind.RESUME);
+    }
+
+    /** @return the failure the source's ABORT means: a cancellation, or an abort */
+    MigrationException aborted(ControlFrames.Abort abort) {
+        if (abort.code() == ControlFrames.AbortCode.CANCELLED) {
+            return new MigrationCancelledException("the source cancelled: " + abort.reason(), phase(),
+                    SourceVmState.UNKNOWN);
+        }
+        return new MigrationAbortedException("the source aborted: " + abort.reason(), phase(), SourceVmState.UNKNOWN);
     }
 
     ProtocolException protocol(ProtocolException.Kind kind, String message) {

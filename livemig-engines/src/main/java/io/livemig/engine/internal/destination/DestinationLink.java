@@ -182,7 +182,7 @@ final class DestinationLink {
         channel.close();
     }
 
-    /** Continues on {@code fresh} (post-copy recovery). */
+    /** Continues on {@code fresh} (post-copy recovery), already greeted. */
     void replace(Channel fresh) {
         synchronized (sendLock) {
             channel = fresh;

@@ -1,23 +1,21 @@
 package io.livemig.engine.internal.destination;
 
 import io.livemig.api.ChannelException;
-import io.livemig.api.MigrationAbortedException;
-import io.livemig.api.MigrationCancelledException;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationPhase;
 import io.livemig.api.MigrationReport;
-import io.livemig.api.ProtocolException;
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.SourceVmState;
-import io.livemig.api.Strategy;
 import io.livemig.channel.Channel;
+import io.livemig.channel.ChannelListener;
 import io.livemig.channel.Reconnector;
 import io.livemig.engine.TargetFactory;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.Frame;
 import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PageBitmap;
@@ -27,7 +25,6 @@ import io.livemig.engine.internal.wire.VerifyFrames;
 import io.livemig.engine.internal.wire.Wire;
 import io.livemig.engine.internal.wire.WireException;
 import io.livemig.spi.MigrationTarget;
-import io.livemig.spi.PageSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,28 +58,46 @@ public final class DestinationMigration {
     }
 
     private final MigrationOptions options;
-    private final Reconnector reconnector;
+    private final Arrivals arrivals;
+    private final TargetFactory factory;
     private final DestinationContext context;
     private final MigrationCounters counters = new MigrationCounters();
-    private final DestinationLink link;
-    private final TargetSetup setup;
+    /** Made once the first connection is admitted; replaced channels go through it. */
+    private DestinationLink link;
+    private TargetSetup setup;
+    private byte[] sessionId;
     private PostcopyReceiver postcopy;
     private int recoveries;
     private boolean verificationLost;
 
     /**
      * @param channel     the channel from the source
-     * @param reconnector gives a new channel if the link breaks during post-copy
+     * @param reconnector gives a new channel if the link breaks during post-copy or at the switchover
      * @param factory     creates the target VM from the announced descriptor
-     * @param options     options (I/O timeout, clock, listener)
+     * @param options     options (secret, limits, expectation, I/O timeout, clock)
      */
     public DestinationMigration(Channel channel, Reconnector reconnector, TargetFactory factory,
                                 MigrationOptions options) {
+        this(new Arrivals.OneChannel(channel, reconnector, options), factory, options);
+    }
+
+    /**
+     * @param listener      where sources connect: watched for the whole migration, so that other
+     *                      connections are turned away and the source's recovery connection is taken
+     * @param acceptTimeout how long to wait for the source of the migration
+     * @param factory       creates the target VM from the announced descriptor
+     * @param options       options (secret, limits, expectation, I/O timeout, clock)
+     */
+    public DestinationMigration(ChannelListener listener, Duration acceptTimeout, TargetFactory factory,
+                                MigrationOptions options) {
+        this(Arrivals.Listening.on(listener, acceptTimeout, options), factory, options);
+    }
+
+    private DestinationMigration(Arrivals arrivals, TargetFactory factory, MigrationOptions options) {
         this.options = options;
-        this.reconnector = reconnector;
+        this.arrivals = arrivals;
+        this.factory = factory;
         this.context = new DestinationContext(options.timeSource());
-        this.link = new DestinationLink(channel, options.ioTimeout(), context, counters);
-        this.setup = new TargetSetup(factory, link, context, counters, options.timeSource());
     }
 
     /**
@@ -93,6 +108,29 @@ public final class DestinationMigration {
      *                            then been discarded), or post-copy failed without recovery
      */
     public Outcome run() throws MigrationException {
+        try (arrivals) {
+            admit();
+            return receive();
+        }
+    }
+
+    private void admit() throws MigrationException {
+        Greeter.Greeted greeted;
+        try {
+            greeted = arrivals.first();
+        } catch (Greeter.Refused e) {
+            throw context.protocol(e.kind(), e.getMessage());
+        } catch (IOException e) {
+            throw context.channel("no source was admitted: " + e.getMessage(), e);
+        }
+        sessionId = greeted.hello().sessionId();
+        link = new DestinationLink(greeted.channel(), options.ioTimeout(), context, counters);
+        link.agreeFrameLimit(greeted.maxFrameBytes());
+        setup = new TargetSetup(factory, link, context, counters, options, greeted.agreedEncodings());
+        context.moveTo(ReceiverState.AWAIT_SETUP);
+    }
+
+    private Outcome receive() throws MigrationException {
         try {
             while (context.state() != ReceiverState.DONE) {
                 try {
@@ -109,21 +147,32 @@ public final class DestinationMigration {
                     recover(broken);
                 }
             }
-        } catch (MigrationException | RuntimeException e) {
+        } catch (MigrationException | RuntimeException | Error e) {
             if (!context.hasResumed()) {
-                throw discard(e);
+                MigrationException error = setup.discard(e);
+                if (e instanceof ChannelException && context.state() == ReceiverState.STOPPED) {
+                    arrivals.settle(sessionId, ControlFrames.Outcome.DISCARDED);
+                }
+                if (e instanceof Error fatal) {
+                    throw fatal;
+                }
+                throw error;
             }
             if (context.state() == ReceiverState.POSTCOPY) {
                 throw splitFailure(e);
             }
             LOG.warn("after the VM resumed here: {}; it keeps running, verification is incomplete", e.getMessage());
             verificationLost = true;
+            if (e instanceof ChannelException) {
+                arrivals.settle(sessionId, ControlFrames.Outcome.RESUMED);
+            }
         } finally {
             if (postcopy != null) {
                 postcopy.close();
             }
         }
-        MigrationReport report = report();
+        MigrationReport report = DestinationRecorder.report(setup, context, counters,
+                postcopy == null ? null : postcopy.stats(recoveries), verificationLost);
         LOG.info("migration received: {} bytes, downtime {} ms, {}", report.memoryBytes(),
                 report.switchover().downtime().toMillis(), report.verification().outcome());
         return new Outcome(setup.target(), report);
@@ -140,11 +189,7 @@ public final class DestinationMigration {
                 return;
             }
             switch (Message.read(frame, setup.messageContext())) {
-                case ControlFrames.Abort abort -> throw aborted(abort);
-                case HandshakeFrames.Hello hello -> {
-                    setup.hello(hello);
-                    context.moveTo(ReceiverState.AWAIT_SETUP);
-                }
+                case ControlFrames.Abort abort -> throw context.aborted(abort);
                 case HandshakeFrames.Setup s -> {
                     setup.setup(s);
                     context.moveTo(ReceiverState.RECEIVING);
@@ -168,15 +213,6 @@ public final class DestinationMigration {
         } catch (WireException e) {
             throw context.protocol(e.kind(), e.getMessage());
         }
-    }
-
-    private MigrationException aborted(ControlFrames.Abort abort) {
-        if (abort.code() == ControlFrames.AbortCode.CANCELLED) {
-            return new MigrationCancelledException("the source cancelled: " + abort.reason(), context.phase(),
-                    SourceVmState.UNKNOWN);
-        }
-        return new MigrationAbortedException("the source aborted: " + abort.reason(), context.phase(),
-                SourceVmState.UNKNOWN);
     }
 
     private void onPages(Frame frame) throws WireException, MigrationException {
@@ -222,71 +258,35 @@ public final class DestinationMigration {
         if (++recoveries > MAX_RECOVERIES) {
             throw broken;
         }
-        LOG.warn("post-copy link broke ({}); waiting for a new channel", broken.reason());
-        Channel fresh;
+        LOG.warn("post-copy link broke ({}); waiting up to {} s for the source to come back", broken.reason(),
+                options.recoveryWindow().toSeconds());
+        link.closeChannel();
+        Greeter.Greeted back;
         try {
-            link.closeChannel();
-            fresh = reconnector.reconnect();
+            back = arrivals.comeback(Purpose.RECOVER, sessionId);
         } catch (IOException | RuntimeException e) {
             throw new ChannelException("no new channel for post-copy recovery: " + e.getMessage(), context.phase(),
                     SourceVmState.SPLIT, e);
         }
-        link.replace(fresh);
-        PageSet missing = postcopy.missingSet();
-        for (PageBitmap chunk : PageBitmap.chunks(FrameType.RECOVER_MISSING, missing, link.frameLimitBytes())) {
-            link.send(chunk);
-        }
-        link.send(new PostcopyFrames.Recover(missing.cardinality()));
-        Frame ack = link.receive();
-        if (ack.type() != FrameType.RECOVER_ACK) {
-            throw context.protocol(Kind.UNEXPECTED, "expected RECOVER_ACK after recovery, got " + ack.type());
-        }
+        link.replace(back.channel());
         try {
-            Message.read(ack, setup.messageContext());
+            long missing = postcopy.resumeOn(link, setup.messageContext());
+            LOG.info("post-copy recovered: {} pages still missing", missing);
         } catch (WireException e) {
             throw context.protocol(e.kind(), e.getMessage());
         }
-        postcopy.newChannel();
-        postcopy.rerequestOutstanding();
-        LOG.info("post-copy recovered: {} pages still missing", missing.cardinality());
     }
 
-    /** Before the resume: discard the target and tell the source, unless the failure came from it or the channel. */
-    private MigrationException discard(Exception e) {
-        MigrationException error = e instanceof MigrationException me ? me
-                : new MigrationException("destination failed: " + e, context.phase(), SourceVmState.UNKNOWN, e);
-        setup.discardTarget(error);
-        boolean peerAborted = error instanceof MigrationAbortedException || error instanceof MigrationCancelledException;
-        if (!peerAborted && !(error instanceof ChannelException)) {
-            link.abort(error instanceof ProtocolException ? ControlFrames.AbortCode.PROTOCOL_ERROR
-                    : ControlFrames.AbortCode.TARGET_ERROR, error.reason());
-        }
-        return error;
-    }
-
-    private MigrationException splitFailure(Exception e) {
+    private MigrationException splitFailure(Throwable e) {
         long missing = postcopy == null ? -1 : postcopy.missingPages();
-        setup.stopTarget();
-        return new MigrationException("post-copy failed and was not recovered: this destination ran the VM (its vCPU "
-                + "and device state and every page received, with " + missing + " pages still missing) and has now "
-                + "stopped and discarded it; the source holds the VM's memory as of the pause. Cause: "
-                + e.getMessage(), MigrationPhase.POST_COPY, SourceVmState.SPLIT, e);
-    }
-
-    private MigrationReport report() {
-        DestinationVerifier verifier = setup.verifier();
-        long end = options.timeSource().nanoTime();
-        long totalEnd = verifier != null && verifier.startNanos() >= 0 ? verifier.startNanos() : end;
-        return MigrationReport.builder(setup.announced() == null ? Strategy.COLD : setup.announced().strategy())
-                .memoryBytes(setup.announced() == null ? 0 : setup.announced().descriptor().memoryLayout().memoryBytes())
-                .totals(new MigrationReport.Totals(context.totalTime(totalEnd), counters.wireBytes(),
-                        counters.highestRound() + 1))
-                .switchover(new MigrationReport.Switchover(context.downtime(), Duration.ZERO, false,
-                        context.switchoverSteps()))
-                .encodings(counters.encodings(setup.pageSizeBytes()))
-                .verification(verifier == null || verificationLost ? MigrationReport.Check.NOT_CHECKED
-                        : verifier.result())
-                .postcopy(postcopy == null ? null : postcopy.stats(recoveries))
-                .build();
+        MigrationException failure = new MigrationException("post-copy failed and was not recovered: this destination "
+                + "ran the VM (its vCPU and device state and every page received, with " + missing + " pages still "
+                + "missing) and has now stopped and discarded it; the source holds the VM's memory as of the pause. "
+                + "Cause: " + e.getMessage(), MigrationPhase.POST_COPY, SourceVmState.SPLIT, e);
+        if (postcopy != null) {
+            postcopy.close();
+        }
+        setup.stopTarget(failure);
+        return failure;
     }
 }

@@ -1,11 +1,18 @@
 package io.livemig.engine.internal.destination;
 
+import io.livemig.api.MigrationException;
 import io.livemig.api.PostcopyStats;
+import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.TimeSource;
 import io.livemig.compress.PageEncoding;
+import io.livemig.engine.internal.wire.Frame;
+import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.FrameWriter;
+import io.livemig.engine.internal.wire.Message;
+import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.PostcopyFrames;
 import io.livemig.engine.internal.wire.Wire;
+import io.livemig.engine.internal.wire.WireException;
 import io.livemig.spi.DemandPaging;
 import io.livemig.spi.PageSet;
 import org.slf4j.Logger;
@@ -127,8 +134,32 @@ final class PostcopyReceiver implements AutoCloseable {
         return stillMissing.copy();
     }
 
+    /**
+     * Goes on over a new channel after a recovery: tells the source which pages are still missing
+     * (RECOVER_MISSING chunks, RECOVER), waits for its RECOVER_ACK, then counts acknowledgements
+     * from zero and asks again for every page a vCPU is still blocked on.
+     *
+     * @return the pages still missing
+     * @throws WireException if the source answers anything but a well-formed RECOVER_ACK
+     */
+    long resumeOn(DestinationLink link, Message.Context context) throws WireException, MigrationException {
+        PageSet missing = missingSet();
+        for (PageBitmap chunk : PageBitmap.chunks(FrameType.RECOVER_MISSING, missing, link.frameLimitBytes())) {
+            link.send(chunk);
+        }
+        link.send(new PostcopyFrames.Recover(missing.cardinality()));
+        Frame ack = link.receive();
+        if (ack.type() != FrameType.RECOVER_ACK) {
+            throw new WireException(Kind.UNEXPECTED, "expected RECOVER_ACK after recovery, got " + ack.type());
+        }
+        Message.read(ack, context);
+        newChannel();
+        rerequestOutstanding();
+        return missing.cardinality();
+    }
+
     /** After a recovery: asks again for every page a vCPU faulted on that has not arrived. */
-    synchronized void rerequestOutstanding() {
+    private synchronized void rerequestOutstanding() {
         for (Long page : faultNanosByPage.keySet()) {
             if (stillMissing.contains(page)) {
                 requests.add(page);
@@ -180,7 +211,7 @@ final class PostcopyReceiver implements AutoCloseable {
     }
 
     /** After a recovery: acknowledgements count from zero on the new channel. */
-    void newChannel() {
+    private void newChannel() {
         receivedBytes = 0;
         ackedAt = 0;
     }

@@ -2,14 +2,14 @@ package io.livemig.engine.internal.source;
 
 import io.livemig.api.ChannelException;
 import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationPhase;
 import io.livemig.api.PostcopyStats;
-import io.livemig.api.Prepaging;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.SourceVmState;
-import io.livemig.channel.Channel;
 import io.livemig.channel.Reconnector;
 import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.PostcopyFrames;
@@ -57,21 +57,23 @@ final class PostcopyPush {
     private final PageSender sender;
     private final SourceRecorder recorder;
     private final MemoryLayout layout;
-    private final Prepaging prepaging;
+    private final MigrationOptions options;
     private final Reconnector reconnector;
+    private final byte[] sessionId;
     private long pulled;
     private long pushed;
     private long races;
     private int recoveries;
 
-    PostcopyPush(SourceLink link, PageSender sender, SourceRecorder recorder, MemoryLayout layout, Prepaging prepaging,
-                 Reconnector reconnector) {
+    PostcopyPush(SourceLink link, PageSender sender, SourceRecorder recorder, MemoryLayout layout,
+                 MigrationOptions options, Reconnector reconnector, byte[] sessionId) {
         this.link = link;
         this.sender = sender;
         this.recorder = recorder;
         this.layout = layout;
-        this.prepaging = prepaging;
+        this.options = options;
         this.reconnector = reconnector;
+        this.sessionId = sessionId;
     }
 
     /**
@@ -84,7 +86,7 @@ final class PostcopyPush {
      */
     PostcopyStats run(PageSet missing, int round) throws MigrationException {
         PageSet unsent = missing.copy();
-        PushOrder order = PushOrder.of(prepaging, unsent);
+        PushOrder order = PushOrder.of(options.prepaging(), unsent);
         while (true) {
             long windowBase = link.bytesSent();
             try {
@@ -158,14 +160,19 @@ final class PostcopyPush {
         if (recoveries == MAX_RECOVERIES) {
             throw split(broken, unsent, "gave up after " + MAX_RECOVERIES + " recoveries");
         }
-        Channel fresh;
+        LOG.warn("post-copy link broke ({}); reconnecting for up to {} s", broken.reason(),
+                options.recoveryWindow().toSeconds());
+        link.closeChannel();
         try {
-            LOG.warn("post-copy link broke ({}); reconnecting", broken.reason());
-            fresh = reconnector.reconnect();
-        } catch (IOException | RuntimeException e) {
-            throw split(broken, unsent, "no new channel: " + e.getMessage());
+            // Each new channel greets again, proving the secret and naming this migration, so that
+            // whoever else connects to the destination cannot take the recovery over.
+            link.replace(Redial.within(options.recoveryWindow(), reconnector, fresh -> {
+                link.replace(fresh);
+                SourceHandshake.greet(link, HandshakeFrames.Purpose.RECOVER, sessionId, options);
+            }));
+        } catch (IOException e) {
+            throw split(broken, unsent, e.getMessage());
         }
-        link.replace(fresh);
         sender.discardOpenFrame();
         PageSet missing = new PageSet(layout.pageSpan());
         while (true) {

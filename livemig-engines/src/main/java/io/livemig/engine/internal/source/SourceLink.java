@@ -283,9 +283,19 @@ public final class SourceLink {
         }
     }
 
-    /** Closes the broken channel and continues on {@code fresh}, with a new return-path reader. */
-    public void replace(Channel fresh) {
+    /** Closes the current channel (a broken one, before reconnecting). */
+    public void closeChannel() {
         channel.close();
+    }
+
+    /**
+     * Continues on {@code fresh}, with a new return-path reader. The old channel must be closed
+     * already ({@link #closeChannel()}); replacing it with itself does nothing.
+     */
+    public void replace(Channel fresh) {
+        if (fresh == channel) {
+            return;
+        }
         channel = fresh;
         returnPath = new ReturnPath(fresh, time, layout);
         returnPath.start();

@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.api.ChannelException;
 import io.livemig.api.MigrationCancelledException;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
@@ -14,11 +15,14 @@ import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.strategy.SourceStrategy;
 import io.livemig.engine.internal.strategy.Strategies;
 import io.livemig.engine.internal.wire.ControlFrames.AbortCode;
+import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.FrameWarmup;
+import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.spi.MigratableVm;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -44,6 +48,8 @@ public final class SourceMigration {
     private final SourceLink link;
     private final SourceRecorder recorder;
     private final SwitchoverSender switchover;
+    /** This migration's id: its recovery and settle connections present it again. */
+    private final byte[] sessionId = SourceHandshake.newSessionId();
 
     /**
      * @param vm          the source VM; the migration owns it while it runs
@@ -78,7 +84,7 @@ public final class SourceMigration {
         PageSender sender = null;
         try {
             link.start();
-            SourceHandshake.Agreement agreed = SourceHandshake.run(link, vm.descriptor(), options);
+            SourceHandshake.Agreement agreed = SourceHandshake.run(link, sessionId, vm.descriptor(), options);
             FrameWarmup.run();
             context.moveTo(SourceState.LIVE_COPY);
             recorder.started(link.peer());
@@ -92,7 +98,7 @@ public final class SourceMigration {
                 switchover.commitPostcopy(postcopy.missing());
                 afterSwitchover = runOnce(afterSwitchover);
                 recorder.postcopyDone(new PostcopyPush(link, sender, recorder, vm.descriptor().memoryLayout(),
-                        options.prepaging(), reconnector).run(postcopy.missing(), recorder.roundCount()));
+                        options, reconnector, sessionId).run(postcopy.missing(), recorder.roundCount()));
                 context.moveTo(SourceState.HANDED_OVER);
             } else {
                 if (((SourceStrategy.Commit) outcome).forced()) {
@@ -102,7 +108,20 @@ public final class SourceMigration {
                 afterSwitchover = runOnce(afterSwitchover);
             }
         } catch (Throwable t) {
-            MigrationException error = fail(t);
+            ControlFrames.Outcome settled = t instanceof ChannelException broken
+                    && context.state() == SourceState.COMMITTED ? settle(broken) : null;
+            if (settled == ControlFrames.Outcome.RESUMED) {
+                // The VM runs at the destination: the migration completed, unverified.
+                context.moveTo(SourceState.HANDED_OVER);
+                runOnce(afterSwitchover);
+                context.moveTo(SourceState.DONE);
+                MigrationReport report = recorder.report(MigrationStatus.COMPLETED, null, context, time.nanoTime(),
+                        counters(sender));
+                close(sender);
+                recorder.finished(report, null);
+                return report;
+            }
+            MigrationException error = fail(t, settled == ControlFrames.Outcome.DISCARDED);
             runOnce(afterSwitchover);
             MigrationReport report = recorder.report(error instanceof MigrationCancelledException
                     ? MigrationStatus.CANCELLED : MigrationStatus.FAILED, error, context, time.nanoTime(),
@@ -159,12 +178,13 @@ public final class SourceMigration {
      * Puts the VM in the safest state, tells the destination (best effort), and returns the
      * exception to throw, with the VM's true state.
      */
-    private MigrationException fail(Throwable error) {
+    private MigrationException fail(Throwable error, boolean destinationDiscarded) {
         SourceVmState vmState = switch (context.state()) {
             case STOP_COPY -> resumeSource();
             // COMMIT went out but RESUMED never came back: the destination may be running the VM.
-            // Resuming here could run it twice; leave it paused and say so.
-            case COMMITTED -> SourceVmState.UNKNOWN;
+            // Resuming here could run it twice; leave it paused and say so, unless the destination
+            // said, when asked, that it discarded what it received.
+            case COMMITTED -> destinationDiscarded ? resumeSource() : SourceVmState.UNKNOWN;
             // The VM ran at the destination: resuming here would roll it back. Stay paused.
             case POST_COPY -> SourceVmState.SPLIT;
             default -> context.vmState();
@@ -183,6 +203,34 @@ public final class SourceMigration {
             link.abort(code, result.reason());
         }
         return result;
+    }
+
+    /**
+     * The channel broke after COMMIT went out and before RESUMED came back: reconnects (within the
+     * recovery window, greeting again with this migration's session id and the secret) and asks
+     * the destination whether it resumed the VM.
+     *
+     * @return the destination's answer, or null if it could not be asked
+     */
+    private ControlFrames.Outcome settle(ChannelException broken) {
+        if (reconnector == Reconnector.NONE) {
+            return null;
+        }
+        LOG.warn("the link broke after COMMIT ({}); asking the destination how the switchover ended", broken.reason());
+        link.closeChannel();
+        try {
+            link.replace(Redial.within(options.recoveryWindow(), reconnector, fresh -> {
+                link.replace(fresh);
+                SourceHandshake.greet(link, HandshakeFrames.Purpose.SETTLE, sessionId, options);
+            }));
+            ControlFrames.Outcome outcome = link.await(ControlFrames.Settled.class).message().outcome();
+            LOG.warn("the destination says the VM was {}", outcome);
+            return outcome;
+        } catch (IOException | MigrationException | RuntimeException e) {
+            LOG.warn("could not settle the switchover: {}", e.getMessage());
+            broken.addSuppressed(e);
+            return null;
+        }
     }
 
     private SourceVmState resumeSource() {

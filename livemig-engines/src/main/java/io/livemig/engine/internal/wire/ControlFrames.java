@@ -47,6 +47,65 @@ public final class ControlFrames {
         }
     }
 
+    /** How the switchover ended at the destination: SETTLED's {@code outcome:u8}. 0 is reserved as invalid. */
+    public enum Outcome {
+        /** The destination resumed the VM: it runs there, the source must never resume it. */
+        RESUMED(1),
+        /** The destination never resumed it and has discarded what it received: the source may resume. */
+        DISCARDED(2);
+
+        private final int code;
+
+        Outcome(int code) {
+            this.code = code;
+        }
+
+        /** @return the wire code */
+        public int code() {
+            return code;
+        }
+
+        static Outcome of(int code) throws WireException {
+            for (Outcome o : values()) {
+                if (o.code == code) {
+                    return o;
+                }
+            }
+            throw new WireException(Kind.UNEXPECTED, "unknown SETTLED outcome " + code);
+        }
+    }
+
+    /**
+     * SETTLED: the destination's answer to a source that lost the channel at the switchover and
+     * reconnected to ask (HELLO purpose SETTLE).
+     *
+     * @param outcome whether the VM runs at the destination
+     */
+    public record Settled(Outcome outcome) implements Message {
+        /** @throws NullPointerException if outcome is null */
+        public Settled {
+            Objects.requireNonNull(outcome, "outcome");
+        }
+
+        @Override
+        public FrameType type() {
+            return FrameType.SETTLED;
+        }
+
+        @Override
+        public ByteBuffer write(FrameWriter w) {
+            w.begin(FrameType.SETTLED).put((byte) outcome.code());
+            return w.finish();
+        }
+
+        /** @throws WireException for an unknown outcome or trailing bytes */
+        public static Settled read(Frame f) throws WireException {
+            Settled s = new Settled(Outcome.of(f.u8("outcome")));
+            f.expectEnd();
+            return s;
+        }
+    }
+
     /** Why a side aborted: the ABORT frame's {@code code:u16}. 0 is reserved as invalid. */
     public enum AbortCode {
         /** Cancelled by the user. */

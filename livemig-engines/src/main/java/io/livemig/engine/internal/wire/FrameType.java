@@ -1,7 +1,7 @@
 package io.livemig.engine.internal.wire;
 
 /**
- * The frame types of wire protocol v1 (docs/protocol.md). The numeric codes are the wire bytes;
+ * The frame types of wire protocol v2 (docs/protocol.md). The numeric codes are the wire bytes;
  * 0 is reserved as invalid. Codes 0x01-0x3F travel from source to destination, 0x40-0x7F on the
  * return path, {@link #ABORT} either way.
  */
@@ -19,6 +19,7 @@ public enum FrameType {
     POSTCOPY_END(0x0B, Direction.FORWARD),
     RECOVER_ACK(0x0C, Direction.FORWARD),
     PING(0x0D, Direction.FORWARD),
+    AUTH(0x0E, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),
@@ -30,6 +31,7 @@ public enum FrameType {
     POSTCOPY_ACK(0x49, Direction.RETURN),
     KEEPALIVE(0x4A, Direction.RETURN),
     PONG(0x4B, Direction.RETURN),
+    SETTLED(0x4C, Direction.RETURN),
     ABORT(0x7F, Direction.BOTH);
 
     /** Which way a frame type may travel. */

@@ -8,16 +8,20 @@ import io.livemig.spi.VmDescriptor;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * The handshake's frames (docs/protocol.md, section 3):
  * <pre>
- * source                                   destination
- * HELLO(min, max, maxFrame, encodings)  ─►
- *                                       ◄─ HELLO_ACK(version, maxFrame, encodings)
- * SETUP(strategy, layout, vCPUs, devices)─►
- *                                       ◄─ READY            (or ABORT)
+ * source                                        destination
+ * HELLO(versions, maxFrame, encodings, purpose,
+ *       auth, sessionId, nonceS)             ─►
+ *                                            ◄─ HELLO_ACK(version, maxFrame, encodings, auth, nonceD, proofD)
+ * AUTH(proofS)              (both hold a secret) ─►
+ * SETUP(strategy, layout, vCPUs, devices)    ─►
+ *                                            ◄─ READY            (or ABORT)
  * </pre>
  */
 public final class HandshakeFrames {
@@ -32,6 +36,56 @@ public final class HandshakeFrames {
         }
     }
 
+    /** Bytes of a HELLO's session id. */
+    public static final int SESSION_ID_BYTES = 16;
+    /** Bytes of each side's nonce. */
+    public static final int NONCE_BYTES = 32;
+    /** Bytes of an authentication proof (HMAC-SHA256). */
+    public static final int PROOF_BYTES = 32;
+    /** HELLO and HELLO_ACK flag: this side holds the migration secret and will prove it. */
+    public static final int FLAG_AUTH = 1;
+
+    /** Why a source connects: HELLO's {@code purpose:u8}. 0 is reserved as invalid. */
+    public enum Purpose {
+        /** A new migration. */
+        NEW(1),
+        /** A new channel for a migration whose channel broke in post-copy. */
+        RECOVER(2),
+        /** A question after a channel broke at the switchover: did the destination resume? */
+        SETTLE(3);
+
+        private final int code;
+
+        Purpose(int code) {
+            this.code = code;
+        }
+
+        /** @return the wire code */
+        public int code() {
+            return code;
+        }
+
+        static Purpose of(int code) throws WireException {
+            for (Purpose p : values()) {
+                if (p.code == code) {
+                    return p;
+                }
+            }
+            throw new WireException(Kind.UNEXPECTED, "unknown HELLO purpose " + code);
+        }
+    }
+
+    private static byte[] fixed(Frame f, String field, int length) throws WireException {
+        return f.bytes(field, length);
+    }
+
+    private static byte[] checkLength(byte[] value, int length, String field) {
+        if (value.length != length) {
+            throw new IllegalArgumentException(field + " must be " + length + " bytes, not " + value.length);
+        }
+        return value.clone();
+    }
+
     /**
      * HELLO: the source's opening.
      *
@@ -39,8 +93,20 @@ public final class HandshakeFrames {
      * @param maxVersion    the newest, at least {@code minVersion}
      * @param maxFrameBytes the largest frame the source proposes, at least {@link Wire#MIN_MAX_FRAME_BYTES}
      * @param encodings     bit {@code n} set if the page encoding with wire id {@code n} is offered
+     * @param purpose       why the source connects
+     * @param auth          whether the source holds the migration secret and will prove it
+     * @param sessionId     the migration's id, random, the same on its recovery and settle connections
+     * @param nonce         the source's fresh random nonce for this connection
      */
-    public record Hello(int minVersion, int maxVersion, int maxFrameBytes, long encodings) implements Message {
+    public record Hello(int minVersion, int maxVersion, int maxFrameBytes, long encodings, Purpose purpose,
+                       boolean auth, byte[] sessionId, byte[] nonce) implements Message {
+        /** @throws IllegalArgumentException for a session id or nonce of the wrong length; both are copied */
+        public Hello {
+            Objects.requireNonNull(purpose, "purpose");
+            sessionId = checkLength(sessionId, SESSION_ID_BYTES, "sessionId");
+            nonce = checkLength(nonce, NONCE_BYTES, "nonce");
+        }
+
         @Override
         public FrameType type() {
             return FrameType.HELLO;
@@ -49,21 +115,49 @@ public final class HandshakeFrames {
         @Override
         public ByteBuffer write(FrameWriter w) {
             w.begin(FrameType.HELLO).putInt(Wire.MAGIC).putShort((short) minVersion).putShort((short) maxVersion)
-                    .putInt(maxFrameBytes).putLong(encodings);
+                    .putInt(maxFrameBytes).putLong(encodings).put((byte) purpose.code()).put((byte) (auth ? FLAG_AUTH : 0))
+                    .putShort((short) 0).put(sessionId).put(nonce);
             return w.finish();
         }
 
-        /** @throws WireException for a bad magic, version range or frame limit */
+        /** @throws WireException for a bad magic, version range, frame limit, purpose or flag */
         public static Hello read(Frame f) throws WireException {
             checkMagic(f);
-            Hello h = new Hello(f.u16("minVersion"), f.u16("maxVersion"),
-                    f.u32In("maxFrameBytes", Wire.MIN_MAX_FRAME_BYTES, Integer.MAX_VALUE), f.u64("encodings"));
-            f.expectEnd();
-            if (h.minVersion < 1 || h.maxVersion < h.minVersion) {
-                throw new WireException(Kind.INCOMPATIBLE, "bad version range [" + h.minVersion + ", " + h.maxVersion
-                        + "]");
+            int min = f.u16("minVersion");
+            int max = f.u16("maxVersion");
+            if (min < 1 || max < min) {
+                throw new WireException(Kind.INCOMPATIBLE, "bad version range [" + min + ", " + max + "]");
             }
+            int maxFrame = f.u32In("maxFrameBytes", Wire.MIN_MAX_FRAME_BYTES, Integer.MAX_VALUE);
+            long encodings = f.u64("encodings");
+            Purpose purpose = Purpose.of(f.u8("purpose"));
+            int flags = f.u8("flags");
+            if ((flags & ~FLAG_AUTH) != 0 || f.u16("reserved") != 0) {
+                throw new WireException(Kind.UNEXPECTED, "unknown HELLO flags " + flags);
+            }
+            Hello h = new Hello(min, max, maxFrame, encodings, purpose, (flags & FLAG_AUTH) != 0,
+                    fixed(f, "sessionId", SESSION_ID_BYTES), fixed(f, "nonce", NONCE_BYTES));
+            f.expectEnd();
             return h;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Hello h && h.minVersion == minVersion && h.maxVersion == maxVersion
+                    && h.maxFrameBytes == maxFrameBytes && h.encodings == encodings && h.purpose == purpose
+                    && h.auth == auth && Arrays.equals(h.sessionId, sessionId) && Arrays.equals(h.nonce, nonce);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(minVersion, maxVersion, maxFrameBytes, encodings, purpose, auth)
+                    + 31 * Arrays.hashCode(sessionId) + Arrays.hashCode(nonce);
+        }
+
+        @Override
+        public String toString() {
+            return "Hello[versions " + minVersion + ".." + maxVersion + ", maxFrameBytes=" + maxFrameBytes
+                    + ", encodings=" + Long.toHexString(encodings) + ", " + purpose + ", auth=" + auth + "]";
         }
     }
 
@@ -73,8 +167,18 @@ public final class HandshakeFrames {
      * @param version       the version chosen
      * @param maxFrameBytes the agreed frame limit
      * @param encodings     the agreed page encodings (a subset of those offered)
+     * @param auth          whether the destination holds the secret; {@code proof} proves it
+     * @param nonce         the destination's fresh random nonce for this connection
+     * @param proof         {@link HandshakeProof#destination}, or zeros without {@code auth}
      */
-    public record HelloAck(int version, int maxFrameBytes, long encodings) implements Message {
+    public record HelloAck(int version, int maxFrameBytes, long encodings, boolean auth, byte[] nonce, byte[] proof)
+            implements Message {
+        /** @throws IllegalArgumentException for a nonce or proof of the wrong length; both are copied */
+        public HelloAck {
+            nonce = checkLength(nonce, NONCE_BYTES, "nonce");
+            proof = checkLength(proof, PROOF_BYTES, "proof");
+        }
+
         @Override
         public FrameType type() {
             return FrameType.HELLO_ACK;
@@ -83,21 +187,92 @@ public final class HandshakeFrames {
         @Override
         public ByteBuffer write(FrameWriter w) {
             w.begin(FrameType.HELLO_ACK).putInt(Wire.MAGIC).putShort((short) version).putShort((short) 0)
-                    .putInt(maxFrameBytes).putLong(encodings);
+                    .putInt(maxFrameBytes).putLong(encodings).put((byte) (auth ? FLAG_AUTH : 0)).put((byte) 0)
+                    .putShort((short) 0).put(nonce).put(proof);
             return w.finish();
         }
 
-        /** @throws WireException for a bad magic, a non-zero reserved field or a bad frame limit */
+        /** @throws WireException for a bad magic, a non-zero reserved field, a bad frame limit or flag */
         public static HelloAck read(Frame f) throws WireException {
             checkMagic(f);
             int version = f.u16("version");
             if (f.u16("reserved") != 0) {
                 throw new WireException(Kind.UNEXPECTED, "HELLO_ACK reserved field is not zero");
             }
-            HelloAck a = new HelloAck(version, f.u32In("maxFrameBytes", Wire.MIN_MAX_FRAME_BYTES, Integer.MAX_VALUE),
-                    f.u64("encodings"));
+            int maxFrame = f.u32In("maxFrameBytes", Wire.MIN_MAX_FRAME_BYTES, Integer.MAX_VALUE);
+            long encodings = f.u64("encodings");
+            int flags = f.u8("flags");
+            if ((flags & ~FLAG_AUTH) != 0 || f.u8("reserved2") != 0 || f.u16("reserved3") != 0) {
+                throw new WireException(Kind.UNEXPECTED, "unknown HELLO_ACK flags " + flags);
+            }
+            HelloAck a = new HelloAck(version, maxFrame, encodings, (flags & FLAG_AUTH) != 0,
+                    fixed(f, "nonce", NONCE_BYTES), fixed(f, "proof", PROOF_BYTES));
             f.expectEnd();
             return a;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof HelloAck a && a.version == version && a.maxFrameBytes == maxFrameBytes
+                    && a.encodings == encodings && a.auth == auth && Arrays.equals(a.nonce, nonce)
+                    && Arrays.equals(a.proof, proof);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(version, maxFrameBytes, encodings, auth) + 31 * Arrays.hashCode(nonce);
+        }
+
+        @Override
+        public String toString() {
+            return "HelloAck[version " + version + ", maxFrameBytes=" + maxFrameBytes + ", encodings="
+                    + Long.toHexString(encodings) + ", auth=" + auth + "]";
+        }
+    }
+
+    /**
+     * AUTH: the source's proof that it holds the migration secret, after it checked the
+     * destination's; sent only when both sides hold one.
+     *
+     * @param proof {@link HandshakeProof#source}
+     */
+    public record Auth(byte[] proof) implements Message {
+        /** @throws IllegalArgumentException for a proof of the wrong length; it is copied */
+        public Auth {
+            proof = checkLength(proof, PROOF_BYTES, "proof");
+        }
+
+        @Override
+        public FrameType type() {
+            return FrameType.AUTH;
+        }
+
+        @Override
+        public ByteBuffer write(FrameWriter w) {
+            w.begin(FrameType.AUTH).put(proof);
+            return w.finish();
+        }
+
+        /** @throws WireException unless the payload is exactly one proof */
+        public static Auth read(Frame f) throws WireException {
+            Auth a = new Auth(fixed(f, "proof", PROOF_BYTES));
+            f.expectEnd();
+            return a;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Auth a && Arrays.equals(a.proof, proof);
+        }
+
+        @Override
+        public int hashCode() {
+            return Arrays.hashCode(proof);
+        }
+
+        @Override
+        public String toString() {
+            return "Auth[proof]";
         }
     }
 

@@ -16,9 +16,9 @@ import java.nio.ByteBuffer;
  * and {@link ControlFrames}.
  */
 public sealed interface Message permits Message.Empty, Message.Token, Message.Count, HandshakeFrames.Hello, HandshakeFrames.HelloAck,
-        HandshakeFrames.Setup, SwitchoverFrames.VcpuStateFrame, SwitchoverFrames.DeviceStateFrame,
+        HandshakeFrames.Auth, HandshakeFrames.Setup, SwitchoverFrames.VcpuStateFrame, SwitchoverFrames.DeviceStateFrame,
         SwitchoverFrames.Commit, PageBitmap, PostcopyFrames.PageRequest, PostcopyFrames.PostcopyDone,
-        VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort {
+        VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort, ControlFrames.Settled {
 
     /** @return the frame type this message travels as */
     FrameType type();
@@ -123,6 +123,7 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
         return switch (frame.type()) {
             case HELLO -> HandshakeFrames.Hello.read(frame);
             case HELLO_ACK -> HandshakeFrames.HelloAck.read(frame);
+            case AUTH -> HandshakeFrames.Auth.read(frame);
             case SETUP -> HandshakeFrames.Setup.read(frame);
             case READY -> Empty.read(frame, new HandshakeFrames.Ready());
             case PAGES -> throw new IllegalArgumentException("PAGES frames are read by PageBatchReader");
@@ -145,6 +146,7 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
             case PONG -> new ControlFrames.Pong(Token.read(frame));
             case KEEPALIVE -> Empty.read(frame, new ControlFrames.Keepalive());
             case ABORT -> ControlFrames.Abort.read(frame);
+            case SETTLED -> ControlFrames.Settled.read(frame);
         };
     }
 }

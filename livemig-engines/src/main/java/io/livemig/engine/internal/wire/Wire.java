@@ -1,14 +1,17 @@
 package io.livemig.engine.internal.wire;
 
-/** Constants of wire protocol v1, as docs/protocol.md specifies them. */
+/** Constants of the wire protocol, as docs/protocol.md specifies them. */
 public final class Wire {
     private Wire() {
     }
 
     /** "LVMG", the first field of HELLO and HELLO_ACK. */
     public static final int MAGIC = 0x4C564D47;
-    /** The protocol version this build speaks (it speaks no other yet). */
-    public static final int VERSION = 1;
+    /**
+     * The protocol version this build speaks, and the only one: version 2 added the handshake's
+     * authentication (nonces, proofs of the migration secret, the session id) and SETTLED.
+     */
+    public static final int VERSION = 2;
     /** Frame header: type u8, flags u8, reserved u16. */
     public static final int HEADER_BYTES = 4;
     /** Frame trailer: CRC32C u32 over header and payload. */

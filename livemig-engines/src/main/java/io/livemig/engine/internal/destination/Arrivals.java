@@ -1,0 +1,137 @@
+package io.livemig.engine.internal.destination;
+
+import io.livemig.api.MigrationOptions;
+import io.livemig.channel.Channel;
+import io.livemig.channel.ChannelListener;
+import io.livemig.channel.Reconnector;
+import io.livemig.engine.internal.wire.ControlFrames;
+import io.livemig.engine.internal.wire.FrameWriter;
+import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
+import io.livemig.engine.internal.wire.Wire;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.time.Duration;
+
+/**
+ * Where the destination's connections come from, greeted and admitted: the first one that
+ * starts the migration, and the source's later ones that recover it (post-copy) or settle it
+ * (after a break at the switchover). Either one channel and a {@link Reconnector} the caller
+ * provides, or a {@link ChannelListener} watched by a {@link Doorman}.
+ */
+sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arrivals.Listening {
+
+    /**
+     * @return the admitted connection of the new migration
+     * @throws Greeter.Refused if the only candidate was refused
+     * @throws IOException     if it failed, or none came in time
+     */
+    Greeter.Greeted first() throws Greeter.Refused, IOException;
+
+    /**
+     * @param purpose   RECOVER or SETTLE
+     * @param sessionId the migration's session id, which the connection must name
+     * @return the source's admitted connection
+     * @throws IOException if none came within the options' recovery window
+     */
+    Greeter.Greeted comeback(Purpose purpose, byte[] sessionId) throws IOException;
+
+    /**
+     * After the channel broke at or after the switchover: the source, if it sent COMMIT without
+     * seeing RESUMED, comes back to ask how it ended. Answers it, if it comes within the recovery
+     * window; never throws.
+     */
+    default void settle(byte[] sessionId, ControlFrames.Outcome outcome) {
+        try {
+            Greeter.Greeted asking = comeback(Purpose.SETTLE, sessionId);
+            try (Channel channel = asking.channel()) {
+                channel.send(new FrameWriter(Wire.MIN_FRAME_BYTES + 8).write(new ControlFrames.Settled(outcome)));
+            }
+            LoggerFactory.getLogger(Arrivals.class).info("told the source, which came back to settle, that the VM was {}",
+                    outcome);
+        } catch (IOException | RuntimeException e) {
+            LoggerFactory.getLogger(Arrivals.class).debug("no source came back to settle the switchover: {}",
+                    e.getMessage());
+        }
+    }
+
+    /** Stops waiting for connections. */
+    @Override
+    void close();
+
+    /** One channel, greeted in place; later connections from the reconnector, greeted each. */
+    record OneChannel(Channel channel, Reconnector reconnector, MigrationOptions options) implements Arrivals {
+        @Override
+        public Greeter.Greeted first() throws Greeter.Refused, IOException {
+            return Greeter.greet(channel, options, (purpose, id) -> purpose == Purpose.NEW ? null
+                    : "the first connection must start a new migration", options.receiveLimits().handshakeTimeout());
+        }
+
+        @Override
+        public Greeter.Greeted comeback(Purpose purpose, byte[] sessionId) throws IOException {
+            long deadline = System.nanoTime() + options.recoveryWindow().toNanos();
+            IOException last = null;
+            while (System.nanoTime() < deadline) {
+                Channel fresh;
+                try {
+                    fresh = reconnector.reconnect();
+                } catch (IOException e) {
+                    last = e;
+                    if (reconnector == Reconnector.NONE) {
+                        break;
+                    }
+                    pause();
+                    continue;
+                }
+                try {
+                    return Greeter.greet(fresh, options, Greeter.session(sessionId, purpose),
+                            options.receiveLimits().handshakeTimeout());
+                } catch (Greeter.Refused | IOException e) {
+                    fresh.close();
+                    last = e instanceof IOException io ? io : new IOException(e.getMessage(), e);
+                }
+            }
+            throw last != null ? last : new IOException("no " + purpose + " connection within "
+                    + options.recoveryWindow().toMillis() + " ms");
+        }
+
+        private static void pause() throws IOException {
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting for a connection", e);
+            }
+        }
+
+        @Override
+        public void close() {
+            // the channels belong to the caller
+        }
+    }
+
+    /** A listener, watched by a doorman from the start to the end of the migration. */
+    record Listening(Doorman doorman, Duration acceptTimeout, MigrationOptions options) implements Arrivals {
+        /** Starts watching {@code listener}. */
+        static Listening on(ChannelListener listener, Duration acceptTimeout, MigrationOptions options) {
+            Doorman doorman = new Doorman(listener, options);
+            doorman.start();
+            return new Listening(doorman, acceptTimeout, options);
+        }
+
+        @Override
+        public Greeter.Greeted first() throws IOException {
+            return doorman.awaitNew(acceptTimeout);
+        }
+
+        @Override
+        public Greeter.Greeted comeback(Purpose purpose, byte[] sessionId) throws IOException {
+            return doorman.awaitReturn(options.recoveryWindow(), purpose);
+        }
+
+        @Override
+        public void close() {
+            doorman.close();
+        }
+    }
+}

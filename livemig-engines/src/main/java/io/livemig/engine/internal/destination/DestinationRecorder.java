@@ -1,0 +1,38 @@
+package io.livemig.engine.internal.destination;
+
+import io.livemig.api.MigrationReport;
+import io.livemig.api.PostcopyStats;
+import io.livemig.api.Strategy;
+import io.livemig.engine.internal.MigrationCounters;
+
+import java.time.Duration;
+
+/** Yields the destination's {@link MigrationReport} from what its parts recorded. */
+final class DestinationRecorder {
+
+    private DestinationRecorder() {
+    }
+
+    /**
+     * @param postcopy         the post-copy statistics, or null without post-copy
+     * @param verificationLost whether the link failed after the resume, before verification ended
+     * @return the destination's report of a migration that resumed here
+     */
+    static MigrationReport report(TargetSetup setup, DestinationContext context, MigrationCounters counters,
+                                  PostcopyStats postcopy, boolean verificationLost) {
+        DestinationVerifier verifier = setup.verifier();
+        long end = context.now();
+        long totalEnd = verifier != null && verifier.startNanos() >= 0 ? verifier.startNanos() : end;
+        return MigrationReport.builder(setup.announced() == null ? Strategy.COLD : setup.announced().strategy())
+                .memoryBytes(setup.announced() == null ? 0 : setup.announced().descriptor().memoryLayout().memoryBytes())
+                .totals(new MigrationReport.Totals(context.totalTime(totalEnd), counters.wireBytes(),
+                        counters.highestRound() + 1))
+                .switchover(new MigrationReport.Switchover(context.downtime(), Duration.ZERO, false,
+                        context.switchoverSteps()))
+                .encodings(counters.encodings(setup.pageSizeBytes()))
+                .verification(verifier == null || verificationLost ? MigrationReport.Check.NOT_CHECKED
+                        : verifier.result())
+                .postcopy(postcopy)
+                .build();
+    }
+}

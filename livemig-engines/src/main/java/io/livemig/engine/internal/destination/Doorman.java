@@ -1,0 +1,167 @@
+package io.livemig.engine.internal.destination;
+
+import io.livemig.api.MigrationOptions;
+import io.livemig.channel.Channel;
+import io.livemig.channel.ChannelListener;
+import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.net.SocketTimeoutException;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Accepts connections from a {@link ChannelListener} for as long as a migration may need one,
+ * and greets each on a thread of its own ({@link Greeter}, with the handshake deadline), so that
+ * an idle, slow or unauthenticated connection never holds up the real source nor disturbs a
+ * running migration: the first source admitted for a new migration is handed out, then only
+ * that migration's recovery and settle connections are admitted; everything else is turned away.
+ * At most {@value #MAX_GREETINGS} greetings run at once; connections beyond that are closed.
+ *
+ * <p>Thread-safe. {@link #close()} stops accepting (the listener belongs to the caller) and closes
+ * connections not handed out.
+ */
+final class Doorman implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Doorman.class);
+    private static final int MAX_GREETINGS = 64;
+    private static final Duration ACCEPT_POLL = Duration.ofMillis(250);
+
+    private final ChannelListener listener;
+    private final MigrationOptions options;
+    private final Semaphore greetings = new Semaphore(MAX_GREETINGS);
+    private final LinkedBlockingQueue<Greeter.Greeted> admitted = new LinkedBlockingQueue<>();
+    private final Thread acceptor;
+    /** The admitted migration's session id; null until one is admitted. Guarded by {@code this}. */
+    private byte[] sessionId;
+    private volatile boolean closed;
+
+    Doorman(ChannelListener listener, MigrationOptions options) {
+        this.listener = listener;
+        this.options = options;
+        this.acceptor = Thread.ofPlatform().daemon().name("livemig-doorman").unstarted(this::acceptLoop);
+    }
+
+    /** Starts accepting. */
+    void start() {
+        acceptor.start();
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            Channel channel;
+            try {
+                channel = listener.accept(ACCEPT_POLL);
+            } catch (SocketTimeoutException idle) {
+                continue;
+            } catch (IOException e) {
+                if (!closed) {
+                    LOG.warn("{} stopped accepting: {}", listener.localDescription(), e.getMessage());
+                }
+                return;
+            }
+            if (closed || !greetings.tryAcquire()) {
+                LOG.warn("turned away {}: {}", channel.peer(), closed ? "closing" : "too many handshakes at once");
+                channel.close();
+                continue;
+            }
+            Thread.ofVirtual().name("livemig-greeting").start(() -> greet(channel));
+        }
+    }
+
+    private void greet(Channel channel) {
+        try {
+            Greeter.Greeted greeted = Greeter.greet(channel, options, this::refusal,
+                    options.receiveLimits().handshakeTimeout());
+            synchronized (this) {
+                if (greeted.hello().purpose() == Purpose.NEW) {
+                    if (sessionId != null) {
+                        throw new IOException("a migration was admitted already");
+                    }
+                    sessionId = greeted.hello().sessionId();
+                }
+            }
+            admitted.add(greeted);
+            if (closed) {
+                drain();
+            }
+        } catch (Greeter.Refused | IOException | RuntimeException e) {
+            LOG.warn("turned away {}: {}", channel.peer(), e.getMessage());
+            channel.close();
+        } finally {
+            greetings.release();
+        }
+    }
+
+    private synchronized String refusal(Purpose purpose, byte[] id) {
+        if (sessionId == null) {
+            return purpose == Purpose.NEW ? null : "no migration is running here to " + purpose.name().toLowerCase();
+        }
+        if (purpose == Purpose.NEW) {
+            return "a migration is running here already";
+        }
+        return Arrays.equals(id, sessionId) ? null : "the connection names another migration";
+    }
+
+    /**
+     * Waits for the source of a new migration.
+     *
+     * @return the admitted connection
+     * @throws IOException if none came within {@code timeout}
+     */
+    Greeter.Greeted awaitNew(Duration timeout) throws IOException {
+        return await(timeout, Purpose.NEW);
+    }
+
+    /**
+     * Waits for this migration's source to come back for {@code purpose} (recovery or settling).
+     *
+     * @throws IOException if it did not within {@code timeout}
+     */
+    Greeter.Greeted awaitReturn(Duration timeout, Purpose purpose) throws IOException {
+        return await(timeout, purpose);
+    }
+
+    private Greeter.Greeted await(Duration timeout, Purpose purpose) throws IOException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try {
+            while (true) {
+                Greeter.Greeted g = admitted.poll(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                if (g == null) {
+                    throw new SocketTimeoutException("no authenticated " + purpose.name().toLowerCase()
+                            + " connection on " + listener.localDescription() + " within " + timeout.toMillis()
+                            + " ms");
+                }
+                if (g.hello().purpose() == purpose) {
+                    return g;
+                }
+                LOG.warn("dropped a {} connection from {}: waiting for {}", g.hello().purpose(), g.channel().peer(),
+                        purpose);
+                g.channel().close();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for a connection", e);
+        }
+    }
+
+    private void drain() {
+        Greeter.Greeted g;
+        while ((g = admitted.poll()) != null) {
+            g.channel().close();
+        }
+    }
+
+    /** Stops accepting and closes admitted connections nobody took. Idempotent. */
+    @Override
+    public void close() {
+        closed = true;
+        acceptor.interrupt();
+        drain();
+    }
+}
