@@ -11,7 +11,13 @@ import java.util.Optional;
  * <p><b>Ownership.</b> The caller of {@link HypervisorProvider#open} owns the handle and closes
  * it. Closing releases livemig's hold on the VM (tracking, mappings); what it does to the VM
  * itself is the provider's to document (the in-memory kit stops its workload, a VMM-backed
- * provider may tear the VM down). {@code close()} is idempotent.
+ * provider may tear the VM down). {@code close()} is idempotent. A closed handle cannot be
+ * migrated: {@link #isOpen()} says so, and the engine refuses it before it sends anything.
+ *
+ * <p><b>One migration at a time.</b> While a migration runs it holds an exclusive claim on this
+ * handle (by identity): a second migration of the same handle is refused until the first ends.
+ * The claim is per handle: the engine cannot tell that two handles a provider gave out refer to
+ * one VM, so a provider that can open one VM twice documents it.
  *
  * <p><b>Threading.</b> The accessors are thread-safe and return the same objects every time.
  */
@@ -40,7 +46,18 @@ public interface MigratableVm extends AutoCloseable {
         return Optional.empty();
     }
 
-    /** Releases livemig's hold on the VM. Idempotent. */
+    /**
+     * Whether this handle may still be used: true from {@link HypervisorProvider#open} until
+     * {@link #close()} (or until the provider lost the VM underneath the handle, if it can tell).
+     * Engines check it before a migration starts and refuse a closed VM. Every provider
+     * implements it; there is no default, because "open" is the one answer a provider cannot
+     * give without knowing. Thread-safe, cheap, never blocks.
+     *
+     * @return false once the handle is closed
+     */
+    boolean isOpen();
+
+    /** Releases livemig's hold on the VM; {@link #isOpen()} is false from then on. Idempotent. */
     @Override
     void close();
 }

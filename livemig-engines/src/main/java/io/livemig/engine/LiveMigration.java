@@ -6,6 +6,7 @@ import io.livemig.api.MigrationReport;
 import io.livemig.channel.Channel;
 import io.livemig.channel.Reconnector;
 import io.livemig.engine.internal.ProviderRegistry;
+import io.livemig.engine.internal.VmClaims;
 import io.livemig.engine.internal.destination.DestinationMigration;
 import io.livemig.engine.internal.source.SourceMigration;
 import io.livemig.spi.HypervisorProvider;
@@ -71,13 +72,21 @@ public final class LiveMigration {
      * Migrates {@code vm} through {@code channel}, blocking until the VM runs at the
      * destination (and verification ended, if on) or the migration failed.
      *
+     * <p><b>One migration per VM.</b> The migration claims {@code vm} (by identity) before it
+     * sends anything and releases the claim when it ends, however it ends. A second
+     * {@code migrate} or {@link #start} of the same VM while one runs, and a migration of a
+     * closed VM, are refused at once with an {@link IllegalStateException}: nothing is sent on
+     * the channel, the channel stays open and the running migration is not disturbed.
+     *
      * @param vm      the source VM; the migration owns it while it runs
      * @param channel a connected channel to a destination running {@link #receive}
      * @param options the options
      * @return the report
-     * @throws MigrationException if the migration failed or was cancelled (interrupting the
-     *                            thread cancels it); {@link MigrationException#sourceState()}
-     *                            says where the VM is
+     * @throws MigrationException    if the migration failed or was cancelled (interrupting the
+     *                               thread cancels it); {@link MigrationException#sourceState()}
+     *                               says where the VM is
+     * @throws IllegalStateException if {@code vm} is closed or another migration of it is running
+     *                               (the message names the VM); nothing was sent
      */
     public static MigrationReport migrate(MigratableVm vm, Channel channel, MigrationOptions options)
             throws MigrationException {
@@ -92,13 +101,20 @@ public final class LiveMigration {
      */
     public static MigrationReport migrate(MigratableVm vm, Channel channel, Reconnector reconnector,
                                           MigrationOptions options) throws MigrationException {
-        return new SourceMigration(vm, channel, reconnector, options).run();
+        try (VmClaims.Claim claim = VmClaims.claim(vm)) {
+            return new SourceMigration(vm, channel, reconnector, options).run();
+        }
     }
 
     /**
-     * Starts migrating {@code vm} on a new thread.
+     * Starts migrating {@code vm} on a new thread. The VM is claimed here, on the caller's
+     * thread, and released when the migration's thread ends (see {@link #migrate} on one
+     * migration per VM).
      *
      * @return the running migration: cancel it, await it
+     * @throws IllegalStateException if {@code vm} is closed or another migration of it is running
+     *                               (the message names the VM); no thread was started and nothing
+     *                               was sent
      */
     public static Migration start(MigratableVm vm, Channel channel, MigrationOptions options) {
         return start(vm, channel, Reconnector.NONE, options);
@@ -106,9 +122,15 @@ public final class LiveMigration {
 
     /** As {@link #start(MigratableVm, Channel, MigrationOptions)}, recovering post-copy links with {@code reconnector}. */
     public static Migration start(MigratableVm vm, Channel channel, Reconnector reconnector, MigrationOptions options) {
-        Migration migration = new Migration(new SourceMigration(vm, channel, reconnector, options));
-        migration.startThread();
-        return migration;
+        VmClaims.Claim claim = VmClaims.claim(vm);
+        try {
+            Migration migration = new Migration(new SourceMigration(vm, channel, reconnector, options), claim);
+            migration.startThread();
+            return migration;
+        } catch (RuntimeException | Error e) {
+            claim.close();
+            throw e;
+        }
     }
 
     /**

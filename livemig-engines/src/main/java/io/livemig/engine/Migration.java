@@ -2,6 +2,7 @@ package io.livemig.engine;
 
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationReport;
+import io.livemig.engine.internal.VmClaims;
 import io.livemig.engine.internal.source.SourceMigration;
 
 import java.time.Duration;
@@ -13,19 +14,26 @@ import java.util.concurrent.TimeoutException;
  * A migration running on its own thread, started by {@link LiveMigration#start}. Cancel it,
  * wait for it, read its report.
  *
+ * <p>It holds the claim on its VM (one migration per VM, see {@link LiveMigration#migrate}) until
+ * its thread ends, however it ends; by the time {@link #await()} returns or {@link #isDone()} is
+ * true, a new migration of the VM may start.
+ *
  * <p>Thread-safe. {@link #close()} cancels the migration if it is still before switchover and
  * waits for its thread to end; it is idempotent.
  */
 public final class Migration implements AutoCloseable {
 
     private final SourceMigration migration;
+    /** The migration's hold on its VM, released as its thread ends. */
+    private final VmClaims.Claim claim;
     private final Thread thread;
     private final CountDownLatch done = new CountDownLatch(1);
     private volatile MigrationReport report;
     private volatile MigrationException error;
 
-    Migration(SourceMigration migration) {
+    Migration(SourceMigration migration, VmClaims.Claim claim) {
         this.migration = migration;
+        this.claim = claim;
         this.thread = Thread.ofPlatform().name("livemig-migration").daemon().unstarted(this::run);
     }
 
@@ -39,6 +47,8 @@ public final class Migration implements AutoCloseable {
         } catch (MigrationException e) {
             error = e;
         } finally {
+            // Before done: once await() returns, the VM may be migrated again.
+            claim.close();
             done.countDown();
         }
     }

@@ -89,6 +89,12 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         return Optional.of(demandPaging);
     }
 
+    /** @return false once {@link #close()} began (or the VMM was closed directly) */
+    @Override
+    public boolean isOpen() {
+        return vmm.state() != MicroVmm.RunState.CLOSED;
+    }
+
     @Override
     public void close() {
         KvmDemandPaging paging;

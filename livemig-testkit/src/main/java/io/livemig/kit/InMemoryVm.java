@@ -122,6 +122,12 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         return total;
     }
 
+    /** @return false once {@link #close()} was called */
+    @Override
+    public boolean isOpen() {
+        return !closed;
+    }
+
     @Override
     public void close() {
         if (closed) {

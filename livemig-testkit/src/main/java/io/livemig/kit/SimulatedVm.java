@@ -178,6 +178,12 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         return time;
     }
 
+    /** @return false once {@link #close()} was called */
+    @Override
+    public synchronized boolean isOpen() {
+        return !closed;
+    }
+
     @Override
     public synchronized void close() {
         closed = true;

@@ -23,6 +23,19 @@ class InMemoryVmTest {
     }
 
     @Test
+    void bothKitVmsAreOpenUntilClosedAndCloseIsIdempotent() {
+        InMemoryVm inMemory = vm(WorkloadPattern.RANDOM, 1L << 20);
+        SimulatedVm simulated = SimulatedVm.builder(new VirtualTime()).memoryBytes(4L << 20).build();
+        for (io.livemig.spi.MigratableVm vm : List.of(inMemory, simulated)) {
+            assertTrue(vm.isOpen());
+            vm.close();
+            assertFalse(vm.isOpen());
+            vm.close();
+            assertFalse(vm.isOpen());
+        }
+    }
+
+    @Test
     void aNewVmIsPausedAndWritesNothingUntilStarted() throws Exception {
         try (InMemoryVm vm = vm(WorkloadPattern.RANDOM, 50L << 20)) {
             assertTrue(vm.vcpus().isPaused());
