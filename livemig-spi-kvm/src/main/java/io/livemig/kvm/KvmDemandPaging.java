@@ -24,11 +24,27 @@ import java.util.Map;
  * installs a zero page itself. A page pushed after the guest already got it (the demand raced
  * the push) is refused by the kernel ({@code EEXIST}) and left as the guest has it.
  *
- * <p>Thread-safe. {@link #disarm()} stops the fault thread, unregisters and closes the fd.
+ * <p><b>Ending.</b> {@link #disarm()} stops the fault thread; with every page present it also
+ * closes the userfaultfd, which unregisters guest RAM. With pages still missing (post-copy
+ * failed) the fd stays open, so that a vCPU touching a missing page stays blocked rather than
+ * reading zeros where the guest's data should be, as {@link DemandPaging#disarm()} says; the
+ * VM's close ({@link #close()}, called by {@link KvmGuest#close()} after the vCPUs were told to
+ * stop and before guest RAM is unmapped) closes it, which wakes every vCPU still blocked. The fd
+ * is closed, never unregistered range by range: closing it unregisters every range (the
+ * kernel's release of a userfaultfd clears them and wakes their waiters), and unlike
+ * {@code UFFDIO_UNREGISTER} it cannot fail when guest RAM is already unmapped. Neither call
+ * throws, and both are idempotent.
+ *
+ * <p>Thread-safe: the page bookkeeping and the fd's use and release are guarded by {@code this};
+ * the fd is closed only once the fault thread, which reads it without the lock, has ended.
  */
 final class KvmDemandPaging implements DemandPaging {
 
     private static final Logger LOG = LoggerFactory.getLogger(KvmDemandPaging.class);
+    /** How long a poll for faults lasts: the fault thread sees a stop request within this. */
+    private static final int POLL_MILLIS = 50;
+    /** How long {@link #disarm()} waits for the fault thread to end (it polls every 50 ms). */
+    private static final long FAULT_THREAD_STOP_MILLIS = 2000;
 
     private final MicroVmm vmm;
     private final MemorySegment ram;
@@ -44,7 +60,14 @@ final class KvmDemandPaging implements DemandPaging {
     private Thread faultThread;
     private volatile boolean running;
     private boolean armed;
+    /** The fault thread was told to stop; no page is installed from then on. */
     private boolean disarmed;
+    /** The fd should be closed as soon as the fault thread has ended (by it, if it ends last). */
+    private boolean releaseRequested;
+    /** The fault thread has ended (or never started). */
+    private boolean faultThreadDone = true;
+    /** The fd and the staging buffer are released. */
+    private boolean released;
 
     KvmDemandPaging(MicroVmm vmm) {
         this.vmm = vmm;
@@ -55,7 +78,10 @@ final class KvmDemandPaging implements DemandPaging {
     @Override
     public synchronized void arm(PageSet pages, FaultListener onFault) {
         if (armed) {
-            throw new IllegalStateException("demand paging is armed already");
+            throw new IllegalStateException(released ? "demand paging is closed" : "demand paging is armed already");
+        }
+        if (vmm.state() == MicroVmm.RunState.CLOSED) {
+            throw new IllegalStateException("the VM is closed");
         }
         if (!vmm.isPaused()) {
             throw new IllegalStateException("arm demand paging before the target runs");
@@ -64,32 +90,49 @@ final class KvmDemandPaging implements DemandPaging {
         missing = pages.copy();
         missingCount = missing.cardinality();
         listener = onFault;
-        // A page still to come may hold an older version from pre-copy: drop it, so that the
-        // guest's first touch faults and waits for the current one.
-        int memfd = vmm.vm().memoryFd();
-        for (long p = missing.nextSetBit(0); p >= 0; ) {
-            long end = missing.nextClearBit(p);
-            if (end < 0 || end > vmm.vm().pageCount()) {
-                end = vmm.vm().pageCount();
+        try {
+            // A page still to come may hold an older version from pre-copy: drop it, so that the
+            // guest's first touch faults and waits for the current one.
+            int memfd = vmm.vm().memoryFd();
+            for (long p = missing.nextSetBit(0); p >= 0; ) {
+                long end = missing.nextClearBit(p);
+                if (end < 0 || end > vmm.vm().pageCount()) {
+                    end = vmm.vm().pageCount();
+                }
+                Sys.punchHole(memfd, p * KvmVm.PAGE_BYTES, (end - p) * KvmVm.PAGE_BYTES);
+                p = end >= vmm.vm().pageCount() ? -1 : missing.nextSetBit(end);
             }
-            Sys.punchHole(memfd, p * KvmVm.PAGE_BYTES, (end - p) * KvmVm.PAGE_BYTES);
-            p = end >= vmm.vm().pageCount() ? -1 : missing.nextSetBit(end);
+            uffd = Userfaultfd.open();
+            uffd.register(ram);
+        } catch (RuntimeException e) {
+            // Not armed after all: whatever was opened goes, and so does every later call's work.
+            disarmed = true;
+            release();
+            throw e;
         }
-        uffd = Userfaultfd.open();
-        uffd.register(ram);
         running = true;
+        faultThreadDone = false;
         faultThread = Thread.ofPlatform().name("livemig-uffd").daemon().start(this::handleFaults);
     }
 
     private void handleFaults() {
         try {
             while (running) {
-                for (Userfaultfd.Fault f : uffd.awaitFaults(50)) {
+                for (Userfaultfd.Fault f : uffd.awaitFaults(POLL_MILLIS)) {
                     onFault(f);
                 }
             }
         } catch (RuntimeException e) {
-            LOG.error("the userfaultfd thread failed; vCPUs touching missing pages will wait", e);
+            LOG.error("the userfaultfd thread failed; vCPUs touching missing pages wait until the VM closes", e);
+        } finally {
+            synchronized (this) {
+                faultThreadDone = true;
+                if (releaseRequested) {
+                    // The owner gave up waiting for this thread (a fault listener that blocked):
+                    // the fd is closed here, now that nothing reads it.
+                    release();
+                }
+            }
         }
     }
 
@@ -102,6 +145,9 @@ final class KvmDemandPaging implements DemandPaging {
         int vcpu = vcpuOf(f.threadId());
         boolean first;
         synchronized (this) {
+            if (disarmed) {
+                return; // nobody asks for pages any more; the vCPU waits for the VM's close
+            }
             if (!missing.contains(page)) {
                 // Never sent because it is zero (or installed a moment ago: then EEXIST, and a wake).
                 uffd.zeroPage(ram.address() + page * KvmVm.PAGE_BYTES, KvmVm.PAGE_BYTES);
@@ -183,27 +229,92 @@ final class KvmDemandPaging implements DemandPaging {
         return missingCount;
     }
 
+    /**
+     * Stops the fault thread. With every page present, closes the userfaultfd too (guest RAM is
+     * ordinary memory again); with pages missing, leaves it open: vCPUs blocked on a missing page,
+     * or touching one later, stay blocked until {@link #close()}. Idempotent; does not throw.
+     */
     @Override
     public void disarm() {
-        Thread t;
+        long stillMissing;
         synchronized (this) {
             if (!armed || disarmed) {
                 return;
             }
             disarmed = true;
             running = false;
-            t = faultThread;
+            stillMissing = missingCount;
+        }
+        awaitFaultThread();
+        if (stillMissing > 0) {
+            LOG.warn("demand paging ended with {} pages missing; vCPUs touching them stay blocked until the VM closes",
+                    stillMissing);
+        } else {
+            requestRelease();
+        }
+    }
+
+    /**
+     * Ends demand paging for good, whatever state it is in: disarms, then closes the userfaultfd,
+     * which wakes every vCPU blocked on a missing page (its access is then served from the memfd,
+     * a hole reading as zeros, so the caller must have told the vCPUs not to enter the guest
+     * again, as {@link MicroVmm#beginClose()} does). Call before guest RAM is unmapped. Idempotent;
+     * does not throw.
+     */
+    void close() {
+        synchronized (this) {
+            if (!armed) {
+                armed = true; // never armed: nothing to release, and arm() is refused from now on
+                disarmed = true;
+                released = true;
+                arena.close();
+                return;
+            }
+        }
+        disarm();
+        awaitFaultThread(); // again: a disarm on another thread may still be waiting for it
+        requestRelease();
+    }
+
+    /** Waits (bounded) for the fault thread to see {@code running == false} and end. */
+    private void awaitFaultThread() {
+        Thread t = faultThread;
+        if (t == null) {
+            return;
         }
         try {
-            t.join(5000);
+            t.join(FAULT_THREAD_STOP_MILLIS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        synchronized (this) {
-            uffd.unregister(ram);
-            uffd.close();
-            if (missingCount > 0) {
-                LOG.warn("demand paging ended with {} pages missing", missingCount);
+    }
+
+    /** Closes the fd now if the fault thread has ended, or has it closed by that thread as it ends. */
+    private synchronized void requestRelease() {
+        releaseRequested = true;
+        if (faultThreadDone) {
+            release();
+        } else {
+            LOG.warn("the userfaultfd thread has not ended after {} ms; it closes the fd when it does",
+                    FAULT_THREAD_STOP_MILLIS);
+        }
+    }
+
+    /**
+     * Called with the lock held, once nothing reads the fd: closes it (waking blocked vCPUs) and
+     * frees the staging page.
+     */
+    private void release() {
+        if (released) {
+            return;
+        }
+        released = true;
+        if (uffd != null) {
+            try {
+                uffd.close();
+            } catch (RuntimeException e) {
+                // Only EBADF, which would mean a bug here; nothing is left to undo.
+                LOG.warn("closing the userfaultfd", e);
             }
         }
         arena.close();

@@ -19,7 +19,7 @@ import java.util.Optional;
  * the same, written instead of read, started on resume, and post-copy through userfaultfd).
  * The console has no state to move.
  *
- * <p>Owns the VMM: {@link #close()} stops and releases it.
+ * <p>Owns the VMM: {@link #close()} stops and releases it (userfaultfd before guest RAM).
  */
 public final class KvmGuest implements MigratableVm, MigrationTarget {
 
@@ -76,12 +76,12 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
 
     /**
      * @return post-copy through userfaultfd (see {@link KvmDemandPaging}), for a target whose
-     *         guest has not run yet
+     *         guest has not run yet and that is not closed
      */
     @Override
     public synchronized Optional<DemandPaging> demandPaging() {
         if (demandPaging == null) {
-            if (vmm.everResumed()) {
+            if (vmm.everResumed() || vmm.state() == MicroVmm.RunState.CLOSED) {
                 return Optional.empty();
             }
             demandPaging = new KvmDemandPaging(vmm);
@@ -95,17 +95,26 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         return vmm.state() != MicroVmm.RunState.CLOSED;
     }
 
+    /**
+     * Stops the guest and releases it, in the one order that is safe whatever the engine did
+     * before (paused the vCPUs or not, disarmed demand paging or not): (1) no vCPU enters the
+     * guest again and every vCPU is kicked out of KVM_RUN ({@link MicroVmm#beginClose()});
+     * (2) userfaultfd is closed, which wakes a vCPU still blocked on a page that never came (the
+     * kick alone ends that wait where the kernel lets a signal interrupt it, as Linux 6.18 does;
+     * closing the fd ends it on any kernel), within one 50 ms poll of the fault thread; (3) the
+     * VMM joins its vCPU threads and only then unmaps guest RAM. Idempotent; does not throw for
+     * any state a failed migration leaves.
+     */
     @Override
     public void close() {
         KvmDemandPaging paging;
         synchronized (this) {
             paging = demandPaging;
         }
-        // vCPUs blocked on pages that never came are kicked out by the VMM's close; only then
-        // may userfaultfd go.
-        vmm.close();
+        vmm.beginClose();
         if (paging != null) {
-            paging.disarm();
+            paging.close();
         }
+        vmm.close();
     }
 }

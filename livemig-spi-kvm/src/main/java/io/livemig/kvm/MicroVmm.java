@@ -55,6 +55,8 @@ public final class MicroVmm implements AutoCloseable {
     public static final int CONSOLE_PORT = 0xE9;
     private static final long SLICE_NANOS = 10_000_000L;
     private static final int CONSOLE_KEEP_BYTES = 64 << 10;
+    /** How long {@link #close()} waits for each vCPU thread to end. */
+    private static final long VCPU_STOP_MILLIS = 5000;
 
     /** Where the VM is. */
     public enum RunState { CREATED, RUNNING, PAUSED, HALTED, SHUTDOWN, FAILED, CLOSED }
@@ -74,6 +76,8 @@ public final class MicroVmm implements AutoCloseable {
     private volatile int throttlePercent;
     private volatile String stopReason;
     private boolean everResumed;
+    /** Guarded by {@code lock}: {@link #close()} has run (or is running). */
+    private boolean released;
     private Thread ticker;
 
     private MicroVmm(Builder b) {
@@ -466,9 +470,13 @@ public final class MicroVmm implements AutoCloseable {
         }
     }
 
-    /** Stops the vCPU threads and releases the VM. Idempotent. */
-    @Override
-    public void close() {
+    /**
+     * The first step of {@link #close()}, without waiting: the VM becomes {@link RunState#CLOSED},
+     * no vCPU enters the guest again, and every vCPU is kicked out of KVM_RUN. For an owner that
+     * must release what a vCPU may be blocked on (a userfaultfd) after the vCPUs were told to stop
+     * and before {@link #close()} unmaps guest RAM. Idempotent; any thread.
+     */
+    public void beginClose() {
         synchronized (lock) {
             if (state == RunState.CLOSED) {
                 return;
@@ -477,10 +485,29 @@ public final class MicroVmm implements AutoCloseable {
             state = RunState.CLOSED;
             lock.notifyAll();
         }
+        // A vCPU inside KVM_RUN returns with EINTR; one about to enter finds the signal pending
+        // and returns at once; either way it then sees CLOSED and its thread ends.
         vcpus.forEach(KvmVcpu::kick);
+    }
+
+    /**
+     * Stops the vCPU threads (waiting up to 5 s for each) and releases the VM: guest RAM is
+     * unmapped only once no vCPU thread runs. A vCPU thread that does not stop in time (one
+     * blocked on a page of a userfaultfd that is still open) is reported and the VM leaked rather
+     * than unmapped under it. Idempotent.
+     */
+    @Override
+    public void close() {
+        synchronized (lock) {
+            if (released) {
+                return;
+            }
+            released = true;
+        }
+        beginClose();
         for (Thread t : threads) {
             try {
-                t.join(5000);
+                t.join(VCPU_STOP_MILLIS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
