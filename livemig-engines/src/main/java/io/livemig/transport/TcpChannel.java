@@ -130,6 +130,10 @@ public final class TcpChannel implements Channel {
         if (length <= 0 || length > maxMessageBytes || length > destination.remaining()) {
             long announced = length & 0xFFFF_FFFFL;
             close();
+            if (looksLikeTls(readHeader)) {
+                throw new IOException("the peer at " + peer + " speaks TLS (it sent a TLS record where a message "
+                        + "length belongs): both ends must use TLS");
+            }
             throw new MessageTooLargeException(announced, Math.min(maxMessageBytes, destination.remaining()));
         }
         int oldLimit = destination.limit();
@@ -140,6 +144,15 @@ public final class TcpChannel implements Channel {
             destination.limit(oldLimit);
         }
         return length;
+    }
+
+    /**
+     * @return true if a length prefix is the start of a TLS record (content type 20 to 23, version
+     *         3.x): a TLS endpoint's alert or handshake, which as a length would be over 300 MiB
+     */
+    private static boolean looksLikeTls(ByteBuffer header) {
+        int type = header.get(0) & 0xFF;
+        return type >= 20 && type <= 23 && header.get(1) == 3 && (header.get(2) & 0xFF) <= 4;
     }
 
     /** @return false if EOF came before the first byte and {@code eofAllowed}; throws on EOF otherwise */
