@@ -1,7 +1,6 @@
 package io.livemig.engine.internal.wire;
 
 import io.livemig.api.ProtocolException.Kind;
-import io.livemig.engine.internal.wire.HandshakeFrames.Hello;
 import io.livemig.engine.internal.wire.HandshakeFrames.Ready;
 import org.junit.jupiter.api.Test;
 
@@ -11,6 +10,7 @@ import java.util.zip.CRC32C;
 
 import static io.livemig.engine.internal.wire.WireFixtures.FRAME_LIMIT;
 import static io.livemig.engine.internal.wire.WireFixtures.bytes;
+import static io.livemig.engine.internal.wire.WireFixtures.hello;
 import static io.livemig.engine.internal.wire.WireFixtures.open;
 import static io.livemig.engine.internal.wire.WireFixtures.patched;
 import static io.livemig.engine.internal.wire.WireFixtures.withCrc;
@@ -33,7 +33,7 @@ class FrameHeaderRejectionTest {
 
     @Test
     void aFlippedPayloadBitFailsTheCrc() {
-        byte[] hello = bytes(new Hello(1, 1, 1 << 20, 6).write(writer));
+        byte[] hello = bytes(hello(2, 2, 1 << 20, 6).write(writer));
         for (int at = 0; at < hello.length; at++) {
             byte[] corrupt = hello.clone();
             corrupt[at] ^= 0x10;

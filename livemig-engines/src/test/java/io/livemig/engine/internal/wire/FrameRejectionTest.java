@@ -3,6 +3,7 @@ package io.livemig.engine.internal.wire;
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.Strategy;
 import io.livemig.compress.PageEncoding;
+import io.livemig.engine.internal.wire.HandshakeFrames.Auth;
 import io.livemig.engine.internal.wire.HandshakeFrames.Hello;
 import io.livemig.engine.internal.wire.HandshakeFrames.HelloAck;
 import io.livemig.engine.internal.wire.HandshakeFrames.Setup;
@@ -30,11 +31,18 @@ import static io.livemig.engine.internal.wire.WireFixtures.HOLE_PAGE;
 import static io.livemig.engine.internal.wire.WireFixtures.LAYOUT;
 import static io.livemig.engine.internal.wire.WireFixtures.PAGE_SIZE;
 import static io.livemig.engine.internal.wire.WireFixtures.VCPUS;
+import static io.livemig.engine.internal.wire.WireFixtures.PROOF;
+import static io.livemig.engine.internal.wire.WireFixtures.SESSION_ID;
+import static io.livemig.engine.internal.wire.WireFixtures.SOURCE_NONCE;
 import static io.livemig.engine.internal.wire.WireFixtures.bytes;
+import static io.livemig.engine.internal.wire.WireFixtures.cutAt;
 import static io.livemig.engine.internal.wire.WireFixtures.extended;
 import static io.livemig.engine.internal.wire.WireFixtures.frame;
+import static io.livemig.engine.internal.wire.WireFixtures.hello;
+import static io.livemig.engine.internal.wire.WireFixtures.helloAck;
 import static io.livemig.engine.internal.wire.WireFixtures.open;
 import static io.livemig.engine.internal.wire.WireFixtures.patched;
+import static io.livemig.engine.internal.wire.WireFixtures.payload;
 import static io.livemig.engine.internal.wire.WireFixtures.truncated;
 import static io.livemig.engine.internal.wire.WireFixtures.u32;
 import static io.livemig.engine.internal.wire.WireFixtures.u64;
@@ -44,7 +52,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Every frame type of protocol v1 refuses malformed payloads: each row of the table is a frame
+ * Every frame type of protocol v2 refuses malformed payloads: each row of the table is a frame
  * with a valid CRC, type and header, so that {@link Frame#open} lets it through and only the
  * field checks of {@link Message#read} (or, for PAGES, {@link PageBatchReader}) can catch it,
  * with the {@link Kind} a receiver reports. The table must cover {@link FrameType#values()}.
@@ -59,8 +67,12 @@ class FrameRejectionTest {
     private static final Message.Context SHORT_LAYOUT = new Message.Context(MemoryLayout.contiguous(PAGE_SIZE,
             100L * PAGE_SIZE), 1);
 
-    /** One row: a malformed frame, what is wrong with it, and the kind of violation it must raise. */
-    private record Rejection(FrameType type, String defect, Kind kind, byte[] frame, Message.Context context) {
+    /**
+     * One row: a malformed frame, what is wrong with it, the kind of violation it must raise and,
+     * where the row says so, the field its message must name (null: any).
+     */
+    private record Rejection(FrameType type, String defect, Kind kind, byte[] frame, Message.Context context,
+                             String field) {
         DynamicTest test() {
             return DynamicTest.dynamicTest(type + ": " + defect + " -> " + kind, this::assertRejected);
         }
@@ -77,6 +89,10 @@ class FrameRejectionTest {
                 }
             });
             assertEquals(kind, e.kind(), e.getMessage());
+            if (field != null) {
+                assertTrue(e.getMessage().contains("'" + field + "'"), "the message must name field '" + field
+                        + "': " + e.getMessage());
+            }
             assertEquals(List.of(), applied, "entries of a rejected batch reached the sink");
         }
     }
@@ -91,7 +107,12 @@ class FrameRejectionTest {
         }
 
         void reject(String defect, Kind kind, byte[] frame, Message.Context context) {
-            rows.add(new Rejection(FrameType.fromCode(frame[0] & 0xFF), defect, kind, frame, context));
+            rows.add(new Rejection(FrameType.fromCode(frame[0] & 0xFF), defect, kind, frame, context, null));
+        }
+
+        /** A row whose exception message must also name {@code field}. */
+        void rejectNaming(String field, String defect, Kind kind, byte[] frame) {
+            rows.add(new Rejection(FrameType.fromCode(frame[0] & 0xFF), defect, kind, frame, AFTER_SETUP, field));
         }
 
         void reject(String defect, Kind kind, byte[] frame) {
@@ -131,25 +152,95 @@ class FrameRejectionTest {
         return table().stream().map(Rejection::test);
     }
 
+    /** Offsets in a HELLO frame (docs/protocol.md, section 1), header included. */
+    private static final int HELLO_MAX_FRAME_AT = Wire.HEADER_BYTES + 8;
+    private static final int HELLO_PURPOSE_AT = Wire.HEADER_BYTES + 20;
+    private static final int HELLO_SESSION_ID_AT = HELLO_PURPOSE_AT + 4;
+    private static final int HELLO_NONCE_AT = HELLO_SESSION_ID_AT + HandshakeFrames.SESSION_ID_BYTES;
+    /** Offsets in a HELLO_ACK frame, header included. */
+    private static final int ACK_ENCODINGS_AT = Wire.HEADER_BYTES + 12;
+    private static final int ACK_FLAGS_AT = ACK_ENCODINGS_AT + 8;
+    private static final int ACK_NONCE_AT = ACK_FLAGS_AT + 4;
+
     private static void handshake(Table t) {
-        byte[] hello = t.valid(new Hello(1, 1, 1 << 20, 6));
+        helloRows(t);
+        helloAckRows(t);
+        authRows(t);
+        setupRows(t);
+        t.rejectTrailingByte(new HandshakeFrames.Ready());
+    }
+
+    private static void helloRows(Table t) {
+        Hello valid = hello(2, 2, 1 << 20, 6);
+        byte[] hello = t.valid(valid);
+        assertEquals(HELLO_NONCE_AT + HandshakeFrames.NONCE_BYTES + Wire.TRAILER_BYTES, hello.length);
         t.reject("a foreign magic", Kind.INCOMPATIBLE, patched(hello, Wire.HEADER_BYTES, (byte) 'X'));
         t.reject("truncated by 3 bytes", Kind.TRUNCATED, truncated(hello, 3));
-        t.rejectTrailingByte(new Hello(1, 1, 1 << 20, 6));
+        t.rejectTrailingByte(valid);
         t.reject(FrameType.HELLO, "a frame limit below 64 KiB", Kind.INCONSISTENT_LENGTH,
-                b -> b.putInt(Wire.MAGIC).putShort((short) 1).putShort((short) 1).putInt(65535).putLong(6));
+                b -> b.putInt(Wire.MAGIC).putShort((short) 2).putShort((short) 2).putInt(65535).putLong(6)
+                        .put((byte) 1).put((byte) 1).putShort((short) 0).put(SESSION_ID).put(SOURCE_NONCE));
         t.reject(FrameType.HELLO, "a frame limit above 2^31 - 1", Kind.INCONSISTENT_LENGTH,
-                b -> b.putInt(Wire.MAGIC).putShort((short) 1).putShort((short) 1).putInt(1 << 31).putLong(6));
-        t.reject("minimum version 0", Kind.INCOMPATIBLE, t.valid(new Hello(0, 1, 1 << 20, 6)));
-        t.reject("maximum version below the minimum", Kind.INCOMPATIBLE, t.valid(new Hello(2, 1, 1 << 20, 6)));
+                b -> b.putInt(Wire.MAGIC).putShort((short) 2).putShort((short) 2).putInt(1 << 31).putLong(6)
+                        .put((byte) 1).put((byte) 1).putShort((short) 0).put(SESSION_ID).put(SOURCE_NONCE));
+        t.reject("a frame limit of 0", Kind.INCONSISTENT_LENGTH, patched(hello, HELLO_MAX_FRAME_AT, u32(0)));
+        t.reject("minimum version 0", Kind.INCOMPATIBLE, t.valid(hello(0, 1, 1 << 20, 6)));
+        t.reject("maximum version below the minimum", Kind.INCOMPATIBLE, t.valid(hello(2, 1, 1 << 20, 6)));
+        t.reject("purpose 0, reserved as invalid", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 0));
+        t.reject("an unknown purpose 4", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 4));
+        t.reject("an unknown purpose 0xFF", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 0xFF));
+        t.reject("an unknown flag bit 1", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT + 1, (byte) 2));
+        t.reject("an unknown flag bit 7", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT + 1, (byte) 0x81));
+        t.reject("a non-zero reserved field, high byte", Kind.UNEXPECTED,
+                patched(hello, HELLO_PURPOSE_AT + 2, (byte) 1));
+        t.reject("a non-zero reserved field, low byte", Kind.UNEXPECTED,
+                patched(hello, HELLO_PURPOSE_AT + 3, (byte) 0x80));
+        t.rejectNaming("purpose", "a v1 HELLO: nothing after the encodings", Kind.TRUNCATED,
+                cutAt(hello, HELLO_PURPOSE_AT));
+        t.rejectNaming("sessionId", "ends inside the session id", Kind.TRUNCATED,
+                cutAt(hello, HELLO_SESSION_ID_AT + HandshakeFrames.SESSION_ID_BYTES - 1));
+        t.rejectNaming("nonce", "a session id one byte short, so the frame ends inside the nonce", Kind.TRUNCATED,
+                frame(FrameType.HELLO, b -> b.put(payload(hello), 0, HELLO_SESSION_ID_AT - Wire.HEADER_BYTES)
+                        .put(SESSION_ID, 0, HandshakeFrames.SESSION_ID_BYTES - 1).put(SOURCE_NONCE)));
+        t.rejectNaming("nonce", "a nonce one byte short", Kind.TRUNCATED, truncated(hello, 1));
+        t.rejectNaming("nonce", "no nonce", Kind.TRUNCATED, cutAt(hello, HELLO_NONCE_AT));
+    }
 
-        byte[] ack = t.valid(new HelloAck(1, 1 << 20, 6));
+    private static void helloAckRows(Table t) {
+        HelloAck valid = helloAck(2, 1 << 20, 6);
+        byte[] ack = t.valid(valid);
+        assertEquals(ACK_NONCE_AT + HandshakeFrames.NONCE_BYTES + HandshakeFrames.PROOF_BYTES + Wire.TRAILER_BYTES,
+                ack.length);
         t.reject("a non-zero reserved field", Kind.UNEXPECTED, patched(ack, Wire.HEADER_BYTES + 7, (byte) 1));
         t.reject("a foreign magic", Kind.INCOMPATIBLE, patched(ack, Wire.HEADER_BYTES + 3, (byte) 'H'));
-        t.reject("a frame limit below 64 KiB", Kind.INCONSISTENT_LENGTH, t.valid(new HelloAck(1, 65535, 6)));
-        t.reject("truncated inside the encodings", Kind.TRUNCATED, truncated(ack, 1));
-        t.rejectTrailingByte(new HelloAck(1, 1 << 20, 6));
+        t.reject("a frame limit below 64 KiB", Kind.INCONSISTENT_LENGTH, t.valid(helloAck(2, 65535, 6)));
+        t.rejectNaming("encodings", "truncated inside the encodings", Kind.TRUNCATED,
+                cutAt(ack, ACK_ENCODINGS_AT + 7));
+        t.rejectTrailingByte(valid);
+        t.reject("an unknown flag bit 1", Kind.UNEXPECTED, patched(ack, ACK_FLAGS_AT, (byte) 2));
+        t.reject("an unknown flag bit 7", Kind.UNEXPECTED, patched(ack, ACK_FLAGS_AT, (byte) 0x81));
+        t.reject("a non-zero reserved byte after the flags", Kind.UNEXPECTED,
+                patched(ack, ACK_FLAGS_AT + 1, (byte) 1));
+        t.reject("a non-zero reserved field after the flags, high byte", Kind.UNEXPECTED,
+                patched(ack, ACK_FLAGS_AT + 2, (byte) 1));
+        t.reject("a non-zero reserved field after the flags, low byte", Kind.UNEXPECTED,
+                patched(ack, ACK_FLAGS_AT + 3, (byte) 0x80));
+        t.rejectNaming("flags", "a v1 HELLO_ACK: nothing after the encodings", Kind.TRUNCATED,
+                cutAt(ack, ACK_FLAGS_AT));
+        t.rejectNaming("nonce", "ends inside the nonce", Kind.TRUNCATED, cutAt(ack, ACK_NONCE_AT + 10));
+        t.rejectNaming("proof", "a proof one byte short", Kind.TRUNCATED, truncated(ack, 1));
+        t.rejectNaming("proof", "no proof", Kind.TRUNCATED, truncated(ack, HandshakeFrames.PROOF_BYTES));
+    }
 
+    private static void authRows(Table t) {
+        t.rejectNaming("proof", "a proof one byte short", Kind.TRUNCATED,
+                frame(FrameType.AUTH, b -> b.put(PROOF, 0, HandshakeFrames.PROOF_BYTES - 1)));
+        t.rejectNaming("proof", "no proof", Kind.TRUNCATED, frame(FrameType.AUTH, b -> { }));
+        t.rejectTrailingByte(new Auth(PROOF));
+        t.reject(FrameType.AUTH, "two proofs", Kind.INCONSISTENT_LENGTH, b -> b.put(PROOF).put(PROOF));
+    }
+
+    private static void setupRows(Table t) {
         VmDescriptor d = new VmDescriptor(new MemoryLayout(PAGE_SIZE, List.of(new MemoryRegion(0, 10),
                 new MemoryRegion(100, 5))), 3, List.of("workload", "net0"), "fmt-v1");
         Setup setup = new Setup(Strategy.HYBRID, true, true, d, 128);
@@ -193,8 +284,6 @@ class FrameRejectionTest {
         t.reject("a batch of no page", Kind.INCONSISTENT_LENGTH, setup(s -> s.batchPages = 0));
         t.reject("a batch above 2^20 pages", Kind.INCONSISTENT_LENGTH,
                 setup(s -> s.batchPages = Wire.MAX_BATCH_PAGES + 1));
-
-        t.rejectTrailingByte(new HandshakeFrames.Ready());
     }
 
     private static void pages(Table t) {
@@ -387,6 +476,14 @@ class FrameRejectionTest {
             t.reject(type, "a trailing byte", Kind.INCONSISTENT_LENGTH, b -> b.putLong(1).put((byte) 0));
         }
         t.rejectTrailingByte(new ControlFrames.Keepalive());
+
+        t.reject(FrameType.SETTLED, "outcome 0, reserved as invalid", Kind.UNEXPECTED, b -> b.put((byte) 0));
+        t.reject(FrameType.SETTLED, "an unknown outcome 3", Kind.UNEXPECTED, b -> b.put((byte) 3));
+        t.reject(FrameType.SETTLED, "an unknown outcome 0xFF", Kind.UNEXPECTED, b -> b.put((byte) 0xFF));
+        t.rejectNaming("outcome", "no outcome", Kind.TRUNCATED, frame(FrameType.SETTLED, b -> { }));
+        t.rejectTrailingByte(new ControlFrames.Settled(ControlFrames.Outcome.RESUMED));
+        t.reject(FrameType.SETTLED, "a trailing byte after a valid outcome 2", Kind.INCONSISTENT_LENGTH,
+                b -> b.put((byte) 2).put((byte) 2));
 
         t.reject(FrameType.ABORT, "code 0, reserved as invalid", Kind.UNEXPECTED,
                 b -> b.putShort((short) 0).put((byte) 0));

@@ -5,10 +5,14 @@ import io.livemig.compress.PageEncoding;
 import io.livemig.engine.internal.wire.ControlFrames.Abort;
 import io.livemig.engine.internal.wire.ControlFrames.AbortCode;
 import io.livemig.engine.internal.wire.ControlFrames.Keepalive;
+import io.livemig.engine.internal.wire.ControlFrames.Outcome;
 import io.livemig.engine.internal.wire.ControlFrames.Ping;
 import io.livemig.engine.internal.wire.ControlFrames.Pong;
+import io.livemig.engine.internal.wire.ControlFrames.Settled;
+import io.livemig.engine.internal.wire.HandshakeFrames.Auth;
 import io.livemig.engine.internal.wire.HandshakeFrames.Hello;
 import io.livemig.engine.internal.wire.HandshakeFrames.HelloAck;
+import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
 import io.livemig.engine.internal.wire.HandshakeFrames.Ready;
 import io.livemig.engine.internal.wire.HandshakeFrames.Setup;
 import io.livemig.engine.internal.wire.PostcopyFrames.PageRequest;
@@ -45,12 +49,18 @@ import java.util.stream.LongStream;
 import java.util.stream.Stream;
 
 import static io.livemig.engine.internal.wire.WireFixtures.AFTER_SETUP;
+import static io.livemig.engine.internal.wire.WireFixtures.DESTINATION_NONCE;
 import static io.livemig.engine.internal.wire.WireFixtures.FRAME_LIMIT;
 import static io.livemig.engine.internal.wire.WireFixtures.LAST_PAGE;
 import static io.livemig.engine.internal.wire.WireFixtures.LAYOUT;
 import static io.livemig.engine.internal.wire.WireFixtures.PAGE_SIZE;
+import static io.livemig.engine.internal.wire.WireFixtures.PROOF;
+import static io.livemig.engine.internal.wire.WireFixtures.SESSION_ID;
+import static io.livemig.engine.internal.wire.WireFixtures.SOURCE_NONCE;
 import static io.livemig.engine.internal.wire.WireFixtures.VCPUS;
 import static io.livemig.engine.internal.wire.WireFixtures.bytes;
+import static io.livemig.engine.internal.wire.WireFixtures.hello;
+import static io.livemig.engine.internal.wire.WireFixtures.helloAck;
 import static io.livemig.engine.internal.wire.WireFixtures.open;
 import static io.livemig.engine.internal.wire.WireFixtures.stringOfUtf8Bytes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -59,7 +69,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Every frame type of protocol v1 survives a trip through the wire: written by its writer,
+ * Every frame type of protocol v2 survives a trip through the wire: written by its writer,
  * reopened from a copy of the bytes by {@link Frame#open}, read back by {@link Message#read} (or,
  * for PAGES, {@link PageBatchReader}), and equal to what was written. The table must cover
  * {@link FrameType#values()}; {@link FrameWireBytesTest} pins the bytes themselves.
@@ -89,12 +99,26 @@ class FrameRoundTripTest {
     private static List<RoundTrip> table() {
         List<RoundTrip> t = new ArrayList<>();
         // Handshake.
-        t.add(message("version 1, 1 MiB frames, zero and raw", new Hello(1, 1, 1 << 20, 0b110)));
+        t.add(message("version 2, 1 MiB frames, zero and raw", hello(2, 2, 1 << 20, 0b110)));
         t.add(message("widest version range, largest frame limit, every encoding bit",
-                new Hello(1, 0xFFFF, Integer.MAX_VALUE, -1L)));
-        t.add(message("smallest frame limit", new HelloAck(1, Wire.MIN_MAX_FRAME_BYTES, 0b111_1110)));
+                hello(1, 0xFFFF, Integer.MAX_VALUE, -1L)));
+        for (Purpose purpose : Purpose.values()) {
+            t.add(message(purpose + ", without the auth flag", new Hello(2, 2, 1 << 20, 0b110, purpose, false,
+                    SESSION_ID, SOURCE_NONCE)));
+        }
+        t.add(message("all-ones session id and nonce", new Hello(2, 2, Wire.MIN_MAX_FRAME_BYTES, 0b110,
+                Purpose.SETTLE, true, filled(HandshakeFrames.SESSION_ID_BYTES, 0xFF),
+                filled(HandshakeFrames.NONCE_BYTES, 0xFF))));
+        t.add(message("smallest frame limit", helloAck(2, Wire.MIN_MAX_FRAME_BYTES, 0b111_1110)));
         t.add(message("largest version and frame limit, every encoding bit",
-                new HelloAck(0xFFFF, Integer.MAX_VALUE, -1L)));
+                helloAck(0xFFFF, Integer.MAX_VALUE, -1L)));
+        t.add(message("without the auth flag, a zero proof", new HelloAck(2, 1 << 20, 0b110, false,
+                DESTINATION_NONCE, new byte[HandshakeFrames.PROOF_BYTES])));
+        t.add(message("all-ones nonce and proof", new HelloAck(2, 1 << 20, 0b110, true,
+                filled(HandshakeFrames.NONCE_BYTES, 0xFF), filled(HandshakeFrames.PROOF_BYTES, 0xFF))));
+        t.add(message("a proof", new Auth(PROOF)));
+        t.add(message("an all-zero proof", new Auth(new byte[HandshakeFrames.PROOF_BYTES])));
+        t.add(message("an all-ones proof", new Auth(filled(HandshakeFrames.PROOF_BYTES, 0xFF))));
         t.add(message("hybrid, verified, a hole, two devices", new Setup(Strategy.HYBRID, true, true,
                 new VmDescriptor(new MemoryLayout(PAGE_SIZE, List.of(new MemoryRegion(0, 10),
                         new MemoryRegion(100, 5))), 3, List.of("workload", "net0"), "fmt-v1"), 128)));
@@ -165,6 +189,9 @@ class FrameRoundTripTest {
         t.add(message("all-ones token", new Ping(-1)));
         t.add(message("a nanoTime token", new Pong(Long.MIN_VALUE + 12_345)));
         t.add(message("empty", new Keepalive()));
+        for (Outcome outcome : Outcome.values()) {
+            t.add(message(outcome.toString(), new Settled(outcome)));
+        }
         t.add(message("bye", new Abort(AbortCode.CANCELLED, "bye")));
         for (AbortCode code : AbortCode.values()) {
             t.add(message(code + ", empty reason", new Abort(code, "")));
@@ -311,6 +338,39 @@ class FrameRoundTripTest {
         assertArrayEquals(dev.data(), back.data());
     }
 
+    @Test
+    void handshakeRecordsCopyTheirBytesAndRefuseWrongLengths() {
+        byte[] id = SESSION_ID.clone();
+        byte[] nonce = SOURCE_NONCE.clone();
+        byte[] proof = PROOF.clone();
+        Hello hello = new Hello(2, 2, 1 << 20, 6, Purpose.NEW, true, id, nonce);
+        HelloAck ack = new HelloAck(2, 1 << 20, 6, true, nonce, proof);
+        Auth auth = new Auth(proof);
+        id[0] ^= 1;
+        nonce[0] ^= 1;
+        proof[0] ^= 1;
+        assertArrayEquals(SESSION_ID, hello.sessionId());
+        assertArrayEquals(SOURCE_NONCE, hello.nonce());
+        assertArrayEquals(SOURCE_NONCE, ack.nonce());
+        assertArrayEquals(PROOF, ack.proof());
+        assertArrayEquals(PROOF, auth.proof());
+
+        byte[] shortId = new byte[HandshakeFrames.SESSION_ID_BYTES - 1];
+        byte[] longNonce = new byte[HandshakeFrames.NONCE_BYTES + 1];
+        byte[] shortProof = new byte[HandshakeFrames.PROOF_BYTES - 1];
+        assertThrows(IllegalArgumentException.class,
+                () -> new Hello(2, 2, 1 << 20, 6, Purpose.NEW, true, shortId, SOURCE_NONCE));
+        assertThrows(IllegalArgumentException.class,
+                () -> new Hello(2, 2, 1 << 20, 6, Purpose.NEW, true, SESSION_ID, longNonce));
+        assertThrows(NullPointerException.class,
+                () -> new Hello(2, 2, 1 << 20, 6, null, true, SESSION_ID, SOURCE_NONCE));
+        assertThrows(IllegalArgumentException.class, () -> new HelloAck(2, 1 << 20, 6, true, longNonce, PROOF));
+        assertThrows(IllegalArgumentException.class,
+                () -> new HelloAck(2, 1 << 20, 6, true, DESTINATION_NONCE, shortProof));
+        assertThrows(IllegalArgumentException.class, () -> new Auth(shortProof));
+        assertThrows(NullPointerException.class, () -> new Settled(null));
+    }
+
     private static PageBitmap bitmapOfEveryPage(FrameType type) {
         List<PageBitmap> chunks = PageBitmap.chunks(type, PageSet.allOf(LAYOUT), FRAME_LIMIT);
         assertEquals(1, chunks.size());
@@ -324,6 +384,12 @@ class FrameRoundTripTest {
             words[(int) (page >>> 6)] |= 1L << page;
         }
         return words;
+    }
+
+    private static byte[] filled(int length, int value) {
+        byte[] b = new byte[length];
+        Arrays.fill(b, (byte) value);
+        return b;
     }
 
     private static byte[] pattern(int length) {

@@ -4,8 +4,12 @@ import io.livemig.api.Strategy;
 import io.livemig.compress.PageEncoding;
 import io.livemig.engine.internal.wire.ControlFrames.Abort;
 import io.livemig.engine.internal.wire.ControlFrames.AbortCode;
+import io.livemig.engine.internal.wire.ControlFrames.Outcome;
+import io.livemig.engine.internal.wire.ControlFrames.Settled;
+import io.livemig.engine.internal.wire.HandshakeFrames.Auth;
 import io.livemig.engine.internal.wire.HandshakeFrames.Hello;
 import io.livemig.engine.internal.wire.HandshakeFrames.HelloAck;
+import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
 import io.livemig.engine.internal.wire.HandshakeFrames.Ready;
 import io.livemig.engine.internal.wire.HandshakeFrames.Setup;
 import io.livemig.engine.internal.wire.SwitchoverFrames.Commit;
@@ -21,15 +25,21 @@ import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32C;
 
+import static io.livemig.engine.internal.wire.WireFixtures.DESTINATION_NONCE;
 import static io.livemig.engine.internal.wire.WireFixtures.FRAME_LIMIT;
+import static io.livemig.engine.internal.wire.WireFixtures.PROOF;
+import static io.livemig.engine.internal.wire.WireFixtures.SESSION_ID;
+import static io.livemig.engine.internal.wire.WireFixtures.SOURCE_NONCE;
 import static io.livemig.engine.internal.wire.WireFixtures.bytes;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The bytes of protocol v1 as docs/protocol.md writes them down: frame type codes, a few whole
+ * The bytes of protocol v2 as docs/protocol.md writes them down: frame type codes, a few whole
  * frames (header, big-endian fields, CRC32C trailer, each CRC computed independently of
- * java.util.zip), and the explicit codes inside payloads (SETUP's strategy and flags, ABORT's
- * code, COMMIT's flag, a PAGES entry's encoding). A change here is a protocol change.
+ * java.util.zip, with a bitwise and a table-driven CRC-32C outside Java that agree), and the
+ * explicit codes inside payloads (HELLO's purpose and flags, HELLO_ACK's flags, SETTLED's
+ * outcome, SETUP's strategy and flags, ABORT's code, COMMIT's flag, a PAGES entry's encoding).
+ * A change here is a protocol change.
  */
 class FrameWireBytesTest {
 
@@ -64,6 +74,7 @@ class FrameWireBytesTest {
         table.put(FrameType.POSTCOPY_END, 0x0B);
         table.put(FrameType.RECOVER_ACK, 0x0C);
         table.put(FrameType.PING, 0x0D);
+        table.put(FrameType.AUTH, 0x0E);
         table.put(FrameType.HELLO_ACK, 0x41);
         table.put(FrameType.READY, 0x42);
         table.put(FrameType.RESUMED, 0x43);
@@ -75,6 +86,7 @@ class FrameWireBytesTest {
         table.put(FrameType.POSTCOPY_ACK, 0x49);
         table.put(FrameType.KEEPALIVE, 0x4A);
         table.put(FrameType.PONG, 0x4B);
+        table.put(FrameType.SETTLED, 0x4C);
         table.put(FrameType.ABORT, 0x7F);
         assertEquals(FrameType.values().length, table.size(), "a frame type is missing from this table");
         for (FrameType type : FrameType.values()) {
@@ -96,15 +108,68 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void helloIsMagicVersionsFrameLimitAndEncodings() {
-        assertEquals("01000000 4C564D47" + "0001" + "0001" + "01000000" + "0000000000000006" + " A2CADC4F",
-                written(new Hello(1, 1, Wire.DEFAULT_MAX_FRAME_BYTES, 0b110)));
+    void thisBuildSpeaksVersion2() {
+        assertEquals(2, Wire.VERSION);
     }
 
     @Test
-    void helloAckHasAZeroReservedFieldAfterTheVersion() {
-        assertEquals("41000000 4C564D47" + "0001" + "0000" + "00010000" + "0000000000000006" + " 296C3BD5",
-                written(new HelloAck(1, Wire.MIN_MAX_FRAME_BYTES, 0b110)));
+    void helloIsMagicVersionsFrameLimitEncodingsPurposeFlagsSessionIdAndNonce() {
+        assertEquals("01000000 4C564D47" + "0002" + "0002" + "01000000" + "0000000000000006"
+                        + "03" + "01" + "0000" + "101112131415161718191A1B1C1D1E1F"
+                        + "202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F" + " 1E7E981F",
+                written(new Hello(2, 2, Wire.DEFAULT_MAX_FRAME_BYTES, 0b110, Purpose.SETTLE, true, SESSION_ID,
+                        SOURCE_NONCE)));
+    }
+
+    @Test
+    void helloAckHasAZeroReservedFieldAfterTheVersionThenFlagsReservedNonceAndProof() {
+        assertEquals("41000000 4C564D47" + "0002" + "0000" + "00010000" + "0000000000000006"
+                        + "01" + "00" + "0000" + "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F"
+                        + "606162636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F" + " BDCBF9D9",
+                written(new HelloAck(2, Wire.MIN_MAX_FRAME_BYTES, 0b110, true, DESTINATION_NONCE, PROOF)));
+    }
+
+    @Test
+    void helloPurposeByteIs1New2Recover3Settle() {
+        Map<Purpose, Integer> codes = Map.of(Purpose.NEW, 1, Purpose.RECOVER, 2, Purpose.SETTLE, 3);
+        assertEquals(Purpose.values().length, codes.size(), "a purpose is missing from this table");
+        for (Purpose purpose : Purpose.values()) {
+            byte[] frame = bytes(new Hello(2, 2, 1 << 20, 6, purpose, false, SESSION_ID, SOURCE_NONCE).write(writer));
+            assertEquals(codes.get(purpose), frame[Wire.HEADER_BYTES + 20] & 0xFF, purpose.name());
+            assertEquals(codes.get(purpose), purpose.code(), purpose.name());
+        }
+    }
+
+    @Test
+    void authFlagIsBit0OfHelloAndHelloAck() {
+        int helloFlagsAt = Wire.HEADER_BYTES + 21;
+        int ackFlagsAt = Wire.HEADER_BYTES + 20;
+        assertEquals(1, HandshakeFrames.FLAG_AUTH);
+        assertEquals(0, bytes(new Hello(2, 2, 1 << 20, 6, Purpose.NEW, false, SESSION_ID, SOURCE_NONCE)
+                .write(writer))[helloFlagsAt]);
+        assertEquals(1, bytes(new Hello(2, 2, 1 << 20, 6, Purpose.NEW, true, SESSION_ID, SOURCE_NONCE)
+                .write(writer))[helloFlagsAt]);
+        assertEquals(0, bytes(new HelloAck(2, 1 << 20, 6, false, DESTINATION_NONCE, PROOF)
+                .write(writer))[ackFlagsAt]);
+        assertEquals(1, bytes(new HelloAck(2, 1 << 20, 6, true, DESTINATION_NONCE, PROOF)
+                .write(writer))[ackFlagsAt]);
+    }
+
+    @Test
+    void authIsTheProofAlone() {
+        assertEquals("0E000000 " + "606162636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F" + " 2913518B",
+                written(new Auth(PROOF)));
+    }
+
+    @Test
+    void settledIsOneOutcomeByte1Resumed2Discarded() {
+        assertEquals("4C000000 01 A56A2AB9", written(new Settled(Outcome.RESUMED)));
+        assertEquals("4C000000 02 B63AD94D", written(new Settled(Outcome.DISCARDED)));
+        Map<Outcome, Integer> codes = Map.of(Outcome.RESUMED, 1, Outcome.DISCARDED, 2);
+        assertEquals(Outcome.values().length, codes.size(), "an outcome is missing from this table");
+        for (Outcome outcome : Outcome.values()) {
+            assertEquals(codes.get(outcome), outcome.code(), outcome.name());
+        }
     }
 
     @Test

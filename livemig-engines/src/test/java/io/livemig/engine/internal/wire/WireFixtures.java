@@ -49,6 +49,41 @@ final class WireFixtures {
     /** The frame limit the tests write with: room for a bitmap of the maximum word count. */
     static final int FRAME_LIMIT = 1 << 20;
 
+    /** A session id: bytes 0x10 to 0x1F, so that its place in a frame shows in hex. */
+    static final byte[] SESSION_ID = ascending(0x10, HandshakeFrames.SESSION_ID_BYTES);
+
+    /** A source nonce: bytes 0x20 to 0x3F. */
+    static final byte[] SOURCE_NONCE = ascending(0x20, HandshakeFrames.NONCE_BYTES);
+
+    /** A destination nonce: bytes 0x40 to 0x5F. */
+    static final byte[] DESTINATION_NONCE = ascending(0x40, HandshakeFrames.NONCE_BYTES);
+
+    /** A proof: bytes 0x60 to 0x7F. */
+    static final byte[] PROOF = ascending(0x60, HandshakeFrames.PROOF_BYTES);
+
+    /** @return {@code length} bytes counting up from {@code first} */
+    static byte[] ascending(int first, int length) {
+        byte[] out = new byte[length];
+        for (int i = 0; i < length; i++) {
+            out[i] = (byte) (first + i);
+        }
+        return out;
+    }
+
+    /**
+     * @return a HELLO for a new migration, with the auth flag, {@link #SESSION_ID} and
+     * {@link #SOURCE_NONCE}: the fields a row does not vary
+     */
+    static HandshakeFrames.Hello hello(int minVersion, int maxVersion, int maxFrameBytes, long encodings) {
+        return new HandshakeFrames.Hello(minVersion, maxVersion, maxFrameBytes, encodings,
+                HandshakeFrames.Purpose.NEW, true, SESSION_ID, SOURCE_NONCE);
+    }
+
+    /** @return a HELLO_ACK with the auth flag, {@link #DESTINATION_NONCE} and {@link #PROOF} */
+    static HandshakeFrames.HelloAck helloAck(int version, int maxFrameBytes, long encodings) {
+        return new HandshakeFrames.HelloAck(version, maxFrameBytes, encodings, true, DESTINATION_NONCE, PROOF);
+    }
+
     /** @return a copy of the frame between the buffer's position and limit */
     static byte[] bytes(ByteBuffer frame) {
         byte[] out = new byte[frame.remaining()];
@@ -95,6 +130,14 @@ final class WireFixtures {
     /** @return {@code frame} with its last {@code cut} payload bytes removed and its CRC recomputed */
     static byte[] truncated(byte[] frame, int cut) {
         return withCrc(Arrays.copyOf(frame, frame.length - Wire.TRAILER_BYTES - cut));
+    }
+
+    /**
+     * @param at an offset in the frame (the header counts)
+     * @return {@code frame} cut to its first {@code at} bytes, with its CRC recomputed
+     */
+    static byte[] cutAt(byte[] frame, int at) {
+        return withCrc(Arrays.copyOf(frame, at));
     }
 
     /** @return {@code frame} with {@code extra} appended to its payload and its CRC recomputed */
