@@ -33,7 +33,7 @@ import java.time.Duration;
 
 /**
  * The destination side of one migration: the receive state machine over the frames of protocol
- * v1 ({@link ReceiverState}; docs/protocol.md, section 5). Each frame is checked completely (CRC,
+ * v2 ({@link ReceiverState}; docs/protocol.md, section 5). Each frame is checked completely (CRC,
  * type allowed in the current state, every field) before it is acted on; the
  * {@link TargetSetup handshake and target}, the {@link PageApplier page applier}, the
  * {@link StateLoader state loader}, the {@link DestinationVerifier verifier} and the

@@ -25,6 +25,8 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.zip.CRC32C;
 
 /**
@@ -103,9 +105,13 @@ final class Greeter {
      */
     static Greeted greet(Channel channel, MigrationOptions options, Admission admission, Duration deadline)
             throws Refused, IOException {
+        // Whoever sets this first decides: the greeting (done in time) or the watchdog (too late).
+        AtomicBoolean decided = new AtomicBoolean();
+        AtomicBoolean expired = new AtomicBoolean();
         Thread watchdog = Thread.ofPlatform().daemon().name("livemig-handshake-deadline").start(() -> {
             try {
                 Thread.sleep(deadline);
+                expired.set(true);
                 channel.close();
             } catch (InterruptedException done) {
                 // greeted in time
@@ -114,7 +120,7 @@ final class Greeter {
         try {
             return greet(channel, options, admission);
         } catch (IOException e) {
-            if (!watchdog.isAlive()) {
+            if (expired.get()) {
                 throw new IOException("no complete handshake within " + deadline.toMillis() + " ms from "
                         + channel.peer(), e);
             }

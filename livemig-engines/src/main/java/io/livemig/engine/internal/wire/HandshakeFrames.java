@@ -132,8 +132,11 @@ public final class HandshakeFrames {
             long encodings = f.u64("encodings");
             Purpose purpose = Purpose.of(f.u8("purpose"));
             int flags = f.u8("flags");
-            if ((flags & ~FLAG_AUTH) != 0 || f.u16("reserved") != 0) {
+            if ((flags & ~FLAG_AUTH) != 0) {
                 throw new WireException(Kind.UNEXPECTED, "unknown HELLO flags " + flags);
+            }
+            if (f.u16("reserved") != 0) {
+                throw new WireException(Kind.UNEXPECTED, "HELLO reserved field is not zero");
             }
             Hello h = new Hello(min, max, maxFrame, encodings, purpose, (flags & FLAG_AUTH) != 0,
                     fixed(f, "sessionId", SESSION_ID_BYTES), fixed(f, "nonce", NONCE_BYTES));
@@ -202,8 +205,11 @@ public final class HandshakeFrames {
             int maxFrame = f.u32In("maxFrameBytes", Wire.MIN_MAX_FRAME_BYTES, Integer.MAX_VALUE);
             long encodings = f.u64("encodings");
             int flags = f.u8("flags");
-            if ((flags & ~FLAG_AUTH) != 0 || f.u8("reserved2") != 0 || f.u16("reserved3") != 0) {
+            if ((flags & ~FLAG_AUTH) != 0) {
                 throw new WireException(Kind.UNEXPECTED, "unknown HELLO_ACK flags " + flags);
+            }
+            if (f.u8("reserved2") != 0 || f.u16("reserved3") != 0) {
+                throw new WireException(Kind.UNEXPECTED, "HELLO_ACK reserved field after the flags is not zero");
             }
             HelloAck a = new HelloAck(version, maxFrame, encodings, (flags & FLAG_AUTH) != 0,
                     fixed(f, "nonce", NONCE_BYTES), fixed(f, "proof", PROOF_BYTES));

@@ -6,7 +6,7 @@ import io.livemig.spi.MemoryLayout;
 import java.nio.ByteBuffer;
 
 /**
- * One frame of wire protocol v1 (docs/protocol.md) as a value: every frame type but PAGES (whose
+ * One frame of wire protocol v2 (docs/protocol.md) as a value: every frame type but PAGES (whose
  * entries are written in place by {@link PageBatchWriter} and checked by {@link PageBatchReader},
  * for speed) is a record that writes itself with {@link #write} and is parsed, every field
  * checked, by {@link #read}.
