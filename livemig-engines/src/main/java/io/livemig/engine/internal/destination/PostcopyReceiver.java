@@ -216,13 +216,18 @@ final class PostcopyReceiver implements AutoCloseable {
         ackedAt = 0;
     }
 
-    /** Stops the requester and disarms demand paging. Idempotent. */
+    /** Stops the requester and disarms demand paging. Idempotent; never throws. */
     @Override
     public void close() {
         if (!closed) {
             closed = true;
             requester.interrupt();
-            paging.disarm();
+            try {
+                paging.disarm();
+            } catch (RuntimeException e) {
+                // Never let a provider's disarm replace the failure or report being built.
+                LOG.warn("disarming demand paging failed", e);
+            }
         }
     }
 }
