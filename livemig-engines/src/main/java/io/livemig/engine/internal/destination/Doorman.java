@@ -11,6 +11,8 @@ import java.io.IOException;
 import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -21,21 +23,32 @@ import java.util.concurrent.TimeUnit;
  * an idle, slow or unauthenticated connection never holds up the real source nor disturbs a
  * running migration: the first source admitted for a new migration is handed out, then only
  * that migration's recovery and settle connections are admitted; everything else is turned away.
- * At most {@value #MAX_GREETINGS} greetings run at once; connections beyond that are closed.
+ * At most {@value #MAX_GREETINGS} greetings run at once. When that many are running, the oldest
+ * is closed to make room for the newcomer rather than the newcomer turned away: a real source
+ * greets within a round trip, a squatter holds its connection for as long as it is let, so the
+ * oldest pending greetings are the likeliest squatters, and a flood of idle connections cannot
+ * keep the real source out.
  *
  * <p>Thread-safe. {@link #close()} stops accepting (the listener belongs to the caller) and closes
- * connections not handed out.
+ * every connection it accepted, handed out or not: the caller of {@code receive} never sees them,
+ * and the migration is over by then.
  */
 final class Doorman implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Doorman.class);
     private static final int MAX_GREETINGS = 64;
     private static final Duration ACCEPT_POLL = Duration.ofMillis(250);
+    /** How long a newcomer waits for the greeting it evicted to give back its slot. */
+    private static final Duration EVICTION_WAIT = Duration.ofSeconds(1);
 
     private final ChannelListener listener;
     private final MigrationOptions options;
     private final Semaphore greetings = new Semaphore(MAX_GREETINGS);
     private final LinkedBlockingQueue<Greeter.Greeted> admitted = new LinkedBlockingQueue<>();
+    /** Connections being greeted, oldest first. */
+    private final ConcurrentLinkedDeque<Channel> pending = new ConcurrentLinkedDeque<>();
+    /** Connections handed to the migration, closed with the doorman. */
+    private final ConcurrentLinkedQueue<Channel> handedOut = new ConcurrentLinkedQueue<>();
     private final Thread acceptor;
     /** The admitted migration's session id; null until one is admitted. Guarded by {@code this}. */
     private byte[] sessionId;
@@ -65,11 +78,12 @@ final class Doorman implements AutoCloseable {
                 }
                 return;
             }
-            if (closed || !greetings.tryAcquire()) {
+            if (closed || !makeRoom()) {
                 LOG.warn("turned away {}: {}", channel.peer(), closed ? "closing" : "too many handshakes at once");
                 channel.close();
                 continue;
             }
+            pending.addLast(channel);
             Thread.ofVirtual().name("livemig-greeting").start(() -> greet(channel));
         }
     }
@@ -78,6 +92,10 @@ final class Doorman implements AutoCloseable {
         try {
             Greeter.Greeted greeted = Greeter.greet(channel, options, this::refusal,
                     options.receiveLimits().handshakeTimeout());
+            if (!pending.remove(channel)) {
+                // Closed to make room just as it completed; once out of the pending list it never is.
+                throw new IOException("closed to make room for a newer connection");
+            }
             synchronized (this) {
                 if (greeted.hello().purpose() == Purpose.NEW) {
                     if (sessionId != null) {
@@ -94,7 +112,31 @@ final class Doorman implements AutoCloseable {
             LOG.warn("turned away {}: {}", channel.peer(), e.getMessage());
             channel.close();
         } finally {
+            pending.remove(channel);
             greetings.release();
+        }
+    }
+
+    /**
+     * Takes a greeting slot, closing the oldest pending greeting if none is free; its greeter then
+     * fails at once and gives its slot back.
+     *
+     * @return false if no slot came free in time
+     */
+    private boolean makeRoom() {
+        if (greetings.tryAcquire()) {
+            return true;
+        }
+        Channel oldest = pending.pollFirst();
+        if (oldest != null) {
+            LOG.warn("closed {}, the oldest of {} pending handshakes, to make room", oldest.peer(), MAX_GREETINGS);
+            oldest.close();
+        }
+        try {
+            return greetings.tryAcquire(EVICTION_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
         }
     }
 
@@ -138,6 +180,7 @@ final class Doorman implements AutoCloseable {
                             + " ms");
                 }
                 if (g.hello().purpose() == purpose) {
+                    handedOut.add(g.channel());
                     return g;
                 }
                 LOG.warn("dropped a {} connection from {}: waiting for {}", g.hello().purpose(), g.channel().peer(),
@@ -157,11 +200,18 @@ final class Doorman implements AutoCloseable {
         }
     }
 
-    /** Stops accepting and closes admitted connections nobody took. Idempotent. */
+    /**
+     * Stops accepting and closes every connection accepted: the admitted ones nobody took, and
+     * those handed out. Idempotent.
+     */
     @Override
     public void close() {
         closed = true;
         acceptor.interrupt();
         drain();
+        Channel channel;
+        while ((channel = handedOut.poll()) != null) {
+            channel.close();
+        }
     }
 }
