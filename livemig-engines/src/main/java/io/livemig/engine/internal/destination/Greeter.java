@@ -26,7 +26,6 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.zip.CRC32C;
 
 /**
@@ -105,29 +104,38 @@ final class Greeter {
      */
     static Greeted greet(Channel channel, MigrationOptions options, Admission admission, Duration deadline)
             throws Refused, IOException {
-        // Whoever sets this first decides: the greeting (done in time) or the watchdog (too late).
+        // Whoever sets this first decides: the greeting (done in time) or the watchdog (too late),
+        // so that a greeting completed at the deadline is never closed after it was admitted.
         AtomicBoolean decided = new AtomicBoolean();
-        AtomicBoolean expired = new AtomicBoolean();
         Thread watchdog = Thread.ofPlatform().daemon().name("livemig-handshake-deadline").start(() -> {
             try {
                 Thread.sleep(deadline);
-                expired.set(true);
-                channel.close();
+                if (decided.compareAndSet(false, true)) {
+                    channel.close();
+                }
             } catch (InterruptedException done) {
                 // greeted in time
             }
         });
         try {
-            return greet(channel, options, admission);
+            Greeted greeted = greet(channel, options, admission);
+            if (!decided.compareAndSet(false, true)) {
+                throw late(channel, deadline, null);
+            }
+            return greeted;
         } catch (IOException e) {
-            if (expired.get()) {
-                throw new IOException("no complete handshake within " + deadline.toMillis() + " ms from "
-                        + channel.peer(), e);
+            if (!decided.compareAndSet(false, true)) {
+                throw late(channel, deadline, e);
             }
             throw e;
         } finally {
             watchdog.interrupt();
         }
+    }
+
+    private static IOException late(Channel channel, Duration deadline, IOException cause) {
+        return new IOException("no complete handshake within " + deadline.toMillis() + " ms from " + channel.peer(),
+                cause);
     }
 
     private static Greeted greet(Channel channel, MigrationOptions options, Admission admission)
