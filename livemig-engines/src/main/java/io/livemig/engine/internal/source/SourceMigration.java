@@ -111,7 +111,9 @@ public final class SourceMigration {
             ControlFrames.Outcome settled = t instanceof ChannelException broken
                     && context.state() == SourceState.COMMITTED ? settle(broken) : null;
             if (settled == ControlFrames.Outcome.RESUMED) {
-                // The VM runs at the destination: the migration completed, unverified.
+                // The VM runs at the destination: the migration completed, unverified. RESUMED never
+                // came; the answer bounds the resume from above, as RESUMED's arrival would have.
+                context.resumedAt(time.nanoTime());
                 context.moveTo(SourceState.HANDED_OVER);
                 runOnce(afterSwitchover);
                 context.moveTo(SourceState.DONE);
