@@ -93,8 +93,9 @@ final class Doorman implements AutoCloseable {
             Greeter.Greeted greeted = Greeter.greet(channel, options, this::refusal,
                     options.receiveLimits().handshakeTimeout());
             if (!pending.remove(channel)) {
-                // Closed to make room just as it completed; once out of the pending list it never is.
-                throw new IOException("closed to make room for a newer connection");
+                // Closed (to make room, or because the migration ended) just as it completed; once
+                // out of the pending list it never is.
+                throw new IOException("closed while it was being greeted");
             }
             synchronized (this) {
                 if (greeted.hello().purpose() == Purpose.NEW) {
@@ -201,15 +202,18 @@ final class Doorman implements AutoCloseable {
     }
 
     /**
-     * Stops accepting and closes every connection accepted: the admitted ones nobody took, and
-     * those handed out. Idempotent.
+     * Stops accepting and closes every connection accepted: those still being greeted, the
+     * admitted ones nobody took, and those handed out. Idempotent.
      */
     @Override
     public void close() {
         closed = true;
         acceptor.interrupt();
-        drain();
         Channel channel;
+        while ((channel = pending.pollFirst()) != null) {
+            channel.close();
+        }
+        drain();
         while ((channel = handedOut.poll()) != null) {
             channel.close();
         }
