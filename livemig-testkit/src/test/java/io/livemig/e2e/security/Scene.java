@@ -141,10 +141,12 @@ final class Scene {
     static final class Destination {
         private final AtomicInteger targetsMade = new AtomicInteger();
         private final AtomicReference<WatchedTarget> target = new AtomicReference<>();
+        private volatile long askedNanos = -1;
 
         /** @return the factory the destination is given */
         TargetFactory factory() {
             return descriptor -> {
+                askedNanos = System.nanoTime();
                 targetsMade.incrementAndGet();
                 WatchedTarget made = WatchedTarget.of(descriptor);
                 target.set(made);
@@ -155,6 +157,14 @@ final class Scene {
         /** @return how many times the destination asked the factory for a target */
         int targetsMade() {
             return targetsMade.get();
+        }
+
+        /**
+         * @return when ({@link System#nanoTime()}) the factory was last asked for a target, after
+         *         the source was admitted and sent SETUP; -1 if never
+         */
+        long askedNanos() {
+            return askedNanos;
         }
 
         /** @return the target made last, or null */

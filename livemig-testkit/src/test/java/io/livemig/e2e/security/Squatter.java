@@ -102,6 +102,14 @@ final class Squatter implements AutoCloseable {
         return Duration.ofNanos(closedNanos - connectedNanos);
     }
 
+    /** @return when ({@link System#nanoTime()}) the destination closed the connection */
+    long closedNanos() {
+        if (!closedByPeer()) {
+            throw new IllegalStateException("the destination has not closed the connection");
+        }
+        return closedNanos;
+    }
+
     /** @return how many bytes the slow squatter has sent */
     long bytesSent() {
         return bytesSent;
