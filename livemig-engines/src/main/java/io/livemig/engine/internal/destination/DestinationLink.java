@@ -98,7 +98,9 @@ final class DestinationLink {
         } catch (MessageTooLargeException e) {
             throw protocol(Kind.FRAME_TOO_LARGE, e.getMessage());
         } catch (EOFException e) {
-            throw protocol(Kind.TRUNCATED, "the stream ended inside a frame: " + e.getMessage());
+            // A connection that dies part-way through a frame is a broken channel, as one that dies
+            // between frames is: in post-copy both are recovered, at the switchover both settled.
+            throw context.channel("the stream from " + channel.peer() + " ended inside a frame: " + e.getMessage(), e);
         } catch (IOException e) {
             throw context.channel("receiving from " + channel.peer() + " failed: " + e.getMessage(), e);
         }
