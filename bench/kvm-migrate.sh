@@ -15,7 +15,7 @@ printf '|---|---|---|---:|---:|---:|---:|---:|---|\n'
 for mem in $sizes; do
   for rate in $rates; do
     port=$((port + 1))
-    ./livemig kvm receive --listen 127.0.0.1:$port --mem "$mem" --console "$out/dst.txt" --run-after 3s --json \
+    ./livemig kvm receive --insecure --listen 127.0.0.1:$port --mem "$mem" --console "$out/dst.txt" --run-after 3s --json \
       > "$out/dst.json" 2> "$out/dst.err" &
     receiver=$!
     sleep 1

@@ -123,7 +123,8 @@ def wait_for(path, text, timeout):
 
 def livemig_run(work, mem, scenario, port):
     s = scenario
-    dst = subprocess.Popen([LIVEMIG, "kvm", "receive", "--listen", f"127.0.0.1:{port}", "--mem", str(mem),
+    # Loopback, as QEMU's side of the comparison: plain TCP (--insecure), so that both move the same bytes.
+    dst = subprocess.Popen([LIVEMIG, "kvm", "receive", "--insecure", "--listen", f"127.0.0.1:{port}", "--mem", str(mem),
                             "--console", f"{work}/lm-dst.txt", "--run-after", "3s", "--json"],
                            stdout=open(f"{work}/lm-dst.json", "w"), stderr=subprocess.DEVNULL)
     time.sleep(1.0)

@@ -21,7 +21,10 @@ import io.livemig.kit.Workload;
 import io.livemig.kit.WorkloadPattern;
 import io.livemig.transport.TcpChannel;
 import io.livemig.transport.TcpChannelListener;
+import io.livemig.transport.TlsChannel;
+import io.livemig.transport.TlsChannelListener;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -31,20 +34,23 @@ import java.net.URI;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import javax.net.ssl.SSLContext;
 
 /**
  * {@code livemig demo}: builds an in-memory VM whose guest writes into its memory, migrates it
- * to a second in-memory VM in this process over TCP loopback (or an in-memory shaped link), and
- * prints the report. Progress goes to stderr, the report to stdout.
+ * to a second in-memory VM in this process over TCP loopback, mutual TLS over loopback (with
+ * throwaway certificates made at start, or the {@code --tls-*} files for both ends) or an
+ * in-memory shaped link, and prints the report. Progress goes to stderr, the report to stdout.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Migrate a running in-memory VM over TCP loopback and print the report.")
+        description = "Migrate a running in-memory VM over TCP or TLS loopback and print the report.")
 final class DemoCommand implements Callable<Integer> {
 
-    enum TransportKind { tcp, memory }
+    enum TransportKind { tcp, tls, memory }
 
     @Option(names = "--strategy", defaultValue = "precopy", description = "cold, precopy (default), postcopy, hybrid")
     String strategy;
@@ -104,8 +110,16 @@ final class DemoCommand implements Callable<Integer> {
             description = "migration bandwidth cap in bytes per second; 0 = none (default)")
     SizeArg bandwidth;
 
-    @Option(names = "--transport", defaultValue = "tcp", description = "tcp (loopback, default) or memory")
+    @Option(names = "--transport", defaultValue = "tcp",
+            description = "tcp (loopback, default), tls (mutual TLS 1.3 over loopback; throwaway certificates unless "
+                    + "--tls-cert/--tls-key/--tls-ca, which both ends then use) or memory")
     TransportKind transport;
+
+    @Mixin
+    SecurityOptions security;
+
+    @Option(names = "--secret-random", description = "give both ends a fresh random migration secret")
+    boolean secretRandom;
 
     @Option(names = "--link-bandwidth", defaultValue = "0",
             description = "simulated link rate for --transport memory, bytes per second; 0 = unlimited")
@@ -150,6 +164,24 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintStream out = System.out;
         PrintStream err = System.err;
+        Optional<SSLContext> tlsFiles;
+        Optional<io.livemig.api.MigrationSecret> secret;
+        try {
+            if (security.tlsRequested() && transport != TransportKind.tls) {
+                throw new SecurityOptions.Invalid("the --tls-* flags need --transport tls");
+            }
+            tlsFiles = security.tls();
+            if (secretRandom && security.secretFile != null) {
+                throw new SecurityOptions.Invalid("--secret-random and --secret-file exclude each other");
+            }
+            secret = secretRandom ? Optional.of(io.livemig.api.MigrationSecret.random())
+                    : security.secret(System.getenv());
+            if (transport == TransportKind.tls) {
+                TlsChannel.warmUp(); // while the VM is made: not part of the migration's time
+            }
+        } catch (SecurityOptions.Invalid e) {
+            return KvmCommand.usageError("livemig demo", e.getMessage(), json);
+        }
         Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
         WorkloadPattern pattern = WorkloadPattern.valueOf(workload.toUpperCase(Locale.ROOT));
         Workload guest = new Workload(pattern, workingSet.bytes(), dirtyRate.bytes(), bytesPerWrite, seed);
@@ -166,6 +198,7 @@ final class DemoCommand implements Callable<Integer> {
                 .hybridRounds(hybridRounds)
                 .codecs(parseCodecs(codecs))
                 .encoderThreads(encoderThreads)
+                .secret(secret.orElse(null))
                 .xbzrleCacheBytes(xbzrleCache != null ? xbzrleCache.bytes()
                         : Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
                 .listener(event -> {
@@ -186,7 +219,24 @@ final class DemoCommand implements Callable<Integer> {
             Thread.sleep(warmup.toMillis());
             err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%n", memory, pattern, dirtyRate,
                     chosen.name().toLowerCase(Locale.ROOT), transport);
-            Result result = transport == TransportKind.tcp ? overTcp(source, options) : overMemory(source, options);
+            Result result;
+            try {
+                result = switch (transport) {
+                    case tcp -> overTcp(source, options);
+                    case tls -> overTls(source, options, tlsFiles);
+                    case memory -> overMemory(source, options);
+                };
+            } catch (java.io.IOException e) {
+                Map<String, Object> m = ReportJson.notStarted("failed", e.getMessage());
+                m.put("transport", transport.name());
+                m.put("sourceState", "running");
+                if (json) {
+                    out.println(ReportJson.write(m));
+                } else {
+                    err.println("migration failed: " + e.getMessage());
+                }
+                return 1;
+            }
             try (var target = result.received == null ? null : result.received.target()) {
                 return print(out, result, options);
             }
@@ -235,6 +285,40 @@ final class DemoCommand implements Callable<Integer> {
                     () -> listener.accept(Duration.ofSeconds(30)), source, options);
             try (Channel channel = TcpChannel.connect(listener.localAddress(), Duration.ofSeconds(10),
                     Duration.ofSeconds(30))) {
+                return migrate(source, channel, options, destination);
+            }
+        }
+    }
+
+    /**
+     * Both ends over mutual TLS on loopback: each presents its own throwaway certificate and
+     * requires the other's name, or both present the {@code --tls-*} files' certificate and require
+     * {@code --tls-peer-name}, if given.
+     */
+    private Result overTls(InMemoryVm source, MigrationOptions options, Optional<SSLContext> files) throws Exception {
+        SSLContext sourceContext;
+        SSLContext destinationContext;
+        String sourceExpects;
+        String destinationExpects;
+        if (files.isPresent()) {
+            sourceContext = files.get();
+            destinationContext = files.get();
+            sourceExpects = security.tlsPeerName;
+            destinationExpects = security.tlsPeerName;
+        } else {
+            ThrowawayPki pki = ThrowawayPki.create("livemig demo CA");
+            sourceContext = pki.context(pki.source());
+            destinationContext = pki.context(pki.destination());
+            sourceExpects = ThrowawayPki.DESTINATION_NAME;
+            destinationExpects = ThrowawayPki.SOURCE_NAME;
+        }
+        try (TlsChannelListener listener = TlsChannelListener.bind(
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), destinationContext, destinationExpects,
+                Duration.ofSeconds(30))) {
+            CompletableFuture<ReceivedMigration> destination = receiveAsync(
+                    () -> listener.accept(Duration.ofSeconds(30)), source, options);
+            try (Channel channel = TlsChannel.connect(listener.localAddress(), sourceContext, sourceExpects,
+                    Duration.ofSeconds(10), Duration.ofSeconds(30))) {
                 return migrate(source, channel, options, destination);
             }
         }

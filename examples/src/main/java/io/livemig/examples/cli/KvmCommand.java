@@ -4,8 +4,10 @@ import io.livemig.api.MigrationEvent;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
+import io.livemig.api.MigrationSecret;
 import io.livemig.api.Strategy;
 import io.livemig.channel.Channel;
+import io.livemig.channel.ChannelListener;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.kvm.DirtierParams;
@@ -13,9 +15,8 @@ import io.livemig.kvm.GuestBuilder;
 import io.livemig.kvm.Kvm;
 import io.livemig.kvm.KvmGuest;
 import io.livemig.kvm.MicroVmm;
-import io.livemig.transport.TcpChannel;
-import io.livemig.transport.TcpChannelListener;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.OutputStream;
@@ -29,7 +30,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
+import javax.net.ssl.SSLContext;
 
 /** {@code livemig kvm}: real KVM guests in livemig's micro-VMM, migrated between two processes. */
 @Command(name = "kvm", mixinStandardHelpOptions = true,
@@ -51,6 +54,19 @@ final class KvmCommand {
     static OutputStream console(Path file) throws java.io.IOException {
         return file == null ? null : Files.newOutputStream(file, StandardOpenOption.CREATE,
                 StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+    }
+
+    /**
+     * Refuses to start: one line on stderr and, with {@code --json}, one JSON object on stdout.
+     *
+     * @return 2, the exit code of a usage error
+     */
+    static int usageError(String command, String message, boolean json) {
+        System.err.println(command + ": " + message);
+        if (json) {
+            System.out.println(ReportJson.write(ReportJson.notStarted("refused", message)));
+        }
+        return 2;
     }
 
     static void requireKvm() {
@@ -159,11 +175,22 @@ final class KvmCommand {
         @Option(names = "--json", description = "print the report as JSON")
         boolean json;
 
+        @Mixin
+        SecurityOptions security;
+
         /** The report of a failed migration, from its Failed event, so that --json can print it. */
         private volatile MigrationReport failedReport;
 
         @Override
         public Integer call() throws Exception {
+            Optional<SSLContext> tls;
+            Optional<MigrationSecret> secret;
+            try {
+                tls = security.tls();
+                secret = security.secret(System.getenv());
+            } catch (SecurityOptions.Invalid e) {
+                return usageError("livemig kvm run", e.getMessage(), json);
+            }
             requireKvm();
             PrintStream err = System.err;
             Path image = guest.equals("dirtier") ? GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest"))
@@ -190,11 +217,12 @@ final class KvmCommand {
                 if (vmm.isPaused()) {
                     throw new IllegalStateException("the guest stopped before the migration: " + vmm.stopReason());
                 }
-                return migrate(vmm, err);
+                return migrate(vmm, err, tls, secret);
             }
         }
 
-        private int migrate(MicroVmm vmm, PrintStream err) throws Exception {
+        private int migrate(MicroVmm vmm, PrintStream err, Optional<SSLContext> tls, Optional<MigrationSecret> secret)
+                throws Exception {
             Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
             MigrationOptions options = MigrationOptions.builder().strategy(chosen).downtimeLimit(downtime)
                     .bandwidthLimitBytesPerSecond(bandwidth.bytes()).codecs(DemoCommand.parseCodecs(codecs))
@@ -202,6 +230,7 @@ final class KvmCommand {
                     .escalation(Escalations.parse(onStall)).stallRounds(stallRounds)
                     .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
                     .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
+                    .secret(secret.orElse(null))
                     .listener(event -> {
                         if (event instanceof MigrationEvent.Failed f) {
                             failedReport = f.report();
@@ -214,10 +243,25 @@ final class KvmCommand {
                     }).build();
             KvmGuest source = new KvmGuest(vmm);
             MigrationReport report;
+            if (tls.isEmpty()) {
+                err.println("livemig kvm run: no --tls-* flags: migrating over plain TCP, unauthenticated and "
+                        + "unencrypted");
+            }
             // Post-copy recovery: connect again to the same receiver, which waits for us.
-            io.livemig.channel.Reconnector reconnect = () -> TcpChannel.connect(address(migrateTo),
-                    Duration.ofSeconds(10), Duration.ofSeconds(30));
-            try (Channel channel = TcpChannel.connect(address(migrateTo), Duration.ofSeconds(10), Duration.ofSeconds(30))) {
+            io.livemig.channel.Reconnector reconnect = () -> Transports.connect(address(migrateTo), tls,
+                    security.tlsPeerName);
+            Channel connected;
+            try {
+                connected = Transports.connect(address(migrateTo), tls, security.tlsPeerName);
+            } catch (java.io.IOException e) {
+                Map<String, Object> m = ReportJson.notStarted("failed", e.getMessage());
+                m.put("side", "source");
+                m.put("sourceState", "running");
+                m.put("guestStateHere", vmm.state().name().toLowerCase(Locale.ROOT));
+                System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
+                return 1;
+            }
+            try (Channel channel = connected) {
                 report = LiveMigration.migrate(source, channel, reconnect, options);
             } catch (MigrationException e) {
                 Map<String, Object> m = ReportJson.failed(e, failedReport);
@@ -262,16 +306,41 @@ final class KvmCommand {
         @Option(names = "--json", description = "print the report as JSON")
         boolean json;
 
+        @Option(names = "--insecure", description = "listen on plain TCP, without TLS: anyone who reaches the port "
+                + "can send a guest (tests and trusted networks only)")
+        boolean insecure;
+
+        @Mixin
+        SecurityOptions security;
+
         @Override
         public Integer call() throws Exception {
+            Optional<SSLContext> tls;
+            Optional<MigrationSecret> secret;
+            try {
+                tls = security.tls();
+                secret = security.secret(System.getenv());
+            } catch (SecurityOptions.Invalid e) {
+                return usageError("livemig kvm receive", e.getMessage(), json);
+            }
+            if (tls.isEmpty() && !insecure) {
+                return usageError("livemig kvm receive", "refusing to listen without TLS: give --tls-cert, --tls-key "
+                        + "and --tls-ca (or --insecure, on a network you trust)", json);
+            }
+            if (tls.isPresent() && insecure) {
+                return usageError("livemig kvm receive", "--insecure and the --tls-* flags exclude each other", json);
+            }
             requireKvm();
             PrintStream err = System.err;
+            if (tls.isEmpty()) {
+                err.println("livemig kvm receive: --insecure: plain TCP; anyone who reaches the port can send a guest");
+            }
             MicroVmm[] created = new MicroVmm[1];
             // The VM exists before the source connects, as QEMU's does with -incoming: creating
             // it (memory, vCPU, their warm-up) is not part of the migration's time.
             MicroVmm prepared = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build();
             try {
-                return receive(prepared, created, err);
+                return receive(prepared, created, err, tls, secret);
             } finally {
                 if (created[0] != prepared) {
                     prepared.close(); // not taken: replaced, or the migration never reached SETUP
@@ -279,15 +348,30 @@ final class KvmCommand {
             }
         }
 
-        private int receive(MicroVmm prepared, MicroVmm[] created, PrintStream err) throws Exception {
-            try (TcpChannelListener listener = TcpChannelListener.bind(address(listen), Duration.ofSeconds(30))) {
-                InetSocketAddress bound = listener.localAddress();
-                err.printf("livemig kvm receive: listening on %s:%d%n", bound.getHostString(), bound.getPort());
+        private int receive(MicroVmm prepared, MicroVmm[] created, PrintStream err, Optional<SSLContext> tls,
+                            Optional<MigrationSecret> secret) throws Exception {
+            try (ChannelListener listener = Transports.listen(address(listen), tls, security.tlsPeerName)) {
+                InetSocketAddress bound = Transports.boundAddress(listener);
+                err.printf("livemig kvm receive: listening on %s:%d%s%n", bound.getHostString(), bound.getPort(),
+                        tls.isPresent() ? " (mutual TLS)" : "");
                 err.flush();
                 ReceivedMigration received;
+                java.util.function.Consumer<String> turnedAway = why ->
+                        err.println("livemig kvm receive: turned away a connection: " + why);
                 // Post-copy recovery: the source connects again; accept it on the same address.
-                io.livemig.channel.Reconnector reconnect = () -> listener.accept(acceptTimeout);
-                try (Channel channel = listener.accept(acceptTimeout)) {
+                io.livemig.channel.Reconnector reconnect = () -> Transports.acceptAuthenticated(listener,
+                        acceptTimeout, turnedAway);
+                Channel accepted;
+                try {
+                    accepted = Transports.acceptAuthenticated(listener, acceptTimeout, turnedAway);
+                } catch (java.io.IOException e) {
+                    Map<String, Object> m = ReportJson.notStarted("failed", e.getMessage());
+                    m.put("side", "destination");
+                    System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
+                    return 1;
+                }
+                MigrationOptions options = MigrationOptions.builder().secret(secret.orElse(null)).build();
+                try (Channel channel = accepted) {
                     received = LiveMigration.receive(channel, reconnect, d -> {
                         if (d.memoryLayout().memoryBytes() != memory.bytes()) {
                             throw new IllegalArgumentException("the source announces " + d.memoryLayout().memoryBytes()
@@ -300,7 +384,7 @@ final class KvmCommand {
                                     .console(console(console)).build();
                         }
                         return new KvmGuest(created[0]);
-                    }, MigrationOptions.defaults());
+                    }, options);
                 } catch (MigrationException e) {
                     Map<String, Object> m = ReportJson.failed(e, null);
                     m.put("side", "destination");

@@ -93,6 +93,22 @@ final class ReportJson {
     }
 
     /**
+     * For a command that stopped before any migration began (a usage error, a refused or failed
+     * connection): no report exists, so only what happened.
+     *
+     * @param status  {@code "refused"} (the command would not start) or {@code "failed"}
+     * @param failure why, in one line
+     * @return the map, to which the command adds its side
+     */
+    static Map<String, Object> notStarted(String status, String failure) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("status", status);
+        m.put("verified", false);
+        m.put("failure", failure);
+        return m;
+    }
+
+    /**
      * The destination's side in brief, for a command that prints it beside the source's report.
      *
      * @param d the destination's report

@@ -47,6 +47,41 @@ class DemoCommandTest {
     }
 
     @Test
+    void theTlsTransportMigratesOverMutualTlsWithThrowawayCertificatesAndASecret() throws Exception {
+        Map<String, Object> report = JSON.std.mapFrom(runCapturing("demo", "--strategy", "cold", "--mem", "32M",
+                "--transport", "tls", "--secret-random", "--json"));
+        assertEquals(true, report.get("verified"));
+        assertEquals("tls", report.get("transport"));
+    }
+
+    @Test
+    void tlsFlagsThatCannotBeUsedAreAUsageErrorWithOneJsonObject() throws Exception {
+        assertRefused("the --tls-* flags need --transport tls", "demo", "--mem", "16M", "--tls-cert", "a.pem",
+                "--tls-key", "a.key", "--tls-ca", "ca.pem", "--json");
+        assertRefused("give --tls-cert, --tls-key and --tls-ca together", "demo", "--mem", "16M", "--transport", "tls",
+                "--tls-ca", "ca.pem", "--json");
+        assertRefused("exclude each other", "demo", "--mem", "16M", "--secret-random", "--secret-file", "s.hex",
+                "--json");
+    }
+
+    /** Runs a command that must refuse to start: exit 2, and one JSON object that says why. */
+    static void assertRefused(String why, String... args) throws Exception {
+        PrintStream original = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        int exit;
+        try {
+            exit = Livemig.run(args);
+        } finally {
+            System.setOut(original);
+        }
+        assertEquals(2, exit, out.toString(StandardCharsets.UTF_8));
+        Map<String, Object> refused = JSON.std.mapFrom(out.toString(StandardCharsets.UTF_8));
+        assertEquals("refused", refused.get("status"));
+        assertTrue(String.valueOf(refused.get("failure")).contains(why), refused.toString());
+    }
+
+    @Test
     void sizesAndDurationsTakeSuffixes() {
         assertEquals(1L << 30, SizeArg.parse("1G").bytes());
         assertEquals(30, Durations.parse("30ms").toMillis());

@@ -42,7 +42,9 @@ class KvmTwoProcessTest {
         GuestBuilder.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
         Path srcConsole = dir.resolve("source-console.txt");
         Path dstConsole = dir.resolve("destination-console.txt");
-        Process receiver = livemig(dir.resolve("receive.out"), "kvm", "receive", "--listen", "127.0.0.1:0", "--mem", "64M",
+        // Plain TCP on loopback (--insecure): KvmTlsTest runs the same over mutual TLS.
+        Process receiver = livemig(dir.resolve("receive.out"), "kvm", "receive", "--insecure", "--listen", "127.0.0.1:0",
+                "--mem", "64M",
                 "--console", dstConsole.toString(), "--run-after", "2500ms", "--json");
         Process sender = null;
         try {
