@@ -115,16 +115,36 @@ public final class DedupCodec implements HistoryCodec {
     }
 
     /**
-     * Reads the page a reference names, for {@link PageDecoder#basePage}.
+     * Reads the page a reference names, for {@link PageDecoder#basePage}. The caller must still
+     * check that the page is guest RAM before it reads it.
      *
      * @param pageNumber the page being decoded (for messages)
      * @param payload    the reference ({@code position..limit}); its position is not changed
-     * @return the page a reference payload names
-     * @throws CorruptPageException if the payload is not {@link #PAYLOAD_BYTES} long
+     * @return the page a reference payload names, never negative
+     * @throws CorruptPageException if the payload is not {@link #PAYLOAD_BYTES} long, or names a
+     *                              negative page (a u64 above 2^63: no page at all)
      */
     public static long referencedPage(long pageNumber, ByteBuffer payload) {
         checkLength(pageNumber, payload);
-        return payload.duplicate().order(ByteOrder.LITTLE_ENDIAN).getLong(payload.position());
+        long referenced = referencedPage(payload, payload.position());
+        if (referenced < 0) {
+            throw new CorruptPageException(pageNumber, PageEncoding.DEDUP, "reference to page "
+                    + Long.toUnsignedString(referenced) + ", which is no page");
+        }
+        return referenced;
+    }
+
+    /**
+     * Reads the {@code sourcePage} field of a reference without checking it or allocating, for a
+     * receiver that checks a whole batch before decoding any of it.
+     *
+     * @param buffer the bytes, in any byte order; its position, limit and order are not changed
+     * @param at     the offset of the reference's first byte
+     * @return the field as a signed long: a negative value is a u64 above 2^63
+     */
+    public static long referencedPage(ByteBuffer buffer, int at) {
+        long raw = buffer.getLong(at);
+        return buffer.order() == ByteOrder.LITTLE_ENDIAN ? raw : Long.reverseBytes(raw);
     }
 
     /**

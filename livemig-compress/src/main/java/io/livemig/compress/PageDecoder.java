@@ -33,8 +33,9 @@ public final class PageDecoder {
 
     /**
      * @return the page whose current content {@link #decode} needs in its {@code page} buffer
-     *         first: the page itself for XBZRLE, the referenced page for DEDUP; -1 for the others
-     * @throws CorruptPageException for a DEDUP payload of the wrong length
+     *         first: the page itself for XBZRLE, the referenced page for DEDUP (never negative);
+     *         -1 for the others. The caller checks that the page is guest RAM before reading it
+     * @throws CorruptPageException for a DEDUP payload of the wrong length or naming a negative page
      */
     public static long basePage(long pageNumber, PageEncoding encoding, ByteBuffer payload) {
         return switch (encoding) {

@@ -3,11 +3,13 @@ package io.livemig.compress;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 import static io.livemig.compress.PageSets.PAGE;
 import static io.livemig.compress.PageSets.direct;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class DedupCodecTest {
 
@@ -49,5 +51,23 @@ class DedupCodecTest {
                     () -> codec.decode(1, payload, direct(PageSets.text(1))), "length " + length);
             assertThrows(CorruptPageException.class, () -> DedupCodec.referencedPage(1, payload), "length " + length);
         }
+    }
+
+    @Test
+    void aReferenceToANegativePageIsRefusedBeforeAnythingIsRead() {
+        ByteBuffer payload = ByteBuffer.allocateDirect(DedupCodec.PAYLOAD_BYTES);
+        DedupCodec.writeReference(payload, 0, -1, new long[] {0, 0});
+        CorruptPageException e = assertThrows(CorruptPageException.class,
+                () -> PageDecoder.basePage(3, PageEncoding.DEDUP, payload));
+        assertTrue(e.getMessage().contains("18446744073709551615"), e.getMessage());
+        assertEquals(-1, DedupCodec.referencedPage(payload, 0), "the unchecked field, as a signed long");
+    }
+
+    @Test
+    void theReferencedPageReadsTheSameInEitherByteOrder() {
+        ByteBuffer payload = ByteBuffer.allocate(8 + DedupCodec.PAYLOAD_BYTES);
+        DedupCodec.writeReference(payload, 8, 0x0102030405L, new long[] {1, 2});
+        assertEquals(0x0102030405L, DedupCodec.referencedPage(payload, 8));
+        assertEquals(0x0102030405L, DedupCodec.referencedPage(payload.duplicate().order(ByteOrder.LITTLE_ENDIAN), 8));
     }
 }
