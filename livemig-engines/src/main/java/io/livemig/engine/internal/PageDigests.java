@@ -5,6 +5,7 @@ import io.livemig.spi.MemoryRegion;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.zip.CRC32C;
 
 /**
@@ -13,21 +14,49 @@ import java.util.zip.CRC32C;
  * the two are compared page by page. CRC32C is a CPU instruction on x86 and arm64, so
  * digesting runs at memory speed; a differing page escapes with probability 2^-32.
  *
+ * <p>Memory is 4 bytes per RAM page of the layout, whatever its span: the digests are stored in
+ * layout order (the pages of the first region, then of the next), in chunks of at most
+ * {@value #CHUNK_DIGESTS} digests, and a page finds its slot through its region's offset. A sparse
+ * layout (one page at a huge address) costs one digest, not one per page of the address space.
+ *
  * <p>Not thread-safe.
  */
 public final class PageDigests {
 
-    private final int[] digests;
+    /** Digests per chunk: 4 MiB of them. */
+    static final int CHUNK_DIGESTS = 1 << 20;
+    private static final int CHUNK_SHIFT = Integer.numberOfTrailingZeros(CHUNK_DIGESTS);
+
+    private final long[] regionFirst;
+    private final long[] regionEnd;
+    /** The slot of each region's first page: the pages of the regions before it. */
+    private final long[] regionBase;
+    private final int[][] chunks;
+    /** The region of the last page looked up: pages mostly come in runs. */
+    private int lastRegion;
 
     /**
      * Creates digests for every page of {@code layout}, all initialised to the digest of a zero
      * page (what a new target's memory holds).
      */
     public PageDigests(MemoryLayout layout) {
-        this.digests = new int[Math.toIntExact(layout.pageSpan())];
+        int regions = layout.regions().size();
+        regionFirst = new long[regions];
+        regionEnd = new long[regions];
+        regionBase = new long[regions];
+        long pages = 0;
+        for (int r = 0; r < regions; r++) {
+            MemoryRegion region = layout.regions().get(r);
+            regionFirst[r] = region.firstPage();
+            regionEnd[r] = region.endPage();
+            regionBase[r] = pages;
+            pages += region.pageCount();
+        }
         int zero = zeroDigest(layout.pageSizeBytes());
-        for (MemoryRegion region : layout.regions()) {
-            java.util.Arrays.fill(digests, (int) region.firstPage(), (int) region.endPage(), zero);
+        chunks = new int[Math.toIntExact((pages + CHUNK_DIGESTS - 1) >>> CHUNK_SHIFT)][];
+        for (int c = 0; c < chunks.length; c++) {
+            chunks[c] = new int[(int) Math.min(CHUNK_DIGESTS, pages - ((long) c << CHUNK_SHIFT))];
+            Arrays.fill(chunks[c], zero);
         }
     }
 
@@ -65,14 +94,57 @@ public final class PageDigests {
         }
     }
 
-    /** Records {@code digest} for {@code page}. */
+    /**
+     * Records {@code digest} for {@code page}.
+     *
+     * @throws IndexOutOfBoundsException if {@code page} is not a RAM page of the layout
+     */
     public void set(long page, int digest) {
-        digests[(int) page] = digest;
+        long slot = slotOf(page);
+        chunks[(int) (slot >>> CHUNK_SHIFT)][(int) slot & (CHUNK_DIGESTS - 1)] = digest;
     }
 
-    /** @return the recorded digest of {@code page} */
+    /**
+     * @return the recorded digest of {@code page}
+     * @throws IndexOutOfBoundsException if {@code page} is not a RAM page of the layout
+     */
     public int get(long page) {
-        return digests[(int) page];
+        long slot = slotOf(page);
+        return chunks[(int) (slot >>> CHUNK_SHIFT)][(int) slot & (CHUNK_DIGESTS - 1)];
+    }
+
+    private long slotOf(long page) {
+        int r = lastRegion;
+        if (page < regionFirst[r] || page >= regionEnd[r]) {
+            r = regionOf(page);
+            lastRegion = r;
+        }
+        return regionBase[r] + (page - regionFirst[r]);
+    }
+
+    private int regionOf(long page) {
+        int low = 0;
+        int high = regionFirst.length - 1;
+        while (low <= high) {
+            int mid = (low + high) >>> 1;
+            if (page < regionFirst[mid]) {
+                high = mid - 1;
+            } else if (page >= regionEnd[mid]) {
+                low = mid + 1;
+            } else {
+                return mid;
+            }
+        }
+        throw new IndexOutOfBoundsException("page " + page + " is not RAM of this layout");
+    }
+
+    /** @return how many digests are held: one per RAM page of the layout */
+    long digestCount() {
+        long count = 0;
+        for (int[] chunk : chunks) {
+            count += chunk.length;
+        }
+        return count;
     }
 
     /** @return a direct scratch buffer for {@code pages} pages */

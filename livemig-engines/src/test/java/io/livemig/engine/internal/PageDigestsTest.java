@@ -1,0 +1,52 @@
+package io.livemig.engine.internal;
+
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemoryRegion;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class PageDigestsTest {
+
+    private static final int PAGE = 4096;
+
+    @Test
+    void aSparseLayoutCostsOneDigestPerRamPageNotPerPageOfItsSpan() {
+        MemoryLayout sparse = new MemoryLayout(PAGE, List.of(new MemoryRegion(0, 16), new MemoryRegion(1L << 36, 1)));
+        PageDigests digests = new PageDigests(sparse);
+        assertEquals(17, digests.digestCount(), "a 17-page layout of span 2^36");
+        digests.set(1L << 36, 42);
+        assertEquals(42, digests.get(1L << 36));
+        assertEquals(PageDigests.zeroDigest(PAGE), digests.get(15));
+    }
+
+    @Test
+    void everyRamPageKeepsItsOwnDigestAcrossRegionsAndChunks() {
+        long big = PageDigests.CHUNK_DIGESTS + 5L;
+        MemoryLayout layout = new MemoryLayout(PAGE, List.of(new MemoryRegion(10, 3),
+                new MemoryRegion(100, big), new MemoryRegion(100 + big + 7, 2)));
+        PageDigests digests = new PageDigests(layout);
+        long[] pages = {10, 12, 100, 100 + PageDigests.CHUNK_DIGESTS - 4, 100 + PageDigests.CHUNK_DIGESTS - 3,
+            100 + big - 1, 100 + big + 7, 100 + big + 8};
+        for (int i = 0; i < pages.length; i++) {
+            digests.set(pages[i], i + 1);
+        }
+        for (int i = 0; i < pages.length; i++) {
+            assertEquals(i + 1, digests.get(pages[i]), "page " + pages[i]);
+        }
+        assertEquals(PageDigests.zeroDigest(PAGE), digests.get(11), "a page never set is a zero page");
+    }
+
+    @Test
+    void aPageOutsideTheLayoutHasNoDigest() {
+        PageDigests digests = new PageDigests(new MemoryLayout(PAGE, List.of(new MemoryRegion(0, 4),
+                new MemoryRegion(8, 4))));
+        for (long page : new long[] {-1, 4, 7, 12, Long.MAX_VALUE}) {
+            assertThrows(IndexOutOfBoundsException.class, () -> digests.get(page), "page " + page);
+            assertThrows(IndexOutOfBoundsException.class, () -> digests.set(page, 1), "page " + page);
+        }
+    }
+}
