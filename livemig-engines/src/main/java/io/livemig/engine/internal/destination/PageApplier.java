@@ -1,8 +1,5 @@
 package io.livemig.engine.internal.destination;
 
-import io.livemig.api.ProtocolException.Kind;
-import io.livemig.compress.CorruptPageException;
-import io.livemig.compress.PageDecoder;
 import io.livemig.compress.PageEncoding;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.PageDigests;
@@ -13,44 +10,45 @@ import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySink;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
- * Applies PAGES frames to the target's memory: the {@link PageBatchReader} checks the whole batch
- * first, then each entry is decoded and written to the {@link MemorySink} (before the switchover
- * and in stop-copy) or installed through post-copy's {@link PostcopyReceiver} (after it, where a
- * page is installed once and never overwritten). When verifying, the digest of what landed is
- * recorded, read back from guest memory.
+ * Applies PAGES frames to the target's memory, all or nothing: the {@link PageBatchReader} checks
+ * the whole batch first, the {@link BatchDecoder} then decodes every compressed, delta or dedup
+ * entry into scratch, and only then is each entry written to the {@link MemorySink} (before the
+ * switchover and in stop-copy) or installed through post-copy's {@link PostcopyReceiver} (after
+ * it, where a page is installed once and never overwritten). A batch that fails any of this
+ * leaves guest memory untouched. When verifying, the digest of what landed is recorded, read back
+ * from guest memory.
  *
  * <p>The receiving thread only.
  */
 final class PageApplier {
 
     private final MemorySink sink;
-    private final MemoryLayout layout;
     private final PageBatchReader reader;
-    private final PageDecoder decoder;
-    private final ByteBuffer decoded;
+    private final BatchDecoder batch;
     private final ByteBuffer readBack;
     private final DestinationVerifier verifier;
     private final MigrationCounters counters;
     private final PageBatchReader.Sink toSink = this::write;
     private final PageBatchReader.Sink toPostcopy = this::install;
     private PostcopyReceiver postcopy;
+    /** The entry being applied, counted from 0 in each batch. */
+    private int entry;
 
     /**
      * @param sink             the target's memory
+     * @param layout           the announced layout
      * @param agreedEncodings  the encodings agreed in the handshake (bit n for wire id n)
+     * @param batchPages       the most entries of a batch, as SETUP announced
      * @param verifier         records digests of what landed, or null without verification
      * @param counters         counts applied pages by encoding and the highest round
      */
-    PageApplier(MemorySink sink, MemoryLayout layout, long agreedEncodings, DestinationVerifier verifier,
+    PageApplier(MemorySink sink, MemoryLayout layout, long agreedEncodings, int batchPages, DestinationVerifier verifier,
                 MigrationCounters counters) {
         this.sink = sink;
-        this.layout = layout;
-        this.reader = new PageBatchReader(layout, agreedEncodings);
-        this.decoder = new PageDecoder(layout.pageSizeBytes());
-        this.decoded = ByteBuffer.allocateDirect(layout.pageSizeBytes()).order(ByteOrder.nativeOrder());
+        this.reader = new PageBatchReader(layout, agreedEncodings, batchPages);
+        this.batch = new BatchDecoder(sink, layout, batchPages);
         this.readBack = verifier == null ? null : PageDigests.scratch(layout.pageSizeBytes(), 1);
         this.verifier = verifier;
         this.counters = counters;
@@ -62,41 +60,26 @@ final class PageApplier {
     }
 
     /**
-     * Checks and applies one PAGES frame.
+     * Checks, decodes and applies one PAGES frame.
      *
-     * @throws WireException if the batch is malformed (nothing of it was applied) or a page does not
-     *                       decode (the pages before it in the batch were applied)
+     * @throws WireException if the batch is malformed or an entry does not decode; nothing of it
+     *                       was applied
      */
     void apply(Frame frame) throws WireException {
-        int round;
-        try {
-            round = reader.read(frame, postcopy == null ? toSink : toPostcopy);
-        } catch (CorruptPageException e) {
-            throw new WireException(Kind.INCONSISTENT_LENGTH, "undecodable page: " + e.getMessage());
-        }
+        int round = reader.check(frame);
+        batch.decode(reader, frame.payload(), postcopy != null);
+        entry = 0;
+        reader.forEach(postcopy == null ? toSink : toPostcopy);
         counters.round(round);
     }
 
     private void write(long page, PageEncoding encoding, ByteBuffer payload) {
+        int index = entry++;
         counters.page(encoding, payload.remaining());
         switch (encoding) {
             case ZERO -> sink.zeroPages(page, 1);
             case RAW -> sink.writePages(page, 1, payload);
-            case XBZRLE, LZ4, ZSTD, DEDUP -> {
-                decoded.clear();
-                long base = PageDecoder.basePage(page, encoding, payload);
-                if (base >= 0) {
-                    if (!layout.contains(base)) {
-                        throw new CorruptPageException(page, encoding, "refers to page " + base
-                                + ", which is not guest RAM");
-                    }
-                    sink.readPages(base, 1, decoded);
-                    decoded.clear();
-                }
-                decoder.decode(page, encoding, payload, decoded);
-                decoded.clear();
-                sink.writePages(page, 1, decoded);
-            }
+            case XBZRLE, LZ4, ZSTD, DEDUP -> sink.writePages(page, 1, batch.page(index));
         }
         if (verifier != null) {
             readBack.clear();
@@ -105,25 +88,22 @@ final class PageApplier {
         }
     }
 
+    /** XBZRLE and dedup never get here: the decoder refuses them in post-copy. */
     private void install(long page, PageEncoding encoding, ByteBuffer payload) {
+        int index = entry++;
         counters.page(encoding, payload.remaining());
-        if (encoding == PageEncoding.XBZRLE || encoding == PageEncoding.DEDUP) {
-            throw new CorruptPageException(page, encoding, encoding.reportName()
-                    + " in post-copy: the destination may not hold the content it builds on");
-        }
         ByteBuffer content = payload;
         PageEncoding installed = encoding;
         if (encoding != PageEncoding.ZERO && encoding != PageEncoding.RAW) {
-            decoded.clear();
-            decoder.decode(page, encoding, payload, decoded);
-            content = decoded.duplicate().position(0).limit(decoded.capacity());
+            content = batch.page(index);
             installed = PageEncoding.RAW;
         }
+        int at = content.position();
         if (postcopy.install(page, installed, content) && verifier != null) {
             if (installed == PageEncoding.ZERO) {
                 verifier.landedZero(page);
             } else {
-                verifier.landed(page, content, content.position());
+                verifier.landed(page, content, at);
             }
         }
     }

@@ -15,13 +15,17 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
- * Collects the vCPU and device state the source sends in stop-copy (each at most once, each for a
- * vCPU or device SETUP announced) and, on COMMIT, checks that every one is present and loads them
- * into the target.
+ * Collects the vCPU and device state the source sends in stop-copy and, on COMMIT, checks that
+ * every one is present and loads them into the target. Each state is accepted at most once, only
+ * for a vCPU index and a device id the target has (which SETUP announced: the target was checked
+ * against it before READY), and a vCPU state only in the target's format; all of them together
+ * may buffer at most {@code ReceiveLimits.maxStateBytes}, refused at the frame that would cross it.
  *
  * <p>The receiving thread only.
  */
@@ -30,31 +34,81 @@ final class StateLoader {
     private static final Logger LOG = LoggerFactory.getLogger(StateLoader.class);
 
     private final VmDescriptor descriptor;
+    private final int targetVcpus;
+    private final String targetFormat;
+    private final Set<String> targetDevices = new HashSet<>();
+    private final long maxStateBytes;
     private final DestinationContext context;
     private final Map<Integer, VcpuState> vcpuStates = new HashMap<>();
     private final Map<String, byte[]> deviceStates = new HashMap<>();
+    private long bufferedBytes;
 
-    StateLoader(VmDescriptor descriptor, DestinationContext context) {
+    /**
+     * @param descriptor    what SETUP announced
+     * @param target        the target the states are for
+     * @param maxStateBytes the most vCPU and device state bytes buffered, all together
+     * @param context       the receiver's state, for failures
+     */
+    StateLoader(VmDescriptor descriptor, MigrationTarget target, long maxStateBytes, DestinationContext context) {
         this.descriptor = descriptor;
+        this.targetVcpus = target.descriptor().vcpuCount();
+        this.targetFormat = target.descriptor().vcpuStateFormat();
+        for (MigratableDevice device : target.devices()) {
+            targetDevices.add(device.id());
+        }
+        this.maxStateBytes = maxStateBytes;
         this.context = context;
     }
 
-    /** @throws WireException for a second state of the same vCPU */
+    /**
+     * @throws WireException for a vCPU the target does not have, a format it does not take, a
+     *                       second state of the same vCPU, or state beyond the limit
+     */
     void vcpu(SwitchoverFrames.VcpuStateFrame frame) throws WireException {
         VcpuState s = frame.state();
-        if (vcpuStates.putIfAbsent(s.index(), s) != null) {
+        if (s.index() >= targetVcpus) {
+            throw new WireException(Kind.UNEXPECTED, "state for vCPU " + s.index() + ", but the target has "
+                    + targetVcpus + " vCPUs");
+        }
+        if (!s.format().equals(targetFormat)) {
+            throw new WireException(Kind.INCOMPATIBLE, "state for vCPU " + s.index() + " in format '" + s.format()
+                    + "', but the target takes '" + targetFormat + "'");
+        }
+        if (vcpuStates.containsKey(s.index())) {
             throw new WireException(Kind.UNEXPECTED, "second state for vCPU " + s.index());
         }
+        if (s.data().length > maxStateBytes - bufferedBytes) {
+            throw overLimit("VCPU_STATE for vCPU " + s.index(), s.data().length);
+        }
+        bufferedBytes += s.data().length;
+        vcpuStates.put(s.index(), s);
     }
 
-    /** @throws WireException for a device SETUP did not announce, or a second state of one */
+    /**
+     * @throws WireException for a device the target does not have, a second state of one, or
+     *                       state beyond the limit
+     */
     void device(SwitchoverFrames.DeviceStateFrame frame) throws WireException {
-        if (!descriptor.deviceIds().contains(frame.id())) {
-            throw new WireException(Kind.UNEXPECTED, "state for device '" + frame.id() + "', which SETUP did not announce");
+        if (!targetDevices.contains(frame.id())) {
+            throw new WireException(Kind.UNEXPECTED, "state for device '" + frame.id()
+                    + "', which the target does not have (SETUP announced " + descriptor.deviceIds().size()
+                    + " devices)");
         }
-        if (deviceStates.putIfAbsent(frame.id(), frame.data()) != null) {
+        if (deviceStates.containsKey(frame.id())) {
             throw new WireException(Kind.UNEXPECTED, "second state for device '" + frame.id() + "'");
         }
+        if (frame.data().length > maxStateBytes - bufferedBytes) {
+            throw overLimit("DEVICE_STATE for device '" + frame.id() + "'", frame.data().length);
+        }
+        bufferedBytes += frame.data().length;
+        deviceStates.put(frame.id(), frame.data());
+    }
+
+    /** @return the refusal of {@code bytes} more state, which would cross the limit */
+    private WireException overLimit(String what, int bytes) {
+        return new WireException(Kind.INCOMPATIBLE, what + " of " + bytes + " bytes would bring the vCPU and "
+                + "device state buffered to " + (bufferedBytes + bytes) + " bytes, above this destination's "
+                + "limit of " + maxStateBytes + ": raise ReceiveLimits.maxStateBytes");
     }
 
     /**

@@ -71,8 +71,17 @@ final class TargetSetup {
         link.send(new HandshakeFrames.HelloAck(Wire.VERSION, link.maxFrameBytes(), agreedEncodings));
     }
 
-    /** Creates the target SETUP describes, checks it can take this migration, and answers READY. */
-    void setup(HandshakeFrames.Setup setup) throws MigrationException {
+    /**
+     * Checks SETUP against this destination's limits and expectation, creates the target it
+     * describes, checks that the target is that VM and can take this migration, and answers READY.
+     *
+     * @throws WireException      if SETUP exceeds a limit or is not what was expected (no target was
+     *                            created then), or the target is not the VM SETUP announced
+     * @throws MigrationException if the target cannot be created
+     */
+    void setup(HandshakeFrames.Setup setup) throws WireException, MigrationException {
+        SetupChecks.withinLimits(setup, options.receiveLimits(), link.maxFrameBytes());
+        SetupChecks.asExpected(setup, options.expectation());
         announced = setup;
         VmDescriptor descriptor = setup.descriptor();
         MemoryLayout layout = descriptor.memoryLayout();
@@ -92,16 +101,25 @@ final class TargetSetup {
             throw new MigrationException("the target's layout " + target.descriptor().memoryLayout()
                     + " differs from the announced " + layout, context.phase(), SourceVmState.UNKNOWN, null);
         }
+        SetupChecks.targetMatches(setup, target);
         messageContext = new Message.Context(layout, descriptor.vcpuCount());
         verifier = setup.verify() ? new DestinationVerifier(layout, time) : null;
-        applier = new PageApplier(target.memory(), layout, agreedEncodings, verifier, counters);
-        stateLoader = new StateLoader(descriptor, context);
+        applier = new PageApplier(target.memory(), layout, agreedEncodings, setup.batchPages(), verifier, counters);
+        stateLoader = new StateLoader(descriptor, target, options.receiveLimits().maxStateBytes(), context);
         FrameWarmup.run();
         link.send(new HandshakeFrames.Ready());
     }
 
-    /** Adds a MISSING_PAGES chunk to the pages announced for post-copy. */
-    void announceMissing(PageBitmap chunk) {
+    /**
+     * Adds a MISSING_PAGES chunk to the pages announced for post-copy.
+     *
+     * @throws WireException if SETUP did not announce that the migration may switch to post-copy:
+     *                       the set, one bit per page of the span, is made only for one that may
+     */
+    void announceMissing(PageBitmap chunk) throws WireException {
+        if (!announced.mayPostcopy()) {
+            throw new WireException(Kind.UNEXPECTED, "MISSING_PAGES, but SETUP did not announce post-copy");
+        }
         if (announcedMissing == null) {
             announcedMissing = new PageSet(announced.descriptor().memoryLayout().pageSpan());
         }
