@@ -59,7 +59,7 @@ public final class TlsChannelListener implements ChannelListener {
         Objects.requireNonNull(address, "address");
         Objects.requireNonNull(context, "context");
         Objects.requireNonNull(ioTimeout, "ioTimeout");
-        CipherWarmup.start();
+        TlsWarmup.start(context);
         ServerSocket server = new ServerSocket();
         try {
             server.setReuseAddress(true);

@@ -413,6 +413,12 @@ class TlsChannelTest {
     }
 
     @Test
+    void theWarmUpRunsBothStepsToTheEnd() {
+        assertTrue(TlsWarmup.cipher(), "the AES-GCM warm-up failed; TLS would start slow");
+        assertTrue(TlsWarmup.records(serverContext), "the record layer's warm-up failed; TLS would start slow");
+    }
+
+    @Test
     void acceptTimesOutWhenNobodyConnects() throws Exception {
         try (TlsChannelListener listener = listen(serverContext, null, IO)) {
             assertThrows(SocketTimeoutException.class, () -> listener.accept(Duration.ofMillis(100)));

@@ -176,9 +176,6 @@ final class DemoCommand implements Callable<Integer> {
             }
             secret = secretRandom ? Optional.of(io.livemig.api.MigrationSecret.random())
                     : security.secret(System.getenv());
-            if (transport == TransportKind.tls) {
-                TlsChannel.warmUp(); // while the VM is made: not part of the migration's time
-            }
         } catch (SecurityOptions.Invalid e) {
             return KvmCommand.usageError("livemig demo", e.getMessage(), json);
         }
@@ -213,17 +210,26 @@ final class DemoCommand implements Callable<Integer> {
         if (virtualTime) {
             return simulate(out, err, guest, options);
         }
+        TlsEnds tlsEnds = null;
+        CompletableFuture<Void> tlsWarmup = CompletableFuture.completedFuture(null);
+        if (transport == TransportKind.tls) {
+            tlsEnds = TlsEnds.of(tlsFiles, security.tlsPeerName);
+            tlsWarmup = TlsChannel.warmUp(tlsEnds.destination()); // while the VM is made
+        }
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(memory.bytes()).workload(guest).prefill(prefill)
                 .freePageHints(freePageHints).build()) {
             source.start();
             Thread.sleep(warmup.toMillis());
+            // The JIT's first compilation of TLS is a once-per-process cost, not the migration's:
+            // a long-lived host pays it once. Without this wait it would share the two cores.
+            tlsWarmup.join();
             err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%n", memory, pattern, dirtyRate,
                     chosen.name().toLowerCase(Locale.ROOT), transport);
             Result result;
             try {
                 result = switch (transport) {
                     case tcp -> overTcp(source, options);
-                    case tls -> overTls(source, options, tlsFiles);
+                    case tls -> overTls(source, options, tlsEnds);
                     case memory -> overMemory(source, options);
                 };
             } catch (java.io.IOException e) {
@@ -291,33 +297,30 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /**
-     * Both ends over mutual TLS on loopback: each presents its own throwaway certificate and
-     * requires the other's name, or both present the {@code --tls-*} files' certificate and require
+     * The two ends' TLS: each presents its own throwaway certificate and requires the other's
+     * name, or both present the {@code --tls-*} files' certificate and require
      * {@code --tls-peer-name}, if given.
      */
-    private Result overTls(InMemoryVm source, MigrationOptions options, Optional<SSLContext> files) throws Exception {
-        SSLContext sourceContext;
-        SSLContext destinationContext;
-        String sourceExpects;
-        String destinationExpects;
-        if (files.isPresent()) {
-            sourceContext = files.get();
-            destinationContext = files.get();
-            sourceExpects = security.tlsPeerName;
-            destinationExpects = security.tlsPeerName;
-        } else {
+    private record TlsEnds(SSLContext source, String sourceExpects, SSLContext destination,
+                           String destinationExpects) {
+
+        static TlsEnds of(Optional<SSLContext> files, String peerName) throws java.io.IOException {
+            if (files.isPresent()) {
+                return new TlsEnds(files.get(), peerName, files.get(), peerName);
+            }
             ThrowawayPki pki = ThrowawayPki.create("livemig demo CA");
-            sourceContext = pki.context(pki.source());
-            destinationContext = pki.context(pki.destination());
-            sourceExpects = ThrowawayPki.DESTINATION_NAME;
-            destinationExpects = ThrowawayPki.SOURCE_NAME;
+            return new TlsEnds(pki.context(pki.source()), ThrowawayPki.DESTINATION_NAME,
+                    pki.context(pki.destination()), ThrowawayPki.SOURCE_NAME);
         }
+    }
+
+    private Result overTls(InMemoryVm source, MigrationOptions options, TlsEnds ends) throws Exception {
         try (TlsChannelListener listener = TlsChannelListener.bind(
-                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), destinationContext, destinationExpects,
-                Duration.ofSeconds(30))) {
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), ends.destination(),
+                ends.destinationExpects(), Duration.ofSeconds(30))) {
             CompletableFuture<ReceivedMigration> destination = receiveAsync(
                     () -> listener.accept(Duration.ofSeconds(30)), source, options);
-            try (Channel channel = TlsChannel.connect(listener.localAddress(), sourceContext, sourceExpects,
+            try (Channel channel = TlsChannel.connect(listener.localAddress(), ends.source(), ends.sourceExpects(),
                     Duration.ofSeconds(10), Duration.ofSeconds(30))) {
                 return migrate(source, channel, options, destination);
             }

@@ -78,7 +78,7 @@ final class SecurityOptions {
         }
         try {
             SSLContext context = TlsFiles.context(tlsCert, tlsKey, tlsCa);
-            TlsChannel.warmUp(); // done in the background before the migration needs it
+            TlsChannel.warmUp(context); // done in the background before the migration needs it
             return Optional.of(context);
         } catch (IOException e) {
             throw new Invalid(e.getMessage());
