@@ -4,6 +4,7 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
 import io.livemig.channel.Channel;
+import io.livemig.channel.ChannelListener;
 import io.livemig.channel.Reconnector;
 import io.livemig.engine.internal.ProviderRegistry;
 import io.livemig.engine.internal.VmClaims;
@@ -14,6 +15,7 @@ import io.livemig.spi.MigratableVm;
 
 import java.io.IOException;
 import java.net.URI;
+import java.time.Duration;
 import java.util.Objects;
 
 /**
@@ -158,6 +160,40 @@ public final class LiveMigration {
                                             MigrationOptions options) throws MigrationException {
         DestinationMigration.Outcome outcome = new DestinationMigration(channel, reconnector, factory, options).run();
         return new ReceivedMigration(outcome.target(), outcome.report());
+    }
+
+    /**
+     * Receives a migration from whichever source first connects to {@code listener}, completes
+     * the handshake and, when the options hold a {@link io.livemig.api.MigrationSecret}, proves it.
+     * The listener is watched for the whole migration: connections that do not complete the
+     * handshake within {@link io.livemig.api.ReceiveLimits#handshakeTimeout()} or cannot prove the
+     * secret are turned away without disturbing the migration, and the source's own recovery or
+     * settle connection (which names this migration) is taken when the link breaks. Prefer this
+     * to {@link #receive(Channel, TargetFactory, MigrationOptions)} wherever the port is reachable by
+     * others.
+     *
+     * @param listener      where sources connect; owned by the caller, who closes it afterwards
+     * @param acceptTimeout how long to wait for the source
+     * @param factory       creates the target once the source announced its shape
+     * @param options       the options (secret, limits, expectation, recovery window, clock)
+     * @return the running target, now owned by the caller, and the destination's report
+     * @throws MigrationException if no source was admitted in time, or the migration failed before
+     *                            the VM resumed here (the target, if one was created, is discarded)
+     */
+    public static ReceivedMigration receive(ChannelListener listener, Duration acceptTimeout, TargetFactory factory,
+                                            MigrationOptions options) throws MigrationException {
+        DestinationMigration.Outcome outcome = new DestinationMigration(listener, acceptTimeout, factory, options).run();
+        return new ReceivedMigration(outcome.target(), outcome.report());
+    }
+
+    /**
+     * As {@link #receive(ChannelListener, Duration, TargetFactory, MigrationOptions)}, into a target
+     * created by the provider of {@code targetUri}.
+     */
+    public static ReceivedMigration receive(ChannelListener listener, Duration acceptTimeout, URI targetUri,
+                                            MigrationOptions options) throws MigrationException {
+        HypervisorProvider provider = provider(targetUri);
+        return receive(listener, acceptTimeout, descriptor -> provider.createTarget(targetUri, descriptor), options);
     }
 
     /**

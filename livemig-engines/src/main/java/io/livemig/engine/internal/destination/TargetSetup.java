@@ -1,19 +1,22 @@
 package io.livemig.engine.internal.destination;
 
+import io.livemig.api.ChannelException;
+import io.livemig.api.MigrationAbortedException;
+import io.livemig.api.MigrationCancelledException;
 import io.livemig.api.MigrationException;
-import io.livemig.api.ProtocolException;
+import io.livemig.api.MigrationOptions;
 import io.livemig.api.ProtocolException.Kind;
+import io.livemig.api.ProtocolException;
 import io.livemig.api.SourceVmState;
 import io.livemig.api.TimeSource;
 import io.livemig.engine.TargetFactory;
-import io.livemig.engine.internal.Codecs;
 import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.FrameWarmup;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
-import io.livemig.engine.internal.wire.Wire;
 import io.livemig.engine.internal.wire.WireException;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MigrationTarget;
@@ -25,8 +28,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 
 /**
- * The target and what the destination agreed to around it: answers HELLO, creates the target
- * from SETUP and builds the parts that work on it (the {@link PageApplier}, the
+ * The target and what the destination agreed to around it: creates the target from SETUP and builds the parts that work on it (the {@link PageApplier}, the
  * {@link StateLoader}, the {@link DestinationVerifier}), and at COMMIT loads the state and resumes
  * the VM, arming post-copy first when pages are still to come. Until the resume it owns the
  * target and discards it on failure; afterwards the caller of the migration owns it.
@@ -41,8 +43,9 @@ final class TargetSetup {
     private final DestinationLink link;
     private final DestinationContext context;
     private final MigrationCounters counters;
+    private final MigrationOptions options;
     private final TimeSource time;
-    private long agreedEncodings;
+    private final long agreedEncodings;
     private HandshakeFrames.Setup announced;
     private Message.Context messageContext = Message.Context.BEFORE_SETUP;
     private MigrationTarget target;
@@ -51,24 +54,18 @@ final class TargetSetup {
     private DestinationVerifier verifier;
     private PageSet announcedMissing;
 
+    /**
+     * @param agreedEncodings the page encodings agreed at the handshake
+     */
     TargetSetup(TargetFactory factory, DestinationLink link, DestinationContext context, MigrationCounters counters,
-                TimeSource time) {
+                MigrationOptions options, long agreedEncodings) {
         this.factory = factory;
         this.link = link;
         this.context = context;
         this.counters = counters;
-        this.time = time;
-    }
-
-    /** Agrees the version, the frame limit and the encodings, and answers HELLO_ACK. */
-    void hello(HandshakeFrames.Hello hello) throws WireException, MigrationException {
-        if (hello.minVersion() > Wire.VERSION || hello.maxVersion() < Wire.VERSION) {
-            throw new WireException(Kind.INCOMPATIBLE, "source speaks protocol versions [" + hello.minVersion() + ", "
-                    + hello.maxVersion() + "], this destination speaks " + Wire.VERSION);
-        }
-        link.agreeFrameLimit(hello.maxFrameBytes());
-        agreedEncodings = hello.encodings() & Codecs.DECODABLE;
-        link.send(new HandshakeFrames.HelloAck(Wire.VERSION, link.maxFrameBytes(), agreedEncodings));
+        this.options = options;
+        this.time = options.timeSource();
+        this.agreedEncodings = agreedEncodings;
     }
 
     /**
@@ -156,6 +153,24 @@ final class TargetSetup {
         return postcopy;
     }
 
+    /**
+     * Before the resume: discards the target and tells the source, unless the failure came from
+     * the source or the channel.
+     *
+     * @return the failure to report
+     */
+    MigrationException discard(Throwable e) {
+        MigrationException error = e instanceof MigrationException me ? me
+                : new MigrationException("destination failed: " + e, context.phase(), SourceVmState.UNKNOWN, e);
+        discardTarget(error);
+        boolean peerAborted = error instanceof MigrationAbortedException || error instanceof MigrationCancelledException;
+        if (!peerAborted && !(error instanceof ChannelException)) {
+            link.abort(error instanceof ProtocolException ? ControlFrames.AbortCode.PROTOCOL_ERROR
+                    : ControlFrames.AbortCode.TARGET_ERROR, error.reason());
+        }
+        return error;
+    }
+
     /** Before the resume: closes (discards) the target, if one was created. */
     void discardTarget(MigrationException error) {
         if (target == null) {
@@ -169,14 +184,20 @@ final class TargetSetup {
         LOG.info("destination discarded the partly received VM: {}", error.reason());
     }
 
-    /** After a failed post-copy: pauses and discards the target. */
-    void stopTarget() {
+    /** After a failed post-copy: pauses and discards the target; what fails on the way is added to {@code failure}. */
+    void stopTarget(MigrationException failure) {
         try {
             target.vcpus().pause();
         } catch (RuntimeException pauseError) {
             LOG.warn("could not pause the target", pauseError);
+            failure.addSuppressed(pauseError);
         }
-        target.close();
+        try {
+            target.close();
+        } catch (RuntimeException closeError) {
+            LOG.warn("could not close the target", closeError);
+            failure.addSuppressed(closeError);
+        }
     }
 
     /** @return what frames are checked against: the layout and vCPU count once SETUP arrived */
