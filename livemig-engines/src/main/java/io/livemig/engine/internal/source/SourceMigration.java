@@ -1,6 +1,7 @@
 package io.livemig.engine.internal.source;
 
 import io.livemig.api.ChannelException;
+import io.livemig.api.MigrationAbortedException;
 import io.livemig.api.MigrationCancelledException;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
@@ -123,7 +124,10 @@ public final class SourceMigration {
                 recorder.finished(report, null);
                 return report;
             }
-            MigrationException error = fail(t, settled == ControlFrames.Outcome.DISCARDED);
+            // A destination sends ABORT only before it resumes, and has discarded what it got
+            // (protocol.md, section 5): an ABORT in place of RESUMED settles the switchover too.
+            MigrationException error = fail(t, settled == ControlFrames.Outcome.DISCARDED
+                    || t instanceof MigrationAbortedException);
             runOnce(afterSwitchover);
             MigrationReport report = recorder.report(error instanceof MigrationCancelledException
                     ? MigrationStatus.CANCELLED : MigrationStatus.FAILED, error, context, time.nanoTime(),

@@ -1,0 +1,140 @@
+package io.livemig.e2e.faults;
+
+import io.livemig.spi.DemandPaging;
+import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.FreePageHints;
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemorySink;
+import io.livemig.spi.MemorySource;
+import io.livemig.spi.MigratableDevice;
+import io.livemig.spi.MigratableVm;
+import io.livemig.spi.MigrationTarget;
+import io.livemig.spi.VcpuControl;
+import io.livemig.spi.VmDescriptor;
+import io.livemig.spi.VmOperationException;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** VMs whose hypervisor fails at one point, as a real one can: for the peer-failure rows of the fault matrix. */
+final class FaultyVms {
+
+    private FaultyVms() {
+    }
+
+    /** @return {@code target} with devices whose {@code loadState} fails: the destination cannot resume it */
+    static MigrationTarget refusingDeviceState(MigrationTarget target) {
+        List<MigratableDevice> devices = target.devices().stream().<MigratableDevice>map(d -> new MigratableDevice() {
+            @Override
+            public String id() {
+                return d.id();
+            }
+
+            @Override
+            public byte[] saveState() {
+                return d.saveState();
+            }
+
+            @Override
+            public void loadState(byte[] state) {
+                throw new IllegalStateException("the device '" + d.id() + "' failed to load its state");
+            }
+        }).toList();
+        return new MigrationTarget() {
+            @Override
+            public VmDescriptor descriptor() {
+                return target.descriptor();
+            }
+
+            @Override
+            public MemorySink memory() {
+                return target.memory();
+            }
+
+            @Override
+            public VcpuControl vcpus() {
+                return target.vcpus();
+            }
+
+            @Override
+            public List<MigratableDevice> devices() {
+                return devices;
+            }
+
+            @Override
+            public Optional<DemandPaging> demandPaging() {
+                return target.demandPaging();
+            }
+
+            @Override
+            public void close() {
+                target.close();
+            }
+        };
+    }
+
+    /**
+     * @param readsBeforeFailing how many reads of guest memory succeed before every later one fails
+     * @return {@code vm} whose guest memory becomes unreadable, as a VM whose memory mapping failed
+     */
+    static MigratableVm failingToRead(MigratableVm vm, int readsBeforeFailing) {
+        AtomicInteger reads = new AtomicInteger();
+        MemorySource memory = new MemorySource() {
+            @Override
+            public MemoryLayout layout() {
+                return vm.memory().layout();
+            }
+
+            @Override
+            public void readPages(long firstPage, int pageCount, ByteBuffer destination) {
+                if (reads.incrementAndGet() > readsBeforeFailing) {
+                    throw new VmOperationException("reading guest memory failed: EFAULT");
+                }
+                vm.memory().readPages(firstPage, pageCount, destination);
+            }
+        };
+        return new MigratableVm() {
+            @Override
+            public VmDescriptor descriptor() {
+                return vm.descriptor();
+            }
+
+            @Override
+            public MemorySource memory() {
+                return memory;
+            }
+
+            @Override
+            public Optional<DirtyTracker> dirtyTracker() {
+                return vm.dirtyTracker();
+            }
+
+            @Override
+            public VcpuControl vcpus() {
+                return vm.vcpus();
+            }
+
+            @Override
+            public List<MigratableDevice> devices() {
+                return vm.devices();
+            }
+
+            @Override
+            public Optional<FreePageHints> freePageHints() {
+                return vm.freePageHints();
+            }
+
+            @Override
+            public boolean isOpen() {
+                return vm.isOpen();
+            }
+
+            @Override
+            public void close() {
+                vm.close();
+            }
+        };
+    }
+}
