@@ -73,7 +73,7 @@ final class ScriptedSource {
         this.script = script;
         this.secret = secret;
         this.target = target;
-        this.frames = new WellFormedFrames(session, MAX_MESSAGE_BYTES);
+        this.frames = new WellFormedFrames(session);
         this.comesBack = script.comesBack();
         if (script.preamble() >= 1) {
             preamble.add(Preamble.HELLO);

@@ -57,17 +57,23 @@ final class WellFormedFrames {
     /** Entries in a batch of the preamble's SETUP. */
     static final int BATCH_PAGES = 16;
     private static final PageEncoding[] ENCODINGS = PageEncoding.values();
-
-    private final ScriptedSource.Session session;
-    private final FrameWriter writer;
-    private final CRC32C crc = new CRC32C();
     /** Codecs and buffers per page size, kept across inputs: a Zstd context is native memory. */
     private static final ThreadLocal<Map<Integer, Scratch>> SCRATCH = ThreadLocal.withInitial(HashMap::new);
+    /** The frame writer, kept across inputs: its buffer is direct memory. */
+    private static final ThreadLocal<FrameWriter> WRITER =
+            ThreadLocal.withInitial(() -> new FrameWriter(ScriptedSource.MAX_MESSAGE_BYTES));
+
+    private final ScriptedSource.Session session;
+    private final FrameWriter writer = WRITER.get();
+    private final CRC32C crc = new CRC32C();
     private Scratch scratch;
 
-    WellFormedFrames(ScriptedSource.Session session, int maxFrameBytes) {
+    /**
+     * @param session what the script announced so far; each frame made is valid until the next is
+     *                made on this thread
+     */
+    WellFormedFrames(ScriptedSource.Session session) {
         this.session = session;
-        this.writer = new FrameWriter(maxFrameBytes);
     }
 
     private static long bits(PageEncoding... encodings) {
