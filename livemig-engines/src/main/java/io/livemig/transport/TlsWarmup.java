@@ -28,7 +28,8 @@ import javax.net.ssl.X509ExtendedTrustManager;
  * Until C2 has compiled AES-GCM with its intrinsic and the TLS record layer around it (after some
  * 15 000 records each), the JDK encrypts in plain Java: on this project's 2-core machine a fresh
  * JVM moved the first 256 MiB over TLS at 0.06 GB/s and needed about 1 GiB to reach full speed,
- * the whole of a 1 GiB migration. Two steps, a fraction of a second of one core at low priority:
+ * the whole of a 1 GiB migration. Two steps, about a second of CPU in all (most of it the JIT
+ * compiling) and 0.6 s of wall time on that machine, on a low-priority daemon thread:
  *
  * <ol>
  *   <li>{@value #CIPHER_ROUNDS} AES-256-GCM encryptions and decryptions of 2 KiB, with the calls
