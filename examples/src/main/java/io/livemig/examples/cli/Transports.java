@@ -38,9 +38,14 @@ final class Transports {
      * @throws IOException if connecting or the TLS handshake fails; the message says why
      */
     static Channel connect(InetSocketAddress address, Optional<SSLContext> tls, String peerName) throws IOException {
-        return tls.isPresent()
-                ? TlsChannel.connect(address, tls.get(), peerName, CONNECT_TIMEOUT, IO_TIMEOUT)
-                : TcpChannel.connect(address, CONNECT_TIMEOUT, IO_TIMEOUT);
+        try {
+            return tls.isPresent()
+                    ? TlsChannel.connect(address, tls.get(), peerName, CONNECT_TIMEOUT, IO_TIMEOUT)
+                    : TcpChannel.connect(address, CONNECT_TIMEOUT, IO_TIMEOUT);
+        } catch (java.net.ConnectException e) {
+            throw new java.net.ConnectException("cannot connect to " + address.getHostString() + ":" + address.getPort()
+                    + ": " + e.getMessage());
+        }
     }
 
     /**
