@@ -356,23 +356,12 @@ final class KvmCommand {
                         tls.isPresent() ? " (mutual TLS)" : "");
                 err.flush();
                 ReceivedMigration received;
-                java.util.function.Consumer<String> turnedAway = why ->
-                        err.println("livemig kvm receive: turned away a connection: " + why);
-                // Post-copy recovery: the source connects again; accept it on the same address.
-                io.livemig.channel.Reconnector reconnect = () -> Transports.acceptAuthenticated(listener,
-                        acceptTimeout, turnedAway);
-                Channel accepted;
-                try {
-                    accepted = Transports.acceptAuthenticated(listener, acceptTimeout, turnedAway);
-                } catch (java.io.IOException e) {
-                    Map<String, Object> m = ReportJson.notStarted("failed", e.getMessage());
-                    m.put("side", "destination");
-                    System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
-                    return 1;
-                }
                 MigrationOptions options = MigrationOptions.builder().secret(secret.orElse(null)).build();
-                try (Channel channel = accepted) {
-                    received = LiveMigration.receive(channel, reconnect, d -> {
+                // The engines watch the listener for the whole migration: connections that fail the TLS
+                // or the livemig handshake are turned away (logged on stderr), and the source's own
+                // recovery connection is taken if the link breaks during post-copy.
+                try {
+                    received = LiveMigration.receive(listener, acceptTimeout, d -> {
                         if (d.memoryLayout().memoryBytes() != memory.bytes()) {
                             throw new IllegalArgumentException("the source announces " + d.memoryLayout().memoryBytes()
                                     + " bytes of RAM; this side was started with --mem " + memory.bytes());

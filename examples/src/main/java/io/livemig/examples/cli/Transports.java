@@ -9,10 +9,8 @@ import io.livemig.transport.TlsChannelListener;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.Optional;
-import java.util.function.Consumer;
 import javax.net.ssl.SSLContext;
 
 /**
@@ -67,45 +65,5 @@ final class Transports {
             case TcpChannelListener tcp -> tcp.localAddress();
             default -> throw new IllegalArgumentException("not a listener of this command line: " + listener);
         };
-    }
-
-    /**
-     * Accepts connections until one completes its TLS handshake (a plain TCP connection is taken
-     * as it comes): a peer that connects without a certificate, with an untrusted one or the wrong
-     * name, or without TLS at all, is turned away, {@code refused} hears why, and the wait goes on.
-     * Handshakes run one at a time, each bounded by {@link #IO_TIMEOUT}.
-     *
-     * @param timeout how long to wait for an authenticated connection in all
-     * @param refused told, for each connection turned away, why
-     * @return the first authenticated channel, owned by the caller
-     * @throws SocketTimeoutException if none came in time
-     * @throws IOException            if the listener fails
-     */
-    static Channel acceptAuthenticated(ChannelListener listener, Duration timeout, Consumer<String> refused)
-            throws IOException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (true) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                throw new SocketTimeoutException("no authenticated source connected to " + listener.localDescription()
-                        + " within " + timeout.toMillis() + " ms");
-            }
-            Channel channel;
-            try {
-                channel = listener.accept(Duration.ofNanos(left));
-            } catch (SocketTimeoutException e) {
-                continue; // the loop's own deadline says so
-            }
-            if (!(channel instanceof TlsChannel tls)) {
-                return channel;
-            }
-            try {
-                tls.handshake();
-                return tls;
-            } catch (IOException e) {
-                tls.close();
-                refused.accept(e.getMessage());
-            }
-        }
     }
 }

@@ -105,12 +105,11 @@ class KvmTlsTest {
             assertEquals(true, destination.get("verified"), destination.toString());
             assertEquals(true, destination.get("guestProgressAfterResume"), destination.toString());
             assertEquals(false, destination.get("selfCheckFailed"), destination.toString());
-            long turnedAway = receiver.stderr.stream().filter(l -> l.contains("turned away a connection")).count();
-            assertEquals(2, turnedAway, String.join("\n", receiver.stderr));
-            assertTrue(receiver.stderr.stream().anyMatch(l -> l.contains("not trusted")
-                    || l.contains("presented no certificate")), String.join("\n", receiver.stderr));
-            assertTrue(receiver.stderr.stream().anyMatch(l -> l.contains("does not speak TLS")),
-                    String.join("\n", receiver.stderr));
+            // The receiver said, for each source it turned away, why.
+            assertTrue(receiver.stderr.stream().anyMatch(l -> l.contains("turned away") && (l.contains("not trusted")
+                    || l.contains("presented no certificate"))), String.join("\n", receiver.stderr));
+            assertTrue(receiver.stderr.stream().anyMatch(l -> l.contains("turned away")
+                    && l.contains("does not speak TLS")), String.join("\n", receiver.stderr));
             String before = Files.readString(srcConsole);
             String after = Files.readString(dstConsole);
             assertFalse(before.contains("FAILED") || after.contains("FAILED"), before + "\n---\n" + after);
@@ -148,9 +147,9 @@ class KvmTlsTest {
             Map<String, Object> destination = JSON.std.mapFrom(Files.readString(receiver.stdout));
             assertEquals(1, receiver.process.exitValue(), destination.toString());
             assertEquals("failed", destination.get("status"), destination.toString());
-            assertTrue(String.valueOf(destination.get("failure")).contains("no authenticated source"),
-                    destination.toString());
-            assertFalse(destination.containsKey("bytesOnWire"), "nothing was received: " + destination);
+            assertTrue(String.valueOf(destination.get("failure")).contains("no authenticated"), destination.toString());
+            assertEquals(0, ((Number) destination.getOrDefault("bytesOnWire", 0)).longValue(),
+                    "nothing was received: " + destination);
         } finally {
             receiver.process.destroyForcibly();
             senders.forEach(Process::destroyForcibly);
