@@ -81,8 +81,10 @@ final class ReceiverRun {
     }
 
     private void receive(boolean withSecret) throws InterruptedException {
+        // A source that comes back does so at once (its next connection plays the rest of the
+        // script); one that does not must not cost the fuzzer the time a real one would be given.
         MigrationOptions.Builder options = MigrationOptions.builder().ioTimeout(Duration.ofSeconds(1))
-                .recoveryWindow(Duration.ofMillis(100)).receiveLimits(LIMITS);
+                .recoveryWindow(Duration.ofMillis(5)).receiveLimits(LIMITS);
         if (withSecret) {
             options.secret(SECRET);
         }

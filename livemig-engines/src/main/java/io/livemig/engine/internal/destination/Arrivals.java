@@ -80,7 +80,7 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
                     if (reconnector == Reconnector.NONE) {
                         break;
                     }
-                    pause();
+                    pause(deadline);
                     continue;
                 }
                 try {
@@ -95,9 +95,10 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
                     + options.recoveryWindow().toMillis() + " ms");
         }
 
-        private static void pause() throws IOException {
+        /** Waits 100 ms before asking the reconnector again, or less: never past {@code deadline}. */
+        private static void pause(long deadline) throws IOException {
             try {
-                Thread.sleep(100);
+                Thread.sleep(Duration.ofNanos(Math.max(0, Math.min(100_000_000L, deadline - System.nanoTime()))));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IOException("interrupted while waiting for a connection", e);
