@@ -5,8 +5,11 @@ import com.github.luben.zstd.ZstdCompressCtx;
 import com.github.luben.zstd.ZstdDecompressCtx;
 import com.github.luben.zstd.ZstdException;
 
+import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Zstandard compression of the page, one frame per page (zstd-jni). The decoder accepts only a
@@ -16,15 +19,22 @@ import java.nio.ByteOrder;
  * <p>Not thread-safe: the instance keeps zstd-jni's native contexts (a compression context made
  * with the encoding constructor; a decompression context and one page of direct scratch for heap
  * payloads, made on the first decode). One instance per encoding or receiving thread. The
- * contexts are released by zstd-jni when the instance is collected, as they were before the
- * codecs had files of their own.
+ * contexts are freed when the instance has been collected: zstd-jni frees them only in
+ * {@code close()} (its contexts have no finalizer), and a migration makes codecs and drops them.
  */
 public final class ZstdCodec implements PageCodec {
+
+    /** Frees the native contexts of collected codecs. */
+    private static final Cleaner CLEANER = Cleaner.create();
+    /** Native contexts made and not yet freed, all codecs together; for tests. */
+    private static final AtomicLong LIVE_CONTEXTS = new AtomicLong();
 
     private final int pageSize;
     private final ZstdCompressCtx compressor;
     private ZstdDecompressCtx decompressor;
     private ByteBuffer input;
+    /** This codec's contexts, which the cleaning action frees (it must not reach the codec). */
+    private final Contexts contexts = new Contexts();
 
     /**
      * A codec for decoding only: {@link #encode} throws.
@@ -34,6 +44,7 @@ public final class ZstdCodec implements PageCodec {
     public ZstdCodec(int pageSize) {
         this.pageSize = PageSizes.require(pageSize);
         this.compressor = null;
+        CLEANER.register(this, contexts);
     }
 
     /**
@@ -48,6 +59,9 @@ public final class ZstdCodec implements PageCodec {
         }
         this.pageSize = PageSizes.require(pageSize);
         this.compressor = new ZstdCompressCtx().setLevel(level);
+        contexts.compressor = compressor;
+        LIVE_CONTEXTS.incrementAndGet();
+        CLEANER.register(this, contexts);
     }
 
     @Override
@@ -71,6 +85,9 @@ public final class ZstdCodec implements PageCodec {
             }
         } catch (ZstdException doesNotFit) {
             // incompressible: declined below
+        } finally {
+            // The context is in use until here: the cleaner must not free it before.
+            Reference.reachabilityFence(this);
         }
         return DECLINED;
     }
@@ -83,6 +100,8 @@ public final class ZstdCodec implements PageCodec {
     public void decode(long pageNumber, ByteBuffer payload, ByteBuffer page) {
         if (decompressor == null) {
             decompressor = new ZstdDecompressCtx();
+            contexts.decompressor = decompressor;
+            LIVE_CONTEXTS.incrementAndGet();
             input = ByteBuffer.allocateDirect(pageSize).order(ByteOrder.nativeOrder());
         }
         int length = payload.remaining();
@@ -110,10 +129,37 @@ public final class ZstdCodec implements PageCodec {
             n = decompressor.decompressDirectByteBuffer(page, 0, pageSize, src, at, length);
         } catch (RuntimeException e) {
             throw new CorruptPageException(pageNumber, PageEncoding.ZSTD, "malformed Zstd frame: " + e.getMessage());
+        } finally {
+            // The context is in use until here: the cleaner must not free it before.
+            Reference.reachabilityFence(this);
         }
         if (n != pageSize) {
             throw new CorruptPageException(pageNumber, PageEncoding.ZSTD, "decompressed to " + n + " bytes, not "
                     + pageSize);
+        }
+    }
+
+    /** @return the native contexts made by all codecs and not yet freed (for tests) */
+    static long liveContexts() {
+        return LIVE_CONTEXTS.get();
+    }
+
+    /** A codec's native contexts, freed by the {@link #CLEANER} once the codec is unreachable. */
+    private static final class Contexts implements Runnable {
+        // Written by the codec's thread, read by the cleaner's.
+        private volatile ZstdCompressCtx compressor;
+        private volatile ZstdDecompressCtx decompressor;
+
+        @Override
+        public void run() {
+            if (compressor != null) {
+                compressor.close();
+                LIVE_CONTEXTS.decrementAndGet();
+            }
+            if (decompressor != null) {
+                decompressor.close();
+                LIVE_CONTEXTS.decrementAndGet();
+            }
         }
     }
 }
