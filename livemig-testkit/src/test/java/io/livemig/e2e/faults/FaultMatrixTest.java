@@ -31,10 +31,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *
  * <p>What the rows pin down: before COMMIT went out the source's VM runs again and the destination
  * discards its target (never run); after COMMIT, without a way to ask, the source stays paused and
- * says UNKNOWN, and a destination that resumed keeps its VM; asked, the destination's answer
- * settles it (COMPLETED, or RUNNING again if the destination never saw COMMIT); in post-copy
- * without recovery both sides say SPLIT and the destination stops its VM; with recovery post-copy
- * completes. Never do both hosts run the VM.
+ * says UNKNOWN, and a destination that resumed keeps its VM (or, in post-copy, stops it: it cannot
+ * run without its missing pages); asked, the destination's answer settles it (COMPLETED, or
+ * RUNNING again if the destination never saw COMMIT); in post-copy without recovery both sides say
+ * SPLIT and the destination stops its VM; with recovery post-copy completes. Never do both hosts
+ * run the VM. One row records a gap rather than a goal (see its comment).
  */
 class FaultMatrixTest {
 
