@@ -12,6 +12,8 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.EnumSet;
+import java.util.Set;
 
 /**
  * Where the destination's connections come from, greeted and admitted: the first one that
@@ -29,12 +31,12 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
     Greeter.Greeted first() throws Greeter.Refused, IOException;
 
     /**
-     * @param purpose   RECOVER or SETTLE
+     * @param purposes  what the connection may come for: RECOVER, SETTLE or both
      * @param sessionId the migration's session id, which the connection must name
      * @return the source's admitted connection
      * @throws IOException if none came within the options' recovery window
      */
-    Greeter.Greeted comeback(Purpose purpose, byte[] sessionId) throws IOException;
+    Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException;
 
     /**
      * After the channel broke at or after the switchover: the source, if it sent COMMIT without
@@ -43,7 +45,7 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
      */
     default void settle(byte[] sessionId, ControlFrames.Outcome outcome) {
         try {
-            Greeter.Greeted asking = comeback(Purpose.SETTLE, sessionId);
+            Greeter.Greeted asking = comeback(EnumSet.of(Purpose.SETTLE), sessionId);
             try (Channel channel = asking.channel()) {
                 channel.send(new FrameWriter(Wire.MIN_FRAME_BYTES + 8).write(new ControlFrames.Settled(outcome)));
             }
@@ -68,7 +70,7 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
         }
 
         @Override
-        public Greeter.Greeted comeback(Purpose purpose, byte[] sessionId) throws IOException {
+        public Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
             long deadline = System.nanoTime() + options.recoveryWindow().toNanos();
             IOException last = null;
             while (System.nanoTime() < deadline) {
@@ -84,14 +86,14 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
                     continue;
                 }
                 try {
-                    return Greeter.greet(fresh, options, Greeter.session(sessionId, purpose),
+                    return Greeter.greet(fresh, options, Greeter.session(sessionId, purposes.toArray(Purpose[]::new)),
                             options.receiveLimits().handshakeTimeout());
                 } catch (Greeter.Refused | IOException e) {
                     fresh.close();
                     last = e instanceof IOException io ? io : new IOException(e.getMessage(), e);
                 }
             }
-            throw last != null ? last : new IOException("no " + purpose + " connection within "
+            throw last != null ? last : new IOException("no " + purposes + " connection within "
                     + options.recoveryWindow().toMillis() + " ms");
         }
 
@@ -126,8 +128,8 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
         }
 
         @Override
-        public Greeter.Greeted comeback(Purpose purpose, byte[] sessionId) throws IOException {
-            return doorman.awaitReturn(options.recoveryWindow(), purpose);
+        public Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
+            return doorman.awaitReturn(options.recoveryWindow(), purposes);
         }
 
         @Override

@@ -15,6 +15,7 @@ import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.Frame;
 import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.FrameWriter;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
@@ -30,6 +31,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.EnumSet;
 
 /**
  * The destination side of one migration: the receive state machine over the frames of protocol
@@ -263,7 +265,16 @@ public final class DestinationMigration {
         link.closeChannel();
         Greeter.Greeted back;
         try {
-            back = arrivals.comeback(Purpose.RECOVER, sessionId);
+            back = arrivals.comeback(EnumSet.of(Purpose.RECOVER, Purpose.SETTLE), sessionId);
+            if (back.hello().purpose() == Purpose.SETTLE) {
+                // The break came before RESUMED reached the source: it asks first how the switchover
+                // ended, hears that the VM runs here, and comes back to recover.
+                try (Channel asking = back.channel()) {
+                    asking.send(new FrameWriter(Wire.MIN_FRAME_BYTES + 8).write(
+                            new ControlFrames.Settled(ControlFrames.Outcome.RESUMED)));
+                }
+                back = arrivals.comeback(EnumSet.of(Purpose.RECOVER), sessionId);
+            }
         } catch (IOException | RuntimeException e) {
             throw new ChannelException("no new channel for post-copy recovery: " + e.getMessage(), context.phase(),
                     SourceVmState.SPLIT, e);

@@ -11,6 +11,8 @@ import java.io.IOException;
 import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -158,34 +160,34 @@ final class Doorman implements AutoCloseable {
      * @throws IOException if none came within {@code timeout}
      */
     Greeter.Greeted awaitNew(Duration timeout) throws IOException {
-        return await(timeout, Purpose.NEW);
+        return await(timeout, EnumSet.of(Purpose.NEW));
     }
 
     /**
-     * Waits for this migration's source to come back for {@code purpose} (recovery or settling).
+     * Waits for this migration's source to come back for one of {@code purposes} (recovery or settling).
      *
      * @throws IOException if it did not within {@code timeout}
      */
-    Greeter.Greeted awaitReturn(Duration timeout, Purpose purpose) throws IOException {
-        return await(timeout, purpose);
+    Greeter.Greeted awaitReturn(Duration timeout, Set<Purpose> purposes) throws IOException {
+        return await(timeout, purposes);
     }
 
-    private Greeter.Greeted await(Duration timeout, Purpose purpose) throws IOException {
+    private Greeter.Greeted await(Duration timeout, Set<Purpose> purposes) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
         try {
             while (true) {
                 Greeter.Greeted g = admitted.poll(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
                 if (g == null) {
-                    throw new SocketTimeoutException("no authenticated " + purpose.name().toLowerCase()
+                    throw new SocketTimeoutException("no authenticated " + purposes
                             + " connection on " + listener.localDescription() + " within " + timeout.toMillis()
                             + " ms");
                 }
-                if (g.hello().purpose() == purpose) {
+                if (purposes.contains(g.hello().purpose())) {
                     handedOut.add(g.channel());
                     return g;
                 }
                 LOG.warn("dropped a {} connection from {}: waiting for {}", g.hello().purpose(), g.channel().peer(),
-                        purpose);
+                        purposes);
                 g.channel().close();
             }
         } catch (InterruptedException e) {

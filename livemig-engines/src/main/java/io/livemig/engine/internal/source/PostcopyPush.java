@@ -80,13 +80,20 @@ final class PostcopyPush {
      * Sends every page of {@code missing}, demanded ones first, until the destination confirms
      * it has them all.
      *
-     * @param round the round number to put on page frames
+     * @param round          the round number to put on page frames
+     * @param brokenAtResume the break that hid RESUMED, if the destination said it resumed only when
+     *                       asked afterwards: then the push starts with a recovery; null otherwise
      * @return the post-copy statistics
      * @throws MigrationException if the link broke and could not be recovered ({@link SourceVmState#SPLIT})
      */
-    PostcopyStats run(PageSet missing, int round) throws MigrationException {
+    PostcopyStats run(PageSet missing, int round, ChannelException brokenAtResume) throws MigrationException {
         PageSet unsent = missing.copy();
         PushOrder order = PushOrder.of(options.prepaging(), unsent);
+        if (brokenAtResume != null) {
+            PageSet stillMissing = recover(brokenAtResume, unsent);
+            unsent.clear();
+            unsent.addAll(stillMissing);
+        }
         while (true) {
             long windowBase = link.bytesSent();
             try {

@@ -83,6 +83,11 @@ public final class SourceContext {
         stateSavedNanos = time.nanoTime();
     }
 
+    /** @return the migration's clock, now */
+    public long now() {
+        return time.nanoTime();
+    }
+
     /** Notes when RESUMED arrived, on this side's clock. */
     public void resumedAt(long arrivalNanos) {
         resumedNanos = arrivalNanos;

@@ -83,6 +83,7 @@ public final class SourceMigration {
         SourceStrategy strategy = Strategies.forName(options.strategy());
         Runnable afterSwitchover = SourceStrategy.NOTHING;
         PageSender sender = null;
+        ControlFrames.Outcome settled = null;
         try {
             link.start();
             SourceHandshake.Agreement agreed = SourceHandshake.run(link, sessionId, vm.descriptor(), options);
@@ -96,10 +97,22 @@ public final class SourceMigration {
             // instanceof rather than a pattern switch: a switch's first run bootstraps a call site
             // (milliseconds), and this one runs inside the downtime.
             if (outcome instanceof SourceStrategy.Postcopy postcopy) {
-                switchover.commitPostcopy(postcopy.missing());
+                ChannelException brokenAtResume = null;
+                try {
+                    switchover.commitPostcopy(postcopy.missing());
+                } catch (ChannelException broken) {
+                    // RESUMED never came: ask. If the VM runs there, post-copy goes on after a recovery.
+                    settled = context.state() == SourceState.COMMITTED ? settle(broken) : null;
+                    if (settled != ControlFrames.Outcome.RESUMED) {
+                        throw broken;
+                    }
+                    switchover.resumedUnconfirmed(postcopy.missing());
+                    brokenAtResume = broken;
+                }
                 afterSwitchover = runOnce(afterSwitchover);
                 recorder.postcopyDone(new PostcopyPush(link, sender, recorder, vm.descriptor().memoryLayout(),
-                        options, reconnector, sessionId).run(postcopy.missing(), recorder.roundCount()));
+                        options, reconnector, sessionId).run(postcopy.missing(), recorder.roundCount(),
+                        brokenAtResume));
                 context.moveTo(SourceState.HANDED_OVER);
             } else {
                 if (((SourceStrategy.Commit) outcome).forced()) {
@@ -109,8 +122,9 @@ public final class SourceMigration {
                 afterSwitchover = runOnce(afterSwitchover);
             }
         } catch (Throwable t) {
-            ControlFrames.Outcome settled = t instanceof ChannelException broken
-                    && context.state() == SourceState.COMMITTED ? settle(broken) : null;
+            if (settled == null && t instanceof ChannelException broken && context.state() == SourceState.COMMITTED) {
+                settled = settle(broken);
+            }
             if (settled == ControlFrames.Outcome.RESUMED) {
                 // The VM runs at the destination: the migration completed, unverified. RESUMED never
                 // came; the answer bounds the resume from above, as RESUMED's arrival would have.

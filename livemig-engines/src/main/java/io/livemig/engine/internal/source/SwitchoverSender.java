@@ -79,6 +79,16 @@ final class SwitchoverSender {
         recorder.postcopyStarted(missing.cardinality());
     }
 
+    /**
+     * Post-copy, when the link broke before RESUMED arrived and the destination said, when asked,
+     * that it resumed: the VM is split between the hosts from here on, as after RESUMED.
+     */
+    void resumedUnconfirmed(PageSet missing) {
+        context.resumedAt(context.now());
+        context.moveTo(SourceState.POST_COPY);
+        recorder.postcopyStarted(missing.cardinality());
+    }
+
     private void commit(boolean postcopy) throws MigrationException {
         link.checkCancelled();
         context.stateSaveStarted();
