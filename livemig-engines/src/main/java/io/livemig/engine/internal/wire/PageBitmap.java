@@ -2,6 +2,7 @@ package io.livemig.engine.internal.wire;
 
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemoryRegion;
 import io.livemig.spi.PageSet;
 
 import java.nio.ByteBuffer;
@@ -101,17 +102,39 @@ public record PageBitmap(FrameType type, int firstWord, long[] words) implements
             throw new WireException(Kind.INCONSISTENT_LENGTH, f.type() + " announces " + count + " words in "
                     + f.remaining() + " bytes");
         }
-        PageSet valid = PageSet.allOf(layout);
+        long[] valid = validWords(layout, first, count);
         int base = (int) (first >>> 6);
         long[] words = new long[count];
         for (int i = 0; i < count; i++) {
             words[i] = f.u64("word");
-            if ((words[i] & ~valid.word(base + i)) != 0) {
+            if ((words[i] & ~valid[i]) != 0) {
                 throw new WireException(Kind.PAGE_OUT_OF_RANGE, f.type() + " marks pages outside the layout near page "
                         + (first + 64L * i));
             }
         }
         return new PageBitmap(f.type(), base, words);
+    }
+
+    /**
+     * @return for each of the {@code count} words from page {@code first} (a multiple of 64), the
+     *         bits of the layout's RAM pages: built from the regions that overlap the chunk, so the
+     *         cost follows the chunk, not the layout's span
+     */
+    private static long[] validWords(MemoryLayout layout, long first, int count) {
+        long[] valid = new long[count];
+        long end = first + 64L * count;
+        for (MemoryRegion r : layout.regions()) {
+            long from = Math.max(first, r.firstPage());
+            long to = Math.min(end, r.endPage());
+            for (long page = from; page < to; ) {
+                int word = (int) ((page - first) >>> 6);
+                int bit = (int) (page & 63);
+                int bits = (int) Math.min(64 - bit, to - page);
+                valid[word] |= (bits == 64 ? -1L : ((1L << bits) - 1)) << bit;
+                page += bits;
+            }
+        }
+        return valid;
     }
 
     @Override
