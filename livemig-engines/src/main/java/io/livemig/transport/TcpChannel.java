@@ -1,7 +1,6 @@
 package io.livemig.transport;
 
 import io.livemig.channel.Channel;
-import io.livemig.channel.MessageTooLargeException;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -101,13 +100,7 @@ public final class TcpChannel implements Channel {
 
     @Override
     public void send(ByteBuffer message) throws IOException {
-        int length = message.remaining();
-        if (length > maxMessageBytes) {
-            throw new MessageTooLargeException(length, maxMessageBytes);
-        }
-        if (length == 0) {
-            throw new IllegalArgumentException("messages must not be empty");
-        }
+        int length = Framing.checkOutgoing(message, maxMessageBytes);
         writeHeader.clear();
         writeHeader.putInt(length).flip();
         gather[0] = writeHeader;
@@ -127,14 +120,13 @@ public final class TcpChannel implements Channel {
             return -1;
         }
         int length = readHeader.getInt(0);
-        if (length <= 0 || length > maxMessageBytes || length > destination.remaining()) {
-            long announced = length & 0xFFFF_FFFFL;
+        if (!Framing.acceptable(length, maxMessageBytes, destination)) {
             close();
             if (looksLikeTls(readHeader)) {
                 throw new IOException("the peer at " + peer + " speaks TLS (it sent a TLS record where a message "
                         + "length belongs): both ends must use TLS");
             }
-            throw new MessageTooLargeException(announced, Math.min(maxMessageBytes, destination.remaining()));
+            throw Framing.tooLarge(length, maxMessageBytes, destination);
         }
         int oldLimit = destination.limit();
         destination.limit(destination.position() + length);

@@ -272,13 +272,7 @@ public final class TlsChannel implements Channel {
 
     @Override
     public void send(ByteBuffer message) throws IOException {
-        int length = message.remaining();
-        if (length > maxMessageBytes) {
-            throw new MessageTooLargeException(length, maxMessageBytes);
-        }
-        if (length == 0) {
-            throw new IllegalArgumentException("messages must not be empty");
-        }
+        int length = Framing.checkOutgoing(message, maxMessageBytes);
         checkInterrupt("send");
         ensureHandshake();
         sendLock.lock();
@@ -326,10 +320,9 @@ public final class TlsChannel implements Channel {
             readFully(header, first, 4 - first);
             int length = ((header[0] & 0xFF) << 24) | ((header[1] & 0xFF) << 16) | ((header[2] & 0xFF) << 8)
                     | (header[3] & 0xFF);
-            if (length <= 0 || length > maxMessageBytes || length > destination.remaining()) {
-                long announced = length & 0xFFFF_FFFFL;
+            if (!Framing.acceptable(length, maxMessageBytes, destination)) {
                 abort();
-                throw new MessageTooLargeException(announced, Math.min(maxMessageBytes, destination.remaining()));
+                throw Framing.tooLarge(length, maxMessageBytes, destination);
             }
             if (destination.hasArray()) {
                 readFully(destination.array(), destination.arrayOffset() + destination.position(), length);
