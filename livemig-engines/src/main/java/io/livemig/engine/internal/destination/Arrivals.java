@@ -4,6 +4,7 @@ import io.livemig.api.MigrationOptions;
 import io.livemig.channel.Channel;
 import io.livemig.channel.ChannelListener;
 import io.livemig.channel.Reconnector;
+import io.livemig.engine.internal.Redial;
 import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.FrameWriter;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
@@ -45,16 +46,24 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
      */
     default void settle(byte[] sessionId, ControlFrames.Outcome outcome) {
         try {
-            Greeter.Greeted asking = comeback(EnumSet.of(Purpose.SETTLE), sessionId);
-            try (Channel channel = asking.channel()) {
-                channel.send(new FrameWriter(Wire.MIN_FRAME_BYTES + 8).write(new ControlFrames.Settled(outcome)));
-            }
-            LoggerFactory.getLogger(Arrivals.class).info("told the source, which came back to settle, that the VM was {}",
-                    outcome);
+            answer(comeback(EnumSet.of(Purpose.SETTLE), sessionId), outcome);
         } catch (IOException | RuntimeException e) {
             LoggerFactory.getLogger(Arrivals.class).debug("no source came back to settle the switchover: {}",
                     e.getMessage());
         }
+    }
+
+    /**
+     * Tells a source that came back to settle how the switchover ended, and closes its connection.
+     *
+     * @throws IOException if the answer could not be sent
+     */
+    static void answer(Greeter.Greeted asking, ControlFrames.Outcome outcome) throws IOException {
+        try (Channel channel = asking.channel()) {
+            channel.send(new FrameWriter(Wire.MIN_FRAME_BYTES + 8).write(new ControlFrames.Settled(outcome)));
+        }
+        LoggerFactory.getLogger(Arrivals.class).info("told the source, which came back to settle, that the VM was {}",
+                outcome);
     }
 
     /** Stops waiting for connections. */
@@ -71,40 +80,9 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
 
         @Override
         public Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
-            long deadline = System.nanoTime() + options.recoveryWindow().toNanos();
-            IOException last = null;
-            while (System.nanoTime() < deadline) {
-                Channel fresh;
-                try {
-                    fresh = reconnector.reconnect();
-                } catch (IOException e) {
-                    last = e;
-                    if (reconnector == Reconnector.NONE) {
-                        break;
-                    }
-                    pause(deadline);
-                    continue;
-                }
-                try {
-                    return Greeter.greet(fresh, options, Greeter.session(sessionId, purposes.toArray(Purpose[]::new)),
-                            options.receiveLimits().handshakeTimeout());
-                } catch (Greeter.Refused | IOException e) {
-                    fresh.close();
-                    last = e instanceof IOException io ? io : new IOException(e.getMessage(), e);
-                }
-            }
-            throw last != null ? last : new IOException("no " + purposes + " connection within "
-                    + options.recoveryWindow().toMillis() + " ms");
-        }
-
-        /** Waits 100 ms before asking the reconnector again, or less: never past {@code deadline}. */
-        private static void pause(long deadline) throws IOException {
-            try {
-                Thread.sleep(Duration.ofNanos(Math.max(0, Math.min(100_000_000L, deadline - System.nanoTime()))));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted while waiting for a connection", e);
-            }
+            return Redial.within(options.recoveryWindow(), reconnector, fresh -> Greeter.greet(fresh, options,
+                    Greeter.session(sessionId, purposes.toArray(Purpose[]::new)),
+                    options.receiveLimits().handshakeTimeout()));
         }
 
         @Override

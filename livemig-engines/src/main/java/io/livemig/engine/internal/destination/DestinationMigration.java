@@ -15,7 +15,6 @@ import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.Frame;
 import io.livemig.engine.internal.wire.FrameType;
-import io.livemig.engine.internal.wire.FrameWriter;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
@@ -269,10 +268,7 @@ public final class DestinationMigration {
             if (back.hello().purpose() == Purpose.SETTLE) {
                 // The break came before RESUMED reached the source: it asks first how the switchover
                 // ended, hears that the VM runs here, and comes back to recover.
-                try (Channel asking = back.channel()) {
-                    asking.send(new FrameWriter(Wire.MIN_FRAME_BYTES + 8).write(
-                            new ControlFrames.Settled(ControlFrames.Outcome.RESUMED)));
-                }
+                Arrivals.answer(back, ControlFrames.Outcome.RESUMED);
                 back = arrivals.comeback(EnumSet.of(Purpose.RECOVER), sessionId);
             }
         } catch (IOException | RuntimeException e) {

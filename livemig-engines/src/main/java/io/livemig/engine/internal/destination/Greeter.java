@@ -25,6 +25,9 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Optional;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.zip.CRC32C;
 
@@ -45,6 +48,8 @@ final class Greeter {
     private static final int GREETING_BYTES = 4096;
     private static final long MANDATORY = (1L << PageEncoding.ZERO.wireId()) | (1L << PageEncoding.RAW.wireId());
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** Closes connections whose handshake passed its deadline: one daemon thread for every greeting. */
+    private static final ScheduledThreadPoolExecutor DEADLINES = deadlines();
 
     /**
      * An admitted connection.
@@ -84,6 +89,13 @@ final class Greeter {
     private Greeter() {
     }
 
+    private static ScheduledThreadPoolExecutor deadlines() {
+        ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1,
+                task -> Thread.ofPlatform().daemon().name("livemig-handshake-deadline").unstarted(task));
+        timer.setRemoveOnCancelPolicy(true);
+        return timer;
+    }
+
     /** @return an admission for one session: new migrations no more, only this session's {@code purposes} */
     static Admission session(byte[] sessionId, Purpose... purposes) {
         return (purpose, id) -> {
@@ -107,16 +119,11 @@ final class Greeter {
         // Whoever sets this first decides: the greeting (done in time) or the watchdog (too late),
         // so that a greeting completed at the deadline is never closed after it was admitted.
         AtomicBoolean decided = new AtomicBoolean();
-        Thread watchdog = Thread.ofPlatform().daemon().name("livemig-handshake-deadline").start(() -> {
-            try {
-                Thread.sleep(deadline);
-                if (decided.compareAndSet(false, true)) {
-                    channel.close();
-                }
-            } catch (InterruptedException done) {
-                // greeted in time
+        ScheduledFuture<?> watchdog = DEADLINES.schedule(() -> {
+            if (decided.compareAndSet(false, true)) {
+                channel.close();
             }
-        });
+        }, deadline.toNanos(), TimeUnit.NANOSECONDS);
         try {
             Greeted greeted = greet(channel, options, admission);
             if (!decided.compareAndSet(false, true)) {
@@ -129,7 +136,7 @@ final class Greeter {
             }
             throw e;
         } finally {
-            watchdog.interrupt();
+            watchdog.cancel(false);
         }
     }
 

@@ -169,14 +169,10 @@ final class PostcopyPush {
         }
         LOG.warn("post-copy link broke ({}); reconnecting for up to {} s", broken.reason(),
                 options.recoveryWindow().toSeconds());
-        link.closeChannel();
         try {
             // Each new channel greets again, proving the secret and naming this migration, so that
             // whoever else connects to the destination cannot take the recovery over.
-            link.replace(Redial.within(options.recoveryWindow(), reconnector, fresh -> {
-                link.replace(fresh);
-                SourceHandshake.greet(link, HandshakeFrames.Purpose.RECOVER, sessionId, options);
-            }));
+            SourceHandshake.regreet(link, reconnector, HandshakeFrames.Purpose.RECOVER, sessionId, options);
         } catch (IOException e) {
             throw split(broken, unsent, e.getMessage());
         }

@@ -6,15 +6,18 @@ import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationSecret;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.Strategy;
+import io.livemig.channel.Reconnector;
 import io.livemig.engine.internal.Codecs;
-import io.livemig.engine.internal.wire.HandshakeFrames;
+import io.livemig.engine.internal.Redial;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
+import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.HandshakeProof;
 import io.livemig.engine.internal.wire.Wire;
 import io.livemig.spi.VmDescriptor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
 import java.security.SecureRandom;
 import java.util.Optional;
 
@@ -121,6 +124,23 @@ final class SourceHandshake {
             link.agreeFrameLimit(ack.maxFrameBytes());
         }
         return ack.maxFrameBytes();
+    }
+
+    /**
+     * After a break: closes the broken channel and moves the link to a new one, redialled within
+     * the recovery window and greeted for {@code purpose} with this migration's session id (and the
+     * secret), so that no other connection can stand in for this migration.
+     *
+     * @throws IOException if no new channel was greeted within the window
+     */
+    static void regreet(SourceLink link, Reconnector reconnector, Purpose purpose, byte[] sessionId,
+                        MigrationOptions options) throws IOException {
+        link.closeChannel();
+        Redial.within(options.recoveryWindow(), reconnector, fresh -> {
+            link.replace(fresh);
+            greet(link, purpose, sessionId, options);
+            return fresh;
+        });
     }
 
     /** @return whether the migration may switch to post-copy, so the target must page on demand */

@@ -290,12 +290,9 @@ public final class SourceLink {
 
     /**
      * Continues on {@code fresh}, with a new return-path reader. The old channel must be closed
-     * already ({@link #closeChannel()}); replacing it with itself does nothing.
+     * already ({@link #closeChannel()}).
      */
     public void replace(Channel fresh) {
-        if (fresh == channel) {
-            return;
-        }
         channel = fresh;
         returnPath = new ReturnPath(fresh, time, layout);
         returnPath.start();

@@ -237,12 +237,8 @@ public final class SourceMigration {
             return null;
         }
         LOG.warn("the link broke after COMMIT ({}); asking the destination how the switchover ended", broken.reason());
-        link.closeChannel();
         try {
-            link.replace(Redial.within(options.recoveryWindow(), reconnector, fresh -> {
-                link.replace(fresh);
-                SourceHandshake.greet(link, HandshakeFrames.Purpose.SETTLE, sessionId, options);
-            }));
+            SourceHandshake.regreet(link, reconnector, HandshakeFrames.Purpose.SETTLE, sessionId, options);
             ControlFrames.Outcome outcome = link.await(ControlFrames.Settled.class).message().outcome();
             LOG.warn("the destination says the VM was {}", outcome);
             return outcome;

@@ -1,6 +1,5 @@
-package io.livemig.engine.internal.source;
+package io.livemig.engine.internal;
 
-import io.livemig.api.MigrationException;
 import io.livemig.channel.Channel;
 import io.livemig.channel.Reconnector;
 import org.slf4j.Logger;
@@ -10,21 +9,31 @@ import java.io.IOException;
 import java.time.Duration;
 
 /**
- * Gets a new, greeted channel after a break: asks the {@link Reconnector} and greets on what it
- * gives, again and again with a growing pause (100 ms, doubling up to 2 s), until one works or
- * the recovery window has passed. A link that flaps for a few seconds therefore does not lose a
- * migration that recovery exists to save.
+ * Gets a new, greeted channel after a break, on either side: asks the {@link Reconnector} and
+ * greets on what it gives, again and again with a growing pause (100 ms, doubling up to 2 s, never
+ * past the window), until one works or the recovery window has passed. A link that flaps for a few
+ * seconds therefore does not lose a migration that recovery exists to save. With
+ * {@link Reconnector#NONE} it fails at once.
  */
-final class Redial {
+public final class Redial {
 
     private static final Logger LOG = LoggerFactory.getLogger(Redial.class);
     private static final long FIRST_PAUSE_NANOS = 100_000_000L;
     private static final long MAX_PAUSE_NANOS = 2_000_000_000L;
 
-    /** Greets on a new channel. */
-    interface Greeting {
-        /** @throws MigrationException if the peer refused or the channel failed during the greeting */
-        void greet(Channel channel) throws MigrationException;
+    /**
+     * Greets on a new channel.
+     *
+     * @param <T> what a greeting yields
+     */
+    @FunctionalInterface
+    public interface Greeting<T> {
+        /**
+         * @return what the greeting established
+         * @throws Exception if the peer refused or the channel failed during the greeting: the
+         *                   channel is closed and the next attempt made
+         */
+        T greet(Channel channel) throws Exception;
     }
 
     private Redial() {
@@ -32,13 +41,14 @@ final class Redial {
 
     /**
      * @param window how long to keep trying (real time)
-     * @return a greeted channel, owned by the caller
+     * @return what the first successful greeting yielded; its channel is owned by the caller
      * @throws IOException describing the last attempt's failure, once the window has passed
      */
-    static Channel within(Duration window, Reconnector reconnector, Greeting greeting) throws IOException {
+    public static <T> T within(Duration window, Reconnector reconnector, Greeting<T> greeting) throws IOException {
         if (reconnector == Reconnector.NONE) {
             // Asking again would only repeat its refusal.
-            return Reconnector.NONE.reconnect();
+            Reconnector.NONE.reconnect();
+            throw new IllegalStateException("Reconnector.NONE made a channel");
         }
         long deadline = System.nanoTime() + window.toNanos();
         long pause = FIRST_PAUSE_NANOS;
@@ -49,9 +59,14 @@ final class Redial {
             Channel channel = null;
             try {
                 channel = reconnector.reconnect();
-                greeting.greet(channel);
-                return channel;
-            } catch (IOException | MigrationException | RuntimeException e) {
+                return greeting.greet(channel);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                if (channel != null) {
+                    channel.close();
+                }
+                throw new IOException("interrupted while reconnecting", e);
+            } catch (Exception e) {
                 last = e;
                 if (channel != null) {
                     channel.close();
