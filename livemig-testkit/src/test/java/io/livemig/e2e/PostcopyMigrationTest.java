@@ -19,19 +19,11 @@ import io.livemig.kit.LinkShape;
 import io.livemig.kit.RedialableLink;
 import io.livemig.kit.Workload;
 import io.livemig.kit.WorkloadPattern;
-import io.livemig.spi.DemandPaging;
-import io.livemig.spi.MemorySink;
-import io.livemig.spi.MigratableDevice;
-import io.livemig.spi.MigrationTarget;
-import io.livemig.spi.PageSet;
-import io.livemig.spi.VcpuControl;
-import io.livemig.spi.VmDescriptor;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
@@ -53,18 +45,8 @@ class PostcopyMigrationTest {
     /** The guest writes only its first 256 pages (1 MiB), so every other page stays as it was at pause. */
     private static final Workload GUEST = new Workload(WorkloadPattern.HOTCOLD, 1L << 20, 8L << 20, 64, 11);
 
-    /** A destination that records the order in which pages were installed. */
-    private static final class Destination {
-        final List<Long> installOrder = new CopyOnWriteArrayList<>();
-        volatile InMemoryVm vm;
-
-        MigrationTarget create(VmDescriptor d) {
-            vm = InMemoryVm.builder().layout(d.memoryLayout()).vcpus(d.vcpuCount()).build();
-            return new RecordingTarget(vm, installOrder);
-        }
-    }
-
-    private record Run(MigrationReport report, MigrationException error, MemorySnapshot atPause, Destination dest,
+    /** How a migration ended; {@code target} is the one the destination made, which records the order of installs. */
+    private record Run(MigrationReport report, MigrationException error, MemorySnapshot atPause, ObservedTarget target,
                        ReceivedMigration received, List<MigrationEvent> events) {
     }
 
@@ -83,10 +65,14 @@ class PostcopyMigrationTest {
     private static Run migrate(InMemoryVm source, Channel sourceEnd, Channel destinationEnd,
                                Reconnector sourceReconnect, Reconnector destReconnect, MigrationOptions options)
             throws Exception {
-        Destination dest = new Destination();
+        AtomicReference<ObservedTarget> target = new AtomicReference<>();
         CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
             try {
-                return LiveMigration.receive(destinationEnd, destReconnect, dest::create, options);
+                return LiveMigration.receive(destinationEnd, destReconnect, d -> {
+                    ObservedTarget made = ObservedTarget.of(d);
+                    target.set(made);
+                    return made;
+                }, options);
             } catch (MigrationException e) {
                 throw new java.util.concurrent.CompletionException(e);
             }
@@ -115,13 +101,13 @@ class PostcopyMigrationTest {
                 throw e;
             }
         }
-        return new Run(report, error, atPause.get(), dest, r, events);
+        return new Run(report, error, atPause.get(), target.get(), r, events);
     }
 
     /** Pages the guest never writes (outside its working set) must equal the source's at pause. */
     private static void assertColdPagesMatch(Run run) {
         for (long page = 256; page < PAGES; page++) {
-            assertArrayEquals(pageOf(run.atPause(), page), run.dest().vm.memory().page(page), "page " + page);
+            assertArrayEquals(pageOf(run.atPause(), page), run.target().vm().memory().page(page), "page " + page);
         }
     }
 
@@ -144,9 +130,9 @@ class PostcopyMigrationTest {
             assertTrue(p.demandFaults() > 0, "the running guest faulted on missing pages");
             assertEquals(0, r.totals().roundCount());
             assertTrue(run.events().stream().anyMatch(e -> e instanceof MigrationEvent.PostcopyStarted));
-            assertEquals(PAGES, run.dest().installOrder.size(), "the destination installed each page once");
+            assertEquals(PAGES, run.target().installOrder().size(), "the destination installed each page once");
             assertColdPagesMatch(run);
-            assertTrue(run.dest().vm.writesDone() > vm.writesDone(), "the guest runs on at the destination");
+            assertTrue(run.target().vm().writesDone() > vm.writesDone(), "the guest runs on at the destination");
             run.received().target().close();
         }
     }
@@ -164,7 +150,7 @@ class PostcopyMigrationTest {
             PostcopyStats p = run.report().postcopy().orElseThrow();
             assertTrue(p.pagesPulled() > 0);
             // The first pulled page arrived long before the linear push could have reached it.
-            List<Long> order = run.dest().installOrder;
+            List<Long> order = run.target().installOrder();
             long firstHigh = order.stream().filter(page -> page >= PAGES / 2).findFirst().orElseThrow();
             int position = order.indexOf(firstHigh);
             assertTrue(position < firstHigh / 2, "page " + firstHigh + " installed " + position
@@ -208,12 +194,13 @@ class PostcopyMigrationTest {
      * post-copy acknowledgement: the break shows first in a send on the destination's receiving
      * thread, not in a receive.
      */
-    private static final class CutAtFirstAck implements Channel {
+    private static final class CutAtFirstAck extends ForwardingChannel {
         private static final int POSTCOPY_ACK = 0x49;
         private final InMemoryChannel inner;
         private final AtomicBoolean cut = new AtomicBoolean();
 
         CutAtFirstAck(InMemoryChannel inner) {
+            super(inner);
             this.inner = inner;
         }
 
@@ -223,27 +210,7 @@ class PostcopyMigrationTest {
                     && cut.compareAndSet(false, true)) {
                 inner.breakLink();
             }
-            inner.send(message);
-        }
-
-        @Override
-        public int receive(ByteBuffer destination) throws java.io.IOException {
-            return inner.receive(destination);
-        }
-
-        @Override
-        public int maxMessageBytes() {
-            return inner.maxMessageBytes();
-        }
-
-        @Override
-        public String peer() {
-            return inner.peer();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
+            super.send(message);
         }
     }
 
@@ -313,7 +280,7 @@ class PostcopyMigrationTest {
             MigrationReport r = run.report();
             assertTrue(r.verified(), "free pages count as zero on both sides");
             assertEquals(256, r.encodings().pagesSent(), "only the 256-page working set travelled");
-            assertEquals(0, run.dest().vm.memory().page(1000)[0], "a free page is zero at the destination");
+            assertEquals(0, run.target().vm().memory().page(1000)[0], "a free page is zero at the destination");
             run.received().target().close();
         }
     }
@@ -324,8 +291,8 @@ class PostcopyMigrationTest {
             InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.UNLIMITED, TimeSource.system());
             CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return LiveMigration.receive(pair.destination(), d -> new RecordingTarget(
-                            InMemoryVm.builder().layout(d.memoryLayout()).build(), null), MigrationOptions.defaults());
+                    return LiveMigration.receive(pair.destination(), ObservedTarget::withoutDemandPaging,
+                            MigrationOptions.defaults());
                 } catch (MigrationException e) {
                     throw new java.util.concurrent.CompletionException(e);
                 }
@@ -343,83 +310,6 @@ class PostcopyMigrationTest {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    /** Wraps an in-memory VM; records installs; {@code order == null} hides demand paging. */
-    private static final class RecordingTarget implements MigrationTarget {
-        private final InMemoryVm vm;
-        private final List<Long> order;
-
-        RecordingTarget(InMemoryVm vm, List<Long> order) {
-            this.vm = vm;
-            this.order = order;
-        }
-
-        @Override
-        public VmDescriptor descriptor() {
-            return vm.descriptor();
-        }
-
-        @Override
-        public MemorySink memory() {
-            return vm.memory();
-        }
-
-        @Override
-        public VcpuControl vcpus() {
-            return vm.vcpus();
-        }
-
-        @Override
-        public List<MigratableDevice> devices() {
-            return vm.devices();
-        }
-
-        @Override
-        public Optional<DemandPaging> demandPaging() {
-            if (order == null) {
-                return Optional.empty();
-            }
-            DemandPaging inner = vm.demandPaging().orElseThrow();
-            return Optional.of(new DemandPaging() {
-                @Override
-                public void arm(PageSet missing, FaultListener listener) {
-                    inner.arm(missing, listener);
-                }
-
-                @Override
-                public boolean install(long page, ByteBuffer content) {
-                    order.add(page);
-                    return inner.install(page, content);
-                }
-
-                @Override
-                public boolean installZero(long page) {
-                    order.add(page);
-                    return inner.installZero(page);
-                }
-
-                @Override
-                public long missingPages() {
-                    return inner.missingPages();
-                }
-
-                @Override
-                public void disarm() {
-                    inner.disarm();
-                }
-
-                @Override
-                public long[] blockedNanosPerVcpu() {
-                    return inner.blockedNanosPerVcpu();
-                }
-            });
-        }
-
-        @Override
-        public void close() {
-            vm.close();
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.livemig.e2e.faults;
 
 import io.livemig.channel.Channel;
+import io.livemig.e2e.ForwardingChannel;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.Wire;
 import io.livemig.kit.InMemoryChannel;
@@ -62,8 +63,8 @@ final class FaultyLink {
     private final Phase phase;
     private final Fault fault;
     private final CountDownLatch struck = new CountDownLatch(1);
-    private final Channel source = new SourceEnd();
-    private final Channel destination = new DestinationEnd();
+    private final Channel source;
+    private final Channel destination;
 
     /**
      * @param pair  the first pair of the link
@@ -74,6 +75,8 @@ final class FaultyLink {
         this.pair = pair;
         this.phase = phase;
         this.fault = fault;
+        this.source = new SourceEnd();
+        this.destination = new DestinationEnd();
     }
 
     /** @return whether the fault struck: the migration got as far as its phase */
@@ -128,13 +131,17 @@ final class FaultyLink {
     }
 
     /** The destination's end: the fault strikes in the receive of the phase's first frame. */
-    private final class DestinationEnd implements Channel {
+    private final class DestinationEnd extends ForwardingChannel {
         private final Watch watch = new Watch();
+
+        DestinationEnd() {
+            super(pair.destination());
+        }
 
         @Override
         public int receive(ByteBuffer destination) throws IOException {
             int start = destination.position();
-            int length = pair.destination().receive(destination);
+            int length = super.receive(destination);
             if (length < 0 || !watch.firstOfPhase(destination, start, length)) {
                 return length;
             }
@@ -157,31 +164,15 @@ final class FaultyLink {
                 struck.countDown();
             }
         }
-
-        @Override
-        public void send(ByteBuffer message) throws IOException {
-            pair.destination().send(message);
-        }
-
-        @Override
-        public int maxMessageBytes() {
-            return pair.destination().maxMessageBytes();
-        }
-
-        @Override
-        public String peer() {
-            return pair.destination().peer();
-        }
-
-        @Override
-        public void close() {
-            pair.destination().close();
-        }
     }
 
     /** The source's end: past the phase's first frame, it sends nothing more until the fault struck. */
-    private final class SourceEnd implements Channel {
+    private final class SourceEnd extends ForwardingChannel {
         private final Watch watch = new Watch();
+
+        SourceEnd() {
+            super(pair.source());
+        }
 
         @Override
         public void send(ByteBuffer message) throws IOException {
@@ -194,27 +185,7 @@ final class FaultyLink {
                 }
             }
             watch.firstOfPhase(message, message.position(), message.remaining());
-            pair.source().send(message);
-        }
-
-        @Override
-        public int receive(ByteBuffer destination) throws IOException {
-            return pair.source().receive(destination);
-        }
-
-        @Override
-        public int maxMessageBytes() {
-            return pair.source().maxMessageBytes();
-        }
-
-        @Override
-        public String peer() {
-            return pair.source().peer();
-        }
-
-        @Override
-        public void close() {
-            pair.source().close();
+            super.send(message);
         }
     }
 }

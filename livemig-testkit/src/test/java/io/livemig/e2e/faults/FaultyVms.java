@@ -1,10 +1,9 @@
 package io.livemig.e2e.faults;
 
-import io.livemig.spi.DemandPaging;
+import io.livemig.e2e.ForwardingTarget;
 import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.FreePageHints;
 import io.livemig.spi.MemoryLayout;
-import io.livemig.spi.MemorySink;
 import io.livemig.spi.MemorySource;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
@@ -42,35 +41,10 @@ final class FaultyVms {
                 throw new IllegalStateException("the device '" + d.id() + "' failed to load its state");
             }
         }).toList();
-        return new MigrationTarget() {
-            @Override
-            public VmDescriptor descriptor() {
-                return target.descriptor();
-            }
-
-            @Override
-            public MemorySink memory() {
-                return target.memory();
-            }
-
-            @Override
-            public VcpuControl vcpus() {
-                return target.vcpus();
-            }
-
+        return new ForwardingTarget(target) {
             @Override
             public List<MigratableDevice> devices() {
                 return devices;
-            }
-
-            @Override
-            public Optional<DemandPaging> demandPaging() {
-                return target.demandPaging();
-            }
-
-            @Override
-            public void close() {
-                target.close();
             }
         };
     }

@@ -7,6 +7,7 @@ import io.livemig.api.MigrationOptions;
 import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
+import io.livemig.e2e.ForwardingChannel;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.kit.InMemoryChannel;
@@ -84,12 +85,11 @@ final class RecordedSeeds {
     }
 
     /** The source's end of a channel, keeping a copy of every message sent. */
-    private static final class Recording implements Channel {
-        private final Channel inner;
+    private static final class Recording extends ForwardingChannel {
         private final List<byte[]> sent = new ArrayList<>();
 
         Recording(Channel inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         @Override
@@ -99,27 +99,7 @@ final class RecordedSeeds {
             synchronized (sent) {
                 sent.add(copy);
             }
-            inner.send(message);
-        }
-
-        @Override
-        public int receive(ByteBuffer destination) throws IOException {
-            return inner.receive(destination);
-        }
-
-        @Override
-        public int maxMessageBytes() {
-            return inner.maxMessageBytes();
-        }
-
-        @Override
-        public String peer() {
-            return inner.peer();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
+            super.send(message);
         }
     }
 }

@@ -5,6 +5,7 @@ import io.livemig.api.MigrationOptions;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.TimeSource;
 import io.livemig.compress.PageEncoding;
+import io.livemig.e2e.ObservedTarget;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.engine.internal.wire.ControlFrames;
@@ -53,19 +54,19 @@ final class HostileSource implements AutoCloseable {
     private final CRC32C crc = new CRC32C();
     private final AtomicInteger targetsMade = new AtomicInteger();
     private final CompletableFuture<ReceivedMigration> destination;
-    private volatile CountingTarget target;
+    private volatile ObservedTarget target;
 
     /**
      * Starts a destination that receives with {@code options}, making targets with {@code factory}.
      */
-    HostileSource(MigrationOptions options, Function<VmDescriptor, CountingTarget> factory) {
+    HostileSource(MigrationOptions options, Function<VmDescriptor, ObservedTarget> factory) {
         pair = InMemoryChannel.pair(LinkShape.UNLIMITED, TimeSource.system(), Wire.DEFAULT_MAX_FRAME_BYTES + 4096,
                 Duration.ofSeconds(10));
         destination = CompletableFuture.supplyAsync(() -> {
             try {
                 return LiveMigration.receive(pair.destination(), d -> {
                     targetsMade.incrementAndGet();
-                    CountingTarget made = factory.apply(d);
+                    ObservedTarget made = factory.apply(d);
                     target = made;
                     return made;
                 }, options);
@@ -155,7 +156,7 @@ final class HostileSource implements AutoCloseable {
         ControlFrames.Abort abort = (ControlFrames.Abort) Message.read(expect(FrameType.ABORT), null);
         assertEquals(ControlFrames.AbortCode.PROTOCOL_ERROR, abort.code(), abort.reason());
         if (target != null) {
-            assertTrue(target.closed(), "the target the destination made is discarded");
+            assertTrue(target.discarded(), "the target the destination made is discarded");
             assertTrue(target.vm().vcpus().isPaused(), "and never ran");
         }
         return p;
@@ -178,7 +179,7 @@ final class HostileSource implements AutoCloseable {
     }
 
     /** @return the target the destination made last, or null */
-    CountingTarget target() {
+    ObservedTarget target() {
         return target;
     }
 
@@ -186,7 +187,7 @@ final class HostileSource implements AutoCloseable {
     public void close() {
         pair.source().close();
         pair.destination().close();
-        CountingTarget made = target;
+        ObservedTarget made = target;
         if (made != null) {
             made.close();
         }

@@ -9,6 +9,7 @@ import io.livemig.api.ReceiveLimits;
 import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
 import io.livemig.compress.PageEncoding;
+import io.livemig.e2e.ObservedTarget;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.engine.internal.wire.ControlFrames;
@@ -26,10 +27,6 @@ import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemoryRegion;
-import io.livemig.spi.MemorySink;
-import io.livemig.spi.MigratableDevice;
-import io.livemig.spi.MigrationTarget;
-import io.livemig.spi.VcpuControl;
 import io.livemig.spi.VmDescriptor;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -48,7 +45,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Consumer;
 import java.util.zip.CRC32C;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -73,7 +69,7 @@ class ProtocolRejectionTest {
 
     private InMemoryChannel.Pair pair;
     private FrameWriter writer;
-    private RecordingTarget target;
+    private ObservedTarget target;
     /** Targets the destination's factory created. */
     private final AtomicInteger targetsCreated = new AtomicInteger();
     private CompletableFuture<ReceivedMigration> destination;
@@ -102,13 +98,13 @@ class ProtocolRejectionTest {
         pair.source().receive(b);
     }
 
-    /** Runs the real destination on its end of the pair, into a {@link RecordingTarget}. */
+    /** Runs the real destination on its end of the pair, into an {@link ObservedTarget}. */
     private CompletableFuture<ReceivedMigration> startDestination(MigrationOptions options) {
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return LiveMigration.receive(pair.destination(), d -> {
                     targetsCreated.incrementAndGet();
-                    return target = new RecordingTarget(d);
+                    return target = ObservedTarget.of(d);
                 }, options);
             } catch (MigrationException e) {
                 throw new CompletionException(e);
@@ -165,9 +161,9 @@ class ProtocolRejectionTest {
         private ProtocolException rejected() {
             ExecutionException e = assertThrows(ExecutionException.class, destination::get);
             ProtocolException p = assertInstanceOf(ProtocolException.class, e.getCause(), e.getCause().toString());
-            assertEquals(0, target.writes.get(), "a rejected frame writes nothing");
-            assertTrue(target.closed, "the partly received VM is discarded");
-            assertTrue(target.vm.vcpus().isPaused(), "and never ran");
+            assertEquals(0, target.writes(), "a rejected frame writes nothing");
+            assertTrue(target.discarded(), "the partly received VM is discarded");
+            assertTrue(target.vm().vcpus().isPaused(), "and never ran");
             return p;
         }
 
@@ -278,8 +274,8 @@ class ProtocolRejectionTest {
             pair.source().close();
             ExecutionException e = assertThrows(ExecutionException.class, destination::get);
             assertInstanceOf(MigrationException.class, e.getCause());
-            assertTrue(target.closed);
-            assertEquals(1, target.writes.get(), "the valid frame before the end was applied, nothing else");
+            assertTrue(target.discarded());
+            assertEquals(1, target.writes(), "the valid frame before the end was applied, nothing else");
         }
 
         @Test
@@ -287,7 +283,7 @@ class ProtocolRejectionTest {
             send(pagesFrame(130, PageEncoding.RAW.wireId(), PAGE, PAGE));
             send(new ControlFrames.Abort(ControlFrames.AbortCode.SOURCE_ERROR, "test over").write(writer));
             assertThrows(ExecutionException.class, destination::get);
-            assertEquals(1, target.writes.get());
+            assertEquals(1, target.writes());
         }
 
     }
@@ -418,7 +414,7 @@ class ProtocolRejectionTest {
             assertEquals(1, targetsCreated.get());
             send(new ControlFrames.Abort(ControlFrames.AbortCode.SOURCE_ERROR, "test over").write(writer));
             assertThrows(ExecutionException.class, () -> destination.get(10, TimeUnit.SECONDS));
-            assertTrue(target.closed, "the aborted migration's target is discarded");
+            assertTrue(target.discarded(), "the aborted migration's target is discarded");
         }
 
         /** @return the destination's failure when its source stalls, checked to come at the handshake deadline */
@@ -452,69 +448,6 @@ class ProtocolRejectionTest {
                     .receiveLimits(ReceiveLimits.DEFAULTS.withHandshakeTimeout(deadline)).build());
             helloAndCheckedAck(randomBytes(HandshakeFrames.NONCE_BYTES));
             droppedAtTheDeadline(deadline, start);
-        }
-    }
-
-    /** A target over an in-memory VM that counts every write to its memory. */
-    private static final class RecordingTarget implements MigrationTarget {
-        final InMemoryVm vm;
-        final AtomicInteger writes = new AtomicInteger();
-        volatile boolean closed;
-        private final MemorySink sink;
-
-        RecordingTarget(VmDescriptor d) {
-            vm = InMemoryVm.builder().layout(d.memoryLayout()).vcpus(d.vcpuCount()).build();
-            MemorySink inner = vm.memory();
-            Consumer<Long> count = p -> writes.incrementAndGet();
-            sink = new MemorySink() {
-                @Override
-                public MemoryLayout layout() {
-                    return inner.layout();
-                }
-
-                @Override
-                public void writePages(long firstPage, int pageCount, ByteBuffer source) {
-                    count.accept(firstPage);
-                    inner.writePages(firstPage, pageCount, source);
-                }
-
-                @Override
-                public void zeroPages(long firstPage, int pageCount) {
-                    count.accept(firstPage);
-                    inner.zeroPages(firstPage, pageCount);
-                }
-
-                @Override
-                public void readPages(long firstPage, int pageCount, ByteBuffer destination) {
-                    inner.readPages(firstPage, pageCount, destination);
-                }
-            };
-        }
-
-        @Override
-        public VmDescriptor descriptor() {
-            return vm.descriptor();
-        }
-
-        @Override
-        public MemorySink memory() {
-            return sink;
-        }
-
-        @Override
-        public VcpuControl vcpus() {
-            return vm.vcpus();
-        }
-
-        @Override
-        public List<MigratableDevice> devices() {
-            return vm.devices();
-        }
-
-        @Override
-        public void close() {
-            closed = true;
-            vm.close();
         }
     }
 }

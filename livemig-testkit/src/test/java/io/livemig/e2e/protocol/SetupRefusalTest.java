@@ -6,6 +6,7 @@ import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.ReceiveLimits;
 import io.livemig.api.Strategy;
 import io.livemig.api.VmExpectation;
+import io.livemig.e2e.ObservedTarget;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.kit.InMemoryVm;
@@ -47,7 +48,7 @@ class SetupRefusalTest {
     /** Sends HELLO and SETUP for {@code descriptor}; the destination answers with the options given. */
     private static ProtocolException refusedSetup(MigrationOptions options, Strategy strategy, VmDescriptor descriptor,
                                                   int batchPages, int expectedTargets,
-                                                  Function<VmDescriptor, CountingTarget> factory) throws Exception {
+                                                  Function<VmDescriptor, ObservedTarget> factory) throws Exception {
         try (HostileSource source = new HostileSource(options, factory)) {
             source.hello(PLAIN, FRAME);
             source.send(new HandshakeFrames.Setup(strategy, true, false, descriptor, batchPages));
@@ -63,7 +64,7 @@ class SetupRefusalTest {
 
     private static ProtocolException refusedBeforeAnyTarget(MigrationOptions options, Strategy strategy,
                                                             VmDescriptor descriptor) throws Exception {
-        return refusedSetup(options, strategy, descriptor, 64, 0, CountingTarget::asAnnounced);
+        return refusedSetup(options, strategy, descriptor, 64, 0, ObservedTarget::asAnnounced);
     }
 
     private static MigrationOptions limits(ReceiveLimits limits) {
@@ -134,7 +135,7 @@ class SetupRefusalTest {
     @Test
     void batchesWhoseRawPagesDoNotFitInAFrameMakeNoTarget() throws Exception {
         ProtocolException p = refusedSetup(MigrationOptions.builder().build(), Strategy.COLD, small(), 1024, 0,
-                CountingTarget::asAnnounced);
+                ObservedTarget::asAnnounced);
         assertNames(p, "batches of 1024 pages", "frame limit of " + FRAME);
     }
 
@@ -174,7 +175,7 @@ class SetupRefusalTest {
                 .expectation(VmExpectation.ANY.withMemoryBytes(64L * PAGE).withVcpuCount(1).withDeviceIds(WORKLOAD)
                         .withStrategy(Strategy.COLD))
                 .build();
-        try (HostileSource source = new HostileSource(options, CountingTarget::asAnnounced)) {
+        try (HostileSource source = new HostileSource(options, ObservedTarget::asAnnounced)) {
             source.hello(PLAIN, FRAME);
             source.send(new HandshakeFrames.Setup(Strategy.COLD, true, false, small(), 64));
             source.expect(FrameType.READY);
@@ -188,7 +189,7 @@ class SetupRefusalTest {
         VmDescriptor threeDevices = vm(MemoryLayout.contiguous(PAGE, 64L * PAGE), 1,
                 List.of(InMemoryVm.WORKLOAD_DEVICE_ID, "virtio-net0", "virtio-blk0"));
         ProtocolException p = refusedSetup(MigrationOptions.builder().build(), Strategy.COLD, threeDevices, 64, 1,
-                CountingTarget::ownShape);
+                ObservedTarget::of);
         assertNames(p, "the target has the devices " + WORKLOAD, "SETUP announced " + threeDevices.deviceIds());
     }
 
@@ -196,7 +197,7 @@ class SetupRefusalTest {
     void anAnnouncedVcpuFormatTheTargetDoesNotTakeIsRefusedBeforeReady() throws Exception {
         VmDescriptor kvmState = new VmDescriptor(MemoryLayout.contiguous(PAGE, 64L * PAGE), 1, WORKLOAD, "kvm-x86-v1");
         ProtocolException p = refusedSetup(MigrationOptions.builder().build(), Strategy.COLD, kvmState, 64, 1,
-                CountingTarget::ownShape);
+                ObservedTarget::of);
         assertNames(p, "the target takes vCPU state '" + FORMAT + "'", "SETUP announced 'kvm-x86-v1'");
     }
 }

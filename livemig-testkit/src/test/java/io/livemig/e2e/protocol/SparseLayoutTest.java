@@ -5,6 +5,7 @@ import io.livemig.api.ReceiveLimits;
 import io.livemig.api.Strategy;
 import io.livemig.api.Verification;
 import io.livemig.compress.PageEncoding;
+import io.livemig.e2e.ObservedTarget;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.HandshakeFrames;
@@ -12,14 +13,18 @@ import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
 import io.livemig.engine.internal.wire.VerifyFrames;
 import io.livemig.kit.InMemoryVm;
+import io.livemig.kit.internal.PagedMemory;
+import io.livemig.spi.DemandPaging;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemoryRegion;
+import io.livemig.spi.MemorySink;
 import io.livemig.spi.VcpuState;
 import io.livemig.spi.VmDescriptor;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Optional;
 import java.util.zip.CRC32C;
 
 import static io.livemig.e2e.protocol.HostileSource.PAGE;
@@ -37,6 +42,34 @@ class SparseLayoutTest {
     private static final long TOP = ReceiveLimits.DEFAULTS.maxPageSpan() - 1;
     private static final MemoryLayout SPARSE = new MemoryLayout(PAGE,
             List.of(new MemoryRegion(0, 16), new MemoryRegion(TOP, 1)));
+
+    /**
+     * A target for a sparse layout: guest memory only where the layout has RAM (no per-page
+     * bookkeeping over the span), the vCPUs and workload device of a small in-memory VM. No
+     * demand paging.
+     */
+    private static ObservedTarget sparse(VmDescriptor announced) {
+        return new ObservedTarget(MemoryLayout.contiguous(PAGE, 16L * PAGE), announced.vcpuCount()) {
+            private final VmDescriptor descriptor = new VmDescriptor(announced.memoryLayout(),
+                    announced.vcpuCount(), vm().descriptor().deviceIds(), vm().descriptor().vcpuStateFormat());
+            private final MemorySink memory = new PagedMemory(announced.memoryLayout());
+
+            @Override
+            public VmDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            protected MemorySink guestMemory() {
+                return memory;
+            }
+
+            @Override
+            public Optional<DemandPaging> demandPaging() {
+                return Optional.empty();
+            }
+        };
+    }
 
     private static byte[] filled(int seed) {
         byte[] page = new byte[PAGE];
@@ -56,7 +89,7 @@ class SparseLayoutTest {
     void aPageAtTheTopOfAHugeSpanIsReceivedAndVerified() throws Exception {
         byte[] top = filled(1);
         byte[] low = filled(2);
-        try (HostileSource source = new HostileSource(MigrationOptions.builder().build(), CountingTarget::sparse)) {
+        try (HostileSource source = new HostileSource(MigrationOptions.builder().build(), SparseLayoutTest::sparse)) {
             source.hello(PLAIN, 1 << 20);
             source.send(new HandshakeFrames.Setup(Strategy.COLD, true, false,
                     new VmDescriptor(SPARSE, 1, List.of(InMemoryVm.WORKLOAD_DEVICE_ID), "livemig-mem-vcpu-v1"), 64));

@@ -5,6 +5,7 @@ import io.livemig.api.ProtocolException;
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.ReceiveLimits;
 import io.livemig.api.Strategy;
+import io.livemig.e2e.ObservedTarget;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
@@ -34,7 +35,7 @@ class StopCopyStateTest {
 
     /** Runs the handshake for a VM with {@code devices} and sends SWITCHOVER. */
     private static HostileSource stopped(MigrationOptions options, List<String> devices) throws Exception {
-        HostileSource source = new HostileSource(options, CountingTarget::asAnnounced);
+        HostileSource source = new HostileSource(options, ObservedTarget::asAnnounced);
         source.hello(PLAIN, Wire.DEFAULT_MAX_FRAME_BYTES);
         source.send(new HandshakeFrames.Setup(Strategy.COLD, false, false,
                 new VmDescriptor(MemoryLayout.contiguous(PAGE, 64L * PAGE), 2, devices, FORMAT), 64));

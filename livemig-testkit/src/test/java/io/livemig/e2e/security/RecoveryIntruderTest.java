@@ -8,6 +8,7 @@ import io.livemig.api.MigrationStatus;
 import io.livemig.api.PostcopyStats;
 import io.livemig.api.Strategy;
 import io.livemig.channel.Reconnector;
+import io.livemig.e2e.ObservedTarget;
 import io.livemig.e2e.security.FramingProxy.Verdict;
 import io.livemig.e2e.security.FramingProxy.Way;
 import io.livemig.e2e.security.Scene.Destination;
@@ -108,7 +109,7 @@ class RecoveryIntruderTest {
             assertEquals(2, proxy.connections(), "the source's first connection and its recovery connection");
 
             ReceivedMigration migrated = Scene.value(received);
-            WatchedTarget target = destination.target();
+            ObservedTarget target = destination.target();
             assertEquals(1, destination.targetsMade());
             assertTrue(target.running(), "the VM runs at the destination");
             assertTrue(vm.vcpus().isPaused(), "and not at the source: exactly one runs");

@@ -8,6 +8,7 @@ import io.livemig.api.MigrationSecret;
 import io.livemig.channel.Channel;
 import io.livemig.channel.ChannelListener;
 import io.livemig.channel.Reconnector;
+import io.livemig.e2e.ObservedTarget;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.engine.TargetFactory;
@@ -137,10 +138,10 @@ final class Scene {
         return future.get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
     }
 
-    /** A destination that makes {@link WatchedTarget}s and counts them. */
+    /** A destination that makes {@link ObservedTarget}s and counts them. */
     static final class Destination {
         private final AtomicInteger targetsMade = new AtomicInteger();
-        private final AtomicReference<WatchedTarget> target = new AtomicReference<>();
+        private final AtomicReference<ObservedTarget> target = new AtomicReference<>();
         private volatile long askedNanos = -1;
 
         /** @return the factory the destination is given */
@@ -148,7 +149,7 @@ final class Scene {
             return descriptor -> {
                 askedNanos = System.nanoTime();
                 targetsMade.incrementAndGet();
-                WatchedTarget made = WatchedTarget.of(descriptor);
+                ObservedTarget made = ObservedTarget.of(descriptor);
                 target.set(made);
                 return made;
             };
@@ -168,7 +169,7 @@ final class Scene {
         }
 
         /** @return the target made last, or null */
-        WatchedTarget target() {
+        ObservedTarget target() {
             return target.get();
         }
 
@@ -185,7 +186,7 @@ final class Scene {
 
         /** Closes the target, if one was made. */
         void discardTarget() {
-            WatchedTarget made = target.get();
+            ObservedTarget made = target.get();
             if (made != null) {
                 made.close();
             }
