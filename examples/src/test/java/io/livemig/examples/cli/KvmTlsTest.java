@@ -115,9 +115,11 @@ class KvmTlsTest {
             assertFalse(before.contains("FAILED") || after.contains("FAILED"), before + "\n---\n" + after);
             List<Integer> checksAfter = checks(after);
             assertFalse(checksAfter.isEmpty(), "no self-check ran on the destination: " + after);
+            // On a busy machine the guest may be moved before its first check (every second): then
+            // the first check after the move is number 1, as in KvmTwoProcessTest.
             List<Integer> checksBefore = checks(before);
-            assertEquals(checksBefore.get(checksBefore.size() - 1) + 1, checksAfter.get(0),
-                    "the guest's check counter did not continue");
+            int lastBefore = checksBefore.isEmpty() ? 0 : checksBefore.get(checksBefore.size() - 1);
+            assertEquals(lastBefore + 1, checksAfter.get(0), "the guest's check counter did not continue");
         } finally {
             receiver.process.destroyForcibly();
             senders.forEach(Process::destroyForcibly);
