@@ -1,6 +1,7 @@
 package io.livemig.spi;
 
 import java.nio.ByteBuffer;
+import java.util.Optional;
 
 /**
  * The source VM's guest-physical memory, as the engines read it.
@@ -31,4 +32,25 @@ public interface MemorySource {
      * @throws java.nio.BufferOverflowException if {@code destination} has too little room
      */
     void readPages(long firstPage, int pageCount, ByteBuffer destination);
+
+    /**
+     * Optional capability: the pages that may hold data, found without reading or allocating
+     * any page. Every page <em>not</em> in the returned set reads as zero at the time of the call
+     * (the guest never wrote it, or it was discarded), and the provider knows that without
+     * touching it: the holes of a sparse memory file ({@code SEEK_DATA}/{@code SEEK_HOLE}), pages
+     * never faulted in. Engines neither read nor send such pages and count them as zero pages in
+     * verification, so a VM's migration costs what its guest touched, not its size.
+     *
+     * <p>The answer is a snapshot: a page the guest writes afterwards is populated from then on,
+     * and the dirty tracker reports the write as for any other page. A provider may include
+     * pages that are in fact zero (the answer may be coarse), never exclude one that is not.
+     *
+     * <p>The default is empty: the provider cannot tell, and every page is read. Thread-safe.
+     *
+     * @return a new set over the layout's {@linkplain MemoryLayout#pageSpan() page span} of the
+     *         pages that may hold data (the caller owns it), or empty if the provider cannot tell
+     */
+    default Optional<PageSet> populatedPages() {
+        return Optional.empty();
+    }
 }

@@ -222,6 +222,18 @@ public final class PageSet {
         }
     }
 
+    /**
+     * Keeps only the pages that are also in {@code other} (intersection).
+     *
+     * @throws IllegalArgumentException if the spans differ
+     */
+    public void retainAll(PageSet other) {
+        checkSameSpan(other);
+        for (int i = 0; i < words.length; i++) {
+            words[i] &= other.words[i];
+        }
+    }
+
     private void checkSameSpan(PageSet other) {
         if (other.pageSpan != pageSpan) {
             throw new IllegalArgumentException("page spans differ: " + pageSpan + " vs " + other.pageSpan);

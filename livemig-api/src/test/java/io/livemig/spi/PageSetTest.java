@@ -75,6 +75,19 @@ class PageSetTest {
     }
 
     @Test
+    void retainAllIsSetIntersection() {
+        PageSet a = new PageSet(200);
+        a.addRange(0, 100);
+        PageSet b = new PageSet(200);
+        b.addRange(64, 100);
+        a.retainAll(b);
+        assertEquals(36, a.cardinality());
+        assertEquals(64, a.nextSetBit(0));
+        assertEquals(100, a.nextClearBit(64));
+        assertThrows(IllegalArgumentException.class, () -> a.retainAll(new PageSet(64)));
+    }
+
+    @Test
     void pagesOutsideTheSpanAreRejected() {
         PageSet set = new PageSet(64);
         assertThrows(IndexOutOfBoundsException.class, () -> set.add(64));

@@ -1,17 +1,22 @@
 package io.livemig.kvm;
 
+import io.livemig.kvm.internal.Sys;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySink;
 import io.livemig.spi.MemorySource;
+import io.livemig.spi.PageSet;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.Optional;
 import java.util.function.LongConsumer;
 
 /**
  * Guest RAM of a {@link KvmVm} as the engines see it: one region of 4 KiB pages from 0. Reads
  * and writes copy between the guest's mapping and the engine's buffer (one copy, no
- * intermediate). Thread-safe: concurrent reads of any pages, as parallel encoders need.
+ * intermediate). Guest RAM is a memfd whose never-written pages are holes: they cost nothing
+ * until touched, {@link #populatedPages()} finds the rest without touching them, and
+ * {@link #zeroPages} punches holes rather than writing zeros. Thread-safe: concurrent reads of any pages, as parallel encoders need.
  */
 public final class KvmMemory implements MemorySource, MemorySink {
 
@@ -47,6 +52,36 @@ public final class KvmMemory implements MemorySource, MemorySink {
         destination.position(at + (int) from.byteSize());
     }
 
+    /**
+     * The pages of the memfd that hold data, found with {@code lseek(SEEK_DATA/SEEK_HOLE)}: a page
+     * the guest (or the VMM) never wrote is a hole of the memfd, and is neither read nor
+     * allocated by this. One pair of system calls per populated run.
+     */
+    @Override
+    public Optional<PageSet> populatedPages() {
+        PageSet populated = new PageSet(layout.pageSpan());
+        int fd = vm.memoryFd();
+        long size = vm.memoryBytes();
+        long offset = 0;
+        while (offset < size) {
+            long data = Sys.seek(fd, offset, Sys.SEEK_DATA);
+            if (data < 0 || data >= size) {
+                break;
+            }
+            long hole = Math.min(size, Sys.seek(fd, data, Sys.SEEK_HOLE));
+            long first = data / KvmVm.PAGE_BYTES;
+            long end = (hole + KvmVm.PAGE_BYTES - 1) / KvmVm.PAGE_BYTES;
+            populated.addRange(first, end - first);
+            offset = end * KvmVm.PAGE_BYTES;
+        }
+        return Optional.of(populated);
+    }
+
+    /** @return the bytes of guest RAM the memfd has allocated (what populating cost) */
+    public long allocatedBytes() {
+        return Sys.allocatedBytes(vm.memoryFd());
+    }
+
     @Override
     public void writePages(long firstPage, int pageCount, ByteBuffer source) {
         MemorySegment to = pages(firstPage, pageCount);
@@ -58,9 +93,14 @@ public final class KvmMemory implements MemorySource, MemorySink {
         }
     }
 
+    /**
+     * Zeroes by punching a hole in the memfd: the pages read as zero afterwards and give their
+     * memory back, where writing zeros would allocate them (a new target's RAM is all holes).
+     */
     @Override
     public void zeroPages(long firstPage, int pageCount) {
-        pages(firstPage, pageCount).fill((byte) 0);
+        pages(firstPage, pageCount);
+        Sys.punchHole(vm.memoryFd(), firstPage * KvmVm.PAGE_BYTES, (long) pageCount * KvmVm.PAGE_BYTES);
         for (int i = 0; i < pageCount; i++) {
             vmmWrote.accept(firstPage + i);
         }

@@ -87,6 +87,15 @@ public final class Sys {
     private static final MethodHandle POLL = errno("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle FALLOCATE = errno("fallocate",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle LSEEK = errno("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle FSTAT = errno("fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    /** lseek(2) whence: the next offset holding data / the next hole (Linux 3.1+, tmpfs 3.8+). */
+    public static final int SEEK_DATA = 3;
+    public static final int SEEK_HOLE = 4;
+    public static final int ENXIO = 6;
+    /** struct stat on x86_64 (asm/stat.h): 144 bytes, st_blocks (512-byte units) at offset 64. */
+    private static final long STAT_BYTES = 144;
+    private static final long STAT_BLOCKS_OFFSET = 64;
     private static final MethodHandle GETTID = LINKER.downcallHandle(LIBC.findOrThrow("gettid"),
             FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle SIGRTMIN = LINKER.downcallHandle(LIBC.findOrThrow("__libc_current_sigrtmin"),
@@ -405,6 +414,43 @@ public final class Sys {
             if ((int) FALLOCATE.invokeExact(c, fd, 0x02 | 0x01, offset, length) < 0) {
                 throw fail("fallocate(PUNCH_HOLE)", lastErrno(c));
             }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * lseek(2) with {@code SEEK_DATA} or {@code SEEK_HOLE}: the first offset at or after
+     * {@code offset} that holds data (or starts a hole). Reads and allocates nothing.
+     *
+     * @return the offset, or -1 for {@code SEEK_DATA} when no data follows (ENXIO)
+     */
+    public static long seek(int fd, long offset, int whence) {
+        try {
+            MemorySegment c = CAPTURED.get();
+            long r = (long) LSEEK.invokeExact(c, fd, offset, whence);
+            if (r < 0) {
+                int e = lastErrno(c);
+                if (e == ENXIO) {
+                    return -1;
+                }
+                throw fail(whence == SEEK_DATA ? "lseek(SEEK_DATA)" : "lseek(SEEK_HOLE)", e);
+            }
+            return r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** @return the bytes a file has allocated (fstat(2)'s {@code st_blocks} times 512) */
+    public static long allocatedBytes(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = CAPTURED.get();
+            MemorySegment st = a.allocate(STAT_BYTES, 8);
+            if ((int) FSTAT.invokeExact(c, fd, st) < 0) {
+                throw fail("fstat", lastErrno(c));
+            }
+            return st.get(JAVA_LONG, STAT_BLOCKS_OFFSET) * 512;
         } catch (Throwable t) {
             throw rethrow(t);
         }

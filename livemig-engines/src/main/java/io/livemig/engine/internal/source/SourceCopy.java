@@ -77,6 +77,12 @@ final class SourceCopy implements CopyContext {
     @Override
     public PageSet initialPages() {
         PageSet all = PageSet.allOf(layout);
+        // Pages the provider knows to be zero without reading them (never written) are left out:
+        // the destination starts zeroed, and a later write to one is collected as dirty.
+        vm.memory().populatedPages().ifPresent(populated -> {
+            all.retainAll(populated);
+            LOG.debug("populated pages: {} of {}", all.cardinality(), layout.pageCount());
+        });
         if (options.useFreePageHints()) {
             vm.freePageHints().ifPresent(hints -> {
                 all.removeAll(hints.freePages());

@@ -21,7 +21,8 @@ import java.util.Arrays;
 /**
  * The source's side of verification: digests every page of the (still paused) source VM, sends
  * the digests, and takes the destination's comparison. Pages the guest reported free and that
- * were never sent count as zero pages (a hint means their content does not matter).
+ * were never sent count as zero pages (a hint means their content does not matter), and so do
+ * the pages the provider says are unpopulated, without being read.
  *
  * <p>The migration's thread only.
  */
@@ -50,17 +51,29 @@ final class SourceVerifier {
                 (link.frameLimitBytes() - VerifyFrames.DIGESTS_OVERHEAD_BYTES) / 4);
         int[] digests = new int[perFrame];
         ByteBuffer scratch = PageDigests.scratch(pageSize, CHUNK_PAGES);
+        // The source is paused: pages outside this set are zero now, and are not read.
+        PageSet populated = memory.populatedPages().orElse(null);
         long total = 0;
         for (MemoryRegion region : layout.regions()) {
             long page = region.firstPage();
             while (page < region.endPage()) {
                 int count = (int) Math.min(perFrame, region.endPage() - page);
                 for (int done = 0; done < count; ) {
-                    int n = Math.min(CHUNK_PAGES, count - done);
+                    long at = page + done;
+                    if (populated != null && !populated.contains(at)) {
+                        // A hole: zero, known without reading (which would allocate it).
+                        long next = populated.nextSetBit(at);
+                        int n = (int) Math.min(count - done, next < 0 ? Long.MAX_VALUE : next - at);
+                        Arrays.fill(digests, done, done + n, zeroDigest);
+                        done += n;
+                        continue;
+                    }
+                    long hole = populated == null ? Long.MAX_VALUE : populated.nextClearBit(at);
+                    int n = (int) Math.min(Math.min(CHUNK_PAGES, count - done), hole < 0 ? Long.MAX_VALUE : hole - at);
                     scratch.clear();
-                    memory.readPages(page + done, n, scratch);
+                    memory.readPages(at, n, scratch);
                     for (int i = 0; i < n; i++) {
-                        long p = page + done + i;
+                        long p = at + i;
                         digests[done + i] = skippedFree != null && skippedFree.contains(p) ? zeroDigest
                                 : digester.digest(scratch, i * pageSize);
                     }

@@ -38,8 +38,10 @@ public interface CopyContext {
     Optional<VcpuThrottle> throttle();
 
     /**
-     * @return the pages to send first: every RAM page, minus the pages the guest reports free
-     *         when free-page hints are on (those are then never sent, and verified as zero)
+     * @return the pages to send first: every RAM page the provider says may hold data (all of
+     *         them if it cannot tell; the rest is zero and the destination starts zeroed), minus
+     *         the pages the guest reports free when free-page hints are on (those are then never
+     *         sent, and verified as zero)
      */
     PageSet initialPages();
 

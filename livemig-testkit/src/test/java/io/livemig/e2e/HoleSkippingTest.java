@@ -1,0 +1,144 @@
+package io.livemig.e2e;
+
+import io.livemig.api.MigrationException;
+import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationReport;
+import io.livemig.api.Strategy;
+import io.livemig.api.TimeSource;
+import io.livemig.engine.LiveMigration;
+import io.livemig.engine.ReceivedMigration;
+import io.livemig.kit.InMemoryChannel;
+import io.livemig.kit.InMemoryVm;
+import io.livemig.kit.LinkShape;
+import io.livemig.kit.Workload;
+import io.livemig.kit.WorkloadPattern;
+import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemorySource;
+import io.livemig.spi.MigratableDevice;
+import io.livemig.spi.MigratableVm;
+import io.livemig.spi.PageSet;
+import io.livemig.spi.VcpuControl;
+import io.livemig.spi.VmDescriptor;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A provider that says which pages hold data (as the KVM provider does with its memfd's holes)
+ * gets a migration that never reads the others, in every strategy, and still verifies page for
+ * page: the unread pages are zero at the destination as at the source.
+ */
+class HoleSkippingTest {
+
+    private static final long MEMORY_BYTES = 16L << 20;
+    /** The guest writes only its first 1 MiB; the other 15 MiB are holes. */
+    private static final long WORKING_SET_BYTES = 1L << 20;
+
+    /** The in-memory VM, with a memory that reports its holes and counts every read of one. */
+    private static final class SparseVm implements MigratableVm {
+        final InMemoryVm vm;
+        final PageSet populated;
+        final AtomicLong holeReads = new AtomicLong();
+        private final MemorySource memory;
+
+        SparseVm(InMemoryVm vm) {
+            this.vm = vm;
+            MemoryLayout layout = vm.memory().layout();
+            this.populated = new PageSet(layout.pageSpan());
+            populated.addRange(0, WORKING_SET_BYTES / layout.pageSizeBytes());
+            this.memory = new MemorySource() {
+                @Override
+                public MemoryLayout layout() {
+                    return layout;
+                }
+
+                @Override
+                public void readPages(long firstPage, int pageCount, ByteBuffer destination) {
+                    for (long p = firstPage; p < firstPage + pageCount; p++) {
+                        if (!populated.contains(p)) {
+                            holeReads.incrementAndGet();
+                        }
+                    }
+                    vm.memory().readPages(firstPage, pageCount, destination);
+                }
+
+                @Override
+                public Optional<PageSet> populatedPages() {
+                    return Optional.of(populated.copy());
+                }
+            };
+        }
+
+        @Override
+        public VmDescriptor descriptor() {
+            return vm.descriptor();
+        }
+
+        @Override
+        public MemorySource memory() {
+            return memory;
+        }
+
+        @Override
+        public Optional<DirtyTracker> dirtyTracker() {
+            return vm.dirtyTracker();
+        }
+
+        @Override
+        public VcpuControl vcpus() {
+            return vm.vcpus();
+        }
+
+        @Override
+        public List<MigratableDevice> devices() {
+            return vm.devices();
+        }
+
+        @Override
+        public boolean isOpen() {
+            return vm.isOpen();
+        }
+
+        @Override
+        public void close() {
+            vm.close();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Strategy.class, names = {"COLD", "PRECOPY", "POSTCOPY", "HYBRID"})
+    void pagesTheProviderKnowsToBeZeroAreNeverReadAndStillVerify(Strategy strategy) throws Exception {
+        InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(64L << 20, java.time.Duration.ZERO),
+                TimeSource.system());
+        InMemoryVm inner = InMemoryVm.builder().memoryBytes(MEMORY_BYTES).vcpus(1)
+                .workload(new Workload(WorkloadPattern.RANDOM, WORKING_SET_BYTES, 4L << 20, 64, 7)).build();
+        try (SparseVm source = new SparseVm(inner)) {
+            inner.start();
+            CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return LiveMigration.receive(pair.destination(), d -> InMemoryVm.builder()
+                            .layout(d.memoryLayout()).vcpus(d.vcpuCount()).build(), MigrationOptions.defaults());
+                } catch (MigrationException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            });
+            MigrationReport report = LiveMigration.migrate(source, pair.source(),
+                    MigrationOptions.builder().strategy(strategy).hybridRounds(2).build());
+            try (var target = received.get(30, TimeUnit.SECONDS).target()) {
+                assertTrue(report.verified(), report.toString());
+                assertEquals(0, source.holeReads.get(), "pages the provider reported as holes were read");
+                assertTrue(report.totals().bytesOnWire() < MEMORY_BYTES / 4, report.toString());
+            }
+        }
+    }
+}
