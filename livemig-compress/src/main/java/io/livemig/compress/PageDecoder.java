@@ -1,6 +1,8 @@
 package io.livemig.compress;
 
 import java.nio.ByteBuffer;
+import java.util.EnumSet;
+import java.util.Set;
 
 /**
  * Decodes pages on the destination: one decode-only instance of each {@link PageCodec}, chosen
@@ -14,21 +16,35 @@ import java.nio.ByteBuffer;
  */
 public final class PageDecoder {
 
+    private final int pageSize;
     private final ZeroPageCodec zero;
     private final RawPageCodec raw;
     private final XbzrleCodec xbzrle;
-    private final Lz4Codec lz4;
-    private final ZstdCodec zstd;
     private final DedupCodec dedup;
+    /** Made on first use: their native libraries load (and on JDK 24+ warn) only when needed. */
+    private Lz4Codec lz4;
+    private ZstdCodec zstd;
 
     /** @param pageSize the page size in bytes */
     public PageDecoder(int pageSize) {
+        this(pageSize, EnumSet.noneOf(PageEncoding.class));
+    }
+
+    /**
+     * @param pageSize the page size in bytes
+     * @param prepare  encodings whose codec is made now rather than at the first page that uses
+     *                 it: the encodings a migration agreed, so that loading LZ4's or Zstd's
+     *                 native library never falls inside a downtime
+     */
+    public PageDecoder(int pageSize, Set<PageEncoding> prepare) {
+        this.pageSize = pageSize;
         this.zero = new ZeroPageCodec(pageSize);
         this.raw = new RawPageCodec(pageSize);
         this.xbzrle = new XbzrleCodec(pageSize);
-        this.lz4 = new Lz4Codec(pageSize);
-        this.zstd = new ZstdCodec(pageSize);
         this.dedup = new DedupCodec(pageSize);
+        for (PageEncoding encoding : prepare) {
+            codec(encoding);
+        }
     }
 
     /**
@@ -66,8 +82,8 @@ public final class PageDecoder {
             case ZERO -> zero;
             case RAW -> raw;
             case XBZRLE -> xbzrle;
-            case LZ4 -> lz4;
-            case ZSTD -> zstd;
+            case LZ4 -> lz4 != null ? lz4 : (lz4 = new Lz4Codec(pageSize));
+            case ZSTD -> zstd != null ? zstd : (zstd = new ZstdCodec(pageSize));
             case DEDUP -> dedup;
         };
     }

@@ -35,6 +35,17 @@ public final class Codecs {
         return bits;
     }
 
+    /** @return the encodings of a HELLO bit set (bits for unknown wire ids are ignored) */
+    public static Set<PageEncoding> encodingsOf(long wireBits) {
+        Set<PageEncoding> encodings = EnumSet.noneOf(PageEncoding.class);
+        for (PageEncoding e : PageEncoding.values()) {
+            if (e.wireId() < 64 && (wireBits & (1L << e.wireId())) != 0) {
+                encodings.add(e);
+            }
+        }
+        return encodings;
+    }
+
     /** @return {@code config} without the encodings that build on what was sent before (XBZRLE, dedup) */
     public static PageEncoder.Config withoutHistory(PageEncoder.Config config) {
         Set<PageEncoding> encodings = EnumSet.noneOf(PageEncoding.class);

@@ -13,6 +13,7 @@ import io.livemig.spi.MemorySink;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -56,13 +57,14 @@ final class BatchDecoder {
      * @param sink       the target's memory, read for the base of XBZRLE and dedup entries
      * @param layout     the announced layout
      * @param maxEntries the most entries of a batch (SETUP's {@code batchPages})
+     * @param agreed     the encodings agreed in the handshake: their codecs are made now
      */
-    BatchDecoder(MemorySink sink, MemoryLayout layout, int maxEntries) {
+    BatchDecoder(MemorySink sink, MemoryLayout layout, int maxEntries, Set<PageEncoding> agreed) {
         this.sink = sink;
         this.layout = layout;
         this.pageSize = layout.pageSizeBytes();
         this.maxEntries = maxEntries;
-        this.decoder = new PageDecoder(pageSize);
+        this.decoder = new PageDecoder(pageSize, agreed);
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.livemig.engine.internal.destination;
 
 import io.livemig.compress.PageEncoding;
+import io.livemig.engine.internal.Codecs;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.PageDigests;
 import io.livemig.engine.internal.wire.Frame;
@@ -48,7 +49,7 @@ final class PageApplier {
                 MigrationCounters counters) {
         this.sink = sink;
         this.reader = new PageBatchReader(layout, agreedEncodings, batchPages);
-        this.batch = new BatchDecoder(sink, layout, batchPages);
+        this.batch = new BatchDecoder(sink, layout, batchPages, Codecs.encodingsOf(agreedEncodings));
         this.readBack = verifier == null ? null : PageDigests.scratch(layout.pageSizeBytes(), 1);
         this.verifier = verifier;
         this.counters = counters;
