@@ -2,12 +2,14 @@ package io.livemig.xen;
 
 import io.livemig.xen.internal.XenCtrl;
 import io.livemig.xen.internal.XenForeignMemory;
+import io.livemig.xen.internal.XenToolLog;
 
 import java.lang.foreign.MemorySegment;
 
 /**
  * One connection to the hypervisor: a libxenctrl handle and a libxenforeignmemory handle, with
- * the tables that call through them. Each domain handle owns its own, so that closing one never
+ * the tables that call through them. Both libraries log to libxentoollog's quiet logger (critical
+ * messages only): their errors reach the caller as {@link XenException}s instead. Each domain handle owns its own, so that closing one never
  * disturbs another. Thread-safe (both libraries' handles are reentrant); {@link #close()} is
  * idempotent and must come after every mapping made through {@link #fmem()} was unmapped.
  */
@@ -26,9 +28,10 @@ final class XenHost implements AutoCloseable {
     XenHost(XenLibraries libraries) {
         this.ctrl = XenCtrl.load(libraries.xenctrl());
         this.foreignMemory = XenForeignMemory.load(libraries.foreignMemory());
-        this.xch = ctrl.interfaceOpen();
+        MemorySegment logger = XenToolLog.load(libraries.toolLog()).quietLogger();
+        this.xch = ctrl.interfaceOpen(logger);
         try {
-            this.fmem = foreignMemory.open();
+            this.fmem = foreignMemory.open(logger);
         } catch (RuntimeException e) {
             ctrl.interfaceClose(xch);
             throw e;

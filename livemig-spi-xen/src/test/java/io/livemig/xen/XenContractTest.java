@@ -59,6 +59,7 @@ class XenContractTest {
         System.setProperty(XenLibraries.XENCTRL_PROPERTY, shim.xenctrl());
         System.setProperty(XenLibraries.FOREIGN_MEMORY_PROPERTY, shim.foreignMemory());
         System.setProperty(XenLibraries.XENSTORE_PROPERTY, shim.xenstore());
+        System.setProperty(XenLibraries.TOOLLOG_PROPERTY, shim.toolLog());
     }
 
     @AfterAll
@@ -66,6 +67,7 @@ class XenContractTest {
         System.clearProperty(XenLibraries.XENCTRL_PROPERTY);
         System.clearProperty(XenLibraries.FOREIGN_MEMORY_PROPERTY);
         System.clearProperty(XenLibraries.XENSTORE_PROPERTY);
+        System.clearProperty(XenLibraries.TOOLLOG_PROPERTY);
     }
 
     @AfterEach

@@ -78,6 +78,15 @@ final class XenShim {
         return library;
     }
 
+    /** Builds the shim if no test did yet (skipping the caller where gcc is missing). */
+    private static void built() {
+        try {
+            library();
+        } catch (IOException | InterruptedException e) {
+            throw new IllegalStateException("building the Xen shim failed", e);
+        }
+    }
+
     /** @return whether the shim was compiled against the installed Xen headers */
     static synchronized boolean checkedAgainstHeaders() {
         return checkedAgainstHeaders;
@@ -116,6 +125,7 @@ final class XenShim {
      * @return its domain id
      */
     static int createDomain(String name, long ramBytes, int vcpus, long writesPerMs, long wsFirst, long wsFrames) {
+        built();
         try (Arena arena = Arena.ofConfined()) {
             int id = (int) createDomain.invokeExact(arena.allocateFrom(name), ramBytes, vcpus, writesPerMs, wsFirst,
                     wsFrames);
@@ -169,6 +179,7 @@ final class XenShim {
 
     /** Makes the library function {@code function} fail once with {@code errno}, after {@code after} more calls succeed. */
     static void fail(String function, int errno, int after) {
+        built();
         try (Arena arena = Arena.ofConfined()) {
             fail.invokeExact(arena.allocateFrom(function), errno, after);
         } catch (Throwable t) {

@@ -38,6 +38,7 @@ public final class Native {
     private static final MethodHandle FREE = LINKER.downcallHandle(LIBC.findOrThrow("free"),
             FunctionDescriptor.ofVoid(ADDRESS));
     private static final Map<String, SymbolLookup> LOADED = new ConcurrentHashMap<>();
+    private static final Map<String, Object> ONCE = new ConcurrentHashMap<>();
 
     private Native() {
     }
@@ -57,6 +58,12 @@ public final class Native {
                 throw new IllegalArgumentException(name + " cannot be loaded (" + e.getMessage() + ")", e);
             }
         });
+    }
+
+    /** @return the value {@code make} gave the first time it was asked for {@code key} */
+    @SuppressWarnings("unchecked")
+    static <T> T once(String key, java.util.function.Supplier<T> make) {
+        return (T) ONCE.computeIfAbsent(key, k -> make.get());
     }
 
     /**

@@ -118,14 +118,15 @@ public final class XenCtrl {
     }
 
     /**
-     * xc_interface_open with libxenctrl's default logger (errors to stderr, as xl does).
+     * xc_interface_open.
      *
+     * @param logger the xentoollog_logger for libxenctrl's own messages and for domain building's
      * @return the handle, owned by the caller until {@link #interfaceClose}
      */
-    public MemorySegment interfaceOpen() {
+    public MemorySegment interfaceOpen(MemorySegment logger) {
         try {
             MemorySegment c = Native.captured();
-            MemorySegment xch = (MemorySegment) interfaceOpen.invokeExact(c, MemorySegment.NULL, MemorySegment.NULL, 0);
+            MemorySegment xch = (MemorySegment) interfaceOpen.invokeExact(c, logger, logger, 0);
             if (xch.equals(MemorySegment.NULL)) {
                 throw Native.fail("xc_interface_open", null, c);
             }

@@ -60,11 +60,16 @@ public final class XenForeignMemory {
         return library;
     }
 
-    /** xenforeignmemory_open with the default logger; owned by the caller until {@link #close}. */
-    public MemorySegment open() {
+    /**
+     * xenforeignmemory_open.
+     *
+     * @param logger the xentoollog_logger for the library's own messages
+     * @return the handle, owned by the caller until {@link #close}
+     */
+    public MemorySegment open(MemorySegment logger) {
         try {
             MemorySegment c = Native.captured();
-            MemorySegment h = (MemorySegment) open.invokeExact(c, MemorySegment.NULL, 0);
+            MemorySegment h = (MemorySegment) open.invokeExact(c, logger, 0);
             if (h.equals(MemorySegment.NULL)) {
                 throw Native.fail("xenforeignmemory_open", null, c);
             }
