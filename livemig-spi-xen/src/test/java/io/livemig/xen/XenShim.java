@@ -13,6 +13,8 @@ import java.lang.invoke.MethodHandle;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -20,12 +22,15 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The simulated Xen of the contract tests: builds {@code xenshim.c} (a test resource) with gcc
+ * The simulated Xen of the contract tests: builds {@code xenshim.c} and {@code xenshim_xenctrl.c}
+ * (test resources) with gcc
  * into a shared library once per JVM, and drives its test-control functions. Where the Xen 4.17
  * headers are installed the shim is compiled against them, so that its exported functions are
  * checked against the real prototypes. Skips the calling test, with one line, where gcc is missing.
  */
 final class XenShim {
+
+    private static final List<String> SOURCES = List.of("xenshim.h", "xenshim.c", "xenshim_xenctrl.c");
 
     private static Path library;
     private static boolean checkedAgainstHeaders;
@@ -45,13 +50,14 @@ final class XenShim {
     static synchronized Path library() throws IOException, InterruptedException {
         if (library == null) {
             Path dir = Files.createTempDirectory("livemig-xenshim");
-            Path source = dir.resolve("xenshim.c");
-            try (InputStream in = XenShim.class.getResourceAsStream("xenshim.c")) {
-                Files.copy(in, source);
+            for (String file : SOURCES) {
+                try (InputStream in = XenShim.class.getResourceAsStream(file)) {
+                    Files.copy(in, dir.resolve(file));
+                }
             }
             boolean headers = Files.exists(Path.of("/usr/include/xenctrl.h"));
             Path out = dir.resolve("libxenshim.so");
-            String log = gcc(dir, source, out, headers);
+            String log = gcc(dir, out, headers);
             if (log == null) {
                 Assumptions.abort("skipped: gcc is not installed, and the contract tests build the Xen shim with it");
             }
@@ -97,12 +103,13 @@ final class XenShim {
         return XenLibraries.allFrom(library().toString());
     }
 
-    private static String gcc(Path dir, Path source, Path out, boolean headers) throws IOException, InterruptedException {
-        ProcessBuilder pb = headers
-                ? new ProcessBuilder("gcc", "-O2", "-Wall", "-shared", "-fPIC", "-pthread", "-DLIVEMIG_XEN_HEADERS", "-o",
-                out.toString(), source.toString())
-                : new ProcessBuilder("gcc", "-O2", "-Wall", "-shared", "-fPIC", "-pthread", "-o", out.toString(),
-                source.toString());
+    private static String gcc(Path dir, Path out, boolean headers) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of("gcc", "-O2", "-Wall", "-shared", "-fPIC", "-pthread"));
+        if (headers) {
+            command.add("-DLIVEMIG_XEN_HEADERS");
+        }
+        command.addAll(List.of("-o", out.toString(), "xenshim.c", "xenshim_xenctrl.c"));
+        ProcessBuilder pb = new ProcessBuilder(command);
         Process p;
         try {
             p = pb.directory(dir.toFile()).redirectErrorStream(true).start();
