@@ -102,8 +102,14 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
      * @param forced           whether the switchover was forced past the downtime limit (the FORCE step)
      * @param steps            where the downtime went, in order; their durations add up to
      *                         about the downtime
+     * @param blackout         the source's report only: the time the guest ran nowhere, from the
+     *                         source's pause to the destination's resume on one host's monotonic
+     *                         clock; known only when both sides run on the same host (it then
+     *                         leaves out RESUMED's trip back, which the downtime includes), empty
+     *                         otherwise and in the destination's report
      */
-    public record Switchover(Duration downtime, Duration expectedDowntime, boolean forced, List<SwitchoverStep> steps) {
+    public record Switchover(Duration downtime, Duration expectedDowntime, boolean forced, List<SwitchoverStep> steps,
+                             Optional<Duration> blackout) {
         /** No switchover happened. */
         public static final Switchover NONE = new Switchover(Duration.ZERO, Duration.ZERO, false, List.of());
 
@@ -112,6 +118,13 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
             requireNonNegative(downtime, "downtime");
             requireNonNegative(expectedDowntime, "expectedDowntime");
             steps = List.copyOf(steps);
+            Objects.requireNonNull(blackout, "blackout");
+            blackout.ifPresent(b -> requireNonNegative(b, "blackout"));
+        }
+
+        /** A switchover whose blackout is not known. */
+        public Switchover(Duration downtime, Duration expectedDowntime, boolean forced, List<SwitchoverStep> steps) {
+            this(downtime, expectedDowntime, forced, steps, Optional.empty());
         }
 
         /** @return the duration of {@code kind}, zero if that step did not happen */
@@ -135,7 +148,17 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
 
         /** The steps, in the order they happen; each side reports its own. */
         public enum Kind {
-            /** Source: the last dirty pages sent after the pause (cold: all of memory). */
+            /** Source: the vCPUs asked to stop until every one has stopped. */
+            PAUSE,
+            /**
+             * Source: after the pause, the dirty log collected a last time (cold and post-copy: the
+             * pages to send or to list found).
+             */
+            FINAL_SYNC,
+            /**
+             * Source: the last dirty pages sent after the pause (cold: all of memory; post-copy: the
+             * list of pages still missing).
+             */
             STOP_COPY,
             /** Source: the vCPU and device state saved. */
             STATE_SAVE,

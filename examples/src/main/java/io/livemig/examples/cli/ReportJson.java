@@ -28,7 +28,9 @@ import java.util.TreeMap;
  * ({@code rounds()}), {@code policyActions} the escalation ladder's actions ({@code escalations()}).
  * {@code pagesByEncoding} holds pages sent only; the pages XBZRLE found unchanged are
  * {@code unchangedPages}. {@code switchoverStepsMs} maps each switchover step that happened, in
- * order, to its duration (e.g. {@code "stop_copy": 1.5}). Maps keyed by encoding are sorted by name.
+ * order, to its duration (e.g. {@code "stop_copy": 1.5}). {@code blackoutMs}, present only when
+ * the source could measure it (both sides on one host), is the pause to the destination's resume.
+ * Maps keyed by encoding are sorted by name.
  *
  * <p>Stateless; every method returns a new mutable map the caller may add to.
  */
@@ -53,6 +55,7 @@ final class ReportJson {
         m.put("totalTimeMs", millis(r.totals().totalTime()));
         m.put("verificationTimeMs", millis(r.verification().time()));
         m.put("downtimeMs", millis(r.switchover().downtime()));
+        r.switchover().blackout().ifPresent(b -> m.put("blackoutMs", millis(b)));
         m.put("expectedDowntimeMs", millis(r.switchover().expectedDowntime()));
         m.put("switchoverStepsMs", steps(r.switchover()));
         m.put("bytesOnWire", r.totals().bytesOnWire());

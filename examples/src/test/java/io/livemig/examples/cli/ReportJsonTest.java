@@ -132,6 +132,16 @@ class ReportJsonTest {
     }
 
     @Test
+    void aBlackoutTheSourceMeasuredIsPrintedAfterTheDowntime() throws Exception {
+        MigrationReport.Switchover s = precopy().build().switchover();
+        Map<String, Object> m = printed(ReportJson.toMap(precopy().switchover(new MigrationReport.Switchover(
+                s.downtime(), s.expectedDowntime(), s.forced(), s.steps(), java.util.Optional.of(ms(4.5)))).build()));
+        assertEquals(4.5, number(m.get("blackoutMs")), 1e-9);
+        List<String> keys = keys(m);
+        assertEquals(keys.indexOf("downtimeMs") + 1, keys.indexOf("blackoutMs"));
+    }
+
+    @Test
     void aPostcopyReportAddsItsFaultsPagesAndBlockedTimeInMillis() throws Exception {
         MigrationReport report = MigrationReport.builder(Strategy.POSTCOPY)
                 .memoryBytes(MEMORY_BYTES)

@@ -83,6 +83,11 @@ final class DestinationContext {
     }
 
     /** @return whether the VM was resumed here */
+    /** @return when the VM resumed here, on this side's clock, or -1 */
+    long resumedNanos() {
+        return resumedNanos;
+    }
+
     boolean hasResumed() {
         return resumedNanos >= 0;
     }

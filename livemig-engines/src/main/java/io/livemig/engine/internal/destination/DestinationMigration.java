@@ -11,6 +11,7 @@ import io.livemig.channel.Channel;
 import io.livemig.channel.ChannelListener;
 import io.livemig.channel.Reconnector;
 import io.livemig.engine.TargetFactory;
+import io.livemig.engine.internal.HostClock;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.Frame;
@@ -67,6 +68,8 @@ public final class DestinationMigration {
     private DestinationLink link;
     private TargetSetup setup;
     private byte[] sessionId;
+    /** This host's clock token for the migration (RESUMED carries it), made before any downtime. */
+    private byte[] hostToken;
     private PostcopyReceiver postcopy;
     private int recoveries;
     private boolean verificationLost;
@@ -125,6 +128,7 @@ public final class DestinationMigration {
             throw context.channel("no source was admitted: " + e.getMessage(), e);
         }
         sessionId = greeted.hello().sessionId();
+        hostToken = HostClock.token(sessionId, options.timeSource().isWallClock());
         link = new DestinationLink(greeted.channel(), options.ioTimeout(), context, counters);
         link.agreeFrameLimit(greeted.maxFrameBytes());
         setup = new TargetSetup(factory, link, context, counters, options, greeted.agreedEncodings());
@@ -236,7 +240,7 @@ public final class DestinationMigration {
         } else {
             context.moveTo(setup.verifies() ? ReceiverState.VERIFYING : ReceiverState.DONE);
         }
-        link.send(new SwitchoverFrames.Resumed());
+        link.send(new SwitchoverFrames.Resumed(context.resumedNanos(), hostToken));
     }
 
     private void onPostcopyEnd() throws WireException, MigrationException {

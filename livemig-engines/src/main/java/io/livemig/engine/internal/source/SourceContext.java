@@ -12,6 +12,7 @@ import io.livemig.engine.internal.SwitchoverSteps;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The ongoing source-side migration's state and timestamps: the {@link SourceState} with checked
@@ -26,11 +27,18 @@ public final class SourceContext {
     private final TimeSource time;
     private volatile SourceState state = SourceState.HANDSHAKE;
     private final long startNanos;
+    /** The pause was asked for: the guest stops from here (the downtime's start). */
     private long pauseNanos = -1;
+    /** Every vCPU has stopped. */
+    private long pausedNanos = -1;
+    /** The last pages began to go (after the last collect of the dirty log). */
+    private long finalSendNanos = -1;
     private long stateSaveStartNanos = -1;
     private long stateSavedNanos = -1;
     private long commitSentNanos = -1;
     private long resumedNanos = -1;
+    /** When the destination resumed, on this side's clock (same host only), or -1. */
+    private long destinationResumedNanos = -1;
     private long handedOverNanos = -1;
 
     /** Starts the clock of a new migration, in HANDSHAKE. */
@@ -65,12 +73,32 @@ public final class SourceContext {
         }
         long now = time.nanoTime();
         switch (next) {
-            case STOP_COPY -> pauseNanos = now;
+            case STOP_COPY -> {
+                pausedNanos = now;
+                if (pauseNanos < 0) {
+                    pauseNanos = now;
+                }
+            }
             case COMMITTED -> commitSentNanos = now;
             case HANDED_OVER -> handedOverNanos = now;
             default -> { }
         }
         state = next;
+    }
+
+    /** Notes that the VM is about to be paused: the downtime starts now. */
+    public void pauseRequested() {
+        pauseNanos = time.nanoTime();
+    }
+
+    /**
+     * Notes that the last pages (or post-copy's list of missing pages) start to go now, after the
+     * last collect of the dirty log. Only the first call after the pause counts.
+     */
+    public void finalSendStarted() {
+        if (pausedNanos >= 0 && finalSendNanos < 0) {
+            finalSendNanos = time.nanoTime();
+        }
     }
 
     /** Notes that saving the vCPU and device state starts now. */
@@ -91,6 +119,30 @@ public final class SourceContext {
     /** Notes when RESUMED arrived, on this side's clock. */
     public void resumedAt(long arrivalNanos) {
         resumedNanos = arrivalNanos;
+    }
+
+    /**
+     * Notes when the destination resumed the VM, as it said in RESUMED, when its clock is this
+     * side's clock (both on one host).
+     */
+    public void destinationResumedAt(long nanos) {
+        destinationResumedNanos = nanos;
+    }
+
+    /**
+     * The blackout as the guest saw it: from the pause to the destination's resume, on one
+     * host's monotonic clock. Unlike {@link #downtime()} it does not include RESUMED's transit
+     * back. Known only when both sides run on one host, and only if the destination's instant
+     * lies between the pause and RESUMED's arrival (anything else is a clock the source cannot
+     * trust, and is ignored).
+     *
+     * @return the blackout, or empty if it cannot be known
+     */
+    public Optional<Duration> blackout() {
+        if (pauseNanos < 0 || destinationResumedNanos < pauseNanos || resumedNanos < destinationResumedNanos) {
+            return Optional.empty();
+        }
+        return Optional.of(Duration.ofNanos(destinationResumedNanos - pauseNanos));
     }
 
     /** @return nanoseconds since the pause, or -1 if the VM was not paused */
@@ -124,10 +176,19 @@ public final class SourceContext {
                 : Duration.ZERO;
     }
 
-    /** @return where the downtime went: stop-copy, state save, state send, resume wait (those that happened) */
+    /** @return when the pause was asked for, on this side's clock, or -1 if the VM was not paused */
+    public long pauseNanos() {
+        return pauseNanos;
+    }
+
+    /**
+     * @return where the downtime went: pause, final sync, stop-copy, state save, state send,
+     *         resume wait (those that happened)
+     */
     public List<SwitchoverStep> switchoverSteps() {
-        return SwitchoverSteps.between(new long[] {pauseNanos, stateSaveStartNanos, stateSavedNanos, commitSentNanos,
-                resumedNanos}, SwitchoverStep.Kind.STOP_COPY, SwitchoverStep.Kind.STATE_SAVE,
+        return SwitchoverSteps.between(new long[] {pauseNanos, pausedNanos, finalSendNanos, stateSaveStartNanos,
+                stateSavedNanos, commitSentNanos, resumedNanos}, SwitchoverStep.Kind.PAUSE,
+                SwitchoverStep.Kind.FINAL_SYNC, SwitchoverStep.Kind.STOP_COPY, SwitchoverStep.Kind.STATE_SAVE,
                 SwitchoverStep.Kind.STATE_SEND, SwitchoverStep.Kind.RESUME_WAIT);
     }
 

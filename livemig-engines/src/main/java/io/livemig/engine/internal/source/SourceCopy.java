@@ -97,6 +97,7 @@ final class SourceCopy implements CopyContext {
 
     @Override
     public RoundResult sendRound(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
+        context.finalSendStarted();
         return sender.sendRound(pages, round, skipZeroPages);
     }
 

@@ -67,7 +67,7 @@ public final class SourceMigration {
         this.link = new SourceLink(channel, options, vm.descriptor().memoryLayout(), context, linkCounters);
         this.recorder = new SourceRecorder(options.strategy(), options.listener(),
                 vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes());
-        this.switchover = new SwitchoverSender(vm, link, context, recorder);
+        this.switchover = new SwitchoverSender(vm, link, context, recorder, sessionId, time.isWallClock());
     }
 
     /** Asks the migration to stop at the next frame boundary, if it has not committed yet. Any thread. */

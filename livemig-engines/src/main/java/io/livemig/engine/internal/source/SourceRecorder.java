@@ -129,7 +129,7 @@ public final class SourceRecorder {
                 .totals(new MigrationReport.Totals(context.totalTime(endNanos), total.wireBytes(), rounds.size()))
                 .rounds(rounds)
                 .switchover(new MigrationReport.Switchover(context.downtime(), expectedDowntime, forced,
-                        context.switchoverSteps()))
+                        context.switchoverSteps(), context.blackout()))
                 .encodings(total.encodings(pageSize))
                 .verification(verification)
                 .escalations(escalations)

@@ -1,6 +1,7 @@
 package io.livemig.engine.internal.source;
 
 import io.livemig.api.MigrationException;
+import io.livemig.engine.internal.HostClock;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
@@ -32,8 +33,12 @@ final class SwitchoverSender {
     private final SourceLink link;
     private final SourceContext context;
     private final SourceRecorder recorder;
+    /** This host's clock token for the migration, made before any downtime. */
+    private final byte[] hostToken;
 
-    SwitchoverSender(MigratableVm vm, SourceLink link, SourceContext context, SourceRecorder recorder) {
+    SwitchoverSender(MigratableVm vm, SourceLink link, SourceContext context, SourceRecorder recorder,
+                     byte[] sessionId, boolean wallClock) {
+        this.hostToken = HostClock.token(sessionId, wallClock);
         this.vm = vm;
         this.link = link;
         this.context = context;
@@ -48,6 +53,7 @@ final class SwitchoverSender {
      */
     void pause(Duration expected, long remainingBytes) throws MigrationException {
         link.checkCancelled();
+        context.pauseRequested();
         vm.vcpus().pause();
         context.moveTo(SourceState.STOP_COPY);
         recorder.switchoverStarted(remainingBytes, expected);
@@ -71,6 +77,7 @@ final class SwitchoverSender {
      */
     void commitPostcopy(PageSet missing) throws MigrationException {
         link.checkCancelled();
+        context.finalSendStarted();
         for (PageBitmap chunk : PageBitmap.chunks(FrameType.MISSING_PAGES, missing, link.frameLimitBytes())) {
             link.send(chunk);
         }
@@ -91,6 +98,7 @@ final class SwitchoverSender {
 
     private void commit(boolean postcopy) throws MigrationException {
         link.checkCancelled();
+        context.finalSendStarted();
         context.stateSaveStarted();
         List<VcpuState> states = vm.vcpus().saveState();
         List<MigratableDevice> devices = vm.devices();
@@ -111,6 +119,10 @@ final class SwitchoverSender {
         link.checkCancelled();
         context.moveTo(SourceState.COMMITTED);
         link.send(new SwitchoverFrames.Commit(states.size(), devices.size(), postcopy));
-        context.resumedAt(link.await(SwitchoverFrames.Resumed.class).arrivalNanos());
+        SourceLink.Arrival<SwitchoverFrames.Resumed> resumed = link.await(SwitchoverFrames.Resumed.class);
+        context.resumedAt(resumed.arrivalNanos());
+        if (HostClock.sameClock(hostToken, resumed.message().hostToken())) {
+            context.destinationResumedAt(resumed.message().resumedAtNanos());
+        }
     }
 }

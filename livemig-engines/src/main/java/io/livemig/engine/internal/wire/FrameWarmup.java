@@ -39,7 +39,7 @@ public final class FrameWarmup {
             List<Message> messages = List.of(new SwitchoverFrames.Switchover(),
                     new SwitchoverFrames.VcpuStateFrame(new VcpuState(0, "warm-up", new byte[8])),
                     new SwitchoverFrames.DeviceStateFrame("warm-up", new byte[8]),
-                    new SwitchoverFrames.Commit(1, 1, false), new SwitchoverFrames.Resumed(),
+                    new SwitchoverFrames.Commit(1, 1, false), new SwitchoverFrames.Resumed(0, new byte[SwitchoverFrames.Resumed.HOST_TOKEN_BYTES]),
                     PageBitmap.chunks(FrameType.MISSING_PAGES, missing, Wire.MIN_MAX_FRAME_BYTES).getFirst());
             FrameWriter writer = new FrameWriter(Wire.MIN_MAX_FRAME_BYTES);
             CRC32C crc = new CRC32C();

@@ -58,7 +58,7 @@ public final class FrameWriter {
     }
 
     /**
-     * Writes a frame with an empty payload (READY, RESUMED, SWITCHOVER, KEEPALIVE, ...).
+     * Writes a frame with an empty payload (READY, SWITCHOVER, KEEPALIVE, ...).
      *
      * @return the buffer, flipped: the whole frame
      */

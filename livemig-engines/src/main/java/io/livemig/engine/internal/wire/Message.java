@@ -17,7 +17,7 @@ import java.nio.ByteBuffer;
  */
 public sealed interface Message permits Message.Empty, Message.Token, Message.Count, HandshakeFrames.Hello, HandshakeFrames.HelloAck,
         HandshakeFrames.Auth, HandshakeFrames.Setup, SwitchoverFrames.VcpuStateFrame, SwitchoverFrames.DeviceStateFrame,
-        SwitchoverFrames.Commit, PageBitmap, PostcopyFrames.PageRequest, PostcopyFrames.PostcopyDone,
+        SwitchoverFrames.Commit, SwitchoverFrames.Resumed, PageBitmap, PostcopyFrames.PageRequest, PostcopyFrames.PostcopyDone,
         VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort, ControlFrames.Settled {
 
     /** @return the frame type this message travels as */
@@ -36,11 +36,11 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
     ByteBuffer write(FrameWriter writer);
 
     /**
-     * A frame with an empty payload: READY, SWITCHOVER, RESUMED, POSTCOPY_END, RECOVER_ACK,
+     * A frame with an empty payload: READY, SWITCHOVER, POSTCOPY_END, RECOVER_ACK,
      * KEEPALIVE. Its type is all it says.
      */
     sealed interface Empty extends Message permits HandshakeFrames.Ready, SwitchoverFrames.Switchover,
-            SwitchoverFrames.Resumed, PostcopyFrames.PostcopyEnd, PostcopyFrames.RecoverAck, ControlFrames.Keepalive {
+            PostcopyFrames.PostcopyEnd, PostcopyFrames.RecoverAck, ControlFrames.Keepalive {
         @Override
         default ByteBuffer write(FrameWriter writer) {
             return writer.empty(type());
@@ -131,7 +131,7 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
             case VCPU_STATE -> SwitchoverFrames.VcpuStateFrame.read(frame, context.vcpuCount());
             case DEVICE_STATE -> SwitchoverFrames.DeviceStateFrame.read(frame);
             case COMMIT -> SwitchoverFrames.Commit.read(frame);
-            case RESUMED -> Empty.read(frame, new SwitchoverFrames.Resumed());
+            case RESUMED -> SwitchoverFrames.Resumed.read(frame);
             case MISSING_PAGES, RECOVER_MISSING -> PageBitmap.read(frame, context.requireLayout(frame.type()));
             case PAGE_REQUEST -> PostcopyFrames.PageRequest.read(frame, context.requireLayout(frame.type()));
             case POSTCOPY_ACK -> new PostcopyFrames.PostcopyAck(frame.soleCount("bytesReceived"));

@@ -171,11 +171,67 @@ public final class SwitchoverFrames {
         }
     }
 
-    /** RESUMED: the target VM runs. Empty. */
-    public record Resumed() implements Message.Empty {
+    /**
+     * RESUMED: the target VM runs. Carries when it resumed, on the destination's monotonic clock,
+     * and a token naming that clock's host for this migration (docs/protocol.md, section 4): a
+     * source on the same host (same token) subtracts its pause instant and gets the blackout the
+     * guest saw. A destination that cannot say sends a zero token.
+     *
+     * @param resumedAtNanos the destination's {@code System.nanoTime()} when its vCPUs resumed
+     * @param hostToken      {@value #HOST_TOKEN_BYTES} bytes: a hash of the host's boot id and the
+     *                       session id, or all zero
+     */
+    public record Resumed(long resumedAtNanos, byte[] hostToken) implements Message {
+        /** Length of {@link #hostToken()}. */
+        public static final int HOST_TOKEN_BYTES = 16;
+
+        /** @throws IllegalArgumentException if the token is not {@value #HOST_TOKEN_BYTES} bytes */
+        public Resumed {
+            if (hostToken.length != HOST_TOKEN_BYTES) {
+                throw new IllegalArgumentException("host token of " + hostToken.length + " bytes, need "
+                        + HOST_TOKEN_BYTES);
+            }
+            hostToken = hostToken.clone();
+        }
+
+        @Override
+        public byte[] hostToken() {
+            return hostToken.clone();
+        }
+
         @Override
         public FrameType type() {
             return FrameType.RESUMED;
+        }
+
+        @Override
+        public ByteBuffer write(FrameWriter w) {
+            w.begin(FrameType.RESUMED).putLong(resumedAtNanos).put(hostToken);
+            return w.finish();
+        }
+
+        /** @throws WireException for a payload that is not exactly the instant and the token */
+        public static Resumed read(Frame f) throws WireException {
+            long at = f.u64("resumedAtNanos");
+            byte[] token = f.bytes("hostToken", HOST_TOKEN_BYTES);
+            f.expectEnd();
+            return new Resumed(at, token);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Resumed r && r.resumedAtNanos == resumedAtNanos
+                    && java.util.Arrays.equals(r.hostToken, hostToken);
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(resumedAtNanos) * 31 + java.util.Arrays.hashCode(hostToken);
+        }
+
+        @Override
+        public String toString() {
+            return "Resumed[resumedAtNanos=" + resumedAtNanos + "]";
         }
     }
 }

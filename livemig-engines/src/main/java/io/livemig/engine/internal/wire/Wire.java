@@ -9,9 +9,10 @@ public final class Wire {
     public static final int MAGIC = 0x4C564D47;
     /**
      * The protocol version this build speaks, and the only one: version 2 added the handshake's
-     * authentication (nonces, proofs of the migration secret, the session id) and SETTLED.
+     * authentication (nonces, proofs of the migration secret, the session id) and SETTLED;
+     * version 3 gave RESUMED the destination's resume instant and host token (the blackout).
      */
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
     /** Frame header: type u8, flags u8, reserved u16. */
     public static final int HEADER_BYTES = 4;
     /** Frame trailer: CRC32C u32 over header and payload. */

@@ -78,8 +78,16 @@ class SourceContextTest {
         StepClock clock = new StepClock();
         SourceContext context = new SourceContext(clock);
         context.moveTo(SourceState.LIVE_COPY);
+        clock.now = 600;
+        context.pauseRequested();
+        clock.now = 800;
+        context.finalSendStarted(); // before the vCPUs stopped: not the final send
         clock.now = 1_000;
         context.moveTo(SourceState.STOP_COPY);
+        clock.now = 1_500;
+        context.finalSendStarted();
+        clock.now = 1_700;
+        context.finalSendStarted(); // only the first counts
         clock.now = 5_000;
         context.stateSaveStarted();
         clock.now = 5_300;
@@ -87,9 +95,11 @@ class SourceContextTest {
         clock.now = 6_000;
         context.moveTo(SourceState.COMMITTED);
         context.resumedAt(9_000);
-        assertEquals(Duration.ofNanos(8_000), context.downtime());
+        assertEquals(Duration.ofNanos(8_400), context.downtime());
         List<SwitchoverStep> steps = context.switchoverSteps();
-        assertEquals(List.of(new SwitchoverStep(SwitchoverStep.Kind.STOP_COPY, Duration.ofNanos(4_000)),
+        assertEquals(List.of(new SwitchoverStep(SwitchoverStep.Kind.PAUSE, Duration.ofNanos(400)),
+                new SwitchoverStep(SwitchoverStep.Kind.FINAL_SYNC, Duration.ofNanos(500)),
+                new SwitchoverStep(SwitchoverStep.Kind.STOP_COPY, Duration.ofNanos(3_500)),
                 new SwitchoverStep(SwitchoverStep.Kind.STATE_SAVE, Duration.ofNanos(300)),
                 new SwitchoverStep(SwitchoverStep.Kind.STATE_SEND, Duration.ofNanos(700)),
                 new SwitchoverStep(SwitchoverStep.Kind.RESUME_WAIT, Duration.ofNanos(3_000))), steps);

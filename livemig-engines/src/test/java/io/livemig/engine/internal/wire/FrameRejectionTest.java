@@ -322,7 +322,10 @@ class FrameRejectionTest {
 
     private static void switchover(Table t) {
         t.rejectTrailingByte(new SwitchoverFrames.Switchover());
-        t.rejectTrailingByte(new SwitchoverFrames.Resumed());
+        t.rejectTrailingByte(new SwitchoverFrames.Resumed(5, new byte[SwitchoverFrames.Resumed.HOST_TOKEN_BYTES]));
+        t.reject(FrameType.RESUMED, "a token one byte short", Kind.TRUNCATED,
+                b -> b.putLong(5).put(new byte[SwitchoverFrames.Resumed.HOST_TOKEN_BYTES - 1]));
+        t.reject(FrameType.RESUMED, "empty, as version 2 sent it", Kind.TRUNCATED, b -> { });
 
         VcpuState s = new VcpuState(1, "fmt", new byte[] {1, 2, 3});
         t.reject("vCPU index 1 of 1", Kind.INCONSISTENT_LENGTH, t.valid(new VcpuStateFrame(s)),

@@ -151,7 +151,8 @@ class FrameRoundTripTest {
         t.add(message("empty id", new DeviceStateFrame("", new byte[] {9, 8})));
         t.add(message("no state", new Commit(0, 0, false)));
         t.add(message("maximum counts, post-copy", new Commit(Wire.MAX_VCPUS, Wire.MAX_DEVICES, true)));
-        t.add(message("empty", new Resumed()));
+        t.add(message("zero token", new Resumed(0, new byte[Resumed.HOST_TOKEN_BYTES])));
+        t.add(message("an instant and a token", new Resumed(Long.MAX_VALUE, pattern(Resumed.HOST_TOKEN_BYTES))));
         // Bitmaps.
         t.add(message("an empty chunk", new PageBitmap(FrameType.MISSING_PAGES, 0, new long[1])));
         t.add(message("pages around the first hole and at the layout's end", new PageBitmap(FrameType.MISSING_PAGES,

@@ -108,8 +108,8 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void thisBuildSpeaksVersion2() {
-        assertEquals(2, Wire.VERSION);
+    void thisBuildSpeaksVersion3() {
+        assertEquals(3, Wire.VERSION);
     }
 
     @Test
