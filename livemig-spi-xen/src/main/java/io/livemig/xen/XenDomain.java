@@ -107,7 +107,8 @@ public final class XenDomain implements MigratableVm, MigrationTarget {
 
     /**
      * Creates a paused HVM domain with the descriptor's vCPUs and memory layout, as Xen's
-     * toolstack does below libxl: {@code xc_domain_create}, {@code xc_domain_setmaxmem}, then
+     * toolstack does below libxl: {@code xc_domain_create}, {@code xc_domain_setmaxmem},
+     * {@code xc_set_paging_mempool_size} (sized as libxl sizes it), then
      * {@code xc_domain_populate_physmap_exact} for every frame of every region, in batches.
      *
      * @throws XenException if a library call fails (the half-made domain is destroyed)
@@ -130,6 +131,8 @@ public final class XenDomain implements MigratableVm, MigrationTarget {
             MemorySegment domidCell = arena.allocate(JAVA_INT);
             domid = host.ctrl().domainCreate(host.xch(), domidCell, config);
             host.ctrl().domainSetmaxmem(host.xch(), domid, layout.memoryBytes() / 1024);
+            host.ctrl().setPagingMempoolSize(host.xch(), domid, pagingMempoolBytes(layout.memoryBytes(),
+                    descriptor.vcpuCount()));
             MemorySegment pfns = arena.allocate(JAVA_LONG, XenMemory.CHUNK_PAGES);
             for (MemoryRegion r : layout.regions()) {
                 for (long first = r.firstPage(); first < r.endPage(); first += XenMemory.CHUNK_PAGES) {
@@ -155,6 +158,14 @@ public final class XenDomain implements MigratableVm, MigrationTarget {
             host.close();
             throw e;
         }
+    }
+
+    /**
+     * libxl's rule for the paging pool (libxl_get_required_shadow_memory): 4 KiB times 256 per
+     * vCPU plus 2 per MiB of guest memory.
+     */
+    static long pagingMempoolBytes(long memoryBytes, int vcpuCount) {
+        return 4096L * (256L * vcpuCount + 2 * (memoryBytes >> 20));
     }
 
     /** @return the domain's id */

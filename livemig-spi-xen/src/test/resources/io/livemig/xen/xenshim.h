@@ -123,6 +123,7 @@ struct domain {
     uint64_t *populated;           /* WORDS(MAX_FRAMES) */
     unsigned long populated_count;
     uint64_t max_kib;
+    uint64_t paging_pool_bytes;
     uint32_t vcpus;
     _Atomic uint64_t *dirty;       /* WORDS(MAX_FRAMES), meaningful while logdirty */
     int logdirty;

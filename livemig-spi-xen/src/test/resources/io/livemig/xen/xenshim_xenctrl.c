@@ -353,6 +353,17 @@ int xc_domain_setmaxmem(xc_interface *xch, uint32_t domid, uint64_t max_memkb)
     return 0;
 }
 
+int xc_set_paging_mempool_size(xc_interface *xch, uint32_t domid, uint64_t size)
+{
+    (void) xch;
+    struct domain *d = sim_lookup(domid);
+    if (!d || sim_should_fail("xc_set_paging_mempool_size")) {
+        return -1;
+    }
+    d->paging_pool_bytes = size;
+    return 0;
+}
+
 int xc_domain_populate_physmap_exact(xc_interface *xch, uint32_t domid, unsigned long nr_extents,
                                      unsigned int extent_order, unsigned int mem_flags, xen_pfn_t *extent_start)
 {
@@ -360,6 +371,10 @@ int xc_domain_populate_physmap_exact(xc_interface *xch, uint32_t domid, unsigned
     (void) mem_flags;
     struct domain *d = sim_lookup(domid);
     if (!d || sim_should_fail("xc_domain_populate_physmap_exact")) {
+        return -1;
+    }
+    if (d->hvm && d->paging_pool_bytes == 0) {
+        errno = ENOMEM; /* as Xen fails when a HAP domain has no pool for its page tables */
         return -1;
     }
     if (extent_order != 0) {

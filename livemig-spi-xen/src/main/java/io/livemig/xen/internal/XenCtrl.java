@@ -63,6 +63,8 @@ public final class XenCtrl {
     private final MethodHandle domainCreate;
     // int xc_domain_setmaxmem(xc_interface *xch, uint32_t domid, uint64_t max_memkb)
     private final MethodHandle domainSetmaxmem;
+    // int xc_set_paging_mempool_size(xc_interface *xch, uint32_t domid, uint64_t size)
+    private final MethodHandle setPagingMempoolSize;
     // int xc_domain_populate_physmap_exact(xc_interface *xch, uint32_t domid, unsigned long nr_extents,
     //     unsigned int extent_order, unsigned int mem_flags, xen_pfn_t *extent_start)
     private final MethodHandle domainPopulatePhysmapExact;
@@ -95,6 +97,8 @@ public final class XenCtrl {
                 FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_INT));
         domainCreate = bind(lib, "xc_domain_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         domainSetmaxmem = bind(lib, "xc_domain_setmaxmem", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG));
+        setPagingMempoolSize = bind(lib, "xc_set_paging_mempool_size",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG));
         domainPopulatePhysmapExact = bind(lib, "xc_domain_populate_physmap_exact",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS));
     }
@@ -394,6 +398,22 @@ public final class XenCtrl {
             int r = (int) domainSetmaxmem.invokeExact(c, xch, domid, maxKib);
             if (r < 0) {
                 throw Native.fail("xc_domain_setmaxmem", dom(domid), c);
+            }
+        } catch (Throwable t) {
+            throw Native.rethrow(t);
+        }
+    }
+
+    /**
+     * xc_set_paging_mempool_size: the memory Xen sets aside for the domain's second-level page
+     * tables (HAP) or shadow tables, which must be in place before its memory is populated.
+     */
+    public void setPagingMempoolSize(MemorySegment xch, int domid, long bytes) {
+        try {
+            MemorySegment c = Native.captured();
+            int r = (int) setPagingMempoolSize.invokeExact(c, xch, domid, bytes);
+            if (r < 0) {
+                throw Native.fail("xc_set_paging_mempool_size", dom(domid), c);
             }
         } catch (Throwable t) {
             throw Native.rethrow(t);
