@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "livemig", mixinStandardHelpOptions = true, versionProvider = Livemig.Version.class,
         description = "Live migration of virtual machines.",
-        subcommands = {DemoCommand.class, KvmCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, KvmCommand.class, AotTraining.class, CommandLine.HelpCommand.class})
 public final class Livemig {
 
     private Livemig() {
