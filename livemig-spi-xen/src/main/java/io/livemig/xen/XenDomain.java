@@ -37,6 +37,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * manages it from then on. This differs from the in-process providers, whose VM ends with their
  * handle, because a Xen domain does not.
  *
+ * <p><b>No post-copy.</b> A target offers no {@link #demandPaging() demand paging}: Xen 4.17
+ * migrates by pre-copy only, and fetching frames on demand would take the hypervisor's memory
+ * paging ring (vm_event), a design of its own. Post-copy and hybrid are refused in the handshake.
+ *
  * <p>Thread-safe: accessors return the same objects every time; {@link #close()} is idempotent.
  */
 public final class XenDomain implements MigratableVm, MigrationTarget {

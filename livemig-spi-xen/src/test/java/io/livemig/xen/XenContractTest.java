@@ -113,9 +113,7 @@ class XenContractTest {
     void aWritingDomainOf256MiBMovesWithPrecopyAndArrivesPageForPage() throws Exception {
         // 256 MiB of RAM around the VGA hole; the guest writes 20 000 values a second into 64 MiB.
         int source = XenShim.createDomain("web1", 256L << 20, 2, 20, 0x1000, 0x4000);
-        while (XenShim.guestWrites(source) < 1000) {
-            Thread.sleep(5);
-        }
+        XenShim.awaitWrites(source, 1000);
         MigrationOptions options = MigrationOptions.builder().strategy(Strategy.PRECOPY)
                 .downtimeLimit(Duration.ofMillis(100)).build();
         AtomicLong mismatchedPages = new AtomicLong(-1);
@@ -149,9 +147,7 @@ class XenContractTest {
             assertEquals(0, XenShim.pauseCount(targetId), "the target runs");
             assertEquals(0xfeffcL, XenShim.param(targetId, XenAbi.HVM_PARAM_STORE_PFN), "HVM parameters moved");
             long resumedAt = writesAtSwitchover.get();
-            while (XenShim.guestWrites(targetId) <= resumedAt + 1000) {
-                Thread.sleep(5);
-            }
+            XenShim.awaitWrites(targetId, resumedAt + 1000);
             assertEquals(resumedAt, XenShim.guestWrites(source), "the source wrote nothing after the switchover");
         }
     }
@@ -198,9 +194,7 @@ class XenContractTest {
         assertEquals(SourceVmState.RUNNING, failure.sourceState());
         assertEquals(0, XenShim.pauseCount(source), "the source domain is unpaused");
         long before = XenShim.guestWrites(source);
-        while (XenShim.guestWrites(source) <= before + 100) {
-            Thread.sleep(5);
-        }
+        XenShim.awaitWrites(source, before + 100);
     }
 
     /** Compares two domains' frames in 4 MiB pieces; returns how many pages differ. */

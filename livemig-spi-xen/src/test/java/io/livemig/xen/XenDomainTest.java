@@ -34,9 +34,7 @@ class XenDomainTest {
             DirtyTracker tracker = domain.dirtyTracker().orElseThrow();
             tracker.start();
             long writes = XenShim.guestWrites(id);
-            while (XenShim.guestWrites(id) < writes + 2000) {
-                Thread.sleep(2);
-            }
+            XenShim.awaitWrites(id, writes + 2000);
             PageSet dirty = tracker.collect();
             assertTrue(dirty.cardinality() > 0);
             for (long p = dirty.nextSetBit(0); p >= 0; p = dirty.nextSetBit(p + 1)) {

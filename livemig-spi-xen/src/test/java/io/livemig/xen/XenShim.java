@@ -154,6 +154,21 @@ final class XenShim {
         }
     }
 
+    /**
+     * Waits until the domain's guest made {@code atLeast} writes: it runs. Fails after 30 s, a
+     * bound for a hung guest, not a timing expectation.
+     */
+    static void awaitWrites(int domid, long atLeast) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (guestWrites(domid) < atLeast) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the guest of domain " + domid + " made " + guestWrites(domid)
+                        + " writes, not " + atLeast + ": it does not run");
+            }
+            Thread.sleep(2);
+        }
+    }
+
     /** @return the domain's pause count: 0 when it runs, -1 when it does not exist */
     static int pauseCount(int domid) {
         try {
