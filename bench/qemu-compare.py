@@ -1,25 +1,34 @@
 #!/usr/bin/env python3
-"""QEMU 7.2 against livemig on the same KVM guest (docs/benchmarks.md, issue 7).
+"""QEMU 7.2 against livemig on the same KVM guest (docs/benchmarks.md, issues 7 and 12).
 
-Both migrate the built-in 'dirtier' Multiboot guest (same image, same RAM, same write rate and
-bytes per write) from one process to another over TCP loopback, with the same downtime limit
-and bandwidth cap, in four scenarios: pre-copy, pre-copy with XBZRLE, post-copy, and a guest
-that does not converge under pre-copy (auto-converge on in both). QEMU gets its parameters on
-the Multiboot command line (the guest reads them there when no parameter block is written),
-livemig writes the parameter block. Prints one markdown table: total time, downtime, bytes on
-the wire, for both, and the ratios livemig/QEMU.
+Both migrate the built-in 'dirtier' Multiboot guest (same image, same RAM, same working set,
+write pattern, rate and bytes per write) from one process to another over TCP loopback, with the
+same downtime limit and bandwidth caps, in the guest shapes of issue 12: an idle guest with and
+without a cap, a sequential writer with small writes (with and without XBZRLE), a guest that
+does not converge without help, post-copy after the first pass with and without a cap after the
+switch, and auto-converge. QEMU gets the guest's parameters on the Multiboot command line (the
+guest reads them there when no parameter block is written); livemig writes the parameter block.
 
-Usage: bench/qemu-compare.py [--mem 256M] [--runs 1]
+For each shape: `--runs` runs of each (default 3), the median run (by total time) printed for
+both, and the ratios livemig / QEMU of total time, downtime and bytes. QEMU's downtime is its
+own figure (source stop to destination resume); livemig's is its report's downtime (pause to
+RESUMED back at the source, an upper bound), with its blackout (pause to the destination's
+resume, both on this host's monotonic clock) beside it.
+
+Usage: bench/qemu-compare.py [--mem 1G] [--runs 3] [--only SUBSTRING] [--streams N]
 Needs: /dev/kvm, qemu-system-x86 (apt-get install qemu-system-x86), binutils, and a built
 livemig (./mvnw -q install -DskipTests).
 """
-import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIVEMIG = os.path.join(ROOT, "livemig")
 QEMU = shutil.which("qemu-system-x86_64")
 # This host's KVM (kvm-pvm) refuses QEMU's MSR 0x10a (arch capabilities); drop that feature.
 CPU = "host,-arch-capabilities"
+MiB = 1 << 20
+# "No cap": QEMU's default max-bandwidth is 128 MiB/s, so it must be lifted explicitly.
+UNCAPPED = 100 * 1000 * MiB
 
 SIZES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -37,9 +46,38 @@ def tsc_khz():
     return 2000000
 
 
+def whole_ram(mem):
+    # From 4 MiB up, leaving the top 28 MiB alone: QEMU's firmware keeps data there (a guest
+    # writing it fails its own first check under QEMU, before any migration).
+    return mem - (32 << 20)
+
+
+def shapes(mem):
+    """The guest shapes of issue 12, as (name, parameters)."""
+    base = dict(strategy="precopy", codec=None, downtime_ms=300, bandwidth=UNCAPPED, postcopy_bandwidth=None,
+                switch_after_first_pass=False, autoconverge=None, after=3.0, pattern=1)
+    idle = dict(base, ws=1 * MiB, bpw=4096, rate=256 << 10)
+    # 8 bytes a page, one page after the other: ~80 MB/s of pages dirtied at 156 KB/s written.
+    sequential = dict(base, ws=256 * MiB, bpw=8, pattern=0, rate=156250)
+    fast_pages = dict(base, ws=whole_ram(mem), bpw=4096, rate=0, downtime_ms=50, bandwidth=100 * MiB)
+    return [
+        ("idle guest (1 MiB written slowly), bandwidth 128 MiB/s", dict(idle, bandwidth=128 * MiB)),
+        ("idle guest, no bandwidth cap", idle),
+        ("256 MiB written in sequence, 8 bytes a page, ~80 MB/s dirtied, 300 ms limit, no cap", sequential),
+        ("the same with XBZRLE", dict(sequential, codec="xbzrle")),
+        ("8-byte writes as fast as the guest can, XBZRLE, 50 ms limit, 100 MiB/s",
+         dict(base, ws=whole_ram(mem), bpw=8, rate=0, codec="xbzrle", downtime_ms=50, bandwidth=100 * MiB)),
+        ("whole-page writes as fast as it can, post-copy after the first pass, 50 ms, 100 MiB/s",
+         dict(fast_pages, strategy="postcopy", switch_after_first_pass=True)),
+        ("the same, no cap after the switch",
+         dict(fast_pages, strategy="postcopy", switch_after_first_pass=True, postcopy_bandwidth=0)),
+        ("the same guest with auto-converge 20/10/99 %", dict(fast_pages, autoconverge=(20, 10, 99))),
+    ]
+
+
 class Qmp:
     def __init__(self, path):
-        for _ in range(100):
+        for _ in range(200):
             try:
                 self.sock = socket.socket(socket.AF_UNIX)
                 self.sock.connect(path)
@@ -61,9 +99,22 @@ class Qmp:
                 raise RuntimeError(f"QMP {name}: {reply['error']}")
 
 
-def qemu_run(work, image, mem, scenario, port):
-    s = scenario
-    cmdline = "dirtier w=%d b=%d p=1 r=%d f=%d t=500 c=2000" % (working_set(mem), s["bpw"], s["rate"], s["tsc"])
+def wait_for(path, text, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path) and text in open(path, errors="replace").read():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def guest_ok(console_path):
+    console = open(console_path, errors="replace").read() if os.path.exists(console_path) else ""
+    return "check ok" in console and "FAILED" not in console
+
+
+def qemu_run(work, image, mem, s, port, tsc):
+    cmdline = "dirtier w=%d b=%d p=%d r=%d f=%d t=500 c=2000" % (s["ws"], s["bpw"], s["pattern"], s["rate"], tsc)
     base = [QEMU, "-accel", "kvm", "-cpu", CPU, "-m", str(mem >> 20), "-nodefaults", "-display", "none",
             "-kernel", image, "-append", cmdline]
     dst = subprocess.Popen(base + ["-debugcon", f"file:{work}/qemu-dst.txt", "-qmp",
@@ -78,120 +129,136 @@ def qemu_run(work, image, mem, scenario, port):
         if not wait_for(f"{work}/qemu-src.txt", "dirtier start", 60):
             raise RuntimeError("the guest did not start under QEMU")
         time.sleep(s["after"])
+        postcopy = s["strategy"] == "postcopy"
         caps = [{"capability": "xbzrle", "state": s["codec"] == "xbzrle"},
-                {"capability": "auto-converge", "state": True},
-                {"capability": "postcopy-ram", "state": s["strategy"] == "postcopy"}]
+                {"capability": "auto-converge", "state": s["autoconverge"] is not None},
+                {"capability": "postcopy-ram", "state": postcopy}]
         qs.cmd("migrate-set-capabilities", capabilities=caps)
         qd.cmd("migrate-set-capabilities", capabilities=[c for c in caps if c["capability"] == "postcopy-ram"])
-        qs.cmd("migrate-set-parameters", **{"downtime-limit": s["downtime_ms"], "max-bandwidth": s["bandwidth"],
-                                            "xbzrle-cache-size": mem})
+        params = {"downtime-limit": s["downtime_ms"], "max-bandwidth": s["bandwidth"], "xbzrle-cache-size": mem}
+        if postcopy:
+            pc = s["bandwidth"] if s["postcopy_bandwidth"] is None else s["postcopy_bandwidth"]
+            params["max-postcopy-bandwidth"] = pc
+        if s["autoconverge"]:
+            initial, increment, top = s["autoconverge"]
+            params.update({"cpu-throttle-initial": initial, "cpu-throttle-increment": increment,
+                           "max-cpu-throttle": top})
+        qs.cmd("migrate-set-parameters", **params)
         qs.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
-        if s["strategy"] == "postcopy":
-            qs.cmd("migrate-start-postcopy")
+        switched = False
         deadline = time.time() + 300
+        info = {}
         while time.time() < deadline:
             info = qs.cmd("query-migrate")
             if info.get("status") in ("completed", "failed", "cancelled"):
                 break
-            time.sleep(0.02)
+            # "After the first pass": once QEMU synced the dirty log a second time.
+            if postcopy and not switched and info.get("ram", {}).get("dirty-sync-count", 0) >= 2:
+                qs.cmd("migrate-start-postcopy")
+                switched = True
+            time.sleep(0.005)
         time.sleep(3)  # let the guest run at the destination, then read its console
-        console = open(f"{work}/qemu-dst.txt", errors="replace").read()
-        ok = "check ok" in console and "FAILED" not in console
         return {"status": info.get("status"), "total_ms": info.get("total-time", 0),
-                "downtime_ms": info.get("downtime", 0), "bytes": info.get("ram", {}).get("transferred", 0),
-                "rounds": info.get("ram", {}).get("dirty-sync-count", 0), "guest_ok": ok}
+                "downtime_ms": info.get("downtime", 0), "blackout_ms": info.get("downtime", 0),
+                "bytes": info.get("ram", {}).get("transferred", 0),
+                "rounds": info.get("ram", {}).get("dirty-sync-count", 0), "guest_ok": guest_ok(f"{work}/qemu-dst.txt")}
     finally:
         for p in (src, dst):
             p.kill()
             p.wait()
 
 
-def working_set(mem):
-    # From 4 MiB up, leaving the top 28 MiB alone: QEMU's firmware keeps data there (a guest
-    # writing it fails its own first check under QEMU, before any migration).
-    return mem - (32 << 20)
-
-
-def wait_for(path, text, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if os.path.exists(path) and text in open(path, errors="replace").read():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def livemig_run(work, mem, scenario, port):
-    s = scenario
+def livemig_run(work, mem, s, port, streams):
     # Loopback, as QEMU's side of the comparison: plain TCP (--insecure), so that both move the same bytes.
     dst = subprocess.Popen([LIVEMIG, "kvm", "receive", "--insecure", "--listen", f"127.0.0.1:{port}", "--mem", str(mem),
                             "--console", f"{work}/lm-dst.txt", "--run-after", "3s", "--json"],
                            stdout=open(f"{work}/lm-dst.json", "w"), stderr=subprocess.DEVNULL)
     time.sleep(1.0)
+    strategy = "hybrid" if s["switch_after_first_pass"] else s["strategy"]
     args = [LIVEMIG, "kvm", "run", "--mem", str(mem), "--dirty-rate", str(s["rate"]), "--bytes-per-write",
-            str(s["bpw"]), "--working-set", str(working_set(mem)), "--console", f"{work}/lm-src.txt", "--migrate-to", f"127.0.0.1:{port}",
-            "--after", f"{int(s['after'] * 1000)}ms", "--strategy", s["strategy"], "--downtime",
-            f"{s['downtime_ms']}ms", "--bandwidth", str(s["bandwidth"]), "--json"]
+            str(s["bpw"]), "--pattern", "random" if s["pattern"] else "sequential", "--working-set", str(s["ws"]),
+            "--console", f"{work}/lm-src.txt", "--migrate-to", f"127.0.0.1:{port}",
+            "--after", f"{int(s['after'] * 1000)}ms", "--strategy", strategy, "--downtime", f"{s['downtime_ms']}ms",
+            "--bandwidth", str(0 if s["bandwidth"] == UNCAPPED else s["bandwidth"]), "--json"]
+    if s["switch_after_first_pass"]:
+        args += ["--hybrid-rounds", "1"]
+    if s["postcopy_bandwidth"] is not None:
+        args += ["--postcopy-bandwidth", str(s["postcopy_bandwidth"])]
     if s["codec"]:
         args += ["--codecs", "zero," + s["codec"]]
+    if s["autoconverge"]:
+        args += ["--on-stall", "autoconverge:%d:%d:%d" % s["autoconverge"]]
+    if streams > 1:
+        args += ["--streams", str(streams)]
     out = subprocess.run(args, capture_output=True, text=True)
-    dst.wait(timeout=120)
+    try:
+        dst.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        dst.kill()
     try:
         r = json.loads(out.stdout)
         d = json.load(open(f"{work}/lm-dst.json"))
     except ValueError:
-        return {"status": "failed: " + out.stderr[-300:], "total_ms": 0, "downtime_ms": 0, "bytes": 0, "rounds": 0,
-                "guest_ok": False}
+        return {"status": "failed: " + out.stderr[-300:], "total_ms": 0, "downtime_ms": 0, "blackout_ms": 0,
+                "bytes": 0, "rounds": 0, "guest_ok": False}
     return {"status": r.get("status"), "total_ms": r.get("totalTimeMs", 0), "downtime_ms": r.get("downtimeMs", 0),
-            "bytes": r.get("bytesOnWire", 0), "rounds": r.get("rounds", 0),
+            "blackout_ms": r.get("blackoutMs", r.get("downtimeMs", 0)), "bytes": r.get("bytesOnWire", 0),
+            "rounds": r.get("rounds", 0), "steps": r.get("switchoverStepsMs", {}),
             "guest_ok": bool(d.get("guestProgressAfterResume")) and not d.get("selfCheckFailed")}
+
+
+def median_run(runs):
+    ok = [r for r in runs if r["status"] == "completed"] or runs
+    ok.sort(key=lambda r: r["total_ms"])
+    return ok[len(ok) // 2], len([r for r in runs if r["status"] == "completed"])
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mem", default="256M")
-    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--mem", default="1G")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", default="", help="run only the shapes whose name contains this")
+    ap.add_argument("--streams", type=int, default=1, help="livemig's parallel streams")
+    ap.add_argument("--json", help="also write every run's figures to this file")
     a = ap.parse_args()
     if QEMU is None:
         sys.exit("qemu-system-x86_64 is missing: apt-get install qemu-system-x86")
     mem = size(a.mem)
-    khz = tsc_khz()
-    common = {"downtime_ms": 50, "bandwidth": 1000 * 1000 * 1000, "after": 3.0, "tsc": khz}
-    scenarios = [
-        ("pre-copy, 50 MB/s whole pages", dict(common, strategy="precopy", codec=None, rate=50 << 20, bpw=4096)),
-        ("pre-copy + XBZRLE, 20 MB/s of 64-byte writes", dict(common, strategy="precopy", codec="xbzrle", rate=20 << 20, bpw=64)),
-        ("post-copy, 50 MB/s whole pages", dict(common, strategy="postcopy", codec=None, rate=50 << 20, bpw=4096)),
-        ("non-convergent: 400 MB/s, 100 MB/s cap", dict(common, strategy="precopy", codec=None, rate=400 << 20,
-                                                          bpw=4096, bandwidth=100 * 1000 * 1000)),
-    ]
+    tsc = tsc_khz()
     work = tempfile.mkdtemp(prefix="livemig-qemu-")
     image = os.path.join(work, "dirtier.bin")
     subprocess.run([LIVEMIG, "kvm", "guest", "--out", image], check=True, capture_output=True)
-    print(f"guest: {a.mem} RAM, TSC {khz} kHz, downtime limit 50 ms, {a.runs} run(s) each, medians\n")
-    print("| scenario | | total ms | downtime ms | MB on the wire | rounds | guest ok |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    print(f"guest: {a.mem} RAM, TSC {tsc} kHz, {a.runs} run(s) of each, median run by total time; "
+          f"livemig streams: {a.streams}\n")
+    print("| guest and settings | QEMU total ms / downtime ms / MiB | livemig total ms / downtime ms (blackout) / MiB "
+          "| livemig ÷ QEMU (total / downtime / bytes) | guest ok after (QEMU, livemig) |")
+    print("|---|---|---|---|---|")
     port = 7850
-    for name, s in scenarios:
-        results = {"QEMU 7.2": [], "livemig": []}
+    everything = []
+    for name, s in shapes(mem):
+        if a.only and a.only not in name:
+            continue
+        results = {"qemu": [], "livemig": []}
         for _ in range(a.runs):
             port += 1
-            results["QEMU 7.2"].append(qemu_run(work, image, mem, s, port))
+            results["qemu"].append(qemu_run(work, image, mem, s, port, tsc))
             time.sleep(1)
             port += 1
-            results["livemig"].append(livemig_run(work, mem, s, port))
+            results["livemig"].append(livemig_run(work, mem, s, port, a.streams))
             time.sleep(1)
-        med = {}
-        for who, rs in results.items():
-            rs.sort(key=lambda r: r["total_ms"])
-            m = rs[len(rs) // 2]
-            med[who] = m
-            print("| %s | %s | %.0f | %.1f | %.1f | %s | %s%s |" % (name, who, m["total_ms"], m["downtime_ms"],
-                  m["bytes"] / 1e6, m["rounds"], "yes" if m["guest_ok"] else "NO",
-                  "" if m["status"] == "completed" else " (" + str(m["status"]) + ")"))
-        q, l = med["QEMU 7.2"], med["livemig"]
+        (q, qn), (m, mn) = median_run(results["qemu"]), median_run(results["livemig"])
         ratio = lambda x, y: "%.2f" % (x / y) if y else "–"
-        print("| %s | livemig/QEMU | %s | %s | %s | | |" % (name, ratio(l["total_ms"], q["total_ms"]),
-              ratio(l["downtime_ms"], q["downtime_ms"]), ratio(l["bytes"], q["bytes"])))
+        done = lambda n: "" if n == a.runs else f" ({n} of {a.runs} completed)"
+        print("| %s | %.0f / %.1f / %.0f%s | %.0f / %.1f (%.1f) / %.0f%s | %s / %s / %s | %s, %s |" % (
+            name, q["total_ms"], q["downtime_ms"], q["bytes"] / MiB, done(qn),
+            m["total_ms"], m["downtime_ms"], m["blackout_ms"], m["bytes"] / MiB, done(mn),
+            ratio(m["total_ms"], q["total_ms"]), ratio(m["downtime_ms"], q["downtime_ms"]),
+            ratio(m["bytes"], q["bytes"]), "yes" if q["guest_ok"] else "NO", "yes" if m["guest_ok"] else "NO"),
+            flush=True)
+        everything.append({"shape": name, "qemu": results["qemu"], "livemig": results["livemig"]})
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(everything, f, indent=1)
     shutil.rmtree(work, ignore_errors=True)
 
 

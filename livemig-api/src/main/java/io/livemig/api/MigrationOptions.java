@@ -48,6 +48,8 @@ public final class MigrationOptions {
     private final Strategy strategy;
     private final Duration downtimeLimit;
     private final long bandwidthLimitBytesPerSecond;
+    /** -1: as {@link #bandwidthLimitBytesPerSecond}. */
+    private final long postcopyBandwidthLimitBytesPerSecond;
     private final int maxRounds;
     private final Duration maxTotalTime;
     private final boolean verify;
@@ -73,6 +75,7 @@ public final class MigrationOptions {
         this.strategy = b.strategy;
         this.downtimeLimit = b.downtimeLimit;
         this.bandwidthLimitBytesPerSecond = b.bandwidthLimitBytesPerSecond;
+        this.postcopyBandwidthLimitBytesPerSecond = b.postcopyBandwidthLimitBytesPerSecond;
         this.maxRounds = b.maxRounds;
         this.maxTotalTime = b.maxTotalTime;
         this.verify = b.verify;
@@ -123,6 +126,19 @@ public final class MigrationOptions {
     /** @return the bandwidth cap on the forward stream in bytes per second; 0 means no cap (the default) */
     public long bandwidthLimitBytesPerSecond() {
         return bandwidthLimitBytesPerSecond;
+    }
+
+    /**
+     * The bandwidth cap once the VM runs at the destination (post-copy and hybrid's post-copy
+     * phase), as QEMU's {@code max-postcopy-bandwidth}: the guest waits for pages there, so a
+     * control plane often lets this phase use the whole link while it capped the live copy.
+     *
+     * @return the cap in bytes per second, 0 for none; by default the same as
+     *         {@link #bandwidthLimitBytesPerSecond()}
+     */
+    public long postcopyBandwidthLimitBytesPerSecond() {
+        return postcopyBandwidthLimitBytesPerSecond < 0 ? bandwidthLimitBytesPerSecond
+                : postcopyBandwidthLimitBytesPerSecond;
     }
 
     /** @return the most memory rounds before switchover is forced or the escalation ladder acts; default 30 */
@@ -256,7 +272,8 @@ public final class MigrationOptions {
     @Override
     public String toString() {
         return "MigrationOptions[strategy=" + strategy + ", downtimeLimit=" + downtimeLimit
-                + ", bandwidthLimitBytesPerSecond=" + bandwidthLimitBytesPerSecond + ", maxRounds=" + maxRounds
+                + ", bandwidthLimitBytesPerSecond=" + bandwidthLimitBytesPerSecond
+                + ", postcopyBandwidthLimitBytesPerSecond=" + postcopyBandwidthLimitBytesPerSecond() + ", maxRounds=" + maxRounds
                 + ", maxTotalTime=" + maxTotalTime + ", verify=" + verify + ", batchPages=" + batchPages
                 + ", ioTimeout=" + ioTimeout + ", escalation=" + escalation + ", stallRounds=" + stallRounds + ", prepaging=" + prepaging
                 + ", useFreePageHints=" + useFreePageHints + ", hybridRounds=" + hybridRounds + ", codecs=" + codecs
@@ -270,6 +287,7 @@ public final class MigrationOptions {
         private Strategy strategy = Strategy.PRECOPY;
         private Duration downtimeLimit = DEFAULT_DOWNTIME_LIMIT;
         private long bandwidthLimitBytesPerSecond;
+        private long postcopyBandwidthLimitBytesPerSecond = -1;
         private int maxRounds = DEFAULT_MAX_ROUNDS;
         private Duration maxTotalTime;
         private boolean verify = true;
@@ -298,6 +316,7 @@ public final class MigrationOptions {
             strategy = o.strategy;
             downtimeLimit = o.downtimeLimit;
             bandwidthLimitBytesPerSecond = o.bandwidthLimitBytesPerSecond;
+            postcopyBandwidthLimitBytesPerSecond = o.postcopyBandwidthLimitBytesPerSecond;
             maxRounds = o.maxRounds;
             maxTotalTime = o.maxTotalTime;
             verify = o.verify;
@@ -338,6 +357,24 @@ public final class MigrationOptions {
                 throw new IllegalArgumentException("bandwidthLimitBytesPerSecond must be >= 0, was " + bytesPerSecond);
             }
             this.bandwidthLimitBytesPerSecond = bytesPerSecond;
+            return this;
+        }
+
+        /**
+         * Caps the post-copy phase separately (see
+         * {@link MigrationOptions#postcopyBandwidthLimitBytesPerSecond()}); without this call it
+         * has the live copy's cap.
+         *
+         * @param bytesPerSecond the cap once the VM runs at the destination, 0 for none
+         * @return this
+         * @throws IllegalArgumentException if negative
+         */
+        public Builder postcopyBandwidthLimitBytesPerSecond(long bytesPerSecond) {
+            if (bytesPerSecond < 0) {
+                throw new IllegalArgumentException("postcopyBandwidthLimitBytesPerSecond must be >= 0, was "
+                        + bytesPerSecond);
+            }
+            this.postcopyBandwidthLimitBytesPerSecond = bytesPerSecond;
             return this;
         }
 

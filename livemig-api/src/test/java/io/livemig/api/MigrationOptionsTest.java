@@ -30,6 +30,19 @@ class MigrationOptionsTest {
     }
 
     @Test
+    void thePostcopyCapFollowsTheLiveCopysCapUnlessSetApart() {
+        MigrationOptions capped = MigrationOptions.builder().bandwidthLimitBytesPerSecond(100L << 20).build();
+        assertEquals(100L << 20, capped.postcopyBandwidthLimitBytesPerSecond());
+        MigrationOptions uncapped = capped.toBuilder().postcopyBandwidthLimitBytesPerSecond(0).build();
+        assertEquals(0, uncapped.postcopyBandwidthLimitBytesPerSecond());
+        assertEquals(100L << 20, uncapped.bandwidthLimitBytesPerSecond());
+        assertEquals(0, uncapped.toBuilder().bandwidthLimitBytesPerSecond(5).build()
+                .postcopyBandwidthLimitBytesPerSecond(), "set apart, it stays apart");
+        assertThrows(IllegalArgumentException.class,
+                () -> MigrationOptions.builder().postcopyBandwidthLimitBytesPerSecond(-1));
+    }
+
+    @Test
     void badValuesFailAtOnce() {
         MigrationOptions.Builder b = MigrationOptions.builder();
         assertThrows(IllegalArgumentException.class, () -> b.downtimeLimit(Duration.ZERO));

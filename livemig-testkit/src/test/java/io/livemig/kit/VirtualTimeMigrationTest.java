@@ -96,6 +96,25 @@ class VirtualTimeMigrationTest {
     }
 
     @Test
+    void thePostcopyPhaseRunsAtItsOwnCap() throws Exception {
+        // 64 MiB half filled: ~32 MiB to push. At the live copy's 10 MB/s that is ~3.4 s; uncapped
+        // after the switch, the 1 Gbit/s link takes ~0.27 s.
+        MigrationOptions capped = MigrationOptions.builder().strategy(Strategy.POSTCOPY)
+                .bandwidthLimitBytesPerSecond(10_000_000L).build();
+        MigrationReport slow = Simulation.migrate(vm(64L << 20, Workload.idle()), LINK, capped).source();
+        MigrationReport fast = Simulation.migrate(vm(64L << 20, Workload.idle()), LINK,
+                capped.toBuilder().postcopyBandwidthLimitBytesPerSecond(0).build()).source();
+        assertNotNull(slow);
+        assertNotNull(fast);
+        assertTrue(slow.verified() && fast.verified());
+        double slowSeconds = slow.totals().totalTime().toNanos() / 1e9;
+        double fastSeconds = fast.totals().totalTime().toNanos() / 1e9;
+        double pushedBytes = fast.totals().bytesOnWire();
+        assertEquals(pushedBytes / 10_000_000.0, slowSeconds, 0.3, "capped at 10 MB/s");
+        assertTrue(fastSeconds < pushedBytes / GBIT + 0.1, fastSeconds + " s: uncapped after the switch");
+    }
+
+    @Test
     void aSimulatedTargetRecognisesSynthesizedPagesAndFlagsForeignOnes() {
         VirtualTime clock = new VirtualTime();
         SimulatedVm source = vm(1L << 20, Workload.idle());

@@ -152,6 +152,10 @@ final class KvmCommand {
         @Option(names = "--bandwidth", defaultValue = "0", description = "bandwidth cap in bytes/s, 0 = none")
         SizeArg bandwidth;
 
+        @Option(names = "--postcopy-bandwidth", description = "bandwidth cap in bytes/s once the guest runs at the "
+                + "destination (post-copy), 0 = none (default: --bandwidth)")
+        SizeArg postcopyBandwidth;
+
         @Option(names = "--codecs", defaultValue = "zero", split = ",",
                 description = "page codecs: zero (always on), xbzrle, lz4, zstd, dedup (default ${DEFAULT-VALUE})")
         List<String> codecs;
@@ -225,7 +229,10 @@ final class KvmCommand {
                 throws Exception {
             Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
             MigrationOptions options = MigrationOptions.builder().strategy(chosen).downtimeLimit(downtime)
-                    .bandwidthLimitBytesPerSecond(bandwidth.bytes()).codecs(DemoCommand.parseCodecs(codecs))
+                    .bandwidthLimitBytesPerSecond(bandwidth.bytes())
+                    .postcopyBandwidthLimitBytesPerSecond(postcopyBandwidth != null ? postcopyBandwidth.bytes()
+                            : bandwidth.bytes())
+                    .codecs(DemoCommand.parseCodecs(codecs))
                     .encoderThreads(encoderThreads).maxRounds(maxRounds).hybridRounds(hybridRounds)
                     .escalation(Escalations.parse(onStall)).stallRounds(stallRounds)
                     .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))

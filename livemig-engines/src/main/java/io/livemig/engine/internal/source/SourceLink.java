@@ -66,6 +66,11 @@ public final class SourceLink {
         this.returnPath = new ReturnPath(channel, time, layout);
     }
 
+    /** From now on paces paced frames to the post-copy phase's cap (the VM runs at the destination). */
+    public void usePostcopyBandwidth() {
+        bandwidth.setRate(options.postcopyBandwidthLimitBytesPerSecond());
+    }
+
     /** Starts reading the return path. */
     public void start() {
         returnPath.start();

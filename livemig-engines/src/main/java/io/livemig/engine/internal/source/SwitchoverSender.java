@@ -82,6 +82,7 @@ final class SwitchoverSender {
             link.send(chunk);
         }
         commit(true);
+        link.usePostcopyBandwidth();
         context.moveTo(SourceState.POST_COPY);
         recorder.postcopyStarted(missing.cardinality());
     }
@@ -92,6 +93,7 @@ final class SwitchoverSender {
      */
     void resumedUnconfirmed(PageSet missing) {
         context.resumedAt(context.now());
+        link.usePostcopyBandwidth();
         context.moveTo(SourceState.POST_COPY);
         recorder.postcopyStarted(missing.cardinality());
     }
