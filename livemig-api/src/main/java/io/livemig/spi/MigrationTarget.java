@@ -10,7 +10,7 @@ import java.util.Optional;
  * <p><b>Ownership.</b> The receiving engine owns the target while the migration runs. If the
  * migration fails before resume, the engine closes the target, which must discard the VM so
  * that no half-migrated VM ever runs. After a successful resume, the target is handed to the
- * caller, who keeps the VM running and closes it when done.
+ * caller, who keeps the VM running and closes it when done (see {@link #close()}).
  *
  * <p><b>Threading.</b> Accessors are thread-safe and return the same objects every time.
  */
@@ -37,7 +37,13 @@ public interface MigrationTarget extends AutoCloseable {
         return Optional.empty();
     }
 
-    /** Tears the VM down (or, after a successful migration, stops it). Idempotent. */
+    /**
+     * Releases the target. Before a successful resume it must discard the VM. After one, what it
+     * does to the running VM is the provider's to document: a VMM that runs the guest in this
+     * process stops it (the in-memory kit, {@code kvm:}); a hypervisor whose VMs outlive the
+     * process that received them ({@code xen:}) releases only livemig's hold and leaves the VM
+     * running. Idempotent.
+     */
     @Override
     void close();
 }
