@@ -10,7 +10,7 @@ import java.nio.ByteBuffer;
  *
  * <p><b>Protocol.</b> The engine calls {@link #arm} once, before the target resumes, with the
  * pages that will arrive later; every other page is present already. It then installs pages as
- * they arrive, pushed or demanded, and calls {@link #disarm()} once every page is present (or
+ * they arrive, pushed or demanded, one by one or in runs of contiguous pages, and calls {@link #disarm()} once every page is present (or
  * the target is closed). A page is installed at most once: a second install of a present page
  * changes nothing and returns false, because the guest may have written to it since.
  *
@@ -48,6 +48,48 @@ public interface DemandPaging {
      * @throws IndexOutOfBoundsException if the page is not RAM
      */
     boolean install(long page, ByteBuffer content);
+
+    /** The most pages one {@link #installRun} takes: its result holds one bit per page. */
+    int MAX_RUN_PAGES = 64;
+
+    /**
+     * Installs {@code pageCount} contiguous pages, {@code firstPage} first, and wakes the vCPUs
+     * blocked on any of them. Each page is treated as {@link #install} treats it: a page of the
+     * run that is present already is left unchanged (the guest may have written to it), and the
+     * others are installed. A provider that can place several pages at once (KVM: one
+     * {@code UFFDIO_COPY} per stretch of missing pages) overrides this; the default installs page
+     * by page through {@link #install}, which is correct for every provider, only slower.
+     *
+     * <p>Which pages end up installed is exactly what the result says, whatever the order in which
+     * the provider placed them; a vCPU never sees a page of the run half written.
+     *
+     * @param firstPage the run's first page
+     * @param pageCount the run's length, 1 to {@link #MAX_RUN_PAGES}
+     * @param content   exactly {@code pageCount} pages of bytes (position..limit), page
+     *                  {@code firstPage + i} at {@code position + i * pageSize}; read during the
+     *                  call only, its position and limit unchanged. A direct buffer may save the
+     *                  provider a copy.
+     * @return a mask: bit {@code i} is set if page {@code firstPage + i} was installed by this
+     *         call, clear if it was already present
+     * @throws IllegalArgumentException  if {@code pageCount} is out of range or {@code content} is
+     *                                   not {@code pageCount} whole pages
+     * @throws IndexOutOfBoundsException if a page of the run is not RAM
+     */
+    default long installRun(long firstPage, int pageCount, ByteBuffer content) {
+        if (pageCount < 1 || pageCount > MAX_RUN_PAGES || content.remaining() % pageCount != 0) {
+            throw new IllegalArgumentException("a run of 1 to " + MAX_RUN_PAGES + " pages, got " + pageCount
+                    + " pages in " + content.remaining() + " bytes");
+        }
+        int pageBytes = content.remaining() / pageCount;
+        long installed = 0;
+        for (int i = 0; i < pageCount; i++) {
+            int from = content.position() + i * pageBytes;
+            if (install(firstPage + i, content.slice(from, pageBytes))) {
+                installed |= 1L << i;
+            }
+        }
+        return installed;
+    }
 
     /**
      * Installs a zero page; see {@link #install}.

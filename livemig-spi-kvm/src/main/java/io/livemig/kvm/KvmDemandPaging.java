@@ -19,9 +19,11 @@ import java.util.Map;
  * from the memfd (so that pre-copied versions of them cannot be read), registers guest RAM in
  * missing mode and starts a fault thread. A vCPU that touches a missing page blocks inside
  * KVM_RUN; the fault thread tells the engine (which asks the source), and {@link #install}
- * places the page atomically with {@code UFFDIO_COPY}, which wakes the vCPU. A page that is
- * neither missing nor present is one that was never sent because it is zero: the fault thread
- * installs a zero page itself. A page pushed after the guest already got it (the demand raced
+ * places the page atomically with {@code UFFDIO_COPY}, which wakes the vCPU; {@link #installRun}
+ * places a run of contiguous pages with one {@code UFFDIO_COPY}. A page that is neither missing
+ * nor present is one that was never sent because it is zero (or was never written: a hole the
+ * source skipped): the fault thread installs a zero page itself ({@code UFFDIO_ZEROPAGE}), with
+ * no round trip to the source. A page pushed after the guest already got it (the demand raced
  * the push) is refused by the kernel ({@code EEXIST}) and left as the guest has it.
  *
  * <p><b>Ending.</b> {@link #disarm()} stops the fault thread; with every page present it also
@@ -49,7 +51,8 @@ final class KvmDemandPaging implements DemandPaging {
     private final MicroVmm vmm;
     private final MemorySegment ram;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment staging = arena.allocate(KvmVm.PAGE_BYTES, KvmVm.PAGE_BYTES);
+    /** Where a run given in a heap buffer is copied for {@code UFFDIO_COPY}, which reads native memory. */
+    private final MemorySegment staging = arena.allocate((long) MAX_RUN_PAGES * KvmVm.PAGE_BYTES, KvmVm.PAGE_BYTES);
     private final long[] blockedNanos;
     /** Faulted missing pages: the vCPUs waiting and since when. */
     private final Map<Long, List<long[]>> waiting = new HashMap<>();
@@ -175,19 +178,76 @@ final class KvmDemandPaging implements DemandPaging {
 
     @Override
     public boolean install(long page, ByteBuffer content) {
-        checkPage(page);
-        if (content.remaining() != KvmVm.PAGE_BYTES) {
-            throw new IllegalArgumentException("a page is " + KvmVm.PAGE_BYTES + " bytes, got " + content.remaining());
+        return installRun(page, 1, content) != 0;
+    }
+
+    /**
+     * Installs the run's missing pages with one {@code UFFDIO_COPY} per stretch of contiguous
+     * missing pages, straight from {@code content} if it is direct (else through a staging
+     * buffer). A page the kernel finds present already (EEXIST: the fault thread gave it a zero
+     * page a moment ago) ends its stretch's copy; the copy goes on after it.
+     */
+    @Override
+    public long installRun(long firstPage, int pageCount, ByteBuffer content) {
+        if (pageCount < 1 || pageCount > MAX_RUN_PAGES) {
+            throw new IllegalArgumentException("a run of 1 to " + MAX_RUN_PAGES + " pages, got " + pageCount);
+        }
+        checkPage(firstPage);
+        checkPage(firstPage + pageCount - 1);
+        long runBytes = (long) pageCount * KvmVm.PAGE_BYTES;
+        if (content.remaining() != runBytes) {
+            throw new IllegalArgumentException(pageCount + " pages are " + runBytes + " bytes, got " + content.remaining());
         }
         synchronized (this) {
-            if (!armed || disarmed || !missing.contains(page)) {
-                return false;
+            if (!armed || disarmed) {
+                return 0;
             }
-            staging.copyFrom(MemorySegment.ofBuffer(content));
-            boolean installed = uffd.copy(ram.address() + page * KvmVm.PAGE_BYTES, staging, KvmVm.PAGE_BYTES);
-            arrived(page);
+            MemorySegment source = null;
+            long installed = 0;
+            int i = 0;
+            while (i < pageCount) {
+                if (!missing.contains(firstPage + i)) {
+                    i++;
+                    continue;
+                }
+                int end = i + 1;
+                while (end < pageCount && missing.contains(firstPage + end)) {
+                    end++;
+                }
+                if (source == null) {
+                    source = source(content, runBytes);
+                }
+                while (i < end) {
+                    long offset = (long) i * KvmVm.PAGE_BYTES;
+                    long copied = uffd.copyRun(ram.address() + (firstPage + i) * KvmVm.PAGE_BYTES,
+                            source.asSlice(offset), (long) (end - i) * KvmVm.PAGE_BYTES);
+                    int pages = (int) (copied / KvmVm.PAGE_BYTES);
+                    for (int k = i; k < i + pages; k++) {
+                        arrived(firstPage + k);
+                        installed |= 1L << k;
+                    }
+                    i += pages;
+                    if (i < end) {
+                        arrived(firstPage + i); // present already: the guest keeps what it has
+                        i++;
+                    }
+                }
+            }
             return installed;
         }
+    }
+
+    /**
+     * Called with the lock held: native memory holding the run, {@code content} itself if it is
+     * direct (the caller keeps it alive during the call), else a copy in {@link #staging}.
+     */
+    private MemorySegment source(ByteBuffer content, long runBytes) {
+        MemorySegment bytes = MemorySegment.ofBuffer(content);
+        if (bytes.isNative()) {
+            return bytes;
+        }
+        staging.copyFrom(bytes);
+        return staging.asSlice(0, runBytes);
     }
 
     @Override

@@ -15,6 +15,7 @@ import static io.livemig.kvm.internal.UserfaultfdAbi.API_VERSION;
 import static io.livemig.kvm.internal.UserfaultfdAbi.CLOEXEC;
 import static io.livemig.kvm.internal.UserfaultfdAbi.COPY;
 import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_BYTES;
+import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_COPY;
 import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_DST;
 import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_LEN;
 import static io.livemig.kvm.internal.UserfaultfdAbi.COPY_MODE;
@@ -226,6 +227,61 @@ public final class Userfaultfd implements AutoCloseable {
                 throw new KvmException("UFFDIO_COPY", -r, Sys.strerror(-r));
             }
             return true;
+        }
+    }
+
+    /**
+     * Atomically installs the pages of {@code [address, address + length)} from {@code source},
+     * from the first page on, up to the first page that is present already, and wakes the
+     * threads waiting on the pages it installed. One {@code UFFDIO_COPY} for the whole run when no
+     * page of it is present; when one is, the kernel copies the pages before it, reports how many
+     * bytes in {@code uffdio_copy.copy} and fails with {@code EAGAIN}, and this returns that count.
+     * A run whose first page is present installs nothing ({@code EEXIST}): that page's waiters are
+     * woken (it may have been installed by another thread a moment ago) and 0 returned. The caller
+     * goes on past the present page, if it wants the rest.
+     *
+     * @param address the run's first byte, page-aligned, in a registered range
+     * @param source  native memory of at least {@code length} bytes, read by the kernel during
+     *                the call only; the caller keeps it alive until this returns
+     * @param length  the run's bytes, a positive multiple of the page size
+     * @return the bytes installed from {@code address} on: {@code length} if the whole run was,
+     *         else the offset of the first page that was already present (left unchanged)
+     * @throws IllegalArgumentException if {@code source} is not native or shorter than {@code length}
+     * @throws KvmException             for any other failure of the ioctl
+     */
+    public long copyRun(long address, MemorySegment source, long length) {
+        if (!source.isNative() || length > source.byteSize()) {
+            throw new IllegalArgumentException("UFFDIO_COPY of " + length + " bytes needs a native source at least"
+                    + " that long, got " + source);
+        }
+        try (Arena call = Arena.ofConfined()) {
+            // uffdio_copy, in this call's arena (mode 0: wake the waiters of what was copied). The
+            // kernel reads dst, src, len and mode, copies from src, and writes back copy: the
+            // bytes copied (a partial copy fails with EAGAIN) or -errno.
+            MemorySegment c = call.allocate(COPY_BYTES, 8);
+            long done = 0;
+            while (done < length) {
+                c.set(JAVA_LONG, COPY_DST, address + done);
+                c.set(JAVA_LONG, COPY_SRC, source.address() + done);
+                c.set(JAVA_LONG, COPY_LEN, length - done);
+                c.set(JAVA_LONG, COPY_MODE, 0L);
+                c.set(JAVA_LONG, COPY_COPY, 0L);
+                int r = Sys.ioctlRaw(fd, COPY, c);
+                long copied = c.get(JAVA_LONG, COPY_COPY);
+                if (r == 0) {
+                    return length;
+                }
+                if (r == -Sys.EAGAIN && copied > 0) {
+                    done += copied; // stopped at a present page, or interrupted: go on from there
+                } else if (r == -Sys.EEXIST) {
+                    wake(address + done, KvmVm.PAGE_BYTES);
+                    return done;
+                } else if (r != -Sys.EAGAIN) {
+                    throw new KvmException("UFFDIO_COPY", -r, Sys.strerror(-r));
+                }
+                // EAGAIN with nothing copied: the address space was changing (mmap_changing); retry.
+            }
+            return done;
         }
     }
 

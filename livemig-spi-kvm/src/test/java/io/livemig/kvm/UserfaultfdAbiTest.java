@@ -47,6 +47,7 @@ class UserfaultfdAbiTest {
                 {"REGISTER_RANGE", "uffdio_register", "range"}, {"REGISTER_MODE", "uffdio_register", "mode"},
                 {"COPY_DST", "uffdio_copy", "dst"}, {"COPY_SRC", "uffdio_copy", "src"},
                 {"COPY_LEN", "uffdio_copy", "len"}, {"COPY_MODE", "uffdio_copy", "mode"},
+                {"COPY_COPY", "uffdio_copy", "copy"},
                 {"ZEROPAGE_RANGE", "uffdio_zeropage", "range"}, {"ZEROPAGE_MODE", "uffdio_zeropage", "mode"},
                 {"MSG_EVENT", "uffd_msg", "event"},
                 {"MSG_PAGEFAULT_ADDRESS", "uffd_msg", "arg.pagefault.address"},

@@ -131,4 +131,40 @@ class UserfaultfdTest {
             assertEquals(0, late.get());
         }
     }
+
+    @Test
+    void aRunCopyStopsAtAPresentPageAndReportsWhatItInstalled() throws Exception {
+        try (Registered r = Registered.create(); Arena arena = Arena.ofConfined()) {
+            MemorySegment ram = r.ram();
+            Userfaultfd uffd = r.uffd();
+            MemorySegment one = arena.allocate(PAGE, PAGE);
+            one.set(JAVA_LONG, 0, PATTERN);
+            assertEquals(PAGE, uffd.copyRun(r.address(4), one, PAGE));
+
+            // Pages 1..6, page 4 present: the kernel copies 1..3, stops, and says so.
+            MemorySegment six = arena.allocate(6L * PAGE, PAGE);
+            for (int i = 0; i < 6; i++) {
+                six.set(JAVA_LONG, (long) i * PAGE, 100L + i);
+            }
+            assertEquals(3L * PAGE, uffd.copyRun(r.address(1), six, 6L * PAGE), "copied up to the present page");
+            // From the present page: nothing (EEXIST). Past it: the rest, in one call.
+            assertEquals(0, uffd.copyRun(r.address(4), six.asSlice(3L * PAGE), 3L * PAGE));
+            assertEquals(2L * PAGE, uffd.copyRun(r.address(5), six.asSlice(4L * PAGE), 2L * PAGE));
+            for (int page = 1; page <= 6; page++) {
+                long expected = page == 4 ? PATTERN : 100L + page - 1;
+                assertEquals(expected, ram.get(JAVA_LONG, (long) page * PAGE), "page " + page);
+            }
+
+            // A reader blocked on page 7 is woken by the copy that installs it.
+            AtomicLong seen = new AtomicLong(-1);
+            Thread reader = Thread.ofPlatform().start(() -> seen.set(ram.get(JAVA_LONG, 7L * PAGE)));
+            assertEquals(r.address(7), nextFault(uffd).address() & ~(PAGE - 1L));
+            MemorySegment two = arena.allocate(2L * PAGE, PAGE);
+            two.set(JAVA_LONG, PAGE, 77L);
+            assertEquals(0, uffd.copyRun(r.address(6), two, 2L * PAGE), "page 6 is present: nothing copied");
+            assertEquals(PAGE, uffd.copyRun(r.address(7), two.asSlice(PAGE), PAGE));
+            reader.join(5000);
+            assertEquals(77L, seen.get());
+        }
+    }
 }

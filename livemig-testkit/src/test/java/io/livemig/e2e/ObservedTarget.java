@@ -51,6 +51,8 @@ public class ObservedTarget extends ForwardingTarget {
     private final AtomicInteger writes = new AtomicInteger();
     /** Every page handed to an install, in call order. Guarded by itself. */
     private final List<Long> installOrder = new ArrayList<>();
+    /** Calls to install, installZero and installRun: fewer than pages when runs were installed at once. */
+    private final AtomicInteger installCalls = new AtomicInteger();
     /** Per page, the installs that placed it. */
     private final Map<Long, AtomicInteger> installsByPage = new ConcurrentHashMap<>();
     private volatile boolean closed;
@@ -150,6 +152,11 @@ public class ObservedTarget extends ForwardingTarget {
         }
     }
 
+    /** @return how many install calls (single pages, zero pages and runs) the engine made */
+    public final int installCalls() {
+        return installCalls.get();
+    }
+
     /** @return pages an install placed (an install that found the page present does not count) */
     public final long pagesInstalled() {
         return installsByPage.size();
@@ -242,14 +249,29 @@ public class ObservedTarget extends ForwardingTarget {
 
         @Override
         public boolean install(long page, ByteBuffer content) {
+            installCalls.incrementAndGet();
             asked(page);
             return placed(page, inner.install(page, content));
         }
 
         @Override
         public boolean installZero(long page) {
+            installCalls.incrementAndGet();
             asked(page);
             return placed(page, inner.installZero(page));
+        }
+
+        @Override
+        public long installRun(long firstPage, int pageCount, ByteBuffer content) {
+            installCalls.incrementAndGet();
+            for (int i = 0; i < pageCount; i++) {
+                asked(firstPage + i);
+            }
+            long installed = inner.installRun(firstPage, pageCount, content);
+            for (int i = 0; i < pageCount; i++) {
+                placed(firstPage + i, (installed & 1L << i) != 0);
+            }
+            return installed;
         }
 
         @Override

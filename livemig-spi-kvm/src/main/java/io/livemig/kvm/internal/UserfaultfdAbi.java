@@ -7,8 +7,8 @@ import static io.livemig.kvm.internal.IoctlEncoding.WRITE;
  * The userfaultfd ABI this binding uses (x86-64): the system call and its flags, and from
  * linux/userfaultfd.h the API version, the ioctl numbers, the feature, mode and event values,
  * struct sizes and the offsets of the fields {@code Userfaultfd} reads or writes. Fields the
- * kernel writes back but the binding never reads (the {@code ioctls} masks, {@code copy},
- * {@code zeropage}) have no offset here. {@code UserfaultfdAbiTest} compiles a C program against
+ * kernel writes back but the binding never reads (the {@code ioctls} masks, {@code zeropage})
+ * have no offset here. {@code UserfaultfdAbiTest} compiles a C program against
  * the installed headers and compares every value here with the compiler's, the way
  * {@code KvmAbiTest} checks {@link KvmAbi}.
  *
@@ -101,6 +101,8 @@ public final class UserfaultfdAbi {
     public static final int COPY_LEN = 16;
     /** {@code uffdio_copy.mode}. */
     public static final int COPY_MODE = 24;
+    /** {@code uffdio_copy.copy}, a {@code __s64} the kernel writes back: the bytes copied, or -errno. */
+    public static final int COPY_COPY = 32;
     /** {@code uffdio_zeropage.range}, a {@code struct uffdio_range}. */
     public static final int ZEROPAGE_RANGE = 0;
     /** {@code uffdio_zeropage.mode}. */

@@ -19,8 +19,8 @@ import java.util.Objects;
  *
  * <p>Thread-safe: guarded by the lock given at construction (the simulated VM gives itself, so
  * that an install and its guest's reaction are one step); the armed flag is volatile so that
- * unarmed VMs pay one volatile read per write. {@link #install} writes into the memory and calls
- * the guest while holding the lock.
+ * unarmed VMs pay one volatile read per write. {@link #install} and {@link #installRun} write
+ * into the memory and call the guest while holding the lock.
  */
 public final class PresenceMap implements DemandPaging {
 
@@ -189,6 +189,58 @@ public final class PresenceMap implements DemandPaging {
     @Override
     public boolean installZero(long page) {
         return install(page, null, true);
+    }
+
+    /**
+     * Writes each stretch of the run's missing pages with one {@link MemorySink#writePages} call,
+     * under one hold of the lock, so that waiting vCPUs see the whole run at once.
+     */
+    @Override
+    public long installRun(long firstPage, int pageCount, ByteBuffer content) {
+        int pageSize = memory.layout().pageSizeBytes();
+        if (pageCount < 1 || pageCount > MAX_RUN_PAGES || content.remaining() != (long) pageCount * pageSize) {
+            throw new IllegalArgumentException("a run of 1 to " + MAX_RUN_PAGES + " pages of " + pageSize
+                    + " bytes, got " + pageCount + " pages in " + content.remaining() + " bytes");
+        }
+        synchronized (lock) {
+            for (long page = firstPage; page < firstPage + pageCount; page++) {
+                if (!memory.layout().contains(page)) {
+                    throw new IndexOutOfBoundsException("page " + page + " is not RAM");
+                }
+            }
+            long installed = 0;
+            int i = 0;
+            while (i < pageCount) {
+                if (missing == null || !missing.contains(firstPage + i)) {
+                    i++;
+                    continue;
+                }
+                int end = i + 1;
+                while (end < pageCount && missing.contains(firstPage + end)) {
+                    end++;
+                }
+                memory.writePages(firstPage + i, end - i,
+                        content.slice(content.position() + i * pageSize, (end - i) * pageSize));
+                for (int k = i; k < end; k++) {
+                    missing.remove(firstPage + k);
+                    installed |= 1L << k;
+                }
+                missingCount -= end - i;
+                i = end;
+            }
+            if (installed != 0) {
+                if (missingCount == 0) {
+                    armed = false;
+                }
+                lock.notifyAll();
+                for (int k = 0; k < pageCount; k++) {
+                    if ((installed & 1L << k) != 0) {
+                        guest.installed(firstPage + k);
+                    }
+                }
+            }
+            return installed;
+        }
     }
 
     private boolean install(long page, ByteBuffer content, boolean zero) {

@@ -7,6 +7,7 @@ import io.livemig.engine.internal.PageDigests;
 import io.livemig.engine.internal.wire.Frame;
 import io.livemig.engine.internal.wire.PageBatchReader;
 import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.DemandPaging;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySink;
 
@@ -17,9 +18,10 @@ import java.nio.ByteBuffer;
  * the whole batch first, the {@link BatchDecoder} then decodes every compressed, delta or dedup
  * entry into scratch, and only then is each entry written to the {@link MemorySink} (before the
  * switchover and in stop-copy) or installed through post-copy's {@link PostcopyReceiver} (after
- * it, where a page is installed once and never overwritten). A batch that fails any of this
- * leaves guest memory untouched. When verifying, the digest of what landed is recorded, read back
- * from guest memory.
+ * it, where a page is installed once and never overwritten; contiguous pages of a frame are
+ * installed as one run). A batch that fails any of this leaves guest memory untouched. When
+ * verifying, the digest of what landed is recorded, read back from guest memory (pre-copy) or
+ * taken from the bytes installed (post-copy).
  *
  * <p>The receiving thread only.
  */
@@ -34,8 +36,17 @@ final class PageApplier {
     private final PageBatchReader.Sink toSink = this::write;
     private final PageBatchReader.Sink toPostcopy = this::install;
     private PostcopyReceiver postcopy;
+    private final int pageBytes;
     /** The entry being applied, counted from 0 in each batch. */
     private int entry;
+    /**
+     * Post-copy: the pages of the open run, contiguous from {@link #runFirst}, gathered from one
+     * frame so that they are installed at once (direct: the provider may hand it to the kernel).
+     */
+    private ByteBuffer run;
+    private long runFirst;
+    /** Pages in {@link #run}; 0 when no run is open. */
+    private int runPages;
 
     /**
      * @param sink             the target's memory
@@ -53,11 +64,13 @@ final class PageApplier {
         this.readBack = verifier == null ? null : PageDigests.scratch(layout.pageSizeBytes(), 1);
         this.verifier = verifier;
         this.counters = counters;
+        this.pageBytes = layout.pageSizeBytes();
     }
 
     /** From now on pages are installed through {@code receiver} (post-copy). */
     void postcopy(PostcopyReceiver receiver) {
         this.postcopy = receiver;
+        this.run = ByteBuffer.allocateDirect(DemandPaging.MAX_RUN_PAGES * pageBytes);
     }
 
     /**
@@ -70,7 +83,12 @@ final class PageApplier {
         int round = reader.check(frame);
         batch.decode(reader, frame.payload(), postcopy != null);
         entry = 0;
-        reader.forEach(postcopy == null ? toSink : toPostcopy);
+        if (postcopy == null) {
+            reader.forEach(toSink);
+        } else {
+            reader.forEach(toPostcopy);
+            installRun();
+        }
         counters.round(round);
     }
 
@@ -89,23 +107,45 @@ final class PageApplier {
         }
     }
 
-    /** XBZRLE and dedup never get here: the decoder refuses them in post-copy. */
+    /**
+     * XBZRLE and dedup never get here: the decoder refuses them in post-copy. A zero page is
+     * installed at once; other pages join the open run if they continue it, and the run is
+     * installed when a page does not continue it, when it is full, or at the end of the frame.
+     */
     private void install(long page, PageEncoding encoding, ByteBuffer payload) {
         int index = entry++;
         counters.page(encoding, payload.remaining());
-        ByteBuffer content = payload;
-        PageEncoding installed = encoding;
-        if (encoding != PageEncoding.ZERO && encoding != PageEncoding.RAW) {
-            content = batch.page(index);
-            installed = PageEncoding.RAW;
-        }
-        int at = content.position();
-        if (postcopy.install(page, installed, content) && verifier != null) {
-            if (installed == PageEncoding.ZERO) {
+        if (encoding == PageEncoding.ZERO) {
+            installRun();
+            if (postcopy.install(page, PageEncoding.ZERO, payload) && verifier != null) {
                 verifier.landedZero(page);
-            } else {
-                verifier.landed(page, content, at);
+            }
+            return;
+        }
+        ByteBuffer content = encoding == PageEncoding.RAW ? payload : batch.page(index);
+        if (runPages > 0 && (page != runFirst + runPages || runPages == DemandPaging.MAX_RUN_PAGES)) {
+            installRun();
+        }
+        if (runPages == 0) {
+            runFirst = page;
+        }
+        run.put(runPages * pageBytes, content, content.position(), pageBytes);
+        runPages++;
+    }
+
+    /** Installs the open run, if any, and records the digests of the pages that landed. */
+    private void installRun() {
+        if (runPages == 0) {
+            return;
+        }
+        long installed = postcopy.installRun(runFirst, runPages, run.slice(0, runPages * pageBytes));
+        if (verifier != null) {
+            for (int k = 0; k < runPages; k++) {
+                if ((installed & 1L << k) != 0) {
+                    verifier.landed(runFirst + k, run, k * pageBytes);
+                }
             }
         }
+        runPages = 0;
     }
 }

@@ -113,6 +113,45 @@ final class PostcopyReceiver implements AutoCloseable {
             return false;
         }
         boolean installed = encoding == PageEncoding.ZERO ? paging.installZero(page) : paging.install(page, payload);
+        arrived(page);
+        return installed;
+    }
+
+    /**
+     * Installs a run of contiguous pages that arrived, with one {@link DemandPaging#installRun}
+     * per stretch of the run's pages still missing (one, unless some came twice).
+     *
+     * @param firstPage the run's first page
+     * @param pageCount 1 to {@link DemandPaging#MAX_RUN_PAGES}
+     * @param content   exactly {@code pageCount} pages; not retained
+     * @return a mask: bit {@code i} set if page {@code firstPage + i} was installed; pages not
+     *         missing are left unchanged
+     */
+    synchronized long installRun(long firstPage, int pageCount, ByteBuffer content) {
+        int pageBytes = content.remaining() / pageCount;
+        long installed = 0;
+        int i = 0;
+        while (i < pageCount) {
+            if (!stillMissing.contains(firstPage + i)) {
+                i++;
+                continue;
+            }
+            int end = i + 1;
+            while (end < pageCount && stillMissing.contains(firstPage + end)) {
+                end++;
+            }
+            installed |= paging.installRun(firstPage + i, end - i,
+                    content.slice(content.position() + i * pageBytes, (end - i) * pageBytes)) << i;
+            for (int k = i; k < end; k++) {
+                arrived(firstPage + k);
+            }
+            i = end;
+        }
+        return installed;
+    }
+
+    /** Called with the lock held: {@code page} is no longer missing; a pulled page's wait is measured. */
+    private void arrived(long page) {
         stillMissing.remove(page);
         Long faultedAt = faultNanosByPage.get(page);
         if (faultedAt != null) {
@@ -121,7 +160,6 @@ final class PostcopyReceiver implements AutoCloseable {
         } else {
             pushed++;
         }
-        return installed;
     }
 
     /** @return pages announced and not installed yet */
