@@ -3,6 +3,7 @@ package io.livemig.engine.internal.destination;
 import io.livemig.api.MigrationOptions;
 import io.livemig.channel.Channel;
 import io.livemig.channel.ChannelListener;
+import io.livemig.engine.internal.wire.FrameWarmup;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -62,8 +63,9 @@ final class Doorman implements AutoCloseable {
         this.acceptor = Thread.ofPlatform().daemon().name("livemig-doorman").unstarted(this::acceptLoop);
     }
 
-    /** Starts accepting. */
+    /** Starts accepting, and the one-time warm-up of the set-up path while no source is here yet. */
     void start() {
+        FrameWarmup.runInBackground();
         acceptor.start();
     }
 

@@ -10,6 +10,7 @@ import io.livemig.engine.internal.Codecs;
 import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.Frame;
 import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.engine.internal.wire.FrameWarmup;
 import io.livemig.engine.internal.wire.FrameWriter;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
@@ -116,6 +117,8 @@ final class Greeter {
      */
     static Greeted greet(Channel channel, MigrationOptions options, Admission admission, Duration deadline)
             throws Refused, IOException {
+        // SETUP follows the greeting: warm its checks up meanwhile, if no doorman started that yet.
+        FrameWarmup.runInBackground();
         // Whoever sets this first decides: the greeting (done in time) or the watchdog (too late),
         // so that a greeting completed at the deadline is never closed after it was admitted.
         AtomicBoolean decided = new AtomicBoolean();

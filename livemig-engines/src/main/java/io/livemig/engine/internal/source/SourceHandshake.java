@@ -9,6 +9,7 @@ import io.livemig.api.Strategy;
 import io.livemig.channel.Reconnector;
 import io.livemig.engine.internal.Codecs;
 import io.livemig.engine.internal.Redial;
+import io.livemig.engine.internal.wire.FrameWarmup;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.HandshakeProof;
@@ -71,6 +72,8 @@ final class SourceHandshake {
         int batchPages = Math.min(options.batchPages(), fit);
         link.send(new HandshakeFrames.Setup(options.strategy(), options.verify(), mayPostcopy(options), descriptor,
                 batchPages));
+        // The destination now makes the target: time this side would otherwise spend waiting.
+        FrameWarmup.run();
         link.await(HandshakeFrames.Ready.class);
         return new Agreement(maxFrame, batchPages);
     }
