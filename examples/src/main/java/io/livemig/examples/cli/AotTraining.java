@@ -11,43 +11,99 @@ import java.net.ServerSocket;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * {@code livemig aot-training} (hidden): the workload the build runs once under
- * {@code -XX:AOTCacheOutput} to make the JDK's AOT cache (JEP 483, 514, 515) that {@code ./livemig}
- * starts with: classes loaded and linked, and method profiles, from real migrations over TCP
- * loopback, both sides in this process. It runs {@code demo} cold and pre-copy on a small VM
- * and, where {@code /dev/kvm} and the guest's assembler work, a small KVM guest from
- * {@code kvm run --migrate-to} to {@code kvm receive}; without them that part is skipped.
+ * {@code livemig aot-training} (hidden): makes the JDK's AOT cache (JEP 483, 514, 515) that
+ * {@code ./livemig} starts with. The build runs it once after packaging. It starts a second JVM,
+ * with the launcher's flags and {@code -XX:AOTCacheOutput}, that runs the training workload
+ * ({@code --workload}): real migrations over TCP loopback, both sides in that process, so that
+ * the cache holds the classes they load and link and the profiles of the methods they run. That
+ * is {@code demo} cold and pre-copy on a small VM and, where {@code /dev/kvm} and the guest's
+ * assembler work, a small KVM guest from {@code kvm run --migrate-to} to {@code kvm receive};
+ * without them that part is skipped.
  *
- * <p>Then it writes {@code --stamp}: the jar's size and modification time and the JDK's runtime
- * version, as {@code ./livemig} describes them before it uses the cache. The JVM's own check of a
- * cache against its jar is not enough: a rebuilt jar of the same size was seen to load stale
- * classes from the cache. The stamp is deleted first, so a failed training leaves none.
+ * <p>Once the JVM has written the cache, it is moved to {@code --cache} and then {@code --stamp}
+ * is written: the jar's size and modification time and the JDK's runtime version, as
+ * {@code ./livemig} describes them before it uses the cache. The JVM's own check of a cache
+ * against its jar is not enough: a rebuilt jar of the same size was seen to load stale classes
+ * from the cache. The stamp is deleted first and written last, so it never pairs a jar with a
+ * cache made for another, nor with one still being written.
  */
 @Command(name = "aot-training", hidden = true,
-        description = "Run the workload the build trains the JDK's AOT cache with (run by the build).")
+        description = "Make the JDK's AOT cache for this jar from a training run (run by the build).")
 final class AotTraining implements Callable<Integer> {
 
+    /** The JVM flags of {@code ./livemig}: a cache is made for, and used with, the same flags. */
+    static final List<String> LAUNCHER_FLAGS = List.of("-XX:+UseParallelGC", "-XX:MaxDirectMemorySize=64g");
     /** The guest RAM of every training migration: small, so that the build stays fast. */
     private static final String TRAINING_MEMORY = "64M";
 
-    @Option(names = "--stamp", required = true, description = "where to write the jar's description afterwards")
+    @Option(names = "--cache", description = "where to put the AOT cache")
+    Path cache;
+
+    @Option(names = "--stamp", description = "where to write what the cache was made for")
     Path stamp;
 
-    @Option(names = "--no-kvm", description = "skip the KVM migration even where /dev/kvm works")
+    @Option(names = "--workload", description = "run the training workload in this JVM (what the cache is made from)")
+    boolean workload;
+
+    @Option(names = "--no-kvm", description = "leave the KVM migration out even where /dev/kvm works")
     boolean noKvm;
 
     @Override
     public Integer call() throws Exception {
+        if (workload) {
+            return trainingWorkload();
+        }
+        if (cache == null || stamp == null) {
+            System.err.println("livemig aot-training: give --cache and --stamp (or --workload)");
+            return 2;
+        }
         Files.deleteIfExists(stamp);
         Path jar = runningJar();
         String before = describe(jar);
+        Path dir = cache.toAbsolutePath().getParent();
+        Path made = Files.createTempFile(dir, "livemig-", ".aot.tmp");
+        try {
+            Files.delete(made); // the JVM writes it
+            List<String> command = new ArrayList<>();
+            command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            command.addAll(LAUNCHER_FLAGS);
+            command.add("-XX:AOTCacheOutput=" + made);
+            command.addAll(List.of("-jar", jar.toString(), "aot-training", "--workload"));
+            if (noKvm) {
+                command.add("--no-kvm");
+            }
+            int code = new ProcessBuilder(command).inheritIO().start().waitFor();
+            if (code != 0 || !Files.isRegularFile(made) || Files.size(made) == 0) {
+                System.err.println("livemig aot-training: the training JVM exited with " + code
+                        + (Files.isRegularFile(made) ? "" : " and wrote no cache"));
+                return 1;
+            }
+            if (!describe(jar).equals(before)) {
+                System.err.println("livemig aot-training: " + jar + " changed during the training; no cache");
+                return 1;
+            }
+            Files.move(made, cache, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            Path stampMade = dir.resolve(stamp.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
+            Files.writeString(stampMade, before + "\n");
+            Files.move(stampMade, stamp, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            return 0;
+        } finally {
+            Files.deleteIfExists(made);
+        }
+    }
+
+    /** Runs the migrations the cache is trained on, in this JVM. */
+    private int trainingWorkload() throws IOException, InterruptedException {
         for (String strategy : new String[] {"cold", "precopy"}) {
             int code = Livemig.run("demo", "--strategy", strategy, "--mem", TRAINING_MEMORY, "--workload", "random",
                     "--dirty-rate", "cold".equals(strategy) ? "0" : "20M", "--json");
@@ -64,12 +120,6 @@ final class AotTraining implements Callable<Integer> {
             // The cache is still good for everything the demo runs; KVM classes load as they would without it.
             System.err.println("livemig aot-training: the KVM migration did not complete; the cache covers the demo");
         }
-        String after = describe(jar);
-        if (!after.equals(before)) {
-            System.err.println("livemig aot-training: " + jar + " changed during the training; no stamp written");
-            return 1;
-        }
-        Files.writeString(stamp, before + "\n");
         return 0;
     }
 
