@@ -38,6 +38,8 @@ public final class MigrationOptions {
     public static final int DEFAULT_STALL_ROUNDS = 3;
     /** Default {@link #recoveryWindow()}: 60 s. */
     public static final Duration DEFAULT_RECOVERY_WINDOW = Duration.ofSeconds(60);
+    /** Most {@link #streams()}: 16 data connections, as many as a destination accepts by default. */
+    public static final int MAX_STREAMS = 16;
     /**
      * Default {@link #escalation()}: auto-converge with QEMU's steps, then abort. It never exceeds
      * the downtime limit unasked and always leaves the VM running somewhere.
@@ -66,6 +68,7 @@ public final class MigrationOptions {
     private final long xbzrleCacheBytes;
     private final int zstdLevel;
     private final int encoderThreads;
+    private final int streams;
     private final MigrationSecret secret;
     private final ReceiveLimits receiveLimits;
     private final VmExpectation expectation;
@@ -92,6 +95,7 @@ public final class MigrationOptions {
         this.xbzrleCacheBytes = b.xbzrleCacheBytes;
         this.zstdLevel = b.zstdLevel;
         this.encoderThreads = b.encoderThreads;
+        this.streams = b.streams;
         this.secret = b.secret;
         this.receiveLimits = b.receiveLimits;
         this.expectation = b.expectation;
@@ -242,6 +246,24 @@ public final class MigrationOptions {
     }
 
     /**
+     * @return data connections pages travel on, 1 to {@value #MAX_STREAMS}; default 1 (pages share
+     *         the one channel with everything else). With N above 1 the source opens N more
+     *         connections to the destination after the handshake (QEMU's multifd), through the
+     *         {@link io.livemig.channel.Reconnector} given to {@code LiveMigration.migrate}, greets
+     *         each with the migration's session id and secret, and spreads pre-copy and stop-copy
+     *         pages over them in 2 MiB blocks, each connection with its own encoder thread (so
+     *         {@link #encoderThreads()} is not used) and its own share of the XBZRLE cache; the first
+     *         channel keeps the handshake, the switchover and the return path. In post-copy the
+     *         background push goes on the data connections and demanded pages on the first channel,
+     *         ahead of the push (QEMU's postcopy-preempt). The destination must accept them: it
+     *         receives from a listener, or was given a reconnector. Worth it when one connection's
+     *         CPU (copying, TLS, codecs), not the link, limits a round.
+     */
+    public int streams() {
+        return streams;
+    }
+
+    /**
      * @return the secret both sides of this migration share, if the control plane gave one: each
      *         side then proves it at the handshake and on every recovery connection, and refuses a
      *         peer that cannot (see {@link MigrationSecret}); empty means no authentication beyond
@@ -278,7 +300,8 @@ public final class MigrationOptions {
                 + ", ioTimeout=" + ioTimeout + ", escalation=" + escalation + ", stallRounds=" + stallRounds + ", prepaging=" + prepaging
                 + ", useFreePageHints=" + useFreePageHints + ", hybridRounds=" + hybridRounds + ", codecs=" + codecs
                 + ", xbzrleCacheBytes=" + xbzrleCacheBytes + ", zstdLevel=" + zstdLevel + ", encoderThreads="
-                + encoderThreads + ", secret=" + (secret == null ? "none" : "set") + ", receiveLimits=" + receiveLimits
+                + encoderThreads + ", streams=" + streams + ", secret=" + (secret == null ? "none" : "set")
+                + ", receiveLimits=" + receiveLimits
                 + ", expectation=" + expectation + ", recoveryWindow=" + recoveryWindow + "]";
     }
 
@@ -304,6 +327,7 @@ public final class MigrationOptions {
         private long xbzrleCacheBytes = 64L << 20;
         private int zstdLevel = 3;
         private int encoderThreads = 1;
+        private int streams = 1;
         private MigrationSecret secret;
         private ReceiveLimits receiveLimits = ReceiveLimits.DEFAULTS;
         private VmExpectation expectation = VmExpectation.ANY;
@@ -333,6 +357,7 @@ public final class MigrationOptions {
             xbzrleCacheBytes = o.xbzrleCacheBytes;
             zstdLevel = o.zstdLevel;
             encoderThreads = o.encoderThreads;
+            streams = o.streams;
             secret = o.secret;
             receiveLimits = o.receiveLimits;
             expectation = o.expectation;
@@ -503,6 +528,20 @@ public final class MigrationOptions {
                 throw new IllegalArgumentException("encoderThreads must be in [1, 64], was " + threads);
             }
             this.encoderThreads = threads;
+            return this;
+        }
+
+        /**
+         * @param streams data connections, 1 to {@value MigrationOptions#MAX_STREAMS} (see
+         *                {@link MigrationOptions#streams()})
+         * @return this
+         * @throws IllegalArgumentException if out of range
+         */
+        public Builder streams(int streams) {
+            if (streams < 1 || streams > MAX_STREAMS) {
+                throw new IllegalArgumentException("streams must be in [1, " + MAX_STREAMS + "], was " + streams);
+            }
+            this.streams = streams;
             return this;
         }
 

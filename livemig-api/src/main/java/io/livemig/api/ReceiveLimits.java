@@ -18,40 +18,65 @@ import java.util.Objects;
  * @param maxStateBytes    most vCPU and device state buffered in stop-copy, all together
  * @param handshakeTimeout longest a connection may take from accept to a complete, authenticated
  *                         handshake; a slow or idle peer is dropped after it
+ * @param maxStreams       most data connections a source may open beside its first channel
+ *                         ({@link MigrationOptions#streams()}); 0 takes none
  */
 public record ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegions, int maxVcpus, int maxDevices,
-                            long maxStateBytes, Duration handshakeTimeout) {
+                            long maxStateBytes, Duration handshakeTimeout, int maxStreams) {
 
-    /** 4 TiB of RAM, a span of 2^32 pages, 1024 regions, 1024 vCPUs, 256 devices, 256 MiB of state, 10 s. */
+    /** Default {@link #maxStreams()}: {@value MigrationOptions#MAX_STREAMS}. */
+    public static final int DEFAULT_MAX_STREAMS = MigrationOptions.MAX_STREAMS;
+
+    /**
+     * 4 TiB of RAM, a span of 2^32 pages, 1024 regions, 1024 vCPUs, 256 devices, 256 MiB of state, 10 s,
+     * 16 data connections.
+     */
     public static final ReceiveLimits DEFAULTS = new ReceiveLimits(4L << 40, 1L << 32, 1024, 1024, 256, 256L << 20,
             Duration.ofSeconds(10));
 
-    /** @throws IllegalArgumentException for a value that is not positive */
+    /** @throws IllegalArgumentException for a value that is not positive (devices and streams: negative) */
     public ReceiveLimits {
         Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
         if (maxMemoryBytes <= 0 || maxPageSpan <= 0 || maxRegions <= 0 || maxVcpus <= 0 || maxDevices < 0
-                || maxStateBytes <= 0 || handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
+                || maxStateBytes <= 0 || handshakeTimeout.isNegative() || handshakeTimeout.isZero() || maxStreams < 0) {
             throw new IllegalArgumentException("receive limits must be positive: " + this);
         }
     }
 
+    /** The limits above with the default {@link #maxStreams()} ({@value #DEFAULT_MAX_STREAMS}). */
+    public ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegions, int maxVcpus, int maxDevices,
+                         long maxStateBytes, Duration handshakeTimeout) {
+        this(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes, handshakeTimeout,
+                DEFAULT_MAX_STREAMS);
+    }
+
     /** @return these limits with {@code bytes} as the largest guest RAM */
     public ReceiveLimits withMaxMemoryBytes(long bytes) {
-        return new ReceiveLimits(bytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes, handshakeTimeout);
+        return new ReceiveLimits(bytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
+                handshakeTimeout, maxStreams);
     }
 
     /** @return these limits with {@code pages} as the largest page span */
     public ReceiveLimits withMaxPageSpan(long pages) {
-        return new ReceiveLimits(maxMemoryBytes, pages, maxRegions, maxVcpus, maxDevices, maxStateBytes, handshakeTimeout);
+        return new ReceiveLimits(maxMemoryBytes, pages, maxRegions, maxVcpus, maxDevices, maxStateBytes,
+                handshakeTimeout, maxStreams);
     }
 
     /** @return these limits with {@code bytes} as the most state buffered */
     public ReceiveLimits withMaxStateBytes(long bytes) {
-        return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, bytes, handshakeTimeout);
+        return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, bytes,
+                handshakeTimeout, maxStreams);
     }
 
     /** @return these limits with {@code timeout} as the handshake deadline */
     public ReceiveLimits withHandshakeTimeout(Duration timeout) {
-        return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes, timeout);
+        return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
+                timeout, maxStreams);
+    }
+
+    /** @return these limits with {@code streams} as the most data connections a source may open */
+    public ReceiveLimits withMaxStreams(int streams) {
+        return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
+                handshakeTimeout, streams);
     }
 }

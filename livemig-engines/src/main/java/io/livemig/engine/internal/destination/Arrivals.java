@@ -40,6 +40,14 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
     Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException;
 
     /**
+     * @param sessionId the migration's session id, which the connection must name
+     * @param timeout   how long to wait for it
+     * @return one of the migration's data connections (purpose STREAM), greeted and admitted
+     * @throws IOException if none came in time, or this destination cannot take more connections
+     */
+    Greeter.Greeted stream(byte[] sessionId, Duration timeout) throws IOException;
+
+    /**
      * After the channel broke at or after the switchover: the source, if it sent COMMIT without
      * seeing RESUMED, comes back to ask how it ended. Answers it, if it comes within the recovery
      * window; never throws.
@@ -86,6 +94,16 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
         }
 
         @Override
+        public Greeter.Greeted stream(byte[] sessionId, Duration timeout) throws IOException {
+            if (reconnector == Reconnector.NONE) {
+                throw new IOException("this destination was given one channel and no reconnector, so it cannot "
+                        + "take data connections (receive from a listener instead)");
+            }
+            return Redial.within(timeout, reconnector, fresh -> Greeter.greet(fresh, options,
+                    Greeter.session(sessionId, Purpose.STREAM), options.receiveLimits().handshakeTimeout()));
+        }
+
+        @Override
         public void close() {
             // the channels belong to the caller
         }
@@ -108,6 +126,11 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
         @Override
         public Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
             return doorman.awaitReturn(options.recoveryWindow(), purposes);
+        }
+
+        @Override
+        public Greeter.Greeted stream(byte[] sessionId, Duration timeout) throws IOException {
+            return doorman.awaitReturn(timeout, EnumSet.of(Purpose.STREAM));
         }
 
         @Override

@@ -21,6 +21,7 @@ import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.PostcopyFrames;
+import io.livemig.engine.internal.wire.StreamFrames;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
 import io.livemig.engine.internal.wire.VerifyFrames;
 import io.livemig.engine.internal.wire.Wire;
@@ -71,6 +72,10 @@ public final class DestinationMigration {
     /** This host's clock token for the migration (RESUMED carries it), made before any downtime. */
     private byte[] hostToken;
     private PostcopyReceiver postcopy;
+    /** The data connections after STREAMS; null without (or once dropped by a post-copy recovery). */
+    private DataStreams streams;
+    /** Counters of every data connection ever admitted, for the report. */
+    private final java.util.List<MigrationCounters> streamCounters = new java.util.ArrayList<>();
     private int recoveries;
     private boolean verificationLost;
 
@@ -147,7 +152,8 @@ public final class DestinationMigration {
                     // In post-copy a break is recoverable wherever it shows first: in a receive,
                     // or in a send on this thread (an acknowledgement, a RESUMED).
                     if (context.state() != ReceiverState.POSTCOPY) {
-                        throw broken;
+                        // A data connection that failed closed this channel to wake this thread.
+                        throw streams != null && streams.failure() != null ? streams.failure() : broken;
                     }
                     recover(broken);
                 }
@@ -172,11 +178,18 @@ public final class DestinationMigration {
                 arrivals.settle(sessionId, ControlFrames.Outcome.RESUMED);
             }
         } finally {
+            closeStreams();
             if (postcopy != null) {
                 postcopy.close();
             }
         }
-        MigrationReport report = DestinationRecorder.report(setup, context, counters,
+        MigrationCounters all = counters;
+        if (!streamCounters.isEmpty()) {
+            all = new MigrationCounters();
+            all.add(counters);
+            streamCounters.forEach(all::add);
+        }
+        MigrationReport report = DestinationRecorder.report(setup, context, all,
                 postcopy == null ? null : postcopy.stats(recoveries), verificationLost);
         LOG.info("migration received: {} bytes, downtime {} ms, {}", report.memoryBytes(),
                 report.switchover().downtime().toMillis(), report.verification().outcome());
@@ -200,6 +213,13 @@ public final class DestinationMigration {
                     context.moveTo(ReceiverState.RECEIVING);
                 }
                 case ControlFrames.Ping ping -> link.send(new ControlFrames.Pong(ping.token()));
+                case StreamFrames.Streams s -> openStreams(s.count());
+                case StreamFrames.Sync sync -> {
+                    if (streams == null) {
+                        throw new WireException(Kind.UNEXPECTED, "SYNC without data connections");
+                    }
+                    streams.awaitSync(sync.sequence());
+                }
                 case SwitchoverFrames.Switchover s ->
                         context.moveTo(ReceiverState.STOPPED);
                 case SwitchoverFrames.VcpuStateFrame s -> setup.stateLoader().vcpu(s);
@@ -231,9 +251,47 @@ public final class DestinationMigration {
         }
     }
 
+    /** STREAMS: admits the data connections (docs/protocol.md, section 6), then answers READY. */
+    private void openStreams(long count) throws WireException, MigrationException {
+        int limit = options.receiveLimits().maxStreams();
+        if (!streamCounters.isEmpty()) {
+            throw new WireException(Kind.UNEXPECTED, "a second STREAMS");
+        }
+        if (count > limit) {
+            throw new WireException(Kind.INCOMPATIBLE, "the source asks for " + count + " data connections, this "
+                    + "destination takes at most " + limit + " (ReceiveLimits.maxStreams)");
+        }
+        streams = DataStreams.accept((int) count, arrivals, sessionId, setup, link, context, options.ioTimeout(),
+                options.receiveLimits().handshakeTimeout());
+        streamCounters.addAll(streams.counters());
+        link.send(new HandshakeFrames.Ready());
+    }
+
+    private void closeStreams() {
+        if (streams != null) {
+            streams.close();
+            streams = null;
+        }
+    }
+
     private void onCommit(SwitchoverFrames.Commit commit)
             throws WireException, MigrationException {
-        postcopy = setup.commit(commit);
+        if (streams != null) {
+            // Only once every page of the last round landed; no data connection writes meanwhile.
+            DataStreams data = streams;
+            postcopy = data.exclusive("COMMIT", () -> {
+                PostcopyReceiver receiver = setup.commit(commit);
+                if (receiver != null) {
+                    data.postcopy(receiver);
+                }
+                return receiver;
+            });
+            if (postcopy == null) {
+                closeStreams();
+            }
+        } else {
+            postcopy = setup.commit(commit);
+        }
         if (postcopy != null) {
             // From here a break is recoverable, even one that shows in sending RESUMED.
             context.moveTo(ReceiverState.POSTCOPY);
@@ -244,6 +302,10 @@ public final class DestinationMigration {
     }
 
     private void onPostcopyEnd() throws WireException, MigrationException {
+        if (streams != null) {
+            streams.exclusive("POSTCOPY_END", () -> null);
+            closeStreams();
+        }
         long missing = postcopy.missingPages();
         if (missing != 0) {
             throw new WireException(Kind.INCONSISTENT_LENGTH, "POSTCOPY_END with " + missing
@@ -266,6 +328,8 @@ public final class DestinationMigration {
         LOG.warn("post-copy link broke ({}); waiting up to {} s for the source to come back", broken.reason(),
                 options.recoveryWindow().toSeconds());
         link.closeChannel();
+        // The data connections are dropped: everything goes on the recovered channel from now on.
+        closeStreams();
         Greeter.Greeted back;
         try {
             back = arrivals.comeback(EnumSet.of(Purpose.RECOVER, Purpose.SETTLE), sessionId);

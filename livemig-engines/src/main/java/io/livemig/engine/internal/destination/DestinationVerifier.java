@@ -20,8 +20,11 @@ import java.time.Duration;
  * source's digests with them. Pages never sent keep the digest of a zero page: a new target's
  * memory is zero.
  *
- * <p>The receiving thread records and compares; post-copy installs may record from it too.
- * Not thread-safe.
+ * <p>Pages are recorded from the receiving thread and from each data connection's thread
+ * ({@link DataStreams}), each for pages no other thread records: digests of different pages live in
+ * different slots, and each thread digests with its own {@link PageDigests.Digester}. The receiving
+ * thread compares, once every data connection was synced (the barrier orders their records before
+ * it). Not thread-safe otherwise.
  */
 final class DestinationVerifier {
 
@@ -30,7 +33,8 @@ final class DestinationVerifier {
     private final MemoryLayout layout;
     private final TimeSource time;
     private final PageDigests digests;
-    private final PageDigests.Digester digester;
+    /** A digester per thread that records: the first channel's and each data connection's. */
+    private final ThreadLocal<PageDigests.Digester> digester;
     private final int zeroDigest;
     private long startNanos = -1;
     private long checked;
@@ -42,13 +46,13 @@ final class DestinationVerifier {
         this.layout = layout;
         this.time = time;
         this.digests = new PageDigests(layout);
-        this.digester = new PageDigests.Digester(layout.pageSizeBytes());
+        this.digester = ThreadLocal.withInitial(() -> new PageDigests.Digester(layout.pageSizeBytes()));
         this.zeroDigest = PageDigests.zeroDigest(layout.pageSizeBytes());
     }
 
     /** Records that {@code page} now holds the page at {@code [offset, offset + pageSize)} of {@code content}. */
     void landed(long page, ByteBuffer content, int offset) {
-        digests.set(page, digester.digest(content, offset));
+        digests.set(page, digester.get().digest(content, offset));
     }
 
     /** Records that {@code page} is now all zero. */

@@ -11,21 +11,24 @@ import java.util.Set;
  * states it may move to:
  * <pre>
  * AWAIT_HELLO ─HELLO─► AWAIT_SETUP ─SETUP─► RECEIVING ─SWITCHOVER─► STOPPED ─COMMIT─┬─► VERIFYING ─DIGESTS_END─► DONE
- *                                           (PAGES, PING)  (PAGES, MISSING_PAGES,   │         ▲
- *                                                           VCPU_STATE, DEVICE_STATE)│        │
+ *                                           (PAGES, PING,  (PAGES, MISSING_PAGES,   │         ▲
+ *                                            STREAMS, SYNC)  VCPU_STATE, DEVICE_STATE,│        │
+ *                                                           SYNC, PING)              │        │
  *                                                                                   ├─► DONE  │
  *                                                                                   └─► POSTCOPY ─POSTCOPY_END─┘ (or DONE)
- *                                                                                       (PAGES; recovery on a break)
+ *                                                                                       (PAGES, SYNC, PING; recovery on a break)
  * </pre>
  * ABORT is accepted in every state; any other frame is refused as UNEXPECTED.
  */
 enum ReceiverState {
     AWAIT_HELLO(MigrationPhase.HANDSHAKE, EnumSet.of(FrameType.HELLO)),
     AWAIT_SETUP(MigrationPhase.HANDSHAKE, EnumSet.of(FrameType.SETUP)),
-    RECEIVING(MigrationPhase.LIVE_COPY, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER)),
+    RECEIVING(MigrationPhase.LIVE_COPY, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER,
+            FrameType.STREAMS, FrameType.SYNC)),
     STOPPED(MigrationPhase.STOP_COPY, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
-            FrameType.DEVICE_STATE, FrameType.COMMIT)),
-    POSTCOPY(MigrationPhase.POST_COPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END)),
+            FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING)),
+    POSTCOPY(MigrationPhase.POST_COPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
+            FrameType.PING)),
     VERIFYING(MigrationPhase.VERIFY, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END)),
     DONE(MigrationPhase.DONE, EnumSet.noneOf(FrameType.class));
 

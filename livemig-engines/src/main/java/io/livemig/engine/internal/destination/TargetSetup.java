@@ -200,6 +200,16 @@ final class TargetSetup {
         }
     }
 
+    /**
+     * @param counters where the applier counts, owned by the thread that applies
+     * @return a page applier of its own for a data connection's thread, with this migration's
+     *         layout, encodings and verifier
+     */
+    PageApplier applierFor(MigrationCounters counters) {
+        return new PageApplier(target.memory(), announced.descriptor().memoryLayout(), agreedEncodings,
+                announced.batchPages(), verifier, counters);
+    }
+
     /** @return what frames are checked against: the layout and vCPU count once SETUP arrived */
     Message.Context messageContext() {
         return messageContext;

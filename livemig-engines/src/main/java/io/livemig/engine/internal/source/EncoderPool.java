@@ -53,7 +53,20 @@ final class EncoderPool implements AutoCloseable {
                 long pageSpan) {
         this.n = n;
         this.pageSpan = pageSpan;
-        this.framers = new PageFramer[n];
+        this.framers = partFramers(n, memory, pageSize, batchPages, maxFrameBytes, config, pageSpan, 2);
+        this.threads = Executors.newFixedThreadPool(n, Thread.ofPlatform().daemon().name("livemig-encoder-", 0)
+                .factory());
+    }
+
+    /**
+     * Makes one framer per part: part {@code k} owns blocks {@code b} with {@code b mod n == k}, and
+     * its encoder keys its pages densely, with a {@code 1/n} share of the XBZRLE cache.
+     *
+     * @param buffers frame buffers per framer (see {@link PageFramer})
+     */
+    static PageFramer[] partFramers(int n, MemorySource memory, int pageSize, int batchPages, int maxFrameBytes,
+                                    PageEncoder.Config config, long pageSpan, int buffers) {
+        PageFramer[] framers = new PageFramer[n];
         long stride = (long) BLOCK_PAGES * n;
         long keys = (pageSpan + stride - 1) / stride * BLOCK_PAGES;
         long cacheShare = Math.max(4L * pageSize, config.xbzrleCacheBytes() / n);
@@ -63,10 +76,9 @@ final class EncoderPool implements AutoCloseable {
             PageEncoder encoder = new PageEncoder(share, pageSize, keys,
                     key -> key / BLOCK_PAGES * stride + (long) part * BLOCK_PAGES + key % BLOCK_PAGES);
             framers[k] = new PageFramer(memory, pageSize, batchPages, maxFrameBytes, encoder,
-                    page -> page / stride * BLOCK_PAGES + page % BLOCK_PAGES, 2);
+                    page -> page / stride * BLOCK_PAGES + page % BLOCK_PAGES, buffers);
         }
-        this.threads = Executors.newFixedThreadPool(n, Thread.ofPlatform().daemon().name("livemig-encoder-", 0)
-                .factory());
+        return framers;
     }
 
     /** @return each thread's counters */

@@ -7,6 +7,7 @@ import io.livemig.engine.internal.Codecs;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.strategy.CopyContext.RoundResult;
 import io.livemig.engine.internal.wire.PageBatchWriter;
+import io.livemig.engine.internal.wire.StreamFrames;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySource;
 import io.livemig.spi.PageSet;
@@ -19,6 +20,9 @@ import java.util.List;
  * agreed codecs), and sends every frame through the {@link SourceLink}, paced to the bandwidth
  * limit. Rounds are encoded by an {@link EncoderPool} with several encoder threads, or on the
  * migration's thread with one; post-copy pages always go through the migration thread's framer.
+ * With {@link SourceStreams data connections}, rounds go over them instead ({@link StreamPool}),
+ * and in post-copy pushed pages go over them ({@link #pushPostcopy}) while demanded pages take the
+ * first channel ({@link #appendPostcopy}), so that they never queue behind the push.
  * It also keeps the pages the guest reported free and that were therefore never sent, which
  * verification treats as zero pages.
  *
@@ -33,6 +37,19 @@ public final class PageSender implements AutoCloseable {
     private final PageFramer framer;
     /** The parallel encoders of pre-copy and stop-copy rounds; null with one encoder thread. */
     private final EncoderPool pool;
+    /** The data connections, or null for none (or once dropped after a post-copy recovery). */
+    private SourceStreams streams;
+    /** The data connections as made, for their counters after {@link #dropStreams()}; null without. */
+    private final SourceStreams connections;
+    /** Rounds over the data connections; null without them. */
+    private StreamPool streamPool;
+    /** Frames post-copy's pushed pages for the data connections; null without them. */
+    private final PageFramer pushFramer;
+    /** The data connection the next pushed frame goes on. */
+    private int nextPushStream;
+    /** Real time of the last frame on the first channel during post-copy's push, for keep-alives. */
+    private long lastControlNanos = System.nanoTime();
+    private final long keepAliveNanos;
     private PageSet skippedFree;
 
     /**
@@ -44,12 +61,29 @@ public final class PageSender implements AutoCloseable {
      */
     public PageSender(MemorySource memory, MigrationOptions options, int batchPages, int maxFrameBytes,
                       SourceLink link) {
+        this(memory, options, batchPages, maxFrameBytes, link, null);
+    }
+
+    /**
+     * @param streams the data connections rounds and pushed pages go on, or null to send every
+     *                page on {@code link}; owned by this sender from now on
+     */
+    PageSender(MemorySource memory, MigrationOptions options, int batchPages, int maxFrameBytes, SourceLink link,
+               SourceStreams streams) {
         this.link = link;
+        this.streams = streams;
+        this.connections = streams;
+        this.keepAliveNanos = Math.min(1_000_000_000L, options.ioTimeout().toNanos() / 4);
         this.time = options.timeSource();
         MemoryLayout layout = memory.layout();
         this.pageSize = layout.pageSizeBytes();
         PageEncoder.Config codecs = Codecs.encoderConfig(options);
-        if (options.encoderThreads() > 1) {
+        if (streams != null) {
+            pool = null;
+            streamPool = new StreamPool(streams, link, memory, pageSize, batchPages, maxFrameBytes, codecs,
+                    layout.pageSpan(), keepAliveNanos);
+            codecs = Codecs.withoutHistory(codecs);
+        } else if (options.encoderThreads() > 1) {
             pool = new EncoderPool(options.encoderThreads(), memory, pageSize, batchPages, maxFrameBytes, codecs,
                     layout.pageSpan());
             // Post-copy pages go through the migration thread's framer: no deltas or references
@@ -60,6 +94,9 @@ public final class PageSender implements AutoCloseable {
         }
         framer = new PageFramer(memory, pageSize, batchPages, maxFrameBytes, codecs.encodings().isEmpty() ? null
                 : new PageEncoder(codecs, pageSize, layout.pageSpan()), page -> page, 1);
+        pushFramer = streams == null ? null : new PageFramer(memory, pageSize, batchPages, maxFrameBytes,
+                codecs.encodings().isEmpty() ? null : new PageEncoder(codecs, pageSize, layout.pageSpan()),
+                page -> page, 1);
     }
 
     /**
@@ -72,9 +109,15 @@ public final class PageSender implements AutoCloseable {
      */
     public RoundResult sendRound(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
         long start = time.nanoTime();
-        long bytesBefore = link.bytesSent();
+        long bytesBefore = bytesSent();
         long sentPages = 0;
-        if (pool != null) {
+        if (streamPool != null) {
+            flush();
+            sentPages = streamPool.sendRound(pages, round, skipZeroPages);
+            if (skippedFree != null) {
+                skippedFree.removeAll(pages);
+            }
+        } else if (pool != null) {
             flush();
             sentPages = sendOnPool(pages, round, skipZeroPages);
             if (skippedFree != null) {
@@ -88,7 +131,12 @@ public final class PageSender implements AutoCloseable {
             }
             flush();
         }
-        return new RoundResult(sentPages, link.bytesSent() - bytesBefore, time.nanoTime() - start);
+        return new RoundResult(sentPages, bytesSent() - bytesBefore, time.nanoTime() - start);
+    }
+
+    /** @return forward frame bytes sent on the first channel and every data connection */
+    private long bytesSent() {
+        return link.bytesSent() + (streams == null ? 0 : streams.bytesSent());
     }
 
     private long sendOnPool(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
@@ -157,9 +205,84 @@ public final class PageSender implements AutoCloseable {
         return added;
     }
 
-    /** Sends the frame being built, if it holds any entry. */
+    /**
+     * Post-copy: adds a page of the background push. With data connections it goes on them (each
+     * full frame on the next connection in turn: every page is sent once after the switchover, so
+     * any connection will do), and the first channel carries a PING whenever it has been quiet for
+     * the keep-alive interval; without, as {@link #appendPostcopy}.
+     */
+    public void pushPostcopy(long page, int round) throws MigrationException {
+        if (streams == null) {
+            appendPostcopy(page, round);
+            return;
+        }
+        if (!pushFramer.hasOpenFrame()) {
+            link.checkCancelled();
+        }
+        try {
+            pushFramer.append(page, round, false, false);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw link.interrupted();
+        }
+        if (skippedFree != null) {
+            skippedFree.remove(page);
+        }
+        push(pushFramer.takeFull());
+    }
+
+    private void push(PageBatchWriter frame) throws MigrationException {
+        if (frame == null) {
+            return;
+        }
+        try {
+            streams.sendPaced(nextPushStream, frame.frame());
+            nextPushStream = (nextPushStream + 1) % streams.count();
+        } finally {
+            pushFramer.release(frame);
+        }
+        if (System.nanoTime() - lastControlNanos >= keepAliveNanos) {
+            link.ping();
+            lastControlNanos = System.nanoTime();
+        }
+    }
+
+    /** Sends the frames being built, if they hold any entry. */
     public void flush() throws MigrationException {
         send(framer.flush());
+        if (streams != null) {
+            push(pushFramer.flush());
+        }
+    }
+
+    /**
+     * Post-copy, before POSTCOPY_END: with data connections, flushes and sends a SYNC on each and
+     * then on the first channel, so the destination checks that every page arrived only once every
+     * connection delivered its pages. Nothing without data connections.
+     */
+    public void syncStreams() throws MigrationException {
+        if (streams == null) {
+            return;
+        }
+        flush();
+        long sequence = streams.nextSequence();
+        for (int k = 0; k < streams.count(); k++) {
+            streams.link(k).send(new StreamFrames.Sync(sequence));
+        }
+        link.send(new StreamFrames.Sync(sequence));
+    }
+
+    /**
+     * After a post-copy recovery: closes the data connections (the destination dropped its ends
+     * when the link broke); every page goes on the first channel from now on.
+     */
+    public void dropStreams() {
+        if (streams == null) {
+            return;
+        }
+        pushFramer.discard();
+        streams.close();
+        streams = null;
     }
 
     private void send(PageBatchWriter frame) throws MigrationException {
@@ -200,17 +323,28 @@ public final class PageSender implements AutoCloseable {
     public List<MigrationCounters> counters() {
         List<MigrationCounters> all = new ArrayList<>();
         all.add(framer.counters());
+        if (streamPool != null) {
+            all.addAll(streamPool.counters());
+            all.add(pushFramer.counters());
+            all.addAll(connections.counters());
+        }
         if (pool != null) {
             all.addAll(pool.counters());
         }
         return all;
     }
 
-    /** Stops the encoder threads. Idempotent. */
+    /** Stops the encoder threads and closes the data connections. Idempotent. */
     @Override
     public void close() {
         if (pool != null) {
             pool.close();
+        }
+        if (streamPool != null) {
+            streamPool.close();
+        }
+        if (streams != null) {
+            streams.close();
         }
     }
 }

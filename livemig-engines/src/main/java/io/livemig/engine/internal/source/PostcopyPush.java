@@ -109,13 +109,14 @@ final class PostcopyPush {
                         if (page < 0) {
                             break;
                         }
-                        sender.appendPostcopy(page, round);
+                        sender.pushPostcopy(page, round);
                         unsent.remove(page);
                         pushed++;
                     }
                     sender.flush();
                 }
                 sender.flush();
+                sender.syncStreams();
                 link.send(new PostcopyFrames.PostcopyEnd());
                 PostcopyFrames.PostcopyDone done = link.await(PostcopyFrames.PostcopyDone.class).message();
                 List<Duration> blocked = new ArrayList<>();
@@ -177,6 +178,7 @@ final class PostcopyPush {
             throw split(broken, unsent, e.getMessage());
         }
         sender.discardOpenFrame();
+        sender.dropStreams();
         PageSet missing = new PageSet(layout.pageSpan());
         while (true) {
             Message message = link.awaitAny();

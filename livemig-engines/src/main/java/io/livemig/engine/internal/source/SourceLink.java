@@ -187,6 +187,38 @@ public final class SourceLink {
     }
 
     /**
+     * As {@link #await}, but gives up after {@code timeoutNanos} of real time instead of the I/O
+     * timeout, without failing.
+     *
+     * @return the message and its arrival time, or null if nothing came in time
+     * @throws MigrationException on another message, an ABORT or a failure
+     */
+    public <T extends Message> Arrival<T> awaitWithin(Class<T> type, long timeoutNanos) throws MigrationException {
+        Object next;
+        try {
+            next = returnPath.next(timeoutNanos);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw context.cancelled("interrupted while waiting for the destination");
+        }
+        if (next == null) {
+            return null;
+        }
+        if (next instanceof ReturnPath.Failure f) {
+            throw fromReturnPath(f.error());
+        }
+        ReturnPath.Incoming in = (ReturnPath.Incoming) next;
+        if (in.message() instanceof ControlFrames.Abort abort) {
+            throw context.aborted("the destination aborted: " + abort.reason());
+        }
+        if (!type.isInstance(in.message())) {
+            throw context.protocol(ProtocolException.Kind.UNEXPECTED, "expected " + type.getSimpleName()
+                    + " on the return path, got " + in.message().type());
+        }
+        return new Arrival<>(type.cast(in.message()), in.arrivalNanos());
+    }
+
+    /**
      * A message from the destination and when it arrived.
      *
      * @param message      the message

@@ -57,8 +57,16 @@ public final class SourceMigration {
      * @param channel     a connected channel to the destination (owned by the caller)
      * @param reconnector replaces a broken link during post-copy
      * @param options     the options
+     * @throws IllegalArgumentException if the options ask for data connections ({@code streams} above
+     *                                  1) and {@code reconnector} is {@link Reconnector#NONE}: it is
+     *                                  what makes them
      */
     public SourceMigration(MigratableVm vm, Channel channel, Reconnector reconnector, MigrationOptions options) {
+        if (options.streams() > 1 && reconnector == Reconnector.NONE) {
+            throw new IllegalArgumentException("streams = " + options.streams() + " needs a Reconnector that "
+                    + "opens more connections to the destination (LiveMigration.migrate with a reconnector); "
+                    + "none was given");
+        }
         this.vm = vm;
         this.options = options;
         this.reconnector = reconnector;
@@ -90,7 +98,9 @@ public final class SourceMigration {
             FrameWarmup.run();
             context.moveTo(SourceState.LIVE_COPY);
             recorder.started(link.peer());
-            sender = new PageSender(vm.memory(), options, agreed.batchPages(), agreed.maxFrameBytes(), link);
+            SourceStreams streams = options.streams() > 1 ? SourceStreams.open(link, reconnector, sessionId,
+                    agreed.maxFrameBytes(), options, vm.descriptor().memoryLayout(), context) : null;
+            sender = new PageSender(vm.memory(), options, agreed.batchPages(), agreed.maxFrameBytes(), link, streams);
             SourceStrategy.Outcome outcome = strategy.run(new SourceCopy(vm, options, context, link, sender,
                     switchover, recorder));
             afterSwitchover = outcome.afterSwitchover();

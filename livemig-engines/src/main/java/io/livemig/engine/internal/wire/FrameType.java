@@ -20,6 +20,8 @@ public enum FrameType {
     RECOVER_ACK(0x0C, Direction.FORWARD),
     PING(0x0D, Direction.FORWARD),
     AUTH(0x0E, Direction.FORWARD),
+    STREAMS(0x0F, Direction.FORWARD),
+    SYNC(0x10, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),

@@ -52,7 +52,9 @@ public final class HandshakeFrames {
         /** A new channel for a migration whose channel broke in post-copy. */
         RECOVER(2),
         /** A question after a channel broke at the switchover: did the destination resume? */
-        SETTLE(3);
+        SETTLE(3),
+        /** One of the data connections a migration announced with STREAMS (docs/protocol.md, section 6). */
+        STREAM(4);
 
         private final int code;
 

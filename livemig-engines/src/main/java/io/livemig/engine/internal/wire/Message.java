@@ -79,10 +79,11 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
 
     /**
      * A frame whose payload is one count, a u64 that must not be negative: POSTCOPY_ACK (bytes
-     * received), RECOVER (pages missing), DIGESTS_END (digests sent).
+     * received), RECOVER (pages missing), DIGESTS_END (digests sent), STREAMS (data connections),
+     * SYNC (a sequence number).
      */
     sealed interface Count extends Message permits PostcopyFrames.PostcopyAck, PostcopyFrames.Recover,
-            VerifyFrames.DigestsEnd {
+            VerifyFrames.DigestsEnd, StreamFrames.Streams, StreamFrames.Sync {
         /** @return the count */
         long count();
 
@@ -147,6 +148,8 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
             case KEEPALIVE -> Empty.read(frame, new ControlFrames.Keepalive());
             case ABORT -> ControlFrames.Abort.read(frame);
             case SETTLED -> ControlFrames.Settled.read(frame);
+            case STREAMS -> new StreamFrames.Streams(StreamFrames.positive(frame, "count"));
+            case SYNC -> new StreamFrames.Sync(StreamFrames.positive(frame, "sequence"));
         };
     }
 }

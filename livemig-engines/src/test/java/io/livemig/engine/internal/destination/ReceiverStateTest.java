@@ -17,10 +17,12 @@ class ReceiverStateTest {
     private static final Map<ReceiverState, Set<FrameType>> DOCUMENTED = Map.of(
             ReceiverState.AWAIT_HELLO, EnumSet.of(FrameType.HELLO),
             ReceiverState.AWAIT_SETUP, EnumSet.of(FrameType.SETUP),
-            ReceiverState.RECEIVING, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER),
+            ReceiverState.RECEIVING, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER,
+                    FrameType.STREAMS, FrameType.SYNC),
             ReceiverState.STOPPED, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
-                    FrameType.DEVICE_STATE, FrameType.COMMIT),
-            ReceiverState.POSTCOPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END),
+                    FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING),
+            ReceiverState.POSTCOPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
+                    FrameType.PING),
             ReceiverState.VERIFYING, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END),
             ReceiverState.DONE, EnumSet.noneOf(FrameType.class));
 

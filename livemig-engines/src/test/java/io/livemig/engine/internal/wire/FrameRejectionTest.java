@@ -187,7 +187,7 @@ class FrameRejectionTest {
         t.reject("minimum version 0", Kind.INCOMPATIBLE, t.valid(hello(0, 1, 1 << 20, 6)));
         t.reject("maximum version below the minimum", Kind.INCOMPATIBLE, t.valid(hello(2, 1, 1 << 20, 6)));
         t.reject("purpose 0, reserved as invalid", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 0));
-        t.reject("an unknown purpose 4", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 4));
+        t.reject("an unknown purpose 5", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 5));
         t.reject("an unknown purpose 0xFF", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 0xFF));
         t.reject("an unknown flag bit 1", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT + 1, (byte) 2));
         t.reject("an unknown flag bit 7", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT + 1, (byte) 0x81));
@@ -436,6 +436,12 @@ class FrameRejectionTest {
         t.reject(FrameType.RECOVER, "an empty payload", Kind.TRUNCATED, b -> { });
         t.rejectTrailingByte(new PostcopyFrames.Recover(3));
         t.rejectTrailingByte(new PostcopyFrames.RecoverAck());
+        t.reject(FrameType.STREAMS, "no data connection", Kind.INCONSISTENT_LENGTH, b -> b.putLong(0));
+        t.reject(FrameType.STREAMS, "a negative count", Kind.INCONSISTENT_LENGTH, b -> b.putLong(-1));
+        t.rejectTrailingByte(new StreamFrames.Streams(2));
+        t.reject(FrameType.SYNC, "sequence 0, before the first", Kind.INCONSISTENT_LENGTH, b -> b.putLong(0));
+        t.reject(FrameType.SYNC, "an empty payload", Kind.TRUNCATED, b -> { });
+        t.rejectTrailingByte(new StreamFrames.Sync(1));
     }
 
     private static void verification(Table t) {

@@ -173,6 +173,10 @@ class FrameRoundTripTest {
         t.add(message("no vCPU", new PostcopyDone(0, 0, 0, new long[0])));
         t.add(message("maximum vCPUs, largest values", new PostcopyDone(Long.MAX_VALUE, Long.MAX_VALUE - 1,
                 Long.MAX_VALUE, LongStream.range(0, Wire.MAX_VCPUS).map(i -> Long.MAX_VALUE - i).toArray())));
+        t.add(message("one data connection", new StreamFrames.Streams(1)));
+        t.add(message("sixteen data connections", new StreamFrames.Streams(16)));
+        t.add(message("the first barrier", new StreamFrames.Sync(1)));
+        t.add(message("a late barrier", new StreamFrames.Sync(Long.MAX_VALUE)));
         t.add(message("nothing missing", new Recover(0)));
         t.add(message("largest count", new Recover(Long.MAX_VALUE)));
         t.add(message("empty", new RecoverAck()));

@@ -75,6 +75,8 @@ class FrameWireBytesTest {
         table.put(FrameType.RECOVER_ACK, 0x0C);
         table.put(FrameType.PING, 0x0D);
         table.put(FrameType.AUTH, 0x0E);
+        table.put(FrameType.STREAMS, 0x0F);
+        table.put(FrameType.SYNC, 0x10);
         table.put(FrameType.HELLO_ACK, 0x41);
         table.put(FrameType.READY, 0x42);
         table.put(FrameType.RESUMED, 0x43);
@@ -130,8 +132,8 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void helloPurposeByteIs1New2Recover3Settle() {
-        Map<Purpose, Integer> codes = Map.of(Purpose.NEW, 1, Purpose.RECOVER, 2, Purpose.SETTLE, 3);
+    void helloPurposeByteIs1New2Recover3Settle4Stream() {
+        Map<Purpose, Integer> codes = Map.of(Purpose.NEW, 1, Purpose.RECOVER, 2, Purpose.SETTLE, 3, Purpose.STREAM, 4);
         assertEquals(Purpose.values().length, codes.size(), "a purpose is missing from this table");
         for (Purpose purpose : Purpose.values()) {
             byte[] frame = bytes(new Hello(2, 2, 1 << 20, 6, purpose, false, SESSION_ID, SOURCE_NONCE).write(writer));
