@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cold-migration throughput of an in-memory VM over TCP loopback (docs/benchmarks.md).
 # Usage: bench/cold-throughput.sh [MEM=1G] [RUNS=5]
-# Builds nothing: run `./mvnw -q install -DskipTests` first.
+# Builds nothing: run `./mvnw -q install -DskipTests` first. ./livemig starts with the build's AOT
+# cache when it matches the jar; LIVEMIG_AOT=0 bench/cold-throughput.sh measures without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mem=${1:-1G}
