@@ -8,12 +8,14 @@ import io.livemig.api.MigrationReport;
 import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
+import io.livemig.channel.Reconnector;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryProvider;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
+import io.livemig.kit.RedialableLink;
 import io.livemig.kit.SimulatedVm;
 import io.livemig.kit.Simulation;
 import io.livemig.kit.VirtualTime;
@@ -140,6 +142,11 @@ final class DemoCommand implements Callable<Integer> {
             description = "threads that read and encode pages in parallel in pre-copy rounds (default ${DEFAULT-VALUE})")
     int encoderThreads;
 
+    @Option(names = "--streams", defaultValue = "1",
+            description = "connections pages travel on, 1 to 16: above 1, that many data connections beside the "
+                    + "first, each with its own encoder thread (QEMU's multifd; default ${DEFAULT-VALUE})")
+    int streams;
+
     @Option(names = "--warmup", defaultValue = "0ms",
             description = "let the guest run this long before migrating (virtual time with --virtual-time)")
     Duration warmup;
@@ -195,6 +202,7 @@ final class DemoCommand implements Callable<Integer> {
                 .hybridRounds(hybridRounds)
                 .codecs(parseCodecs(codecs))
                 .encoderThreads(encoderThreads)
+                .streams(streams)
                 .secret(secret.orElse(null))
                 .xbzrleCacheBytes(xbzrleCache != null ? xbzrleCache.bytes()
                         : Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
@@ -287,11 +295,12 @@ final class DemoCommand implements Callable<Integer> {
     private Result overTcp(InMemoryVm source, MigrationOptions options) throws Exception {
         try (TcpChannelListener listener = TcpChannelListener.bind(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Duration.ofSeconds(30))) {
-            CompletableFuture<ReceivedMigration> destination = receiveAsync(
-                    () -> listener.accept(Duration.ofSeconds(30)), source, options);
-            try (Channel channel = TcpChannel.connect(listener.localAddress(), Duration.ofSeconds(10),
-                    Duration.ofSeconds(30))) {
-                return migrate(source, channel, options, destination);
+            ChannelSource accept = () -> listener.accept(Duration.ofSeconds(30));
+            CompletableFuture<ReceivedMigration> destination = receiveAsync(accept, accept::open, source, options);
+            ChannelSource dial = () -> TcpChannel.connect(listener.localAddress(), Duration.ofSeconds(10),
+                    Duration.ofSeconds(30));
+            try (Channel channel = dial.open()) {
+                return migrate(source, channel, dial::open, options, destination);
             }
         }
     }
@@ -318,21 +327,24 @@ final class DemoCommand implements Callable<Integer> {
         try (TlsChannelListener listener = TlsChannelListener.bind(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), ends.destination(),
                 ends.destinationExpects(), Duration.ofSeconds(30))) {
-            CompletableFuture<ReceivedMigration> destination = receiveAsync(
-                    () -> listener.accept(Duration.ofSeconds(30)), source, options);
-            try (Channel channel = TlsChannel.connect(listener.localAddress(), ends.source(), ends.sourceExpects(),
-                    Duration.ofSeconds(10), Duration.ofSeconds(30))) {
-                return migrate(source, channel, options, destination);
+            ChannelSource accept = () -> listener.accept(Duration.ofSeconds(30));
+            CompletableFuture<ReceivedMigration> destination = receiveAsync(accept, accept::open, source, options);
+            ChannelSource dial = () -> TlsChannel.connect(listener.localAddress(), ends.source(),
+                    ends.sourceExpects(), Duration.ofSeconds(10), Duration.ofSeconds(30));
+            try (Channel channel = dial.open()) {
+                return migrate(source, channel, dial::open, options, destination);
             }
         }
     }
 
     private Result overMemory(InMemoryVm source, MigrationOptions options) throws Exception {
-        InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(linkBandwidth.bytes(), linkLatency),
+        RedialableLink link = new RedialableLink(LinkShape.of(linkBandwidth.bytes(), linkLatency),
                 TimeSource.system());
-        CompletableFuture<ReceivedMigration> destination = receiveAsync(pair::destination, source, options);
+        InMemoryChannel.Pair pair = link.first();
+        CompletableFuture<ReceivedMigration> destination = receiveAsync(pair::destination,
+                link.destinationSide(Duration.ofSeconds(30)), source, options);
         try (Channel channel = pair.source()) {
-            return migrate(source, channel, options, destination);
+            return migrate(source, channel, link.sourceSide(), options, destination);
         }
     }
 
@@ -343,20 +355,21 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /**
-     * Receives into an in-memory VM on a thread of its own. The VM is made before the source
+     * Receives into an in-memory VM on a thread of its own, taking the source's further connections
+     * ({@code --streams}, post-copy recovery) from {@code more}. The VM is made before the source
      * connects, with the source's layout, as a destination host prepares one (QEMU's
      * {@code -incoming}): allocating guest RAM is not part of the migration's time. A source that
      * announces something else gets a VM made for it.
      */
-    private static CompletableFuture<ReceivedMigration> receiveAsync(ChannelSource channels, InMemoryVm source,
-                                                                    MigrationOptions options) {
+    private static CompletableFuture<ReceivedMigration> receiveAsync(ChannelSource channels, Reconnector more,
+                                                                    InMemoryVm source, MigrationOptions options) {
         InMemoryProvider provider = new InMemoryProvider();
         URI uri = URI.create(InMemoryProvider.SCHEME + ":target");
         InMemoryVm prepared = provider.createTarget(uri, source.descriptor());
         return CompletableFuture.supplyAsync(() -> {
             boolean[] used = new boolean[1];
             try (Channel channel = channels.open()) {
-                return LiveMigration.receive(channel, d -> {
+                return LiveMigration.receive(channel, more, d -> {
                     if (d.equals(prepared.descriptor())) {
                         used[0] = true;
                         return prepared;
@@ -377,12 +390,16 @@ final class DemoCommand implements Callable<Integer> {
         return options.toBuilder().listener(MigrationListener.NONE).build();
     }
 
-    private static Result migrate(InMemoryVm source, Channel channel, MigrationOptions options,
+    /**
+     * Migrates over {@code channel}; {@code more} makes the data connections of {@code --streams}
+     * (and a new channel if post-copy's link breaks).
+     */
+    private static Result migrate(InMemoryVm source, Channel channel, Reconnector more, MigrationOptions options,
                                   CompletableFuture<ReceivedMigration> destination) throws InterruptedException {
         MigrationReport report = null;
         MigrationException error = null;
         try {
-            report = LiveMigration.migrate(source, channel, options);
+            report = LiveMigration.migrate(source, channel, more, options);
         } catch (MigrationException e) {
             error = e;
         }

@@ -170,6 +170,11 @@ final class KvmCommand {
                 description = "escalation ladder when pre-copy does not converge, in order: "
                         + "raise-downtime:STEP:CEILING, autoconverge[:INITIAL:INCREMENT:MAX], force, abort, postcopy "
                         + "(default ${DEFAULT-VALUE})")
+        @Option(names = "--streams", defaultValue = "1",
+                description = "connections pages travel on, 1 to 16: above 1, that many data connections to the "
+                        + "receiver beside the first, each with its own encoder thread (QEMU's multifd; default 1)")
+        int streams;
+
         List<String> onStall;
 
         @Option(names = "--stall-rounds", defaultValue = "3",
@@ -233,7 +238,7 @@ final class KvmCommand {
                     .postcopyBandwidthLimitBytesPerSecond(postcopyBandwidth != null ? postcopyBandwidth.bytes()
                             : bandwidth.bytes())
                     .codecs(DemoCommand.parseCodecs(codecs))
-                    .encoderThreads(encoderThreads).maxRounds(maxRounds).hybridRounds(hybridRounds)
+                    .encoderThreads(encoderThreads).streams(streams).maxRounds(maxRounds).hybridRounds(hybridRounds)
                     .escalation(Escalations.parse(onStall)).stallRounds(stallRounds)
                     .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
                     .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
