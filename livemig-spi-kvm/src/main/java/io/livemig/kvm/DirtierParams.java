@@ -8,7 +8,13 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * What the dirtier guest does, written where it reads it: a parameter block at guest-physical
  * {@value #ADDRESS} (see {@code dirtier.S}).
  *
- * @param workingSetBase  first byte of the working set, a multiple of 4 KiB, at or above 4 MiB
+ * <p>The working set is a range of RAM counted without holes: the guest reads its memory map and
+ * skips the MMIO hole, so RAM offset {@code x} is guest-physical {@code x} below the hole
+ * (3 GiB in the {@link MicroVmm}) and {@code x - 3 GiB + 4 GiB} above it. A working set of
+ * {@code [3 GiB - 2 MiB, +4 MiB)} in a 4 GiB VM is 2 MiB below the hole and 2 MiB from 4 GiB.
+ *
+ * @param workingSetBase  first byte of the working set as a RAM offset, a multiple of 4 KiB, at
+ *                        or above 4 MiB
  * @param workingSetBytes bytes of the working set, at least one page
  * @param bytesPerWrite   bytes each write stores (rounded up to 8, at most 4096)
  * @param random          random pages (true) or a sequential sweep
@@ -45,15 +51,30 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
     }
 
     /**
-     * Writes the block into guest RAM.
+     * Writes the block into the RAM of a VM of contiguous RAM from 0 (no hole).
      *
+     * @param ram    guest RAM from guest-physical 0
      * @param tscKhz the guest's TSC frequency, which paces the writes
      * @throws IllegalArgumentException if the working set does not fit in {@code ram}
      */
     public void writeTo(MemorySegment ram, long tscKhz) {
-        if (workingSetBase + workingSetBytes > ram.byteSize()) {
+        write(ram, ram.byteSize(), tscKhz);
+    }
+
+    /**
+     * Writes the block into the RAM of {@code vm}, whose layout may have a hole.
+     *
+     * @param tscKhz the guest's TSC frequency, which paces the writes
+     * @throws IllegalArgumentException if the working set does not fit in the VM's RAM
+     */
+    public void writeTo(KvmVm vm, long tscKhz) {
+        write(vm.memory(), vm.memoryBytes(), tscKhz);
+    }
+
+    private void write(MemorySegment ram, long ramBytes, long tscKhz) {
+        if (workingSetBase + workingSetBytes > ramBytes) {
             throw new IllegalArgumentException("the working set ends at " + (workingSetBase + workingSetBytes)
-                    + ", past the guest's " + ram.byteSize() + " bytes of RAM");
+                    + ", past the guest's " + ramBytes + " bytes of RAM");
         }
         long[] block = {MAGIC, workingSetBase, workingSetBytes, bytesPerWrite, random ? 1 : 0, bytesPerSecond, tscKhz,
                 tickMillis, checkMillis, seed};

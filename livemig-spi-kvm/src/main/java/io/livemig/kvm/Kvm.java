@@ -111,10 +111,11 @@ public final class Kvm implements AutoCloseable {
     }
 
     /**
-     * Creates a VM with {@code memoryBytes} of guest RAM from guest-physical address 0.
+     * Creates a VM with {@code memoryBytes} of guest RAM from guest-physical address 0: up to
+     * 3 GiB below the MMIO hole, the rest from 4 GiB (see {@link KvmVm#slotsFor}).
      *
-     * @param memoryBytes a multiple of 4 KiB, at most 3 GiB (the micro-VMM keeps RAM below the
-     *                    PCI hole at 3 GiB so that one slot holds it)
+     * @param memoryBytes a positive multiple of 4 KiB, at most {@link KvmVm#MAX_MEMORY_BYTES}
+     * @throws IllegalArgumentException for another size
      */
     public KvmVm createVm(long memoryBytes) {
         return new KvmVm(this, Sys.ioctl(fd, KvmAbi.CREATE_VM, 0, "KVM_CREATE_VM"), memoryBytes);

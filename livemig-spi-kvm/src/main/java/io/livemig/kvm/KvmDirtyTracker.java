@@ -6,44 +6,40 @@ import io.livemig.spi.PageSet;
 /**
  * Dirty pages of a {@link KvmVm}: KVM's dirty log (what vCPUs wrote), ORed with the pages the
  * VMM itself wrote into guest RAM ({@link #vmmWrote}) and with the pages an engine gave back
- * after a failed send ({@link #redirty}), so that no dirty page is ever lost. Thread-safe.
+ * after a failed send ({@link #redirty}), so that no dirty page is ever lost. Page numbers are
+ * guest-physical; each KVM memory slot's log is fetched on its own and only its non-zero words
+ * are merged ({@link KvmVm#fetchDirtyLog(PageSet)}). Thread-safe.
  */
 final class KvmDirtyTracker implements DirtyTracker {
 
     private final KvmVm vm;
-    private final long[] words;
     private PageSet pending;
     private boolean tracking;
 
     KvmDirtyTracker(KvmVm vm) {
         this.vm = vm;
-        this.words = new long[(int) ((vm.pageCount() + 63) / 64)];
-        this.pending = new PageSet(vm.pageCount());
+        this.pending = new PageSet(vm.pageSpan());
     }
 
     @Override
     public synchronized void start() {
         vm.setDirtyLogging(false);
         vm.setDirtyLogging(true);
-        pending = new PageSet(vm.pageCount());
+        pending = new PageSet(vm.pageSpan());
         tracking = true;
     }
 
     @Override
     public synchronized PageSet collect() {
         requireTracking();
+        PageSet dirty = pending;
         try {
-            vm.fetchDirtyLog(words);
+            vm.fetchDirtyLog(dirty);
         } catch (KvmException e) {
+            // Nothing of the log was lost: what was merged stays pending for the next collect.
             throw new TrackingException("reading KVM's dirty log failed", e);
         }
-        PageSet dirty = pending;
-        pending = new PageSet(vm.pageCount());
-        for (int i = 0; i < words.length; i++) {
-            if (words[i] != 0) {
-                dirty.orWord(i, words[i]);
-            }
-        }
+        pending = new PageSet(vm.pageSpan());
         return dirty;
     }
 

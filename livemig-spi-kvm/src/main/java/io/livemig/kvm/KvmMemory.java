@@ -12,7 +12,8 @@ import java.util.Optional;
 import java.util.function.LongConsumer;
 
 /**
- * Guest RAM of a {@link KvmVm} as the engines see it: one region of 4 KiB pages from 0. Reads
+ * Guest RAM of a {@link KvmVm} as the engines see it: its regions of 4 KiB pages (one per KVM
+ * memory slot, page numbers guest-physical, the MMIO hole below 4 GiB not RAM). Reads
  * and writes copy between the guest's mapping and the engine's buffer (one copy, no
  * intermediate). Guest RAM is a memfd whose never-written pages are holes: they cost nothing
  * until touched, {@link #populatedPages()} finds the rest without touching them, and
@@ -27,7 +28,7 @@ public final class KvmMemory implements MemorySource, MemorySink {
     /** @param vmmWrote told of every page written through this sink (the VMM's own writes) */
     KvmMemory(KvmVm vm, LongConsumer vmmWrote) {
         this.vm = vm;
-        this.layout = MemoryLayout.contiguous(KvmVm.PAGE_BYTES, vm.memoryBytes());
+        this.layout = vm.layout();
         this.vmmWrote = vmmWrote;
     }
 
@@ -37,9 +38,9 @@ public final class KvmMemory implements MemorySource, MemorySink {
     }
 
     private MemorySegment pages(long firstPage, int pageCount) {
-        if (firstPage < 0 || pageCount < 1 || firstPage + pageCount > vm.pageCount()) {
-            throw new IndexOutOfBoundsException("pages [" + firstPage + ", +" + pageCount + ") outside the "
-                    + vm.pageCount() + " pages of guest RAM");
+        if (!layout.containsRun(firstPage, pageCount)) {
+            throw new IndexOutOfBoundsException("pages [" + firstPage + ", +" + pageCount + ") are not inside one "
+                    + "region of guest RAM " + layout.regions());
         }
         return vm.memory().asSlice(firstPage * KvmVm.PAGE_BYTES, (long) pageCount * KvmVm.PAGE_BYTES);
     }
@@ -55,26 +56,12 @@ public final class KvmMemory implements MemorySource, MemorySink {
     /**
      * The pages of the memfd that hold data, found with {@code lseek(SEEK_DATA/SEEK_HOLE)}: a page
      * the guest (or the VMM) never wrote is a hole of the memfd, and is neither read nor
-     * allocated by this. One pair of system calls per populated run.
+     * allocated by this. One pair of system calls per populated run (and per slot), whatever the
+     * size of the holes; memfd offsets are translated to guest page frame numbers slot by slot.
      */
     @Override
     public Optional<PageSet> populatedPages() {
-        PageSet populated = new PageSet(layout.pageSpan());
-        int fd = vm.memoryFd();
-        long size = vm.memoryBytes();
-        long offset = 0;
-        while (offset < size) {
-            long data = Sys.seek(fd, offset, Sys.SEEK_DATA);
-            if (data < 0 || data >= size) {
-                break;
-            }
-            long hole = Math.min(size, Sys.seek(fd, data, Sys.SEEK_HOLE));
-            long first = data / KvmVm.PAGE_BYTES;
-            long end = (hole + KvmVm.PAGE_BYTES - 1) / KvmVm.PAGE_BYTES;
-            populated.addRange(first, end - first);
-            offset = end * KvmVm.PAGE_BYTES;
-        }
-        return Optional.of(populated);
+        return Optional.of(vm.populatedPages());
     }
 
     /** @return the bytes of guest RAM the memfd has allocated (what populating cost) */
@@ -100,7 +87,7 @@ public final class KvmMemory implements MemorySource, MemorySink {
     @Override
     public void zeroPages(long firstPage, int pageCount) {
         pages(firstPage, pageCount);
-        Sys.punchHole(vm.memoryFd(), firstPage * KvmVm.PAGE_BYTES, (long) pageCount * KvmVm.PAGE_BYTES);
+        vm.discardPages(firstPage, pageCount);
         for (int i = 0; i < pageCount; i++) {
             vmmWrote.accept(firstPage + i);
         }

@@ -2,7 +2,7 @@ package io.livemig.kvm;
 
 import io.livemig.api.ByteSize;
 import io.livemig.spi.HypervisorProvider;
-import io.livemig.spi.MemoryRegion;
+import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.spi.VmDescriptor;
@@ -26,7 +26,7 @@ import java.util.Set;
  * path, or {@code dirtier} for the built-in guest, built with the host's binutils) and returns
  * it running. For the dirtier: {@code rate=BYTES_PER_SECOND} (default 0: unpaced),
  * {@code bpw=BYTES} per write (default 4096), {@code pattern=random|sequential},
- * {@code ws=BYTES} (default all RAM from 4 MiB).
+ * {@code ws=BYTES} (default all RAM from 4 MiB; above 3 GiB it continues from 4 GiB).
  * <p>Target: {@code kvm:?console=FILE} creates a paused VM with the announced memory and vCPUs.
  *
  * <p>Sizes take suffixes K, M, G (powers of 1024). Unknown parameters are refused.
@@ -74,7 +74,7 @@ public final class KvmProvider implements HypervisorProvider {
                 new DirtierParams(4L << 20, ws, (int) ByteSize.parse(q.getOrDefault("bpw", "4096")).bytes(),
                         !"sequential".equals(q.getOrDefault("pattern", "random")),
                         ByteSize.parse(q.getOrDefault("rate", "0")).bytes(), 500, 2000, 7)
-                        .writeTo(vmm.vm().memory(), vmm.vcpus().get(0).tscKhz());
+                        .writeTo(vmm.vm(), vmm.vcpus().get(0).tscKhz());
             }
             vmm.start();
             vmm.resume();
@@ -88,14 +88,14 @@ public final class KvmProvider implements HypervisorProvider {
     @Override
     public MigrationTarget createTarget(URI uri, VmDescriptor descriptor) throws IOException {
         Map<String, String> q = query(uri, TARGET_KEYS);
-        var regions = descriptor.memoryLayout().regions();
-        if (descriptor.memoryLayout().pageSizeBytes() != KvmVm.PAGE_BYTES || regions.size() != 1
-                || regions.get(0).firstPage() != 0) {
-            throw new IllegalArgumentException("a KVM target holds one RAM region of 4 KiB pages from 0, not "
-                    + descriptor.memoryLayout());
+        MemoryLayout layout = descriptor.memoryLayout();
+        long memoryBytes = layout.memoryBytes();
+        if (layout.pageSizeBytes() != KvmVm.PAGE_BYTES || memoryBytes > KvmVm.MAX_MEMORY_BYTES
+                || !layout.equals(KvmVm.layoutFor(memoryBytes))) {
+            throw new IllegalArgumentException("a KVM target holds RAM of 4 KiB pages from 0 up to 3 GiB and the rest "
+                    + "from 4 GiB, at most " + (KvmVm.MAX_MEMORY_BYTES >> 30) + " GiB, not " + layout);
         }
-        MemoryRegion ram = regions.get(0);
-        MicroVmm vmm = MicroVmm.builder().memoryBytes(ram.pageCount() * KvmVm.PAGE_BYTES)
+        MicroVmm vmm = MicroVmm.builder().memoryBytes(memoryBytes)
                 .vcpus(descriptor.vcpuCount()).console(console(q)).build();
         return new KvmGuest(vmm);
     }

@@ -28,13 +28,15 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * same way.
  *
  * <ul>
- *   <li><b>Memory</b>: guest RAM of a given size from guest-physical 0 (see {@link KvmVm}).</li>
+ *   <li><b>Memory</b>: guest RAM of a given size from guest-physical 0, up to 3 GiB below the
+ *       MMIO hole and the rest from 4 GiB, one KVM memory slot each (see {@link KvmVm}).</li>
  *   <li><b>vCPUs</b>: one thread each, running {@code KVM_RUN} in a loop. A Multiboot guest starts
  *       on vCPU 0 (the boot processor); the others are created, saved and restored, but not run
  *       (no interrupt controller here to start them).</li>
  *   <li><b>Boot</b>: {@link #loadMultiboot} loads a Multiboot v1 kernel (ELF32 or flat with load
  *       addresses) and puts vCPU 0 in 32-bit protected mode as the Multiboot specification says:
- *       EAX = 0x2BADB002, EBX = the boot information (mem_lower, mem_upper), flat 4 GiB code and
+ *       EAX = 0x2BADB002, EBX = the boot information (mem_lower, mem_upper, and a memory map of
+ *       every RAM range), flat 4 GiB code and
  *       data segments, CR0.PE set and paging off, interrupts off.</li>
  *   <li><b>Devices</b>: a console on I/O port 0xE9 (the debugcon convention: each byte written
  *       there is output). Other ports read as all ones and ignore writes; so does MMIO.</li>
@@ -129,7 +131,7 @@ public final class MicroVmm implements AutoCloseable {
                 throw new IllegalStateException("load before start, not when " + state);
             }
         }
-        Multiboot.Loaded loaded = Multiboot.load(image, vm.memory());
+        Multiboot.Loaded loaded = Multiboot.load(image, vm.memory(), vm.layout());
         setProtectedModeEntry(vcpus.get(0), loaded.entry(), Multiboot.BOOTLOADER_MAGIC, loaded.infoAddress());
         return loaded;
     }
@@ -540,7 +542,11 @@ public final class MicroVmm implements AutoCloseable {
         private Builder() {
         }
 
-        /** @param bytes guest RAM, a multiple of 4 KiB up to 3 GiB @return this */
+        /**
+         * @param bytes guest RAM, a multiple of 4 KiB up to {@link KvmVm#MAX_MEMORY_BYTES}; allocated
+         *              only as the guest writes it
+         * @return this
+         */
         public Builder memoryBytes(long bytes) {
             this.memoryBytes = bytes;
             return this;

@@ -1,17 +1,27 @@
 package io.livemig.kvm;
 
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemoryRegion;
+
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 
 /**
  * Loads a Multiboot (version 1) kernel into guest RAM: an ELF32 executable (its PT_LOAD
  * segments at their physical addresses), or any image whose Multiboot header sets flag 16 and
  * carries the load addresses (the "a.out kludge", which is how flat binaries are loaded), and
- * writes the boot information structure the kernel finds in EBX.
+ * writes the boot information structure the kernel finds in EBX: {@code mem_lower} and
+ * {@code mem_upper} (flag 0), and a memory map (flag 6) with one available entry per RAM range —
+ * conventional memory below 640 KiB, RAM from 1 MiB to the MMIO hole, and RAM from 4 GiB up — so
+ * that a kernel finds memory above 4 GiB, which {@code mem_upper} cannot describe.
  *
  * <p>Every address is checked against guest RAM before a byte is copied; a malformed image is
  * refused with an {@link IllegalArgumentException} that says what is wrong.
@@ -29,6 +39,14 @@ public final class Multiboot {
     private static final int FLAG_MEMORY_INFO = 1 << 1;
     private static final int FLAG_VIDEO = 1 << 2;
     private static final int FLAG_ADDRESSES = 1 << 16;
+    private static final int INFO_FLAG_MEMORY = 1;
+    private static final int INFO_FLAG_MMAP = 1 << 6;
+    /** The memory map follows the boot information in the same page. */
+    private static final long MMAP_ADDRESS = INFO_ADDRESS + 128;
+    private static final int MMAP_ENTRY_BYTES = 24;
+    private static final int MMAP_AVAILABLE = 1;
+    private static final long LOWER_MEMORY_END = 640L << 10;
+    private static final long UPPER_MEMORY_START = 1L << 20;
 
     /**
      * What was loaded.
@@ -45,12 +63,39 @@ public final class Multiboot {
     }
 
     /**
-     * Loads {@code image} into {@code ram} (guest-physical address 0 at offset 0).
+     * Loads {@code image} into {@code ram}, one contiguous range of RAM from guest-physical 0.
      *
+     * @throws IllegalArgumentException as {@link #load(byte[], MemorySegment, MemoryLayout)}
+     */
+    public static Loaded load(byte[] image, MemorySegment ram) {
+        return load(image, ram, MemoryLayout.contiguous(4096, ram.byteSize() / 4096 * 4096));
+    }
+
+    /**
+     * Loads {@code image} into guest RAM shaped as {@code layout}.
+     *
+     * @param ram    guest-physical space: address {@code a} at offset {@code a}, at least
+     *               {@code layout.pageSpan()} pages (only the layout's regions are written)
+     * @param layout the RAM regions; the first must start at 0, and the image must fit in it
+     *               below 4 GiB; every region is described in the memory map
      * @throws IllegalArgumentException if it has no valid Multiboot header, asks for what this
      *                                  loader cannot give (video mode, modules) or does not fit
      */
-    public static Loaded load(byte[] image, MemorySegment ram) {
+    public static Loaded load(byte[] image, MemorySegment ram, MemoryLayout layout) {
+        MemoryRegion first = layout.regions().get(0);
+        if (first.firstPage() != 0) {
+            throw new IllegalArgumentException("a Multiboot guest needs RAM from address 0, not " + layout.regions());
+        }
+        if (ram.byteSize() < layout.pageSpan() * layout.pageSizeBytes()) {
+            throw new IllegalArgumentException("guest-physical space of " + ram.byteSize() + " bytes is smaller than "
+                    + "the layout " + layout.regions());
+        }
+        // Every address a Multiboot kernel is given is 32-bit: what it is loaded into is the first region.
+        MemorySegment low = ram.asSlice(0, Math.min(first.endPage() * layout.pageSizeBytes(), 1L << 32));
+        return load(image, low, ram, layout);
+    }
+
+    private static Loaded load(byte[] image, MemorySegment ram, MemorySegment space, MemoryLayout layout) {
         ByteBuffer in = ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN);
         int header = -1;
         for (int at = 0; at + 12 <= Math.min(image.length, SEARCH_BYTES); at += 4) {
@@ -78,7 +123,7 @@ public final class Multiboot {
             throw new IllegalArgumentException("the image is not ELF and its Multiboot header has no load addresses "
                     + "(flag 16)");
         }
-        writeInfo(ram);
+        writeInfo(space, layout);
         return loaded;
     }
 
@@ -171,12 +216,40 @@ public final class Multiboot {
         }
     }
 
-    /** The boot information: flags bit 0, mem_lower and mem_upper in KiB. */
-    private static void writeInfo(MemorySegment ram) {
-        MemorySegment info = ram.asSlice(INFO_ADDRESS, 116);
+    /**
+     * The boot information: flags bits 0 and 6; mem_lower and mem_upper in KiB (upper: RAM from
+     * 1 MiB to the first hole); the memory map, each entry {@code size, base_addr, length, type}
+     * with {@code size} not counting itself.
+     */
+    private static void writeInfo(MemorySegment ram, MemoryLayout layout) {
+        long pageBytes = layout.pageSizeBytes();
+        long lowEnd = Math.min(layout.regions().get(0).endPage() * pageBytes, 1L << 32);
+        List<long[]> ranges = new ArrayList<>();
+        ranges.add(new long[] {0, Math.min(lowEnd, LOWER_MEMORY_END)});
+        if (lowEnd > UPPER_MEMORY_START) {
+            ranges.add(new long[] {UPPER_MEMORY_START, lowEnd - UPPER_MEMORY_START});
+        }
+        for (MemoryRegion region : layout.regions().subList(1, layout.regions().size())) {
+            ranges.add(new long[] {region.firstPage() * pageBytes, region.pageCount() * pageBytes});
+        }
+        if (MMAP_ADDRESS + (long) ranges.size() * MMAP_ENTRY_BYTES > INFO_ADDRESS + 0x1000) {
+            throw new IllegalArgumentException("a layout of " + layout.regions().size()
+                    + " regions does not fit the boot information page");
+        }
+        MemorySegment info = ram.asSlice(INFO_ADDRESS, 0x1000);
         info.fill((byte) 0);
-        info.set(JAVA_INT, 0, 1);
-        info.set(JAVA_INT, 4, 640);
-        info.set(JAVA_INT, 8, (int) Math.max(0, (ram.byteSize() - (1 << 20)) / 1024));
+        info.set(JAVA_INT, 0, INFO_FLAG_MEMORY | INFO_FLAG_MMAP);
+        info.set(JAVA_INT, 4, (int) (Math.min(lowEnd, LOWER_MEMORY_END) / 1024));
+        info.set(JAVA_INT, 8, (int) Math.max(0, (lowEnd - UPPER_MEMORY_START) / 1024));
+        info.set(JAVA_INT, 44, ranges.size() * MMAP_ENTRY_BYTES);
+        info.set(JAVA_INT, 48, (int) MMAP_ADDRESS);
+        long at = MMAP_ADDRESS - INFO_ADDRESS;
+        for (long[] range : ranges) {
+            info.set(JAVA_INT_UNALIGNED, at, MMAP_ENTRY_BYTES - 4);
+            info.set(JAVA_LONG_UNALIGNED, at + 4, range[0]);
+            info.set(JAVA_LONG_UNALIGNED, at + 12, range[1]);
+            info.set(JAVA_INT_UNALIGNED, at + 20, MMAP_AVAILABLE);
+            at += MMAP_ENTRY_BYTES;
+        }
     }
 }

@@ -104,7 +104,9 @@ final class KvmCommand {
                         + "(default ${DEFAULT-VALUE})")
         String guest;
 
-        @Option(names = "--mem", defaultValue = "256M", description = "guest RAM (default ${DEFAULT-VALUE})")
+        @Option(names = "--mem", defaultValue = "256M",
+                description = "guest RAM, up to 3G below the MMIO hole and the rest from 4G; allocated as the guest "
+                        + "writes it (default ${DEFAULT-VALUE})")
         SizeArg memory;
 
         @Option(names = "--console", description = "write the guest's console (port 0xE9) to this file")
@@ -118,8 +120,13 @@ final class KvmCommand {
                 description = "dirtier: bytes per write, 8 to 4096 (default ${DEFAULT-VALUE})")
         int bytesPerWrite;
 
-        @Option(names = "--working-set", description = "dirtier: bytes of RAM it writes, from 4 MiB (default: the rest)")
+        @Option(names = "--working-set", description = "dirtier: bytes of RAM it writes, from the base (default: the rest)")
         SizeArg workingSet;
+
+        @Option(names = "--working-set-base", defaultValue = "4M",
+                description = "dirtier: where the working set starts, counted in RAM without the hole (3G is 4G's "
+                        + "address), from 4M (default ${DEFAULT-VALUE})")
+        SizeArg workingSetBase;
 
         @Option(names = "--pattern", defaultValue = "random",
                 description = "dirtier: random or sequential (default ${DEFAULT-VALUE})")
@@ -207,9 +214,10 @@ final class KvmCommand {
             try (MicroVmm vmm = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build()) {
                 vmm.loadMultiboot(Files.readAllBytes(image));
                 if (guest.equals("dirtier")) {
-                    long ws = workingSet != null ? workingSet.bytes() : memory.bytes() - (4L << 20);
-                    new DirtierParams(4L << 20, ws, bytesPerWrite, !pattern.equalsIgnoreCase("sequential"),
-                            dirtyRate.bytes(), 500, 2000, 7).writeTo(vmm.vm().memory(), vmm.vcpus().get(0).tscKhz());
+                    long base = workingSetBase.bytes();
+                    long ws = workingSet != null ? workingSet.bytes() : memory.bytes() - base;
+                    new DirtierParams(base, ws, bytesPerWrite, !pattern.equalsIgnoreCase("sequential"),
+                            dirtyRate.bytes(), 500, 2000, 7).writeTo(vmm.vm(), vmm.vcpus().get(0).tscKhz());
                 }
                 vmm.start();
                 vmm.resume();

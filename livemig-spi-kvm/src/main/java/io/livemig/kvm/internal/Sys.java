@@ -38,6 +38,9 @@ public final class Sys {
     public static final int O_CLOEXEC = 0x80000;
     public static final int PROT_READ = 1;
     public static final int PROT_WRITE = 2;
+    /** No access: a reservation of address space. */
+    public static final int PROT_NONE = 0;
+    public static final int MAP_FIXED = 0x10;
     public static final int MAP_SHARED = 1;
     public static final int MAP_PRIVATE = 2;
     public static final int MAP_ANONYMOUS = 0x20;
@@ -215,6 +218,27 @@ public final class Sys {
             MemorySegment p = (MemorySegment) MMAP.invokeExact(c, MemorySegment.NULL, length, prot, flags, fd, offset);
             if (p.address() == -1L) {
                 throw fail("mmap(" + what + ", " + length + " bytes)", lastErrno(c));
+            }
+            return p.reinterpret(length);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * mmap(2) with {@code MAP_FIXED} at {@code at}: replaces whatever was mapped there (a part of a
+     * reservation this process made, never anything else).
+     *
+     * @param at the address; the segment returned has {@code length} bytes from it
+     */
+    public static MemorySegment mmapAt(MemorySegment at, long length, int prot, int flags, int fd, long offset,
+                                       String what) {
+        try {
+            MemorySegment c = CAPTURED.get();
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(c, at, length, prot, flags | MAP_FIXED, fd, offset);
+            if (p.address() == -1L) {
+                throw fail("mmap(" + what + ", " + length + " bytes at 0x" + Long.toHexString(at.address()) + ")",
+                        lastErrno(c));
             }
             return p.reinterpret(length);
         } catch (Throwable t) {

@@ -5,13 +5,22 @@
  * 4 GiB with 2 MiB pages, enter long mode, drop to ring 3 with IOPL 3 (so that `out` to the
  * console still works) and interrupts off. Everything after that runs in ring 3, natively.
  *
+ * Memory: from the Multiboot memory map (flag 6), RAM is the available range holding 1 MiB (up
+ * to the MMIO hole, "low top") and the first available range from 4 GiB up ("high"); without a
+ * map, mem_upper. High RAM is mapped from ring 3 (the tables are user-writable): one page
+ * directory of 2 MiB pages per GiB of it, built at 2 MiB (room for 4 GiB to 512 GiB below the
+ * 4 MiB where working sets start) and then linked into the PDPT, so only the PDPT writes trap
+ * (1 GiB pages would need none, but not every host offers them to guests). The working set is
+ * counted in RAM offsets that skip the hole: offset x is address x below low top and
+ * x - low top + high base above it, so one working set can span both ranges.
+ *
  * Parameters: the VMM writes a block at physical 0x8000 (all u64, little-endian):
  *   +0  magic "LMDIRTY1"      +8  working-set base      +16 working-set bytes
  *   +24 bytes per write       +32 pattern (0 sequential, 1 random)
  *   +40 write rate, bytes/s (0: as fast as it can)       +48 TSC frequency, kHz
  *   +56 progress line every N ms                         +64 self-check every N ms
  *   +72 random seed
- * Without the magic (another VMM, such as QEMU): the working set is RAM from 4 MiB up, whole-page
+ * Without the magic (another VMM, such as QEMU): the working set is all RAM from 4 MiB up, whole-page
  * random writes, unpaced, unless the Multiboot command line says otherwise with single-letter
  * keys, decimal values: w=working-set bytes b=bytes per write p=pattern r=rate (bytes/s)
  * f=TSC kHz t=progress ms c=check ms s=seed, e.g. "dirtier w=268435456 r=52428800 f=2596150".
@@ -22,7 +31,11 @@
  * written quadwords must be equal, and their first quadwords must add up to SUM. A page lost or
  * torn by a migration breaks one or the other, and the console says "check FAILED".
  *
- * Console (port 0xE9): "dirtier start ws=<pages> bpw=<bytes>", then "tick <n> writes <W>"
+ * A working set that does not fit the RAM found is cut to fit (a run that touched memory that is
+ * not there would fault, and this guest has no fault handler).
+ *
+ * Console (port 0xE9): "dirtier start ws=<pages> bpw=<bytes> high=<MiB of RAM from 4 GiB>",
+ * then "tick <n> writes <W>"
  * every progress interval and "check ok <n>" or "check FAILED ..." every check interval.
  */
         .set MB_MAGIC, 0x1BADB002
@@ -31,6 +44,7 @@
         .set PML4, 0x1000
         .set PDPT, 0x2000
         .set PD0, 0x3000
+        .set HIGH_PDS, 0x200000             /* up to 508 directories, below 4 MiB */
         .set USER_STACK, 0x80000
         .set KERNEL_STACK, 0x7F000
         .set CONSOLE, 0xE9
@@ -76,6 +90,7 @@ _start:
         incl %ecx
         cmpl $2048, %ecx
         jb 1b
+
 
         movl %cr4, %eax
         orl $0x20, %eax                    /* PAE */
@@ -123,6 +138,11 @@ user_main:
         call print_str
         movq bpw_quads(%rip), %rax
         shlq $3, %rax
+        call print_dec
+        leaq msg_high(%rip), %rsi
+        call print_str
+        movq high_bytes(%rip), %rax
+        shrq $20, %rax
         call print_dec
         call newline
         rdtsc
@@ -209,7 +229,10 @@ one_write:
 5:      movq %rax, idx(%rip)
         shlq $12, %rax
         addq ws_base(%rip), %rax
-        movq %rax, %rdi
+        cmpq low_top(%rip), %rax           /* RAM offset to address: skip the hole */
+        jb 1f
+        addq hole_shift(%rip), %rax
+1:      movq %rax, %rdi
         movq writes(%rip), %rax
         incq %rax
         movq %rax, writes(%rip)
@@ -253,7 +276,10 @@ pace:
 /* The self-check over the whole working set. */
 check:
         movq ws_base(%rip), %rdi
-        movq ws_pages(%rip), %rcx
+        cmpq low_top(%rip), %rdi
+        jb 1f
+        addq hole_shift(%rip), %rdi
+1:      movq ws_pages(%rip), %rcx
         xorl %r8d, %r8d                    /* total */
         xorl %r9d, %r9d                    /* page number */
 10:     movq (%rdi), %rax
@@ -267,7 +293,10 @@ check:
         addq $8, %r11
         jmp 11b
 12:     addq $4096, %rdi
-        incq %r9
+        cmpq low_top(%rip), %rdi           /* the end of low RAM: on above the hole */
+        jne 1f
+        movq high_base(%rip), %rdi
+1:      incq %r9
         cmpq %rcx, %r9
         jb 10b
         cmpq sum(%rip), %r8
@@ -299,8 +328,9 @@ check_sum:
         movq %r8, sum(%rip)                /* report once, then go on checking from here */
         ret
 
-/* Reads the parameter block, or takes the defaults. */
+/* Reads the parameter block, or takes the defaults; then fits the working set to the RAM found. */
 load_params:
+        call memory_map
         movabsq $0x3159545249444d4c, %rax  /* "LMDIRTY1" */
         cmpq %rax, PARAMS
         jne defaults
@@ -328,9 +358,9 @@ load_params:
         jmp derive
 defaults:
         movq $0x400000, ws_base(%rip)
-        movl boot_mem_upper(%rip), %eax    /* KiB above 1 MiB */
-        shrq $2, %rax                      /* pages above 1 MiB */
-        subq $768, %rax                    /* pages above 4 MiB */
+        movq ram_bytes(%rip), %rax
+        subq $0x400000, %rax
+        shrq $12, %rax                     /* pages of RAM from 4 MiB */
         movq %rax, ws_pages(%rip)
         movq $512, bpw_quads(%rip)
         movq $1, pattern(%rip)
@@ -353,7 +383,18 @@ derive:
 13:     cmpq $512, bpw_quads(%rip)
         jbe 14f
         movq $512, bpw_quads(%rip)
-14:     cmpq $0, ws_pages(%rip)
+14:     movq ram_bytes(%rip), %rax         /* the working set ends within RAM */
+        subq $4096, %rax
+        cmpq %rax, ws_base(%rip)
+        jbe 23f
+        movq $0x400000, ws_base(%rip)
+23:     movq ram_bytes(%rip), %rax
+        subq ws_base(%rip), %rax
+        shrq $12, %rax                     /* pages from the base to the end of RAM */
+        cmpq %rax, ws_pages(%rip)
+        jbe 24f
+        movq %rax, ws_pages(%rip)
+24:     cmpq $0, ws_pages(%rip)
         jne 15f
         movq $1, ws_pages(%rip)
 15:     cmpq $0, rng(%rip)
@@ -383,6 +424,91 @@ derive:
         divq %rbx
         movq %rax, ticks_per_16(%rip)
 18:     ret
+
+/*
+ * RAM from the Multiboot memory map: low_top, high_base, high_bytes, hole_shift, ram_bytes (RAM
+ * offsets run to low_top + high_bytes).
+ */
+memory_map:
+        movl boot_mem_upper(%rip), %eax    /* without a map: 1 MiB + mem_upper KiB */
+        shlq $10, %rax
+        addq $0x100000, %rax
+        movq %rax, low_top(%rip)
+        movq $0, high_bytes(%rip)
+        movl boot_mbi(%rip), %ebx
+        testl $0x40, (%rbx)
+        jz 49f
+        movl 44(%rbx), %ecx                /* mmap_length */
+        movl 48(%rbx), %esi                /* mmap_addr */
+        addq %rsi, %rcx                    /* the map's end */
+40:     cmpq %rcx, %rsi
+        jae 49f
+        cmpl $1, 20(%rsi)                  /* available RAM? */
+        jne 44f
+        movq 4(%rsi), %rax                 /* base */
+        movq 12(%rsi), %rdx                /* length */
+        cmpq $0x100000, %rax
+        ja 42f
+        leaq (%rax,%rdx), %r8              /* a range from at or below 1 MiB: low RAM if past it */
+        cmpq $0x100000, %r8
+        jbe 44f
+        movq %r8, low_top(%rip)
+        jmp 44f
+42:     movabsq $0x100000000, %r8          /* the first range from 4 GiB up: high RAM */
+        cmpq %r8, %rax
+        jb 44f
+        cmpq $0, high_bytes(%rip)
+        jne 44f
+        movq %rax, high_base(%rip)
+        movq %rdx, high_bytes(%rip)
+44:     movl (%rsi), %eax                  /* the entry's size, not counting itself */
+        leaq 4(%rsi,%rax), %rsi
+        jmp 40b
+49:     cmpq $0, high_bytes(%rip)
+        je 47f
+        movabsq $0x8000000000, %rax        /* mappable up to 512 GiB */
+        subq high_base(%rip), %rax         /* room from the base to there */
+        ja 46f
+        movq $0, high_bytes(%rip)
+        jmp 47f
+46:     cmpq %rax, high_bytes(%rip)
+        jbe 47f
+        movq %rax, high_bytes(%rip)
+47:     movq high_base(%rip), %rax
+        subq low_top(%rip), %rax
+        movq %rax, hole_shift(%rip)
+        movq low_top(%rip), %rax
+        addq high_bytes(%rip), %rax
+        movq %rax, ram_bytes(%rip)
+
+        /* Page directories for high RAM, GiB g at HIGH_PDS + (g - 4) * 4 KiB, PDPT[g] -> it. */
+        movq high_bytes(%rip), %rcx
+        testq %rcx, %rcx
+        jz 59f
+        movq high_base(%rip), %rax
+        addq %rax, %rcx
+        addq $0x3FFFFFFF, %rcx
+        shrq $30, %rcx                     /* one past the last GiB */
+        shrq $30, %rax                     /* g, from 4 */
+50:     cmpq %rcx, %rax
+        jae 59f
+        leaq -4(%rax), %rdi
+        shlq $12, %rdi
+        addq $HIGH_PDS, %rdi               /* this GiB's directory */
+        movq %rax, %rdx
+        shlq $30, %rdx
+        orq $0x87, %rdx                    /* present, writable, user, 2 MiB */
+        xorl %r8d, %r8d
+51:     movq %rdx, (%rdi,%r8,8)
+        addq $0x200000, %rdx
+        incq %r8
+        cmpq $512, %r8
+        jb 51b
+        orq $7, %rdi
+        movq %rdi, PDPT(,%rax,8)           /* linked last: the directory is complete */
+        incq %rax
+        jmp 50b
+59:     ret
 
 /* Parses "k=decimal" words of the command line at rsi into the parameters; skips other words. */
 parse_cmdline:
@@ -468,6 +594,7 @@ cmdline_keys:   .ascii "prftcs"            /* command-line keys stored as they a
 cmdline_vars:   .quad pattern, rate, tsc_khz, tick_ms, check_ms, rng
 msg_start:      .asciz "dirtier start ws="
 msg_bpw:        .asciz " bpw="
+msg_high:       .asciz " high="
 msg_tick:       .asciz "tick "
 msg_writes:     .asciz " writes "
 msg_check_ok:   .asciz "check ok "
@@ -495,6 +622,11 @@ digits_end:     .byte 0
         .align 8
 boot_mem_upper: .quad 0
 boot_mbi:       .quad 0
+low_top:        .quad 0
+high_base:      .quad 0
+high_bytes:     .quad 0
+hole_shift:     .quad 0
+ram_bytes:      .quad 0
 ws_base:        .quad 0
 ws_pages:       .quad 0
 bpw_quads:      .quad 0
