@@ -6,6 +6,7 @@ import io.livemig.spi.MemoryRegion;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.zip.CRC32C;
 
 /**
@@ -14,25 +15,31 @@ import java.util.zip.CRC32C;
  * the two are compared page by page. CRC32C is a CPU instruction on x86 and arm64, so
  * digesting runs at memory speed; a differing page escapes with probability 2^-32.
  *
- * <p>Memory is 4 bytes per RAM page of the layout, whatever its span: the digests are stored in
- * layout order (the pages of the first region, then of the next), in chunks of at most
+ * <p>Memory is at most 4 bytes per RAM page of the layout, whatever its span: the digests are
+ * stored in layout order (the pages of the first region, then of the next), in chunks of at most
  * {@value #CHUNK_DIGESTS} digests, and a page finds its slot through its region's offset. A sparse
- * layout (one page at a huge address) costs one digest, not one per page of the address space.
+ * layout (one page at a huge address) costs one digest, not one per page of the address space. A
+ * chunk is made on the first record in it: a big, mostly untouched VM costs what it received.
  *
- * <p>Not thread-safe.
+ * <p>Threading: {@link #set} may be called from several threads at once for different pages (a
+ * chunk is installed atomically); {@link #get} sees what was set before it in happens-before
+ * order (the caller orders records before comparisons).
  */
 public final class PageDigests {
 
-    /** Digests per chunk: 4 MiB of them. */
-    static final int CHUNK_DIGESTS = 1 << 20;
+    /** Digests per chunk: 256 KiB of them, for 256 MiB of 4 KiB pages. */
+    static final int CHUNK_DIGESTS = 1 << 16;
     private static final int CHUNK_SHIFT = Integer.numberOfTrailingZeros(CHUNK_DIGESTS);
 
     private final long[] regionFirst;
     private final long[] regionEnd;
     /** The slot of each region's first page: the pages of the regions before it. */
     private final long[] regionBase;
-    private final int[][] chunks;
-    /** The region of the last page looked up: pages mostly come in runs. */
+    private final AtomicReferenceArray<int[]> chunks;
+    /** The digest of a zero page: what a chunk not made yet holds everywhere. */
+    private final int zero;
+    private final long pageCount;
+    /** The region of the last page looked up: pages mostly come in runs (a racy hint, checked on use). */
     private int lastRegion;
 
     /**
@@ -52,12 +59,23 @@ public final class PageDigests {
             regionBase[r] = pages;
             pages += region.pageCount();
         }
-        int zero = zeroDigest(layout.pageSizeBytes());
-        chunks = new int[Math.toIntExact((pages + CHUNK_DIGESTS - 1) >>> CHUNK_SHIFT)][];
-        for (int c = 0; c < chunks.length; c++) {
-            chunks[c] = new int[(int) Math.min(CHUNK_DIGESTS, pages - ((long) c << CHUNK_SHIFT))];
-            Arrays.fill(chunks[c], zero);
+        this.zero = zeroDigest(layout.pageSizeBytes());
+        this.pageCount = pages;
+        chunks = new AtomicReferenceArray<>(Math.toIntExact((pages + CHUNK_DIGESTS - 1) >>> CHUNK_SHIFT));
+    }
+
+    /** @return chunk {@code c}, made (full of zero-page digests) on its first record */
+    private int[] chunkForWrite(int c) {
+        int[] chunk = chunks.get(c);
+        if (chunk == null) {
+            int[] made = new int[(int) Math.min(CHUNK_DIGESTS, pageCount - ((long) c << CHUNK_SHIFT))];
+            Arrays.fill(made, zero);
+            chunk = chunks.compareAndExchange(c, null, made);
+            if (chunk == null) {
+                chunk = made;
+            }
         }
+        return chunk;
     }
 
     /** @return the CRC32C of a zero page of {@code pageSize} bytes */
@@ -101,7 +119,7 @@ public final class PageDigests {
      */
     public void set(long page, int digest) {
         long slot = slotOf(page);
-        chunks[(int) (slot >>> CHUNK_SHIFT)][(int) slot & (CHUNK_DIGESTS - 1)] = digest;
+        chunkForWrite((int) (slot >>> CHUNK_SHIFT))[(int) slot & (CHUNK_DIGESTS - 1)] = digest;
     }
 
     /**
@@ -110,7 +128,8 @@ public final class PageDigests {
      */
     public int get(long page) {
         long slot = slotOf(page);
-        return chunks[(int) (slot >>> CHUNK_SHIFT)][(int) slot & (CHUNK_DIGESTS - 1)];
+        int[] chunk = chunks.get((int) (slot >>> CHUNK_SHIFT));
+        return chunk == null ? zero : chunk[(int) slot & (CHUNK_DIGESTS - 1)];
     }
 
     private long slotOf(long page) {
@@ -138,13 +157,20 @@ public final class PageDigests {
         throw new IndexOutOfBoundsException("page " + page + " is not RAM of this layout");
     }
 
+    /** @return how many chunks exist: those that received a record */
+    int chunksMade() {
+        int made = 0;
+        for (int c = 0; c < chunks.length(); c++) {
+            if (chunks.get(c) != null) {
+                made++;
+            }
+        }
+        return made;
+    }
+
     /** @return how many digests are held: one per RAM page of the layout */
     long digestCount() {
-        long count = 0;
-        for (int[] chunk : chunks) {
-            count += chunk.length;
-        }
-        return count;
+        return pageCount;
     }
 
     /** @return a direct scratch buffer for {@code pages} pages */

@@ -41,6 +41,38 @@ class PageDigestsTest {
     }
 
     @Test
+    void aBigVmCostsOnlyTheChunksItsPagesLandedIn() {
+        PageDigests digests = new PageDigests(new MemoryLayout(PAGE, List.of(new MemoryRegion(0, 4L << 20))));
+        assertEquals(0, digests.chunksMade(), "16 GiB of pages, nothing recorded yet");
+        digests.set(3, 7);
+        digests.set(5, 8);
+        digests.set((4L << 20) - 1, 9);
+        assertEquals(2, digests.chunksMade());
+        assertEquals(PageDigests.zeroDigest(PAGE), digests.get(2L << 20), "an unmade chunk holds zero pages");
+    }
+
+    @Test
+    void threadsRecordingDifferentPagesOfOneChunkLoseNone() throws Exception {
+        PageDigests digests = new PageDigests(new MemoryLayout(PAGE, List.of(new MemoryRegion(0, 1 << 12))));
+        int threads = 4;
+        Thread[] workers = new Thread[threads];
+        for (int t = 0; t < threads; t++) {
+            int first = t;
+            workers[t] = Thread.ofPlatform().start(() -> {
+                for (int page = first; page < 1 << 12; page += threads) {
+                    digests.set(page, page + 1);
+                }
+            });
+        }
+        for (Thread w : workers) {
+            w.join();
+        }
+        for (int page = 0; page < 1 << 12; page++) {
+            assertEquals(page + 1, digests.get(page), "page " + page);
+        }
+    }
+
+    @Test
     void aPageOutsideTheLayoutHasNoDigest() {
         PageDigests digests = new PageDigests(new MemoryLayout(PAGE, List.of(new MemoryRegion(0, 4),
                 new MemoryRegion(8, 4))));
