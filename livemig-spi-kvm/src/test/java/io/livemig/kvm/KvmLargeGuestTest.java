@@ -200,8 +200,8 @@ class KvmLargeGuestTest {
                 long destinationAllocated = destination.memory().allocatedBytes();
                 assertTrue(destinationAllocated <= sourceAllocated, "the destination allocated "
                         + destinationAllocated + " bytes, more than the source's populated " + sourceAllocated);
-                long pageBytes = report.encodings().bytesByEncoding().values().stream().mapToLong(Long::longValue).sum();
-                assertTrue(pageBytes <= 2 * sourceAllocated, "page bytes sent " + pageBytes + ": " + report);
+                // Pages, and verification's digests of them: holes go as runs, not 4 bytes each.
+                assertTrue(report.totals().bytesOnWire() < 2 * sourceAllocated + (1L << 20), report.toString());
                 MicroVmm d = destination.vmm();
                 assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(d) >= 1),
                         "destination console: " + d.consoleTail());

@@ -132,6 +132,41 @@ public final class PageDigests {
         return chunk == null ? zero : chunk[(int) slot & (CHUNK_DIGESTS - 1)];
     }
 
+    /**
+     * The first page of a run whose digest is not a zero page's: for checking that a run the
+     * source found zero is zero here too. Chunks never made (nothing landed there) are skipped
+     * whole, so a run over untouched memory costs a look-up per chunk, not per page.
+     *
+     * @param fromPage the first page to look at
+     * @param endPage  the page after the last; {@code [fromPage, endPage)} lies in one region
+     * @return that page, or -1 if every digest of the run is a zero page's
+     * @throws IndexOutOfBoundsException if the run is not RAM of one region of the layout
+     */
+    public long nextNonZero(long fromPage, long endPage) {
+        if (fromPage >= endPage) {
+            return -1;
+        }
+        long firstSlot = slotOf(fromPage);
+        if (slotOf(endPage - 1) - firstSlot != endPage - 1 - fromPage) {
+            throw new IndexOutOfBoundsException("pages [" + fromPage + ", " + endPage + ") span regions");
+        }
+        long endSlot = firstSlot + (endPage - fromPage);
+        for (long slot = firstSlot; slot < endSlot; ) {
+            int c = (int) (slot >>> CHUNK_SHIFT);
+            long stop = Math.min(endSlot, ((long) c + 1) << CHUNK_SHIFT);
+            int[] chunk = chunks.get(c);
+            if (chunk != null) {
+                for (long at = slot; at < stop; at++) {
+                    if (chunk[(int) at & (CHUNK_DIGESTS - 1)] != zero) {
+                        return fromPage + (at - firstSlot);
+                    }
+                }
+            }
+            slot = stop;
+        }
+        return -1;
+    }
+
     private long slotOf(long page) {
         int r = lastRegion;
         if (page < regionFirst[r] || page >= regionEnd[r]) {

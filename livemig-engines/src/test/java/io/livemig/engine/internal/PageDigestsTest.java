@@ -52,6 +52,22 @@ class PageDigestsTest {
     }
 
     @Test
+    void aZeroRunFindsOnlyPagesThatLandedNonZeroAcrossChunks() {
+        long big = 3L * PageDigests.CHUNK_DIGESTS;
+        MemoryLayout layout = new MemoryLayout(PAGE, List.of(new MemoryRegion(0, 8), new MemoryRegion(100, big)));
+        PageDigests digests = new PageDigests(layout);
+        assertEquals(-1, digests.nextNonZero(100, 100 + big), "nothing landed: all zero, no chunk made");
+        assertEquals(0, digests.chunksMade());
+        long late = 100 + 2L * PageDigests.CHUNK_DIGESTS + 9;
+        digests.set(late, 5);
+        digests.set(101, PageDigests.zeroDigest(PAGE)); // landed, and zero: not a difference
+        assertEquals(late, digests.nextNonZero(100, 100 + big));
+        assertEquals(-1, digests.nextNonZero(late + 1, 100 + big));
+        assertEquals(-1, digests.nextNonZero(100, late), "the run ends before it");
+        assertThrows(IndexOutOfBoundsException.class, () -> digests.nextNonZero(4, 102), "a run across regions");
+    }
+
+    @Test
     void threadsRecordingDifferentPagesOfOneChunkLoseNone() throws Exception {
         PageDigests digests = new PageDigests(new MemoryLayout(PAGE, List.of(new MemoryRegion(0, 1 << 12))));
         int threads = 4;

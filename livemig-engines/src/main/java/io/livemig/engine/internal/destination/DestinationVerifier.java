@@ -60,10 +60,22 @@ final class DestinationVerifier {
         digests.set(page, zeroDigest);
     }
 
-    /** Compares one DIGESTS frame with what landed. */
+    /** Compares one DIGESTS frame (digests, or a run of zero pages) with what landed. */
     void compare(VerifyFrames.Digests frame) {
         if (startNanos < 0) {
             startNanos = time.nanoTime();
+        }
+        if (frame.zeroRunPages() > 0) {
+            // Pages zero at the source (never written there): what landed here must be zero too.
+            long end = frame.firstPage() + frame.zeroRunPages();
+            for (long page = digests.nextNonZero(frame.firstPage(), end); page >= 0;
+                    page = digests.nextNonZero(page + 1, end)) {
+                if (mismatched++ == 0) {
+                    firstMismatch = page;
+                }
+            }
+            checked += frame.zeroRunPages();
+            return;
         }
         int[] theirs = frame.digests();
         for (int i = 0; i < theirs.length; i++) {

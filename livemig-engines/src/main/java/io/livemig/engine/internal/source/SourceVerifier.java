@@ -22,7 +22,9 @@ import java.util.Arrays;
  * The source's side of verification: digests every page of the (still paused) source VM, sends
  * the digests, and takes the destination's comparison. Pages the guest reported free and that
  * were never sent count as zero pages (a hint means their content does not matter), and so do
- * the pages the provider says are unpopulated, without being read.
+ * the pages the provider says are unpopulated, without being read; a hole of 16 pages or more
+ * goes as one zero run, so what verification reads, digests and sends follows the memory the
+ * guest touched, not the VM's size.
  *
  * <p>The migration's thread only.
  */
@@ -32,7 +34,21 @@ final class SourceVerifier {
     /** Pages read per bulk read. */
     private static final int CHUNK_PAGES = 256;
 
+    /**
+     * Holes at least this long go as a zero run (a frame of ~30 bytes); shorter ones as zero
+     * digests among the others (4 bytes a page).
+     */
+    private static final int MIN_ZERO_RUN_PAGES = 16;
+
     private SourceVerifier() {
+    }
+
+    /** Sends the {@code count} digests pending for the pages before {@code endPage}, if any; @return count */
+    private static int flush(SourceLink link, int[] digests, long endPage, int count) throws MigrationException {
+        if (count > 0) {
+            link.send(new VerifyFrames.Digests(endPage - count, Arrays.copyOf(digests, count)));
+        }
+        return count;
     }
 
     /**
@@ -56,33 +72,47 @@ final class SourceVerifier {
         long total = 0;
         for (MemoryRegion region : layout.regions()) {
             long page = region.firstPage();
+            int pending = 0; // digests[0, pending) are for pages [page - pending, page)
             while (page < region.endPage()) {
-                int count = (int) Math.min(perFrame, region.endPage() - page);
-                for (int done = 0; done < count; ) {
-                    long at = page + done;
-                    if (populated != null && !populated.contains(at)) {
-                        // A hole: zero, known without reading (which would allocate it).
-                        long next = populated.nextSetBit(at);
-                        int n = (int) Math.min(count - done, next < 0 ? Long.MAX_VALUE : next - at);
-                        Arrays.fill(digests, done, done + n, zeroDigest);
-                        done += n;
+                if (populated != null && !populated.contains(page)) {
+                    // A hole: zero, known without reading (which would allocate it).
+                    long next = populated.nextSetBit(page);
+                    long holeEnd = next < 0 ? region.endPage() : Math.min(next, region.endPage());
+                    if (holeEnd - page >= MIN_ZERO_RUN_PAGES) {
+                        total += flush(link, digests, page, pending);
+                        pending = 0;
+                        while (page < holeEnd) {
+                            long n = Math.min(holeEnd - page, VerifyFrames.MAX_ZERO_RUN_PAGES);
+                            link.send(VerifyFrames.Digests.zeroRun(page, n));
+                            page += n;
+                            total += n;
+                        }
                         continue;
                     }
-                    long hole = populated == null ? Long.MAX_VALUE : populated.nextClearBit(at);
-                    int n = (int) Math.min(Math.min(CHUNK_PAGES, count - done), hole < 0 ? Long.MAX_VALUE : hole - at);
+                    int n = (int) Math.min(holeEnd - page, perFrame - pending);
+                    Arrays.fill(digests, pending, pending + n, zeroDigest);
+                    pending += n;
+                    page += n;
+                } else {
+                    long hole = populated == null ? Long.MAX_VALUE : populated.nextClearBit(page);
+                    int n = (int) Math.min(Math.min(CHUNK_PAGES, perFrame - pending),
+                            Math.min(region.endPage(), hole < 0 ? Long.MAX_VALUE : hole) - page);
                     scratch.clear();
-                    memory.readPages(at, n, scratch);
+                    memory.readPages(page, n, scratch);
                     for (int i = 0; i < n; i++) {
-                        long p = at + i;
-                        digests[done + i] = skippedFree != null && skippedFree.contains(p) ? zeroDigest
+                        long p = page + i;
+                        digests[pending + i] = skippedFree != null && skippedFree.contains(p) ? zeroDigest
                                 : digester.digest(scratch, i * pageSize);
                     }
-                    done += n;
+                    pending += n;
+                    page += n;
                 }
-                link.send(new VerifyFrames.Digests(page, Arrays.copyOf(digests, count)));
-                page += count;
-                total += count;
+                if (pending == perFrame) {
+                    total += flush(link, digests, page, pending);
+                    pending = 0;
+                }
             }
+            total += flush(link, digests, page, pending);
         }
         link.send(new VerifyFrames.DigestsEnd(total));
         VerifyFrames.VerifyResult result = link.await(VerifyFrames.VerifyResult.class).message();

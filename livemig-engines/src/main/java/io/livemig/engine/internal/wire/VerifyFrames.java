@@ -11,7 +11,8 @@ import java.util.Arrays;
  * still paused:
  * <pre>
  * source                                   destination
- * DIGESTS … (one CRC32C per page)       ─►  compare with digests of what landed
+ * DIGESTS … (one CRC32C per page, or    ─►  compare with digests of what landed
+ *   a run of pages that are zero)
  * DIGESTS_END(totalPages)               ─►
  *                                       ◄─  VERIFY_RESULT
  * </pre>
@@ -25,19 +26,52 @@ public final class VerifyFrames {
     public static final int DIGESTS_OVERHEAD_BYTES = Wire.MIN_FRAME_BYTES + 12;
     /** Most digests in one DIGESTS frame. */
     public static final int MAX_DIGESTS = 65536;
+    /** Set in a DIGESTS frame's count: the frame is a run of zero pages, with no digest in it. */
+    public static final long ZERO_RUN_FLAG = 1L << 31;
+    /** Most pages in one zero run: the count's other 31 bits. */
+    public static final long MAX_ZERO_RUN_PAGES = ZERO_RUN_FLAG - 1;
 
     /**
-     * DIGESTS: the CRC32C of each page of a run that lies in one region.
+     * DIGESTS: the CRC32C of each page of a run that lies in one region; or, with
+     * {@link #ZERO_RUN_FLAG} in the count, a run of pages that are all zero at the source (pages
+     * the guest never wrote), sent as its length alone: the destination compares each with the
+     * digest of a zero page. Holes cost a frame per run, not four bytes per page.
      *
-     * @param firstPage the run's first page
-     * @param digests   one per page, 1 to {@link #MAX_DIGESTS} (the record owns the array)
+     * @param firstPage     the run's first page
+     * @param digests       one per page, 1 to {@link #MAX_DIGESTS} (the record owns the array);
+     *                      empty for a zero run
+     * @param zeroRunPages  0, or the length of a zero run (1 to {@link #MAX_ZERO_RUN_PAGES})
      */
-    public record Digests(long firstPage, int[] digests) implements Message {
-        /** @throws IllegalArgumentException for an empty or oversized run */
+    public record Digests(long firstPage, int[] digests, long zeroRunPages) implements Message {
+        /** @throws IllegalArgumentException for an empty or oversized run, or digests in a zero run */
         public Digests {
-            if (digests.length < 1 || digests.length > MAX_DIGESTS) {
-                throw new IllegalArgumentException("a DIGESTS frame holds 1 to " + MAX_DIGESTS + " digests");
+            if (zeroRunPages == 0 ? digests.length < 1 || digests.length > MAX_DIGESTS
+                    : digests.length != 0 || zeroRunPages < 0 || zeroRunPages > MAX_ZERO_RUN_PAGES) {
+                throw new IllegalArgumentException("a DIGESTS frame holds 1 to " + MAX_DIGESTS
+                        + " digests, or a zero run of 1 to " + MAX_ZERO_RUN_PAGES + " pages and no digest");
             }
+        }
+
+        /**
+         * @param firstPage the run's first page
+         * @param digests   one per page, 1 to {@link #MAX_DIGESTS}
+         */
+        public Digests(long firstPage, int[] digests) {
+            this(firstPage, digests, 0);
+        }
+
+        /**
+         * @param firstPage the run's first page
+         * @param pages     pages in the run, all zero at the source
+         * @return a zero run
+         */
+        public static Digests zeroRun(long firstPage, long pages) {
+            return new Digests(firstPage, new int[0], pages);
+        }
+
+        /** @return the pages the frame covers */
+        public long pageCount() {
+            return zeroRunPages == 0 ? digests.length : zeroRunPages;
         }
 
         @Override
@@ -47,6 +81,10 @@ public final class VerifyFrames {
 
         @Override
         public ByteBuffer write(FrameWriter w) {
+            if (zeroRunPages > 0) {
+                w.begin(FrameType.DIGESTS).putLong(firstPage).putInt((int) (ZERO_RUN_FLAG | zeroRunPages));
+                return w.finish();
+            }
             return write(w, firstPage, digests, digests.length);
         }
 
@@ -66,6 +104,18 @@ public final class VerifyFrames {
         public static Digests read(Frame f, MemoryLayout layout) throws WireException {
             long first = f.u64("firstPage");
             long count = f.u32("count");
+            if ((count & ZERO_RUN_FLAG) != 0) {
+                long pages = count & MAX_ZERO_RUN_PAGES;
+                if (pages < 1 || f.remaining() != 0) {
+                    throw new WireException(Kind.INCONSISTENT_LENGTH, "DIGESTS zero run of " + pages + " pages with "
+                            + f.remaining() + " bytes of payload");
+                }
+                if (!layout.containsRun(first, pages)) {
+                    throw new WireException(Kind.PAGE_OUT_OF_RANGE, "DIGESTS zero run [" + first + ", +" + pages
+                            + ") outside the layout");
+                }
+                return zeroRun(first, pages);
+            }
             if (count < 1 || count > MAX_DIGESTS || count != f.remaining() / 4 || f.remaining() % 4 != 0) {
                 throw new WireException(Kind.INCONSISTENT_LENGTH, "DIGESTS announces " + count + " digests in "
                         + f.remaining() + " bytes");
@@ -82,17 +132,19 @@ public final class VerifyFrames {
 
         @Override
         public boolean equals(Object o) {
-            return o instanceof Digests other && other.firstPage == firstPage && Arrays.equals(other.digests, digests);
+            return o instanceof Digests other && other.firstPage == firstPage && other.zeroRunPages == zeroRunPages
+                    && Arrays.equals(other.digests, digests);
         }
 
         @Override
         public int hashCode() {
-            return Long.hashCode(firstPage) * 31 + Arrays.hashCode(digests);
+            return (Long.hashCode(firstPage) * 31 + Arrays.hashCode(digests)) * 31 + Long.hashCode(zeroRunPages);
         }
 
         @Override
         public String toString() {
-            return "Digests[firstPage=" + firstPage + ", " + digests.length + " digests]";
+            return zeroRunPages > 0 ? "Digests[firstPage=" + firstPage + ", zero run of " + zeroRunPages + " pages]"
+                    : "Digests[firstPage=" + firstPage + ", " + digests.length + " digests]";
         }
     }
 

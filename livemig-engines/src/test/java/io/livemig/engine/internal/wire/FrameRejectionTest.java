@@ -461,6 +461,15 @@ class FrameRejectionTest {
                 b -> b.putLong(HOLE_PAGE).putInt(1).putInt(1));
         t.reject(FrameType.DIGESTS, "a run at the span", Kind.PAGE_OUT_OF_RANGE,
                 b -> b.putLong(LAYOUT.pageSpan()).putInt(1).putInt(1));
+        t.reject(FrameType.DIGESTS, "a zero run of no page", Kind.INCONSISTENT_LENGTH,
+                b -> b.putLong(0).putInt((int) VerifyFrames.ZERO_RUN_FLAG));
+        t.reject(FrameType.DIGESTS, "a zero run with a digest", Kind.INCONSISTENT_LENGTH,
+                b -> b.putLong(0).putInt((int) VerifyFrames.ZERO_RUN_FLAG | 1).putInt(1));
+        t.reject(FrameType.DIGESTS, "a zero run from a region into a hole", Kind.PAGE_OUT_OF_RANGE,
+                b -> b.putLong(HOLE_PAGE - 1).putInt((int) VerifyFrames.ZERO_RUN_FLAG | 2));
+        t.reject(FrameType.DIGESTS, "a zero run past the span", Kind.PAGE_OUT_OF_RANGE,
+                b -> b.putLong(WireFixtures.LAST_PAGE)
+                        .putInt((int) (VerifyFrames.MAX_ZERO_RUN_PAGES | VerifyFrames.ZERO_RUN_FLAG)));
         t.reject("before SETUP", Kind.UNEXPECTED, frame(FrameType.DIGESTS, b -> b.putLong(0).putInt(1).putInt(1)),
                 Message.Context.BEFORE_SETUP);
 

@@ -184,6 +184,8 @@ class FrameRoundTripTest {
         t.add(message("one digest, at the layout's last page", new Digests(LAST_PAGE, new int[] {-1})));
         t.add(message("maximum count, digests with the sign bit set", new Digests(64, IntStream
                 .range(0, VerifyFrames.MAX_DIGESTS).map(i -> i == 0 ? Integer.MIN_VALUE : i * 0x9E3779B9).toArray())));
+        t.add(message("a zero run of one page", Digests.zeroRun(LAST_PAGE, 1)));
+        t.add(message("a zero run of a whole region", Digests.zeroRun(64, 70_000)));
         t.add(message("no page", new DigestsEnd(0)));
         t.add(message("largest count", new DigestsEnd(Long.MAX_VALUE)));
         t.add(message("one mismatch of ten", new VerifyResult(10, 1, 4)));
