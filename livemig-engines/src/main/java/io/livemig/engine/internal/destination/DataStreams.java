@@ -270,6 +270,15 @@ final class DataStreams implements AutoCloseable {
         }
     }
 
+    /**
+     * Nothing more is taken from the data connections: a frame that still comes is dropped unread
+     * and a break is no failure. Inside {@link #exclusive}, at the non-post-copy COMMIT and at
+     * POSTCOPY_END; {@link #close()} follows once the answer is sent.
+     */
+    void seal() {
+        closing = true;
+    }
+
     /** @return each connection's counters: frame bytes received and pages applied */
     List<MigrationCounters> counters() {
         List<MigrationCounters> all = new ArrayList<>();

@@ -283,12 +283,11 @@ public final class DestinationMigration {
                 PostcopyReceiver receiver = setup.commit(commit);
                 if (receiver != null) {
                     data.postcopy(receiver);
+                } else {
+                    data.seal();
                 }
                 return receiver;
             });
-            if (postcopy == null) {
-                closeStreams();
-            }
         } else {
             postcopy = setup.commit(commit);
         }
@@ -299,12 +298,19 @@ public final class DestinationMigration {
             context.moveTo(setup.verifies() ? ReceiverState.VERIFYING : ReceiverState.DONE);
         }
         link.send(new SwitchoverFrames.Resumed(context.resumedNanos(), hostToken));
+        if (postcopy == null) {
+            // After RESUMED: joining the data connections' threads is no part of the downtime.
+            closeStreams();
+        }
     }
 
     private void onPostcopyEnd() throws WireException, MigrationException {
         if (streams != null) {
-            streams.exclusive("POSTCOPY_END", () -> null);
-            closeStreams();
+            DataStreams data = streams;
+            data.exclusive("POSTCOPY_END", () -> {
+                data.seal();
+                return null;
+            });
         }
         long missing = postcopy.missingPages();
         if (missing != 0) {
@@ -313,6 +319,7 @@ public final class DestinationMigration {
         }
         postcopy.close();
         link.send(postcopy.done());
+        closeStreams();
         LOG.debug("post-copy complete: {}", postcopy.done());
         context.moveTo(setup.verifies() ? ReceiverState.VERIFYING : ReceiverState.DONE);
     }
