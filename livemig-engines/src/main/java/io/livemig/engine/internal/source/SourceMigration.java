@@ -119,6 +119,9 @@ public final class SourceMigration {
                     switchover.resumedUnconfirmed(postcopy.missing());
                     brokenAtResume = broken;
                 }
+                if (streams != null) {
+                    streams.usePostcopyBandwidth(options.postcopyBandwidthLimitBytesPerSecond());
+                }
                 afterSwitchover = runOnce(afterSwitchover);
                 recorder.postcopyDone(new PostcopyPush(link, sender, recorder, vm.descriptor().memoryLayout(),
                         options, reconnector, sessionId).run(postcopy.missing(), recorder.roundCount(),

@@ -177,6 +177,16 @@ final class SourceStreams implements AutoCloseable {
     }
 
     /**
+     * From now on paces the connections to {@code bytesPerSecond} (0: no cap): post-copy's own cap,
+     * once the VM runs at the destination. Any thread.
+     */
+    void usePostcopyBandwidth(long bytesPerSecond) {
+        synchronized (bandwidth) {
+            bandwidth.setRate(bytesPerSecond);
+        }
+    }
+
+    /**
      * Sends {@code frame} on connection {@code k}, after waiting as long as the shared bandwidth
      * limit requires. For the thread that writes connection {@code k}.
      */
