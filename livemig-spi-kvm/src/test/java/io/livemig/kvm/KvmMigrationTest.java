@@ -11,6 +11,7 @@ import io.livemig.engine.ReceivedMigration;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.transport.TcpChannel;
 import io.livemig.transport.TcpChannelListener;
+import io.livemig.kit.ResumeHookTarget;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -44,7 +45,7 @@ class KvmMigrationTest {
             assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(source.vmm()) >= 1));
             CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
                 try (Channel ch = listener.accept(Duration.ofSeconds(30))) {
-                    return LiveMigration.receive(ch, d -> new ResumeHookTarget(new KvmGuest(
+                    return LiveMigration.receive(ch, d -> new ResumeHookTarget<>(new KvmGuest(
                             MicroVmm.builder().memoryBytes(d.memoryLayout().memoryBytes()).build()), guest -> {
                                 MemorySegment ram = guest.vmm().vm().memory();
                                 atResume.set(arena.allocate(ram.byteSize()).copyFrom(ram));
@@ -68,7 +69,7 @@ class KvmMigrationTest {
                 assertTrue(source.vmm().isPaused());
                 long mismatch = atResume.get().mismatch(source.vmm().vm().memory());
                 assertEquals(-1, mismatch, "destination memory differs from the source's at byte " + mismatch);
-                MicroVmm destination = ((ResumeHookTarget) target).guest().vmm();
+                MicroVmm destination = ((KvmGuest) ((ResumeHookTarget<?>) target).target()).vmm();
                 int before = KvmTestSupport.checksPassed(source.vmm());
                 assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(destination) >= 2),
                         "destination console: " + destination.consoleTail());

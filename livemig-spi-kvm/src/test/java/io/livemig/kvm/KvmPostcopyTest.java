@@ -14,6 +14,7 @@ import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.LinkShape;
 import io.livemig.kit.RedialableLink;
 import io.livemig.spi.MigrationTarget;
+import io.livemig.kit.ResumeHookTarget;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -34,14 +35,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class KvmPostcopyTest {
 
-    private record Outcome(MigrationReport report, ResumeHookTarget target) {
+    private record Outcome(MigrationReport report, ResumeHookTarget<KvmGuest> target) {
     }
 
     private static Outcome migrate(KvmGuest source, InMemoryChannel.Pair pair, Reconnector sourceSide,
                                    Reconnector destinationSide, MigrationOptions options) throws Exception {
         CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
             try (Channel ch = pair.destination()) {
-                return LiveMigration.receive(ch, destinationSide, d -> new ResumeHookTarget(new KvmGuest(
+                return LiveMigration.receive(ch, destinationSide, d -> new ResumeHookTarget<>(new KvmGuest(
                         MicroVmm.builder().memoryBytes(d.memoryLayout().memoryBytes()).build()),
                         // Log what the guest writes after resume: those pages may differ from the source.
                         guest -> guest.vmm().vm().setDirtyLogging(true)), MigrationOptions.defaults());
@@ -53,7 +54,9 @@ class KvmPostcopyTest {
         try (Channel ch = pair.source()) {
             report = LiveMigration.migrate(source, ch, sourceSide, options);
         }
-        return new Outcome(report, (ResumeHookTarget) received.get(30, TimeUnit.SECONDS).target());
+        @SuppressWarnings("unchecked") // the factory above makes exactly this
+        ResumeHookTarget<KvmGuest> target = (ResumeHookTarget<KvmGuest>) received.get(30, TimeUnit.SECONDS).target();
+        return new Outcome(report, target);
     }
 
     /**
@@ -108,8 +111,8 @@ class KvmPostcopyTest {
                 if (strategy == Strategy.POSTCOPY) {
                     assertTrue(p.demandFaults() > 0, "the guest never waited for a page: " + p);
                 }
-                assertUnwrittenPagesMatch(source, o.target().guest());
-                assertGuestContinues(source, o.target().guest());
+                assertUnwrittenPagesMatch(source, o.target().target());
+                assertGuestContinues(source, o.target().target());
             }
         }
     }
@@ -142,8 +145,8 @@ class KvmPostcopyTest {
                 assertEquals(1, p.recoveries(), p.toString());
                 assertTrue(p.recovered());
                 assertTrue(o.report().verified(), "nothing lost across the cut: " + o.report());
-                assertUnwrittenPagesMatch(source, o.target().guest());
-                assertGuestContinues(source, o.target().guest());
+                assertUnwrittenPagesMatch(source, o.target().target());
+                assertGuestContinues(source, o.target().target());
             }
         }
     }

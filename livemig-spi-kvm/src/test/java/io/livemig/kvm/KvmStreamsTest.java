@@ -10,6 +10,7 @@ import io.livemig.engine.ReceivedMigration;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.transport.TcpChannel;
 import io.livemig.transport.TcpChannelListener;
+import io.livemig.kit.ResumeHookTarget;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -77,7 +78,7 @@ class KvmStreamsTest {
                     .downtimeLimit(Duration.ofMillis(50)).build();
             CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return LiveMigration.receive(listener, PATIENCE, d -> new ResumeHookTarget(new KvmGuest(
+                    return LiveMigration.receive(listener, PATIENCE, d -> new ResumeHookTarget<>(new KvmGuest(
                             MicroVmm.builder().memoryBytes(d.memoryLayout().memoryBytes()).build()),
                             // Log what the guest writes after resume: those pages may differ from the source.
                             guest -> guest.vmm().vm().setDirtyLogging(true)), options);
@@ -95,7 +96,7 @@ class KvmStreamsTest {
                 assertTrue(migrated.report().verified(), "the destination compared every page too");
                 assertEquals(2, dialler.dialled(), "two data connections");
                 assertEquals(strategy == Strategy.POSTCOPY, report.postcopy().isPresent());
-                KvmGuest destination = ((ResumeHookTarget) target).guest();
+                KvmGuest destination = (KvmGuest) ((ResumeHookTarget<?>) target).target();
                 assertUnwrittenPagesMatch(source, destination);
                 int before = KvmTestSupport.checksPassed(source.vmm());
                 assertTrue(eventually(Duration.ofSeconds(10),

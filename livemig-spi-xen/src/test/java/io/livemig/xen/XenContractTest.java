@@ -15,6 +15,7 @@ import io.livemig.spi.MigrationTarget;
 import io.livemig.transport.TcpChannel;
 import io.livemig.transport.TcpChannelListener;
 import io.livemig.xen.internal.XenAbi;
+import io.livemig.kit.ResumeHookTarget;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -85,7 +86,7 @@ class XenContractTest {
             CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
                 try (Channel ch = listener.accept(Duration.ofSeconds(30))) {
                     URI uri = URI.create("xen:new");
-                    return LiveMigration.receive(ch, d -> new ResumeHookTarget(
+                    return LiveMigration.receive(ch, d -> new ResumeHookTarget<>(
                             (XenDomain) LiveMigration.provider(uri).createTarget(uri, d), beforeResume), options);
                 } catch (Exception e) {
                     throw new CompletionException(e);
@@ -137,7 +138,7 @@ class XenContractTest {
                 report.switchover().downtime().toMillis(), report.totals().bytesOnWire() >> 20,
                 report.totals().roundCount());
         try (MigrationTarget target = destination.received().get().target()) {
-            int targetId = ((ResumeHookTarget) target).domain().domid();
+            int targetId = ((XenDomain) ((ResumeHookTarget<?>) target).target()).domid();
             assertEquals(Verification.VERIFIED, report.verification().outcome(), report.toString());
             assertTrue(report.totals().roundCount() > 1, "pre-copy made rounds: " + report);
             assertEquals(0, mismatchedPages.get(), "pages that differ between the domains at switchover");
