@@ -12,19 +12,13 @@ import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
 import io.livemig.kit.Workload;
 import io.livemig.kit.WorkloadPattern;
-import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySource;
-import io.livemig.spi.MigratableDevice;
-import io.livemig.spi.MigratableVm;
 import io.livemig.spi.PageSet;
-import io.livemig.spi.VcpuControl;
-import io.livemig.spi.VmDescriptor;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.ByteBuffer;
-import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -45,14 +39,13 @@ class HoleSkippingTest {
     private static final long WORKING_SET_BYTES = 1L << 20;
 
     /** The in-memory VM, with a memory that reports its holes and counts every read of one. */
-    private static final class SparseVm implements MigratableVm {
-        final InMemoryVm vm;
+    private static final class SparseVm extends ForwardingVm {
         final PageSet populated;
         final AtomicLong holeReads = new AtomicLong();
         private final MemorySource memory;
 
         SparseVm(InMemoryVm vm) {
-            this.vm = vm;
+            super(vm);
             MemoryLayout layout = vm.memory().layout();
             this.populated = new PageSet(layout.pageSpan());
             populated.addRange(0, WORKING_SET_BYTES / layout.pageSizeBytes());
@@ -80,38 +73,8 @@ class HoleSkippingTest {
         }
 
         @Override
-        public VmDescriptor descriptor() {
-            return vm.descriptor();
-        }
-
-        @Override
         public MemorySource memory() {
             return memory;
-        }
-
-        @Override
-        public Optional<DirtyTracker> dirtyTracker() {
-            return vm.dirtyTracker();
-        }
-
-        @Override
-        public VcpuControl vcpus() {
-            return vm.vcpus();
-        }
-
-        @Override
-        public List<MigratableDevice> devices() {
-            return vm.devices();
-        }
-
-        @Override
-        public boolean isOpen() {
-            return vm.isOpen();
-        }
-
-        @Override
-        public void close() {
-            vm.close();
         }
     }
 

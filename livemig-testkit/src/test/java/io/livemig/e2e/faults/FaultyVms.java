@@ -1,20 +1,16 @@
 package io.livemig.e2e.faults;
 
 import io.livemig.e2e.ForwardingTarget;
-import io.livemig.spi.DirtyTracker;
-import io.livemig.spi.FreePageHints;
+import io.livemig.e2e.ForwardingVm;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySource;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
-import io.livemig.spi.VcpuControl;
-import io.livemig.spi.VmDescriptor;
 import io.livemig.spi.VmOperationException;
 
 import java.nio.ByteBuffer;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** VMs whose hypervisor fails at one point, as a real one can: for the peer-failure rows of the fault matrix. */
@@ -69,45 +65,10 @@ final class FaultyVms {
                 vm.memory().readPages(firstPage, pageCount, destination);
             }
         };
-        return new MigratableVm() {
-            @Override
-            public VmDescriptor descriptor() {
-                return vm.descriptor();
-            }
-
+        return new ForwardingVm(vm) {
             @Override
             public MemorySource memory() {
                 return memory;
-            }
-
-            @Override
-            public Optional<DirtyTracker> dirtyTracker() {
-                return vm.dirtyTracker();
-            }
-
-            @Override
-            public VcpuControl vcpus() {
-                return vm.vcpus();
-            }
-
-            @Override
-            public List<MigratableDevice> devices() {
-                return vm.devices();
-            }
-
-            @Override
-            public Optional<FreePageHints> freePageHints() {
-                return vm.freePageHints();
-            }
-
-            @Override
-            public boolean isOpen() {
-                return vm.isOpen();
-            }
-
-            @Override
-            public void close() {
-                vm.close();
             }
         };
     }
