@@ -79,6 +79,8 @@ public final class PageEncoder {
     private final boolean[] usesHistory;
     private final HistoryCodec[] histories;
     private final XbzrleCodec xbzrle;
+    /** Whether XBZRLE is the first codec asked, so that it can work on the page in the frame. */
+    private final boolean xbzrleFirst;
     private final RawPageCodec raw;
     private final ByteBuffer scratch;
     private PageEncoding lastEncoding;
@@ -127,6 +129,7 @@ public final class PageEncoder {
             }
         }
         this.histories = history.toArray(HistoryCodec[]::new);
+        this.xbzrleFirst = xbzrle != null && codecs[0] == xbzrle;
         this.raw = new RawPageCodec(pageSize);
         this.scratch = ByteBuffer.allocateDirect(pageSize).order(ByteOrder.nativeOrder());
     }
@@ -160,10 +163,27 @@ public final class PageEncoder {
             lastEncoding = PageEncoding.RAW;
             return pageSize; // the frame holds the raw page already
         }
+        int limit = pageSize - MIN_SAVING_BYTES;
+        int first = 0;
+        if (xbzrleFirst && allowDelta) {
+            // XBZRLE works on the page in the frame: no copy unless it declines and others follow.
+            int n = xbzrle.encodeInPlace(key, frame, at, limit, scratch);
+            if (n == PageCodec.UNCHANGED) {
+                return UNCHANGED;
+            }
+            if (n != PageCodec.DECLINED) {
+                lastEncoding = PageEncoding.XBZRLE;
+                return n;
+            }
+            if (codecs.length == 1) {
+                lastEncoding = PageEncoding.RAW;
+                return pageSize; // the frame holds the raw page still
+            }
+            first = 1;
+        }
         // Work from a copy: every encoding is written over the raw page in the frame.
         scratch.put(0, frame, at, pageSize);
-        int limit = pageSize - MIN_SAVING_BYTES;
-        for (int i = 0; i < codecs.length; i++) {
+        for (int i = first; i < codecs.length; i++) {
             if (usesHistory[i] && !allowDelta) {
                 continue;
             }

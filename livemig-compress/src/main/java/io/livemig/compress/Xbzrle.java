@@ -51,6 +51,10 @@ public final class Xbzrle {
      */
     public static int encode(ByteBuffer previous, int previousAt, ByteBuffer current, int currentAt, int pageSize,
                              ByteBuffer out, int maxBytes) {
+        if (current.order() != previous.order()) {
+            // The runs are found word by word: both pages must be read in the same byte order.
+            current = current.duplicate().order(previous.order());
+        }
         int start = out.position();
         int limit = Math.min(maxBytes, out.remaining());
         int d = 0;
@@ -93,6 +97,34 @@ public final class Xbzrle {
                               long pageNumber) {
         walk(encoded, encodedAt, length, pageSize, pageNumber, null, 0);
         walk(encoded, encodedAt, length, pageSize, pageNumber, page, pageAt);
+    }
+
+    /**
+     * Applies an encoding this class produced ({@link #encode}) to the old page in place, without
+     * checking it: for the encoder's own copy of the page, which it brings up to date by writing
+     * only the changed bytes.
+     *
+     * @param encoded   a well-formed encoding at {@code [encodedAt, encodedAt + length)}
+     * @param encodedAt its offset
+     * @param length    its length in bytes
+     * @param page      the old page at {@code pageAt}; becomes the new one
+     * @param pageAt    its offset
+     */
+    static void patch(ByteBuffer encoded, int encodedAt, int length, ByteBuffer page, int pageAt) {
+        int end = encodedAt + length;
+        int s = encodedAt;
+        int d = 0;
+        while (s < end) {
+            long zrun = uleb(encoded, s, end, -1);
+            s += (int) (zrun >>> 32);
+            d += (int) zrun;
+            long nzrun = uleb(encoded, s, end, -1);
+            s += (int) (nzrun >>> 32);
+            int n = (int) nzrun;
+            page.put(pageAt + d, encoded, s, n);
+            d += n;
+            s += n;
+        }
     }
 
     /** Checks (page == null) or applies the encoding. */

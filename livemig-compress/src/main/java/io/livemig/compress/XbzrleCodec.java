@@ -56,15 +56,60 @@ public final class XbzrleCodec implements HistoryCodec {
     public int encode(long key, ByteBuffer page, int pageAt, ByteBuffer out, int outAt, int maxBytes) {
         XbzrleCache c = encodeSide();
         int slot = c.lookup(key);
-        ByteBuffer cached = c.data();
         if (slot >= 0) {
-            int n = Xbzrle.encode(cached, slot, page, pageAt, pageSize, out.duplicate().position(outAt), maxBytes);
+            ByteBuffer cached = c.block(slot);
+            int at = c.offset(slot);
+            int n = Xbzrle.encode(cached, at, page, pageAt, pageSize, out.duplicate().position(outAt), maxBytes);
             if (n >= 0) {
-                cached.put(slot, page, pageAt, pageSize);
+                cached.put(at, page, pageAt, pageSize);
                 return n == 0 ? UNCHANGED : n;
             }
+            cached.put(at, page, pageAt, pageSize);
+            return DECLINED;
         }
-        cached.put(c.slotFor(key), page, pageAt, pageSize);
+        slot = c.slotFor(key);
+        c.block(slot).put(c.offset(slot), page, pageAt, pageSize);
+        return DECLINED;
+    }
+
+    /**
+     * {@link #encode} for a page that lies where its encoding goes: the raw page at
+     * {@code [at, at + pageSize)} of {@code frame} is replaced by its delta, or left as it is when
+     * the codec declines. The result, the delta's bytes and the cache afterwards are those of
+     * {@code encode(key, page, 0, frame, at, maxBytes)} on a copy of the page; this saves the
+     * copies: a page the cache does not hold is copied once, into the cache, and a cached page
+     * is brought up to date by writing the delta's changed bytes into it.
+     *
+     * @param key      the page's key
+     * @param frame    the buffer holding the raw page
+     * @param at       its offset, where the delta goes
+     * @param maxBytes the most bytes the delta may take, less than the page size
+     * @param work     a buffer of at least a page, for the delta before it is written over the
+     *                 page; its content and position afterwards are unspecified
+     * @return the delta's length; {@link #UNCHANGED}; or {@link #DECLINED}, the frame unchanged.
+     *         Either way the cache now holds the page
+     * @throws IllegalStateException if this instance was made for decoding only
+     */
+    public int encodeInPlace(long key, ByteBuffer frame, int at, int maxBytes, ByteBuffer work) {
+        XbzrleCache c = encodeSide();
+        int slot = c.lookup(key);
+        if (slot >= 0) {
+            ByteBuffer cached = c.block(slot);
+            int cachedAt = c.offset(slot);
+            int n = Xbzrle.encode(cached, cachedAt, frame, at, pageSize, work.clear(), maxBytes);
+            if (n == 0) {
+                return UNCHANGED;
+            }
+            if (n > 0) {
+                Xbzrle.patch(work, 0, n, cached, cachedAt);
+                frame.put(at, work, 0, n);
+                return n;
+            }
+            cached.put(cachedAt, frame, at, pageSize);
+            return DECLINED;
+        }
+        slot = c.slotFor(key);
+        c.block(slot).put(c.offset(slot), frame, at, pageSize);
         return DECLINED;
     }
 
@@ -72,7 +117,8 @@ public final class XbzrleCodec implements HistoryCodec {
     @Override
     public void sent(long key, ByteBuffer page, int pageAt) {
         XbzrleCache c = encodeSide();
-        c.data().put(c.slotFor(key), page, pageAt, pageSize);
+        int slot = c.slotFor(key);
+        c.block(slot).put(c.offset(slot), page, pageAt, pageSize);
     }
 
     @Override

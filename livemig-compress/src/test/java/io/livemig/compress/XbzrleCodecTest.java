@@ -55,6 +55,43 @@ class XbzrleCodecTest {
     }
 
     @Test
+    void encodingInPlaceGivesTheDeltasAndCacheOfEncodingFromACopy() {
+        // Two codecs with small caches (evictions too) see the same page sequence: one encodes
+        // from a copy, the other in the frame; every result and delta must be the same.
+        XbzrleCodec fromCopy = new XbzrleCodec(PAGE, 8L * PAGE);
+        XbzrleCodec inPlace = new XbzrleCodec(PAGE, 8L * PAGE);
+        ByteBuffer work = ByteBuffer.allocateDirect(PAGE);
+        ByteBuffer frame = ByteBuffer.allocateDirect(3 * PAGE).order(java.nio.ByteOrder.nativeOrder());
+        byte[][] latest = new byte[12][];
+        java.util.Random random = new java.util.Random(12);
+        for (int step = 0; step < 400; step++) {
+            int key = random.nextInt(latest.length);
+            byte[] base = latest[key] == null ? PageSets.text(key) : latest[key];
+            byte[] now = switch (random.nextInt(4)) {
+                case 0 -> base;
+                case 1 -> PageSets.random(step);
+                default -> PageSets.changed(base, 1 + random.nextInt(200), step);
+            };
+            latest[key] = now;
+            int expected = fromCopy.encode(key, direct(now), 0, out, 0, LIMIT);
+            int at = PAGE + random.nextInt(PAGE / 2);
+            frame.put(at, now);
+            int got = inPlace.encodeInPlace(key, frame, at, LIMIT, work);
+            assertEquals(expected, got, "step " + step);
+            byte[] gotBytes = new byte[got > 0 ? got : got == PageCodec.DECLINED ? PAGE : 0];
+            frame.get(at, gotBytes);
+            byte[] expectedBytes = got > 0 ? new byte[got] : got == PageCodec.DECLINED ? now : new byte[0];
+            if (got > 0) {
+                out.get(0, expectedBytes);
+            }
+            assertArrayEquals(expectedBytes, gotBytes, "step " + step + ": the delta, or the raw page left alone");
+        }
+        assertEquals(fromCopy.cacheHits(), inPlace.cacheHits());
+        assertEquals(fromCopy.cacheMisses(), inPlace.cacheMisses());
+        assertTrue(inPlace.cacheHits() > 100 && inPlace.cacheMisses() > 20, "both paths were taken");
+    }
+
+    @Test
     void aMalformedDeltaIsRefusedAndThePageLeftAlone() {
         byte[] old = PageSets.text(3);
         ByteBuffer page = direct(old);

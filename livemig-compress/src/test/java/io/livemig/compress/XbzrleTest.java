@@ -35,6 +35,25 @@ class XbzrleTest {
     }
 
     @Test
+    void pagesReadInDifferentByteOrdersGiveTheSameDelta() {
+        byte[] old = new byte[PAGE];
+        byte[] cur = new byte[PAGE];
+        for (int i = 0; i < 8; i++) {
+            old[i] = (byte) (i + 1);
+            cur[i] = (byte) (8 - i); // a word equal to the old one read in the other byte order
+        }
+        cur[100] = 5;
+        byte[] expected = encode(old, cur, PAGE);
+        ByteBuffer bigEndian = ByteBuffer.allocateDirect(PAGE).order(ByteOrder.BIG_ENDIAN).put(0, cur);
+        ByteBuffer out = ByteBuffer.allocate(PAGE);
+        int n = Xbzrle.encode(direct(old), 0, bigEndian, 0, PAGE, out, PAGE);
+        byte[] got = new byte[n];
+        out.get(0, got);
+        assertArrayEquals(expected, got);
+        assertArrayEquals(cur, decode(old, got));
+    }
+
+    @Test
     void smallDeltasRoundTripAndStaySmall() {
         for (byte[] base : new byte[][] {PageSets.text(1), PageSets.zeroHeavy(2), PageSets.random(3)}) {
             byte[] cur = PageSets.changed(base, 8, 4);
