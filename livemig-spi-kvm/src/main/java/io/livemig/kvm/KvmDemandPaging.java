@@ -1,6 +1,5 @@
 package io.livemig.kvm;
 
-import io.livemig.kvm.internal.Sys;
 import io.livemig.spi.DemandPaging;
 import io.livemig.spi.PageSet;
 import org.slf4j.Logger;
@@ -15,9 +14,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Post-copy on a KVM target through userfaultfd. {@link #arm} drops the pages still to come
- * from the memfd (so that pre-copied versions of them cannot be read), registers guest RAM in
- * missing mode and starts a fault thread. A vCPU that touches a missing page blocks inside
+ * Post-copy on a KVM target through userfaultfd. {@link #arm} makes the pages still to come
+ * absent from guest RAM (so that pre-copied versions of them cannot be read: punched out of the
+ * memfd, or left behind with the old memfd when most of guest RAM is stale, see
+ * {@link #dropStalePages}), registers guest RAM in missing mode and starts a fault thread. A
+ * vCPU that touches a missing page blocks inside
  * KVM_RUN; the fault thread tells the engine (which asks the source), and {@link #install}
  * places the page atomically with {@code UFFDIO_COPY}, which wakes the vCPU; {@link #installRun}
  * places a run of contiguous pages with one {@code UFFDIO_COPY}. A page that is neither missing
@@ -47,6 +48,15 @@ final class KvmDemandPaging implements DemandPaging {
     private static final int POLL_MILLIS = 50;
     /** How long {@link #disarm()} waits for the fault thread to end (it polls every 50 ms). */
     private static final long FAULT_THREAD_STOP_MILLIS = 2000;
+    /**
+     * {@link #dropStalePages} punches the missing pages out of the memfd when they are at most
+     * this many (64 MiB: freeing them costs up to ~30 ms) ...
+     */
+    private static final long PUNCH_MAX_PAGES = 16384;
+    /** ... in at most this many runs (a punch costs ~5 µs besides its pages); else it swaps the memfd. */
+    private static final int PUNCH_MAX_RUNS = 1024;
+    /** How long {@link #disarm()} waits for the pages that stay to be refilled after a memfd swap. */
+    private static final long REFILL_WAIT_MILLIS = 10_000;
 
     private final MicroVmm vmm;
     private final MemorySegment ram;
@@ -54,13 +64,19 @@ final class KvmDemandPaging implements DemandPaging {
     /** Where a run given in a heap buffer is copied for {@code UFFDIO_COPY}, which reads native memory. */
     private final MemorySegment staging = arena.allocate((long) MAX_RUN_PAGES * KvmVm.PAGE_BYTES, KvmVm.PAGE_BYTES);
     private final long[] blockedNanos;
+    /** Links the native calls of {@link #arm} and the installs ahead of them: {@link RamSwap#rehearse}. */
+    private final Thread rehearsal;
     /** Faulted missing pages: the vCPUs waiting and since when. */
     private final Map<Long, List<long[]>> waiting = new HashMap<>();
     private PageSet missing;
     private long missingCount;
     private FaultListener listener;
     private Userfaultfd uffd;
-    private Thread faultThread;
+    /** The memfd swap {@link #dropStalePages} made, or null if it punched. */
+    private RamSwap swap;
+    /** Made unstarted with this object, started by {@link #arm}: making them there cost ~8 ms of the downtime. */
+    private final Thread faultThread;
+    private final Thread refillThread;
     private volatile boolean running;
     private boolean armed;
     /** The fault thread was told to stop; no page is installed from then on. */
@@ -76,6 +92,37 @@ final class KvmDemandPaging implements DemandPaging {
         this.vmm = vmm;
         this.ram = vmm.vm().memory();
         this.blockedNanos = new long[vmm.vcpus().size()];
+        this.faultThread = Thread.ofPlatform().name("livemig-uffd").daemon().unstarted(this::handleFaults);
+        this.refillThread = Thread.ofPlatform().name("livemig-ram-refill").daemon().unstarted(this::refillGuestRam);
+        // Made when the target is (KvmGuest.demandPaging, asked when the source may switch to
+        // post-copy): the native calls of arm and install are linked now, not in the downtime.
+        this.rehearsal = Thread.ofPlatform().name("livemig-uffd-rehearsal").daemon().start(() -> {
+            try {
+                RamSwap.rehearse();
+            } catch (RuntimeException e) {
+                LOG.debug("rehearsing post-copy's system calls failed; arm will report it", e);
+            }
+        });
+    }
+
+    /** The refill thread's work, after a memfd swap: {@link RamSwap#refill}. */
+    private void refillGuestRam() {
+        RamSwap swapped;
+        Userfaultfd fd;
+        synchronized (this) {
+            swapped = swap;
+            fd = uffd;
+        }
+        swapped.refill(fd);
+    }
+
+    /** Waits (bounded) for the rehearsal: arm's native calls are linked, and it holds no fd any more. */
+    private void awaitRehearsal() {
+        try {
+            rehearsal.join(FAULT_THREAD_STOP_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Override
@@ -89,22 +136,13 @@ final class KvmDemandPaging implements DemandPaging {
         if (!vmm.isPaused()) {
             throw new IllegalStateException("arm demand paging before the target runs");
         }
+        awaitRehearsal();
         armed = true;
         missing = pages.copy();
         missingCount = missing.cardinality();
         listener = onFault;
         try {
-            // A page still to come may hold an older version from pre-copy: drop it, so that the
-            // guest's first touch faults and waits for the current one.
-            int memfd = vmm.vm().memoryFd();
-            for (long p = missing.nextSetBit(0); p >= 0; ) {
-                long end = missing.nextClearBit(p);
-                if (end < 0 || end > vmm.vm().pageCount()) {
-                    end = vmm.vm().pageCount();
-                }
-                Sys.punchHole(memfd, p * KvmVm.PAGE_BYTES, (end - p) * KvmVm.PAGE_BYTES);
-                p = end >= vmm.vm().pageCount() ? -1 : missing.nextSetBit(end);
-            }
+            dropStalePages();
             uffd = Userfaultfd.open();
             uffd.register(ram);
         } catch (RuntimeException e) {
@@ -115,7 +153,53 @@ final class KvmDemandPaging implements DemandPaging {
         }
         running = true;
         faultThreadDone = false;
-        faultThread = Thread.ofPlatform().name("livemig-uffd").daemon().start(this::handleFaults);
+        faultThread.start();
+        if (swap != null) {
+            swap.startRefill(refillThread);
+        }
+    }
+
+    /**
+     * Called with the lock held, in {@link #arm}: makes every missing page absent from guest RAM,
+     * so that the guest's first touch of it faults and waits for the current version rather than
+     * reading the one pre-copy left there (stale). Punches the missing runs out of the memfd when
+     * they are few and short (the kernel frees each page, ~0.5 µs, plus ~5 µs a punch for the
+     * mapping and KVM's MMU notifier: 100-350 ms for 1 GiB measured here); otherwise, with guest
+     * RAM in one slot, swaps guest RAM's memfd for a fresh one in a few system calls and refills
+     * the pages that stay after the resume ({@link RamSwap}). Touches no page and runs no loop per
+     * page: this is inside the downtime, in code the JIT has not compiled.
+     */
+    private void dropStalePages() {
+        KvmVm vm = vmm.vm();
+        if (vm.slots().size() == 1 && !fewToPunch()) {
+            swap = RamSwap.swap(vm, ram, missing, this);
+            return;
+        }
+        long span = vm.pageSpan();
+        for (long p = missing.nextSetBit(0); p >= 0; ) {
+            long end = missing.nextClearBit(p);
+            if (end < 0 || end > span) {
+                end = span;
+            }
+            vm.discardPages(p, end - p); // translated to memfd offsets slot by slot
+            p = end >= span ? -1 : missing.nextSetBit(end);
+        }
+    }
+
+    /** @return whether the missing pages are few and in few runs: punching them is cheap */
+    private boolean fewToPunch() {
+        if (missingCount > PUNCH_MAX_PAGES) {
+            return false;
+        }
+        int runs = 0;
+        for (long p = missing.nextSetBit(0); p >= 0 && p < missing.pageSpan(); ) {
+            if (++runs > PUNCH_MAX_RUNS) {
+                return false;
+            }
+            long end = missing.nextClearBit(p);
+            p = end < 0 || end >= missing.pageSpan() ? -1 : missing.nextSetBit(end);
+        }
+        return true;
     }
 
     private void handleFaults() {
@@ -152,8 +236,12 @@ final class KvmDemandPaging implements DemandPaging {
                 return; // nobody asks for pages any more; the vCPU waits for the VM's close
             }
             if (!missing.contains(page)) {
-                // Never sent because it is zero (or installed a moment ago: then EEXIST, and a wake).
-                uffd.zeroPage(ram.address() + page * KvmVm.PAGE_BYTES, KvmVm.PAGE_BYTES);
+                // A page that stays, not refilled yet after a memfd swap: from the old memory.
+                // Else never sent because it is zero or was never written (or installed a moment
+                // ago: then EEXIST, and a wake).
+                if (swap == null || !swap.serve(uffd, page)) {
+                    uffd.zeroPage(ram.address() + page * KvmVm.PAGE_BYTES, KvmVm.PAGE_BYTES);
+                }
                 return;
             }
             List<long[]> w = waiting.computeIfAbsent(page, k -> new ArrayList<>());
@@ -264,7 +352,7 @@ final class KvmDemandPaging implements DemandPaging {
     }
 
     private void checkPage(long page) {
-        if (page < 0 || page >= vmm.vm().pageCount()) {
+        if (!vmm.vm().layout().contains(page)) {
             throw new IndexOutOfBoundsException("page " + page + " is not guest RAM");
         }
     }
@@ -296,9 +384,19 @@ final class KvmDemandPaging implements DemandPaging {
      */
     @Override
     public void disarm() {
-        long stillMissing;
+        RamSwap swapped;
         synchronized (this) {
             if (!armed || disarmed) {
+                return;
+            }
+            swapped = swap;
+        }
+        // After a memfd swap the fault thread serves the pages that stay until the refill has
+        // copied them all: it must not stop, nor the fd close, before that.
+        boolean refilled = swapped == null || swapped.awaitRefilled(REFILL_WAIT_MILLIS);
+        long stillMissing;
+        synchronized (this) {
+            if (disarmed) {
                 return;
             }
             disarmed = true;
@@ -309,6 +407,9 @@ final class KvmDemandPaging implements DemandPaging {
         if (stillMissing > 0) {
             LOG.warn("demand paging ended with {} pages missing; vCPUs touching them stay blocked until the VM closes",
                     stillMissing);
+        } else if (!refilled) {
+            LOG.warn("demand paging ended before guest RAM was refilled from its old memory; vCPUs touching a page "
+                    + "not refilled stay blocked until the VM closes");
         } else {
             requestRelease();
         }
@@ -322,6 +423,7 @@ final class KvmDemandPaging implements DemandPaging {
      * does not throw.
      */
     void close() {
+        awaitRehearsal();
         synchronized (this) {
             if (!armed) {
                 armed = true; // never armed: nothing to release, and arm() is refused from now on
@@ -330,6 +432,13 @@ final class KvmDemandPaging implements DemandPaging {
                 arena.close();
                 return;
             }
+        }
+        RamSwap swapped;
+        synchronized (this) {
+            swapped = swap;
+        }
+        if (swapped != null) {
+            swapped.close(); // stops the refill and frees the old memory
         }
         disarm();
         awaitFaultThread(); // again: a disarm on another thread may still be waiting for it
@@ -369,6 +478,9 @@ final class KvmDemandPaging implements DemandPaging {
             return;
         }
         released = true;
+        if (swap != null) {
+            swap.close(); // the refill has ended (or never started): frees the old memory
+        }
         if (uffd != null) {
             try {
                 uffd.close();

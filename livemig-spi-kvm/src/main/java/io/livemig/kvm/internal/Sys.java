@@ -92,6 +92,16 @@ public final class Sys {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
     private static final MethodHandle LSEEK = errno("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
     private static final MethodHandle FSTAT = errno("fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    /** mremap(2), variadic after flags: the fifth argument, new_address, is read only with MREMAP_FIXED. */
+    private static final MethodHandle MREMAP = LINKER.downcallHandle(LIBC.findOrThrow("mremap"),
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS), ERRNO,
+            Linker.Option.firstVariadicArg(4));
+    private static final MethodHandle MINCORE = errno("mincore", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
+    private static final MethodHandle DUP3 = errno("dup3", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    /** mremap(2) flags (linux/mman.h). */
+    private static final int MREMAP_MAYMOVE = 1;
+    private static final int MREMAP_FIXED = 2;
+    private static final int MREMAP_DONTUNMAP = 4;
     /** lseek(2) whence: the next offset holding data / the next hole (Linux 3.1+, tmpfs 3.8+). */
     public static final int SEEK_DATA = 3;
     public static final int SEEK_HOLE = 4;
@@ -274,6 +284,87 @@ public final class Sys {
                 throw fail("ftruncate(memfd, " + size + ")", e);
             }
             return fd;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * mremap(2) with {@code MREMAP_MAYMOVE | MREMAP_DONTUNMAP} (Linux 5.13+ for shared mappings):
+     * moves the pages mapped in {@code mapping} (their page-table entries, not their contents) to
+     * a new address the kernel picks, and leaves {@code mapping} mapped to the same file with no
+     * page present, so that its next access faults. Cheap whatever the size: no page is freed or
+     * copied.
+     *
+     * @return the new mapping, {@code mapping.byteSize()} bytes, which the caller must
+     *         {@link #munmap}
+     */
+    public static MemorySegment moveMappedPages(MemorySegment mapping) {
+        try {
+            MemorySegment c = CAPTURED.get();
+            MemorySegment p = (MemorySegment) MREMAP.invokeExact(c, mapping, mapping.byteSize(), mapping.byteSize(),
+                    MREMAP_MAYMOVE | MREMAP_DONTUNMAP, MemorySegment.NULL);
+            if (p.address() == -1L) {
+                throw fail("mremap(MREMAP_DONTUNMAP, " + mapping.byteSize() + " bytes)", lastErrno(c));
+            }
+            return p.reinterpret(mapping.byteSize());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * mremap(2) with {@code MREMAP_MAYMOVE | MREMAP_FIXED}: moves {@code mapping} to {@code at},
+     * atomically replacing whatever was mapped there (which the caller owns).
+     *
+     * @return the mapping at its new address
+     */
+    public static MemorySegment moveMapping(MemorySegment mapping, MemorySegment at) {
+        try {
+            MemorySegment c = CAPTURED.get();
+            MemorySegment p = (MemorySegment) MREMAP.invokeExact(c, mapping, mapping.byteSize(), mapping.byteSize(),
+                    MREMAP_MAYMOVE | MREMAP_FIXED, at);
+            if (p.address() == -1L) {
+                throw fail("mremap(MREMAP_FIXED, " + mapping.byteSize() + " bytes)", lastErrno(c));
+            }
+            return p.reinterpret(mapping.byteSize());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * mincore(2): which pages of {@code range} are resident. For a shared file mapping that is
+     * whether the file holds the page (in the page cache), mapped here or not; a hole is not
+     * resident. Reads and allocates no page.
+     *
+     * @param range    page-aligned memory of this process
+     * @param residency one byte per page of {@code range}, written by the kernel (bit 0: resident)
+     */
+    public static void mincore(MemorySegment range, MemorySegment residency) {
+        if (residency.byteSize() < (range.byteSize() + 4095) / 4096) {
+            throw new IllegalArgumentException("mincore needs a byte per page, got " + residency.byteSize());
+        }
+        try {
+            MemorySegment c = CAPTURED.get();
+            if ((int) MINCORE.invokeExact(c, range, range.byteSize(), residency) < 0) {
+                throw fail("mincore", lastErrno(c));
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * dup3(2) with {@code O_CLOEXEC}: makes descriptor {@code to} refer to what {@code from} refers
+     * to, atomically closing what {@code to} referred to; {@code to} stays close-on-exec.
+     */
+    public static void dup3(int from, int to) {
+        try {
+            MemorySegment c = CAPTURED.get();
+            if ((int) DUP3.invokeExact(c, from, to, O_CLOEXEC) < 0) {
+                throw fail("dup3", lastErrno(c));
+            }
         } catch (Throwable t) {
             throw rethrow(t);
         }

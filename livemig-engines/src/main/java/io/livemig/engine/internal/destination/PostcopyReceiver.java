@@ -47,7 +47,7 @@ final class PostcopyReceiver implements AutoCloseable {
     private final LinkedBlockingQueue<Long> requests = new LinkedBlockingQueue<>();
     private final List<Long> latencies = new ArrayList<>();
     private final Thread requester;
-    /** Acknowledge post-copy frames every this many bytes (see the source's push window, 1 MiB). */
+    /** Acknowledge post-copy frames every this many bytes (the source's push window is at least twice this). */
     static final long ACK_EVERY_BYTES = 256 << 10;
     /** Receiving thread only. */
     private long receivedBytes;
@@ -70,9 +70,21 @@ final class PostcopyReceiver implements AutoCloseable {
         this.link = link;
         this.stillMissing = missing.copy();
         // A platform thread: it starts inside the downtime, and the first virtual thread of a
-        // process pays for starting their scheduler (10-60 ms measured here).
-        this.requester = Thread.ofPlatform().daemon().name("livemig-page-requests").unstarted(this::sendRequests);
-        paging.arm(missing, this::onFault);
+        // process pays for starting their scheduler (10-60 ms measured here). The thread's task
+        // and the fault listener are classes, not lambdas: linking a lambda's call site the first
+        // time costs milliseconds, and this runs inside the downtime.
+        this.requester = Thread.ofPlatform().daemon().name("livemig-page-requests").unstarted(new Runnable() {
+            @Override
+            public void run() {
+                sendRequests();
+            }
+        });
+        paging.arm(missing, new DemandPaging.FaultListener() {
+            @Override
+            public void onFault(long page, int vcpu) {
+                PostcopyReceiver.this.onFault(page, vcpu);
+            }
+        });
         requester.start();
     }
 
@@ -93,6 +105,10 @@ final class PostcopyReceiver implements AutoCloseable {
                 while (n < batch.length && (more = requests.poll()) != null) {
                     batch[n++] = more;
                 }
+                n = stillMissing(batch, n);
+                if (n == 0) {
+                    continue; // every page arrived (pushed) while its request waited here
+                }
                 if (!link.trySend(PostcopyFrames.PageRequest.write(writer, batch, n))) {
                     // The link is down: these are asked again after recovery.
                     LOG.debug("{} page requests wait for a new link", n);
@@ -101,6 +117,22 @@ final class PostcopyReceiver implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Keeps, in order, the pages of {@code pages[0..count)} that are still missing: a request for
+     * a page that arrived meanwhile would only be a race at the source.
+     *
+     * @return how many were kept, at the front of {@code pages}
+     */
+    private synchronized int stillMissing(long[] pages, int count) {
+        int kept = 0;
+        for (int i = 0; i < count; i++) {
+            if (stillMissing.contains(pages[i])) {
+                pages[kept++] = pages[i];
+            }
+        }
+        return kept;
     }
 
     /**
