@@ -44,13 +44,6 @@ final class PostcopyPush {
      * behind much; 16 pushed 15 % slower for the same fault latency.
      */
     private static final int PUSH_BATCH = 64;
-    /**
-     * Most pushed bytes not yet acknowledged by the destination. Without this bound the push
-     * fills every buffer between the hosts (socket buffers: ~16 MiB on Linux) and a demanded page
-     * queues behind all of it; with it, behind at most this much. 1 MiB covers the
-     * bandwidth-delay product of 1 Gbit/s at 8 ms or 10 Gbit/s at 0.8 ms.
-     */
-    static final long PUSH_WINDOW_BYTES = 1L << 20;
     private static final int MAX_RECOVERIES = 16;
 
     private final SourceLink link;
@@ -60,6 +53,12 @@ final class PostcopyPush {
     private final MigrationOptions options;
     private final Reconnector reconnector;
     private final byte[] sessionId;
+    /**
+     * Bounds the pushed bytes not yet acknowledged by the destination. Without a bound the push
+     * fills every buffer between the hosts (socket buffers: ~16 MiB on Linux) and a demanded page
+     * queues behind all of it; with it, behind at most the link's bandwidth-delay product.
+     */
+    private final PushWindow window;
     private long pulled;
     private long pushed;
     private long races;
@@ -74,6 +73,7 @@ final class PostcopyPush {
         this.options = options;
         this.reconnector = reconnector;
         this.sessionId = sessionId;
+        this.window = new PushWindow(options.timeSource(), link::minRoundTripNanos);
     }
 
     /**
@@ -96,10 +96,12 @@ final class PostcopyPush {
         }
         while (true) {
             long windowBase = link.bytesSent();
+            window.start(windowBase);
             try {
                 while (!unsent.isEmpty()) {
                     long acked = link.postcopyAckedBytes();
-                    if (link.bytesSent() - windowBase - acked > PUSH_WINDOW_BYTES && !link.hasPageRequest()) {
+                    long sent = link.bytesSent();
+                    if (sent - windowBase - acked > window.bytes(sent) && !link.hasPageRequest()) {
                         link.awaitPostcopyProgress(acked);
                         continue;
                     }
