@@ -170,6 +170,11 @@ final class KvmCommand {
         @Option(names = "--encoder-threads", defaultValue = "1", description = "parallel page encoders (default 1)")
         int encoderThreads;
 
+        @Option(names = "--streams", defaultValue = "1",
+                description = "connections pages travel on, 1 to 16: above 1, that many data connections to the "
+                        + "receiver beside the first, each with its own encoder thread (QEMU's multifd; default 1)")
+        int streams;
+
         @Option(names = "--max-rounds", defaultValue = "30", description = "pre-copy round limit (default 30)")
         int maxRounds;
 
@@ -177,11 +182,6 @@ final class KvmCommand {
                 description = "escalation ladder when pre-copy does not converge, in order: "
                         + "raise-downtime:STEP:CEILING, autoconverge[:INITIAL:INCREMENT:MAX], force, abort, postcopy "
                         + "(default ${DEFAULT-VALUE})")
-        @Option(names = "--streams", defaultValue = "1",
-                description = "connections pages travel on, 1 to 16: above 1, that many data connections to the "
-                        + "receiver beside the first, each with its own encoder thread (QEMU's multifd; default 1)")
-        int streams;
-
         List<String> onStall;
 
         @Option(names = "--stall-rounds", defaultValue = "3",
