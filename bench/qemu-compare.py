@@ -135,7 +135,9 @@ def qemu_run(work, image, mem, s, port, tsc):
                 {"capability": "postcopy-ram", "state": postcopy}]
         qs.cmd("migrate-set-capabilities", capabilities=caps)
         qd.cmd("migrate-set-capabilities", capabilities=[c for c in caps if c["capability"] == "postcopy-ram"])
-        params = {"downtime-limit": s["downtime_ms"], "max-bandwidth": s["bandwidth"], "xbzrle-cache-size": mem}
+        # QEMU wants a power of two: the largest not above the RAM (3 GiB gets 2 GiB).
+        params = {"downtime-limit": s["downtime_ms"], "max-bandwidth": s["bandwidth"],
+                  "xbzrle-cache-size": 1 << (mem.bit_length() - 1)}
         if postcopy:
             pc = s["bandwidth"] if s["postcopy_bandwidth"] is None else s["postcopy_bandwidth"]
             params["max-postcopy-bandwidth"] = pc
