@@ -1,20 +1,46 @@
 package io.livemig.engine.internal.strategy;
 
 import io.livemig.api.MigrationException;
+import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.PageSet;
 
 import java.time.Duration;
+import java.util.Optional;
 
 /**
  * Pure post-copy (Hines et al., VEE'09): pause at once and hand every page (but those the guest
  * reports free) to the post-copy phase. The downtime is only the state transfer; the pages follow.
+ *
+ * <p>The pages to hand over must be the ones that hold data at the pause, not before it: a page
+ * the provider reported unpopulated that the guest writes in between would otherwise be zero at
+ * the destination. With a dirty tracker, the set is taken while the VM still runs, with tracking
+ * on, and the writes that came since are collected once it is paused (one collect in the
+ * downtime); without one, the set is taken after the pause.
  */
 final class PostcopyStrategy implements SourceStrategy {
 
     @Override
     public Outcome run(CopyContext context) throws MigrationException {
-        PageSet all = context.initialPages();
-        context.pause(Duration.ZERO, 0);
-        return new Postcopy(all, NOTHING);
+        Optional<DirtyTracker> tracker = context.dirtyTracker();
+        if (tracker.isEmpty()) {
+            context.pause(Duration.ZERO, 0);
+            return new Postcopy(context.initialPages(), NOTHING);
+        }
+        DirtyTracker t = tracker.get();
+        // Made before the pause: the first method reference of a call site spins a class.
+        Runnable stopTracking = t::stop;
+        t.start();
+        boolean handedOver = false;
+        try {
+            PageSet all = context.initialPages();
+            context.pause(Duration.ZERO, 0);
+            all.addAll(t.collect());
+            handedOver = true;
+            return new Postcopy(all, stopTracking);
+        } finally {
+            if (!handedOver) {
+                t.stop();
+            }
+        }
     }
 }
