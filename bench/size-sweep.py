@@ -9,6 +9,7 @@ is printed. QEMU reads every page of the VM; livemig reads only what the guest w
 should not grow with the size.
 
 Usage: bench/size-sweep.py [--sizes 1G,3G,8G,16G] [--runs 3] [--json FILE] [--plot FILE.png]
+       bench/size-sweep.py --from-json A.json,B.json --plot FILE.png   (plot saved runs only)
 Needs what bench/qemu-compare.py needs (/dev/kvm, qemu-system-x86_64, binutils, a built
 livemig); --plot needs matplotlib.
 """
@@ -25,13 +26,43 @@ SHAPES = {
 }
 
 
+def plot(everything, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    for label in SHAPES:
+        rows = [e for e in everything if e["shape"] == label]
+        gib = [e["bytes"] / (1 << 30) for e in rows]
+        plt.plot(gib, [e["qemu_median_ms"] for e in rows], "o-", label=f"QEMU 7.2, {label}")
+        plt.plot(gib, [e["livemig_median_ms"] for e in rows], "s-", label=f"livemig, {label}")
+    plt.xlabel("VM size (GiB)")
+    plt.ylabel("total migration time (ms, median of the runs)")
+    plt.title("Migration time against VM size, two processes on one host (loopback)")
+    plt.legend()
+    plt.grid(True, alpha=0.3)
+    plt.savefig(path, dpi=120, bbox_inches="tight")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1G,3G,8G,16G")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", help="also write every run's figures to this file")
     ap.add_argument("--plot", help="a PNG of total time against VM size (needs matplotlib)")
+    ap.add_argument("--from-json", help="measure nothing: plot (and print) the runs saved by --json in these "
+                                        "comma-separated files")
     a = ap.parse_args()
+    if a.from_json:
+        everything = []
+        for path in a.from_json.split(","):
+            everything += json.load(open(path))
+        everything.sort(key=lambda e: (e["bytes"], e["shape"]))
+        for e in everything:
+            print("| %s | %s | QEMU %.0f ms | livemig %.0f ms |" % (e["size"], e["shape"], e["qemu_median_ms"],
+                                                                   e["livemig_median_ms"]))
+        if a.plot:
+            plot(everything, a.plot)
+        return
     if qc.QEMU is None:
         sys.exit("qemu-system-x86_64 is missing: apt-get install qemu-system-x86")
     tsc = qc.tsc_khz()
@@ -72,19 +103,7 @@ def main():
         with open(a.json, "w") as f:
             json.dump(everything, f, indent=1)
     if a.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        for label in SHAPES:
-            rows = [e for e in everything if e["shape"] == label]
-            gib = [e["bytes"] / (1 << 30) for e in rows]
-            plt.plot(gib, [e["qemu_median_ms"] for e in rows], "o-", label=f"QEMU 7.2, {label}")
-            plt.plot(gib, [e["livemig_median_ms"] for e in rows], "s-", label=f"livemig, {label}")
-        plt.xlabel("VM size (GiB)")
-        plt.ylabel("total migration time (ms, median)")
-        plt.legend()
-        plt.grid(True, alpha=0.3)
-        plt.savefig(a.plot, dpi=120, bbox_inches="tight")
+        plot(everything, a.plot)
     shutil.rmtree(work, ignore_errors=True)
 
 
