@@ -59,6 +59,11 @@ final class PrecopyRounds {
     private final ConvergenceMonitor monitor;
     private final BandwidthEstimator bandwidth = new BandwidthEstimator();
     private final BandwidthEstimator pageRate = new BandwidthEstimator(16);
+    /** Dirty pages below which another round is not worth it: a stop-copy of them is ~1 ms. */
+    private static final long SMALL_DIRTY_PAGES = 256;
+    /** The most rounds added after the rest first fit the limit. */
+    private static final int EXTRA_ROUNDS = 3;
+    private int extraRounds;
 
     PrecopyRounds(CopyContext context, Mode mode) {
         this.context = context;
@@ -107,7 +112,8 @@ final class PrecopyRounds {
                         Duration.ofNanos(r.nanos())));
                 toSend = dirty;
                 round++;
-                if (mode == Mode.PRECOPY && expected.compareTo(ladder.downtimeLimit()) <= 0) {
+                if (mode == Mode.PRECOPY && expected.compareTo(ladder.downtimeLimit()) <= 0
+                        && !worthAnotherRound(dirtyPages, r.pagesSent(), round)) {
                     break;
                 }
                 boolean limitReached = round >= options.maxRounds() || options.maxTotalTime()
@@ -163,6 +169,22 @@ final class PrecopyRounds {
                 restoreThrottle(throttleBefore);
             }
         }
+    }
+
+    /**
+     * The limit is a ceiling, not a target: once the rest fits it, one more round is still worth
+     * its time while rounds shrink the dirty set fast, since each such round cuts the downtime
+     * about in half for the cost of one short round. So the rounds go on while the last one left
+     * less than half as many dirty pages as it sent, there are more than
+     * {@value #SMALL_DIRTY_PAGES} of them, and at most {@value #EXTRA_ROUNDS} rounds were added so.
+     */
+    private boolean worthAnotherRound(long dirtyPages, long pagesSent, int round) {
+        if (dirtyPages <= SMALL_DIRTY_PAGES || dirtyPages * 2 > pagesSent || round >= options.maxRounds()
+                || extraRounds >= EXTRA_ROUNDS) {
+            return false;
+        }
+        extraRounds++;
+        return true;
     }
 
     private void record(int round, EscalationLadder.Action action) {
