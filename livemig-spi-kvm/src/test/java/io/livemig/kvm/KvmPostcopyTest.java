@@ -19,7 +19,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -59,41 +58,6 @@ class KvmPostcopyTest {
         return new Outcome(report, target);
     }
 
-    /**
-     * Every page the guest did not write since resume holds what the source held at pause (the
-     * source has stayed paused since). KVM's dirty log on the destination says which it wrote.
-     */
-    private static void assertUnwrittenPagesMatch(KvmGuest source, KvmGuest destination) {
-        KvmVm dst = destination.vmm().vm();
-        destination.vmm().pause();
-        long[] written = new long[(int) (dst.pageCount() / 64)];
-        dst.fetchDirtyLog(written);
-        MemorySegment a = source.vmm().vm().memory();
-        MemorySegment b = dst.memory();
-        long compared = 0;
-        for (long page = 0; page < dst.pageCount(); page++) {
-            if ((written[(int) (page / 64)] & (1L << page)) != 0) {
-                continue;
-            }
-            long at = page * KvmVm.PAGE_BYTES;
-            long mismatch = a.asSlice(at, KvmVm.PAGE_BYTES).mismatch(b.asSlice(at, KvmVm.PAGE_BYTES));
-            assertEquals(-1, mismatch, "page " + page + " differs from the source's at byte " + mismatch);
-            compared++;
-        }
-        // The working set is half of RAM; the guest writes (and on some hosts, by reading, dirties) all of it.
-        assertTrue(compared > dst.pageCount() / 4, "only " + compared + " pages were left unwritten to compare");
-        destination.vmm().resume();
-    }
-
-    private static void assertGuestContinues(KvmGuest source, KvmGuest destination) throws InterruptedException {
-        int before = KvmTestSupport.checksPassed(source.vmm());
-        MicroVmm d = destination.vmm();
-        assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(d) >= 2),
-                "destination console: " + d.consoleTail());
-        assertTrue(d.consoleTail().contains("check ok " + (before + 1)),
-                "the guest's counters did not continue from " + before + ": " + d.consoleTail());
-    }
-
     @ParameterizedTest
     @EnumSource(value = Strategy.class, names = {"POSTCOPY", "HYBRID"})
     void theGuestRunsBeforeItsMemoryArrivesAndStaysCorrect(Strategy strategy) throws Exception {
@@ -111,8 +75,8 @@ class KvmPostcopyTest {
                 if (strategy == Strategy.POSTCOPY) {
                     assertTrue(p.demandFaults() > 0, "the guest never waited for a page: " + p);
                 }
-                assertUnwrittenPagesMatch(source, o.target().target());
-                assertGuestContinues(source, o.target().target());
+                KvmTestSupport.assertUnwrittenPagesMatch(source, o.target().target());
+                KvmTestSupport.assertGuestContinues(source, o.target().target());
             }
         }
     }
@@ -145,8 +109,8 @@ class KvmPostcopyTest {
                 assertEquals(1, p.recoveries(), p.toString());
                 assertTrue(p.recovered());
                 assertTrue(o.report().verified(), "nothing lost across the cut: " + o.report());
-                assertUnwrittenPagesMatch(source, o.target().target());
-                assertGuestContinues(source, o.target().target());
+                KvmTestSupport.assertUnwrittenPagesMatch(source, o.target().target());
+                KvmTestSupport.assertGuestContinues(source, o.target().target());
             }
         }
     }

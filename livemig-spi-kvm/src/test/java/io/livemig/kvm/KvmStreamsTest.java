@@ -15,7 +15,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -97,37 +96,9 @@ class KvmStreamsTest {
                 assertEquals(2, dialler.dialled(), "two data connections");
                 assertEquals(strategy == Strategy.POSTCOPY, report.postcopy().isPresent());
                 KvmGuest destination = (KvmGuest) ((ResumeHookTarget<?>) target).target();
-                assertUnwrittenPagesMatch(source, destination);
-                int before = KvmTestSupport.checksPassed(source.vmm());
-                assertTrue(eventually(Duration.ofSeconds(10),
-                                () -> KvmTestSupport.checksPassed(destination.vmm()) >= 2),
-                        "destination console: " + destination.vmm().consoleTail());
-                assertTrue(destination.vmm().consoleTail().contains("check ok " + (before + 1)),
-                        "the guest's counters did not continue from " + before + ": "
-                                + destination.vmm().consoleTail());
+                KvmTestSupport.assertUnwrittenPagesMatch(source, destination);
+                KvmTestSupport.assertGuestContinues(source, destination);
             }
         }
-    }
-
-    /** Every page the destination's guest has not written since it resumed equals the source's (paused since). */
-    private static void assertUnwrittenPagesMatch(KvmGuest source, KvmGuest destination) {
-        KvmVm dst = destination.vmm().vm();
-        destination.vmm().pause();
-        long[] written = new long[(int) (dst.pageCount() / 64)];
-        dst.fetchDirtyLog(written);
-        MemorySegment a = source.vmm().vm().memory();
-        MemorySegment b = dst.memory();
-        long compared = 0;
-        for (long page = 0; page < dst.pageCount(); page++) {
-            if ((written[(int) (page / 64)] & (1L << page)) != 0) {
-                continue;
-            }
-            long at = page * KvmVm.PAGE_BYTES;
-            long mismatch = a.asSlice(at, KvmVm.PAGE_BYTES).mismatch(b.asSlice(at, KvmVm.PAGE_BYTES));
-            assertEquals(-1, mismatch, "page " + page + " differs from the source's at byte " + mismatch);
-            compared++;
-        }
-        assertTrue(compared > dst.pageCount() / 4, "only " + compared + " pages were left unwritten to compare");
-        destination.vmm().resume();
     }
 }
