@@ -5,8 +5,6 @@ import io.livemig.spi.MemorySink;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.spi.VcpuControl;
-import io.livemig.spi.VcpuState;
-import io.livemig.spi.VcpuThrottle;
 import io.livemig.spi.VmDescriptor;
 
 import java.util.List;
@@ -76,22 +74,11 @@ public final class ResumeHookTarget<T extends MigrationTarget> implements Migrat
         target.close();
     }
 
-    private final class HookedVcpus implements VcpuControl {
-        private final VcpuControl inner;
+    private final class HookedVcpus extends ForwardingVcpus {
         private boolean resumed;
 
         HookedVcpus(VcpuControl inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public int vcpuCount() {
-            return inner.vcpuCount();
-        }
-
-        @Override
-        public void pause() {
-            inner.pause();
+            super(inner);
         }
 
         @Override
@@ -100,27 +87,7 @@ public final class ResumeHookTarget<T extends MigrationTarget> implements Migrat
                 resumed = true;
                 beforeFirstResume.accept(target);
             }
-            inner.resume();
-        }
-
-        @Override
-        public boolean isPaused() {
-            return inner.isPaused();
-        }
-
-        @Override
-        public List<VcpuState> saveState() {
-            return inner.saveState();
-        }
-
-        @Override
-        public void loadState(List<VcpuState> states) {
-            inner.loadState(states);
-        }
-
-        @Override
-        public Optional<VcpuThrottle> throttle() {
-            return inner.throttle();
+            super.resume();
         }
     }
 }

@@ -7,6 +7,7 @@ import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
+import io.livemig.kit.ForwardingVcpus;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
@@ -16,13 +17,10 @@ import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySource;
 import io.livemig.spi.PageSet;
 import io.livemig.spi.VcpuControl;
-import io.livemig.spi.VcpuState;
-import io.livemig.spi.VcpuThrottle;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.ByteBuffer;
-import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -85,45 +83,14 @@ class HoleSkippingTest {
                     }
                 }
             };
-            VcpuControl inner = vm.vcpus();
-            this.vcpus = new VcpuControl() {
-                @Override
-                public int vcpuCount() {
-                    return inner.vcpuCount();
-                }
-
+            this.vcpus = new ForwardingVcpus(vm.vcpus()) {
                 @Override
                 public void pause() {
                     vm.memory().poke(LATE_PAGE, 0, LATE_BYTES);
                     synchronized (populated) {
                         populated.add(LATE_PAGE);
                     }
-                    inner.pause();
-                }
-
-                @Override
-                public void resume() {
-                    inner.resume();
-                }
-
-                @Override
-                public boolean isPaused() {
-                    return inner.isPaused();
-                }
-
-                @Override
-                public List<VcpuState> saveState() {
-                    return inner.saveState();
-                }
-
-                @Override
-                public void loadState(List<VcpuState> states) {
-                    inner.loadState(states);
-                }
-
-                @Override
-                public Optional<VcpuThrottle> throttle() {
-                    return inner.throttle();
+                    super.pause();
                 }
             };
         }
