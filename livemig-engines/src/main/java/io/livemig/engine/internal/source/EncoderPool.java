@@ -152,16 +152,24 @@ final class EncoderPool implements AutoCloseable {
      * @throws RuntimeException the failure of an encoder thread, if one failed
      */
     long finish() {
-        if (workerFailure instanceof RuntimeException e) {
-            throw e;
-        }
-        if (workerFailure instanceof Error e) {
-            throw e;
-        }
-        if (workerFailure != null) {
-            throw new IllegalStateException("an encoder thread failed", workerFailure);
-        }
+        rethrowUnchecked(workerFailure, "an encoder thread failed");
         return sent;
+    }
+
+    /**
+     * Throws a worker thread's failure on the migration thread: a RuntimeException or Error as it
+     * is, anything else (a checked exception the caller does not expect) wrapped. Nothing if null.
+     */
+    static void rethrowUnchecked(Throwable failure, String what) {
+        if (failure instanceof RuntimeException e) {
+            throw e;
+        }
+        if (failure instanceof Error e) {
+            throw e;
+        }
+        if (failure != null) {
+            throw new IllegalStateException(what, failure);
+        }
     }
 
     private long encodePart(int part, PageSet pages, int round, boolean skipZeroPages, BlockingQueue<Object> queue)

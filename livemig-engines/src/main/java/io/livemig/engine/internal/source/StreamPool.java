@@ -137,15 +137,7 @@ final class StreamPool implements AutoCloseable {
         if (failure instanceof MigrationException e) {
             throw e;
         }
-        if (failure instanceof RuntimeException e) {
-            throw e;
-        }
-        if (failure instanceof Error e) {
-            throw e;
-        }
-        if (failure != null) {
-            throw new IllegalStateException("a stream thread failed", failure);
-        }
+        EncoderPool.rethrowUnchecked(failure, "a stream thread failed");
         control.send(new StreamFrames.Sync(sequence));
         return sent;
     }
