@@ -39,6 +39,14 @@ public interface MigratableVm extends AutoCloseable {
     List<MigratableDevice> devices();
 
     /**
+     * @return the VM's disks, in the order of {@link VmDescriptor#disks()}; empty by default, for a
+     *         VM whose disks do not move with it (shared storage) or that has none
+     */
+    default List<DiskSource> disks() {
+        return List.of();
+    }
+
+    /**
      * @return the guest's free-page hints, if it gives them (a balloon driver, a cooperative
      *         guest); empty by default, which engines treat as "every page is in use"
      */

@@ -29,6 +29,15 @@ public interface MigrationTarget extends AutoCloseable {
     List<MigratableDevice> devices();
 
     /**
+     * @return the disks to write, in the order of {@link VmDescriptor#disks()}; empty by default,
+     *         and a migration of a VM with disks into a target without them is refused in the
+     *         handshake
+     */
+    default List<DiskSink> disks() {
+        return List.of();
+    }
+
+    /**
      * @return demand paging, if this target can run before all of its memory arrived (needed for
      *         post-copy and hybrid); empty by default, and post-copy into such a target is refused
      *         in the handshake

@@ -12,11 +12,23 @@ import java.util.Objects;
  * @param vcpuCount        the number of vCPUs, at least 1
  * @param deviceIds        the ids of the VM's migratable devices, unique; copied
  * @param vcpuStateFormat  the provider's format name for vCPU state, as in {@link VcpuState#format()}
+ * @param disks            the VM's disks, ids unique; copied (empty for a VM without disks)
  */
 public record VmDescriptor(MemoryLayout memoryLayout, int vcpuCount, List<String> deviceIds,
-                           String vcpuStateFormat) {
+                           String vcpuStateFormat, List<DiskDescriptor> disks) {
 
-    /** @throws IllegalArgumentException for a bad vCPU count, duplicate device ids or a blank format */
+    /** The most disks one VM may have. */
+    public static final int MAX_DISKS = 64;
+
+    /** A VM without disks. */
+    public VmDescriptor(MemoryLayout memoryLayout, int vcpuCount, List<String> deviceIds, String vcpuStateFormat) {
+        this(memoryLayout, vcpuCount, deviceIds, vcpuStateFormat, List.of());
+    }
+
+    /**
+     * @throws IllegalArgumentException for a bad vCPU count, duplicate device or disk ids, more
+     *                                  than {@value #MAX_DISKS} disks or a blank format
+     */
     public VmDescriptor {
         Objects.requireNonNull(memoryLayout, "memoryLayout");
         if (vcpuCount < 1) {
@@ -29,6 +41,13 @@ public record VmDescriptor(MemoryLayout memoryLayout, int vcpuCount, List<String
         Objects.requireNonNull(vcpuStateFormat, "vcpuStateFormat");
         if (vcpuStateFormat.isBlank()) {
             throw new IllegalArgumentException("vcpuStateFormat must not be blank");
+        }
+        disks = List.copyOf(disks);
+        if (disks.size() > MAX_DISKS) {
+            throw new IllegalArgumentException("at most " + MAX_DISKS + " disks, got " + disks.size());
+        }
+        if (disks.stream().map(DiskDescriptor::id).distinct().count() != disks.size()) {
+            throw new IllegalArgumentException("disk ids must be unique: " + disks);
         }
     }
 }
