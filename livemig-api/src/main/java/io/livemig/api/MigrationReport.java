@@ -31,11 +31,13 @@ import java.util.TreeMap;
  * @param escalations  what the escalation ladder did, in order (e.g. {@code "auto-converge 30%"})
  * @param postcopy     what the post-copy phase did, if there was one
  * @param failure      what went wrong, if {@code status != COMPLETED}
+ * @param disks        what was done with each disk, in the VM's order (empty without disks, and on
+ *                     the destination)
  */
 public record MigrationReport(Strategy strategy, MigrationStatus status, long memoryBytes, Totals totals,
                               List<RoundStats> rounds, Switchover switchover, Encodings encodings,
                               Check verification, List<String> escalations, Optional<PostcopyStats> postcopy,
-                              Optional<String> failure) {
+                              Optional<String> failure, List<DiskStats> disks) {
 
     /**
      * @throws NullPointerException     for a null part
@@ -55,12 +57,24 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         }
         rounds = List.copyOf(rounds);
         escalations = List.copyOf(escalations);
+        disks = List.copyOf(disks);
         if (status == MigrationStatus.COMPLETED && failure.isPresent()) {
             throw new IllegalArgumentException("a completed migration has no failure");
         }
     }
 
-    /** @return true only if the destination's memory at resume equalled the source's at pause, page for page */
+    /** A report of a VM without disks. */
+    public MigrationReport(Strategy strategy, MigrationStatus status, long memoryBytes, Totals totals,
+                           List<RoundStats> rounds, Switchover switchover, Encodings encodings, Check verification,
+                           List<String> escalations, Optional<PostcopyStats> postcopy, Optional<String> failure) {
+        this(strategy, status, memoryBytes, totals, rounds, switchover, encodings, verification, escalations,
+                postcopy, failure, List.of());
+    }
+
+    /**
+     * @return true only if the destination's memory (and disks) at resume equalled the source's at
+     *         pause, page for page and block for block
+     */
     public boolean verified() {
         return verification.outcome() == Verification.VERIFIED;
     }
@@ -215,13 +229,16 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
     }
 
     /**
-     * The comparison of the destination's memory at resume with the source's at pause.
+     * The comparison of the destination's memory and disks at resume with the source's at pause.
      *
-     * @param outcome         the result
-     * @param mismatchedPages pages whose digests differed (0 unless {@code MISMATCH})
-     * @param time            how long the verification pass took; zero if there was none
+     * @param outcome          the result
+     * @param mismatchedPages  pages whose digests differed (0 unless {@code MISMATCH})
+     * @param time             how long the verification pass took; zero if there was none
+     * @param checkedBlocks    disk blocks compared, over all disks (0 without disks)
+     * @param mismatchedBlocks disk blocks whose digests differed (0 unless {@code MISMATCH})
      */
-    public record Check(Verification outcome, long mismatchedPages, Duration time) {
+    public record Check(Verification outcome, long mismatchedPages, Duration time, long checkedBlocks,
+                        long mismatchedBlocks) {
         /** Verification did not run. */
         public static final Check NOT_CHECKED = new Check(Verification.NOT_CHECKED, 0, Duration.ZERO);
 
@@ -229,9 +246,14 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         public Check {
             Objects.requireNonNull(outcome, "outcome");
             requireNonNegative(time, "time");
-            if (mismatchedPages < 0) {
-                throw new IllegalArgumentException("mismatchedPages must not be negative");
+            if (mismatchedPages < 0 || checkedBlocks < 0 || mismatchedBlocks < 0) {
+                throw new IllegalArgumentException("page and block counts must not be negative");
             }
+        }
+
+        /** A check of a VM without disks. */
+        public Check(Verification outcome, long mismatchedPages, Duration time) {
+            this(outcome, mismatchedPages, time, 0, 0);
         }
     }
 
@@ -248,6 +270,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         private List<String> escalations = new ArrayList<>();
         private PostcopyStats postcopy;
         private String failure;
+        private List<DiskStats> disks = new ArrayList<>();
 
         private Builder(Strategy strategy) {
             this.strategy = Objects.requireNonNull(strategy, "strategy");
@@ -313,13 +336,19 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
             return this;
         }
 
+        /** @return this; sets what was done with each disk (copied) */
+        public Builder disks(List<DiskStats> disks) {
+            this.disks = new ArrayList<>(disks);
+            return this;
+        }
+
         /**
          * @return the report
          * @throws IllegalArgumentException if the parts are inconsistent (see the record's constructor)
          */
         public MigrationReport build() {
             return new MigrationReport(strategy, status, memoryBytes, totals, rounds, switchover, encodings,
-                    verification, escalations, Optional.ofNullable(postcopy), Optional.ofNullable(failure));
+                    verification, escalations, Optional.ofNullable(postcopy), Optional.ofNullable(failure), disks);
         }
     }
 

@@ -54,6 +54,18 @@ public interface DiskSink {
     void flush();
 
     /**
+     * Whether every block of this disk is known to read as zero without reading it: a disk created
+     * for this migration. The engine then neither digests it nor sends zero blocks. The default,
+     * false, is correct for every disk, only slower for a new one (its blocks are digested and
+     * compared).
+     *
+     * @return true only if no block was ever written
+     */
+    default boolean startsEmpty() {
+        return false;
+    }
+
+    /**
      * @return the generation of the source change log this disk is a replica of, if it is one; a
      *         new or unknown disk has none
      */
