@@ -4,6 +4,7 @@ import io.livemig.spi.BlockTracker;
 import io.livemig.spi.PageSet;
 import io.livemig.spi.VmOperationException;
 import java.io.IOException;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.locks.ReadWriteLock;
 
@@ -124,7 +125,7 @@ public final class DsyncTracker implements BlockTracker {
 
     @Override
     public Optional<PageSet> changedSince(String generation) {
-        java.util.Objects.requireNonNull(generation, "generation");
+        Objects.requireNonNull(generation, "generation");
         lock.readLock().lock();
         try {
             return log.generation().filter(generation::equals).map(g -> log.toPageSet());

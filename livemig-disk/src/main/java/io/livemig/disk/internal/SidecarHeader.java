@@ -3,6 +3,7 @@ package io.livemig.disk.internal;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.zip.CRC32C;
@@ -149,7 +150,7 @@ public record SidecarHeader(int blockSizeBytes, long blockCount, boolean clean, 
         ByteBuffer b = in.slice(in.position(), SIZE_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         byte[] magic = new byte[MAGIC.length];
         b.get(0, magic);
-        if (!java.util.Arrays.equals(magic, MAGIC)) {
+        if (!Arrays.equals(magic, MAGIC)) {
             throw new InvalidHeaderException("bad magic (not a livemig change log)");
         }
         int storedCrc = b.getInt(CRC_OFFSET);
