@@ -6,6 +6,7 @@
 module io.livemig.engines {
     requires transitive io.livemig.api;
     requires io.livemig.compress;
+    requires org.lz4.java;
     requires org.slf4j;
 
     exports io.livemig.engine;

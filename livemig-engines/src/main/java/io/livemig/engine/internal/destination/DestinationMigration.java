@@ -14,6 +14,7 @@ import io.livemig.engine.TargetFactory;
 import io.livemig.engine.internal.HostClock;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.wire.ControlFrames;
+import io.livemig.engine.internal.wire.DiskFrames;
 import io.livemig.engine.internal.wire.Frame;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
@@ -230,8 +231,25 @@ public final class DestinationMigration {
                 case PostcopyFrames.PostcopyEnd end -> onPostcopyEnd();
                 case VerifyFrames.Digests digests -> setup.verifier().compare(digests);
                 case VerifyFrames.DigestsEnd end -> {
-                    link.send(setup.verifier().end(end));
+                    DiskReceiver disks = setup.disksOrNull();
+                    if (disks != null && disks.checkedBlocks() != disks.verifiableBlocks()) {
+                        throw new WireException(Kind.INCONSISTENT_LENGTH, "DIGESTS_END after " + disks.checkedBlocks()
+                                + " disk block digests, " + disks.verifiableBlocks() + " were due");
+                    }
+                    link.send(setup.verifier().end(end, disks == null ? 0 : disks.checkedBlocks(),
+                            disks == null ? 0 : disks.mismatchedBlocks()));
                     context.moveTo(ReceiverState.DONE);
+                }
+                case DiskFrames.DiskBlocks blocks -> setup.disks().apply(blocks);
+                case DiskFrames.DiskFlush flush -> {
+                    setup.disks().flush();
+                    link.send(new DiskFrames.DiskFlushed(flush.count()));
+                }
+                case DiskFrames.BlockDigests digests -> {
+                    if (digests.type() != FrameType.DISK_VERIFY) {
+                        throw new WireException(Kind.UNEXPECTED, digests.type() + " on the forward stream");
+                    }
+                    setup.disks().verify(digests);
                 }
                 default -> throw new WireException(Kind.UNEXPECTED, frame.type() + " frame on the forward stream");
             }

@@ -90,10 +90,13 @@ final class DestinationVerifier {
     /**
      * Ends the comparison.
      *
+     * @param checkedBlocks    disk blocks compared by the {@link DiskReceiver}
+     * @param mismatchedBlocks disk blocks that differed
      * @return the result to send back
      * @throws WireException if the digests do not cover every page exactly once
      */
-    VerifyFrames.VerifyResult end(VerifyFrames.DigestsEnd end) throws WireException {
+    VerifyFrames.VerifyResult end(VerifyFrames.DigestsEnd end, long checkedBlocks, long mismatchedBlocks)
+            throws WireException {
         long expected = layout.pageCount();
         if (end.count() != expected || checked != expected) {
             throw new WireException(Kind.INCONSISTENT_LENGTH, "DIGESTS_END says " + end.count() + " pages, "
@@ -103,9 +106,15 @@ final class DestinationVerifier {
             LOG.warn("verification failed: {} pages differ from the source's, first at page {}", mismatched,
                     firstMismatch);
         }
-        result = new MigrationReport.Check(mismatched == 0 ? Verification.VERIFIED : Verification.MISMATCH, mismatched,
-                Duration.ofNanos(time.nanoTime() - (startNanos < 0 ? time.nanoTime() : startNanos)));
-        return new VerifyFrames.VerifyResult(checked, mismatched, firstMismatch);
+        if (mismatchedBlocks > 0) {
+            LOG.warn("verification failed: {} of {} disk blocks differ from the source's", mismatchedBlocks,
+                    checkedBlocks);
+        }
+        boolean same = mismatched == 0 && mismatchedBlocks == 0;
+        result = new MigrationReport.Check(same ? Verification.VERIFIED : Verification.MISMATCH, mismatched,
+                Duration.ofNanos(time.nanoTime() - (startNanos < 0 ? time.nanoTime() : startNanos)), checkedBlocks,
+                mismatchedBlocks);
+        return new VerifyFrames.VerifyResult(checked, mismatched, firstMismatch, checkedBlocks, mismatchedBlocks);
     }
 
     /** @return when the comparison started, -1 before the first DIGESTS */

@@ -12,8 +12,9 @@ import java.util.Set;
  * <pre>
  * AWAIT_HELLO ─HELLO─► AWAIT_SETUP ─SETUP─► RECEIVING ─SWITCHOVER─► STOPPED ─COMMIT─┬─► VERIFYING ─DIGESTS_END─► DONE
  *                                           (PAGES, PING,  (PAGES, MISSING_PAGES,   │         ▲
- *                                            STREAMS, SYNC)  VCPU_STATE, DEVICE_STATE,│        │
- *                                                           SYNC, PING)              │        │
+ *                                            STREAMS, SYNC,  VCPU_STATE, DEVICE_STATE,│        │
+ *                                            DISK_BLOCKS,    SYNC, PING, DISK_BLOCKS,  │        │
+ *                                            DISK_FLUSH)     DISK_FLUSH)              │ (DIGESTS, DISK_VERIFY)
  *                                                                                   ├─► DONE  │
  *                                                                                   └─► POSTCOPY ─POSTCOPY_END─┘ (or DONE)
  *                                                                                       (PAGES, SYNC, PING; recovery on a break)
@@ -24,12 +25,13 @@ enum ReceiverState {
     AWAIT_HELLO(MigrationPhase.HANDSHAKE, EnumSet.of(FrameType.HELLO)),
     AWAIT_SETUP(MigrationPhase.HANDSHAKE, EnumSet.of(FrameType.SETUP)),
     RECEIVING(MigrationPhase.LIVE_COPY, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER,
-            FrameType.STREAMS, FrameType.SYNC)),
+            FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH)),
     STOPPED(MigrationPhase.STOP_COPY, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
-            FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING)),
+            FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING, FrameType.DISK_BLOCKS,
+            FrameType.DISK_FLUSH)),
     POSTCOPY(MigrationPhase.POST_COPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
             FrameType.PING)),
-    VERIFYING(MigrationPhase.VERIFY, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END)),
+    VERIFYING(MigrationPhase.VERIFY, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END, FrameType.DISK_VERIFY)),
     DONE(MigrationPhase.DONE, EnumSet.noneOf(FrameType.class));
 
     private final MigrationPhase phase;

@@ -53,6 +53,8 @@ final class TargetSetup {
     private StateLoader stateLoader;
     private DestinationVerifier verifier;
     private PageSet announcedMissing;
+    /** The disks' receiver, or null for a VM without disks. */
+    private DiskReceiver disks;
 
     /**
      * @param agreedEncodings the page encodings agreed at the handshake
@@ -99,12 +101,39 @@ final class TargetSetup {
                     + " differs from the announced " + layout, context.phase(), SourceVmState.UNKNOWN, null);
         }
         SetupChecks.targetMatches(setup, target);
-        messageContext = new Message.Context(layout, descriptor.vcpuCount());
+        messageContext = new Message.Context(layout, descriptor.vcpuCount(), descriptor.disks());
+        if (!descriptor.disks().isEmpty()) {
+            disks = new DiskReceiver(descriptor.disks(), target.disks(), setup.verify());
+        }
         verifier = setup.verify() ? new DestinationVerifier(layout, time) : null;
         applier = new PageApplier(target.memory(), layout, agreedEncodings, setup.batchPages(), verifier, counters);
         stateLoader = new StateLoader(descriptor, target, options.receiveLimits().maxStateBytes(), context);
         FrameWarmup.run();
+        if (disks != null) {
+            try {
+                disks.plan(setup.diskOffers(), link);
+            } catch (RuntimeException e) {
+                throw new MigrationException("cannot prepare the target's disks: " + e.getMessage(), context.phase(),
+                        SourceVmState.UNKNOWN, e);
+            }
+        }
         link.send(new HandshakeFrames.Ready());
+    }
+
+    /**
+     * @return the disks' receiver
+     * @throws WireException if SETUP announced no disk
+     */
+    DiskReceiver disks() throws WireException {
+        if (disks == null) {
+            throw new WireException(Kind.UNEXPECTED, "a disk frame, but SETUP announced no disk");
+        }
+        return disks;
+    }
+
+    /** @return the disks' receiver, or null for a VM without disks */
+    DiskReceiver disksOrNull() {
+        return disks;
     }
 
     /**

@@ -50,10 +50,10 @@ final class ReturnPath {
     private final Thread thread;
     private volatile Object failure;
 
-    ReturnPath(Channel channel, io.livemig.api.TimeSource time, io.livemig.spi.MemoryLayout layout) {
+    ReturnPath(Channel channel, io.livemig.api.TimeSource time, Message.Context context) {
         this.channel = channel;
         this.time = time;
-        this.context = new Message.Context(layout, 0);
+        this.context = context;
         // A platform thread, not a virtual one: post-copy's push waits on every acknowledgement it
         // reads, and waking a parked virtual thread from the selector cost a quarter of the
         // push's throughput on loopback (256 MiB: 405-466 ms against 534-627 ms).

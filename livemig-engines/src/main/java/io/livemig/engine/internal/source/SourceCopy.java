@@ -36,9 +36,10 @@ final class SourceCopy implements CopyContext {
     private final PageSender sender;
     private final SwitchoverSender switchover;
     private final SourceRecorder recorder;
+    private final DiskCopy disks;
 
     SourceCopy(MigratableVm vm, MigrationOptions options, SourceContext context, SourceLink link, PageSender sender,
-               SwitchoverSender switchover, SourceRecorder recorder) {
+               SwitchoverSender switchover, SourceRecorder recorder, DiskCopy disks) {
         this.vm = vm;
         this.options = options;
         this.layout = vm.descriptor().memoryLayout();
@@ -47,6 +48,7 @@ final class SourceCopy implements CopyContext {
         this.sender = sender;
         this.switchover = switchover;
         this.recorder = recorder;
+        this.disks = disks;
     }
 
     @Override
@@ -128,5 +130,22 @@ final class SourceCopy implements CopyContext {
     @Override
     public void pause(Duration expectedDowntime, long remainingBytes) throws MigrationException {
         switchover.pause(expectedDowntime, remainingBytes);
+        // Before the last collects: a request completing now may still write guest memory and the disk.
+        disks.drain();
+    }
+
+    @Override
+    public boolean hasDisks() {
+        return disks.any();
+    }
+
+    @Override
+    public DiskRound sendDiskRound(boolean paused) throws MigrationException {
+        if (!disks.any()) {
+            return DiskRound.NONE;
+        }
+        // Disk frames travel on the control link, after the pages sent so far.
+        sender.flush();
+        return disks.sendRound(paused);
     }
 }

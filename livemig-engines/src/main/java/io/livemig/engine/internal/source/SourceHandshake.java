@@ -60,8 +60,8 @@ final class SourceHandshake {
      * @throws MigrationException if the destination is incompatible, does not prove the secret,
      *                            answers wrongly, or the link failed
      */
-    static Agreement run(SourceLink link, byte[] sessionId, VmDescriptor descriptor, MigrationOptions options)
-            throws MigrationException {
+    static Agreement run(SourceLink link, byte[] sessionId, VmDescriptor descriptor, MigrationOptions options,
+                         DiskCopy disks) throws MigrationException {
         int maxFrame = greet(link, Purpose.NEW, sessionId, options);
         int pageSize = descriptor.memoryLayout().pageSizeBytes();
         int fit = (maxFrame - Wire.MIN_FRAME_BYTES - Wire.PAGES_HEADER_BYTES) / (pageSize + Wire.PAGE_ENTRY_BYTES);
@@ -71,10 +71,14 @@ final class SourceHandshake {
         }
         int batchPages = Math.min(options.batchPages(), fit);
         link.send(new HandshakeFrames.Setup(options.strategy(), options.verify(), mayPostcopy(options), descriptor,
-                batchPages));
+                batchPages, disks.offers()));
         // The destination now makes the target: time this side would otherwise spend waiting.
         FrameWarmup.run();
-        link.await(HandshakeFrames.Ready.class);
+        if (disks.any()) {
+            disks.takePlan();
+        } else {
+            link.await(HandshakeFrames.Ready.class);
+        }
         return new Agreement(maxFrame, batchPages);
     }
 

@@ -37,7 +37,8 @@ public final class SourceLink {
     private final SourceContext context;
     private final MigrationOptions options;
     private final TimeSource time;
-    private final MemoryLayout layout;
+    /** What return-path frames are checked against: the layout and the disks. */
+    private final Message.Context returnContext;
     private final MigrationCounters counters;
     private final TokenBucket bandwidth;
     /** Builds control frames; as large as the agreed frame limit once the handshake agreed one. */
@@ -56,14 +57,25 @@ public final class SourceLink {
      */
     public SourceLink(Channel channel, MigrationOptions options, MemoryLayout layout, SourceContext context,
                       MigrationCounters counters) {
+        this(channel, options, layout, java.util.List.of(), context, counters);
+    }
+
+    /**
+     * As above, for a VM with disks.
+     *
+     * @param disks the VM's disks, against which the destination's disk frames are checked
+     */
+    public SourceLink(Channel channel, MigrationOptions options, MemoryLayout layout,
+                      java.util.List<io.livemig.spi.DiskDescriptor> disks, SourceContext context,
+                      MigrationCounters counters) {
         this.channel = channel;
         this.options = options;
         this.time = options.timeSource();
-        this.layout = layout;
+        this.returnContext = new Message.Context(layout, 0, disks);
         this.context = context;
         this.counters = counters;
         this.bandwidth = new TokenBucket(time, options.bandwidthLimitBytesPerSecond());
-        this.returnPath = new ReturnPath(channel, time, layout);
+        this.returnPath = new ReturnPath(channel, time, returnContext);
     }
 
     /** From now on paces paced frames to the post-copy phase's cap (the VM runs at the destination). */
@@ -331,7 +343,7 @@ public final class SourceLink {
      */
     public void replace(Channel fresh) {
         channel = fresh;
-        returnPath = new ReturnPath(fresh, time, layout);
+        returnPath = new ReturnPath(fresh, time, returnContext);
         returnPath.start();
     }
 

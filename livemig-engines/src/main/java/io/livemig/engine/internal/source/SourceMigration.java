@@ -19,6 +19,8 @@ import io.livemig.engine.internal.wire.ControlFrames.AbortCode;
 import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.FrameWarmup;
 import io.livemig.engine.internal.wire.HandshakeFrames;
+import io.livemig.spi.DiskDescriptor;
+import io.livemig.spi.DiskSource;
 import io.livemig.spi.MigratableVm;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,6 +53,8 @@ public final class SourceMigration {
     private final SwitchoverSender switchover;
     /** This migration's id: its recovery and settle connections present it again. */
     private final byte[] sessionId = SourceHandshake.newSessionId();
+    /** The disks' copy, made when the migration runs. */
+    private DiskCopy disks;
 
     /**
      * @param vm          the source VM; the migration owns it while it runs
@@ -72,7 +76,8 @@ public final class SourceMigration {
         this.reconnector = reconnector;
         this.time = options.timeSource();
         this.context = new SourceContext(time);
-        this.link = new SourceLink(channel, options, vm.descriptor().memoryLayout(), context, linkCounters);
+        this.link = new SourceLink(channel, options, vm.descriptor().memoryLayout(), vm.descriptor().disks(), context,
+                linkCounters);
         this.recorder = new SourceRecorder(options.strategy(), options.listener(),
                 vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes());
         this.switchover = new SwitchoverSender(vm, link, context, recorder, sessionId, time.isWallClock());
@@ -93,16 +98,18 @@ public final class SourceMigration {
         PageSender sender = null;
         ControlFrames.Outcome settled = null;
         try {
+            disks = new DiskCopy(checkedDisks(vm), options.strategy(), link, time);
             link.start();
-            SourceHandshake.Agreement agreed = SourceHandshake.run(link, sessionId, vm.descriptor(), options);
+            SourceHandshake.Agreement agreed = SourceHandshake.run(link, sessionId, vm.descriptor(), options, disks);
             FrameWarmup.run();
             context.moveTo(SourceState.LIVE_COPY);
             recorder.started(link.peer());
             SourceStreams streams = options.streams() > 1 ? SourceStreams.open(link, reconnector, sessionId,
                     agreed.maxFrameBytes(), options, vm.descriptor().memoryLayout(), context) : null;
             sender = new PageSender(vm.memory(), options, agreed.batchPages(), agreed.maxFrameBytes(), link, streams);
+            disks.start(agreed.maxFrameBytes());
             SourceStrategy.Outcome outcome = strategy.run(new SourceCopy(vm, options, context, link, sender,
-                    switchover, recorder));
+                    switchover, recorder, disks));
             afterSwitchover = outcome.afterSwitchover();
             // instanceof rather than a pattern switch: a switch's first run bootstraps a call site
             // (milliseconds), and this one runs inside the downtime.
@@ -145,8 +152,7 @@ public final class SourceMigration {
                 context.moveTo(SourceState.HANDED_OVER);
                 runOnce(afterSwitchover);
                 context.moveTo(SourceState.DONE);
-                MigrationReport report = recorder.report(MigrationStatus.COMPLETED, null, context, time.nanoTime(),
-                        counters(sender));
+                MigrationReport report = report(MigrationStatus.COMPLETED, null, time.nanoTime(), sender);
                 close(sender);
                 recorder.finished(report, null);
                 return report;
@@ -156,9 +162,8 @@ public final class SourceMigration {
             MigrationException error = fail(t, settled == ControlFrames.Outcome.DISCARDED
                     || t instanceof MigrationAbortedException);
             runOnce(afterSwitchover);
-            MigrationReport report = recorder.report(error instanceof MigrationCancelledException
-                    ? MigrationStatus.CANCELLED : MigrationStatus.FAILED, error, context, time.nanoTime(),
-                    counters(sender));
+            MigrationReport report = report(error instanceof MigrationCancelledException
+                    ? MigrationStatus.CANCELLED : MigrationStatus.FAILED, error, time.nanoTime(), sender);
             close(sender);
             recorder.finished(report, error);
             if (t instanceof Error fatal && !(t instanceof StackOverflowError)) {
@@ -169,17 +174,34 @@ public final class SourceMigration {
         long end = time.nanoTime();
         if (options.verify()) {
             try {
-                recorder.verified(SourceVerifier.verify(vm.memory(), sender.skippedFreePages(), link, time));
+                recorder.verified(SourceVerifier.verify(vm.memory(), sender.skippedFreePages(), vm.disks(), link,
+                        time));
             } catch (MigrationException | RuntimeException e) {
                 // The VM runs at the destination: the migration succeeded, only its check did not.
                 LOG.warn("the VM runs at the destination, but verification did not complete: {}", e.getMessage());
             }
         }
         context.moveTo(SourceState.DONE);
-        MigrationReport report = recorder.report(MigrationStatus.COMPLETED, null, context, end, counters(sender));
+        MigrationReport report = report(MigrationStatus.COMPLETED, null, end, sender);
         close(sender);
         recorder.finished(report, null);
         return report;
+    }
+
+    /** @return the VM's disks, once checked against its descriptor */
+    private static List<DiskSource> checkedDisks(MigratableVm vm) {
+        List<DiskSource> disks = vm.disks();
+        List<DiskDescriptor> described = disks.stream().map(DiskSource::descriptor).toList();
+        if (!described.equals(vm.descriptor().disks())) {
+            throw new IllegalArgumentException("the VM's disks " + described + " are not the ones its descriptor lists "
+                    + vm.descriptor().disks());
+        }
+        return disks;
+    }
+
+    private MigrationReport report(MigrationStatus status, MigrationException error, long endNanos, PageSender sender) {
+        return recorder.report(status, error, context, endNanos, counters(sender),
+                disks == null ? List.of() : disks.stats());
     }
 
     private List<MigrationCounters> counters(PageSender sender) {
@@ -229,6 +251,9 @@ public final class SourceMigration {
                 LOG.warn("could not stop dirty tracking", e);
             }
         });
+        if (disks != null) {
+            disks.stop();
+        }
         MigrationException result = toMigrationException(error, vmState);
         if (vmState != SourceVmState.HANDED_OVER) {
             AbortCode code = result instanceof MigrationCancelledException ? AbortCode.CANCELLED

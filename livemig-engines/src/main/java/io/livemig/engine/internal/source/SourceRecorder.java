@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.api.DiskStats;
 import io.livemig.api.EscalationStep;
 import io.livemig.api.MigrationEvent;
 import io.livemig.api.MigrationException;
@@ -117,10 +118,11 @@ public final class SourceRecorder {
      * @param context  its state and timestamps
      * @param endNanos the end of the migration proper (see {@link SourceContext#totalTime})
      * @param counters every counter of the sending side
+     * @param disks    what was done with each disk
      * @return the report
      */
     public MigrationReport report(MigrationStatus status, MigrationException failure, SourceContext context,
-                                  long endNanos, List<MigrationCounters> counters) {
+                                  long endNanos, List<MigrationCounters> counters, List<DiskStats> disks) {
         MigrationCounters total = new MigrationCounters();
         counters.forEach(total::add);
         return MigrationReport.builder(strategy)
@@ -135,6 +137,7 @@ public final class SourceRecorder {
                 .escalations(escalations)
                 .postcopy(postcopy)
                 .failure(failure == null ? null : failure.getMessage())
+                .disks(disks)
                 .build();
     }
 

@@ -6,7 +6,13 @@ import io.livemig.api.ProtocolException;
 import io.livemig.api.TimeSource;
 import io.livemig.api.Verification;
 import io.livemig.engine.internal.PageDigests;
+import io.livemig.engine.internal.wire.BlockDigest;
+import io.livemig.engine.internal.wire.DiskFrames;
+import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.VerifyFrames;
+import io.livemig.engine.internal.wire.Wire;
+import io.livemig.spi.DiskDescriptor;
+import io.livemig.spi.DiskSource;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemoryRegion;
 import io.livemig.spi.MemorySource;
@@ -17,6 +23,7 @@ import org.slf4j.LoggerFactory;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The source's side of verification: digests every page of the (still paused) source VM, sends
@@ -56,8 +63,8 @@ final class SourceVerifier {
      * @return the comparison's result
      * @throws MigrationException if the link failed or the destination's answer is inconsistent
      */
-    static MigrationReport.Check verify(MemorySource memory, PageSet skippedFree, SourceLink link, TimeSource time)
-            throws MigrationException {
+    static MigrationReport.Check verify(MemorySource memory, PageSet skippedFree, List<DiskSource> disks,
+                                        SourceLink link, TimeSource time) throws MigrationException {
         long start = time.nanoTime();
         MemoryLayout layout = memory.layout();
         int pageSize = layout.pageSizeBytes();
@@ -114,8 +121,16 @@ final class SourceVerifier {
             }
             total += flush(link, digests, page, pending);
         }
+        long blocks = 0;
+        for (int i = 0; i < disks.size(); i++) {
+            blocks += verifyDisk(i, disks.get(i), link);
+        }
         link.send(new VerifyFrames.DigestsEnd(total));
         VerifyFrames.VerifyResult result = link.await(VerifyFrames.VerifyResult.class).message();
+        if (result.checkedBlocks() != blocks) {
+            throw link.protocol(ProtocolException.Kind.INCONSISTENT_LENGTH, "destination checked "
+                    + result.checkedBlocks() + " disk blocks, " + blocks + " were sent");
+        }
         if (result.checkedPages() != total) {
             throw link.protocol(ProtocolException.Kind.INCONSISTENT_LENGTH, "destination checked "
                     + result.checkedPages() + " pages, " + total + " were sent");
@@ -125,7 +140,39 @@ final class SourceVerifier {
             LOG.warn("verification failed: {} of {} pages differ, first at page {}", mismatched, total,
                     result.firstMismatch());
         }
-        return new MigrationReport.Check(mismatched == 0 ? Verification.VERIFIED : Verification.MISMATCH, mismatched,
-                Duration.ofNanos(time.nanoTime() - start));
+        if (result.mismatchedBlocks() != 0) {
+            LOG.warn("verification failed: {} of {} disk blocks differ", result.mismatchedBlocks(), blocks);
+        }
+        boolean same = mismatched == 0 && result.mismatchedBlocks() == 0;
+        return new MigrationReport.Check(same ? Verification.VERIFIED : Verification.MISMATCH, mismatched,
+                Duration.ofNanos(time.nanoTime() - start), blocks, result.mismatchedBlocks());
+    }
+
+    /** Sends a DISK_VERIFY digest of every block of disk {@code index}; @return the blocks digested */
+    private static long verifyDisk(int index, DiskSource disk, SourceLink link) throws MigrationException {
+        DiskDescriptor d = disk.descriptor();
+        if (d.blockCount() > DiskFrames.MAX_VERIFIED_BLOCKS) {
+            LOG.warn("disk {} has {} blocks, more than verification covers ({}); not verified", d.id(),
+                    d.blockCount(), DiskFrames.MAX_VERIFIED_BLOCKS);
+            return 0;
+        }
+        int blockBytes = d.blockSizeBytes();
+        int perFrame = Math.min(DiskFrames.MAX_DIGESTS,
+                (link.frameLimitBytes() - Wire.MIN_FRAME_BYTES - DiskFrames.DIGESTS_HEADER_BYTES) / 8);
+        int chunkBlocks = Math.max(1, Math.min(perFrame, (1 << 20) / blockBytes));
+        ByteBuffer chunk = ByteBuffer.allocateDirect(chunkBlocks * blockBytes);
+        long block = 0;
+        while (block < d.blockCount()) {
+            int n = (int) Math.min(chunkBlocks, d.blockCount() - block);
+            chunk.clear().limit(n * blockBytes);
+            disk.readBlocks(block, n, chunk);
+            long[] digests = new long[n];
+            for (int k = 0; k < n; k++) {
+                digests[k] = BlockDigest.of(chunk.duplicate().position(k * blockBytes).limit((k + 1) * blockBytes));
+            }
+            link.send(new DiskFrames.BlockDigests(FrameType.DISK_VERIFY, index, block, digests));
+            block += n;
+        }
+        return d.blockCount();
     }
 }

@@ -7,7 +7,8 @@ import io.livemig.spi.PageSet;
 import java.time.Duration;
 
 /**
- * Stop-and-copy: pause, send every page (zero pages as bare entries), then the state. The whole
+ * Stop-and-copy: pause, send every page (zero pages as bare entries) and every disk block the
+ * destination lacks, then the state. The whole
  * transfer is downtime; it is the baseline every live strategy is measured against, and the
  * only strategy that needs no dirty tracking.
  */
@@ -18,9 +19,12 @@ final class ColdStrategy implements SourceStrategy {
         context.pause(Duration.ZERO, context.layout().memoryBytes());
         PageSet all = context.initialPages();
         CopyContext.RoundResult r = context.sendRound(all, 0, false);
-        long bandwidth = r.nanos() > 0 ? (long) (r.bytesOnWire() * 1e9 / r.nanos()) : 0;
-        context.roundDone(new RoundStats(0, r.pagesSent(), r.bytesOnWire(), r.pagesSent(), 0, bandwidth, 0,
-                Duration.ZERO, 0, Duration.ofNanos(r.nanos())));
+        CopyContext.DiskRound disk = context.sendDiskRound(true);
+        long bytes = r.bytesOnWire() + disk.bytesOnWire();
+        long nanos = r.nanos() + disk.nanos();
+        long bandwidth = nanos > 0 ? (long) (bytes * 1e9 / nanos) : 0;
+        context.roundDone(new RoundStats(0, r.pagesSent(), bytes, r.pagesSent(), 0, bandwidth, 0,
+                Duration.ZERO, 0, Duration.ofNanos(nanos)));
         return new Commit(false, NOTHING);
     }
 }

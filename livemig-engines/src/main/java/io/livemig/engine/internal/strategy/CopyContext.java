@@ -87,4 +87,31 @@ public interface CopyContext {
     /** What a round sent. */
     record RoundResult(long pagesSent, long bytesOnWire, long nanos) {
     }
+
+    /** @return whether the VM has disks to copy */
+    boolean hasDisks();
+
+    /**
+     * Sends a round of disk blocks: the first call sends the bulk pass (the blocks the destination
+     * lacks), each later one the blocks written since the previous one, and waits until the
+     * destination holds them durably. Nothing without disks.
+     *
+     * @param paused whether the VM is paused: the last round, after which the disks are in sync
+     * @return what it sent and the bytes still dirty
+     * @throws MigrationException if cancelled, or the link or the destination failed
+     */
+    DiskRound sendDiskRound(boolean paused) throws MigrationException;
+
+    /**
+     * What a disk round sent, over all disks.
+     *
+     * @param blocksSent     blocks sent, with content or as zero runs
+     * @param bytesOnWire    bytes of the disk frames
+     * @param nanos          how long the round took, its flush included
+     * @param dirtyBytesLeft bytes of blocks written meanwhile, the next round's
+     */
+    record DiskRound(long blocksSent, long bytesOnWire, long nanos, long dirtyBytesLeft) {
+        /** Nothing sent, nothing left. */
+        public static final DiskRound NONE = new DiskRound(0, 0, 0, 0);
+    }
 }

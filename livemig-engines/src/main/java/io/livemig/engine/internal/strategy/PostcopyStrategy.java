@@ -10,6 +10,7 @@ import java.util.Optional;
 /**
  * Pure post-copy (Hines et al., VEE'09): pause at once and hand every page (but those the guest
  * reports free) to the post-copy phase. The downtime is only the state transfer; the pages follow.
+ * Disks are the exception: they are copied before the pause (see {@link #copyDisksLive}).
  *
  * <p>The pages to hand over must be the ones that hold data at the pause, not before it: a page
  * the provider reported unpopulated that the guest writes in between would otherwise be zero at
@@ -21,9 +22,11 @@ final class PostcopyStrategy implements SourceStrategy {
 
     @Override
     public Outcome run(CopyContext context) throws MigrationException {
+        copyDisksLive(context);
         Optional<DirtyTracker> tracker = context.dirtyTracker();
         if (tracker.isEmpty()) {
             context.pause(Duration.ZERO, 0);
+            context.sendDiskRound(true);
             return new Postcopy(context.initialPages(), NOTHING);
         }
         DirtyTracker t = tracker.get();
@@ -35,11 +38,32 @@ final class PostcopyStrategy implements SourceStrategy {
             PageSet all = context.initialPages();
             context.pause(Duration.ZERO, 0);
             all.addAll(t.collect());
+            context.sendDiskRound(true);
             handedOver = true;
             return new Postcopy(all, stopTracking);
         } finally {
             if (!handedOver) {
                 t.stop();
+            }
+        }
+    }
+
+    /**
+     * Disks are not demand-paged: before the pause they are copied while the VM runs, in rounds,
+     * until the blocks written during a round would take no longer than the downtime limit to
+     * send (or the options' round limit is reached); the rest goes in the downtime.
+     */
+    private static void copyDisksLive(CopyContext context) throws MigrationException {
+        if (!context.hasDisks()) {
+            return;
+        }
+        BandwidthEstimator bandwidth = new BandwidthEstimator();
+        Duration limit = context.options().downtimeLimit();
+        for (int round = 0; round < context.options().maxRounds(); round++) {
+            CopyContext.DiskRound r = context.sendDiskRound(false);
+            bandwidth.add(r.bytesOnWire(), r.nanos());
+            if (r.dirtyBytesLeft() == 0 || bandwidth.timeFor(r.dirtyBytesLeft()).compareTo(limit) <= 0) {
+                return;
             }
         }
     }

@@ -90,26 +90,28 @@ final class PrecopyRounds {
             boolean forced = false;
             while (true) {
                 CopyContext.RoundResult r = context.sendRound(toSend, round, round == 0);
+                CopyContext.DiskRound disk = context.sendDiskRound(false);
                 context.probeRoundTrip();
                 long collectStart = context.time().nanoTime();
                 PageSet dirty = tracker.collect();
                 long collectNanos = context.time().nanoTime() - collectStart;
-                bandwidth.add(r.bytesOnWire(), r.nanos());
+                bandwidth.add(r.bytesOnWire() + disk.bytesOnWire(), r.nanos() + disk.nanos());
                 pageRate.add(r.pagesSent(), r.nanos());
                 long dirtyPages = dirty.cardinality();
                 // What a dirty page costs on the wire, as the last round measured it (deltas and
                 // compressed pages are far smaller than raw ones); a raw page and its entry if unknown.
                 double bytesPerPage = r.pagesSent() > 0 ? (double) r.bytesOnWire() / r.pagesSent() : pageSize + 13.0;
-                long remainingBytes = (long) (dirtyPages * bytesPerPage);
-                long roundNanos = Math.max(1, r.nanos());
+                // The disks' dirty blocks go in the same downtime, as raw blocks.
+                long remainingBytes = (long) (dirtyPages * bytesPerPage) + disk.dirtyBytesLeft();
+                long roundNanos = Math.max(1, r.nanos() + disk.nanos());
                 long dirtyRate = (long) (dirtyPages * (double) pageSize * 1e9 / roundNanos);
                 // Besides sending the rest, the downtime holds one more collect of the dirty log
                 // and the state's trip there and RESUMED's back: at least one round trip.
                 expected = max(bandwidth.timeFor(remainingBytes), pageRate.timeFor(dirtyPages))
                         .plusNanos(collectNanos + context.minRoundTripNanos());
-                context.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire(), dirtyPages, dirtyRate,
-                        bandwidth.bytesPerSecond(), remainingBytes, expected, ladder.throttlePercent(),
-                        Duration.ofNanos(r.nanos())));
+                context.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire() + disk.bytesOnWire(), dirtyPages,
+                        dirtyRate, bandwidth.bytesPerSecond(), remainingBytes, expected, ladder.throttlePercent(),
+                        Duration.ofNanos(r.nanos() + disk.nanos())));
                 toSend = dirty;
                 round++;
                 if (mode == Mode.PRECOPY && expected.compareTo(ladder.downtimeLimit()) <= 0
@@ -156,9 +158,10 @@ final class PrecopyRounds {
             PageSet last = tracker.collect();
             last.addAll(toSend);
             CopyContext.RoundResult r = context.sendRound(last, round, false);
-            context.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire(), last.cardinality(), 0,
-                    bandwidth.bytesPerSecond(), 0, Duration.ZERO, ladder.throttlePercent(),
-                    Duration.ofNanos(r.nanos())));
+            CopyContext.DiskRound disk = context.sendDiskRound(true);
+            context.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire() + disk.bytesOnWire(),
+                    last.cardinality(), 0, bandwidth.bytesPerSecond(), 0, Duration.ZERO, ladder.throttlePercent(),
+                    Duration.ofNanos(r.nanos() + disk.nanos())));
             handedOver = true;
             // Not in the downtime: stopping dirty logging can cost milliseconds (KVM rewrites the
             // memory slot), and nothing needs it stopped before the destination resumes.
@@ -210,6 +213,8 @@ final class PrecopyRounds {
         context.pause(bandwidth.timeFor(0), toSend.cardinality() * (long) pageSize);
         PageSet last = tracker.collect();
         last.addAll(toSend);
+        // Disks are not demand-paged: their last blocks go now, in the downtime.
+        context.sendDiskRound(true);
         return new SourceStrategy.Postcopy(last, stopTracking);
     }
 }

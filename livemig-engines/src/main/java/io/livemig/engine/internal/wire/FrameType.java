@@ -1,7 +1,7 @@
 package io.livemig.engine.internal.wire;
 
 /**
- * The frame types of wire protocol v2 (docs/protocol.md). The numeric codes are the wire bytes;
+ * The frame types of the wire protocol (docs/protocol.md). The numeric codes are the wire bytes;
  * 0 is reserved as invalid. Codes 0x01-0x3F travel from source to destination, 0x40-0x7F on the
  * return path, {@link #ABORT} either way.
  */
@@ -22,6 +22,9 @@ public enum FrameType {
     AUTH(0x0E, Direction.FORWARD),
     STREAMS(0x0F, Direction.FORWARD),
     SYNC(0x10, Direction.FORWARD),
+    DISK_BLOCKS(0x11, Direction.FORWARD),
+    DISK_FLUSH(0x12, Direction.FORWARD),
+    DISK_VERIFY(0x13, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),
@@ -34,6 +37,9 @@ public enum FrameType {
     KEEPALIVE(0x4A, Direction.RETURN),
     PONG(0x4B, Direction.RETURN),
     SETTLED(0x4C, Direction.RETURN),
+    DISK_FLUSHED(0x4D, Direction.RETURN),
+    DISK_DIGESTS(0x4E, Direction.RETURN),
+    DISK_PLAN(0x4F, Direction.RETURN),
     ABORT(0x7F, Direction.BOTH);
 
     /** Which way a frame type may travel. */

@@ -2,6 +2,7 @@ package io.livemig.engine.internal.wire;
 
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.Strategy;
+import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemoryRegion;
 import io.livemig.spi.VmDescriptor;
@@ -292,9 +293,25 @@ public final class HandshakeFrames {
      * @param mayPostcopy whether the migration may switch to post-copy (the target must page on demand)
      * @param descriptor  the VM's layout, vCPUs and devices
      * @param batchPages  the most entries the source puts in one PAGES frame
+     * @param diskOffers  the source change logs' generations, one per disk of the descriptor
      */
     public record Setup(Strategy strategy, boolean verify, boolean mayPostcopy, VmDescriptor descriptor,
-                        int batchPages) implements Message {
+                        int batchPages, List<DiskFrames.DiskOffer> diskOffers) implements Message {
+
+        /** @throws IllegalArgumentException unless there is one offer per disk */
+        public Setup {
+            diskOffers = List.copyOf(diskOffers);
+            if (diskOffers.size() != descriptor.disks().size()) {
+                throw new IllegalArgumentException(diskOffers.size() + " disk offers for "
+                        + descriptor.disks().size() + " disks");
+            }
+        }
+
+        /** A VM without disks. */
+        public Setup(Strategy strategy, boolean verify, boolean mayPostcopy, VmDescriptor descriptor, int batchPages) {
+            this(strategy, verify, mayPostcopy, descriptor, batchPages, List.of());
+        }
+
         @Override
         public FrameType type() {
             return FrameType.SETUP;
@@ -317,6 +334,7 @@ public final class HandshakeFrames {
                 FrameWriter.putString(b, id);
             }
             b.putInt(batchPages);
+            DiskFrames.writeOffers(b, descriptor.disks(), diskOffers);
             return w.finish();
         }
 
@@ -356,15 +374,18 @@ public final class HandshakeFrames {
                 ids.add(f.string("deviceId"));
             }
             int batchPages = f.u32In("batchPages", 1, Wire.MAX_BATCH_PAGES);
+            List<DiskDescriptor> disks = new ArrayList<>();
+            List<DiskFrames.DiskOffer> offers = new ArrayList<>();
+            DiskFrames.readOffers(f, disks, offers);
             f.expectEnd();
             VmDescriptor descriptor;
             try {
-                descriptor = new VmDescriptor(layout, vcpus, ids, format);
+                descriptor = new VmDescriptor(layout, vcpus, ids, format, disks);
             } catch (IllegalArgumentException e) {
                 throw new WireException(Kind.INCOMPATIBLE, "bad VM descriptor: " + e.getMessage());
             }
             return new Setup(strategy, (flags & Wire.SETUP_FLAG_VERIFY) != 0,
-                    (flags & Wire.SETUP_FLAG_POSTCOPY) != 0, descriptor, batchPages);
+                    (flags & Wire.SETUP_FLAG_POSTCOPY) != 0, descriptor, batchPages, offers);
         }
 
         /** @return the strategy's wire code (docs/protocol.md 2.1): 1 cold, 2 pre-copy, 3 post-copy, 4 hybrid */

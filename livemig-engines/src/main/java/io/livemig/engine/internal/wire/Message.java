@@ -1,9 +1,11 @@
 package io.livemig.engine.internal.wire;
 
 import io.livemig.api.ProtocolException.Kind;
+import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.MemoryLayout;
 
 import java.nio.ByteBuffer;
+import java.util.List;
 
 /**
  * One frame of wire protocol v2 (docs/protocol.md) as a value: every frame type but PAGES (whose
@@ -18,7 +20,8 @@ import java.nio.ByteBuffer;
 public sealed interface Message permits Message.Empty, Message.Token, Message.Count, HandshakeFrames.Hello, HandshakeFrames.HelloAck,
         HandshakeFrames.Auth, HandshakeFrames.Setup, SwitchoverFrames.VcpuStateFrame, SwitchoverFrames.DeviceStateFrame,
         SwitchoverFrames.Commit, SwitchoverFrames.Resumed, PageBitmap, PostcopyFrames.PageRequest, PostcopyFrames.PostcopyDone,
-        VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort, ControlFrames.Settled {
+        VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort, ControlFrames.Settled,
+        DiskFrames.DiskPlan, DiskFrames.BlockDigests, DiskFrames.DiskBlocks {
 
     /** @return the frame type this message travels as */
     FrameType type();
@@ -83,7 +86,8 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
      * SYNC (a sequence number).
      */
     sealed interface Count extends Message permits PostcopyFrames.PostcopyAck, PostcopyFrames.Recover,
-            VerifyFrames.DigestsEnd, StreamFrames.Streams, StreamFrames.Sync {
+            VerifyFrames.DigestsEnd, StreamFrames.Streams, StreamFrames.Sync, DiskFrames.DiskFlush,
+            DiskFrames.DiskFlushed {
         /** @return the count */
         long count();
 
@@ -98,10 +102,21 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
      *
      * @param layout    the layout announced in SETUP, or null before SETUP
      * @param vcpuCount the vCPUs announced in SETUP, or 0 before SETUP
+     * @param disks     the disks announced in SETUP (none before SETUP)
      */
-    record Context(MemoryLayout layout, int vcpuCount) {
-        /** Before SETUP: frames that refer to pages or vCPUs are refused. */
+    record Context(MemoryLayout layout, int vcpuCount, List<DiskDescriptor> disks) {
+        /** Before SETUP: frames that refer to pages, vCPUs or disks are refused. */
         public static final Context BEFORE_SETUP = new Context(null, 0);
+
+        /** Copies the disk list. */
+        public Context {
+            disks = List.copyOf(disks);
+        }
+
+        /** A VM without disks. */
+        public Context(MemoryLayout layout, int vcpuCount) {
+            this(layout, vcpuCount, List.of());
+        }
 
         MemoryLayout requireLayout(FrameType type) throws WireException {
             if (layout == null) {
@@ -150,6 +165,11 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
             case SETTLED -> ControlFrames.Settled.read(frame);
             case STREAMS -> new StreamFrames.Streams(StreamFrames.positive(frame, "count"));
             case SYNC -> new StreamFrames.Sync(StreamFrames.positive(frame, "sequence"));
+            case DISK_BLOCKS -> DiskFrames.DiskBlocks.read(frame, context);
+            case DISK_FLUSH -> new DiskFrames.DiskFlush(frame.soleCount("sequence"));
+            case DISK_FLUSHED -> new DiskFrames.DiskFlushed(frame.soleCount("sequence"));
+            case DISK_DIGESTS, DISK_VERIFY -> DiskFrames.BlockDigests.read(frame, context);
+            case DISK_PLAN -> DiskFrames.DiskPlan.read(frame, context);
         };
     }
 }

@@ -166,8 +166,16 @@ public final class VerifyFrames {
      * @param checkedPages    digests compared
      * @param mismatchedPages digests that differed, at most {@code checkedPages}
      * @param firstMismatch   the first page that differed, or -1
+     * @param checkedBlocks   disk block digests compared (DISK_VERIFY), over all disks
+     * @param mismatchedBlocks disk block digests that differed, at most {@code checkedBlocks}
      */
-    public record VerifyResult(long checkedPages, long mismatchedPages, long firstMismatch) implements Message {
+    public record VerifyResult(long checkedPages, long mismatchedPages, long firstMismatch, long checkedBlocks,
+                               long mismatchedBlocks) implements Message {
+        /** A result without disks. */
+        public VerifyResult(long checkedPages, long mismatchedPages, long firstMismatch) {
+            this(checkedPages, mismatchedPages, firstMismatch, 0, 0);
+        }
+
         @Override
         public FrameType type() {
             return FrameType.VERIFY_RESULT;
@@ -175,7 +183,8 @@ public final class VerifyFrames {
 
         @Override
         public ByteBuffer write(FrameWriter w) {
-            w.begin(FrameType.VERIFY_RESULT).putLong(checkedPages).putLong(mismatchedPages).putLong(firstMismatch);
+            w.begin(FrameType.VERIFY_RESULT).putLong(checkedPages).putLong(mismatchedPages).putLong(firstMismatch)
+                    .putLong(checkedBlocks).putLong(mismatchedBlocks);
             return w.finish();
         }
 
@@ -184,10 +193,12 @@ public final class VerifyFrames {
          *                       pages differ, or not -1 while none does
          */
         public static VerifyResult read(Frame f) throws WireException {
-            VerifyResult r = new VerifyResult(f.u64("checkedPages"), f.u64("mismatchedPages"), f.u64("firstMismatch"));
+            VerifyResult r = new VerifyResult(f.u64("checkedPages"), f.u64("mismatchedPages"), f.u64("firstMismatch"),
+                    f.u64("checkedBlocks"), f.u64("mismatchedBlocks"));
             f.expectEnd();
             if (r.checkedPages < 0 || r.mismatchedPages < 0 || r.mismatchedPages > r.checkedPages
-                    || (r.mismatchedPages == 0 ? r.firstMismatch != -1 : r.firstMismatch < 0)) {
+                    || (r.mismatchedPages == 0 ? r.firstMismatch != -1 : r.firstMismatch < 0)
+                    || r.checkedBlocks < 0 || r.mismatchedBlocks < 0 || r.mismatchedBlocks > r.checkedBlocks) {
                 throw new WireException(Kind.INCONSISTENT_LENGTH, "VERIFY_RESULT counts are inconsistent: " + r);
             }
             return r;

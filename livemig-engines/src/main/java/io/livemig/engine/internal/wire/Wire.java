@@ -10,9 +10,10 @@ public final class Wire {
     /**
      * The protocol version this build speaks, and the only one: version 2 added the handshake's
      * authentication (nonces, proofs of the migration secret, the session id) and SETTLED;
-     * version 3 gave RESUMED the destination's resume instant and host token (the blackout).
+     * version 3 gave RESUMED the destination's resume instant and host token (the blackout);
+     * version 4 added disks (SETUP's disk list and the DISK_* frames).
      */
-    public static final int VERSION = 3;
+    public static final int VERSION = 4;
     /** Frame header: type u8, flags u8, reserved u16. */
     public static final int HEADER_BYTES = 4;
     /** Frame trailer: CRC32C u32 over header and payload. */

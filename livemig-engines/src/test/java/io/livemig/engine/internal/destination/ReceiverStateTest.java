@@ -18,12 +18,13 @@ class ReceiverStateTest {
             ReceiverState.AWAIT_HELLO, EnumSet.of(FrameType.HELLO),
             ReceiverState.AWAIT_SETUP, EnumSet.of(FrameType.SETUP),
             ReceiverState.RECEIVING, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER,
-                    FrameType.STREAMS, FrameType.SYNC),
+                    FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH),
             ReceiverState.STOPPED, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
-                    FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING),
+                    FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING, FrameType.DISK_BLOCKS,
+                    FrameType.DISK_FLUSH),
             ReceiverState.POSTCOPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
                     FrameType.PING),
-            ReceiverState.VERIFYING, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END),
+            ReceiverState.VERIFYING, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END, FrameType.DISK_VERIFY),
             ReceiverState.DONE, EnumSet.noneOf(FrameType.class));
 
     @Test

@@ -137,6 +137,7 @@ class FrameRejectionTest {
         postcopy(t);
         verification(t);
         control(t);
+        disks(t);
         return t.rows;
     }
 
@@ -487,6 +488,84 @@ class FrameRejectionTest {
         t.rejectTrailingByte(new VerifyResult(10, 1, 4));
     }
 
+    private static void disks(Table t) {
+        t.reject("a disk of 1000 bytes, not whole blocks", Kind.INCOMPATIBLE, setup(s -> s.disks = List.of(
+                disk("vda", 1000, 512, "", "n"))));
+        t.reject("a block size of 3000 bytes", Kind.INCOMPATIBLE, setup(s -> s.disks = List.of(
+                disk("vda", 6000, 3000, "", "n"))));
+        t.reject("a disk id twice", Kind.INCOMPATIBLE, setup(s -> s.disks = List.of(
+                disk("vda", 4096, 4096, "", "n"), disk("vda", 4096, 4096, "", "m"))));
+        t.reject("an empty next generation", Kind.INCOMPATIBLE, setup(s -> s.disks = List.of(
+                disk("vda", 4096, 4096, "g", ""))));
+        t.reject("a generation with a space", Kind.INCOMPATIBLE, setup(s -> s.disks = List.of(
+                disk("vda", 4096, 4096, "a b", "n"))));
+        t.reject("65 disks", Kind.INCONSISTENT_LENGTH, setup(s -> s.diskCount = VmDescriptor.MAX_DISKS + 1));
+        t.reject("a disk announced, none present", Kind.TRUNCATED, setup(s -> s.diskCount = 1));
+
+        byte[] block = new byte[4096];
+        long digest = BlockDigest.of(ByteBuffer.wrap(block));
+        t.reject(FrameType.DISK_BLOCKS, "disk 2 of 2", Kind.UNEXPECTED,
+                b -> b.putShort((short) 2).putShort((short) 0).putLong(0).putInt(1).putLong(digest).put(block));
+        t.reject(FrameType.DISK_BLOCKS, "a block at the disk's end", Kind.UNEXPECTED,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(256).putInt(1).putLong(digest).put(block));
+        t.reject(FrameType.DISK_BLOCKS, "a run past the disk's end", Kind.UNEXPECTED,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(255).putInt(2).putLong(digest).put(block)
+                        .put(block));
+        t.reject(FrameType.DISK_BLOCKS, "a negative block", Kind.UNEXPECTED,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(-1).putInt(1).putLong(digest).put(block));
+        t.reject(FrameType.DISK_BLOCKS, "no block", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(0).putInt(0).putLong(0));
+        t.reject(FrameType.DISK_BLOCKS, "a block one byte short", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(0).putInt(1).putLong(digest)
+                        .put(block, 0, 4095));
+        t.reject(FrameType.DISK_BLOCKS, "two blocks announced, one present", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(0).putInt(2).putLong(digest).put(block));
+        t.reject(FrameType.DISK_BLOCKS, "a digest that does not match", Kind.CORRUPT_FRAME,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(0).putInt(1).putLong(digest + 1).put(block));
+        t.reject(FrameType.DISK_BLOCKS, "a zero run with a payload", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).put((byte) 1).put((byte) 0).putLong(0).putInt(1).putLong(0).put(block));
+        t.reject(FrameType.DISK_BLOCKS, "an unknown flag", Kind.UNEXPECTED,
+                b -> b.putShort((short) 0).put((byte) 2).put((byte) 0).putLong(0).putInt(1).putLong(digest).put(block));
+        t.reject("before SETUP", Kind.UNEXPECTED, frame(FrameType.DISK_BLOCKS, b -> b.putShort((short) 0)
+                .put((byte) 1).put((byte) 0).putLong(0).putInt(1).putLong(0)), Message.Context.BEFORE_SETUP);
+
+        t.reject(FrameType.DISK_FLUSH, "a negative sequence", Kind.INCONSISTENT_LENGTH, b -> b.putLong(-1));
+        t.reject(FrameType.DISK_FLUSHED, "truncated", Kind.TRUNCATED, b -> b.putInt(1));
+        for (FrameType type : List.of(FrameType.DISK_DIGESTS, FrameType.DISK_VERIFY)) {
+            t.reject(type, "a run past the disk's end", Kind.UNEXPECTED,
+                    b -> b.putShort((short) 1).putShort((short) 0).putLong(7).putInt(2).putLong(1).putLong(2));
+            t.reject(type, "no digest", Kind.INCONSISTENT_LENGTH,
+                    b -> b.putShort((short) 1).putShort((short) 0).putLong(0).putInt(0));
+            t.reject(type, "two digests announced, one present", Kind.INCONSISTENT_LENGTH,
+                    b -> b.putShort((short) 1).putShort((short) 0).putLong(0).putInt(2).putLong(1));
+            t.reject(type, "an unknown disk", Kind.UNEXPECTED,
+                    b -> b.putShort((short) 9).putShort((short) 0).putLong(0).putInt(1).putLong(1));
+        }
+        t.reject(FrameType.DISK_PLAN, "one mode for two disks", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 1).put((byte) 1));
+        t.reject(FrameType.DISK_PLAN, "mode 0, reserved as invalid", Kind.UNEXPECTED,
+                b -> b.putShort((short) 2).put((byte) 1).put((byte) 0));
+        t.reject(FrameType.DISK_PLAN, "an unknown mode 4", Kind.UNEXPECTED,
+                b -> b.putShort((short) 2).put((byte) 4).put((byte) 1));
+        t.reject("more disk blocks mismatched than checked", Kind.INCONSISTENT_LENGTH,
+                t.valid(new VerifyResult(1, 0, -1, 1, 2)));
+    }
+
+    /** @return one disk of SETUP's disk list, as its bytes */
+    private static byte[] disk(String id, long sizeBytes, int blockSizeBytes, String generation, String next) {
+        ByteBuffer b = ByteBuffer.allocate(1024);
+        for (String s : List.of(id)) {
+            byte[] bytes = utf8(s);
+            b.put((byte) bytes.length).put(bytes);
+        }
+        b.putLong(sizeBytes).putInt(blockSizeBytes);
+        for (String s : List.of(generation, next)) {
+            byte[] bytes = utf8(s);
+            b.put((byte) bytes.length).put(bytes);
+        }
+        return java.util.Arrays.copyOf(b.array(), b.position());
+    }
+
     private static void control(Table t) {
         for (FrameType type : List.of(FrameType.PING, FrameType.PONG)) {
             t.reject(type, "a token of 4 bytes", Kind.TRUNCATED, b -> b.putInt(1));
@@ -614,6 +693,9 @@ class FrameRejectionTest {
         List<String> devices = List.of("workload", "net0");
         int deviceCount = -1;
         int batchPages = 128;
+        /** Each disk's bytes, as {@link #disk} makes them. */
+        List<byte[]> disks = List.of();
+        int diskCount = -1;
 
         byte[] frame() {
             return WireFixtures.frame(FrameType.SETUP, b -> {
@@ -629,6 +711,10 @@ class FrameRejectionTest {
                     b.put((byte) bytes.length).put(bytes);
                 }
                 b.putInt(batchPages);
+                b.putInt(diskCount >= 0 ? diskCount : disks.size());
+                for (byte[] disk : disks) {
+                    b.put(disk);
+                }
             });
         }
     }

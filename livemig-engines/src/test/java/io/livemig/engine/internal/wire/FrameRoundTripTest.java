@@ -140,7 +140,21 @@ class FrameRoundTripTest {
         t.add(message("a span of 2^37 pages, the widest accepted", new Setup(Strategy.POSTCOPY, false, true,
                 new VmDescriptor(new MemoryLayout(PAGE_SIZE, List.of(new MemoryRegion(0, 1),
                         new MemoryRegion(Wire.MAX_PAGE_SPAN - 1, 1))), 2, List.of(), "f"), 64)));
+        t.add(message("two disks, one with a change log", new Setup(Strategy.PRECOPY, true, false,
+                new VmDescriptor(LAYOUT, 1, List.of(), "f", WireFixtures.DISKS), 64, List.of(
+                        new DiskFrames.DiskOffer("", "next-1"), new DiskFrames.DiskOffer("gen-7", "next-2")))));
         t.add(message("empty", new Ready()));
+        t.add(message("one mode per disk", new DiskFrames.DiskPlan(List.of(DiskFrames.Mode.EMPTY,
+                DiskFrames.Mode.DIGESTS))));
+        t.add(message("a zero run to the disk's end", new DiskFrames.DiskBlocks(1, true, 2, 6, ByteBuffer.allocate(0))));
+        t.add(message("two blocks of content", new DiskFrames.DiskBlocks(0, false, 254, 2,
+                ByteBuffer.wrap(pattern(2 * 4096)))));
+        t.add(message("the first sequence", new DiskFrames.DiskFlush(1)));
+        t.add(message("the largest sequence", new DiskFrames.DiskFlushed(Long.MAX_VALUE)));
+        t.add(message("a replica's digests", new DiskFrames.BlockDigests(FrameType.DISK_DIGESTS, 0, 0,
+                new long[] {-1, 0, Long.MIN_VALUE})));
+        t.add(message("the source's digests of a disk's last block", new DiskFrames.BlockDigests(
+                FrameType.DISK_VERIFY, 1, 7, new long[] {42})));
         // Switchover.
         t.add(message("empty", new Switchover()));
         t.add(message("first vCPU, no data", new VcpuStateFrame(new VcpuState(0, "fmt", new byte[0]))));
@@ -189,6 +203,7 @@ class FrameRoundTripTest {
         t.add(message("no page", new DigestsEnd(0)));
         t.add(message("largest count", new DigestsEnd(Long.MAX_VALUE)));
         t.add(message("one mismatch of ten", new VerifyResult(10, 1, 4)));
+        t.add(message("disk blocks checked, two differ", new VerifyResult(10, 0, -1, 264, 2)));
         t.add(message("no mismatch", new VerifyResult(LAYOUT.pageCount(), 0, -1)));
         t.add(message("every page mismatched", new VerifyResult(Long.MAX_VALUE, Long.MAX_VALUE, LAST_PAGE)));
         // Control.

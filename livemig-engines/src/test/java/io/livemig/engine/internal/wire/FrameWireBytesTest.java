@@ -77,6 +77,9 @@ class FrameWireBytesTest {
         table.put(FrameType.AUTH, 0x0E);
         table.put(FrameType.STREAMS, 0x0F);
         table.put(FrameType.SYNC, 0x10);
+        table.put(FrameType.DISK_BLOCKS, 0x11);
+        table.put(FrameType.DISK_FLUSH, 0x12);
+        table.put(FrameType.DISK_VERIFY, 0x13);
         table.put(FrameType.HELLO_ACK, 0x41);
         table.put(FrameType.READY, 0x42);
         table.put(FrameType.RESUMED, 0x43);
@@ -89,6 +92,9 @@ class FrameWireBytesTest {
         table.put(FrameType.KEEPALIVE, 0x4A);
         table.put(FrameType.PONG, 0x4B);
         table.put(FrameType.SETTLED, 0x4C);
+        table.put(FrameType.DISK_FLUSHED, 0x4D);
+        table.put(FrameType.DISK_DIGESTS, 0x4E);
+        table.put(FrameType.DISK_PLAN, 0x4F);
         table.put(FrameType.ABORT, 0x7F);
         assertEquals(FrameType.values().length, table.size(), "a frame type is missing from this table");
         for (FrameType type : FrameType.values()) {
@@ -110,8 +116,8 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void thisBuildSpeaksVersion3() {
-        assertEquals(3, Wire.VERSION);
+    void thisBuildSpeaksVersion4() {
+        assertEquals(4, Wire.VERSION);
     }
 
     @Test
@@ -175,14 +181,14 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void setupIsStrategyFlagsLayoutVcpusDevicesAndBatch() {
+    void setupIsStrategyFlagsLayoutVcpusDevicesBatchAndDisks() {
         VmDescriptor d = new VmDescriptor(new MemoryLayout(4096, List.of(new MemoryRegion(0, 10),
                 new MemoryRegion(100, 5))), 3, List.of("workload", "net0"), "fmt-v1");
         assertEquals("02000000 " + "04" + "03" + "0000" + "00001000" + "00000002"
                         + "0000000000000000" + "000000000000000A" + "0000000000000064" + "0000000000000005"
                         + "00000003" + "06" + "666D742D7631"
                         + "00000002" + "08" + "776F726B6C6F6164" + "04" + "6E657430"
-                        + "00000080" + " 688CD1B7",
+                        + "00000080" + "00000000" + " 676514DA",
                 written(new Setup(Strategy.HYBRID, true, true, d, 128)));
     }
 

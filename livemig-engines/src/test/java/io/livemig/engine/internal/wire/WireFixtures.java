@@ -43,8 +43,13 @@ final class WireFixtures {
     /** vCPUs announced with {@link #LAYOUT}. */
     static final int VCPUS = 4;
 
+    /** Disks announced with {@link #LAYOUT}: 256 blocks of 4 KiB, and 8 blocks of 512 bytes. */
+    static final List<io.livemig.spi.DiskDescriptor> DISKS = List.of(
+            new io.livemig.spi.DiskDescriptor("vda", 256 * 4096, 4096),
+            new io.livemig.spi.DiskDescriptor("vdb", 8 * 512, 512));
+
     /** What a receiver knows after SETUP. */
-    static final Message.Context AFTER_SETUP = new Message.Context(LAYOUT, VCPUS);
+    static final Message.Context AFTER_SETUP = new Message.Context(LAYOUT, VCPUS, DISKS);
 
     /** The frame limit the tests write with: room for a bitmap of the maximum word count. */
     static final int FRAME_LIMIT = 1 << 20;

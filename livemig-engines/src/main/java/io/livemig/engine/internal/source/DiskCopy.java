@@ -1,0 +1,403 @@
+package io.livemig.engine.internal.source;
+
+import io.livemig.api.DiskStats;
+import io.livemig.api.MigrationException;
+import io.livemig.api.ProtocolException;
+import io.livemig.api.Strategy;
+import io.livemig.api.TimeSource;
+import io.livemig.engine.internal.strategy.CopyContext;
+import io.livemig.engine.internal.wire.BlockDigest;
+import io.livemig.engine.internal.wire.DiskFrames;
+import io.livemig.engine.internal.wire.DiskFrames.Mode;
+import io.livemig.engine.internal.wire.FrameWriter;
+import io.livemig.engine.internal.wire.HandshakeFrames;
+import io.livemig.engine.internal.wire.Message;
+import io.livemig.engine.internal.wire.Wire;
+import io.livemig.spi.BlockTracker;
+import io.livemig.spi.DiskDescriptor;
+import io.livemig.spi.DiskSource;
+import io.livemig.spi.PageSet;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * The source's side of disk migration, dsync's way (Knauth and Fetzer, LISA'13): a first pass over
+ * the blocks the destination lacks, then in each round the blocks the disk's {@link BlockTracker}
+ * saw written since, and a last round while the VM is paused. Which blocks the first pass covers
+ * depends on the destination's copy, as its DISK_PLAN says (docs/protocol.md, section 8):
+ * <ul>
+ *   <li>a replica of the source change log's generation: only the blocks the log has set;</li>
+ *   <li>a copy of unknown age: every block, but those whose digest matches the copy's are
+ *       skipped;</li>
+ *   <li>a new disk: every block that is not zero.</li>
+ * </ul>
+ * After each round it asks the destination to make the blocks durable (DISK_FLUSH) and, once it
+ * answers, confirms them to the tracker, which only then clears them from its change log: a sync
+ * cut short loses nothing.
+ *
+ * <p>The migration's thread only.
+ */
+final class DiskCopy {
+
+    private static final Logger LOG = LoggerFactory.getLogger(DiskCopy.class);
+    /** Most content bytes per DISK_BLOCKS frame. */
+    private static final int MAX_RUN_BYTES = 1 << 20;
+
+
+    private final List<Disk> disks = new ArrayList<>();
+    private final SourceLink link;
+    private final TimeSource time;
+    private FrameWriter writer;
+    private ByteBuffer scratch;
+    private long flushSequence;
+    private boolean started;
+
+    /**
+     * @param sources  the VM's disks
+     * @param strategy the strategy: every live one needs a tracker on every disk
+     * @param link     the link to the destination
+     * @throws IllegalArgumentException if a disk without change tracking would be copied live
+     */
+    DiskCopy(List<DiskSource> sources, Strategy strategy, SourceLink link, TimeSource time) {
+        this.link = link;
+        this.time = time;
+        for (int i = 0; i < sources.size(); i++) {
+            DiskSource s = sources.get(i);
+            BlockTracker tracker = s.tracker().orElse(null);
+            if (tracker == null && strategy != Strategy.COLD) {
+                throw new IllegalArgumentException("disk " + s.descriptor().id() + " cannot track written blocks, so "
+                        + "it cannot be copied while the VM runs; migrate this VM with COLD");
+            }
+            disks.add(new Disk(i, s, tracker));
+        }
+    }
+
+    /** @return whether the VM has disks */
+    boolean any() {
+        return !disks.isEmpty();
+    }
+
+    /** @return SETUP's disk offers: each log's generation and the one it takes if the destination's copy is not its replica */
+    List<DiskFrames.DiskOffer> offers() {
+        List<DiskFrames.DiskOffer> offers = new ArrayList<>();
+        for (Disk d : disks) {
+            offers.add(new DiskFrames.DiskOffer(d.tracker == null ? "" : d.tracker.generation().orElse(""),
+                    d.nextGeneration));
+        }
+        return offers;
+    }
+
+    /**
+     * After SETUP: takes DISK_PLAN and the replicas' digests, up to READY.
+     *
+     * @throws MigrationException if the destination answers out of order or inconsistently
+     */
+    void takePlan() throws MigrationException {
+        DiskFrames.DiskPlan plan = link.await(DiskFrames.DiskPlan.class).message();
+        for (int i = 0; i < disks.size(); i++) {
+            Disk d = disks.get(i);
+            d.mode = plan.modes().get(i);
+            if (d.mode == Mode.REPLICA && (d.tracker == null || !d.tracker.generation().isPresent())) {
+                throw link.protocol(ProtocolException.Kind.UNEXPECTED, "the destination takes disk " + d.id()
+                        + " as a replica of a change log this source does not have");
+            }
+            if (d.mode == Mode.DIGESTS) {
+                long blocks = d.descriptor.blockCount();
+                if (blocks > Integer.MAX_VALUE) {
+                    throw link.protocol(ProtocolException.Kind.INCOMPATIBLE, "disk " + d.id() + " has too many blocks "
+                            + "to compare by digest (" + blocks + ")");
+                }
+                d.replicaDigests = new long[(int) blocks];
+                d.digestsMissing = blocks;
+            }
+        }
+        while (true) {
+            Message m = link.awaitAny();
+            if (m instanceof HandshakeFrames.Ready) {
+                break;
+            }
+            if (!(m instanceof DiskFrames.BlockDigests digests) || digests.type() != io.livemig.engine.internal.wire
+                    .FrameType.DISK_DIGESTS) {
+                throw link.protocol(ProtocolException.Kind.UNEXPECTED, "expected DISK_DIGESTS or READY, got " + m.type());
+            }
+            Disk d = disks.get(digests.disk());
+            if (d.replicaDigests == null) {
+                throw link.protocol(ProtocolException.Kind.UNEXPECTED, "DISK_DIGESTS for disk " + d.id()
+                        + ", which the plan does not compare by digest");
+            }
+            System.arraycopy(digests.digests(), 0, d.replicaDigests, (int) digests.firstBlock(),
+                    digests.digests().length);
+            d.digestsMissing -= digests.digests().length;
+        }
+        for (Disk d : disks) {
+            if (d.digestsMissing != 0) {
+                throw link.protocol(ProtocolException.Kind.INCONSISTENT_LENGTH, "READY before every digest of disk "
+                        + d.id() + " (" + d.digestsMissing + " short)");
+            }
+            LOG.debug("disk {}: {}", d.id(), d.mode);
+        }
+    }
+
+    /**
+     * Starts the trackers and picks each disk's first pass. Called once, before the first round.
+     *
+     * @param frameLimitBytes the agreed frame limit
+     */
+    void start(int frameLimitBytes) {
+        writer = new FrameWriter(frameLimitBytes);
+        int blockBytes = disks.stream().mapToInt(d -> d.descriptor.blockSizeBytes()).max().orElse(4096);
+        int room = frameLimitBytes - Wire.MIN_FRAME_BYTES - DiskFrames.BLOCKS_HEADER_BYTES;
+        int runBytes = Math.max(blockBytes, Math.min(MAX_RUN_BYTES, room / blockBytes * blockBytes));
+        scratch = ByteBuffer.allocateDirect(runBytes);
+        for (Disk d : disks) {
+            long blocks = d.descriptor.blockCount();
+            if (d.tracker != null) {
+                d.tracker.start();
+            }
+            if (d.mode == Mode.REPLICA) {
+                String generation = d.tracker.generation().orElse("");
+                d.pending = d.tracker.changedSince(generation).orElse(null);
+                if (d.pending == null) {
+                    // The log moved on since SETUP: the replica is no longer known; send everything.
+                    LOG.warn("disk {}: the change log left generation {} during the handshake; sending every block",
+                            d.id(), generation);
+                    d.pending = all(blocks);
+                }
+            } else {
+                if (d.tracker != null) {
+                    d.tracker.pair(d.nextGeneration);
+                }
+                d.pending = all(blocks);
+            }
+            d.firstPass = true;
+        }
+        started = true;
+    }
+
+    private static PageSet all(long blocks) {
+        PageSet s = new PageSet(blocks);
+        s.addRange(0, blocks);
+        return s;
+    }
+
+    /**
+     * Sends each disk's pending blocks, has them made durable and confirmed, and collects the
+     * blocks written meanwhile as the next round's.
+     *
+     * @param paused whether this is the last round, the VM paused (every tracker is then stopped)
+     * @return what it sent, and the bytes still dirty
+     * @throws MigrationException if cancelled or the link failed
+     */
+    CopyContext.DiskRound sendRound(boolean paused) throws MigrationException {
+        if (disks.isEmpty()) {
+            return CopyContext.DiskRound.NONE;
+        }
+        if (!started) {
+            throw new IllegalStateException("disk copy not started");
+        }
+        long startNanos = time.nanoTime();
+        long bytesBefore = link.bytesSent();
+        long blocks = 0;
+        List<PageSet> sent = new ArrayList<>(disks.size());
+        for (Disk d : disks) {
+            if (paused && d.tracker != null) {
+                d.pending.addAll(d.tracker.collect());
+            }
+            long n = send(d);
+            blocks += n;
+            d.perRound.add(n);
+            sent.add(d.pending);
+            d.firstPass = false;
+        }
+        long sequence = ++flushSequence;
+        link.send(new DiskFrames.DiskFlush(sequence));
+        long acked = link.await(DiskFrames.DiskFlushed.class).message().count();
+        if (acked != sequence) {
+            throw link.protocol(ProtocolException.Kind.UNEXPECTED, "DISK_FLUSHED " + acked + " for DISK_FLUSH " + sequence);
+        }
+        long dirtyLeft = 0;
+        for (int i = 0; i < disks.size(); i++) {
+            Disk d = disks.get(i);
+            if (d.tracker != null) {
+                // Durable there: the log may forget these blocks, unless written since they were read.
+                d.tracker.confirm(sent.get(i));
+                if (paused) {
+                    d.tracker.stop();
+                    d.pending = new PageSet(d.descriptor.blockCount());
+                } else {
+                    d.pending = d.tracker.collect();
+                }
+            } else {
+                d.pending = new PageSet(d.descriptor.blockCount());
+            }
+            dirtyLeft += d.pending.cardinality() * d.descriptor.blockSizeBytes();
+        }
+        return new CopyContext.DiskRound(blocks, link.bytesSent() - bytesBefore, time.nanoTime() - startNanos, dirtyLeft);
+    }
+
+    /** @return bytes of blocks still to send, as the last round left them */
+    long dirtyBytes() {
+        long bytes = 0;
+        for (Disk d : disks) {
+            bytes += d.pending == null ? d.descriptor.sizeBytes() : d.pending.cardinality() * d.descriptor.blockSizeBytes();
+        }
+        return bytes;
+    }
+
+    /** Waits for every disk's in-flight requests; the VM is paused. */
+    void drain() {
+        for (Disk d : disks) {
+            d.source.drain();
+        }
+    }
+
+    /** Stops the trackers after a failure; the change logs keep every unconfirmed block. */
+    void stop() {
+        for (Disk d : disks) {
+            if (d.tracker != null) {
+                try {
+                    d.tracker.stop();
+                } catch (RuntimeException e) {
+                    LOG.warn("could not stop the tracking of disk {}", d.id(), e);
+                }
+            }
+        }
+    }
+
+    /** @return the per-disk statistics */
+    List<DiskStats> stats() {
+        List<DiskStats> stats = new ArrayList<>();
+        for (Disk d : disks) {
+            DiskStats.Sync sync = d.mode == null || d.mode == Mode.EMPTY ? DiskStats.Sync.NEW_DISK
+                    : d.mode == Mode.REPLICA ? DiskStats.Sync.CHANGE_LOG : DiskStats.Sync.DIGESTS;
+            stats.add(new DiskStats(d.id(), sync, d.descriptor.blockSizeBytes(), d.blocksSent, d.zeroBlocksSent,
+                    d.unchanged, d.bytesOnWire, d.perRound));
+        }
+        return stats;
+    }
+
+    /** Sends the pending blocks of one disk in runs; @return blocks sent (with content or as zeros) */
+    private long send(Disk d) throws MigrationException {
+        int blockBytes = d.descriptor.blockSizeBytes();
+        int maxRun = scratch.capacity() / blockBytes;
+        long sentBefore = d.blocksSent + d.zeroBlocksSent;
+        long bytesBefore = link.bytesSent();
+        PageSet pending = d.pending;
+        long block = pending.nextSetBit(0);
+        while (block >= 0) {
+            long end = pending.nextClearBit(block);
+            end = end < 0 ? d.descriptor.blockCount() : end;
+            int n = (int) Math.min(end - block, maxRun);
+            link.checkCancelled();
+            scratch.clear().limit(n * blockBytes);
+            d.source.readBlocks(block, n, scratch);
+            scratch.flip();
+            sendRun(d, block, n, blockBytes);
+            block = pending.nextSetBit(block + n);
+        }
+        d.bytesOnWire += link.bytesSent() - bytesBefore;
+        return d.blocksSent + d.zeroBlocksSent - sentBefore;
+    }
+
+    /**
+     * Splits a run read into {@link #scratch} by what each block needs: nothing (the destination
+     * holds it), a zero run, or its content; sends each stretch as one frame.
+     */
+    private void sendRun(Disk d, long first, int n, int blockBytes) throws MigrationException {
+        if (kinds.length < n) {
+            kinds = new byte[n];
+        }
+        for (int k = 0; k < n; k++) {
+            kinds[k] = kind(d, first + k, k * blockBytes, blockBytes);
+        }
+        int i = 0;
+        while (i < n) {
+            byte kind = kinds[i];
+            int j = i + 1;
+            while (j < n && kinds[j] == kind) {
+                j++;
+            }
+            int count = j - i;
+            if (kind == SKIP) {
+                d.unchanged += count;
+            } else if (kind == ZERO) {
+                link.sendPaced(new DiskFrames.DiskBlocks(d.index, true, first + i, count, null).write(writer));
+                d.zeroBlocksSent += count;
+            } else {
+                ByteBuffer b = DiskFrames.DiskBlocks.beginData(writer, d.index, first + i, count);
+                b.put(scratch.duplicate().position(i * blockBytes).limit(j * blockBytes));
+                link.sendPaced(DiskFrames.DiskBlocks.endData(writer, b, count * blockBytes));
+                d.blocksSent += count;
+            }
+            i = j;
+        }
+    }
+
+    private static final byte SKIP = 0;
+    private static final byte ZERO = 1;
+    private static final byte DATA = 2;
+    /** What each block of the run in {@link #scratch} needs. */
+    private byte[] kinds = new byte[0];
+
+    private byte kind(Disk d, long block, int offset, int blockBytes) {
+        ByteBuffer content = scratch.duplicate().position(offset).limit(offset + blockBytes);
+        if (d.firstPass && d.replicaDigests != null) {
+            return BlockDigest.of(content) == d.replicaDigests[(int) block] ? SKIP : isZero(content) ? ZERO : DATA;
+        }
+        if (isZero(content)) {
+            return d.firstPass && d.mode == Mode.EMPTY ? SKIP : ZERO;
+        }
+        return DATA;
+    }
+
+    private static boolean isZero(ByteBuffer b) {
+        int p = b.position();
+        int end = b.limit();
+        for (; p + 8 <= end; p += 8) {
+            if (b.getLong(p) != 0) {
+                return false;
+            }
+        }
+        for (; p < end; p++) {
+            if (b.get(p) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** One disk's state. */
+    private static final class Disk {
+        final int index;
+        final DiskSource source;
+        final DiskDescriptor descriptor;
+        final BlockTracker tracker;
+        final String nextGeneration = UUID.randomUUID().toString().replace("-", "");
+        Mode mode;
+        long[] replicaDigests;
+        long digestsMissing;
+        PageSet pending;
+        boolean firstPass;
+        long blocksSent;
+        long zeroBlocksSent;
+        long unchanged;
+        long bytesOnWire;
+        final List<Long> perRound = new ArrayList<>();
+
+        Disk(int index, DiskSource source, BlockTracker tracker) {
+            this.index = index;
+            this.source = source;
+            this.descriptor = source.descriptor();
+            this.tracker = tracker;
+        }
+
+        String id() {
+            return descriptor.id();
+        }
+    }
+}
