@@ -8,7 +8,7 @@ import java.util.function.IntSupplier;
 
 /**
  * One vCPU of an in-memory kit VM: a thread that writes into guest memory as its
- * {@link Workload} says, paced on a {@link TimeSource}, and marks every written page dirty after
+ * {@link Workload} says, paced on a {@link TimeSource} by a {@link Pacer}, and marks every written page dirty after
  * the write. Which pages, offsets and bytes it writes come from its {@link WriteSequence}.
  *
  * <p>Its execution state ({@link #saveState()}: random generator, write count, sequential cursor)
@@ -23,8 +23,6 @@ public final class GuestCpu implements Runnable {
     public static final String STATE_FORMAT = "livemig-mem-vcpu-v1";
     /** Bytes a slice may write before it checks the pause gate again. */
     private static final int SLICE_BYTES = 256 << 10;
-    /** Most credit a vCPU accumulates, so that a late thread does not burst. */
-    private static final long MAX_CREDIT_NANOS = 20_000_000L;
 
     private final int index;
     private final PagedMemory memory;
@@ -84,9 +82,7 @@ public final class GuestCpu implements Runnable {
 
     @Override
     public void run() {
-        long seenResumes = -2;
-        long last = 0;
-        double credit = 0;
+        Pacer pacer = new Pacer();
         try {
             while (true) {
                 long resumes = gate.enterSlice();
@@ -95,20 +91,9 @@ public final class GuestCpu implements Runnable {
                 }
                 int writes;
                 try {
-                    long now = time.nanoTime();
-                    if (resumes != seenResumes) {
-                        seenResumes = resumes;
-                        last = now;
-                        credit = 0;
-                    }
-                    long elapsed = Math.min(now - last, MAX_CREDIT_NANOS);
-                    last = now;
                     double rate = writesPerNano * (100 - throttlePercent.getAsInt()) / 100.0;
-                    // A guest that cannot keep up must not bank the writes it missed: a backlog
-                    // would keep it writing at full speed long after a throttle is applied.
-                    credit = Math.min(credit + elapsed * rate, Math.max(1, MAX_CREDIT_NANOS * rate));
-                    writes = (int) Math.min(credit, Math.max(1, SLICE_BYTES / sequence.bytesPerWrite()));
-                    credit -= writes;
+                    writes = pacer.due(resumes, time.nanoTime(), rate,
+                            Math.max(1, SLICE_BYTES / sequence.bytesPerWrite()));
                     for (int i = 0; i < writes; i++) {
                         if (!writeOnce()) {
                             return;
@@ -118,7 +103,7 @@ public final class GuestCpu implements Runnable {
                     gate.exitSlice();
                 }
                 if (writes == 0) {
-                    time.sleepNanos(writesPerNano == 0 ? 5_000_000L : 500_000L);
+                    time.sleepNanos(writesPerNano == 0 ? Pacer.IDLE_SLEEP_NANOS : Pacer.BUSY_SLEEP_NANOS);
                 }
             }
         } catch (InterruptedException e) {
