@@ -1,7 +1,6 @@
 package io.livemig.kit;
 
 import io.livemig.api.ByteSize;
-import io.livemig.kit.internal.GuestCpu;
 import io.livemig.spi.HypervisorProvider;
 import io.livemig.spi.VmDescriptor;
 
@@ -26,10 +25,17 @@ import java.util.Map;
  *   <li>{@code prefill} — share of pages filled with random data at start, 0 to 1 (default 0)</li>
  *   <li>{@code seed} — seed (default 1)</li>
  *   <li>{@code hints} — {@code true} to report the pages outside the working set as free (default false)</li>
+ *   <li>{@code disks} — disks, comma-separated, each {@code ID:SIZE} or {@code ID:SIZE:BLOCK}, e.g.
+ *       {@code vda:1G,vdb:64M:512} (default none; block size 4096)</li>
+ *   <li>{@code diskworkload} — {@code idle|sequential|random|hotcold}: how the guest writes each
+ *       disk (default idle; see {@link InMemoryVm.Builder#diskWorkload})</li>
+ *   <li>{@code diskrate} — bytes written per second to each disk, e.g. {@code 10M} (default 0)</li>
+ *   <li>{@code diskws} — the disk working set from its first block, e.g. {@code 256M} (default 0: all of it)</li>
  * </ul>
  * {@link #open(URI)} creates such a VM and starts it (it "is running" when handed out);
  * {@link #createTarget(URI, VmDescriptor)} creates a paused one with the announced layout and
- * ignores the workload keys (the workload arrives with the migration).
+ * disks (new and empty) and ignores the workload and disk keys (the workloads arrive with the
+ * migration).
  *
  * <p>Thread-safe and stateless.
  */
@@ -67,30 +73,41 @@ public final class InMemoryProvider implements HypervisorProvider {
                         Long.parseLong(q.getOrDefault("seed", "1"))))
                 .prefill(Double.parseDouble(q.getOrDefault("prefill", "0")))
                 .freePageHints(Boolean.parseBoolean(q.getOrDefault("hints", "false")))
+                .diskWorkload(new Workload(
+                        WorkloadPattern.valueOf(q.getOrDefault("diskworkload", "idle").toUpperCase(Locale.ROOT)),
+                        size(q, "diskws", 0), size(q, "diskrate", 0), 0, Long.parseLong(q.getOrDefault("seed", "1"))))
                 .build();
         vm.start();
         return vm;
     }
 
+    /**
+     * {@inheritDoc} The target gets a new, empty {@link InMemoryDisk} per disk the source
+     * announced. (A test that wants a target to start from a stale replica builds it with
+     * {@link InMemoryVm.Builder#disk(InMemoryDisk)} and {@link InMemoryVm.Builder#buildTarget}.)
+     */
     @Override
     public InMemoryVm createTarget(URI uri, VmDescriptor descriptor) {
-        if (!GuestCpu.STATE_FORMAT.equals(descriptor.vcpuStateFormat())) {
-            throw new IllegalArgumentException("mem: targets take vCPU state '" + GuestCpu.STATE_FORMAT
-                    + "', not '" + descriptor.vcpuStateFormat() + "'");
-        }
-        if (!descriptor.deviceIds().equals(List.of(InMemoryVm.WORKLOAD_DEVICE_ID))) {
-            throw new IllegalArgumentException("mem: targets have exactly the device '"
-                    + InMemoryVm.WORKLOAD_DEVICE_ID + "', the source announced " + descriptor.deviceIds());
-        }
         query(uri);
-        return InMemoryVm.builder().layout(descriptor.memoryLayout()).vcpus(descriptor.vcpuCount()).build();
+        return InMemoryVm.builder().buildTarget(descriptor);
     }
 
     private static InMemoryVm.Builder builderFrom(Map<String, String> q) {
-        return InMemoryVm.builder()
+        InMemoryVm.Builder b = InMemoryVm.builder()
                 .memoryBytes(size(q, "size", 64L << 20))
                 .pageSizeBytes((int) size(q, "page", 4096))
                 .vcpus(Integer.parseInt(q.getOrDefault("vcpus", "1")));
+        String disks = q.get("disks");
+        if (disks != null) {
+            for (String disk : disks.split(",")) {
+                String[] f = disk.split(":");
+                if (f.length < 2 || f.length > 3) {
+                    throw new IllegalArgumentException("a disk is ID:SIZE or ID:SIZE:BLOCK, not '" + disk + "'");
+                }
+                b.disk(f[0], ByteSize.parse(f[1]).bytes(), f.length == 3 ? (int) ByteSize.parse(f[2]).bytes() : 4096);
+            }
+        }
+        return b;
     }
 
     private static long size(Map<String, String> q, String key, long defaultValue) {
@@ -115,7 +132,8 @@ public final class InMemoryProvider implements HypervisorProvider {
                 throw new IllegalArgumentException("malformed query parameter '" + pair + "' in " + uri);
             }
             String key = pair.substring(0, eq);
-            if (!List.of("size", "page", "vcpus", "workload", "rate", "write", "ws", "prefill", "seed", "hints").contains(key)) {
+            if (!List.of("size", "page", "vcpus", "workload", "rate", "write", "ws", "prefill", "seed", "hints",
+                    "disks", "diskworkload", "diskrate", "diskws").contains(key)) {
                 throw new IllegalArgumentException("unknown mem: parameter '" + key + "' in " + uri);
             }
             map.put(key, pair.substring(eq + 1));

@@ -1,7 +1,10 @@
 package io.livemig.kit;
 
 import io.livemig.api.TimeSource;
+import io.livemig.kit.internal.DiskWorkloadDevice;
+import io.livemig.kit.internal.DiskWriteSequence;
 import io.livemig.kit.internal.GuestCpu;
+import io.livemig.kit.internal.GuestDiskWriter;
 import io.livemig.kit.internal.PagedMemory;
 import io.livemig.kit.internal.Prefill;
 import io.livemig.kit.internal.PresenceMap;
@@ -40,9 +43,18 @@ import java.util.function.Consumer;
  * hints and workload device are the same parts as a {@link SimulatedVm}'s; what differs is that
  * its memory is real and its guest runs on threads in real time.
  *
+ * <p><b>Disks.</b> A VM built with {@link Builder#disk disks} has {@link InMemoryDisk}s (sources
+ * and sinks with block tracking) and a disk writer thread that writes them as the
+ * {@link Builder#diskWorkload disk workload} says, inside the same pause gate as the vCPUs (a
+ * paused VM writes no disk) and paced the same way; the disk workload and each disk's write
+ * sequence migrate as the {@value #DISK_WORKLOAD_DEVICE_ID} device. A target made by
+ * {@link Builder#buildTarget} starts from the disks it is given (stale replicas) or new ones.
+ *
  * <p>A new VM is paused; {@link VcpuControl#resume() vcpus().resume()} (or {@link #start()})
  * starts the guest. Thread-safe. {@link #close()} stops the vCPU threads and is idempotent.
  */
+// "unchecked": KitVm's disks() is raw List, the one type that implements both interfaces' disks().
+@SuppressWarnings("unchecked")
 public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTarget {
 
     /** Gives every vCPU the loaded workload (no lambda inside: this runs in the switchover's downtime). */
@@ -54,6 +66,8 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
 
     /** The id of the device that carries the workload's configuration. */
     public static final String WORKLOAD_DEVICE_ID = WorkloadDevice.ID;
+    /** The id of the device that carries the disk workload's configuration, on a VM with disks. */
+    public static final String DISK_WORKLOAD_DEVICE_ID = DiskWorkloadDevice.ID;
 
     private final Parts parts;
     private final PagedMemory pages;
@@ -66,19 +80,26 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
     private final WorkloadDevice workloadDevice;
     private final Consumer<InMemoryVm> onResume;
     private final PresenceMap presence;
+    /** The disk writer, or null for a VM without disks. */
+    private final GuestDiskWriter diskWriter;
     private volatile int throttlePercent;
     private volatile boolean closed;
 
-    private InMemoryVm(Builder b) {
+    private InMemoryVm(Builder b, List<InMemoryDisk> disks) {
         MemoryLayout layout = b.resolvedLayout();
         Workload workload = b.workload;
+        attachDisks(disks, null);
         this.pages = new PagedMemory(layout);
         this.tracker = new WriteBarrierTracker(layout.pageSpan());
         this.workloadDevice = new WorkloadDevice(workload, OptionalDouble.empty(), this::configureCpus);
         this.onResume = b.onResume;
         this.presence = new PresenceMap(pages, b.timeSource, b.vcpuCount, PresenceMap.threads(gate), new Object());
-        this.parts = new Parts(new VmDescriptor(layout, b.vcpuCount, List.of(WORKLOAD_DEVICE_ID), GuestCpu.STATE_FORMAT),
-                tracker, vcpus, workloadDevice, presence, b.freePageHints);
+        List<DiskWriteSequence> sequences = diskSequences(disks, b.diskWorkload);
+        DiskWorkloadDevice diskDevice = disks.isEmpty() ? null
+                : new DiskWorkloadDevice(b.diskWorkload, sequences, new Object());
+        this.parts = new Parts(new VmDescriptor(layout, b.vcpuCount, deviceIds(!disks.isEmpty()),
+                GuestCpu.STATE_FORMAT, diskDescriptors(disks)),
+                tracker, vcpus, workloadDevice, presence, b.freePageHints, disks, diskDevice);
         if (b.prefillFraction > 0) {
             prefill(new Prefill(b.prefillFraction, workload.seed(), Prefill.IN_MEMORY_SALT));
         }
@@ -88,6 +109,19 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
             cpus.add(cpu);
             Thread thread = Thread.ofPlatform().daemon().name("livemig-mem-vcpu-" + i).unstarted(cpu);
             threads.add(thread);
+        }
+        if (disks.isEmpty()) {
+            this.diskWriter = null;
+        } else {
+            List<GuestDiskWriter.BlockWrite> writes = new ArrayList<>();
+            List<Integer> blockSizes = new ArrayList<>();
+            for (InMemoryDisk disk : disks) {
+                writes.add(disk::writeOwned);
+                blockSizes.add(disk.descriptor().blockSizeBytes());
+            }
+            this.diskWriter = new GuestDiskWriter(sequences, writes, blockSizes, gate, b.timeSource,
+                    () -> throttlePercent);
+            threads.add(Thread.ofPlatform().daemon().name("livemig-mem-disk-io").unstarted(diskWriter));
         }
         threads.forEach(Thread::start);
     }
@@ -122,6 +156,11 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         return total;
     }
 
+    /** @return the block writes the guest made to its disks so far, across migrations; exact while paused */
+    public long diskWritesDone() {
+        return diskWriter == null ? 0 : diskWriter.writesDone();
+    }
+
     /** @return false once {@link #close()} was called */
     @Override
     public boolean isOpen() {
@@ -138,6 +177,7 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         presence.close();
         gate.close();
         threads.forEach(Thread::interrupt);
+        detachDisks();
     }
 
     /** Fills the pages {@code prefill} chooses with xorshift bytes seeded by the page's hash. */
@@ -334,9 +374,37 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
             return this;
         }
 
-        /** @return a new, paused VM */
+        /**
+         * @return a new, paused VM
+         * @throws IllegalStateException if one of its disks belongs to another VM that is open
+         */
         public InMemoryVm build() {
-            return new InMemoryVm(this);
+            return new InMemoryVm(this, sourceDisks());
+        }
+
+        /**
+         * A migration target for what a source announced: a paused VM with its layout, vCPU count
+         * and disks, where each disk is the one given to {@link #disk(InMemoryDisk)} with its id
+         * (a stale replica, which the migration brings up to date) or else a new empty one. The
+         * size, page size, workload and hooks set on this builder apply as to {@link #build()};
+         * the workload arrives with the migration.
+         *
+         * @param descriptor what the source announced
+         * @return a new, paused target
+         * @throws IllegalArgumentException if the descriptor is not a kit VM's, or a given disk
+         *                                  does not match an announced one
+         * @throws IllegalStateException    if a given disk belongs to another VM that is open
+         */
+        public InMemoryVm buildTarget(VmDescriptor descriptor) {
+            if (!GuestCpu.STATE_FORMAT.equals(descriptor.vcpuStateFormat())) {
+                throw new IllegalArgumentException("in-memory targets take vCPU state '" + GuestCpu.STATE_FORMAT
+                        + "', not '" + descriptor.vcpuStateFormat() + "'");
+            }
+            checkDeviceIds(descriptor);
+            List<InMemoryDisk> disks = targetDisks(descriptor.disks());
+            layout(descriptor.memoryLayout());
+            vcpus(descriptor.vcpuCount());
+            return new InMemoryVm(this, disks);
         }
     }
 }

@@ -1,16 +1,22 @@
 package io.livemig.kit;
 
+import io.livemig.kit.internal.DiskWorkloadDevice;
+import io.livemig.kit.internal.DiskWriteSequence;
 import io.livemig.kit.internal.WorkloadDevice;
 import io.livemig.kit.internal.WriteSequence;
 import io.livemig.spi.DemandPaging;
 import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.FreePageHints;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.VcpuControl;
 import io.livemig.spi.VmDescriptor;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -19,12 +25,12 @@ import java.util.Optional;
  * ({@link io.livemig.spi.MigratableVm}) and a migration target
  * ({@link io.livemig.spi.MigrationTarget}) assembled from the same kinds of parts (a dirty
  * tracker, vCPU control, the workload device, demand paging, free-page hints from the workload's
- * working set), and this class implements those interfaces' methods for both by handing the
- * parts out. {@link InMemoryVm} and {@link SimulatedVm} differ in their memory (which each
+ * working set, {@link InMemoryDisk}s with the disk workload's device), and this class implements
+ * those interfaces' methods for both by handing the parts out. {@link InMemoryVm} and {@link SimulatedVm} differ in their memory (which each
  * declares, as a type that is both a source and a sink) and in how their guest runs.
  *
- * <p>Their builders share {@link Builder}: the RAM, the workload, the prefill and the free-page
- * hints are set alike.
+ * <p>Their builders share {@link Builder}: the RAM, the workload, the prefill, the free-page
+ * hints, the disks and the disk workload are set alike.
  *
  * <p>Thread-safe if the parts are.
  */
@@ -39,9 +45,37 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
      * @param workload      its one device
      * @param paging        its demand paging
      * @param freePageHints whether the guest reports the pages outside its working set as free
+     * @param disks         its disks, in the descriptor's order
+     * @param diskWorkload  the disk workload's device, null for a VM without disks
      */
     record Parts(VmDescriptor descriptor, DirtyTracker tracker, VcpuControl vcpus, WorkloadDevice workload,
-                 DemandPaging paging, boolean freePageHints) {
+                 DemandPaging paging, boolean freePageHints, List<InMemoryDisk> disks,
+                 DiskWorkloadDevice diskWorkload) {
+        Parts {
+            disks = List.copyOf(disks);
+            if ((diskWorkload == null) != disks.isEmpty()) {
+                throw new IllegalArgumentException("a disk workload device exactly when there are disks");
+            }
+        }
+    }
+
+    /**
+     * @param withDisks whether the VM has disks
+     * @return a kit VM's device ids: the workload, and the disk workload if it has disks
+     */
+    static List<String> deviceIds(boolean withDisks) {
+        return withDisks ? List.of(WorkloadDevice.ID, DiskWorkloadDevice.ID) : List.of(WorkloadDevice.ID);
+    }
+
+    /**
+     * @param descriptor a descriptor a source announced
+     * @throws IllegalArgumentException unless its devices are a kit VM's with or without disks
+     */
+    static void checkDeviceIds(VmDescriptor descriptor) {
+        if (!descriptor.deviceIds().equals(deviceIds(!descriptor.disks().isEmpty()))) {
+            throw new IllegalArgumentException("kit targets have exactly the devices "
+                    + deviceIds(!descriptor.disks().isEmpty()) + ", the source announced " + descriptor.deviceIds());
+        }
     }
 
     /** @return the parts, made in the subclass's constructor */
@@ -67,9 +101,104 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         return parts().vcpus();
     }
 
-    /** @return the one device, {@value InMemoryVm#WORKLOAD_DEVICE_ID}: the workload's configuration */
+    /**
+     * @return the workload's configuration, device {@value InMemoryVm#WORKLOAD_DEVICE_ID}; for a VM
+     *         with disks, then the disk workload's, device {@value InMemoryVm#DISK_WORKLOAD_DEVICE_ID}
+     */
     public List<MigratableDevice> devices() {
-        return List.of(parts().workload());
+        Parts parts = parts();
+        return parts.diskWorkload() == null ? List.of(parts.workload())
+                : List.of(parts.workload(), parts.diskWorkload());
+    }
+
+    /**
+     * The disks, as both interfaces want them. (The raw type is the one return type that can
+     * implement both {@code MigratableVm.disks()}, a {@code List<DiskSource>}, and
+     * {@code MigrationTarget.disks()}, a {@code List<DiskSink>}; {@link #inMemoryDisks()} is the
+     * same list, typed.)
+     *
+     * @return the disks, {@link InMemoryDisk}s, in the order of {@link VmDescriptor#disks()}
+     */
+    @SuppressWarnings("rawtypes")
+    public List disks() {
+        return parts().disks();
+    }
+
+    /** @return the disks in the order of {@link VmDescriptor#disks()}; empty for a VM without disks */
+    public List<InMemoryDisk> inMemoryDisks() {
+        return parts().disks();
+    }
+
+    /**
+     * @param id a disk id
+     * @return the disk with that id
+     * @throws IllegalArgumentException if the VM has no such disk
+     */
+    public InMemoryDisk disk(String id) {
+        for (InMemoryDisk disk : parts().disks()) {
+            if (disk.descriptor().id().equals(id)) {
+                return disk;
+            }
+        }
+        throw new IllegalArgumentException("no disk '" + id + "'; the VM has " + parts().descriptor().disks());
+    }
+
+    /** @return the disk workload in force (idle for a VM without disks) */
+    public Workload diskWorkload() {
+        DiskWorkloadDevice device = parts().diskWorkload();
+        return device == null ? Workload.idle() : device.workload();
+    }
+
+    /**
+     * Takes the disks for this VM.
+     *
+     * @param disks    the disks
+     * @param dueFirst what to do before a disk is observed (a simulated VM applies the writes due), or null
+     * @throws IllegalStateException if another VM has one of them; none is taken then
+     */
+    void attachDisks(List<InMemoryDisk> disks, Runnable dueFirst) {
+        int attached = 0;
+        try {
+            for (; attached < disks.size(); attached++) {
+                disks.get(attached).attach(this, dueFirst);
+            }
+        } catch (IllegalStateException e) {
+            for (int i = 0; i < attached; i++) {
+                disks.get(i).detach(this);
+            }
+            throw e;
+        }
+    }
+
+    /** Releases the disks, which other VMs may then take. */
+    void detachDisks() {
+        for (InMemoryDisk disk : parts().disks()) {
+            disk.detach(this);
+        }
+    }
+
+    /**
+     * @param disks a VM's disks
+     * @return one write sequence per disk, its stream the disk's index
+     */
+    static List<DiskWriteSequence> diskSequences(List<InMemoryDisk> disks, Workload workload) {
+        List<DiskWriteSequence> sequences = new ArrayList<>();
+        for (int i = 0; i < disks.size(); i++) {
+            sequences.add(new DiskWriteSequence(disks.get(i).descriptor(), workload, i));
+        }
+        return sequences;
+    }
+
+    /**
+     * @param disks a VM's disks
+     * @return their descriptors, in order
+     */
+    static List<DiskDescriptor> diskDescriptors(List<InMemoryDisk> disks) {
+        List<DiskDescriptor> descriptors = new ArrayList<>();
+        for (InMemoryDisk disk : disks) {
+            descriptors.add(disk.descriptor());
+        }
+        return descriptors;
     }
 
     /** @return post-copy support: a guest write to a missing page blocks the vCPU until the page is installed */
@@ -104,6 +233,9 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         Workload workload = Workload.idle();
         double prefillFraction;
         boolean freePageHints;
+        /** The disks by id, in the order added: new ones (empty) or given ones. */
+        final Map<String, InMemoryDisk> disks = new LinkedHashMap<>();
+        Workload diskWorkload = Workload.idle();
 
         /** @return this builder as its concrete type */
         abstract B self();
@@ -162,6 +294,92 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         public B freePageHints(boolean offer) {
             this.freePageHints = offer;
             return self();
+        }
+
+        /**
+         * Adds a new, empty disk (every block zero).
+         *
+         * @param id             its id, unique in the VM
+         * @param sizeBytes      its size, a positive multiple of the block size
+         * @param blockSizeBytes its block size, a power of two from 512 to 1 MiB
+         * @return this
+         * @throws IllegalArgumentException for a bad shape or an id the VM already has
+         */
+        public B disk(String id, long sizeBytes, int blockSizeBytes) {
+            return disk(new InMemoryDisk(id, sizeBytes, blockSizeBytes));
+        }
+
+        /**
+         * Adds an existing disk: a source's disk kept from an earlier VM, or for a target a stale
+         * replica ({@link InMemoryDisk#copy()}) that a migration then brings up to date. The disk
+         * belongs to the VM built until that VM is closed.
+         *
+         * @param disk the disk
+         * @return this
+         * @throws IllegalArgumentException if the VM already has a disk with its id, or has
+         *                                  {@value VmDescriptor#MAX_DISKS} disks
+         */
+        public B disk(InMemoryDisk disk) {
+            String id = disk.descriptor().id();
+            if (disks.containsKey(id)) {
+                throw new IllegalArgumentException("the VM already has a disk '" + id + "'");
+            }
+            if (disks.size() == VmDescriptor.MAX_DISKS) {
+                throw new IllegalArgumentException("at most " + VmDescriptor.MAX_DISKS + " disks");
+            }
+            disks.put(id, disk);
+            return self();
+        }
+
+        /**
+         * What the guest does to each of its disks while it runs: whole-block writes (the
+         * workload's {@link Workload#bytesPerWrite()} is ignored) to blocks its pattern chooses in
+         * its working set (from the disk's first block), each disk at
+         * {@link Workload#writeBytesPerSecond()} scaled down by the vCPU throttle. Every block
+         * written says what it is, little-endian: the block number in bytes 0-7, the write's
+         * serial on that disk (1, 2, ... across migrations) in bytes 8-15, the seed in 16-23, then
+         * pseudo-random words of that block and serial. Pausing the VM stops these writes too.
+         * Default idle. It migrates with the VM, as the device
+         * {@value InMemoryVm#DISK_WORKLOAD_DEVICE_ID}.
+         *
+         * @param workload the disk workload
+         * @return this
+         */
+        public B diskWorkload(Workload workload) {
+            this.diskWorkload = Objects.requireNonNull(workload, "workload");
+            return self();
+        }
+
+        /**
+         * A target's disks: for each disk the source announced, the one given to
+         * {@link #disk(InMemoryDisk)} with its id (a replica), else a new empty one.
+         *
+         * @param announced the source's disks
+         * @return the disks in the announced order
+         * @throws IllegalArgumentException if a given disk's shape differs from the announced one,
+         *                                  or a given disk is not announced at all
+         */
+        List<InMemoryDisk> targetDisks(List<DiskDescriptor> announced) {
+            Map<String, InMemoryDisk> given = new LinkedHashMap<>(disks);
+            List<InMemoryDisk> result = new ArrayList<>();
+            for (DiskDescriptor d : announced) {
+                InMemoryDisk replica = given.remove(d.id());
+                if (replica != null && !replica.descriptor().equals(d)) {
+                    throw new IllegalArgumentException("the replica " + replica.descriptor()
+                            + " does not have the announced shape " + d);
+                }
+                result.add(replica != null ? replica : new InMemoryDisk(d));
+            }
+            if (!given.isEmpty()) {
+                throw new IllegalArgumentException("the source announced no disk " + given.keySet()
+                        + "; it has " + announced);
+            }
+            return result;
+        }
+
+        /** @return the disks set, in order */
+        List<InMemoryDisk> sourceDisks() {
+            return List.copyOf(disks.values());
         }
 
         /** @return the layout set, or a contiguous one of the size and page size set */

@@ -1,6 +1,8 @@
 package io.livemig.kit;
 
 import io.livemig.api.TimeSource;
+import io.livemig.kit.internal.DiskWorkloadDevice;
+import io.livemig.kit.internal.DiskWriteSequence;
 import io.livemig.kit.internal.Prefill;
 import io.livemig.kit.internal.PresenceMap;
 import io.livemig.kit.internal.SyntheticPages;
@@ -43,6 +45,12 @@ import java.util.OptionalDouble;
  * {@link InMemoryVm}'s guest threads use; dirty tracking, demand paging, free-page hints and the
  * workload device are the in-memory VM's parts too.
  *
+ * <p><b>Disks</b> are {@link InMemoryDisk}s, stored for real (sparse): each is written at the disk
+ * workload's rate in virtual time, whole blocks with self-describing content, the writes due
+ * applied whenever the VM or the disk is observed, disk after disk before the memory writes of
+ * the same interval; paused or blocked time writes nothing. The same clock and inputs give the
+ * same disks, byte for byte.
+ *
  * <p><b>As a target</b> it recognises what is written into it: a zero page, or a synthesized page
  * whose header and body match; anything else is stored as "foreign" and reads back as bytes no
  * source could have sent, so the engine's verification reports a mismatch instead of silently
@@ -51,6 +59,8 @@ import java.util.OptionalDouble;
  *
  * <p>Thread-safe: every operation is guarded by {@code this}.
  */
+// "unchecked": KitVm's disks() is raw List, the one type that implements both interfaces' disks().
+@SuppressWarnings("unchecked")
 public final class SimulatedVm extends KitVm implements MigratableVm, MigrationTarget {
 
     /** The vCPU state format of simulated VMs. */
@@ -68,6 +78,8 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     private final Vcpus vcpus = new Vcpus();
     private final PresenceMap presence;
     private final WriteSequence sequence;
+    private final List<InMemoryDisk> disks;
+    private final List<DiskWriteSequence> diskSequences;
 
     private double writesPerNano;
     private boolean paused = true;
@@ -79,7 +91,9 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     private long blockedOn = -1;
     private long blockedSince;
 
-    private SimulatedVm(Builder b, boolean target) {
+    private SimulatedVm(Builder b, boolean target, List<InMemoryDisk> disks) {
+        this.disks = disks;
+        this.diskSequences = diskSequences(disks, b.diskWorkload);
         this.layout = b.resolvedLayout();
         Workload workload = b.workload;
         Prefill prefill = new Prefill(b.prefillFraction, workload.seed(), Prefill.SIMULATED_SALT);
@@ -97,10 +111,12 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
                 configure(w);
             }
         });
-        this.parts = new Parts(new VmDescriptor(layout, 1, List.of(WorkloadDevice.ID), STATE_FORMAT), new Tracker(),
-                vcpus, device, presence, b.freePageHints);
+        this.parts = new Parts(new VmDescriptor(layout, 1, deviceIds(!disks.isEmpty()), STATE_FORMAT,
+                diskDescriptors(disks)), new Tracker(), vcpus, device, presence, b.freePageHints, disks,
+                disks.isEmpty() ? null : new DiskWorkloadDevice(b.diskWorkload, diskSequences, this));
         this.sequence = new WriteSequence(layout, workload, 0, true);
         configure(workload);
+        attachDisks(disks, this::catchUp);
     }
 
     /** @return a builder: 64 MiB, 4 KiB pages, idle, no prefill */
@@ -124,7 +140,11 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         }
         long elapsed = now - lastNanos;
         lastNanos = now;
-        if (elapsed <= 0 || writesPerNano == 0) {
+        if (elapsed <= 0) {
+            return;
+        }
+        writeDisks(elapsed);
+        if (writesPerNano == 0) {
             return;
         }
         credit += elapsed * writesPerNano * (100 - throttlePercent) / 100.0;
@@ -140,6 +160,29 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
             credit -= 1;
             applyWrite(page);
         }
+    }
+
+    /** Makes the disk writes due in {@code elapsed} running nanoseconds, disk after disk. Caller holds the lock. */
+    private void writeDisks(long elapsed) {
+        for (int d = 0; d < disks.size(); d++) {
+            DiskWriteSequence disk = diskSequences.get(d);
+            double perNano = disk.writesPerNano();
+            if (perNano == 0) {
+                continue;
+            }
+            double due = disk.credit() + elapsed * perNano * (100 - throttlePercent) / 100.0;
+            InMemoryDisk target = disks.get(d);
+            for (; due >= 1; due -= 1) {
+                long block = disk.nextBlock();
+                target.writeOwned(block, disk.nextContent(block));
+            }
+            disk.credit(due);
+        }
+    }
+
+    /** Applies the writes due, before a disk is observed. */
+    private synchronized void catchUp() {
+        advance();
     }
 
     private void applyWrite(long page) {
@@ -173,6 +216,16 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         return writesDone;
     }
 
+    /** @return the block writes the guest made to its disks so far, across migrations */
+    public synchronized long diskWritesDone() {
+        advance();
+        long total = 0;
+        for (DiskWriteSequence disk : diskSequences) {
+            total += disk.writesDone();
+        }
+        return total;
+    }
+
     /** @return the clock this VM lives on */
     public TimeSource time() {
         return time;
@@ -188,6 +241,7 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     public synchronized void close() {
         closed = true;
         barrier.stop();
+        detachDisks();
     }
 
     /** Synthesized guest memory. */
@@ -401,23 +455,32 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
             return this;
         }
 
-        /** @return a paused source VM */
+        /**
+         * @return a paused source VM
+         * @throws IllegalStateException if one of its disks belongs to another VM that is open
+         */
         public SimulatedVm build() {
-            return new SimulatedVm(this, false);
+            return new SimulatedVm(this, false, sourceDisks());
         }
 
         /**
          * @param descriptor the shape announced by the source
-         * @return a paused, empty (all-zero) target with that shape
-         * @throws IllegalArgumentException if the descriptor is not a simulated VM's
+         * @return a paused target with that shape, its memory empty (all zero); each disk the one
+         *         given to {@link #disk(InMemoryDisk)} with its id (a stale replica), or else new
+         *         and empty
+         * @throws IllegalArgumentException if the descriptor is not a simulated VM's, or a given
+         *                                  disk does not match an announced one
+         * @throws IllegalStateException    if a given disk belongs to another VM that is open
          */
         public SimulatedVm buildTarget(VmDescriptor descriptor) {
             if (!STATE_FORMAT.equals(descriptor.vcpuStateFormat()) || descriptor.vcpuCount() != 1) {
                 throw new IllegalArgumentException("simulated targets take one '" + STATE_FORMAT + "' vCPU, not "
                         + descriptor.vcpuCount() + " of '" + descriptor.vcpuStateFormat() + "'");
             }
+            checkDeviceIds(descriptor);
+            List<InMemoryDisk> disks = targetDisks(descriptor.disks());
             layout(descriptor.memoryLayout());
-            return new SimulatedVm(this, true);
+            return new SimulatedVm(this, true, disks);
         }
     }
 }

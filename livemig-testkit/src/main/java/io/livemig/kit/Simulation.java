@@ -7,6 +7,7 @@ import io.livemig.channel.Channel;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -56,7 +57,26 @@ public final class Simulation {
      */
     public static Result migrate(SimulatedVm source, LinkShape link, MigrationOptions options)
             throws InterruptedException {
+        return migrate(source, link, options, List.of());
+    }
+
+    /**
+     * Migrates {@code source} to a new simulated VM that starts from existing disks: the
+     * {@code targetDisks} (stale replicas, {@link InMemoryDisk#copy()} of the source's disks made
+     * earlier, say) stand in for the source's disks with their ids; the others are new and empty.
+     *
+     * @param source      a started simulated VM, whose clock must be a {@link VirtualTime}
+     * @param link        the simulated link
+     * @param options     the options; their time source is replaced by each side's clock
+     * @param targetDisks disks for the target, each with the id and shape of a source disk; not
+     *                    attached to an open VM
+     * @return both reports
+     * @throws InterruptedException if interrupted while waiting for the destination
+     */
+    public static Result migrate(SimulatedVm source, LinkShape link, MigrationOptions options,
+                                 List<InMemoryDisk> targetDisks) throws InterruptedException {
         Objects.requireNonNull(link, "link");
+        List<InMemoryDisk> replicas = List.copyOf(targetDisks);
         if (!(source.time() instanceof VirtualTime sourceClock)) {
             throw new IllegalArgumentException("the source VM must live on a VirtualTime clock");
         }
@@ -67,8 +87,11 @@ public final class Simulation {
                 .listener(io.livemig.api.MigrationListener.NONE).build();
         CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
             try (Channel channel = pair.destination()) {
-                return LiveMigration.receive(channel,
-                        d -> SimulatedVm.builder(destinationClock).buildTarget(d), destinationOptions);
+                return LiveMigration.receive(channel, d -> {
+                    SimulatedVm.Builder target = SimulatedVm.builder(destinationClock);
+                    replicas.forEach(target::disk);
+                    return target.buildTarget(d);
+                }, destinationOptions);
             } catch (MigrationException e) {
                 throw new CompletionException(e);
             }

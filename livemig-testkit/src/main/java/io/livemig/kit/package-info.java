@@ -7,7 +7,11 @@
  *   <li>{@link io.livemig.kit.InMemoryVm}: a migration source and target whose RAM is in direct
  *       buffers and whose vCPU threads really write into it, as a {@link io.livemig.kit.Workload}
  *       ({@link io.livemig.kit.WorkloadPattern}, rate, working set, seed) says; with dirty
- *       tracking, throttling, post-copy demand paging and free-page hints.</li>
+ *       tracking, throttling, post-copy demand paging and free-page hints; and disks, written
+ *       as a disk workload says.</li>
+ *   <li>{@link io.livemig.kit.InMemoryDisk}: a sparse disk in memory with dsync's block
+ *       tracking (live set, change log, generation), which tests compare byte for byte and copy
+ *       to make stale replicas.</li>
  *   <li>{@link io.livemig.kit.InMemoryProvider}: the {@code mem:} hypervisor provider, which
  *       makes such VMs from URIs such as {@code mem:vm1?size=1G&workload=random&rate=50M}.</li>
  *   <li>{@link io.livemig.kit.InMemoryChannel}: a connected pair of channel ends whose link has

@@ -8,8 +8,9 @@ import java.util.function.IntSupplier;
 
 /**
  * One vCPU of an in-memory kit VM: a thread that writes into guest memory as its
- * {@link Workload} says, paced on a {@link TimeSource} by a {@link Pacer}, and marks every written page dirty after
- * the write. Which pages, offsets and bytes it writes come from its {@link WriteSequence}.
+ * {@link Workload} says, paced on a {@link TimeSource} by a {@link Pacer}, and marks every
+ * written page dirty after the write. Which pages, offsets and bytes it writes come from its
+ * {@link WriteSequence}.
  *
  * <p>Its execution state ({@link #saveState()}: random generator, write count, sequential cursor)
  * is what migrates as this vCPU's state, so a migrated guest continues the same sequence of writes.

@@ -21,6 +21,9 @@ public final class WorkloadDevice implements MigratableDevice {
     /** The device id, the same for every kit VM. */
     public static final String ID = "workload";
 
+    /** Bytes of a workload in the state: {@link #putWorkload}. */
+    static final int WORKLOAD_BYTES = 32;
+
     private final OptionalDouble prefillFraction;
     private final Consumer<Workload> onLoad;
     private volatile Workload workload;
@@ -47,14 +50,13 @@ public final class WorkloadDevice implements MigratableDevice {
     }
 
     private int stateBytes() {
-        return prefillFraction.isPresent() ? 40 : 32;
+        return prefillFraction.isPresent() ? WORKLOAD_BYTES + 8 : WORKLOAD_BYTES;
     }
 
     @Override
     public byte[] saveState() {
-        Workload w = workload;
-        ByteBuffer b = ByteBuffer.allocate(stateBytes()).putInt(w.pattern().ordinal()).putInt(w.bytesPerWrite())
-                .putLong(w.workingSetBytes()).putLong(w.writeBytesPerSecond()).putLong(w.seed());
+        ByteBuffer b = ByteBuffer.allocate(stateBytes());
+        putWorkload(b, workload);
         // No lambda here: this runs inside the downtime, where spinning a lambda's class costs ms.
         if (prefillFraction.isPresent()) {
             b.putDouble(prefillFraction.getAsDouble());
@@ -67,15 +69,36 @@ public final class WorkloadDevice implements MigratableDevice {
         if (state.length != stateBytes()) {
             throw new IllegalArgumentException("workload state must be " + stateBytes() + " bytes, was " + state.length);
         }
-        ByteBuffer b = ByteBuffer.wrap(state);
-        int pattern = b.getInt();
-        int bytesPerWrite = b.getInt();
+        Workload w = getWorkload(ByteBuffer.wrap(state));
+        workload = w;
+        onLoad.accept(w);
+    }
+
+    /**
+     * Writes a workload as this device's state begins: pattern, bytes per write, working set,
+     * rate, seed ({@value #WORKLOAD_BYTES} bytes, big-endian).
+     *
+     * @param out      room for {@value #WORKLOAD_BYTES} bytes at its position, which advances
+     * @param workload the workload
+     */
+    static void putWorkload(ByteBuffer out, Workload workload) {
+        out.putInt(workload.pattern().ordinal()).putInt(workload.bytesPerWrite()).putLong(workload.workingSetBytes())
+                .putLong(workload.writeBytesPerSecond()).putLong(workload.seed());
+    }
+
+    /**
+     * Reads what {@link #putWorkload} wrote.
+     *
+     * @param in the bytes, from its position, which advances
+     * @return the workload
+     * @throws IllegalArgumentException for an unknown pattern or a negative size or rate
+     */
+    static Workload getWorkload(ByteBuffer in) {
+        int pattern = in.getInt();
+        int bytesPerWrite = in.getInt();
         if (pattern < 0 || pattern >= WorkloadPattern.values().length) {
             throw new IllegalArgumentException("unknown workload pattern " + pattern);
         }
-        Workload w = new Workload(WorkloadPattern.values()[pattern], b.getLong(), b.getLong(), bytesPerWrite,
-                b.getLong());
-        workload = w;
-        onLoad.accept(w);
+        return new Workload(WorkloadPattern.values()[pattern], in.getLong(), in.getLong(), bytesPerWrite, in.getLong());
     }
 }
