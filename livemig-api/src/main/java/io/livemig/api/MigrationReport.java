@@ -31,8 +31,8 @@ import java.util.TreeMap;
  * @param escalations  what the escalation ladder did, in order (e.g. {@code "auto-converge 30%"})
  * @param postcopy     what the post-copy phase did, if there was one
  * @param failure      what went wrong, if {@code status != COMPLETED}
- * @param disks        what was done with each disk, in the VM's order (empty without disks, and on
- *                     the destination)
+ * @param disks        what was done with each disk, in the VM's order (empty without disks); on the
+ *                     destination, the blocks it wrote
  */
 public record MigrationReport(Strategy strategy, MigrationStatus status, long memoryBytes, Totals totals,
                               List<RoundStats> rounds, Switchover switchover, Encodings encodings,

@@ -33,6 +33,7 @@ final class DestinationRecorder {
                 .verification(verifier == null || verificationLost ? MigrationReport.Check.NOT_CHECKED
                         : verifier.result())
                 .postcopy(postcopy)
+                .disks(setup.disksOrNull() == null ? java.util.List.of() : setup.disksOrNull().stats())
                 .build();
     }
 }

@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.destination;
 
+import io.livemig.api.DiskStats;
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.engine.internal.wire.BlockDigest;
 import io.livemig.engine.internal.wire.DiskFrames;
@@ -41,8 +42,9 @@ final class DiskReceiver {
     private final List<Mode> modes = new ArrayList<>();
     /** Per disk: each block's digest as the disk holds it now, or null without verification. */
     private final long[][] digests;
-    private long blocksWritten;
-    private long bytesWritten;
+    /** Per disk: blocks written with content, and as zero runs. */
+    private final long[] blocksWritten;
+    private final long[] zeroBlocksWritten;
     private long checkedBlocks;
     private long mismatchedBlocks;
 
@@ -65,6 +67,8 @@ final class DiskReceiver {
             }
         }
         this.digests = new long[disks.size()][];
+        this.blocksWritten = new long[disks.size()];
+        this.zeroBlocksWritten = new long[disks.size()];
         if (verify) {
             for (int i = 0; i < disks.size(); i++) {
                 long blocks = disks.get(i).blockCount();
@@ -174,6 +178,7 @@ final class DiskReceiver {
                 }
                 block += n;
             }
+            zeroBlocksWritten[frame.disk()] += frame.blockCount();
         } else {
             ByteBuffer payload = frame.payload();
             if (kept != null) {
@@ -184,9 +189,8 @@ final class DiskReceiver {
                 }
             }
             sink.writeBlocks(frame.firstBlock(), frame.blockCount(), payload.duplicate());
-            bytesWritten += (long) frame.blockCount() * blockBytes;
+            blocksWritten[frame.disk()] += frame.blockCount();
         }
-        blocksWritten += frame.blockCount();
     }
 
     /** Makes every block written so far durable. */
@@ -239,11 +243,23 @@ final class DiskReceiver {
         return mismatchedBlocks;
     }
 
-    long blocksWritten() {
-        return blocksWritten;
-    }
-
-    long bytesWritten() {
-        return bytesWritten;
+    /**
+     * @return per disk, what this side wrote: blocks with content as {@code blocksSent}, zero runs
+     *         as {@code zeroBlocksSent}; the bytes are those of the content
+     */
+    List<DiskStats> stats() {
+        List<DiskStats> stats = new ArrayList<>();
+        for (int i = 0; i < disks.size(); i++) {
+            Mode mode = i < modes.size() ? modes.get(i) : Mode.EMPTY;
+            DiskStats.Sync sync = switch (mode) {
+                case EMPTY -> DiskStats.Sync.NEW_DISK;
+                case REPLICA -> DiskStats.Sync.CHANGE_LOG;
+                case DIGESTS -> DiskStats.Sync.DIGESTS;
+            };
+            int blockBytes = disks.get(i).blockSizeBytes();
+            stats.add(new DiskStats(disks.get(i).id(), sync, blockBytes, blocksWritten[i],
+                    zeroBlocksWritten[i], 0, blocksWritten[i] * blockBytes, List.of()));
+        }
+        return stats;
     }
 }

@@ -149,7 +149,7 @@ final class SourceVerifier {
     }
 
     /** Sends a DISK_VERIFY digest of every block of disk {@code index}; @return the blocks digested */
-    private static long verifyDisk(int index, DiskSource disk, SourceLink link) throws MigrationException {
+    static long verifyDisk(int index, DiskSource disk, SourceLink link) throws MigrationException {
         DiskDescriptor d = disk.descriptor();
         if (d.blockCount() > DiskFrames.MAX_VERIFIED_BLOCKS) {
             LOG.warn("disk {} has {} blocks, more than verification covers ({}); not verified", d.id(),

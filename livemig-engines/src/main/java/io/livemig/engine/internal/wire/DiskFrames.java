@@ -354,6 +354,56 @@ public final class DiskFrames {
         }
     }
 
+    /**
+     * DISK_SETUP: the opening of a disk sync without a VM (HELLO purpose DISK_SYNC), in place of
+     * SETUP: the disks, as SETUP lists them, and whether DISK_VERIFY follows.
+     *
+     * @param verify whether the source sends a digest of every block after the sync
+     * @param disks  the disks
+     * @param offers the source logs' generations, one per disk
+     */
+    public record DiskSetup(boolean verify, List<DiskDescriptor> disks, List<DiskOffer> offers) implements Message {
+        /** @throws IllegalArgumentException unless there are 1 to 64 disks with one offer each and unique ids */
+        public DiskSetup {
+            disks = List.copyOf(disks);
+            offers = List.copyOf(offers);
+            if (disks.isEmpty() || disks.size() > io.livemig.spi.VmDescriptor.MAX_DISKS || offers.size() != disks.size()
+                    || disks.stream().map(DiskDescriptor::id).distinct().count() != disks.size()) {
+                throw new IllegalArgumentException("1 to " + io.livemig.spi.VmDescriptor.MAX_DISKS
+                        + " disks with unique ids and one offer each, got " + disks + " and " + offers.size() + " offers");
+            }
+        }
+
+        @Override
+        public FrameType type() {
+            return FrameType.DISK_SETUP;
+        }
+
+        @Override
+        public ByteBuffer write(FrameWriter w) {
+            ByteBuffer b = w.begin(FrameType.DISK_SETUP).put((byte) (verify ? 1 : 0)).put((byte) 0).putShort((short) 0);
+            writeOffers(b, disks, offers);
+            return w.finish();
+        }
+
+        /** @throws WireException for an unknown flag, a bad disk or generation, or no disk */
+        public static DiskSetup read(Frame f) throws WireException {
+            int flags = f.u8("flags");
+            if ((flags & ~1) != 0 || f.u8("reserved") != 0 || f.u16("reserved2") != 0) {
+                throw new WireException(Kind.UNEXPECTED, "unknown DISK_SETUP flags " + flags);
+            }
+            List<DiskDescriptor> disks = new ArrayList<>();
+            List<DiskOffer> offers = new ArrayList<>();
+            readOffers(f, disks, offers);
+            f.expectEnd();
+            try {
+                return new DiskSetup((flags & 1) != 0, disks, offers);
+            } catch (IllegalArgumentException e) {
+                throw new WireException(Kind.INCOMPATIBLE, "bad DISK_SETUP: " + e.getMessage());
+            }
+        }
+    }
+
     /** DISK_FLUSH: make every block sent so far durable, then answer DISK_FLUSHED with the same sequence. */
     public record DiskFlush(long count) implements Message.Count {
         @Override

@@ -25,6 +25,7 @@ public enum FrameType {
     DISK_BLOCKS(0x11, Direction.FORWARD),
     DISK_FLUSH(0x12, Direction.FORWARD),
     DISK_VERIFY(0x13, Direction.FORWARD),
+    DISK_SETUP(0x14, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),

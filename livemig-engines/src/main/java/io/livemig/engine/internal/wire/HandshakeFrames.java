@@ -55,7 +55,9 @@ public final class HandshakeFrames {
         /** A question after a channel broke at the switchover: did the destination resume? */
         SETTLE(3),
         /** One of the data connections a migration announced with STREAMS (docs/protocol.md, section 6). */
-        STREAM(4);
+        STREAM(4),
+        /** A disk sync without a VM (docs/protocol.md, section 8.3): DISK_SETUP follows, not SETUP. */
+        DISK_SYNC(5);
 
         private final int code;
 

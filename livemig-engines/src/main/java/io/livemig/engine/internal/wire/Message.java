@@ -21,7 +21,7 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
         HandshakeFrames.Auth, HandshakeFrames.Setup, SwitchoverFrames.VcpuStateFrame, SwitchoverFrames.DeviceStateFrame,
         SwitchoverFrames.Commit, SwitchoverFrames.Resumed, PageBitmap, PostcopyFrames.PageRequest, PostcopyFrames.PostcopyDone,
         VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort, ControlFrames.Settled,
-        DiskFrames.DiskPlan, DiskFrames.BlockDigests, DiskFrames.DiskBlocks {
+        DiskFrames.DiskPlan, DiskFrames.BlockDigests, DiskFrames.DiskBlocks, DiskFrames.DiskSetup {
 
     /** @return the frame type this message travels as */
     FrameType type();
@@ -170,6 +170,7 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
             case DISK_FLUSHED -> new DiskFrames.DiskFlushed(frame.soleCount("sequence"));
             case DISK_DIGESTS, DISK_VERIFY -> DiskFrames.BlockDigests.read(frame, context);
             case DISK_PLAN -> DiskFrames.DiskPlan.read(frame, context);
+            case DISK_SETUP -> DiskFrames.DiskSetup.read(frame);
         };
     }
 }

@@ -188,7 +188,7 @@ class FrameRejectionTest {
         t.reject("minimum version 0", Kind.INCOMPATIBLE, t.valid(hello(0, 1, 1 << 20, 6)));
         t.reject("maximum version below the minimum", Kind.INCOMPATIBLE, t.valid(hello(2, 1, 1 << 20, 6)));
         t.reject("purpose 0, reserved as invalid", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 0));
-        t.reject("an unknown purpose 5", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 5));
+        t.reject("an unknown purpose 6", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 6));
         t.reject("an unknown purpose 0xFF", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT, (byte) 0xFF));
         t.reject("an unknown flag bit 1", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT + 1, (byte) 2));
         t.reject("an unknown flag bit 7", Kind.UNEXPECTED, patched(hello, HELLO_PURPOSE_AT + 1, (byte) 0x81));
@@ -547,6 +547,12 @@ class FrameRejectionTest {
                 b -> b.putShort((short) 2).put((byte) 1).put((byte) 0));
         t.reject(FrameType.DISK_PLAN, "an unknown mode 4", Kind.UNEXPECTED,
                 b -> b.putShort((short) 2).put((byte) 4).put((byte) 1));
+        DiskFrames.DiskSetup setup = new DiskFrames.DiskSetup(true, List.of(WireFixtures.DISKS.get(0)),
+                List.of(new DiskFrames.DiskOffer("", "n")));
+        t.rejectTrailingByte(setup);
+        t.reject(FrameType.DISK_SETUP, "no disk", Kind.INCOMPATIBLE, b -> b.putInt(0).putInt(0));
+        t.reject(FrameType.DISK_SETUP, "an unknown flag", Kind.UNEXPECTED, b -> b.put((byte) 2).put((byte) 0)
+                .putShort((short) 0).putInt(0));
         t.reject("more disk blocks mismatched than checked", Kind.INCONSISTENT_LENGTH,
                 t.valid(new VerifyResult(1, 0, -1, 1, 2)));
     }

@@ -144,6 +144,8 @@ class FrameRoundTripTest {
                 new VmDescriptor(LAYOUT, 1, List.of(), "f", WireFixtures.DISKS), 64, List.of(
                         new DiskFrames.DiskOffer("", "next-1"), new DiskFrames.DiskOffer("gen-7", "next-2")))));
         t.add(message("empty", new Ready()));
+        t.add(message("a disk sync of one disk, verified", new DiskFrames.DiskSetup(true,
+                List.of(WireFixtures.DISKS.get(1)), List.of(new DiskFrames.DiskOffer("gen-1", "gen-2")))));
         t.add(message("one mode per disk", new DiskFrames.DiskPlan(List.of(DiskFrames.Mode.EMPTY,
                 DiskFrames.Mode.DIGESTS))));
         t.add(message("a zero run to the disk's end", new DiskFrames.DiskBlocks(1, true, 2, 6, ByteBuffer.allocate(0))));

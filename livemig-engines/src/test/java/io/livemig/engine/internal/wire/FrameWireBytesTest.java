@@ -80,6 +80,7 @@ class FrameWireBytesTest {
         table.put(FrameType.DISK_BLOCKS, 0x11);
         table.put(FrameType.DISK_FLUSH, 0x12);
         table.put(FrameType.DISK_VERIFY, 0x13);
+        table.put(FrameType.DISK_SETUP, 0x14);
         table.put(FrameType.HELLO_ACK, 0x41);
         table.put(FrameType.READY, 0x42);
         table.put(FrameType.RESUMED, 0x43);
@@ -138,8 +139,9 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void helloPurposeByteIs1New2Recover3Settle4Stream() {
-        Map<Purpose, Integer> codes = Map.of(Purpose.NEW, 1, Purpose.RECOVER, 2, Purpose.SETTLE, 3, Purpose.STREAM, 4);
+    void helloPurposeByteIs1New2Recover3Settle4Stream5DiskSync() {
+        Map<Purpose, Integer> codes = Map.of(Purpose.NEW, 1, Purpose.RECOVER, 2, Purpose.SETTLE, 3, Purpose.STREAM, 4,
+                Purpose.DISK_SYNC, 5);
         assertEquals(Purpose.values().length, codes.size(), "a purpose is missing from this table");
         for (Purpose purpose : Purpose.values()) {
             byte[] frame = bytes(new Hello(2, 2, 1 << 20, 6, purpose, false, SESSION_ID, SOURCE_NONCE).write(writer));
