@@ -1,6 +1,8 @@
 package io.livemig.kvm;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+import java.util.Optional;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -20,18 +22,69 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * @param random          random pages (true) or a sequential sweep
  * @param bytesPerSecond  write rate; 0 for as fast as the vCPU goes
  * @param tickMillis      a progress line every this many ms
- * @param checkMillis     a self-check every this many ms
+ * @param checkMillis     a self-check every this many ms (of memory, and of the disk in disk mode)
  * @param seed            the random pattern's seed (non-zero)
+ * @param disk            disk mode, or empty for memory only
  */
 public record DirtierParams(long workingSetBase, long workingSetBytes, int bytesPerWrite, boolean random,
-                            long bytesPerSecond, long tickMillis, long checkMillis, long seed) {
+                            long bytesPerSecond, long tickMillis, long checkMillis, long seed, Optional<Disk> disk) {
 
     /** Where the guest reads its parameters. */
     public static final long ADDRESS = 0x8000;
+    /**
+     * Where the guest keeps its disk bookkeeping in disk mode (the ring, its buffers, a serial per
+     * block: {@link #diskAreaBytes}): from 4 MiB, so the working set starts after it.
+     */
+    public static final long DISK_AREA_BASE = 4L << 20;
     private static final long MAGIC = 0x3159545249444d4cL; // "LMDIRTY1"
+    /** The disk area up to the serial table: descriptors, rings, header, write buffer, 1 MiB read buffer. */
+    private static final long DISK_AREA_FIXED_BYTES = 0x102000;
 
-    /** @throws IllegalArgumentException for a working set that is not whole pages above 4 MiB, or bad rates */
+    /**
+     * The dirtier's disk mode: it drives the virtio-blk device at {@code mmioBase}, writes 4 KiB
+     * blocks at random at {@code bytesPerSecond}, each filled with (block number, write serial)
+     * pairs, and reads the whole disk back at every self-check (see {@code dirtier.S}). The disk
+     * must read as zeros when the guest boots.
+     *
+     * @param mmioBase       the device's virtio-mmio registers, a 4 KiB-aligned address below 4 GiB
+     *                       ({@link VirtioBlk#MMIO_BASE} in the {@link MicroVmm})
+     * @param diskBytes      the disk's size, a positive multiple of 4 KiB
+     * @param bytesPerSecond the write rate; 0 for no writes (checks only)
+     */
+    public record Disk(long mmioBase, long diskBytes, long bytesPerSecond) {
+
+        /** @throws IllegalArgumentException for a misplaced window, a size not whole 4 KiB blocks, or a negative rate */
+        public Disk {
+            if (mmioBase <= 0 || mmioBase % 4096 != 0 || mmioBase >= (4L << 30)) {
+                throw new IllegalArgumentException("the disk's MMIO base must be a 4 KiB-aligned address below 4 GiB, was 0x"
+                        + Long.toHexString(mmioBase));
+            }
+            if (diskBytes <= 0 || diskBytes % 4096 != 0) {
+                throw new IllegalArgumentException("the dirtier's disk must be whole 4 KiB blocks, was " + diskBytes);
+            }
+            if (bytesPerSecond < 0) {
+                throw new IllegalArgumentException("the disk write rate must be at least 0, was " + bytesPerSecond);
+            }
+        }
+    }
+
+    /** Memory only: as the canonical constructor without disk mode. */
+    public DirtierParams(long workingSetBase, long workingSetBytes, int bytesPerWrite, boolean random,
+                         long bytesPerSecond, long tickMillis, long checkMillis, long seed) {
+        this(workingSetBase, workingSetBytes, bytesPerWrite, random, bytesPerSecond, tickMillis, checkMillis, seed,
+                Optional.empty());
+    }
+
+    /**
+     * @throws IllegalArgumentException for a working set that is not whole pages above 4 MiB (above
+     *                                  the disk area, in disk mode), or bad rates
+     */
     public DirtierParams {
+        Objects.requireNonNull(disk, "disk");
+        if (disk.isPresent() && workingSetBase < diskAreaEnd(disk.get().diskBytes())) {
+            throw new IllegalArgumentException("in disk mode the working set starts after the disk area, at "
+                    + diskAreaEnd(disk.get().diskBytes()) + " or above, not " + workingSetBase);
+        }
         if (workingSetBase < (4L << 20) || workingSetBase % 4096 != 0 || workingSetBytes < 4096
                 || workingSetBytes % 4096 != 0) {
             throw new IllegalArgumentException("the working set must be whole pages from 4 MiB up, was " + workingSetBase
@@ -43,6 +96,27 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
                     + ", bytesPerSecond " + bytesPerSecond + ", tick " + tickMillis + " ms, check " + checkMillis
                     + " ms, seed " + seed);
         }
+    }
+
+    /**
+     * @param diskBytes the disk's size
+     * @return the bytes of the guest's disk area from {@link #DISK_AREA_BASE}: 1 MiB and 8 KiB of
+     *         rings and buffers, and 8 bytes per 4 KiB block, rounded up to 4 KiB
+     */
+    public static long diskAreaBytes(long diskBytes) {
+        long table = (diskBytes / 4096 * 8 + 4095) / 4096 * 4096;
+        return DISK_AREA_FIXED_BYTES + table;
+    }
+
+    /** @return the first byte past the disk area of a disk of {@code diskBytes}, 4 KiB-aligned */
+    public static long diskAreaEnd(long diskBytes) {
+        return DISK_AREA_BASE + diskAreaBytes(diskBytes);
+    }
+
+    /** @return these parameters with disk mode {@code d} */
+    public DirtierParams withDisk(Disk d) {
+        return new DirtierParams(workingSetBase, workingSetBytes, bytesPerWrite, random, bytesPerSecond, tickMillis,
+                checkMillis, seed, Optional.of(d));
     }
 
     /** @return whole-page random writes over all RAM from 4 MiB, at {@code bytesPerSecond} */
@@ -76,8 +150,19 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
             throw new IllegalArgumentException("the working set ends at " + (workingSetBase + workingSetBytes)
                     + ", past the guest's " + ramBytes + " bytes of RAM");
         }
+        long diskArea = 0;
+        if (disk.isPresent()) {
+            diskArea = DISK_AREA_BASE;
+            long end = diskAreaEnd(disk.get().diskBytes());
+            if (end > Math.min(ramBytes, KvmVm.LOW_RAM_END)) {
+                throw new IllegalArgumentException("the disk area of a " + disk.get().diskBytes() + "-byte disk ends at "
+                        + end + ", past the guest's RAM below the MMIO hole");
+            }
+        }
+        Disk d = disk.orElse(null);
         long[] block = {MAGIC, workingSetBase, workingSetBytes, bytesPerWrite, random ? 1 : 0, bytesPerSecond, tscKhz,
-                tickMillis, checkMillis, seed};
+                tickMillis, checkMillis, seed, d == null ? 0 : d.mmioBase(), d == null ? 0 : d.diskBytes(),
+                d == null ? 0 : d.bytesPerSecond(), diskArea};
         for (int i = 0; i < block.length; i++) {
             ram.set(JAVA_LONG, ADDRESS + 8L * i, block[i]);
         }

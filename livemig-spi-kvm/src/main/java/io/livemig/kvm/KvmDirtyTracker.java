@@ -5,7 +5,9 @@ import io.livemig.spi.PageSet;
 
 /**
  * Dirty pages of a {@link KvmVm}: KVM's dirty log (what vCPUs wrote), ORed with the pages the
- * VMM itself wrote into guest RAM ({@link #vmmWrote}) and with the pages an engine gave back
+ * VMM's devices wrote into guest RAM (a virtio disk's reads, used ring and status bytes, which
+ * {@link KvmVm#fetchDirtyLog(PageSet)} merges from {@link KvmVm#vmmWrote}), with the pages
+ * written through {@link KvmMemory} ({@link #vmmWrote}) and with the pages an engine gave back
  * after a failed send ({@link #redirty}), so that no dirty page is ever lost. Page numbers are
  * guest-physical; each KVM memory slot's log is fetched on its own and only its non-zero words
  * are merged ({@link KvmVm#fetchDirtyLog(PageSet)}). Thread-safe.

@@ -1,8 +1,11 @@
 package io.livemig.kvm;
 
+import io.livemig.disk.RawImage;
 import io.livemig.kvm.internal.VcpuStateFormat;
 import io.livemig.spi.DemandPaging;
 import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.DiskSink;
+import io.livemig.spi.DiskSource;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
@@ -17,7 +20,10 @@ import java.util.Optional;
  * A {@link MicroVmm} as livemig migrates it: the source side ({@link MigratableVm}: guest RAM,
  * KVM's dirty log, vCPU state and throttle) and the destination side ({@link MigrationTarget}:
  * the same, written instead of read, started on resume, and post-copy through userfaultfd).
- * The console has no state to move.
+ * The console has no state to move. A VMM built with a disk adds its {@link VirtioBlk}: the
+ * device's state as a {@link MigratableDevice}, and its image as the VM's one disk, a
+ * {@link DiskSource} on the source and a {@link DiskSink} on the target, which the target's
+ * device then serves the guest from.
  *
  * <p>Owns the VMM: {@link #close()} stops and releases it (userfaultfd before guest RAM).
  */
@@ -28,6 +34,9 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
     private final KvmMemory memory;
     private final KvmVcpus vcpus;
     private final VmDescriptor descriptor;
+    private final List<MigratableDevice> devices;
+    /** The disk image (source and sink at once), or null. */
+    private final RawImage image;
     private KvmDemandPaging demandPaging;
 
     /** @param vmm the VMM to migrate from or into; owned from now on */
@@ -36,7 +45,11 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         this.tracker = new KvmDirtyTracker(vmm.vm());
         this.memory = new KvmMemory(vmm.vm(), tracker::vmmWrote);
         this.vcpus = new KvmVcpus(vmm);
-        this.descriptor = new VmDescriptor(memory.layout(), vmm.vcpus().size(), List.of(), VcpuStateFormat.FORMAT);
+        this.devices = vmm.disk().<List<MigratableDevice>>map(List::of).orElse(List.of());
+        this.image = vmm.disk().map(VirtioBlk::image).orElse(null);
+        this.descriptor = new VmDescriptor(memory.layout(), vmm.vcpus().size(),
+                devices.stream().map(MigratableDevice::id).toList(), VcpuStateFormat.FORMAT,
+                image == null ? List.of() : List.of(image.descriptor()));
         if (vmm.state() == MicroVmm.RunState.CREATED) {
             // A target: start its vCPU threads now, paused, so that resuming it at the
             // switchover only wakes them.
@@ -69,9 +82,30 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         return vcpus;
     }
 
+    /** @return the virtio block device if the VM has a disk, else none */
     @Override
     public List<MigratableDevice> devices() {
-        return List.of();
+        return devices;
+    }
+
+    /**
+     * The disk, as both sides see it: on a source, the image the guest writes (tracked block by
+     * block, a {@link DiskSource}); on a target, the image the migration fills and the guest then
+     * uses (a {@link DiskSink}). The raw type is the one return type that implements both
+     * {@code MigratableVm.disks()} and {@code MigrationTarget.disks()}; {@link #diskImage()} is
+     * the same image, typed.
+     *
+     * @return the VM's one disk image, or none
+     */
+    @Override
+    @SuppressWarnings("rawtypes")
+    public List disks() {
+        return image == null ? List.of() : List.of(image);
+    }
+
+    /** @return the disk image the VMM serves, if it has a disk; owned by the VMM */
+    public Optional<RawImage> diskImage() {
+        return Optional.ofNullable(image);
     }
 
     /**

@@ -7,6 +7,7 @@ import io.livemig.kvm.internal.VcpuStateFormat;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
@@ -106,6 +107,35 @@ public final class KvmVcpu implements AutoCloseable {
             throw new KvmException("KVM_RUN", -r, Sys.strerror(-r));
         }
         return run.get(JAVA_INT, KvmAbi.RUN_EXIT_REASON);
+    }
+
+    /**
+     * Completes the instruction of the last port I/O or MMIO exit without running the guest any
+     * further: {@code KVM_RUN} with {@code immediate_exit} set. KVM finishes such an instruction
+     * (stores the value read, advances RIP) only when the vCPU re-enters KVM_RUN, and it does that
+     * before it honours {@code immediate_exit}; state saved before then would have the guest redo
+     * the access. Call on the vCPU thread, after the exit was handled and before the state is
+     * saved. A vCPU with nothing to complete returns at once.
+     *
+     * @return {@link KvmAbi#EXIT_INTR} once the instruction is complete; or the reason of a new
+     *         exit that completing it caused (a string instruction's next batch of port I/O), to
+     *         be handled and completed in turn
+     * @throws KvmException if KVM_RUN fails other than by returning early
+     */
+    public int completeIo() {
+        run.set(JAVA_BYTE, KvmAbi.RUN_IMMEDIATE_EXIT, (byte) 1);
+        try {
+            int r = Sys.ioctlRaw(fd, KvmAbi.RUN, 0L);
+            if (r == -Sys.EINTR || r == -Sys.EAGAIN) {
+                return KvmAbi.EXIT_INTR;
+            }
+            if (r < 0) {
+                throw new KvmException("KVM_RUN (immediate exit)", -r, Sys.strerror(-r));
+            }
+            return run.get(JAVA_INT, KvmAbi.RUN_EXIT_REASON);
+        } finally {
+            run.set(JAVA_BYTE, KvmAbi.RUN_IMMEDIATE_EXIT, (byte) 0);
+        }
     }
 
     /** Makes a running {@link #run()} return (or the next one return at once). Any thread. */

@@ -30,7 +30,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *
  * <p>Dirty logging: {@link #setDirtyLogging} turns {@code KVM_MEM_LOG_DIRTY_PAGES} on or off in
  * every slot; {@link #fetchDirtyLog} returns the pages written since the last call and re-arms
- * them. Where the host offers {@code KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2} it is enabled, and a
+ * them: those vCPUs wrote (KVM's log) and those the VMM wrote on the guest's behalf, which KVM
+ * does not see and a device reports with {@link #vmmWrote} (see {@link VmmDirtyPages}). Where the host offers {@code KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2} it is enabled, and a
  * fetch is, per slot, {@code KVM_GET_DIRTY_LOG} followed by {@code KVM_CLEAR_DIRTY_LOG} of exactly
  * the pages it returned (a write between the two lands in a page that will be read after the
  * fetch, so it is not lost); otherwise {@code KVM_GET_DIRTY_LOG} alone, which fetches and
@@ -106,6 +107,8 @@ public final class KvmVm implements AutoCloseable {
     private final MemorySegment clearLog;
     private final MemorySegment regionArg;
     private final List<KvmVcpu> vcpus = new ArrayList<>();
+    /** Pages the VMM wrote (device DMA): lock-free, merged into every fetch of the dirty log. */
+    private final VmmDirtyPages vmmDirty;
     private boolean dirtyLogging;
     private boolean closed;
 
@@ -122,6 +125,7 @@ public final class KvmVm implements AutoCloseable {
         this.memoryBytes = memoryBytes;
         this.slots = layoutSlots;
         this.layout = layoutFor(memoryBytes);
+        this.vmmDirty = new VmmDirtyPages(layout.pageSpan());
         int mfd = -1;
         MemorySegment mapping = null;
         try {
@@ -357,10 +361,16 @@ public final class KvmVm implements AutoCloseable {
         return vcpu;
     }
 
-    /** Turns KVM's dirty logging of guest RAM on or off, in every slot. Turning it on starts with a clean log. */
+    /**
+     * Turns KVM's dirty logging of guest RAM on or off, in every slot. Turning it on starts with a
+     * clean log: the pages the VMM recorded before ({@link #vmmWrote}) are forgotten too.
+     */
     public synchronized void setDirtyLogging(boolean on) {
         checkOpen();
         if (on != dirtyLogging) {
+            if (on) {
+                vmmDirty.clear();
+            }
             for (MemorySlot slot : slots) {
                 setSlot(slot, on ? KvmAbi.MEM_LOG_DIRTY_PAGES : 0);
             }
@@ -369,8 +379,31 @@ public final class KvmVm implements AutoCloseable {
     }
 
     /**
+     * Records that the VMM (not a vCPU) wrote guest RAM in {@code [guestPhysicalAddress, +bytes)}:
+     * a device's DMA, which KVM's dirty log does not see. The next {@link #fetchDirtyLog} returns
+     * those pages. Call it <em>after</em> the bytes are written, never before: a fetch between
+     * the record and the write would hand the engine the page without the write.
+     * Lock-free; any thread (a vCPU thread emulating a device, typically).
+     *
+     * @param bytes at least 0; 0 records nothing
+     * @throws IndexOutOfBoundsException if the range is not inside guest-physical space
+     */
+    public void vmmWrote(long guestPhysicalAddress, long bytes) {
+        if (bytes == 0) {
+            return;
+        }
+        if (guestPhysicalAddress < 0 || bytes < 0 || guestPhysicalAddress > pageSpan() * PAGE_BYTES - bytes) {
+            throw new IndexOutOfBoundsException("[" + guestPhysicalAddress + ", +" + bytes + ") is not guest-physical space");
+        }
+        long first = guestPhysicalAddress / PAGE_BYTES;
+        long end = (guestPhysicalAddress + bytes + PAGE_BYTES - 1) / PAGE_BYTES;
+        vmmDirty.mark(first, end - first);
+    }
+
+    /**
      * Fetches the pages guest vCPUs wrote since the last fetch (or since logging started), and
-     * re-arms them so that the next write to each is logged again.
+     * re-arms them so that the next write to each is logged again; with them, the pages the VMM
+     * recorded as written ({@link #vmmWrote}) since the last fetch.
      *
      * @param words receives the bitmap over guest page frame numbers: bit {@code i % 64} of word
      *              {@code i / 64} for page {@code i}; at least {@code ceil(pageSpan / 64)} long.
@@ -383,12 +416,13 @@ public final class KvmVm implements AutoCloseable {
             throw new IllegalArgumentException("bitmap of " + words.length + " words, need " + n);
         }
         Arrays.fill(words, 0, n, 0L);
-        return fetchDirtyLog((index, bits) -> words[index] = bits);
+        return fetchDirtyLog((index, bits) -> words[index] = bits, (index, bits) -> words[index] |= bits,
+                index -> words[index]);
     }
 
     /**
-     * Fetches the pages guest vCPUs wrote, as {@link #fetchDirtyLog(long[])} does, and adds them
-     * to {@code into}, touching only its words that gain a page.
+     * Fetches the pages guest vCPUs (and the VMM) wrote, as {@link #fetchDirtyLog(long[])} does,
+     * and adds them to {@code into}, touching only its words that gain a page.
      *
      * @param into a set of span at least {@link #pageSpan()}
      * @return the number of dirty pages
@@ -397,19 +431,29 @@ public final class KvmVm implements AutoCloseable {
         if (into.pageSpan() < pageSpan()) {
             throw new IllegalArgumentException("a page set of span " + into.pageSpan() + ", need " + pageSpan());
         }
-        return fetchDirtyLog(into::orWord);
+        return fetchDirtyLog(into::orWord, into::orWord, into::word);
     }
 
-    private long fetchDirtyLog(WordSink sink) {
+    /**
+     * KVM's log of each slot to {@code kvmSink}, then the VMM's pages to {@code vmmSink} (which
+     * ORs: they may share words with KVM's). The count adds only the VMM's pages KVM did not
+     * report, read back through {@code current}.
+     */
+    private long fetchDirtyLog(WordSink kvmSink, WordSink vmmSink, java.util.function.IntToLongFunction current) {
         checkOpen();
         if (!dirtyLogging) {
             throw new IllegalStateException("dirty logging is off");
         }
         long count = 0;
         for (int s = 0; s < slots.size(); s++) {
-            count += fetchSlot(slots.get(s), bitmaps[s], sink);
+            count += fetchSlot(slots.get(s), bitmaps[s], kvmSink);
         }
-        return count;
+        long[] added = {0};
+        vmmDirty.drainInto((index, bits) -> {
+            added[0] += Long.bitCount(bits & ~current.applyAsLong(index));
+            vmmSink.accept(index, bits);
+        });
+        return count + added[0];
     }
 
     /** One slot's KVM_GET_DIRTY_LOG, its non-zero words to {@code sink}, and the clear of just those. */

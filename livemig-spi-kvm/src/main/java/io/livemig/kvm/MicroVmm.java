@@ -1,18 +1,19 @@
 package io.livemig.kvm;
 
+import io.livemig.disk.RawImage;
 import io.livemig.kvm.internal.KvmAbi;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.OutputStream;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -39,16 +40,22 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  *       every RAM range), flat 4 GiB code and
  *       data segments, CR0.PE set and paging off, interrupts off.</li>
  *   <li><b>Devices</b>: a console on I/O port 0xE9 (the debugcon convention: each byte written
- *       there is output). Other ports read as all ones and ignore writes; so does MMIO.</li>
+ *       there is output), and, if the builder was given an image, a virtio block device on
+ *       virtio-mmio at {@link VirtioBlk#MMIO_BASE} ({@link VirtioBlk}). Other ports read as all
+ *       ones and ignore writes; so does other MMIO.</li>
  *   <li><b>Exits</b>: HLT stops the vCPU (no interrupts can wake it: it {@link RunState#HALTED
  *       halted}); a triple fault ({@code KVM_EXIT_SHUTDOWN}), an entry failure or an internal
  *       error stops the VM with a {@linkplain #stopReason() reason}.</li>
  *   <li><b>Pause and throttle</b>: {@link #pause()} kicks every vCPU out of KVM_RUN and returns
- *       when none runs, even for a guest that never exits on its own; {@link
+ *       when none runs, even for a guest that never exits on its own, once every exit is handled
+ *       (a device request finished) and every port or MMIO instruction that exited is complete
+ *       (KVM finishes one only in the next KVM_RUN: see {@link KvmVcpu#completeIo()}), so that
+ *       the state a pause exposes is consistent; {@link
  *       #setThrottlePercent} makes each vCPU sleep that share of every 10 ms slice.</li>
  * </ul>
  *
- * <p>Thread-safe. Owns the VM, the vCPU threads and the console stream it was given.
+ * <p>Thread-safe. Owns the VM, the vCPU threads, the console stream and the disk image it was
+ * given.
  */
 public final class MicroVmm implements AutoCloseable {
 
@@ -68,13 +75,18 @@ public final class MicroVmm implements AutoCloseable {
     private final List<KvmVcpu> vcpus = new ArrayList<>();
     private final List<Thread> threads = new ArrayList<>();
     private final OutputStream consoleOut;
+    /** The disk, or null. */
+    private final VirtioBlk disk;
     private final StringBuilder consoleTail = new StringBuilder();
     private final AtomicLong consoleBytes = new AtomicLong();
     private final Set<Integer> loggedPorts = ConcurrentHashMap.newKeySet();
     private final Object lock = new Object();
     private RunState state = RunState.CREATED;
     private boolean pauseRequested = true;
+    /** Guarded by {@code lock}: vCPUs inside KVM_RUN or handling its exit. */
     private int running;
+    /** Guarded by {@code lock}: vCPUs whose last exit was port I/O or MMIO that no KVM_RUN has completed yet. */
+    private int ioPending;
     private volatile int throttlePercent;
     private volatile String stopReason;
     private boolean everResumed;
@@ -85,6 +97,7 @@ public final class MicroVmm implements AutoCloseable {
     private MicroVmm(Builder b) {
         this.kvm = Kvm.open();
         KvmVm created = null;
+        VirtioBlk blk = null;
         try {
             created = kvm.createVm(b.memoryBytes);
             for (int i = 0; i < b.vcpus; i++) {
@@ -94,14 +107,21 @@ public final class MicroVmm implements AutoCloseable {
                 vcpu.loadState(vcpu.saveState());
                 vcpus.add(vcpu);
             }
+            if (b.disk != null) {
+                blk = new VirtioBlk(created, b.disk);
+            }
         } catch (RuntimeException e) {
             if (created != null) {
                 created.close();
             }
             kvm.close();
+            if (b.disk != null) {
+                b.disk.close();
+            }
             throw e;
         }
         this.vm = created;
+        this.disk = blk;
         this.consoleOut = b.console;
     }
 
@@ -120,6 +140,11 @@ public final class MicroVmm implements AutoCloseable {
         return List.copyOf(vcpus);
     }
 
+    /** @return the virtio block device, if the VM was built with a disk */
+    public Optional<VirtioBlk> disk() {
+        return Optional.ofNullable(disk);
+    }
+
     /**
      * Loads a Multiboot kernel and sets vCPU 0 to enter it.
      *
@@ -132,45 +157,8 @@ public final class MicroVmm implements AutoCloseable {
             }
         }
         Multiboot.Loaded loaded = Multiboot.load(image, vm.memory(), vm.layout());
-        setProtectedModeEntry(vcpus.get(0), loaded.entry(), Multiboot.BOOTLOADER_MAGIC, loaded.infoAddress());
+        Multiboot.enter(vcpus.get(0), loaded);
         return loaded;
-    }
-
-    /** Puts {@code vcpu} in flat 32-bit protected mode at {@code eip}, as Multiboot wants. */
-    private static void setProtectedModeEntry(KvmVcpu vcpu, long eip, int eax, long ebx) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment sregs = a.allocate(KvmAbi.SREGS_BYTES, 8);
-            vcpu.get(KvmAbi.GET_SREGS, sregs, "KVM_GET_SREGS");
-            flatSegment(sregs, KvmAbi.SREGS_CS, 0x08, 0xB);
-            for (int seg : new int[] {KvmAbi.SREGS_DS, KvmAbi.SREGS_ES, KvmAbi.SREGS_FS, KvmAbi.SREGS_GS,
-                    KvmAbi.SREGS_SS}) {
-                flatSegment(sregs, seg, 0x10, 0x3);
-            }
-            long cr0 = sregs.get(JAVA_LONG, KvmAbi.SREGS_CR0);
-            sregs.set(JAVA_LONG, KvmAbi.SREGS_CR0, (cr0 | 1L) & ~(1L << 31)); // PE on, PG off
-            sregs.set(JAVA_LONG, KvmAbi.SREGS_EFER, 0L);
-            vcpu.set(KvmAbi.SET_SREGS, sregs, "KVM_SET_SREGS");
-            MemorySegment regs = a.allocate(KvmAbi.REGS_BYTES, 8);
-            regs.set(JAVA_LONG, KvmAbi.REGS_RAX, Integer.toUnsignedLong(eax));
-            regs.set(JAVA_LONG, KvmAbi.REGS_RBX, ebx);
-            regs.set(JAVA_LONG, KvmAbi.REGS_RIP, eip);
-            regs.set(JAVA_LONG, KvmAbi.REGS_RFLAGS, 0x2L); // IF, VM off; bit 1 is always set
-            vcpu.set(KvmAbi.SET_REGS, regs, "KVM_SET_REGS");
-        }
-    }
-
-    private static void flatSegment(MemorySegment sregs, int at, int selector, int type) {
-        sregs.set(JAVA_LONG, at + KvmAbi.SEGMENT_BASE, 0L);
-        sregs.set(JAVA_INT, at + KvmAbi.SEGMENT_LIMIT, 0xFFFFFFFF);
-        sregs.set(JAVA_SHORT, at + KvmAbi.SEGMENT_SELECTOR, (short) selector);
-        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_TYPE, (byte) type);
-        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_PRESENT, (byte) 1);
-        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_DPL, (byte) 0);
-        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_DB, (byte) 1);
-        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_S, (byte) 1);
-        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_L, (byte) 0);
-        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_G, (byte) 1);
-        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_UNUSABLE, (byte) 0);
     }
 
     /**
@@ -192,28 +180,38 @@ public final class MicroVmm implements AutoCloseable {
     }
 
     private void vcpuLoop(KvmVcpu vcpu) {
+        // This vCPU's last exit was port I/O or MMIO, which KVM completes only in the next KVM_RUN.
+        boolean exitIncomplete = false;
         try {
             vcpu.bindToThisThread();
             while (true) {
+                boolean completeOnly;
                 synchronized (lock) {
-                    while (pauseRequested && state != RunState.CLOSED) {
+                    while (pauseRequested && state != RunState.CLOSED && !exitIncomplete) {
                         lock.wait();
                     }
-                    if (state != RunState.RUNNING) {
+                    if (state == RunState.CLOSED || (!pauseRequested && state != RunState.RUNNING)) {
                         return;
                     }
+                    // Paused with an instruction half done: finish it, run nothing more.
+                    completeOnly = pauseRequested;
                     running++;
                 }
-                int exit;
+                int exit = KvmAbi.EXIT_INTR;
+                boolean goOn = false;
                 try {
-                    exit = vcpu.run();
+                    exit = completeOnly ? vcpu.completeIo() : vcpu.run();
+                    goOn = handleExit(vcpu, exit);
                 } finally {
                     synchronized (lock) {
+                        boolean incomplete = goOn && (exit == KvmAbi.EXIT_IO || exit == KvmAbi.EXIT_MMIO);
+                        ioPending += (incomplete ? 1 : 0) - (exitIncomplete ? 1 : 0);
+                        exitIncomplete = incomplete;
                         running--;
                         lock.notifyAll();
                     }
                 }
-                if (!handleExit(vcpu, exit)) {
+                if (!goOn) {
                     return;
                 }
                 int throttle = throttlePercent;
@@ -227,6 +225,12 @@ public final class MicroVmm implements AutoCloseable {
             stop(RunState.FAILED, "vCPU " + vcpu.index() + ": " + e.getMessage());
             LOG.error("vCPU {} failed", vcpu.index(), e);
         } finally {
+            if (exitIncomplete) {
+                synchronized (lock) {
+                    ioPending--;
+                    lock.notifyAll();
+                }
+            }
             vcpu.unbindFromThisThread();
         }
     }
@@ -243,11 +247,7 @@ public final class MicroVmm implements AutoCloseable {
                 return true;
             }
             case KvmAbi.EXIT_MMIO -> {
-                if (run.get(JAVA_BYTE, KvmAbi.RUN_MMIO_IS_WRITE) == 0) {
-                    run.asSlice(KvmAbi.RUN_MMIO_DATA, 8).fill((byte) 0xFF);
-                }
-                logOnce(-1, "MMIO at 0x" + Long.toHexString(run.get(JAVA_LONG, KvmAbi.RUN_MMIO_PHYS_ADDR))
-                        + " (no device there; reads return all ones)");
+                handleMmio(run);
                 return true;
             }
             case KvmAbi.EXIT_HLT -> {
@@ -273,6 +273,24 @@ public final class MicroVmm implements AutoCloseable {
                 return false;
             }
         }
+    }
+
+    private void handleMmio(MemorySegment run) {
+        long address = run.get(JAVA_LONG, KvmAbi.RUN_MMIO_PHYS_ADDR);
+        int width = run.get(JAVA_INT, KvmAbi.RUN_MMIO_LEN);
+        boolean isWrite = run.get(JAVA_BYTE, KvmAbi.RUN_MMIO_IS_WRITE) != 0;
+        if (width < 1 || width > 8) {
+            throw new IllegalStateException("KVM reported an MMIO access of " + width + " bytes");
+        }
+        MemorySegment data = run.asSlice(KvmAbi.RUN_MMIO_DATA, 8);
+        if (disk != null && disk.claims(address)) {
+            disk.mmio(address, data, width, isWrite);
+            return;
+        }
+        if (!isWrite) {
+            data.fill((byte) 0xFF);
+        }
+        logOnce(-1, "MMIO at 0x" + Long.toHexString(address) + " (no device there; reads return all ones)");
     }
 
     private void handleIo(MemorySegment run) {
@@ -380,13 +398,13 @@ public final class MicroVmm implements AutoCloseable {
         }
         while (true) {
             synchronized (lock) {
-                if (running == 0) {
+                if (running == 0 && ioPending == 0) {
                     return;
                 }
             }
             vcpus.forEach(KvmVcpu::kick);
             synchronized (lock) {
-                if (running > 0) {
+                if (running > 0 || ioPending > 0) {
                     try {
                         lock.wait(1);
                     } catch (InterruptedException e) {
@@ -522,6 +540,9 @@ public final class MicroVmm implements AutoCloseable {
         if (ticker != null) {
             ticker.interrupt();
         }
+        if (disk != null) {
+            disk.image().close();
+        }
         vm.close();
         kvm.close();
         if (consoleOut != null) {
@@ -538,8 +559,20 @@ public final class MicroVmm implements AutoCloseable {
         private long memoryBytes = 64L << 20;
         private int vcpus = 1;
         private OutputStream console;
+        private RawImage disk;
 
         private Builder() {
+        }
+
+        /**
+         * @param image the disk the guest sees as a virtio block device at {@link VirtioBlk#MMIO_BASE};
+         *              owned by the VMM from {@link #build()} on (closed with it, or if building
+         *              fails); null for none
+         * @return this
+         */
+        public Builder disk(RawImage image) {
+            this.disk = image;
+            return this;
         }
 
         /**

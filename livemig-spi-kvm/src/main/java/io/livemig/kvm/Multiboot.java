@@ -1,8 +1,10 @@
 package io.livemig.kvm;
 
+import io.livemig.kvm.internal.KvmAbi;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemoryRegion;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -12,7 +14,9 @@ import java.util.List;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * Loads a Multiboot (version 1) kernel into guest RAM: an ELF32 executable (its PT_LOAD
@@ -251,5 +255,49 @@ public final class Multiboot {
             info.set(JAVA_INT_UNALIGNED, at + 20, MMAP_AVAILABLE);
             at += MMAP_ENTRY_BYTES;
         }
+    }
+
+    /**
+     * Sets {@code vcpu} to enter a loaded kernel as the Multiboot specification says: flat 32-bit
+     * protected mode at the entry point, paging off, interrupts off, EAX the bootloader magic and
+     * EBX the boot information. The vCPU must not be running.
+     */
+    static void enter(KvmVcpu vcpu, Loaded loaded) {
+        long eip = loaded.entry();
+        int eax = BOOTLOADER_MAGIC;
+        long ebx = loaded.infoAddress();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment sregs = a.allocate(KvmAbi.SREGS_BYTES, 8);
+            vcpu.get(KvmAbi.GET_SREGS, sregs, "KVM_GET_SREGS");
+            flatSegment(sregs, KvmAbi.SREGS_CS, 0x08, 0xB);
+            for (int seg : new int[] {KvmAbi.SREGS_DS, KvmAbi.SREGS_ES, KvmAbi.SREGS_FS, KvmAbi.SREGS_GS,
+                    KvmAbi.SREGS_SS}) {
+                flatSegment(sregs, seg, 0x10, 0x3);
+            }
+            long cr0 = sregs.get(JAVA_LONG, KvmAbi.SREGS_CR0);
+            sregs.set(JAVA_LONG, KvmAbi.SREGS_CR0, (cr0 | 1L) & ~(1L << 31)); // PE on, PG off
+            sregs.set(JAVA_LONG, KvmAbi.SREGS_EFER, 0L);
+            vcpu.set(KvmAbi.SET_SREGS, sregs, "KVM_SET_SREGS");
+            MemorySegment regs = a.allocate(KvmAbi.REGS_BYTES, 8);
+            regs.set(JAVA_LONG, KvmAbi.REGS_RAX, Integer.toUnsignedLong(eax));
+            regs.set(JAVA_LONG, KvmAbi.REGS_RBX, ebx);
+            regs.set(JAVA_LONG, KvmAbi.REGS_RIP, eip);
+            regs.set(JAVA_LONG, KvmAbi.REGS_RFLAGS, 0x2L); // IF, VM off; bit 1 is always set
+            vcpu.set(KvmAbi.SET_REGS, regs, "KVM_SET_REGS");
+        }
+    }
+
+    private static void flatSegment(MemorySegment sregs, int at, int selector, int type) {
+        sregs.set(JAVA_LONG, at + KvmAbi.SEGMENT_BASE, 0L);
+        sregs.set(JAVA_INT, at + KvmAbi.SEGMENT_LIMIT, 0xFFFFFFFF);
+        sregs.set(JAVA_SHORT, at + KvmAbi.SEGMENT_SELECTOR, (short) selector);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_TYPE, (byte) type);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_PRESENT, (byte) 1);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_DPL, (byte) 0);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_DB, (byte) 1);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_S, (byte) 1);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_L, (byte) 0);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_G, (byte) 1);
+        sregs.set(JAVA_BYTE, at + KvmAbi.SEGMENT_UNUSABLE, (byte) 0);
     }
 }

@@ -20,6 +20,9 @@
  *   +40 write rate, bytes/s (0: as fast as it can)       +48 TSC frequency, kHz
  *   +56 progress line every N ms                         +64 self-check every N ms
  *   +72 random seed
+ *   +80 virtio-mmio base of a virtio-blk device (0: no disk mode)
+ *   +88 disk bytes            +96 disk write rate, bytes/s (0: no writes, checks only)
+ *   +104 disk area: a physical address in low RAM, 4 KiB-aligned, clear of the working set
  * Without the magic (another VMM, such as QEMU): the working set is all RAM from 4 MiB up, whole-page
  * random writes, unpaced, unless the Multiboot command line says otherwise with single-letter
  * keys, decimal values: w=working-set bytes b=bytes per write p=pattern r=rate (bytes/s)
@@ -37,6 +40,25 @@
  * Console (port 0xE9): "dirtier start ws=<pages> bpw=<bytes> high=<MiB of RAM from 4 GiB>",
  * then "tick <n> writes <W>"
  * every progress interval and "check ok <n>" or "check FAILED ..." every check interval.
+ *
+ * Disk mode (a virtio-mmio base in the parameters): the guest drives the virtio-blk device by
+ * polling, interrupts off, from ring 3 (the identity map is user-accessible, so MMIO works there):
+ * reset, ACKNOWLEDGE, DRIVER, VIRTIO_F_VERSION_1 and VIRTIO_BLK_F_FLUSH, FEATURES_OK (read back),
+ * one queue of 8, DRIVER_OK, then the capacity read from configuration space must be the disk's
+ * size. One request at a time: descriptor 0 the header, 1 the data, 2 the status byte; after the
+ * QueueNotify write the device has served it (synchronously), so the used index must have moved.
+ * At the disk rate it writes 4 KiB blocks at random block numbers, each filled with 256 pairs
+ * (block number, write serial) where the serial counts the disk writes from 1, and records the
+ * serial in a table in its RAM (one u64 per block, 0 for never written). At every self-check it
+ * flushes, reads the whole disk back 1 MiB at a time and verifies every block: a written block
+ * holds its pairs with the serial of its last write, an unwritten one zeros (so the disk must be
+ * all zeros at boot: a new image). Disk area layout, from the area's base A:
+ *   A+0x000 descriptors (8 x 16)  A+0x100 available ring  A+0x200 used ring
+ *   A+0x300 request header (16)   A+0x310 status byte     A+0x1000 write buffer (4 KiB)
+ *   A+0x2000 read buffer (1 MiB)  A+0x102000 the serial table (8 bytes per block)
+ * Console: "disk start blocks=<n> rate=<bytes/s>", then "disk ok <n> writes <W>" after each
+ * check, or "disk FAILED ..." (the block, the serial expected, the first two quadwords found; or
+ * the request that failed, with its status or the device status).
  */
         .set MB_MAGIC, 0x1BADB002
         .set MB_FLAGS, 0x00010003          /* page-align, memory info, load addresses */
@@ -48,6 +70,12 @@
         .set USER_STACK, 0x80000
         .set KERNEL_STACK, 0x7F000
         .set CONSOLE, 0xE9
+        .set DISK_READ_BUF, 0x2000          /* offsets in the disk area */
+        .set DISK_TABLE, 0x102000
+        .set DISK_QUEUE, 8
+        .set DISK_BURST, 8                  /* disk writes at most per call of disk_step */
+        .set VIO_STATUS, 0x70               /* virtio-mmio registers */
+        .set VIO_NOTIFY, 0x50
 
         .section .multiboot, "a"
         .align 4
@@ -145,6 +173,7 @@ user_main:
         shrq $20, %rax
         call print_dec
         call newline
+        call disk_init
         rdtsc
         shlq $32, %rdx
         orq %rdx, %rax
@@ -162,6 +191,7 @@ main_loop:
         decl %r15d
         jnz 2b
         call pace
+        call disk_step
         rdtsc
         shlq $32, %rdx
         orq %rdx, %rax
@@ -196,6 +226,7 @@ do_tick:                                   /* due, or absurdly far ahead (the TS
         jmp main_loop
 do_check:
         call check
+        call disk_check
         rdtsc
         shlq $32, %rdx
         orq %rdx, %rax
@@ -264,7 +295,8 @@ pace:
         jle 9f
         movq %rax, %rbx                    /* absurdly early (the TSC moved back): from now */
 9:      movq %rbx, deadline(%rip)
-6:      rdtsc
+6:      call disk_step                     /* disk writes fall due while memory writes wait */
+        rdtsc
         shlq $32, %rdx
         orq %rdx, %rax
         cmpq %rbx, %rax
@@ -328,6 +360,320 @@ check_sum:
         movq %r8, sum(%rip)                /* report once, then go on checking from here */
         ret
 
+/* ---------------------------------------------------------------- disk mode */
+
+/* Brings up the virtio-blk device at vio, polling; on any surprise says so and turns disk mode off. */
+disk_init:
+        movq vio(%rip), %r11
+        testq %r11, %r11
+        jz 9f
+        leaq msg_disk_nodev(%rip), %rsi
+        cmpl $0x74726976, 0x00(%r11)       /* "virt" */
+        jne 8f
+        cmpl $2, 0x04(%r11)                /* virtio-mmio version 2 */
+        jne 8f
+        cmpl $2, 0x08(%r11)                /* a block device */
+        jne 8f
+        movl $0, VIO_STATUS(%r11)          /* reset */
+        movl $1, VIO_STATUS(%r11)          /* ACKNOWLEDGE */
+        movl $3, VIO_STATUS(%r11)          /* DRIVER */
+        leaq msg_disk_features(%rip), %rsi
+        movl $1, 0x14(%r11)                /* device features, bits 32-63 */
+        testl $1, 0x10(%r11)               /* VIRTIO_F_VERSION_1 */
+        jz 8f
+        movl $1, 0x24(%r11)
+        movl $1, 0x20(%r11)                /* accept VERSION_1 */
+        movl $0, 0x24(%r11)
+        movl $0x200, 0x20(%r11)            /* and FLUSH */
+        movl $0xB, VIO_STATUS(%r11)        /* FEATURES_OK */
+        testl $8, VIO_STATUS(%r11)
+        jz 8f
+        leaq msg_disk_queue(%rip), %rsi
+        movl $0, 0x30(%r11)                /* queue 0 */
+        cmpl $DISK_QUEUE, 0x34(%r11)
+        jb 8f
+        movl $DISK_QUEUE, 0x38(%r11)
+        movq disk_area(%rip), %rax
+        movl %eax, 0x80(%r11)              /* descriptors */
+        movl $0, 0x84(%r11)
+        addq $0x100, %rax
+        movl %eax, 0x90(%r11)              /* available ring */
+        movl $0, 0x94(%r11)
+        addq $0x100, %rax
+        movl %eax, 0xA0(%r11)              /* used ring */
+        movl $0, 0xA4(%r11)
+        movl $1, 0x44(%r11)                /* QueueReady */
+        movl $0xF, VIO_STATUS(%r11)        /* DRIVER_OK */
+        testl $0x40, VIO_STATUS(%r11)      /* DEVICE_NEEDS_RESET? */
+        jnz 8f
+        leaq msg_disk_capacity(%rip), %rsi
+        movl 0x104(%r11), %eax             /* capacity in sectors, high then low */
+        shlq $32, %rax
+        movl 0x100(%r11), %ecx
+        orq %rcx, %rax
+        shlq $9, %rax
+        cmpq disk_bytes(%rip), %rax
+        jne 8f
+        rdtsc
+        shlq $32, %rdx
+        orq %rdx, %rax
+        movq %rax, disk_deadline(%rip)
+        leaq msg_disk_start(%rip), %rsi
+        call print_str
+        movq disk_blocks(%rip), %rax
+        call print_dec
+        leaq msg_disk_rate(%rip), %rsi
+        call print_str
+        movq disk_rate(%rip), %rax
+        call print_dec
+        call newline
+        ret
+8:      pushq %rsi
+        leaq msg_disk_failed(%rip), %rsi
+        call print_str
+        popq %rsi
+        call print_str
+        call newline
+        movq $0, vio(%rip)
+9:      ret
+
+/* The disk writes that are due, at most DISK_BURST of them. Keeps rbx, r14, r15. */
+disk_step:
+        cmpq $0, vio(%rip)
+        je 9f
+        cmpq $0, disk_ticks(%rip)
+        je 9f
+        pushq %rbx
+        pushq %r13
+        movl $DISK_BURST, %r13d
+1:      rdtsc
+        shlq $32, %rdx
+        orq %rdx, %rax
+        movq disk_deadline(%rip), %rbx
+        movq %rax, %rcx
+        subq %rbx, %rcx                    /* now - deadline */
+        jge 3f
+        negq %rcx                          /* not due; absurdly far ahead (the TSC moved back)? */
+        cmpq behind_limit(%rip), %rcx
+        jbe 8f
+        movq %rax, disk_deadline(%rip)
+        jmp 8f
+3:      cmpq behind_limit(%rip), %rcx
+        jle 4f
+        movq %rax, %rbx                    /* too late: never bank more than 100 ms */
+4:      addq disk_ticks(%rip), %rbx
+        movq %rbx, disk_deadline(%rip)
+        call disk_write
+        cmpq $0, vio(%rip)                 /* the write failed: disk mode is off */
+        je 8f
+        decl %r13d
+        jnz 1b
+8:      popq %r13
+        popq %rbx
+9:      ret
+
+/* One 4 KiB write at a random block: 256 pairs (block, serial), then table[block] = serial. */
+disk_write:
+        movq disk_rng(%rip), %rax          /* xorshift64 */
+        movq %rax, %rdx
+        shlq $13, %rdx
+        xorq %rdx, %rax
+        movq %rax, %rdx
+        shrq $7, %rdx
+        xorq %rdx, %rax
+        movq %rax, %rdx
+        shlq $17, %rdx
+        xorq %rdx, %rax
+        movq %rax, disk_rng(%rip)
+        mulq disk_blocks(%rip)
+        movq %rdx, %r8                     /* the block */
+        movq disk_serial(%rip), %r9
+        incq %r9                           /* its serial */
+        movq disk_area(%rip), %rdi
+        addq $0x1000, %rdi
+        movl $256, %ecx
+1:      movq %r8, (%rdi)
+        movq %r9, 8(%rdi)
+        addq $16, %rdi
+        decl %ecx
+        jnz 1b
+        movl $1, %eax                      /* OUT */
+        movq %r8, %rsi
+        shlq $3, %rsi
+        movq disk_area(%rip), %rdi
+        addq $0x1000, %rdi
+        movl $4096, %edx
+        xorl %ecx, %ecx                    /* device-readable */
+        call disk_request
+        testl %eax, %eax
+        jnz 2f
+        movq %r9, disk_serial(%rip)
+        movq disk_area(%rip), %rdi
+        movq %r9, DISK_TABLE(%rdi,%r8,8)
+        ret
+2:      leaq msg_disk_write(%rip), %rsi
+        jmp disk_request_failed
+
+/*
+ * One request, waited for: eax type, rsi sector, rdi data, edx data bytes (0: none), ecx the data
+ * descriptor's flags (2: device-writable). Returns eax = the status byte, or 0x100 | the device
+ * status if the device did not complete it. Keeps r8, r9, r12-r15, rbx.
+ */
+disk_request:
+        movq disk_area(%rip), %r10
+        movl %eax, 0x300(%r10)             /* header: type, reserved, sector */
+        movl $0, 0x304(%r10)
+        movq %rsi, 0x308(%r10)
+        movb $0xFF, 0x310(%r10)            /* status, until the device writes it */
+        leaq 0x300(%r10), %rax
+        movq %rax, 0x00(%r10)              /* descriptor 0: the header */
+        movl $16, 0x08(%r10)
+        movw $1, 0x0C(%r10)                /* NEXT */
+        movw $1, 0x0E(%r10)
+        testl %edx, %edx
+        jz 1f
+        movq %rdi, 0x10(%r10)              /* descriptor 1: the data */
+        movl %edx, 0x18(%r10)
+        orl $1, %ecx
+        movw %cx, 0x1C(%r10)
+        movw $2, 0x1E(%r10)
+        jmp 2f
+1:      movw $2, 0x0E(%r10)                /* no data: the header chains to the status */
+2:      leaq 0x310(%r10), %rax
+        movq %rax, 0x20(%r10)              /* descriptor 2: the status byte */
+        movl $1, 0x28(%r10)
+        movw $2, 0x2C(%r10)                /* WRITE */
+        movw $0, 0x2E(%r10)
+        movzwl disk_avail(%rip), %eax
+        movl %eax, %ecx
+        andl $(DISK_QUEUE - 1), %ecx
+        movw $0, 0x104(%r10,%rcx,2)        /* the chain from descriptor 0 */
+        incl %eax
+        movw %ax, disk_avail(%rip)
+        movw %ax, 0x102(%r10)              /* published: x86 keeps the stores in order */
+        movq vio(%rip), %r11
+        movl $0, VIO_NOTIFY(%r11)          /* served before this instruction completes */
+        cmpw %ax, 0x202(%r10)              /* the used index caught up? */
+        jne 3f
+        movzbl 0x310(%r10), %eax
+        ret
+3:      movl VIO_STATUS(%r11), %eax
+        orl $0x100, %eax
+        ret
+
+/* Reports a failed request (rsi: what, r8: block, eax: status) and turns disk mode off. */
+disk_request_failed:
+        pushq %rax
+        pushq %rsi
+        leaq msg_disk_failed(%rip), %rsi
+        call print_str
+        popq %rsi
+        call print_str
+        leaq msg_disk_block(%rip), %rsi
+        call print_str
+        movq %r8, %rax
+        call print_dec
+        leaq msg_disk_status(%rip), %rsi
+        call print_str
+        popq %rax
+        call print_dec
+        call newline
+        movq $0, vio(%rip)
+        ret
+
+/* Flushes, reads the whole disk back 1 MiB at a time and checks every block against the table. */
+disk_check:
+        cmpq $0, vio(%rip)
+        je 9f
+        xorl %r8d, %r8d
+        movl $4, %eax                      /* FLUSH */
+        xorl %esi, %esi
+        xorl %edx, %edx
+        call disk_request
+        testl %eax, %eax
+        jz 1f
+        leaq msg_disk_flush(%rip), %rsi
+        jmp disk_request_failed
+1:      movq disk_blocks(%rip), %r9        /* blocks in this chunk: at most 256 */
+        subq %r8, %r9
+        jbe 7f
+        cmpq $256, %r9
+        jbe 2f
+        movl $256, %r9d
+2:      xorl %eax, %eax                    /* IN */
+        movq %r8, %rsi
+        shlq $3, %rsi
+        movq disk_area(%rip), %rdi
+        addq $DISK_READ_BUF, %rdi
+        movq %r9, %rdx
+        shlq $12, %rdx
+        movl $2, %ecx                      /* device-writable */
+        call disk_request
+        testl %eax, %eax
+        jz 3f
+        leaq msg_disk_read(%rip), %rsi
+        jmp disk_request_failed
+3:      movq disk_area(%rip), %rdi
+        addq $DISK_READ_BUF, %rdi
+4:      movq disk_area(%rip), %r11
+        movq DISK_TABLE(%r11,%r8,8), %r10  /* the serial expected */
+        testq %r10, %r10
+        jnz 5f
+        xorl %eax, %eax                    /* never written: zeros */
+        movl $512, %ecx
+        movq %rdi, %r11
+        repe scasq
+        jne 8f
+        jmp 6f
+5:      movq %rdi, %r11
+        movl $256, %ecx
+51:     cmpq %r8, (%rdi)
+        jne 8f
+        cmpq %r10, 8(%rdi)
+        jne 8f
+        addq $16, %rdi
+        decl %ecx
+        jnz 51b
+6:      incq %r8
+        decq %r9
+        jnz 4b
+        jmp 1b
+7:      incq disk_checks(%rip)
+        leaq msg_disk_ok(%rip), %rsi
+        call print_str
+        movq disk_checks(%rip), %rax
+        call print_dec
+        leaq msg_writes(%rip), %rsi
+        call print_str
+        movq disk_serial(%rip), %rax
+        call print_dec
+        call newline
+9:      ret
+8:      pushq %r11                         /* block r8 differs: the block's start in r11 */
+        pushq %r10
+        leaq msg_disk_failed(%rip), %rsi
+        call print_str
+        leaq msg_disk_block(%rip), %rsi
+        call print_str
+        movq %r8, %rax
+        call print_dec
+        leaq msg_disk_expected(%rip), %rsi
+        call print_str
+        popq %rax
+        call print_dec
+        leaq msg_disk_found(%rip), %rsi
+        call print_str
+        movq (%rsp), %r11
+        movq (%r11), %rax
+        call print_dec
+        movb $' ', %al
+        outb %al, $CONSOLE
+        popq %r11
+        movq 8(%r11), %rax
+        call print_dec
+        call newline
+        ret
+
 /* Reads the parameter block, or takes the defaults; then fits the working set to the RAM found. */
 load_params:
         call memory_map
@@ -355,6 +701,14 @@ load_params:
         movq %rax, check_ms(%rip)
         movq PARAMS + 72, %rax
         movq %rax, rng(%rip)
+        movq PARAMS + 80, %rax
+        movq %rax, vio(%rip)
+        movq PARAMS + 88, %rax
+        movq %rax, disk_bytes(%rip)
+        movq PARAMS + 96, %rax
+        movq %rax, disk_rate(%rip)
+        movq PARAMS + 104, %rax
+        movq %rax, disk_area(%rip)
         jmp derive
 defaults:
         movq $0x400000, ws_base(%rip)
@@ -423,7 +777,28 @@ derive:
         xorl %edx, %edx
         divq %rbx
         movq %rax, ticks_per_16(%rip)
-18:     ret
+18:     movq disk_bytes(%rip), %rax        /* disk: blocks, and TSC ticks per 4 KiB write */
+        shrq $12, %rax
+        movq %rax, disk_blocks(%rip)
+        movq rng(%rip), %rax
+        movabsq $0x5DEECE66D2545F49, %rdx
+        xorq %rdx, %rax
+        jnz 19f
+        movq %rdx, %rax
+19:     movq %rax, disk_rng(%rip)
+        movq disk_rate(%rip), %rbx
+        testq %rbx, %rbx
+        jz 20f
+        movq tsc_khz(%rip), %rax
+        imulq $1000, %rax
+        shlq $12, %rax
+        xorl %edx, %edx
+        divq %rbx
+        testq %rax, %rax
+        jnz 21f
+        incq %rax                          /* faster than the TSC: one tick */
+21:     movq %rax, disk_ticks(%rip)
+20:     ret
 
 /*
  * RAM from the Multiboot memory map: low_top, high_base, high_bytes, hole_shift, ram_bytes (RAM
@@ -601,6 +976,21 @@ msg_check_ok:   .asciz "check ok "
 msg_torn:       .asciz "check FAILED: torn page "
 msg_sum:        .asciz "check FAILED: sum "
 msg_expected:   .asciz " expected "
+msg_disk_start: .asciz "disk start blocks="
+msg_disk_rate:  .asciz " rate="
+msg_disk_ok:    .asciz "disk ok "
+msg_disk_failed: .asciz "disk FAILED"
+msg_disk_nodev: .asciz " init: no virtio-blk device (magic, version 2, device 2) at the address given"
+msg_disk_features: .asciz " init: the device does not offer or accept VIRTIO_F_VERSION_1"
+msg_disk_queue: .asciz " init: the device's queue cannot hold 8 entries"
+msg_disk_capacity: .asciz " init: the device's capacity is not the disk size given"
+msg_disk_write: .asciz " write"
+msg_disk_read:  .asciz " read"
+msg_disk_flush: .asciz " flush"
+msg_disk_block: .asciz " block "
+msg_disk_status: .asciz " status "
+msg_disk_expected: .asciz " expected serial "
+msg_disk_found: .asciz " found "
 
         .data
         .align 16
@@ -648,3 +1038,14 @@ writes:         .quad 0
 sum:            .quad 0
 ticks:          .quad 0
 checks:         .quad 0
+vio:            .quad 0
+disk_bytes:     .quad 0
+disk_rate:      .quad 0
+disk_area:      .quad 0
+disk_blocks:    .quad 0
+disk_ticks:     .quad 0
+disk_deadline:  .quad 0
+disk_rng:       .quad 0
+disk_serial:    .quad 0
+disk_avail:     .quad 0
+disk_checks:    .quad 0
