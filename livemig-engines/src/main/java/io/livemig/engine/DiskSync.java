@@ -24,7 +24,7 @@ import io.livemig.spi.DiskSource;
  * short (the receiver killed, the link lost) is completed by the next one. Both sides then hold the
  * same generation, and the next sync is a bitmap sync.
  *
- * <p>The wire protocol is livemig's own (docs/protocol.md, section 8.3), with its handshake and its
+ * <p>The wire protocol is livemig's own (docs/protocol.md, section 7.3), with its handshake and its
  * authentication: the options' secret, I/O timeout, bandwidth limit, verification and clock apply.
  * The source's disk must not be written behind its backend's back during the sync (a write through
  * the backend is tracked and kept for the next sync, not sent in this one).

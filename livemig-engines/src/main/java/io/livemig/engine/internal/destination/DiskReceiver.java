@@ -18,7 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The destination's side of disk migration (docs/protocol.md, section 8): decides how each disk is
+ * The destination's side of disk migration (docs/protocol.md, section 7): decides how each disk is
  * taken (DISK_PLAN), sends a replica's digests when its age is unknown, writes DISK_BLOCKS once
  * each frame was checked whole (range, length, digest: a malformed frame leaves the disk as it
  * was), makes the blocks durable on DISK_FLUSH before it answers, and compares the source's

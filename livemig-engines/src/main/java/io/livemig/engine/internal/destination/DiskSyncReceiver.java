@@ -30,7 +30,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The destination of a disk sync without a VM (docs/protocol.md, section 8.3): admits only a
+ * The destination of a disk sync without a VM (docs/protocol.md, section 7.3): admits only a
  * DISK_SYNC greeting, takes DISK_SETUP (the one disk must have this sink's id, size and block
  * size), plans with the {@link DiskReceiver}, then takes DISK_BLOCKS, DISK_FLUSH and DISK_VERIFY
  * until DIGESTS_END, which it answers with VERIFY_RESULT. Every frame is checked whole before any

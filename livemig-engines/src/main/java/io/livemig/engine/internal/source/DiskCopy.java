@@ -29,7 +29,7 @@ import java.util.UUID;
  * The source's side of disk migration, dsync's way (Knauth and Fetzer, LISA'13): a first pass over
  * the blocks the destination lacks, then in each round the blocks the disk's {@link BlockTracker}
  * saw written since, and a last round while the VM is paused. Which blocks the first pass covers
- * depends on the destination's copy, as its DISK_PLAN says (docs/protocol.md, section 8):
+ * depends on the destination's copy, as its DISK_PLAN says (docs/protocol.md, section 7):
  * <ul>
  *   <li>a replica of the source change log's generation: only the blocks the log has set;</li>
  *   <li>a copy of unknown age: every block, but those whose digest matches the copy's are

@@ -24,7 +24,7 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * The source of a disk sync without a VM (docs/protocol.md, section 8.3): the handshake with
+ * The source of a disk sync without a VM (docs/protocol.md, section 7.3): the handshake with
  * purpose DISK_SYNC, DISK_SETUP, the destination's plan (and digests), one pass of
  * {@link DiskCopy} over the blocks the destination lacks, then DISK_VERIFY (if asked) and
  * DIGESTS_END, which the destination answers with VERIFY_RESULT. The caller's thread only.

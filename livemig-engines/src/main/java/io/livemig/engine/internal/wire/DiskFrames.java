@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * The frames that move disks (docs/protocol.md, section 8):
+ * The frames that move disks (docs/protocol.md, section 7):
  * <pre>
  * source                                         destination
  * SETUP(..., disks: id, size, block size,

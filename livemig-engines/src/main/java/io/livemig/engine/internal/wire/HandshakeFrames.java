@@ -56,7 +56,7 @@ public final class HandshakeFrames {
         SETTLE(3),
         /** One of the data connections a migration announced with STREAMS (docs/protocol.md, section 6). */
         STREAM(4),
-        /** A disk sync without a VM (docs/protocol.md, section 8.3): DISK_SETUP follows, not SETUP. */
+        /** A disk sync without a VM (docs/protocol.md, section 7.3): DISK_SETUP follows, not SETUP. */
         DISK_SYNC(5);
 
         private final int code;
