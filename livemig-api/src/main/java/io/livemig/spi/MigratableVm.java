@@ -42,7 +42,7 @@ public interface MigratableVm extends AutoCloseable {
      * @return the VM's disks, in the order of {@link VmDescriptor#disks()}; empty by default, for a
      *         VM whose disks do not move with it (shared storage) or that has none
      */
-    default List<DiskSource> disks() {
+    default List<? extends DiskSource> disks() {
         return List.of();
     }
 

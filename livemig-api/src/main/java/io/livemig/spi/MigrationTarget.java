@@ -31,9 +31,10 @@ public interface MigrationTarget extends AutoCloseable {
     /**
      * @return the disks to write, in the order of {@link VmDescriptor#disks()}; empty by default,
      *         and a migration of a VM with disks into a target without them is refused in the
-     *         handshake
+     *         handshake. (The wildcard lets one class be both a VM's and a target's disk, as the
+     *         in-memory kit's are.)
      */
-    default List<DiskSink> disks() {
+    default List<? extends DiskSink> disks() {
         return List.of();
     }
 

@@ -53,7 +53,7 @@ final class DiskReceiver {
      *
      * @throws WireException if the target lacks a disk or has one of another size or block size
      */
-    DiskReceiver(List<DiskDescriptor> announced, List<DiskSink> targetDisks, boolean verify) throws WireException {
+    DiskReceiver(List<DiskDescriptor> announced, List<? extends DiskSink> targetDisks, boolean verify) throws WireException {
         this.disks = List.copyOf(announced);
         this.sinks = List.copyOf(targetDisks);
         if (sinks.size() != disks.size()) {

@@ -63,7 +63,7 @@ final class DiskCopy {
      * @param link     the link to the destination
      * @throws IllegalArgumentException if a disk without change tracking would be copied live
      */
-    DiskCopy(List<DiskSource> sources, Strategy strategy, SourceLink link, TimeSource time) {
+    DiskCopy(List<? extends DiskSource> sources, Strategy strategy, SourceLink link, TimeSource time) {
         this.link = link;
         this.time = time;
         for (int i = 0; i < sources.size(); i++) {

@@ -189,8 +189,8 @@ public final class SourceMigration {
     }
 
     /** @return the VM's disks, once checked against its descriptor */
-    private static List<DiskSource> checkedDisks(MigratableVm vm) {
-        List<DiskSource> disks = vm.disks();
+    private static List<? extends DiskSource> checkedDisks(MigratableVm vm) {
+        List<? extends DiskSource> disks = vm.disks();
         List<DiskDescriptor> described = disks.stream().map(DiskSource::descriptor).toList();
         if (!described.equals(vm.descriptor().disks())) {
             throw new IllegalArgumentException("the VM's disks " + described + " are not the ones its descriptor lists "

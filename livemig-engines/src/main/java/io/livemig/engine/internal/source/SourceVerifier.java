@@ -63,7 +63,7 @@ final class SourceVerifier {
      * @return the comparison's result
      * @throws MigrationException if the link failed or the destination's answer is inconsistent
      */
-    static MigrationReport.Check verify(MemorySource memory, PageSet skippedFree, List<DiskSource> disks,
+    static MigrationReport.Check verify(MemorySource memory, PageSet skippedFree, List<? extends DiskSource> disks,
                                         SourceLink link, TimeSource time) throws MigrationException {
         long start = time.nanoTime();
         MemoryLayout layout = memory.layout();
