@@ -1,6 +1,7 @@
 package io.livemig.e2e;
 
 import io.livemig.spi.DemandPaging;
+import io.livemig.spi.DiskSink;
 import io.livemig.spi.MemorySink;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigrationTarget;
@@ -49,6 +50,11 @@ public class ForwardingTarget implements MigrationTarget {
     @Override
     public List<MigratableDevice> devices() {
         return inner.devices();
+    }
+
+    @Override
+    public List<? extends DiskSink> disks() {
+        return inner.disks();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.livemig.e2e;
 
+import io.livemig.kit.InMemoryDisk;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.spi.DemandPaging;
 import io.livemig.spi.MemoryLayout;
@@ -87,6 +88,18 @@ public class ObservedTarget extends ForwardingTarget {
      */
     public static ObservedTarget of(VmDescriptor announced) {
         return new ObservedTarget(announced.memoryLayout(), announced.vcpuCount());
+    }
+
+    /**
+     * @return a target as {@link #of} makes one, with {@code disks} as its disks (each a replica
+     *         the migration brings up to date; the announced disks must be exactly these)
+     */
+    public static ObservedTarget withDisks(VmDescriptor announced, InMemoryDisk... disks) {
+        InMemoryVm.Builder b = InMemoryVm.builder().layout(announced.memoryLayout()).vcpus(announced.vcpuCount());
+        for (InMemoryDisk d : disks) {
+            b.disk(d);
+        }
+        return new ObservedTarget(b.build(), new AtomicInteger());
     }
 
     /** @return a target as {@link #of} makes one, but without demand paging: post-copy into it is refused */
