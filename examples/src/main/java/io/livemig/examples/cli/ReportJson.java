@@ -1,6 +1,7 @@
 package io.livemig.examples.cli;
 
 import com.fasterxml.jackson.jr.ob.JSON;
+import io.livemig.api.DiskStats;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationReport;
 import io.livemig.api.MigrationStatus;
@@ -51,6 +52,11 @@ final class ReportJson {
         m.put("verified", r.verified());
         m.put("verification", lower(r.verification().outcome()));
         m.put("mismatchedPages", r.verification().mismatchedPages());
+        if (!r.disks().isEmpty()) {
+            m.put("checkedBlocks", r.verification().checkedBlocks());
+            m.put("mismatchedBlocks", r.verification().mismatchedBlocks());
+            m.put("disks", r.disks().stream().map(ReportJson::disk).toList());
+        }
         m.put("memoryBytes", r.memoryBytes());
         m.put("totalTimeMs", millis(r.totals().totalTime()));
         m.put("verificationTimeMs", millis(r.verification().time()));
@@ -124,6 +130,9 @@ final class ReportJson {
         m.put("switchoverStepsMs", steps(d.switchover()));
         m.put("bytesReceived", d.totals().bytesOnWire());
         m.put("pagesByEncoding", new TreeMap<>(d.encodings().pagesByEncoding()));
+        if (!d.disks().isEmpty()) {
+            m.put("disks", d.disks().stream().map(ReportJson::disk).toList());
+        }
         return m;
     }
 
@@ -137,6 +146,24 @@ final class ReportJson {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * @param s one disk's statistics
+     * @return its id, sync mode, block size, blocks sent (with content, as zeros, unchanged), bytes on
+     *         the wire and blocks per round
+     */
+    static Map<String, Object> disk(DiskStats s) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", s.diskId());
+        m.put("sync", lower(s.sync()));
+        m.put("blockSizeBytes", s.blockSizeBytes());
+        m.put("blocksSent", s.blocksSent());
+        m.put("zeroBlocksSent", s.zeroBlocksSent());
+        m.put("blocksUnchanged", s.blocksUnchanged());
+        m.put("bytesOnWire", s.bytesOnWire());
+        m.put("blocksPerRound", s.blocksPerRound());
+        return m;
     }
 
     private static Map<String, Object> steps(MigrationReport.Switchover switchover) {
