@@ -1,6 +1,8 @@
 package io.livemig.kvm;
 
 import io.livemig.api.ByteSize;
+import io.livemig.disk.RawImage;
+import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.HypervisorProvider;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MigratableVm;
@@ -27,14 +29,26 @@ import java.util.Set;
  * it running. For the dirtier: {@code rate=BYTES_PER_SECOND} (default 0: unpaced),
  * {@code bpw=BYTES} per write (default 4096), {@code pattern=random|sequential},
  * {@code ws=BYTES} (default all RAM from 4 MiB; above 3 GiB it continues from 4 GiB).
- * <p>Target: {@code kvm:?console=FILE} creates a paused VM with the announced memory and vCPUs.
+ * {@code disk=FILE} gives the guest a virtio disk ({@link VirtioBlk}), the raw image FILE (with
+ * its change log FILE.dsync), created sparse with {@code disksize=BYTES} (default 1G) if it does
+ * not exist; an existing image keeps its size. The dirtier then runs its disk mode too, writing
+ * {@code diskrate=BYTES_PER_SECOND} (default 20M; 0: checks only), with its working set after its
+ * disk area; it checks its disk against zeros for the blocks it did not write, so it wants a new
+ * image and refuses an existing one.
+ * <p>Target: {@code kvm:?console=FILE&disk=FILE} creates a paused VM with the announced memory,
+ * vCPUs and disk. A source with a disk needs {@code disk=FILE}: a new image is created with the
+ * source disk's size; an existing one is a stale replica, opened as it is (never truncated) and
+ * brought up to date by the migration, and must have the source disk's size.
  *
  * <p>Sizes take suffixes K, M, G (powers of 1024). Unknown parameters are refused.
  */
 public final class KvmProvider implements HypervisorProvider {
 
-    private static final Set<String> SOURCE_KEYS = Set.of("mem", "vcpus", "console", "rate", "bpw", "pattern", "ws");
-    private static final Set<String> TARGET_KEYS = Set.of("console");
+    private static final Set<String> SOURCE_KEYS = Set.of("mem", "vcpus", "console", "rate", "bpw", "pattern", "ws",
+            "disk", "disksize", "diskrate");
+    private static final Set<String> TARGET_KEYS = Set.of("console", "disk");
+    /** The id of the one disk a {@code kvm:} guest has. */
+    static final String DISK_ID = "vda";
 
     @Override
     public int apiVersion() {
@@ -59,22 +73,50 @@ public final class KvmProvider implements HypervisorProvider {
             throw new IllegalArgumentException("kvm: needs a guest, as kvm:PATH or kvm:dirtier (" + uri + ")");
         }
         long mem = ByteSize.parse(q.getOrDefault("mem", "256M")).bytes();
+        boolean dirtier = guest.equals("dirtier");
         Path image;
-        if (guest.equals("dirtier")) {
+        if (dirtier) {
             image = GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest"));
         } else {
             image = Path.of(guest);
         }
-        MicroVmm vmm = MicroVmm.builder().memoryBytes(mem).vcpus(Integer.parseInt(q.getOrDefault("vcpus", "1")))
-                .console(console(q)).build();
+        Path diskFile = q.containsKey("disk") ? Path.of(q.get("disk")) : null;
+        if (diskFile == null && (q.containsKey("disksize") || q.containsKey("diskrate"))) {
+            throw new IllegalArgumentException("kvm: disksize= and diskrate= need disk=FILE (" + uri + ")");
+        }
+        if (dirtier && diskFile != null && Files.exists(diskFile)) {
+            throw new IllegalArgumentException("kvm:dirtier checks its disk against what it wrote since boot, so it "
+                    + "needs a new image; " + diskFile + " exists");
+        }
+        RawImage disk = diskFile == null ? null
+                : RawImage.open(diskFile, DISK_ID, Files.exists(diskFile) ? 0
+                        : ByteSize.parse(q.getOrDefault("disksize", "1G")).bytes());
+        MicroVmm vmm;
+        try {
+            vmm = MicroVmm.builder().memoryBytes(mem).vcpus(Integer.parseInt(q.getOrDefault("vcpus", "1")))
+                    .console(console(q)).disk(disk).build();
+        } catch (RuntimeException | IOException e) {
+            if (disk != null) {
+                disk.close();
+            }
+            throw e;
+        }
         try {
             vmm.loadMultiboot(Files.readAllBytes(image));
-            if (guest.equals("dirtier")) {
-                long ws = q.containsKey("ws") ? ByteSize.parse(q.get("ws")).bytes() : mem - (4L << 20);
-                new DirtierParams(4L << 20, ws, (int) ByteSize.parse(q.getOrDefault("bpw", "4096")).bytes(),
+            if (dirtier) {
+                long base = 4L << 20;
+                if (disk != null) {
+                    base = DirtierParams.diskAreaEnd(disk.descriptor().sizeBytes());
+                }
+                long ws = q.containsKey("ws") ? ByteSize.parse(q.get("ws")).bytes() : mem - base;
+                DirtierParams params = new DirtierParams(base, ws, (int) ByteSize.parse(q.getOrDefault("bpw", "4096")).bytes(),
                         !"sequential".equals(q.getOrDefault("pattern", "random")),
-                        ByteSize.parse(q.getOrDefault("rate", "0")).bytes(), 500, 2000, 7)
-                        .writeTo(vmm.vm(), vmm.vcpus().get(0).tscKhz());
+                        ByteSize.parse(q.getOrDefault("rate", "0")).bytes(), 500, 2000, 7);
+                if (disk != null) {
+                    params = params.withDisk(new DirtierParams.Disk(VirtioBlk.MMIO_BASE, disk.descriptor().sizeBytes(),
+                            ByteSize.parse(q.getOrDefault("diskrate", "20M")).bytes()));
+                }
+                params.writeTo(vmm.vm(), vmm.vcpus().get(0).tscKhz());
             }
             vmm.start();
             vmm.resume();
@@ -95,9 +137,61 @@ public final class KvmProvider implements HypervisorProvider {
             throw new IllegalArgumentException("a KVM target holds RAM of 4 KiB pages from 0 up to 3 GiB and the rest "
                     + "from 4 GiB, at most " + (KvmVm.MAX_MEMORY_BYTES >> 30) + " GiB, not " + layout);
         }
-        MicroVmm vmm = MicroVmm.builder().memoryBytes(memoryBytes)
-                .vcpus(descriptor.vcpuCount()).console(console(q)).build();
+        RawImage disk = targetDisk(q, descriptor);
+        MicroVmm vmm;
+        try {
+            vmm = MicroVmm.builder().memoryBytes(memoryBytes).vcpus(descriptor.vcpuCount()).console(console(q))
+                    .disk(disk).build();
+        } catch (RuntimeException | IOException e) {
+            if (disk != null) {
+                disk.close();
+            }
+            throw e;
+        }
         return new KvmGuest(vmm);
+    }
+
+    /**
+     * The target's image for the source's disk, if it has one: {@code disk=FILE}, created with the
+     * source disk's size, or opened as a stale replica if it exists.
+     *
+     * @throws IllegalArgumentException if the source has a disk and no {@code disk=} is given (or
+     *                                  the reverse), the source has more than one, or an existing
+     *                                  image's size is not the source disk's
+     */
+    static RawImage targetDisk(Map<String, String> q, VmDescriptor descriptor) throws IOException {
+        String file = q.get("disk");
+        if (descriptor.disks().isEmpty()) {
+            if (file != null) {
+                throw new IllegalArgumentException("kvm: target given disk=" + file + ", but the source VM has no disk");
+            }
+            return null;
+        }
+        if (descriptor.disks().size() > 1) {
+            throw new IllegalArgumentException("a kvm: target holds one disk, the source has " + descriptor.disks());
+        }
+        DiskDescriptor source = descriptor.disks().get(0);
+        if (file == null) {
+            throw new IllegalArgumentException("the source VM has disk " + source.id() + " (" + source.sizeBytes()
+                    + " bytes): give the target an image, kvm:?disk=FILE");
+        }
+        return openTargetImage(Path.of(file), source);
+    }
+
+    /**
+     * Opens (or creates, sparse) the image a target receives {@code source} into. An existing file
+     * is a stale replica: opened as it is, never truncated, and it must have the source disk's size.
+     *
+     * @throws IllegalArgumentException if an existing image's size is not the source disk's
+     * @throws IOException              if the image cannot be created or opened
+     */
+    public static RawImage openTargetImage(Path file, DiskDescriptor source) throws IOException {
+        if (Files.exists(file) && Files.size(file) != source.sizeBytes()) {
+            throw new IllegalArgumentException("the target's image " + file + " has " + Files.size(file)
+                    + " bytes; the source's disk " + source.id() + " has " + source.sizeBytes()
+                    + ": a replica must be the same size");
+        }
+        return RawImage.open(file, source.id(), source.sizeBytes(), source.blockSizeBytes());
     }
 
     private static OutputStream console(Map<String, String> q) throws IOException {

@@ -327,7 +327,13 @@ final class VirtioMmio {
     private void needsReset(String why) {
         status |= STATUS_NEEDS_RESET;
         interruptStatus |= INTERRUPT_CONFIG_CHANGE;
-        LOG.warn("virtio device {}: {}; DEVICE_NEEDS_RESET until the driver resets it", device.deviceId(), why);
+        // WARN once: a guest that breaks its queue, resets and breaks it again must not flood the log.
+        if (logged.add("needs-reset")) {
+            LOG.warn("virtio device {}: {}; DEVICE_NEEDS_RESET until the driver resets it (further ones at DEBUG)",
+                    device.deviceId(), why);
+        } else {
+            LOG.debug("virtio device {}: {}; DEVICE_NEEDS_RESET", device.deviceId(), why);
+        }
     }
 
     private void logOnce(String key, String message) {
