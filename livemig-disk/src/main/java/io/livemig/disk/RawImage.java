@@ -5,6 +5,7 @@ import io.livemig.disk.internal.ChangeLog;
 import io.livemig.disk.internal.DsyncTracker;
 import io.livemig.disk.internal.SidecarHeader;
 import io.livemig.spi.BlockTracker;
+import io.livemig.spi.Disk;
 import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.DiskSink;
 import io.livemig.spi.DiskSource;
@@ -89,7 +90,7 @@ import org.slf4j.LoggerFactory;
  * cleanly closed and is idempotent; any method but {@link #close} and {@link #path} then throws
  * {@link IllegalStateException}.
  */
-public final class RawImage implements DiskSource, DiskSink, AutoCloseable {
+public final class RawImage implements Disk, AutoCloseable {
 
     /** The block size of {@link #open(Path, String, long)}: 4 KiB, as dsync uses. */
     public static final int DEFAULT_BLOCK_SIZE_BYTES = 4096;

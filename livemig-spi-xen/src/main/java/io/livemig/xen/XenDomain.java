@@ -1,6 +1,7 @@
 package io.livemig.xen;
 
 import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.Disk;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemoryRegion;
 import io.livemig.spi.MigratableDevice;
@@ -40,6 +41,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p><b>No post-copy.</b> A target offers no {@link #demandPaging() demand paging}: Xen 4.17
  * migrates by pre-copy only, and fetching frames on demand would take the hypervisor's memory
  * paging ring (vm_event), a design of its own. Post-copy and hybrid are refused in the handshake.
+ *
+ * <p><b>No disks.</b> This provider does not expose a domain's storage: {@link #disks()} is empty,
+ * and a migration of a VM with disks into a Xen target is refused in the handshake.
  *
  * <p>Thread-safe: accessors return the same objects every time; {@link #close()} is idempotent.
  */
@@ -185,6 +189,12 @@ public final class XenDomain implements MigratableVm, MigrationTarget {
     @Override
     public XenMemory memory() {
         return memory;
+    }
+
+    /** @return no disk: this provider does not expose the domain's storage */
+    @Override
+    public List<Disk> disks() {
+        return List.of();
     }
 
     /** @return Xen's log-dirty mode on a source; empty on a target */
