@@ -31,6 +31,7 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -99,6 +100,16 @@ class DiskMigrationTest {
         return new Run(report, r.report(), (InMemoryVm) r.target(), atResume.get());
     }
 
+    /** Waits (at most 10 s) until the guest has made {@code writes} disk writes in all. */
+    private static void awaitDiskWrites(InMemoryVm vm, long writes) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (vm.diskWritesDone() < writes && System.nanoTime() < deadline) {
+            Thread.sleep(2);
+        }
+        assertTrue(vm.diskWritesDone() >= writes, "the guest made " + vm.diskWritesDone() + " of " + writes
+                + " disk writes");
+    }
+
     private static void assertSameDisk(InMemoryDisk expected, InMemoryDisk actual) {
         assertNotNull(actual, "the destination resumed");
         assertTrue(expected.contentEquals(actual), "blocks that differ: " + expected.differingBlocks(actual));
@@ -110,9 +121,7 @@ class DiskMigrationTest {
     void aDiskTheGuestKeepsWritingLandsByteForByteWithEveryStrategy(Strategy strategy) throws Exception {
         try (InMemoryVm vm = source(writtenDisk(512), DISK)) {
             InMemoryDisk disk = vm.disk("vda");
-            while (vm.diskWritesDone() < 50) {
-                Thread.sleep(2);
-            }
+            awaitDiskWrites(vm, 50);
             Run run = migrate(vm, MigrationOptions.builder().strategy(strategy).downtimeLimit(Duration.ofMillis(50))
                     .hybridRounds(2).build(), List.of());
             try (InMemoryVm target = run.target()) {
@@ -151,7 +160,7 @@ class DiskMigrationTest {
                 assertEquals(DiskStats.Sync.CHANGE_LOG, stats.sync());
                 assertEquals(changed.length, replica.blocksWrittenBySync(), "the blocks the destination wrote");
                 assertEquals(changed.length, stats.blocksSent() + stats.zeroBlocksSent(), stats.toString());
-                assertTrue(target.disk("vda") == replica, "the target runs on the replica it was given");
+                assertSame(replica, target.disk("vda"), "the target runs on the replica it was given");
                 assertSameDisk(disk, run.diskAtResume());
             }
         }
@@ -161,16 +170,12 @@ class DiskMigrationTest {
     void aStaleReplicaOfADiskBeingWrittenReceivesNoMoreBlocksThanWereWrittenSince() throws Exception {
         try (InMemoryVm vm = source(writtenDisk(1024), DISK)) {
             InMemoryDisk disk = vm.disk("vda");
-            while (vm.diskWritesDone() < 100) {
-                Thread.sleep(2);
-            }
+            awaitDiskWrites(vm, 100);
             vm.vcpus().pause();
             InMemoryDisk replica = disk.syncedReplica("nightly-2");
             long writesAtReplica = disk.writeCount();
             vm.vcpus().resume();
-            while (vm.diskWritesDone() < writesAtReplica + 100) {
-                Thread.sleep(2);
-            }
+            awaitDiskWrites(vm, writesAtReplica + 100);
             Run run = migrate(vm, MigrationOptions.builder().strategy(Strategy.PRECOPY)
                     .downtimeLimit(Duration.ofMillis(50)).build(), List.of(replica));
             try (InMemoryVm target = run.target()) {

@@ -28,14 +28,15 @@ import java.nio.ByteOrder;
  * the same writes.
  *
  * <p>Not thread-safe: its owner orders the calls (the disk writer thread between pauses, or a
- * simulated VM's lock).
+ * simulated VM's lock); only {@link #writesDone()} may be read by any thread at any time.
  */
 public final class DiskWriteSequence {
 
     private final int blockSize;
     private final WriteSequence blocks;
     private long seed;
-    private long writesDone;
+    /** Written by the owner only; volatile so that tests can watch it while the guest runs. */
+    private volatile long writesDone;
     private double credit;
 
     /**
@@ -77,11 +78,12 @@ public final class DiskWriteSequence {
      * @return a new array of one block: the content of this write
      */
     public byte[] nextContent(long block) {
-        writesDone++;
+        long serial = writesDone + 1;
+        writesDone = serial;
         byte[] bytes = new byte[blockSize];
         ByteBuffer out = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        out.putLong(0, block).putLong(8, writesDone).putLong(16, seed);
-        long x = Prefill.mix((block * Prefill.GOLDEN_GAMMA) ^ (writesDone + seed * 31)) | 1;
+        out.putLong(0, block).putLong(8, serial).putLong(16, seed);
+        long x = Prefill.mix((block * Prefill.GOLDEN_GAMMA) ^ (serial + seed * 31)) | 1;
         for (int i = 24; i + 8 <= blockSize; i += 8) {
             x ^= x << 13;
             x ^= x >>> 7;
