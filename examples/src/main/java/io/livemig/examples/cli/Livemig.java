@@ -5,11 +5,13 @@ import picocli.CommandLine.Command;
 
 /**
  * The {@code livemig} command line. Subcommands: {@code demo} (an in-memory VM migrated over
- * loopback). Run {@code livemig help <command>} for options.
+ * loopback), {@code kvm} (KVM guests between two processes), {@code disk} (an image file synced to
+ * another host, dsync). Run {@code livemig help <command>} for options.
  */
 @Command(name = "livemig", mixinStandardHelpOptions = true, versionProvider = Livemig.Version.class,
         description = "Live migration of virtual machines.",
-        subcommands = {DemoCommand.class, KvmCommand.class, AotTraining.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, KvmCommand.class, DiskCommand.class, AotTraining.class,
+            CommandLine.HelpCommand.class})
 public final class Livemig {
 
     private Livemig() {
