@@ -20,16 +20,21 @@ import java.util.Objects;
  *                         handshake; a slow or idle peer is dropped after it
  * @param maxStreams       most data connections a source may open beside its first channel
  *                         ({@link MigrationOptions#streams()}); 0 takes none
+ * @param maxDiskBlocks    most disk blocks announced in SETUP, over all disks: bounds the
+ *                         receiver's per-block bookkeeping (8 bytes a block to verify)
  */
 public record ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegions, int maxVcpus, int maxDevices,
-                            long maxStateBytes, Duration handshakeTimeout, int maxStreams) {
+                            long maxStateBytes, Duration handshakeTimeout, int maxStreams, long maxDiskBlocks) {
 
     /** Default {@link #maxStreams()}: {@value MigrationOptions#MAX_STREAMS}. */
     public static final int DEFAULT_MAX_STREAMS = MigrationOptions.MAX_STREAMS;
 
+    /** Default {@link #maxDiskBlocks()}: 2^28, 1 TiB of 4 KiB blocks. */
+    public static final long DEFAULT_MAX_DISK_BLOCKS = 1L << 28;
+
     /**
      * 4 TiB of RAM, a span of 2^32 pages, 1024 regions, 1024 vCPUs, 256 devices, 256 MiB of state, 10 s,
-     * 16 data connections.
+     * 16 data connections, 2^28 disk blocks.
      */
     public static final ReceiveLimits DEFAULTS = new ReceiveLimits(4L << 40, 1L << 32, 1024, 1024, 256, 256L << 20,
             Duration.ofSeconds(10));
@@ -38,45 +43,62 @@ public record ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegion
     public ReceiveLimits {
         Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
         if (maxMemoryBytes <= 0 || maxPageSpan <= 0 || maxRegions <= 0 || maxVcpus <= 0 || maxDevices < 0
-                || maxStateBytes <= 0 || handshakeTimeout.isNegative() || handshakeTimeout.isZero() || maxStreams < 0) {
+                || maxStateBytes <= 0 || handshakeTimeout.isNegative() || handshakeTimeout.isZero() || maxStreams < 0
+                || maxDiskBlocks < 0) {
             throw new IllegalArgumentException("receive limits must be positive: " + this);
         }
     }
 
-    /** The limits above with the default {@link #maxStreams()} ({@value #DEFAULT_MAX_STREAMS}). */
+    /**
+     * The limits above with the default {@link #maxStreams()} ({@value #DEFAULT_MAX_STREAMS}) and
+     * {@link #maxDiskBlocks()}.
+     */
     public ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegions, int maxVcpus, int maxDevices,
                          long maxStateBytes, Duration handshakeTimeout) {
         this(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes, handshakeTimeout,
                 DEFAULT_MAX_STREAMS);
     }
 
+    /** The limits above with the default {@link #maxDiskBlocks()}. */
+    public ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegions, int maxVcpus, int maxDevices,
+                         long maxStateBytes, Duration handshakeTimeout, int maxStreams) {
+        this(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes, handshakeTimeout,
+                maxStreams, DEFAULT_MAX_DISK_BLOCKS);
+    }
+
     /** @return these limits with {@code bytes} as the largest guest RAM */
     public ReceiveLimits withMaxMemoryBytes(long bytes) {
         return new ReceiveLimits(bytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
-                handshakeTimeout, maxStreams);
+                handshakeTimeout, maxStreams, maxDiskBlocks);
     }
 
     /** @return these limits with {@code pages} as the largest page span */
     public ReceiveLimits withMaxPageSpan(long pages) {
         return new ReceiveLimits(maxMemoryBytes, pages, maxRegions, maxVcpus, maxDevices, maxStateBytes,
-                handshakeTimeout, maxStreams);
+                handshakeTimeout, maxStreams, maxDiskBlocks);
     }
 
     /** @return these limits with {@code bytes} as the most state buffered */
     public ReceiveLimits withMaxStateBytes(long bytes) {
         return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, bytes,
-                handshakeTimeout, maxStreams);
+                handshakeTimeout, maxStreams, maxDiskBlocks);
     }
 
     /** @return these limits with {@code timeout} as the handshake deadline */
     public ReceiveLimits withHandshakeTimeout(Duration timeout) {
         return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
-                timeout, maxStreams);
+                timeout, maxStreams, maxDiskBlocks);
     }
 
     /** @return these limits with {@code streams} as the most data connections a source may open */
     public ReceiveLimits withMaxStreams(int streams) {
         return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
-                handshakeTimeout, streams);
+                handshakeTimeout, streams, maxDiskBlocks);
+    }
+
+    /** @return these limits with {@code blocks} as the most disk blocks, over all disks */
+    public ReceiveLimits withMaxDiskBlocks(long blocks) {
+        return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
+                handshakeTimeout, maxStreams, blocks);
     }
 }

@@ -42,6 +42,8 @@ final class SetupChecks {
         limit("memory regions", layout.regions().size(), limits.maxRegions(), "maxRegions");
         limit("vCPUs", d.vcpuCount(), limits.maxVcpus(), "maxVcpus");
         limit("devices", d.deviceIds().size(), limits.maxDevices(), "maxDevices");
+        limit("disk blocks", d.disks().stream().mapToLong(io.livemig.spi.DiskDescriptor::blockCount).sum(),
+                limits.maxDiskBlocks(), "maxDiskBlocks");
         long rawBatchBytes = Wire.MIN_FRAME_BYTES + Wire.PAGES_HEADER_BYTES
                 + (long) setup.batchPages() * (layout.pageSizeBytes() + Wire.PAGE_ENTRY_BYTES);
         if (rawBatchBytes > frameLimitBytes) {
