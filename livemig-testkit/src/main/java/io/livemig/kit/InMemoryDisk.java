@@ -2,6 +2,7 @@ package io.livemig.kit;
 
 import io.livemig.kit.internal.BlockChangeLog;
 import io.livemig.spi.BlockTracker;
+import io.livemig.spi.Disk;
 import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.DiskSink;
 import io.livemig.spi.DiskSource;
@@ -51,7 +52,7 @@ import java.util.concurrent.ConcurrentSkipListMap;
  * whole, as it was before or after a concurrent write; a block's bytes and its tracking bits are
  * updated under one lock, so a {@link #copy()} sees them as one.
  */
-public final class InMemoryDisk implements DiskSource, DiskSink {
+public final class InMemoryDisk implements Disk {
 
     private static final Runnable NOTHING_DUE = () -> { };
 

@@ -53,8 +53,6 @@ import java.util.function.Consumer;
  * <p>A new VM is paused; {@link VcpuControl#resume() vcpus().resume()} (or {@link #start()})
  * starts the guest. Thread-safe. {@link #close()} stops the vCPU threads and is idempotent.
  */
-// "unchecked": KitVm's disks() is raw List, the one type that implements both interfaces' disks().
-@SuppressWarnings("unchecked")
 public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTarget {
 
     /** Gives every vCPU the loaded workload (no lambda inside: this runs in the switchover's downtime). */

@@ -112,19 +112,16 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
     }
 
     /**
-     * The disks, as both interfaces want them. (The raw type is the one return type that can
-     * implement both {@code MigratableVm.disks()}, a {@code List<DiskSource>}, and
-     * {@code MigrationTarget.disks()}, a {@code List<DiskSink>}; {@link #inMemoryDisks()} is the
-     * same list, typed.)
+     * The disks, as both {@code MigratableVm.disks()} and {@code MigrationTarget.disks()} want them:
+     * each {@link InMemoryDisk} is a {@link io.livemig.spi.Disk}, both a source and a sink.
      *
-     * @return the disks, {@link InMemoryDisk}s, in the order of {@link VmDescriptor#disks()}
+     * @return the disks in the order of {@link VmDescriptor#disks()}; empty for a VM without disks
      */
-    @SuppressWarnings("rawtypes")
-    public List disks() {
+    public List<InMemoryDisk> disks() {
         return parts().disks();
     }
 
-    /** @return the disks in the order of {@link VmDescriptor#disks()}; empty for a VM without disks */
+    /** @return the disks in the order of {@link VmDescriptor#disks()}, as {@link #disks()} */
     public List<InMemoryDisk> inMemoryDisks() {
         return parts().disks();
     }

@@ -59,8 +59,6 @@ import java.util.OptionalDouble;
  *
  * <p>Thread-safe: every operation is guarded by {@code this}.
  */
-// "unchecked": KitVm's disks() is raw List, the one type that implements both interfaces' disks().
-@SuppressWarnings("unchecked")
 public final class SimulatedVm extends KitVm implements MigratableVm, MigrationTarget {
 
     /** The vCPU state format of simulated VMs. */
