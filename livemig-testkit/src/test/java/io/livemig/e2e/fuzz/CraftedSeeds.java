@@ -82,7 +82,8 @@ final class CraftedSeeds {
         long all = WellFormedFrames.ALL_ENCODINGS;
         seed("crafted-hello-without-zero", 0, w -> w.frame(hello(all & ~bit(PageEncoding.ZERO))));
         seed("crafted-hello-without-raw", 0, w -> w.frame(hello(bit(PageEncoding.ZERO))));
-        seed("crafted-hello-of-version-4", 0, w -> w.frame(hello(4, 4, all, HandshakeFrames.Purpose.NEW, false)));
+        seed("crafted-hello-of-a-later-version", 0, w -> w.frame(hello(Wire.VERSION + 1, Wire.VERSION + 1, all,
+                HandshakeFrames.Purpose.NEW, false)));
         seed("crafted-hello-to-recover", 0, w -> w.frame(hello(Wire.VERSION, Wire.VERSION, all,
                 HandshakeFrames.Purpose.RECOVER, false)));
         seed("crafted-hello-to-settle", 0, w -> w.frame(hello(Wire.VERSION, Wire.VERSION, all,

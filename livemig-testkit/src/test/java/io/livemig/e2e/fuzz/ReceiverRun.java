@@ -44,7 +44,8 @@ final class ReceiverRun {
      * Small limits, so that no input makes a run allocate more than a few MiB: 1 MiB of RAM, a
      * span of 4096 pages, 8 regions, 4 vCPUs, 4 devices, 64 KiB of state.
      */
-    static final ReceiveLimits LIMITS = new ReceiveLimits(1 << 20, 1 << 12, 8, 4, 4, 64 << 10, Duration.ofSeconds(5));
+    static final ReceiveLimits LIMITS = new ReceiveLimits(1 << 20, 1 << 12, 8, 4, 4, 64 << 10, Duration.ofSeconds(5))
+            .withMaxDiskBlocks(1 << 12);
     /** Far more than any run takes (milliseconds): past it, the run is a hang. */
     static final Duration RUN_LIMIT = Duration.ofSeconds(20);
 
@@ -108,8 +109,12 @@ final class ReceiverRun {
 
     private InMemoryVm create(VmDescriptor descriptor) {
         targetsMade.incrementAndGet();
-        InMemoryVm vm = InMemoryVm.builder().layout(descriptor.memoryLayout()).vcpus(descriptor.vcpuCount())
-                .onResume(resumed -> resumes.incrementAndGet()).build();
+        InMemoryVm.Builder b = InMemoryVm.builder().layout(descriptor.memoryLayout()).vcpus(descriptor.vcpuCount())
+                .onResume(resumed -> resumes.incrementAndGet());
+        for (io.livemig.spi.DiskDescriptor disk : descriptor.disks()) {
+            b.disk(new io.livemig.kit.InMemoryDisk(disk));
+        }
+        InMemoryVm vm = b.build();
         target.set(vm);
         return vm;
     }

@@ -55,7 +55,10 @@ final class RecordedSeeds {
     /** Migrates a fresh VM with {@code strategy} and returns the forward stream as a script. */
     static byte[] record(Strategy strategy) throws Exception {
         Workload guest = new Workload(WorkloadPattern.HOTCOLD, 16 * 4096L, 2L << 20, 64, 7);
-        try (InMemoryVm vm = InMemoryVm.builder().memoryBytes(32 * 4096L).prefill(0.25).workload(guest).build()) {
+        // A small disk written while the VM runs, so that the seeds carry the disk frames too.
+        Workload disk = new Workload(WorkloadPattern.RANDOM, 0, 256L << 10, 4096, 3);
+        try (InMemoryVm vm = InMemoryVm.builder().memoryBytes(32 * 4096L).prefill(0.25).workload(guest)
+                .disk("vda", 16 * 4096L, 4096).diskWorkload(disk).build()) {
             vm.start();
             // Slow enough that pre-copy needs more than one round while the guest writes.
             InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(2L << 20, Duration.ZERO),
@@ -63,8 +66,8 @@ final class RecordedSeeds {
             Recording recording = new Recording(pair.source());
             CompletableFuture<ReceivedMigration> destination = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return LiveMigration.receive(pair.destination(), d -> InMemoryVm.builder()
-                            .layout(d.memoryLayout()).vcpus(d.vcpuCount()).build(), MigrationOptions.defaults());
+                    return LiveMigration.receive(pair.destination(), d -> InMemoryVm.builder().buildTarget(d),
+                            MigrationOptions.defaults());
                 } catch (MigrationException e) {
                     throw new CompletionException(e);
                 }
