@@ -197,10 +197,11 @@ final class DiskCli {
         try (FileChannel channel = FileChannel.open(file)) {
             ByteBuffer b = ByteBuffer.allocate(BLOCK);
             readFully(channel, b, block * BLOCK);
-            return b.flip();
+            return b;
         }
     }
 
+    /** Fills {@code into} from {@code position} and flips it. */
     private static void readFully(FileChannel channel, ByteBuffer into, long position) throws IOException {
         long at = position;
         while (into.hasRemaining()) {
