@@ -91,21 +91,13 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
     /**
      * The disk, as both sides see it: on a source, the image the guest writes (tracked block by
      * block, a {@link DiskSource}); on a target, the image the migration fills and the guest then
-     * uses (a {@link DiskSink}). The raw type is the one return type that implements both
-     * {@code MigratableVm.disks()} and {@code MigrationTarget.disks()}; {@link #diskImage()} is
-     * the same image, typed.
+     * uses (a {@link DiskSink}). Owned by the VMM.
      *
      * @return the VM's one disk image, or none
      */
     @Override
-    @SuppressWarnings("rawtypes")
-    public List disks() {
+    public List<RawImage> disks() {
         return image == null ? List.of() : List.of(image);
-    }
-
-    /** @return the disk image the VMM serves, if it has a disk; owned by the VMM */
-    public Optional<RawImage> diskImage() {
-        return Optional.ofNullable(image);
     }
 
     /**
