@@ -8,13 +8,17 @@ import io.livemig.api.MigrationSecret;
 import io.livemig.api.Strategy;
 import io.livemig.channel.Channel;
 import io.livemig.channel.ChannelListener;
+import io.livemig.disk.RawImage;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.kvm.DirtierParams;
 import io.livemig.kvm.GuestBuilder;
 import io.livemig.kvm.Kvm;
 import io.livemig.kvm.KvmGuest;
+import io.livemig.kvm.KvmProvider;
 import io.livemig.kvm.MicroVmm;
+import io.livemig.kvm.VirtioBlk;
+import io.livemig.spi.VmDescriptor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -88,6 +92,11 @@ final class KvmCommand {
             int end = tail.indexOf('\n', ok);
             m.put("lastSelfCheck", tail.substring(ok, end < 0 ? tail.length() : end));
         }
+        int diskOk = tail.lastIndexOf("disk ok ");
+        if (diskOk >= 0) {
+            int end = tail.indexOf('\n', diskOk);
+            m.put("lastDiskCheck", tail.substring(diskOk, end < 0 ? tail.length() : end));
+        }
         if (vmm.stopReason() != null) {
             m.put("guestStopReason", vmm.stopReason());
         }
@@ -123,10 +132,24 @@ final class KvmCommand {
         @Option(names = "--working-set", description = "dirtier: bytes of RAM it writes, from the base (default: the rest)")
         SizeArg workingSet;
 
-        @Option(names = "--working-set-base", defaultValue = "4M",
+        @Option(names = "--working-set-base",
                 description = "dirtier: where the working set starts, counted in RAM without the hole (3G is 4G's "
-                        + "address), from 4M (default ${DEFAULT-VALUE})")
+                        + "address), from 4M (default: 4M; with --disk, just past the guest's disk bookkeeping)")
         SizeArg workingSetBase;
+
+        @Option(names = "--disk", description = "give the guest a virtio disk: this raw image (its change log beside it, "
+                + "FILE.dsync), created sparse with --disk-size; the dirtier, which checks every block against what it "
+                + "wrote since boot, needs a new file")
+        Path disk;
+
+        @Option(names = "--disk-size", defaultValue = "1G",
+                description = "with --disk, the size of a new image; an existing image keeps its own (default ${DEFAULT-VALUE})")
+        SizeArg diskSize;
+
+        @Option(names = "--disk-rate", defaultValue = "20M",
+                description = "dirtier with --disk: bytes per second it writes to the disk in 4 KiB blocks, 0 for none; "
+                        + "it reads the whole disk back at each self-check (default ${DEFAULT-VALUE})")
+        SizeArg diskRate;
 
         @Option(names = "--pattern", defaultValue = "random",
                 description = "dirtier: random or sequential (default ${DEFAULT-VALUE})")
@@ -209,19 +232,42 @@ final class KvmCommand {
             }
             requireKvm();
             PrintStream err = System.err;
-            Path image = guest.equals("dirtier") ? GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest"))
-                    : Path.of(guest);
-            try (MicroVmm vmm = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build()) {
+            boolean dirtier = guest.equals("dirtier");
+            if (dirtier && disk != null && Files.exists(disk)) {
+                return usageError("livemig kvm run", "the dirtier checks its disk against what it wrote since boot, so "
+                        + "--disk must name a new file; " + disk + " exists", json);
+            }
+            Path image = dirtier ? GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest")) : Path.of(guest);
+            OutputStream consoleOut = console(console);
+            RawImage diskImage;
+            try {
+                diskImage = disk == null ? null : RawImage.open(disk, "vda", Files.exists(disk) ? 0 : diskSize.bytes());
+            } catch (java.io.IOException | RuntimeException e) {
+                if (consoleOut != null) {
+                    consoleOut.close();
+                }
+                throw e;
+            }
+            try (MicroVmm vmm = MicroVmm.builder().memoryBytes(memory.bytes()).console(consoleOut)
+                    .disk(diskImage).build()) {
                 vmm.loadMultiboot(Files.readAllBytes(image));
-                if (guest.equals("dirtier")) {
-                    long base = workingSetBase.bytes();
+                if (dirtier) {
+                    long diskBytes = diskImage == null ? 0 : diskImage.descriptor().sizeBytes();
+                    long base = workingSetBase != null ? workingSetBase.bytes()
+                            : diskImage == null ? 4L << 20 : DirtierParams.diskAreaEnd(diskBytes);
                     long ws = workingSet != null ? workingSet.bytes() : memory.bytes() - base;
-                    new DirtierParams(base, ws, bytesPerWrite, !pattern.equalsIgnoreCase("sequential"),
-                            dirtyRate.bytes(), 500, 2000, 7).writeTo(vmm.vm(), vmm.vcpus().get(0).tscKhz());
+                    DirtierParams params = new DirtierParams(base, ws, bytesPerWrite,
+                            !pattern.equalsIgnoreCase("sequential"), dirtyRate.bytes(), 500, 2000, 7);
+                    if (diskImage != null) {
+                        params = params.withDisk(new DirtierParams.Disk(VirtioBlk.MMIO_BASE, diskBytes, diskRate.bytes()));
+                    }
+                    params.writeTo(vmm.vm(), vmm.vcpus().get(0).tscKhz());
                 }
                 vmm.start();
                 vmm.resume();
-                err.printf("livemig kvm run: %s guest with %s of RAM is running%n", guest, memory);
+                err.printf("livemig kvm run: %s guest with %s of RAM%s is running%n", guest, memory,
+                        diskImage == null ? "" : " and a " + new SizeArg(diskImage.descriptor().sizeBytes()) + " disk ("
+                                + disk + ")");
                 if (migrateTo == null) {
                     MicroVmm.RunState state = vmm.awaitStop(runFor);
                     vmm.pause();
@@ -315,6 +361,11 @@ final class KvmCommand {
         @Option(names = "--console", description = "write the guest's console (port 0xE9) to this file")
         Path console;
 
+        @Option(names = "--disk", description = "the image the source's disk is received into (needed if the source "
+                + "has one): created sparse with the source disk's size; an existing file is a stale replica, never "
+                + "truncated, brought up to date by sending only what differs, and must have the source disk's size")
+        Path disk;
+
         @Option(names = "--run-after", defaultValue = "5s",
                 description = "after the switchover, run the guest this long, then report (default ${DEFAULT-VALUE})")
         Duration runAfter;
@@ -368,6 +419,22 @@ final class KvmCommand {
             }
         }
 
+        /** The VM for a source with a disk, which needs the disk's size: made when the source announces it. */
+        private MicroVmm withDisk(VmDescriptor d) throws java.io.IOException {
+            if (disk == null) {
+                throw new IllegalArgumentException("the source VM has disk " + d.disks().get(0).id() + " ("
+                        + d.disks().get(0).sizeBytes() + " bytes): start this side with --disk FILE");
+            }
+            if (d.disks().size() != 1) {
+                throw new IllegalArgumentException("a KVM guest here holds one disk, the source has " + d.disks());
+            }
+            RawImage image = KvmProvider.openTargetImage(disk, d.disks().get(0));
+            System.err.printf("livemig kvm receive: disk %s into %s (%s)%n", d.disks().get(0).id(), disk,
+                    image.wasCreated() ? "new" : "existing: a stale replica");
+            return MicroVmm.builder().memoryBytes(memory.bytes()).vcpus(d.vcpuCount()).console(console(console))
+                    .disk(image).build();
+        }
+
         private int receive(MicroVmm prepared, MicroVmm[] created, PrintStream err, Optional<SSLContext> tls,
                             Optional<MigrationSecret> secret) throws Exception {
             try (ChannelListener listener = Transports.listen(address(listen), tls, security.tlsPeerName)) {
@@ -386,7 +453,13 @@ final class KvmCommand {
                             throw new IllegalArgumentException("the source announces " + d.memoryLayout().memoryBytes()
                                     + " bytes of RAM; this side was started with --mem " + memory.bytes());
                         }
-                        if (prepared.vcpus().size() == d.vcpuCount()) {
+                        if (d.disks().isEmpty() && disk != null) {
+                            throw new IllegalArgumentException("this side was started with --disk " + disk
+                                    + ", but the source VM has no disk");
+                        }
+                        if (!d.disks().isEmpty()) {
+                            created[0] = withDisk(d);
+                        } else if (prepared.vcpus().size() == d.vcpuCount()) {
                             created[0] = prepared;
                         } else {
                             created[0] = MicroVmm.builder().memoryBytes(memory.bytes()).vcpus(d.vcpuCount())
