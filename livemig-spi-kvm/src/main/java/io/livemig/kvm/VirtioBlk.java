@@ -229,7 +229,7 @@ public final class VirtioBlk implements MigratableDevice {
                 if (readable < HEADER_BYTES) {
                     status = S_IOERR;
                 } else {
-                    gather(c, 0, HEADER_BYTES, headerSegment);
+                    gatherHeader(c);
                     int type = headerSegment.get(U32, 0);
                     long sector = headerSegment.get(U64, 8);
                     long out = readable - HEADER_BYTES;
@@ -283,19 +283,15 @@ public final class VirtioBlk implements MigratableDevice {
             return bytes % SECTOR_BYTES == 0 && sector >= 0 && sector <= sectors && bytes / SECTOR_BYTES <= sectors - sector;
         }
 
-        /** Copies {@code bytes} of the readable stream, from its start, into {@code to}. */
-        private void gather(Virtqueue.Chain c, long skip, long bytes, MemorySegment to) {
+        /** Copies the first {@value #HEADER_BYTES} bytes of the readable stream into {@link #headerSegment}. */
+        private void gatherHeader(Virtqueue.Chain c) {
             long done = 0;
-            long position = 0;
-            for (int i = 0; i < c.firstWritable && done < bytes; i++) {
-                long length = Integer.toUnsignedLong(c.length[i]);
-                long from = Math.max(skip + done - position, 0);
-                if (from < length) {
-                    long n = Math.min(length - from, bytes - done);
-                    MemorySegment.copy(ram.slice(c.address[i] + from, n), 0, to, done, n);
+            for (int i = 0; i < c.firstWritable && done < HEADER_BYTES; i++) {
+                long n = Math.min(Integer.toUnsignedLong(c.length[i]), HEADER_BYTES - done);
+                if (n > 0) {
+                    MemorySegment.copy(ram.slice(c.address[i], n), 0, headerSegment, done, n);
                     done += n;
                 }
-                position += length;
             }
         }
 
