@@ -1,6 +1,7 @@
 package io.livemig.kit;
 
 import io.livemig.spi.DemandPaging;
+import io.livemig.spi.DiskSink;
 import io.livemig.spi.MemorySink;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigrationTarget;
@@ -52,6 +53,11 @@ public final class ResumeHookTarget<T extends MigrationTarget> implements Migrat
     @Override
     public MemorySink memory() {
         return target.memory();
+    }
+
+    @Override
+    public List<? extends DiskSink> disks() {
+        return target.disks();
     }
 
     @Override

@@ -349,7 +349,6 @@ final class DiskCommand {
             } catch (IOException | RuntimeException e) {
                 return printer.fail("cannot open " + image + ": " + oneLine(e), image);
             }
-            CreatedImageSink sink = new CreatedImageSink(disk);
             MigrationOptions options = MigrationOptions.builder().secret(secret.orElse(null)).build();
             DiskSyncReport report = null;
             String failure = null;
@@ -360,7 +359,7 @@ final class DiskCommand {
                         tls.isPresent() ? " (mutual TLS)" : " (--insecure: plain TCP)");
                 err.flush();
                 try (Channel channel = listener.accept(acceptTimeout)) {
-                    report = DiskSync.receive(sink, channel, options);
+                    report = DiskSync.receive(disk, channel, options);
                 }
             } catch (MigrationException | IOException | RuntimeException e) {
                 failure = oneLine(e);
@@ -372,7 +371,7 @@ final class DiskCommand {
                 }
             }
             if (failure != null) {
-                if (disk.wasCreated() && sink.startsEmpty()) {
+                if (disk.startsEmpty()) {
                     deleteCreated(printer);
                 }
                 return printer.fail(failure, image);

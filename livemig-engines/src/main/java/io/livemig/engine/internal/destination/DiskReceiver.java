@@ -110,7 +110,7 @@ final class DiskReceiver {
                     offer.generation());
         }
         link.send(new DiskFrames.DiskPlan(modes));
-        int perFrame = Math.min(DiskFrames.MAX_DIGESTS,
+        int perFrame = Math.min(DiskFrames.RETURN_DIGESTS,
                 (link.maxFrameBytes() - Wire.MIN_FRAME_BYTES - DiskFrames.DIGESTS_HEADER_BYTES) / 8);
         for (int i = 0; i < disks.size(); i++) {
             Mode mode = modes.get(i);

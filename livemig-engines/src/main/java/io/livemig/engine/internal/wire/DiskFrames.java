@@ -46,6 +46,11 @@ public final class DiskFrames {
     public static final int DIGESTS_HEADER_BYTES = 2 + 2 + 8 + 4;
     /** Most digests in one DISK_DIGESTS or DISK_VERIFY frame. */
     public static final int MAX_DIGESTS = 1 << 16;
+    /**
+     * Most digests a destination puts in one DISK_DIGESTS: 4096 (a 32 KiB frame), so that the frame
+     * fits the 64 KiB a source reads return-path frames with.
+     */
+    public static final int RETURN_DIGESTS = 1 << 12;
     /** Most blocks of one disk that verification covers (2^27: 512 GiB of 4 KiB blocks); larger disks are not verified. */
     public static final int MAX_VERIFIED_BLOCKS = 1 << 27;
     /** Longest generation name. */
