@@ -73,6 +73,7 @@ public final class MigrationOptions {
     private final ReceiveLimits receiveLimits;
     private final VmExpectation expectation;
     private final Duration recoveryWindow;
+    private final DiskCopyMode diskCopyMode;
 
     private MigrationOptions(Builder b) {
         this.strategy = b.strategy;
@@ -100,6 +101,7 @@ public final class MigrationOptions {
         this.receiveLimits = b.receiveLimits;
         this.expectation = b.expectation;
         this.recoveryWindow = b.recoveryWindow;
+        this.diskCopyMode = b.diskCopyMode;
     }
 
     /** @return a builder with every default */
@@ -291,6 +293,11 @@ public final class MigrationOptions {
         return recoveryWindow;
     }
 
+    /** @return how disks are copied while the VM runs; default {@link DiskCopyMode#BACKGROUND} */
+    public DiskCopyMode diskCopyMode() {
+        return diskCopyMode;
+    }
+
     @Override
     public String toString() {
         return "MigrationOptions[strategy=" + strategy + ", downtimeLimit=" + downtimeLimit
@@ -302,7 +309,8 @@ public final class MigrationOptions {
                 + ", xbzrleCacheBytes=" + xbzrleCacheBytes + ", zstdLevel=" + zstdLevel + ", encoderThreads="
                 + encoderThreads + ", streams=" + streams + ", secret=" + (secret == null ? "none" : "set")
                 + ", receiveLimits=" + receiveLimits
-                + ", expectation=" + expectation + ", recoveryWindow=" + recoveryWindow + "]";
+                + ", expectation=" + expectation + ", recoveryWindow=" + recoveryWindow
+                + ", diskCopyMode=" + diskCopyMode + "]";
     }
 
     /** Builds {@link MigrationOptions}. Not thread-safe; every setter validates at once. */
@@ -332,6 +340,7 @@ public final class MigrationOptions {
         private ReceiveLimits receiveLimits = ReceiveLimits.DEFAULTS;
         private VmExpectation expectation = VmExpectation.ANY;
         private Duration recoveryWindow = DEFAULT_RECOVERY_WINDOW;
+        private DiskCopyMode diskCopyMode = DiskCopyMode.BACKGROUND;
 
         private Builder() {
         }
@@ -362,6 +371,7 @@ public final class MigrationOptions {
             receiveLimits = o.receiveLimits;
             expectation = o.expectation;
             recoveryWindow = o.recoveryWindow;
+            diskCopyMode = o.diskCopyMode;
         }
 
         /** @param strategy the strategy @return this */
@@ -566,6 +576,12 @@ public final class MigrationOptions {
         /** @param window how long to keep trying for a new channel after a break, positive @return this */
         public Builder recoveryWindow(Duration window) {
             this.recoveryWindow = positive(window, "recoveryWindow");
+            return this;
+        }
+
+        /** @param mode how disks are copied while the VM runs @return this */
+        public Builder diskCopyMode(DiskCopyMode mode) {
+            this.diskCopyMode = Objects.requireNonNull(mode, "mode");
             return this;
         }
 

@@ -42,6 +42,14 @@ public interface DiskSource {
     Optional<BlockTracker> tracker();
 
     /**
+     * @return synchronous mirroring of this disk's writes, for the write-blocking copy mode; empty
+     *         by default, and such a disk is copied in the background mode only
+     */
+    default Optional<WriteMirror> writeMirror() {
+        return Optional.empty();
+    }
+
+    /**
      * Waits until every request the guest submitted to this disk so far has completed, its data
      * in the backend. The engine calls it once the vCPUs are paused and before it collects the
      * last written blocks and saves device state, so that no write is in flight at the switchover.

@@ -10,6 +10,7 @@ import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.DiskSink;
 import io.livemig.spi.DiskSource;
 import io.livemig.spi.VmOperationException;
+import io.livemig.spi.WriteMirror;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.BufferOverflowException;
@@ -109,6 +110,10 @@ public final class RawImage implements Disk, AutoCloseable {
     private final ReentrantReadWriteLock lock;
     /** Set under the write lock; read without it by flush to fail early. */
     private volatile boolean closed;
+    /** Whether anything was written since the open. */
+    private volatile boolean written;
+    /** Where writes are mirrored in the write-blocking copy mode, or null. Guarded by the write lock. */
+    private WriteMirror.Listener mirrorListener;
 
     private RawImage(Path path, DiskDescriptor descriptor, boolean created, FileChannel image, ChangeLog log,
                      ReentrantReadWriteLock lock) {
@@ -234,6 +239,16 @@ public final class RawImage implements Disk, AutoCloseable {
         return created;
     }
 
+    /**
+     * @return true while every block reads zero for certain: the image was created by this
+     *         {@link #open} and nothing was written to it since (a migration then neither digests it
+     *         nor sends it zero blocks)
+     */
+    @Override
+    public boolean startsEmpty() {
+        return created && !written;
+    }
+
     /** @return the disk's id, size and block size */
     @Override
     public DiskDescriptor descriptor() {
@@ -281,20 +296,79 @@ public final class RawImage implements Disk, AutoCloseable {
         }
         long firstBlock = offsetBytes / descriptor.blockSizeBytes();
         long lastBlock = (offsetBytes + length - 1) / descriptor.blockSizeBytes();
+        WriteMirror.Listener mirrored;
+        long ticket = 0;
         lock.writeLock().lock();
         try {
             checkOpen();
+            written = true;
             tracker.beforeWrite(firstBlock, lastBlock);
             try {
                 writeFully(offsetBytes, source);
-            } finally {
-                // Even after a failed write: part of it may have reached the file.
+            } catch (RuntimeException e) {
+                // Part of it may have reached the file.
                 tracker.afterWrite(firstBlock, lastBlock);
+                throw e;
+            }
+            mirrored = mirrorListener;
+            if (mirrored == null) {
+                tracker.afterWrite(firstBlock, lastBlock);
+            } else {
+                // The touched blocks, whole, as they are now: the mirror sends them in this order.
+                int blocks = (int) (lastBlock - firstBlock + 1);
+                ByteBuffer whole = ByteBuffer.allocate(blocks * descriptor.blockSizeBytes());
+                readFully(firstBlock * descriptor.blockSizeBytes(), whole);
+                ticket = mirrored.written(firstBlock, blocks, whole.flip());
             }
         } finally {
             lock.writeLock().unlock();
         }
+        if (mirrored != null) {
+            try {
+                // Write-blocking: the guest's write completes once the destination has it on its way.
+                mirrored.awaitSent(ticket);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
+
+    /**
+     * Mirroring of this image's writes, for the write-blocking copy mode: while it runs, each
+     * {@link #write} hands the blocks it touched to the listener (inside the write lock, in write
+     * order) instead of the live set, and returns once the listener let it go. The change log
+     * records the writes as always.
+     */
+    @Override
+    public Optional<WriteMirror> writeMirror() {
+        return Optional.of(mirror);
+    }
+
+    private final WriteMirror mirror = new WriteMirror() {
+        @Override
+        public void start(Listener listener) {
+            Objects.requireNonNull(listener, "listener");
+            lock.writeLock().lock();
+            try {
+                if (mirrorListener != null) {
+                    throw new IllegalStateException("image " + path + " is mirrored already");
+                }
+                mirrorListener = listener;
+            } finally {
+                lock.writeLock().unlock();
+            }
+        }
+
+        @Override
+        public void stop() {
+            lock.writeLock().lock();
+            try {
+                mirrorListener = null;
+            } finally {
+                lock.writeLock().unlock();
+            }
+        }
+    };
 
     /**
      * Makes everything written so far durable: the change log first (so no block is on disk
@@ -368,6 +442,7 @@ public final class RawImage implements Disk, AutoCloseable {
         lock.writeLock().lock();
         try {
             checkOpen();
+            written = true;
             writeFully(firstBlock * descriptor.blockSizeBytes(), source);
         } finally {
             lock.writeLock().unlock();

@@ -7,6 +7,7 @@ import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.DiskSink;
 import io.livemig.spi.DiskSource;
 import io.livemig.spi.PageSet;
+import io.livemig.spi.WriteMirror;
 
 import java.nio.BufferOverflowException;
 import java.nio.ByteBuffer;
@@ -58,6 +59,8 @@ public final class InMemoryDisk implements Disk {
 
     private final DiskDescriptor descriptor;
     private final int blockSize;
+    /** Where writes are mirrored in the write-blocking copy mode, or null. Guarded by {@code changes}. */
+    private WriteMirror.Listener mirrorListener;
     /** Non-zero blocks by number; the arrays are never modified once stored. */
     private final ConcurrentSkipListMap<Long, byte[]> blocks;
     /** Tracking bits; also the lock under which a block is stored with its bits. */
@@ -209,12 +212,57 @@ public final class InMemoryDisk implements Disk {
      * For the kit's guests.
      */
     void writeOwned(long block, byte[] blockBytes) {
+        WriteMirror.Listener mirrored;
+        long ticket = 0;
         synchronized (changes) {
             store(block, blockBytes);
             writeCount++;
-            changes.recordWrite(block);
+            mirrored = mirrorListener;
+            if (mirrored == null) {
+                changes.recordWrite(block);
+            } else {
+                changes.recordMirroredWrite(block);
+                ticket = mirrored.written(block, 1, ByteBuffer.wrap(blockBytes));
+            }
+        }
+        if (mirrored != null) {
+            try {
+                // Write-blocking: the write completes once the mirror sent it.
+                mirrored.awaitSent(ticket);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
+
+    /**
+     * Mirroring for the write-blocking copy mode: while it runs, each write is handed to the
+     * listener (in write order) instead of the live set, and completes once the listener let it go.
+     */
+    @Override
+    public Optional<WriteMirror> writeMirror() {
+        return Optional.of(mirror);
+    }
+
+    private final WriteMirror mirror = new WriteMirror() {
+        @Override
+        public void start(Listener listener) {
+            Objects.requireNonNull(listener, "listener");
+            synchronized (changes) {
+                if (mirrorListener != null) {
+                    throw new IllegalStateException("disk " + descriptor.id() + " is mirrored already");
+                }
+                mirrorListener = listener;
+            }
+        }
+
+        @Override
+        public void stop() {
+            synchronized (changes) {
+                mirrorListener = null;
+            }
+        }
+    };
 
     /**
      * @param block a block number

@@ -75,6 +75,14 @@ public final class BlockChangeLog {
         }
     }
 
+    /**
+     * Records a write that the disk mirrored (the write-blocking copy mode): in the change log only,
+     * since it travels as it happens; it leaves the log when the engine confirms it.
+     */
+    public synchronized void recordMirroredWrite(long block) {
+        log.add(block);
+    }
+
     /** @see BlockTracker#start() */
     public synchronized void start() {
         live.clear();

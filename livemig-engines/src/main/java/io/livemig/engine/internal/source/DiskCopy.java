@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.api.DiskCopyMode;
 import io.livemig.api.DiskStats;
 import io.livemig.api.MigrationException;
 import io.livemig.api.ProtocolException;
@@ -50,8 +51,13 @@ final class DiskCopy {
 
 
     private final List<Disk> disks = new ArrayList<>();
+    private final List<? extends DiskSource> sources;
     private final SourceLink link;
     private final TimeSource time;
+    private final DiskCopyMode mode;
+    private int frameLimitBytes;
+    /** The write-blocking mode's sender, once mirroring began; null before (and in the background mode). */
+    private DiskMirror mirror;
     private FrameWriter writer;
     private ByteBuffer scratch;
     private long flushSequence;
@@ -60,10 +66,14 @@ final class DiskCopy {
     /**
      * @param sources  the VM's disks
      * @param strategy the strategy: every live one needs a tracker on every disk
+     * @param mode     how disks are copied while the VM runs
      * @param link     the link to the destination
      * @throws IllegalArgumentException if a disk without change tracking would be copied live
      */
-    DiskCopy(List<? extends DiskSource> sources, Strategy strategy, SourceLink link, TimeSource time) {
+    DiskCopy(List<? extends DiskSource> sources, Strategy strategy, DiskCopyMode mode, SourceLink link,
+             TimeSource time) {
+        this.sources = sources;
+        this.mode = mode;
         this.link = link;
         this.time = time;
         for (int i = 0; i < sources.size(); i++) {
@@ -149,6 +159,7 @@ final class DiskCopy {
      * @param frameLimitBytes the agreed frame limit
      */
     void start(int frameLimitBytes) {
+        this.frameLimitBytes = frameLimitBytes;
         writer = new FrameWriter(frameLimitBytes);
         int blockBytes = disks.stream().mapToInt(d -> d.descriptor.blockSizeBytes()).max().orElse(4096);
         int room = frameLimitBytes - Wire.MIN_FRAME_BYTES - DiskFrames.BLOCKS_HEADER_BYTES;
@@ -200,6 +211,9 @@ final class DiskCopy {
         if (!started) {
             throw new IllegalStateException("disk copy not started");
         }
+        if (mirror != null) {
+            return paused ? endMirror() : mirrorRound();
+        }
         long startNanos = time.nanoTime();
         long bytesBefore = link.bytesSent();
         long blocks = 0;
@@ -237,12 +251,89 @@ final class DiskCopy {
             }
             dirtyLeft += d.pending.cardinality() * d.descriptor.blockSizeBytes();
         }
+        // Real time only: in virtual time a second sending thread would make runs differ.
+        if (!paused && mode == DiskCopyMode.WRITE_BLOCKING && time.isWallClock()
+                && disks.stream().allMatch(Disk::canMirror)) {
+            // The first pass is done: from now on writes travel as they happen.
+            dirtyLeft = beginMirror();
+        }
         return new CopyContext.DiskRound(blocks, link.bytesSent() - bytesBefore, time.nanoTime() - startNanos, dirtyLeft);
+    }
+
+    /**
+     * Starts the write-blocking mode: each disk's writes go to the {@link DiskMirror} from now on,
+     * and the blocks written since the last round's read are owed to it, in order after nothing.
+     *
+     * @return the bytes queued
+     */
+    private long beginMirror() {
+        mirror = new DiskMirror(sources, link, frameLimitBytes);
+        for (Disk d : disks) {
+            d.source.writeMirror().orElseThrow().start(mirror.listener(d.index));
+            // Started first: a write from here on is mirrored; one before it is in the live set.
+            d.pending.addAll(d.tracker.collect());
+            mirror.owe(d.index, d.pending);
+            d.pending = new PageSet(d.descriptor.blockCount());
+            d.mirroredBefore = 0;
+        }
+        LOG.debug("disks: write-blocking mode, {} bytes owed", mirror.queuedBytes());
+        return mirror.queuedBytes();
+    }
+
+    /** A live round in the write-blocking mode: the mirror sends; this only reports. */
+    private CopyContext.DiskRound mirrorRound() throws MigrationException {
+        long startNanos = time.nanoTime();
+        // Lets the mirror catch up (at most a second): once the blocks owed from before mirroring
+        // are out, the queue holds no more than the writes in flight, as each waits for its own.
+        mirror.awaitEmptyWithin(1_000_000_000L);
+        long blocks = 0;
+        for (Disk d : disks) {
+            long n = mirror.blocksSent(d.index);
+            d.perRound.add(n - d.mirroredBefore);
+            blocks += n - d.mirroredBefore;
+            d.mirroredBefore = n;
+        }
+        return new CopyContext.DiskRound(blocks, 0, time.nanoTime() - startNanos, mirror.queuedBytes());
+    }
+
+    /**
+     * The last round of the write-blocking mode, the VM paused and its disks drained: sends what the
+     * mirror still holds, stops mirroring, and has everything it sent made durable and confirmed.
+     */
+    private CopyContext.DiskRound endMirror() throws MigrationException {
+        long startNanos = time.nanoTime();
+        for (Disk d : disks) {
+            // Writes that reached the live set after all (none, with a backend that mirrors them).
+            mirror.owe(d.index, d.tracker.collect());
+        }
+        mirror.awaitEmpty();
+        long blocks = 0;
+        for (Disk d : disks) {
+            d.source.writeMirror().orElseThrow().stop();
+            long n = mirror.blocksSent(d.index);
+            d.perRound.add(n - d.mirroredBefore);
+            blocks += n - d.mirroredBefore;
+            d.blocksSent += n;
+        }
+        mirror.close();
+        long sequence = ++flushSequence;
+        link.send(new DiskFrames.DiskFlush(sequence));
+        long acked = link.await(DiskFrames.DiskFlushed.class).message().count();
+        if (acked != sequence) {
+            throw link.protocol(ProtocolException.Kind.UNEXPECTED, "DISK_FLUSHED " + acked + " for DISK_FLUSH " + sequence);
+        }
+        for (Disk d : disks) {
+            // Paused: no write can come between the flush and this.
+            d.tracker.confirm(mirror.sent(d.index));
+            d.tracker.stop();
+        }
+        mirror = null;
+        return new CopyContext.DiskRound(blocks, 0, time.nanoTime() - startNanos, 0);
     }
 
     /** @return bytes of blocks still to send, as the last round left them */
     long dirtyBytes() {
-        long bytes = 0;
+        long bytes = mirror == null ? 0 : mirror.queuedBytes();
         for (Disk d : disks) {
             bytes += d.pending == null ? d.descriptor.sizeBytes() : d.pending.cardinality() * d.descriptor.blockSizeBytes();
         }
@@ -256,8 +347,19 @@ final class DiskCopy {
         }
     }
 
-    /** Stops the trackers after a failure; the change logs keep every unconfirmed block. */
+    /** Stops the trackers (and the mirror) after a failure; the change logs keep every unconfirmed block. */
     void stop() {
+        if (mirror != null) {
+            for (Disk d : disks) {
+                try {
+                    d.source.writeMirror().orElseThrow().stop();
+                } catch (RuntimeException e) {
+                    LOG.warn("could not stop mirroring disk {}", d.id(), e);
+                }
+            }
+            mirror.close();
+            mirror = null;
+        }
         for (Disk d : disks) {
             if (d.tracker != null) {
                 try {
@@ -355,7 +457,8 @@ final class DiskCopy {
         return DATA;
     }
 
-    private static boolean isZero(ByteBuffer b) {
+    /** @return whether every byte between {@code b}'s position and limit is zero */
+    static boolean isZero(ByteBuffer b) {
         int p = b.position();
         int end = b.limit();
         for (; p + 8 <= end; p += 8) {
@@ -388,6 +491,8 @@ final class DiskCopy {
         long unchanged;
         long bytesOnWire;
         final List<Long> perRound = new ArrayList<>();
+        /** Blocks the mirror had sent at the last round's report. */
+        long mirroredBefore;
 
         Disk(int index, DiskSource source, BlockTracker tracker) {
             this.index = index;
@@ -398,6 +503,10 @@ final class DiskCopy {
 
         String id() {
             return descriptor.id();
+        }
+
+        boolean canMirror() {
+            return tracker != null && source.writeMirror().isPresent();
         }
     }
 }

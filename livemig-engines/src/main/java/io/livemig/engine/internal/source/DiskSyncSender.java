@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.api.DiskCopyMode;
 import io.livemig.api.DiskStats;
 import io.livemig.api.DiskSyncReport;
 import io.livemig.api.MigrationException;
@@ -64,7 +65,7 @@ public final class DiskSyncSender {
             link.start();
             int frameLimit = SourceHandshake.greet(link, HandshakeFrames.Purpose.DISK_SYNC,
                     SourceHandshake.newSessionId(), options);
-            copy = new DiskCopy(List.of(disk), Strategy.COLD, link, time);
+            copy = new DiskCopy(List.of(disk), Strategy.COLD, DiskCopyMode.BACKGROUND, link, time);
             link.send(new DiskFrames.DiskSetup(options.verify(), List.of(disk.descriptor()), copy.offers()));
             copy.takePlan();
             context.moveTo(SourceState.LIVE_COPY);

@@ -39,6 +39,11 @@ public final class SourceLink {
     private final TimeSource time;
     /** What return-path frames are checked against: the layout and the disks. */
     private final Message.Context returnContext;
+    /**
+     * Serializes sends: a channel takes one sender at a time, and the disk mirror's thread sends
+     * beside the migration's. Guards the channel's send side, the bandwidth bucket and the counters.
+     */
+    private final java.util.concurrent.locks.ReentrantLock sendLock = new java.util.concurrent.locks.ReentrantLock();
     private final MigrationCounters counters;
     private final TokenBucket bandwidth;
     /** Builds control frames; as large as the agreed frame limit once the handshake agreed one. */
@@ -155,22 +160,30 @@ public final class SourceLink {
         send(control.write(message));
     }
 
-    /** Sends a frame, after waiting as long as the bandwidth limit requires. */
+    /**
+     * Sends a frame, after waiting as long as the bandwidth limit requires. Any thread: frames of
+     * two threads go out whole, one after the other.
+     */
     public void sendPaced(ByteBuffer frame) throws MigrationException {
+        sendLock.lock();
         try {
             bandwidth.acquire(frame.remaining());
+            send(frame);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw context.cancelled("interrupted");
+        } finally {
+            sendLock.unlock();
         }
-        send(frame);
     }
 
-    /** Sends a frame at once. */
+    /** Sends a frame at once. Any thread, as {@link #sendPaced}. */
     public void send(ByteBuffer frame) throws MigrationException {
         int length = frame.remaining();
+        sendLock.lock();
         try {
             channel.send(frame);
+            counters.frame(length);
         } catch (IOException e) {
             Exception rp = returnPath.failure();
             ControlFrames.Abort abort = returnPath.pendingAbort();
@@ -179,8 +192,9 @@ public final class SourceLink {
             }
             throw context.channel("sending to " + channel.peer() + " failed: " + e.getMessage()
                     + (rp != null ? " (return path: " + rp.getMessage() + ")" : ""), e);
+        } finally {
+            sendLock.unlock();
         }
-        counters.frame(length);
     }
 
     /**

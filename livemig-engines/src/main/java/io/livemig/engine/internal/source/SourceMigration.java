@@ -98,7 +98,7 @@ public final class SourceMigration {
         PageSender sender = null;
         ControlFrames.Outcome settled = null;
         try {
-            disks = new DiskCopy(checkedDisks(vm), options.strategy(), link, time);
+            disks = new DiskCopy(checkedDisks(vm), options.strategy(), options.diskCopyMode(), link, time);
             link.start();
             SourceHandshake.Agreement agreed = SourceHandshake.run(link, sessionId, vm.descriptor(), options, disks);
             FrameWarmup.run();
