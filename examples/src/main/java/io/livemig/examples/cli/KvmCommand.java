@@ -151,6 +151,12 @@ final class KvmCommand {
                         + "it reads the whole disk back at each self-check (default ${DEFAULT-VALUE})")
         SizeArg diskRate;
 
+        @Option(names = "--disk-copy-mode", defaultValue = "background",
+                description = "with --disk: background (rounds of the blocks written since, as for pages) or "
+                        + "write-blocking (after the first pass each guest write is mirrored as it happens and "
+                        + "completes once sent, so a disk written faster than the link converges) (default ${DEFAULT-VALUE})")
+        String diskCopyMode;
+
         @Option(names = "--pattern", defaultValue = "random",
                 description = "dirtier: random or sequential (default ${DEFAULT-VALUE})")
         String pattern;
@@ -297,6 +303,8 @@ final class KvmCommand {
                     .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
                     .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
                     .secret(secret.orElse(null))
+                    .diskCopyMode(io.livemig.api.DiskCopyMode.valueOf(diskCopyMode.toUpperCase(Locale.ROOT)
+                            .replace('-', '_')))
                     .listener(event -> {
                         if (event instanceof MigrationEvent.Failed f) {
                             failedReport = f.report();
