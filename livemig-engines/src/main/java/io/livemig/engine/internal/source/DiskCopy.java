@@ -228,12 +228,7 @@ final class DiskCopy {
             sent.add(d.pending);
             d.firstPass = false;
         }
-        long sequence = ++flushSequence;
-        link.send(new DiskFrames.DiskFlush(sequence));
-        long acked = link.await(DiskFrames.DiskFlushed.class).message().count();
-        if (acked != sequence) {
-            throw link.protocol(ProtocolException.Kind.UNEXPECTED, "DISK_FLUSHED " + acked + " for DISK_FLUSH " + sequence);
-        }
+        flushDestination();
         long dirtyLeft = 0;
         for (int i = 0; i < disks.size(); i++) {
             Disk d = disks.get(i);
@@ -286,6 +281,9 @@ final class DiskCopy {
         // Lets the mirror catch up (at most a second): once the blocks owed from before mirroring
         // are out, the queue holds no more than the writes in flight, as each waits for its own.
         mirror.awaitEmptyWithin(1_000_000_000L);
+        // Nothing is confirmed before the pause in this mode, but the destination flushes what it
+        // has now, so that the flush in the downtime is short.
+        flushDestination();
         long blocks = 0;
         for (Disk d : disks) {
             long n = mirror.blocksSent(d.index);
@@ -316,12 +314,7 @@ final class DiskCopy {
             d.blocksSent += n;
         }
         mirror.close();
-        long sequence = ++flushSequence;
-        link.send(new DiskFrames.DiskFlush(sequence));
-        long acked = link.await(DiskFrames.DiskFlushed.class).message().count();
-        if (acked != sequence) {
-            throw link.protocol(ProtocolException.Kind.UNEXPECTED, "DISK_FLUSHED " + acked + " for DISK_FLUSH " + sequence);
-        }
+        flushDestination();
         for (Disk d : disks) {
             // Paused: no write can come between the flush and this.
             d.tracker.confirm(mirror.sent(d.index));
@@ -329,6 +322,16 @@ final class DiskCopy {
         }
         mirror = null;
         return new CopyContext.DiskRound(blocks, 0, time.nanoTime() - startNanos, 0);
+    }
+
+    /** Has the destination make every block received so far durable, and waits for its answer. */
+    private void flushDestination() throws MigrationException {
+        long sequence = ++flushSequence;
+        link.send(new DiskFrames.DiskFlush(sequence));
+        long acked = link.await(DiskFrames.DiskFlushed.class).message().count();
+        if (acked != sequence) {
+            throw link.protocol(ProtocolException.Kind.UNEXPECTED, "DISK_FLUSHED " + acked + " for DISK_FLUSH " + sequence);
+        }
     }
 
     /** @return bytes of blocks still to send, as the last round left them */
