@@ -49,4 +49,54 @@ public interface WriteMirror {
 
     /** Stops mirroring; writes go to the live set again. Idempotent. */
     void stop();
+
+    /**
+     * The mirror a backend hands out, holding the engine's listener: the backend's write path asks
+     * {@link #listener()} inside its write ordering (null: not mirrored, record the write in the live
+     * set), hands the write to it, and once it released its locks calls {@link #awaitSent}. A write
+     * that read null before {@link #start} returned sets its live bit, which the engine collects
+     * after starting, so no write falls between the two. Thread-safe.
+     */
+    final class Slot implements WriteMirror {
+        private final String what;
+        private volatile Listener listener;
+
+        /** @param what the backend, for the error message of a second start */
+        public Slot(String what) {
+            this.what = what;
+        }
+
+        @Override
+        public synchronized void start(Listener listener) {
+            if (listener == null) {
+                throw new NullPointerException("listener");
+            }
+            if (this.listener != null) {
+                throw new IllegalStateException(what + " is mirrored already");
+            }
+            this.listener = listener;
+        }
+
+        @Override
+        public synchronized void stop() {
+            listener = null;
+        }
+
+        /** @return the listener while mirroring runs, else null */
+        public Listener listener() {
+            return listener;
+        }
+
+        /**
+         * Waits until {@code listener} sent the write of {@code ticket}: the write-blocking. An
+         * interrupt ends the wait and stays set on the thread (the write has taken effect anyway).
+         */
+        public static void awaitSent(Listener listener, long ticket) {
+            try {
+                listener.awaitSent(ticket);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
 }

@@ -112,8 +112,8 @@ public final class RawImage implements Disk, AutoCloseable {
     private volatile boolean closed;
     /** Whether anything was written since the open. */
     private volatile boolean written;
-    /** Where writes are mirrored in the write-blocking copy mode, or null. Guarded by the write lock. */
-    private WriteMirror.Listener mirrorListener;
+    /** Where writes are mirrored in the write-blocking copy mode. */
+    private final WriteMirror.Slot mirror;
 
     private RawImage(Path path, DiskDescriptor descriptor, boolean created, FileChannel image, ChangeLog log,
                      ReentrantReadWriteLock lock) {
@@ -124,6 +124,7 @@ public final class RawImage implements Disk, AutoCloseable {
         this.log = log;
         this.lock = lock;
         this.tracker = new DsyncTracker(lock, log, "disk " + descriptor.id() + " (" + path + ")");
+        this.mirror = new WriteMirror.Slot("image " + path);
     }
 
     /**
@@ -310,7 +311,7 @@ public final class RawImage implements Disk, AutoCloseable {
                 tracker.afterWrite(firstBlock, lastBlock);
                 throw e;
             }
-            mirrored = mirrorListener;
+            mirrored = mirror.listener();
             if (mirrored == null) {
                 tracker.afterWrite(firstBlock, lastBlock);
             } else {
@@ -324,12 +325,8 @@ public final class RawImage implements Disk, AutoCloseable {
             lock.writeLock().unlock();
         }
         if (mirrored != null) {
-            try {
-                // Write-blocking: the guest's write completes once the destination has it on its way.
-                mirrored.awaitSent(ticket);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            // Write-blocking: the guest's write completes once the destination has it on its way.
+            WriteMirror.Slot.awaitSent(mirrored, ticket);
         }
     }
 
@@ -344,31 +341,6 @@ public final class RawImage implements Disk, AutoCloseable {
         return Optional.of(mirror);
     }
 
-    private final WriteMirror mirror = new WriteMirror() {
-        @Override
-        public void start(Listener listener) {
-            Objects.requireNonNull(listener, "listener");
-            lock.writeLock().lock();
-            try {
-                if (mirrorListener != null) {
-                    throw new IllegalStateException("image " + path + " is mirrored already");
-                }
-                mirrorListener = listener;
-            } finally {
-                lock.writeLock().unlock();
-            }
-        }
-
-        @Override
-        public void stop() {
-            lock.writeLock().lock();
-            try {
-                mirrorListener = null;
-            } finally {
-                lock.writeLock().unlock();
-            }
-        }
-    };
 
     /**
      * Makes everything written so far durable: the change log first (so no block is on disk

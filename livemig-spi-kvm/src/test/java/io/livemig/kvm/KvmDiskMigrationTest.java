@@ -8,19 +8,11 @@ import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
-import io.livemig.kit.ForwardingVcpus;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.LinkShape;
-import io.livemig.disk.RawImage;
-import io.livemig.spi.DemandPaging;
-import io.livemig.spi.DiskDescriptor;
-import io.livemig.spi.DiskSink;
-import io.livemig.spi.MemorySink;
-import io.livemig.spi.MigratableDevice;
+import io.livemig.kit.ResumeHookTarget;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.spi.PageSet;
-import io.livemig.spi.VcpuControl;
-import io.livemig.spi.VmDescriptor;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -33,7 +25,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
@@ -78,7 +69,7 @@ class KvmDiskMigrationTest {
                     return LiveMigration.receive(ch, d -> {
                         KvmGuest guest = new KvmGuest(MicroVmm.builder().memoryBytes(d.memoryLayout().memoryBytes())
                                 .disk(KvmProvider.openTargetImage(targetImage, d.disks().get(0))).build());
-                        return new AtFirstResume(guest, () -> guest.disks().get(0).tracker().orElseThrow().start());
+                        return new ResumeHookTarget<>(guest, g -> g.disks().get(0).tracker().orElseThrow().start());
                     }, MigrationOptions.defaults());
                 } catch (Exception e) {
                     throw new CompletionException(e);
@@ -95,7 +86,7 @@ class KvmDiskMigrationTest {
                 assertEquals(DISK_BYTES / 4096, report.verification().checkedBlocks(), report.toString());
                 DiskStats disk = report.disks().get(0);
                 assertTrue(disk.blocksSent() > 0, disk.toString());
-                KvmGuest guest = ((AtFirstResume) target).target;
+                KvmGuest guest = (KvmGuest) ((ResumeHookTarget<?>) target).target();
                 MicroVmm destination = guest.vmm();
                 int before = KvmTestSupport.diskChecksPassed(source.vmm());
                 assertTrue(eventually(Duration.ofSeconds(30),
@@ -144,63 +135,6 @@ class KvmDiskMigrationTest {
     private static void readFully(FileChannel ch, ByteBuffer into, long at) throws IOException {
         while (into.hasRemaining() && ch.read(into, at + into.position()) > 0) {
             // until the chunk is full or the file ends
-        }
-    }
-
-    /** A target that runs a hook just before its vCPUs first resume; everything else, disks included, is the KVM guest's. */
-    private static final class AtFirstResume implements MigrationTarget {
-        final KvmGuest target;
-        private final VcpuControl vcpus;
-
-        AtFirstResume(KvmGuest target, Runnable hook) {
-            this.target = target;
-            this.vcpus = new ForwardingVcpus(target.vcpus()) {
-                private boolean resumed;
-
-                @Override
-                public synchronized void resume() {
-                    if (!resumed) {
-                        resumed = true;
-                        hook.run();
-                    }
-                    super.resume();
-                }
-            };
-        }
-
-        @Override
-        public VmDescriptor descriptor() {
-            return target.descriptor();
-        }
-
-        @Override
-        public MemorySink memory() {
-            return target.memory();
-        }
-
-        @Override
-        public VcpuControl vcpus() {
-            return vcpus;
-        }
-
-        @Override
-        public List<MigratableDevice> devices() {
-            return target.devices();
-        }
-
-        @Override
-        public List<? extends DiskSink> disks() {
-            return target.disks();
-        }
-
-        @Override
-        public Optional<DemandPaging> demandPaging() {
-            return target.demandPaging();
-        }
-
-        @Override
-        public void close() {
-            target.close();
         }
     }
 }

@@ -59,8 +59,8 @@ public final class InMemoryDisk implements Disk {
 
     private final DiskDescriptor descriptor;
     private final int blockSize;
-    /** Where writes are mirrored in the write-blocking copy mode, or null. Guarded by {@code changes}. */
-    private WriteMirror.Listener mirrorListener;
+    /** Where writes are mirrored in the write-blocking copy mode. */
+    private final WriteMirror.Slot mirror;
     /** Non-zero blocks by number; the arrays are never modified once stored. */
     private final ConcurrentSkipListMap<Long, byte[]> blocks;
     /** Tracking bits; also the lock under which a block is stored with its bits. */
@@ -105,6 +105,7 @@ public final class InMemoryDisk implements Disk {
         this.blockSize = descriptor.blockSizeBytes();
         this.blocks = blocks;
         this.changes = changes;
+        this.mirror = new WriteMirror.Slot("disk " + descriptor.id());
         this.zeros = new byte[blockSize];
     }
 
@@ -217,7 +218,7 @@ public final class InMemoryDisk implements Disk {
         synchronized (changes) {
             store(block, blockBytes);
             writeCount++;
-            mirrored = mirrorListener;
+            mirrored = mirror.listener();
             if (mirrored == null) {
                 changes.recordWrite(block);
             } else {
@@ -226,12 +227,8 @@ public final class InMemoryDisk implements Disk {
             }
         }
         if (mirrored != null) {
-            try {
-                // Write-blocking: the write completes once the mirror sent it.
-                mirrored.awaitSent(ticket);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            // Write-blocking: the write completes once the mirror sent it.
+            WriteMirror.Slot.awaitSent(mirrored, ticket);
         }
     }
 
@@ -244,25 +241,6 @@ public final class InMemoryDisk implements Disk {
         return Optional.of(mirror);
     }
 
-    private final WriteMirror mirror = new WriteMirror() {
-        @Override
-        public void start(Listener listener) {
-            Objects.requireNonNull(listener, "listener");
-            synchronized (changes) {
-                if (mirrorListener != null) {
-                    throw new IllegalStateException("disk " + descriptor.id() + " is mirrored already");
-                }
-                mirrorListener = listener;
-            }
-        }
-
-        @Override
-        public void stop() {
-            synchronized (changes) {
-                mirrorListener = null;
-            }
-        }
-    };
 
     /**
      * @param block a block number
