@@ -69,12 +69,16 @@ final class DiskCli {
     }
 
     /**
-     * Runs {@code disk receive --insecure --json} into {@code destination} (with {@code receiveArgs}
-     * added) on a thread, then {@code disk send --json} of {@code source} to it here.
+     * Runs {@code disk receive --json} into {@code destination} (with {@code receiveArgs} added, and
+     * {@code --insecure} unless they hold {@code --tls-cert}) on a thread, then
+     * {@code disk send --json} of {@code source} to it here.
      */
     static Sync sync(Path source, Path destination, List<String> receiveArgs, String... sendArgs) throws Exception {
-        List<String> receive = new ArrayList<>(List.of("disk", "receive", "--insecure", "--listen", "127.0.0.1:0",
+        List<String> receive = new ArrayList<>(List.of("disk", "receive", "--listen", "127.0.0.1:0",
                 "--image", destination.toString(), "--accept-timeout", "30s", "--json"));
+        if (!receiveArgs.contains("--tls-cert")) {
+            receive.add("--insecure");
+        }
         receive.addAll(receiveArgs);
         PortWatcher err = new PortWatcher();
         CompletableFuture<Result> receiver = new CompletableFuture<>();

@@ -1,5 +1,6 @@
 package io.livemig.examples.cli;
 
+import io.livemig.api.MigrationSecret;
 import io.livemig.disk.RawImage;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -98,10 +99,11 @@ class DiskCommandTest {
     void aStaleCopyWithoutAChangeLogGetsOnlyTheBlocksWhoseDigestDiffers(@TempDir Path dir) throws Exception {
         Path source = dir.resolve("source.img");
         Path stale = dir.resolve("stale.img");
-        writeRandomImage(source, BLOCKS, 4, 0);
+        long blocks = 16384; // 64 MiB: the copy's digests take several frames
+        writeRandomImage(source, blocks, 4, 0);
         Files.copy(source, stale);
         // Changed behind any change log: only digests can find these.
-        long[] changed = {0, 1, 2, 500, 1023, 2047};
+        long[] changed = {0, 1, 2, 500, 4095, 4096, 8191, 16383};
         SplittableRandom random = new SplittableRandom(5);
         try (FileChannel file = FileChannel.open(source, StandardOpenOption.WRITE)) {
             for (long block : changed) {
@@ -113,12 +115,46 @@ class DiskCommandTest {
 
         assertEquals("digests", sync.source().json().get("mode"), sync.source().out());
         assertEquals(changed.length, sync.source().number("blocksSent"));
-        assertEquals(BLOCKS - changed.length, sync.source().number("blocksUnchanged"));
+        assertEquals(blocks - changed.length, sync.source().number("blocksUnchanged"));
         assertEquals(List.of(), differingBlocks(source, stale));
         // The copy is now the replica of the source's log: the next sync is a bitmap sync.
         DiskCli.Sync next = syncOk(source, stale, List.of());
         assertEquals("change_log", next.source().json().get("mode"));
         assertEquals(0, next.source().number("blocksSent"));
+    }
+
+    @Test
+    void aSyncRunsOverMutualTlsWithTheSecretAndAWrongSecretIsRefusedBeforeTheCopyIsCreated(@TempDir Path dir)
+            throws Exception {
+        Path source = dir.resolve("source.img");
+        Path copy = dir.resolve("copy.img");
+        writeRandomImage(source, BLOCKS, 9, 0);
+        Path pem = ThrowawayPki.create("livemig test CA").writePem(Files.createDirectories(dir.resolve("pki")), false);
+        Path secret = Files.writeString(dir.resolve("secret.hex"), MigrationSecret.random().toHex());
+        Path wrong = Files.writeString(dir.resolve("wrong.hex"), MigrationSecret.random().toHex());
+        List<String> receive = List.of("--size", "8M", "--secret-file", secret.toString(),
+                "--tls-cert", pem.resolve("destination.pem").toString(),
+                "--tls-key", pem.resolve("destination.key").toString(),
+                "--tls-ca", pem.resolve("ca.pem").toString(), "--tls-peer-name", ThrowawayPki.SOURCE_NAME);
+        String[] send = {"--tls-cert", pem.resolve("source.pem").toString(),
+                "--tls-key", pem.resolve("source.key").toString(),
+                "--tls-ca", pem.resolve("ca.pem").toString(), "--tls-peer-name", ThrowawayPki.DESTINATION_NAME};
+
+        DiskCli.Sync refused = DiskCli.sync(source, copy, receive, concat(send, "--secret-file", wrong.toString()));
+        assertEquals(1, refused.source().exit(), refused.source().toString());
+        assertEquals(1, refused.destination().exit(), refused.destination().toString());
+        assertFalse(Files.exists(copy), "a copy created for a sync that wrote nothing is removed");
+
+        DiskCli.Sync sync = syncOk(source, copy, receive, concat(send, "--secret-file", secret.toString()));
+        assertEquals("tls", sync.source().json().get("transport"));
+        assertEquals("verified", sync.source().json().get("verification"));
+        assertEquals(List.of(), differingBlocks(source, copy));
+    }
+
+    private static String[] concat(String[] first, String... more) {
+        String[] all = java.util.Arrays.copyOf(first, first.length + more.length);
+        System.arraycopy(more, 0, all, first.length, more.length);
+        return all;
     }
 
     @Test
