@@ -102,7 +102,7 @@ def main():
                     previous = os.path.join(work, "previous.img")
                     shutil.copyfile(dst, previous)
             runs.sort(key=lambda r: r["totalMs"])
-            median = runs[len(runs) // 2]
+            median = dict(runs[len(runs) // 2])
             median["runs"] = runs
             results.append(median)
             print(f"{shape:15} {median['status']:9} verified={median['verified']} total {median['totalMs']:8.0f} ms "

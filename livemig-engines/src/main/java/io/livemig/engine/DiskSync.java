@@ -6,8 +6,11 @@ import io.livemig.api.MigrationOptions;
 import io.livemig.channel.Channel;
 import io.livemig.engine.internal.destination.DiskSyncReceiver;
 import io.livemig.engine.internal.source.DiskSyncSender;
+import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.DiskSink;
 import io.livemig.spi.DiskSource;
+
+import java.util.function.Function;
 
 /**
  * dsync as a tool (Knauth and Fetzer, LISA'13): brings one disk at the destination up to date with
@@ -66,6 +69,24 @@ public final class DiskSync {
      */
     public static DiskSyncReport receive(DiskSink disk, Channel channel, MigrationOptions options)
             throws MigrationException {
-        return new DiskSyncReceiver(disk, channel, options).run();
+        return receive(announced -> disk, channel, options);
+    }
+
+    /**
+     * Receives a disk sync into the disk {@code disks} gives for what the source announces: for a
+     * destination that makes (or opens) the disk only once it knows its size.
+     *
+     * @param disks   gives the destination disk for the announced one (id, size, block size); called
+     *                at most once, after the handshake and once the announced disk is within the
+     *                options' {@link io.livemig.api.ReceiveLimits#maxDiskBlocks()}; what it throws
+     *                (an {@link IllegalArgumentException} for a disk it will not take) ends the sync
+     * @param channel a connected channel from a source running {@link #send}
+     * @param options the options (secret, I/O timeout, handshake timeout, limits, clock)
+     * @return the destination's report
+     * @throws MigrationException as {@link #receive(DiskSink, Channel, MigrationOptions)}
+     */
+    public static DiskSyncReport receive(Function<DiskDescriptor, ? extends DiskSink> disks, Channel channel,
+                                         MigrationOptions options) throws MigrationException {
+        return new DiskSyncReceiver(disks, channel, options).run();
     }
 }

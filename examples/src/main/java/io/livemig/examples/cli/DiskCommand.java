@@ -27,6 +27,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.SSLContext;
 
 /**
@@ -295,8 +296,9 @@ final class DiskCommand {
         Path image;
 
         @Option(names = "--size", paramLabel = "BYTES",
-                description = "to create a missing FILE: its size, which must be the source image's (e.g. 4G); "
-                        + "an existing FILE keeps its own size")
+                description = "create a missing FILE at this size before the source connects (it must be the source "
+                        + "image's); without it a missing FILE is created at the size the source announces, and an "
+                        + "existing FILE keeps its own size")
         SizeArg size;
 
         @Option(names = "--accept-timeout", defaultValue = "120s",
@@ -337,17 +339,17 @@ final class DiskCommand {
                 return printer.refuse("--insecure and the --tls-* flags exclude each other");
             }
             boolean exists = Files.exists(image);
-            if (!exists && size == null) {
-                return printer.refuse(image + " does not exist: give --size (the source image's size) to create it");
-            }
-            if (!exists && size.bytes() % RawImage.DEFAULT_BLOCK_SIZE_BYTES != 0) {
+            if (!exists && size != null && size.bytes() % RawImage.DEFAULT_BLOCK_SIZE_BYTES != 0) {
                 return printer.refuse("--size " + size.bytes() + " is not a multiple of the 4 KiB block size");
             }
-            RawImage disk;
-            try {
-                disk = RawImage.open(image, DISK_ID, size != null ? size.bytes() : 0);
-            } catch (IOException | RuntimeException e) {
-                return printer.fail("cannot open " + image + ": " + oneLine(e), image);
+            // An existing image (or one of --size) is opened now; a missing one once the source said its size.
+            AtomicReference<RawImage> opened = new AtomicReference<>();
+            if (exists || size != null) {
+                try {
+                    opened.set(RawImage.open(image, DISK_ID, size != null ? size.bytes() : 0));
+                } catch (IOException | RuntimeException e) {
+                    return printer.fail("cannot open " + image + ": " + oneLine(e), image);
+                }
             }
             MigrationOptions options = MigrationOptions.builder().secret(secret.orElse(null)).build();
             DiskSyncReport report = null;
@@ -359,24 +361,38 @@ final class DiskCommand {
                         tls.isPresent() ? " (mutual TLS)" : " (--insecure: plain TCP)");
                 err.flush();
                 try (Channel channel = listener.accept(acceptTimeout)) {
-                    report = DiskSync.receive(disk, channel, options);
+                    report = DiskSync.receive(announced -> opened.updateAndGet(d -> d != null ? d
+                            : create(announced)), channel, options);
                 }
             } catch (MigrationException | IOException | RuntimeException e) {
                 failure = oneLine(e);
             } finally {
+                RawImage disk = opened.get();
                 try {
-                    disk.close();
+                    if (disk != null) {
+                        disk.close();
+                    }
                 } catch (RuntimeException e) {
                     failure = failure != null ? failure : "cannot close " + image + ": " + oneLine(e);
                 }
             }
+            RawImage disk = opened.get();
             if (failure != null) {
-                if (disk.startsEmpty()) {
+                if (disk != null && disk.startsEmpty()) {
                     deleteCreated(printer);
                 }
                 return printer.fail(failure, image);
             }
             return printer.report(image, disk.descriptor().sizeBytes(), report, tls.isPresent() ? "tls" : "tcp");
+        }
+
+        /** @return a new sparse image of the disk the source announced */
+        private RawImage create(io.livemig.spi.DiskDescriptor announced) {
+            try {
+                return RawImage.open(image, DISK_ID, announced.sizeBytes(), announced.blockSizeBytes());
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("cannot create " + image + ": " + e.getMessage(), e);
+            }
         }
 
         /** A file created for a sync that wrote nothing into it holds nothing: remove it and its log. */

@@ -44,7 +44,8 @@ class DiskCommandTest {
         Path copy = dir.resolve("copy.img");
         writeRandomImage(source, BLOCKS, 1, 16); // every 16th block zero: 128 of them
 
-        DiskCli.Sync sync = syncOk(source, copy, CREATE);
+        // No --size: the copy is made at the size the source announces.
+        DiskCli.Sync sync = syncOk(source, copy, List.of());
 
         Map<String, Object> sent = sync.source().json();
         assertEquals("new_disk", sent.get("mode"), sent.toString());
@@ -177,13 +178,13 @@ class DiskCommandTest {
     }
 
     @Test
-    void aMissingCopyWithoutSizeAndAListenerWithoutTlsOrInsecureAreUsageErrors(@TempDir Path dir) throws Exception {
+    void aBadSizeAndAListenerWithoutTlsOrInsecureAreUsageErrors(@TempDir Path dir) throws Exception {
         Path missing = dir.resolve("missing.img");
-        DiskCli.Result noSize = run("disk", "receive", "--insecure", "--listen", "127.0.0.1:0", "--image",
-                missing.toString(), "--json");
-        assertEquals(2, noSize.exit());
-        assertTrue(noSize.err().contains("give --size"), noSize.err());
-        assertEquals("refused", noSize.json().get("status"));
+        DiskCli.Result badSize = run("disk", "receive", "--insecure", "--listen", "127.0.0.1:0", "--image",
+                missing.toString(), "--size", "5000", "--json");
+        assertEquals(2, badSize.exit());
+        assertTrue(badSize.err().contains("4 KiB"), badSize.err());
+        assertEquals("refused", badSize.json().get("status"));
         assertFalse(Files.exists(missing));
 
         DiskCli.Result plain = run("disk", "receive", "--listen", "127.0.0.1:0", "--image", missing.toString(),

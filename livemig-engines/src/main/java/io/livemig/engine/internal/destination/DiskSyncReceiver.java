@@ -19,6 +19,7 @@ import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.VerifyFrames;
 import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.DiskSink;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,6 +29,7 @@ import java.time.Duration;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * The destination of a disk sync without a VM (docs/protocol.md, section 7.3): admits only a
@@ -42,7 +44,7 @@ public final class DiskSyncReceiver {
     private static final Set<FrameType> DURING_SYNC = EnumSet.of(FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH,
             FrameType.DISK_VERIFY, FrameType.DIGESTS_END, FrameType.ABORT);
 
-    private final DiskSink disk;
+    private final Function<DiskDescriptor, ? extends DiskSink> disks;
     private final Channel channel;
     private final MigrationOptions options;
     private final TimeSource time;
@@ -50,12 +52,14 @@ public final class DiskSyncReceiver {
     private final MigrationCounters counters = new MigrationCounters();
 
     /**
-     * @param disk    the disk to bring up to date
+     * @param disks   gives the disk to bring up to date, once the source announced it (its id, size
+     *                and block size); called at most once, by this thread
      * @param channel a connected channel (owned by the caller)
      * @param options the options
      */
-    public DiskSyncReceiver(DiskSink disk, Channel channel, MigrationOptions options) {
-        this.disk = disk;
+    public DiskSyncReceiver(Function<DiskDescriptor, ? extends DiskSink> disks, Channel channel,
+                            MigrationOptions options) {
+        this.disks = disks;
         this.channel = channel;
         this.options = options;
         this.time = options.timeSource();
@@ -89,6 +93,13 @@ public final class DiskSyncReceiver {
                         + setup.disks().size());
             }
             Message.Context frames = new Message.Context(null, 0, setup.disks());
+            DiskDescriptor announced = setup.disks().get(0);
+            if (announced.blockCount() > options.receiveLimits().maxDiskBlocks()) {
+                throw new WireException(Kind.INCOMPATIBLE, "DISK_SETUP announces " + announced.blockCount()
+                        + " blocks, more than this destination's limit of " + options.receiveLimits().maxDiskBlocks()
+                        + ": raise ReceiveLimits.maxDiskBlocks");
+            }
+            DiskSink disk = disks.apply(announced);
             DiskReceiver receiver = new DiskReceiver(setup.disks(), List.of(disk), setup.verify());
             receiver.plan(setup.offers(), link);
             link.send(new HandshakeFrames.Ready());

@@ -48,6 +48,11 @@ final class DiskCopy {
     private static final Logger LOG = LoggerFactory.getLogger(DiskCopy.class);
     /** Most content bytes per DISK_BLOCKS frame. */
     private static final int MAX_RUN_BYTES = 1 << 20;
+    /**
+     * Within a long pass, the blocks sent are made durable and confirmed every this many bytes, so
+     * that a sync cut short keeps the credit for what it delivered.
+     */
+    private static final long CONFIRM_EVERY_BYTES = 64L << 20;
 
 
     private final List<Disk> disks = new ArrayList<>();
@@ -393,6 +398,8 @@ final class DiskCopy {
         long sentBefore = d.blocksSent + d.zeroBlocksSent;
         long bytesBefore = link.bytesSent();
         PageSet pending = d.pending;
+        PageSet sinceFlush = d.tracker == null ? null : new PageSet(d.descriptor.blockCount());
+        long bytesSinceFlush = 0;
         long block = pending.nextSetBit(0);
         while (block >= 0) {
             long end = pending.nextClearBit(block);
@@ -403,6 +410,16 @@ final class DiskCopy {
             d.source.readBlocks(block, n, scratch);
             scratch.flip();
             sendRun(d, block, n, blockBytes);
+            if (sinceFlush != null) {
+                sinceFlush.addRange(block, n);
+                bytesSinceFlush += (long) n * blockBytes;
+                if (bytesSinceFlush >= CONFIRM_EVERY_BYTES) {
+                    flushDestination();
+                    d.tracker.confirm(sinceFlush);
+                    sinceFlush.clear();
+                    bytesSinceFlush = 0;
+                }
+            }
             block = pending.nextSetBit(block + n);
         }
         d.bytesOnWire += link.bytesSent() - bytesBefore;
