@@ -6,10 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,8 +14,6 @@ import java.util.SplittableRandom;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static io.livemig.examples.cli.DiskCli.BLOCK;
 import static io.livemig.examples.cli.DiskCli.differingBlocks;
@@ -42,7 +37,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class DiskSyncKillTest {
 
-    private static final Pattern LISTENING = Pattern.compile("listening on ([0-9.]+):(\\d+)");
     /** 256 MiB. */
     private static final long BLOCKS = 65536;
 
@@ -88,7 +82,7 @@ class DiskSyncKillTest {
         Process receiver = receiverProcess(dir, copy, firstSync);
         CompletableFuture<DiskCli.Result> sender = new CompletableFuture<>();
         try {
-            int port = awaitPort(receiver);
+            int port = CliProcess.awaitPort(receiver);
             Thread.ofPlatform().name("disk-send").start(() -> {
                 try {
                     sender.complete(DiskCli.run("disk", "send", "--image", source.toString(), "--to",
@@ -137,27 +131,11 @@ class DiskSyncKillTest {
 
     /** {@code livemig disk receive} in a JVM of its own, as KvmTwoProcessTest starts the command line. */
     private static Process receiverProcess(Path dir, Path copy, boolean create) throws Exception {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), Livemig.class.getName(),
-                "disk", "receive", "--insecure", "--listen", "127.0.0.1:0", "--image", copy.toString(), "--json"));
+        List<String> args = new ArrayList<>(List.of("disk", "receive", "--insecure", "--listen", "127.0.0.1:0",
+                "--image", copy.toString(), "--json"));
         if (create) {
-            command.addAll(List.of("--size", "256M"));
+            args.addAll(List.of("--size", "256M"));
         }
-        return new ProcessBuilder(command).redirectOutput(dir.resolve("receive.out").toFile()).start();
-    }
-
-    /** Reads the receiver's stderr until it says where it listens; leaves a thread draining the rest. */
-    private static int awaitPort(Process receiver) throws Exception {
-        BufferedReader err = new BufferedReader(new InputStreamReader(receiver.getErrorStream(), StandardCharsets.UTF_8));
-        StringBuilder seen = new StringBuilder();
-        for (String line; (line = err.readLine()) != null; ) {
-            seen.append(line).append('\n');
-            Matcher m = LISTENING.matcher(line);
-            if (m.find()) {
-                Thread.ofPlatform().daemon().start(() -> err.lines().forEach(l -> { }));
-                return Integer.parseInt(m.group(2));
-            }
-        }
-        throw new AssertionError("the receiver never listened: " + seen);
+        return CliProcess.start(dir.resolve("receive.out"), args.toArray(String[]::new));
     }
 }

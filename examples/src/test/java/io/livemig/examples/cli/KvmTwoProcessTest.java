@@ -8,9 +8,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,7 +29,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class KvmTwoProcessTest {
 
-    private static final Pattern LISTENING = Pattern.compile("listening on ([0-9.]+):(\\d+)");
     private static final Pattern CHECK = Pattern.compile("check ok (\\d+)");
 
     @ParameterizedTest
@@ -43,13 +39,13 @@ class KvmTwoProcessTest {
         Path srcConsole = dir.resolve("source-console.txt");
         Path dstConsole = dir.resolve("destination-console.txt");
         // Plain TCP on loopback (--insecure): KvmTlsTest runs the same over mutual TLS.
-        Process receiver = livemig(dir.resolve("receive.out"), "kvm", "receive", "--insecure", "--listen", "127.0.0.1:0",
+        Process receiver = CliProcess.start(dir.resolve("receive.out"), "kvm", "receive", "--insecure", "--listen", "127.0.0.1:0",
                 "--mem", "64M",
                 "--console", dstConsole.toString(), "--run-after", "2500ms", "--json");
         Process sender = null;
         try {
-            int port = awaitPort(receiver);
-            sender = livemig(dir.resolve("run.out"), "kvm", "run", "--mem", "64M", "--dirty-rate", "20M",
+            int port = CliProcess.awaitPort(receiver);
+            sender = CliProcess.start(dir.resolve("run.out"), "kvm", "run", "--mem", "64M", "--dirty-rate", "20M",
                     "--console", srcConsole.toString(), "--migrate-to", "127.0.0.1:" + port, "--after", "1500ms",
                     "--strategy", strategy, "--downtime", "50ms", "--json");
             assertTrue(sender.waitFor(60, TimeUnit.SECONDS), "the source did not finish");
@@ -81,29 +77,6 @@ class KvmTwoProcessTest {
                 sender.destroyForcibly();
             }
         }
-    }
-
-    private static Process livemig(Path stdout, String... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                Livemig.class.getName()));
-        command.addAll(List.of(args));
-        return new ProcessBuilder(command).redirectOutput(stdout.toFile()).start();
-    }
-
-    /** Reads the receiver's stderr until it says where it listens; leaves a thread draining the rest. */
-    private static int awaitPort(Process receiver) throws Exception {
-        BufferedReader err = new BufferedReader(new InputStreamReader(receiver.getErrorStream(), StandardCharsets.UTF_8));
-        StringBuilder seen = new StringBuilder();
-        for (String line; (line = err.readLine()) != null; ) {
-            seen.append(line).append('\n');
-            Matcher m = LISTENING.matcher(line);
-            if (m.find()) {
-                Thread.ofPlatform().daemon().start(() -> err.lines().forEach(l -> { }));
-                return Integer.parseInt(m.group(2));
-            }
-        }
-        throw new AssertionError("the receiver never listened: " + seen);
     }
 
     private static List<Integer> checks(String console) {
