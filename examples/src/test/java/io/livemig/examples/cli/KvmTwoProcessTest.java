@@ -79,6 +79,49 @@ class KvmTwoProcessTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"precopy", "postcopy"})
+    void aKvmGuestWritingItsDiskMigratesBetweenTwoProcessesWithTheDiskVerifiedAndItsDiskCheckPassing(String strategy,
+            @TempDir Path dir) throws Exception {
+        Kvm.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
+        GuestBuilder.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
+        Path dstConsole = dir.resolve("destination-console.txt");
+        Process receiver = CliProcess.start(dir.resolve("receive.out"), "kvm", "receive", "--insecure", "--listen",
+                "127.0.0.1:0", "--mem", "64M", "--disk", dir.resolve("dest.img").toString(),
+                "--console", dstConsole.toString(), "--run-after", "3500ms", "--json");
+        Process sender = null;
+        try {
+            int port = CliProcess.awaitPort(receiver);
+            // A 1 GiB disk, written at 20 MB/s in random 4 KiB blocks and read back whole at each check.
+            sender = CliProcess.start(dir.resolve("run.out"), "kvm", "run", "--mem", "64M", "--dirty-rate", "1M",
+                    "--disk", dir.resolve("src.img").toString(), "--disk-size", "1G", "--disk-rate", "20M",
+                    "--migrate-to", "127.0.0.1:" + port, "--after", "1500ms", "--strategy", strategy, "--json");
+            assertTrue(sender.waitFor(90, TimeUnit.SECONDS), "the source did not finish");
+            assertTrue(receiver.waitFor(90, TimeUnit.SECONDS), "the destination did not finish");
+            Map<String, Object> source = JSON.std.mapFrom(Files.readString(dir.resolve("run.out")));
+            Map<String, Object> destination = JSON.std.mapFrom(Files.readString(dir.resolve("receive.out")));
+            assertEquals(0, sender.exitValue(), "source: " + source);
+            assertEquals(0, receiver.exitValue(), "destination: " + destination);
+            // Verified: every page, and a digest of every one of the disk's 262 144 blocks, equal at the resume.
+            assertEquals(true, source.get("verified"), source.toString());
+            assertEquals(262_144, ((Number) source.get("checkedBlocks")).intValue(), source.toString());
+            assertEquals(0, ((Number) source.get("mismatchedBlocks")).intValue(), source.toString());
+            @SuppressWarnings("unchecked")
+            Map<String, Object> disk = ((List<Map<String, Object>>) source.get("disks")).get(0);
+            assertTrue(((Number) disk.get("blocksSent")).longValue() > 0, disk.toString());
+            assertEquals(false, destination.get("selfCheckFailed"), destination.toString());
+            String after = Files.readString(dstConsole);
+            assertFalse(after.contains("FAILED"), after);
+            assertTrue(String.valueOf(destination.get("lastDiskCheck")).startsWith("disk ok"),
+                    "the guest's whole-disk check passed at the destination: " + destination);
+        } finally {
+            receiver.destroyForcibly();
+            if (sender != null) {
+                sender.destroyForcibly();
+            }
+        }
+    }
+
     private static List<Integer> checks(String console) {
         List<Integer> n = new ArrayList<>();
         Matcher m = CHECK.matcher(console);
