@@ -66,6 +66,15 @@ public interface DiskSink {
     }
 
     /**
+     * @return demand fetching of blocks, if this disk can serve the guest before every block
+     *         arrived (post-copy); empty by default, and then a post-copy migration copies the disk
+     *         whole before its pause
+     */
+    default Optional<BlockDemand> demand() {
+        return Optional.empty();
+    }
+
+    /**
      * @return the generation of the source change log this disk is a replica of, if it is one; a
      *         new or unknown disk has none
      */

@@ -2,8 +2,10 @@ package io.livemig.disk;
 
 import io.livemig.disk.internal.BootId;
 import io.livemig.disk.internal.ChangeLog;
+import io.livemig.disk.internal.DemandSupport;
 import io.livemig.disk.internal.DsyncTracker;
 import io.livemig.disk.internal.SidecarHeader;
+import io.livemig.spi.BlockDemand;
 import io.livemig.spi.BlockTracker;
 import io.livemig.spi.Disk;
 import io.livemig.spi.DiskDescriptor;
@@ -52,7 +54,8 @@ import org.slf4j.LoggerFactory;
  * tracking runs. A crash between the two leaves a bit set for a block that may not have changed,
  * never a changed block without its bit. A collect therefore never reports a block whose new data
  * is not yet in the file, and {@link #readBlocks} (under the read lock) never returns a block half
- * old, half new.
+ * old, half new. In post-copy ({@link #demand()}) a guest request first waits for the missing
+ * blocks it reads or writes in part; a write covering a missing block whole makes it present.
  *
  * <h2>When a log is not trusted</h2>
  * A bit set in the mapping is in the page cache at once, on disk only when the kernel writes it
@@ -114,6 +117,8 @@ public final class RawImage implements Disk, AutoCloseable {
     private volatile boolean written;
     /** Where writes are mirrored in the write-blocking copy mode. */
     private final WriteMirror.Slot mirror;
+    /** Post-copy: the blocks still missing, which guest requests wait for. */
+    private final DemandSupport demand;
 
     private RawImage(Path path, DiskDescriptor descriptor, boolean created, FileChannel image, ChangeLog log,
                      ReentrantReadWriteLock lock) {
@@ -125,6 +130,7 @@ public final class RawImage implements Disk, AutoCloseable {
         this.lock = lock;
         this.tracker = new DsyncTracker(lock, log, "disk " + descriptor.id() + " (" + path + ")");
         this.mirror = new WriteMirror.Slot("image " + path);
+        this.demand = new DemandSupport(descriptor, lock.writeLock(), this::writeBlocks, "image " + path);
     }
 
     /**
@@ -259,7 +265,8 @@ public final class RawImage implements Disk, AutoCloseable {
     /**
      * Reads a guest request: {@code destination.remaining()} bytes from {@code offsetBytes}.
      * Guest requests are sector-aligned (multiples of 512 bytes) but any range on the disk is
-     * accepted. The position of {@code destination} advances to its limit.
+     * accepted. The position of {@code destination} advances to its limit. In post-copy it first
+     * waits for the missing blocks it touches.
      *
      * @param offsetBytes the byte offset on the disk
      * @param destination where the bytes go
@@ -269,6 +276,7 @@ public final class RawImage implements Disk, AutoCloseable {
      */
     public void read(long offsetBytes, ByteBuffer destination) {
         checkByteRange(offsetBytes, destination.remaining());
+        demand.beforeRead(offsetBytes, destination.remaining());
         lock.readLock().lock();
         try {
             checkOpen();
@@ -282,6 +290,7 @@ public final class RawImage implements Disk, AutoCloseable {
      * Writes a guest request: {@code source.remaining()} bytes at {@code offsetBytes}, tracked: the
      * change log bits of every block touched, even in part, are set before the data is written,
      * the live bits (if tracking runs) after. The position of {@code source} advances to its limit.
+     * In post-copy it first waits for a missing block it covers only in part.
      *
      * @param offsetBytes the byte offset on the disk
      * @param source      the bytes to write
@@ -297,6 +306,7 @@ public final class RawImage implements Disk, AutoCloseable {
         }
         long firstBlock = offsetBytes / descriptor.blockSizeBytes();
         long lastBlock = (offsetBytes + length - 1) / descriptor.blockSizeBytes();
+        demand.beforeWrite(offsetBytes, length);
         WriteMirror.Listener mirrored;
         long ticket = 0;
         lock.writeLock().lock();
@@ -311,6 +321,7 @@ public final class RawImage implements Disk, AutoCloseable {
                 tracker.afterWrite(firstBlock, lastBlock);
                 throw e;
             }
+            demand.afterWrite(offsetBytes, length);
             mirrored = mirror.listener();
             if (mirrored == null) {
                 tracker.afterWrite(firstBlock, lastBlock);
@@ -341,6 +352,14 @@ public final class RawImage implements Disk, AutoCloseable {
         return Optional.of(mirror);
     }
 
+    /**
+     * Post-copy on a target: once armed, guest requests wait for missing blocks (see {@link #read},
+     * {@link #write}); an install writes a block still missing as {@link #writeBlocks} does.
+     */
+    @Override
+    public Optional<BlockDemand> demand() {
+        return Optional.of(demand);
+    }
 
     /**
      * Makes everything written so far durable: the change log first (so no block is on disk
@@ -503,6 +522,7 @@ public final class RawImage implements Disk, AutoCloseable {
                 return;
             }
             closed = true;
+            demand.close();
             VmOperationException failure = null;
             try {
                 // Data before the clean mark: a clean log vouches for the image it describes.

@@ -1,6 +1,7 @@
 package io.livemig.kit;
 
 import io.livemig.kit.internal.BlockChangeLog;
+import io.livemig.spi.BlockDemand;
 import io.livemig.spi.BlockTracker;
 import io.livemig.spi.Disk;
 import io.livemig.spi.DiskDescriptor;
@@ -46,6 +47,10 @@ import java.util.concurrent.ConcurrentSkipListMap;
  * {@link #syncedReplica} one that a completed sync would have left; {@link #blocksWrittenBySync()}
  * counts the blocks a migration wrote into this disk, {@link #writeCount()} the writes made on it.
  *
+ * <p><b>Post-copy.</b> {@link #demand()} is present: once armed, {@link #read} waits until the
+ * block is installed or written whole by {@link #write} (the kit's guests write whole blocks, so
+ * they never wait); {@link #readBlocks}, the engine's read, never waits.
+ *
  * <p><b>Ownership.</b> A disk attached to a kit VM belongs to that VM until the VM is closed:
  * attaching it to a second VM meanwhile is refused.
  *
@@ -61,6 +66,9 @@ public final class InMemoryDisk implements Disk {
     private final int blockSize;
     /** Where writes are mirrored in the write-blocking copy mode. */
     private final WriteMirror.Slot mirror;
+    /** Post-copy's missing blocks, which {@link #read} waits for. */
+    private final BlockDemand.Gate gate;
+    private final Demand demand = new Demand();
     /** Non-zero blocks by number; the arrays are never modified once stored. */
     private final ConcurrentSkipListMap<Long, byte[]> blocks;
     /** Tracking bits; also the lock under which a block is stored with its bits. */
@@ -106,6 +114,7 @@ public final class InMemoryDisk implements Disk {
         this.blocks = blocks;
         this.changes = changes;
         this.mirror = new WriteMirror.Slot("disk " + descriptor.id());
+        this.gate = new BlockDemand.Gate("disk " + descriptor.id(), descriptor.blockCount());
         this.zeros = new byte[blockSize];
     }
 
@@ -217,6 +226,7 @@ public final class InMemoryDisk implements Disk {
         long ticket = 0;
         synchronized (changes) {
             store(block, blockBytes);
+            gate.supersede(block, block);
             writeCount++;
             mirrored = mirror.listener();
             if (mirrored == null) {
@@ -232,6 +242,12 @@ public final class InMemoryDisk implements Disk {
         }
     }
 
+    /** @return post-copy's demand fetching, always present: see the class comment */
+    @Override
+    public Optional<BlockDemand> demand() {
+        return Optional.of(demand);
+    }
+
     /**
      * Mirroring for the write-blocking copy mode: while it runs, each write is handed to the
      * listener (in write order) instead of the live set, and completes once the listener let it go.
@@ -243,6 +259,9 @@ public final class InMemoryDisk implements Disk {
 
 
     /**
+     * Reads one block as the guest would: in post-copy it waits (uninterruptibly) until the block
+     * is present, see {@link BlockDemand.Gate#awaitPresent}.
+     *
      * @param block a block number
      * @return a copy of the block's bytes
      * @throws IndexOutOfBoundsException if the block is not on the disk
@@ -250,6 +269,7 @@ public final class InMemoryDisk implements Disk {
     public byte[] read(long block) {
         Objects.checkIndex(block, descriptor.blockCount());
         catchUp.run();
+        gate.awaitPresent(block, block);
         byte[] stored = blocks.get(block);
         return stored != null ? stored.clone() : new byte[blockSize];
     }
@@ -438,6 +458,49 @@ public final class InMemoryDisk implements Disk {
             throw new IllegalArgumentException("blockCount must be at least 1, was " + blockCount);
         }
         Objects.checkFromIndexSize(firstBlock, blockCount, descriptor.blockCount());
+    }
+
+    /** Post-copy over {@link #gate}: an install stores a block still missing, under {@link #changes}. */
+    private final class Demand implements BlockDemand {
+        @Override
+        public void arm(PageSet missing, Listener listener) {
+            gate.arm(missing, listener);
+        }
+
+        /** {@inheritDoc} Counted in {@link #blocksWrittenBySync()}; the position of {@code content} does not move. */
+        @Override
+        public int install(long firstBlock, int blockCount, ByteBuffer content) {
+            checkRun(firstBlock, blockCount);
+            if (content.remaining() != (long) blockCount * blockSize) {
+                throw new IllegalArgumentException("disk " + descriptor.id() + ": " + blockCount + " blocks of "
+                        + blockSize + " bytes expected, the buffer holds " + content.remaining() + " bytes");
+            }
+            int installed = 0;
+            synchronized (changes) {
+                for (int i = 0; i < blockCount; i++) {
+                    long block = firstBlock + i;
+                    if (gate.isMissing(block)) {
+                        byte[] bytes = new byte[blockSize];
+                        content.get(content.position() + i * blockSize, bytes);
+                        store(block, bytes);
+                        gate.installed(block); // after the store: a woken read finds the bytes
+                        installed++;
+                    }
+                }
+                blocksWrittenBySync += installed;
+            }
+            return installed;
+        }
+
+        @Override
+        public long missingBlocks() {
+            return gate.missingBlocks();
+        }
+
+        @Override
+        public void disarm() {
+            gate.disarm();
+        }
     }
 
     /** The SPI's view of {@link #changes}, catching up on the guest's due writes before it looks. */
