@@ -127,7 +127,13 @@ class DiskMigrationTest {
             try (InMemoryVm target = run.target()) {
                 assertTrue(run.source().verified(), run.source().toString());
                 assertTrue(vm.vcpus().isPaused(), "the source stays paused after the switchover");
-                assertSameDisk(disk, run.diskAtResume());
+                if (strategy == Strategy.POSTCOPY || strategy == Strategy.HYBRID) {
+                    // Its last blocks follow the resume (DiskPostcopyTest): the engine's verification
+                    // compares every block with the source's at the pause.
+                    assertEquals(DISK_BYTES / BLOCK, run.source().verification().checkedBlocks());
+                } else {
+                    assertSameDisk(disk, run.diskAtResume());
+                }
                 DiskStats stats = run.source().disks().get(0);
                 assertEquals(DiskStats.Sync.NEW_DISK, stats.sync());
                 assertTrue(stats.blocksSent() >= 512, stats.toString());

@@ -183,6 +183,9 @@ public final class DestinationMigration {
             if (postcopy != null) {
                 postcopy.close();
             }
+            if (setup != null && setup.disksOrNull() != null) {
+                setup.disksOrNull().close();
+            }
         }
         MigrationCounters all = counters;
         if (!streamCounters.isEmpty()) {
@@ -240,7 +243,17 @@ public final class DestinationMigration {
                             disks == null ? 0 : disks.mismatchedBlocks()));
                     context.moveTo(ReceiverState.DONE);
                 }
-                case DiskFrames.DiskBlocks blocks -> setup.disks().apply(blocks);
+                case DiskFrames.DiskBlocks blocks -> {
+                    setup.disks().apply(blocks);
+                    if (postcopy != null) {
+                        // Post-copy flow control counts disk frames as page frames.
+                        long ack = postcopy.received(frame.payload().limit() + (long) Wire.MIN_FRAME_BYTES);
+                        if (ack >= 0) {
+                            link.send(new PostcopyFrames.PostcopyAck(ack));
+                        }
+                    }
+                }
+                case DiskFrames.DiskMissing chunk -> setup.disks().announceMissing(chunk);
                 case DiskFrames.DiskFlush flush -> {
                     setup.disks().flush();
                     link.send(new DiskFrames.DiskFlushed(flush.count()));
@@ -334,6 +347,9 @@ public final class DestinationMigration {
         if (missing != 0) {
             throw new WireException(Kind.INCONSISTENT_LENGTH, "POSTCOPY_END with " + missing
                     + " announced pages never sent");
+        }
+        if (setup.disksOrNull() != null) {
+            setup.disksOrNull().postcopyEnd();
         }
         postcopy.close();
         link.send(postcopy.done());

@@ -8,8 +8,10 @@ import io.livemig.engine.internal.wire.DiskFrames.Mode;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.Wire;
 import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.BlockDemand;
 import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.DiskSink;
+import io.livemig.spi.PageSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -47,6 +49,11 @@ final class DiskReceiver {
     private final long[] zeroBlocksWritten;
     private long checkedBlocks;
     private long mismatchedBlocks;
+    /** Per disk: the blocks DISK_MISSING announced for after the resume, or null. */
+    private final PageSet[] missing;
+    /** Per disk: its demand fetching once armed (post-copy), else null. */
+    private final BlockDemand[] armed;
+    private BlockRequester requester;
 
     /**
      * Matches the target's disks with the announced ones.
@@ -67,6 +74,8 @@ final class DiskReceiver {
             }
         }
         this.digests = new long[disks.size()][];
+        this.missing = new PageSet[disks.size()];
+        this.armed = new BlockDemand[disks.size()];
         this.blocksWritten = new long[disks.size()];
         this.zeroBlocksWritten = new long[disks.size()];
         if (verify) {
@@ -109,7 +118,13 @@ final class DiskReceiver {
             LOG.debug("disk {}: {} (replica of '{}', source log '{}')", disks.get(i).id(), mode, held,
                     offer.generation());
         }
-        link.send(new DiskFrames.DiskPlan(modes));
+        long demand = 0;
+        for (int i = 0; i < sinks.size(); i++) {
+            if (sinks.get(i).demand().isPresent()) {
+                demand |= 1L << i;
+            }
+        }
+        link.send(new DiskFrames.DiskPlan(modes, demand));
         int perFrame = Math.min(DiskFrames.RETURN_DIGESTS,
                 (link.maxFrameBytes() - Wire.MIN_FRAME_BYTES - DiskFrames.DIGESTS_HEADER_BYTES) / 8);
         for (int i = 0; i < disks.size(); i++) {
@@ -159,12 +174,93 @@ final class DiskReceiver {
         return BlockDigest.of(ByteBuffer.allocate(blockBytes));
     }
 
-    /** Writes a checked DISK_BLOCKS frame. */
+    /**
+     * Adds a DISK_MISSING chunk to the blocks that follow the resume.
+     *
+     * @throws WireException if the disk cannot fetch blocks on demand
+     */
+    void announceMissing(DiskFrames.DiskMissing chunk) throws WireException {
+        int i = chunk.disk();
+        if (sinks.get(i).demand().isEmpty()) {
+            throw new WireException(Kind.UNEXPECTED, "DISK_MISSING for disk " + disks.get(i).id()
+                    + ", which cannot fetch blocks on demand");
+        }
+        if (missing[i] == null) {
+            missing[i] = new PageSet(disks.get(i).blockCount());
+        }
+        chunk.addTo(missing[i]);
+    }
+
+    /** @return whether DISK_MISSING announced any block */
+    boolean anyMissing() {
+        for (PageSet m : missing) {
+            if (m != null && !m.isEmpty()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Post-copy, before the resume: arms demand fetching on every disk with blocks announced
+     * missing; a guest request that needs one has it asked for with BLOCK_REQUEST.
+     */
+    void armDemand(DestinationLink link) {
+        if (!anyMissing()) {
+            return;
+        }
+        requester = new BlockRequester(link);
+        for (int i = 0; i < disks.size(); i++) {
+            if (missing[i] != null && !missing[i].isEmpty()) {
+                int disk = i;
+                armed[i] = sinks.get(i).demand().orElseThrow();
+                armed[i].arm(missing[i], block -> requester.request(disk, block));
+            }
+        }
+    }
+
+    /**
+     * POSTCOPY_END: every announced block must have arrived; they are made durable (the source
+     * confirms them on POSTCOPY_DONE), and demand fetching ends.
+     *
+     * @throws WireException if an announced block never came
+     */
+    void postcopyEnd() throws WireException {
+        for (int i = 0; i < disks.size(); i++) {
+            if (armed[i] != null && armed[i].missingBlocks() != 0) {
+                throw new WireException(Kind.INCONSISTENT_LENGTH, "POSTCOPY_END with " + armed[i].missingBlocks()
+                        + " announced blocks of disk " + disks.get(i).id() + " never sent");
+            }
+        }
+        flush();
+        close();
+    }
+
+    /** Ends demand fetching and stops asking for blocks. Idempotent. */
+    void close() {
+        for (int i = 0; i < armed.length; i++) {
+            if (armed[i] != null) {
+                armed[i].disarm();
+                armed[i] = null;
+            }
+        }
+        if (requester != null) {
+            requester.close();
+            requester = null;
+        }
+    }
+
+    /** Writes a checked DISK_BLOCKS frame (installs it, for a disk fetching on demand). */
     void apply(DiskFrames.DiskBlocks frame) {
         DiskDescriptor d = disks.get(frame.disk());
         int blockBytes = d.blockSizeBytes();
         DiskSink sink = sinks.get(frame.disk());
         long[] kept = digests[frame.disk()];
+        BlockDemand demand = armed[frame.disk()];
+        if (demand != null) {
+            install(demand, frame, blockBytes, kept);
+            return;
+        }
         if (frame.zero()) {
             ByteBuffer zeros = ByteBuffer.allocateDirect(Math.min(frame.blockCount(), 256) * blockBytes);
             long zero = kept == null ? 0 : zeroDigest(blockBytes);
@@ -190,6 +286,27 @@ final class DiskReceiver {
             }
             sink.writeBlocks(frame.firstBlock(), frame.blockCount(), payload.duplicate());
             blocksWritten[frame.disk()] += frame.blockCount();
+        }
+    }
+
+    /**
+     * Installs the blocks of a post-copy frame that are still missing; the digests kept for
+     * verification take the frame's content either way (it is the source's at the pause).
+     */
+    private void install(BlockDemand demand, DiskFrames.DiskBlocks frame, int blockBytes, long[] kept) {
+        ByteBuffer content = frame.zero() ? ByteBuffer.allocate(frame.blockCount() * blockBytes) : frame.payload();
+        if (kept != null) {
+            for (int k = 0; k < frame.blockCount(); k++) {
+                kept[(int) frame.firstBlock() + k] = BlockDigest.of(content.duplicate()
+                        .position(content.position() + k * blockBytes)
+                        .limit(content.position() + (k + 1) * blockBytes));
+            }
+        }
+        int installed = demand.install(frame.firstBlock(), frame.blockCount(), content.duplicate());
+        if (frame.zero()) {
+            zeroBlocksWritten[frame.disk()] += installed;
+        } else {
+            blocksWritten[frame.disk()] += installed;
         }
     }
 

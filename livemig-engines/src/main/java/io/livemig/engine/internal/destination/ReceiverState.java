@@ -28,9 +28,9 @@ enum ReceiverState {
             FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH)),
     STOPPED(MigrationPhase.STOP_COPY, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
             FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING, FrameType.DISK_BLOCKS,
-            FrameType.DISK_FLUSH)),
+            FrameType.DISK_FLUSH, FrameType.DISK_MISSING)),
     POSTCOPY(MigrationPhase.POST_COPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
-            FrameType.PING)),
+            FrameType.PING, FrameType.DISK_BLOCKS)),
     VERIFYING(MigrationPhase.VERIFY, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END, FrameType.DISK_VERIFY)),
     DONE(MigrationPhase.DONE, EnumSet.noneOf(FrameType.class));
 

@@ -173,8 +173,13 @@ final class TargetSetup {
             postcopy = new PostcopyReceiver(target.demandPaging().orElseThrow(), announcedMissing, time, link,
                     announced.descriptor().vcpuCount());
             applier.postcopy(postcopy);
+            if (disks != null) {
+                disks.armDemand(link);
+            }
         } else if (announcedMissing != null) {
             throw new WireException(Kind.UNEXPECTED, "MISSING_PAGES announced, but COMMIT is not post-copy");
+        } else if (disks != null && disks.anyMissing()) {
+            throw new WireException(Kind.UNEXPECTED, "DISK_MISSING announced, but COMMIT is not post-copy");
         }
         context.stateLoaded();
         target.vcpus().resume();

@@ -117,6 +117,7 @@ final class DiskCopy {
         for (int i = 0; i < disks.size(); i++) {
             Disk d = disks.get(i);
             d.mode = plan.modes().get(i);
+            d.demand = plan.demand(i);
             if (d.mode == Mode.REPLICA && (d.tracker == null || !d.tracker.generation().isPresent())) {
                 throw link.protocol(ProtocolException.Kind.UNEXPECTED, "the destination takes disk " + d.id()
                         + " as a replica of a change log this source does not have");
@@ -379,6 +380,72 @@ final class DiskCopy {
         }
     }
 
+    /**
+     * @return whether post-copy can leave the disks' last blocks for after the resume: the
+     *         destination fetches every disk's missing blocks on demand, and no mirror runs
+     */
+    boolean canDemand() {
+        return mirror == null && !disks.isEmpty() && disks.stream().allMatch(d -> d.demand && d.tracker != null);
+    }
+
+    /**
+     * Post-copy's switchover, the VM paused and drained: announces each disk's blocks still to send
+     * (DISK_MISSING) instead of sending them, and stops tracking; they follow after the resume.
+     *
+     * @return what the post-copy phase pushes and serves
+     */
+    DiskPostcopy handOverPostcopy() throws MigrationException {
+        List<PageSet> missing = new ArrayList<>();
+        for (Disk d : disks) {
+            PageSet rest = d.pending;
+            rest.addAll(d.tracker.collect());
+            d.tracker.stop();
+            d.pending = new PageSet(d.descriptor.blockCount());
+            int perFrame = DiskFrames.MAX_MISSING_WORDS;
+            for (int w = 0; w < rest.wordCount(); ) {
+                int n = Math.min(perFrame, rest.wordCount() - w);
+                long[] words = new long[n];
+                boolean any = false;
+                for (int i = 0; i < n; i++) {
+                    words[i] = rest.word(w + i);
+                    any |= words[i] != 0;
+                }
+                if (any) {
+                    link.send(new DiskFrames.DiskMissing(d.index, w, words));
+                }
+                w += n;
+            }
+            missing.add(rest);
+        }
+        return new DiskPostcopy(this, missing);
+    }
+
+    /** Reads and sends blocks {@code [first, first + count)} of disk {@code index} (post-copy). */
+    void sendBlocks(int index, long first, int count) throws MigrationException {
+        Disk d = disks.get(index);
+        int blockBytes = d.descriptor.blockSizeBytes();
+        scratch.clear().limit(count * blockBytes);
+        d.source.readBlocks(first, count, scratch);
+        scratch.flip();
+        long bytesBefore = link.bytesSent();
+        sendRun(d, first, count, blockBytes);
+        d.bytesOnWire += link.bytesSent() - bytesBefore;
+    }
+
+    /** @return the most blocks of disk {@code index} one {@link #sendBlocks} takes */
+    int maxRunBlocks(int index) {
+        return scratch.capacity() / disks.get(index).descriptor.blockSizeBytes();
+    }
+
+    /** The post-copy phase ended: the destination has every block durably; the logs may forget them. */
+    void postcopyDone(List<PageSet> sent, long[] blocksPerDisk) {
+        for (int i = 0; i < disks.size(); i++) {
+            Disk d = disks.get(i);
+            d.tracker.confirm(sent.get(i));
+            d.perRound.add(blocksPerDisk[i]);
+        }
+    }
+
     /** @return the per-disk statistics */
     List<DiskStats> stats() {
         List<DiskStats> stats = new ArrayList<>();
@@ -502,6 +569,8 @@ final class DiskCopy {
         final BlockTracker tracker;
         final String nextGeneration = UUID.randomUUID().toString().replace("-", "");
         Mode mode;
+        /** Whether the destination fetches this disk's missing blocks on demand (post-copy). */
+        boolean demand;
         long[] replicaDigests;
         long digestsMissing;
         PageSet pending;

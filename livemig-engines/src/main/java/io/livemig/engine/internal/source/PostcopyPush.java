@@ -63,9 +63,12 @@ final class PostcopyPush {
     private long pushed;
     private long races;
     private int recoveries;
+    /** The disks' blocks that follow the resume, or null if none do. */
+    private final DiskPostcopy disks;
 
     PostcopyPush(SourceLink link, PageSender sender, SourceRecorder recorder, MemoryLayout layout,
-                 MigrationOptions options, Reconnector reconnector, byte[] sessionId) {
+                 MigrationOptions options, Reconnector reconnector, byte[] sessionId, DiskPostcopy disks) {
+        this.disks = disks;
         this.link = link;
         this.sender = sender;
         this.recorder = recorder;
@@ -93,12 +96,15 @@ final class PostcopyPush {
             PageSet stillMissing = recover(brokenAtResume, unsent);
             unsent.clear();
             unsent.addAll(stillMissing);
+            if (disks != null) {
+                disks.restart();
+            }
         }
         while (true) {
             long windowBase = link.bytesSent();
             window.start(windowBase);
             try {
-                while (!unsent.isEmpty()) {
+                while (!unsent.isEmpty() || (disks != null && disks.pending())) {
                     long acked = link.postcopyAckedBytes();
                     long sent = link.bytesSent();
                     if (sent - windowBase - acked > window.bytes(sent) && !link.hasPageRequest()) {
@@ -106,6 +112,9 @@ final class PostcopyPush {
                         continue;
                     }
                     serveRequests(unsent, order, round);
+                    if (disks != null) {
+                        disks.serveRequests(link);
+                    }
                     for (int i = 0; i < PUSH_BATCH; i++) {
                         long page = order.next();
                         if (page < 0) {
@@ -116,11 +125,18 @@ final class PostcopyPush {
                         pushed++;
                     }
                     sender.flush();
+                    if (disks != null) {
+                        disks.pushBatch();
+                    }
                 }
                 sender.flush();
                 sender.syncStreams();
                 link.send(new PostcopyFrames.PostcopyEnd());
                 PostcopyFrames.PostcopyDone done = link.await(PostcopyFrames.PostcopyDone.class).message();
+                if (disks != null) {
+                    // The destination made every disk block durable before it said so.
+                    disks.done();
+                }
                 List<Duration> blocked = new ArrayList<>();
                 for (long nanos : done.blockedNanos()) {
                     blocked.add(Duration.ofNanos(nanos));
@@ -133,6 +149,9 @@ final class PostcopyPush {
                 // What the destination lacks is what must still go, including pages lost in flight.
                 unsent.clear();
                 unsent.addAll(stillMissing);
+                if (disks != null) {
+                    disks.restart();
+                }
                 LOG.info("post-copy recovered (#{}): {} pages still missing", recoveries, stillMissing.cardinality());
             }
         }

@@ -4,6 +4,7 @@ import io.livemig.api.ProtocolException.Kind;
 import io.livemig.channel.Channel;
 import io.livemig.engine.internal.wire.Frame;
 import io.livemig.engine.internal.wire.ControlFrames;
+import io.livemig.engine.internal.wire.DiskFrames;
 import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PostcopyFrames;
 import io.livemig.engine.internal.wire.WireException;
@@ -39,6 +40,8 @@ final class ReturnPath {
     private final io.livemig.api.TimeSource time;
     private final Message.Context context;
     private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
+    private final java.util.concurrent.ConcurrentLinkedQueue<DiskFrames.BlockRequest> blockRequests =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final java.util.concurrent.ConcurrentLinkedQueue<long[]> pageRequests =
             new java.util.concurrent.ConcurrentLinkedQueue<>();
     /** Post-copy flow control: signalled on every PAGE_REQUEST, POSTCOPY_ACK and failure. */
@@ -86,6 +89,10 @@ final class ReturnPath {
                 switch (message) {
                     case PostcopyFrames.PageRequest request -> {
                         pageRequests.add(request.pages());
+                        signal();
+                    }
+                    case DiskFrames.BlockRequest request -> {
+                        blockRequests.add(request);
                         signal();
                     }
                     case ControlFrames.Pong pong -> {
@@ -156,15 +163,20 @@ final class ReturnPath {
      */
     void awaitPostcopySignal(long timeoutNanos) throws InterruptedException {
         synchronized (postcopySignal) {
-            if (pageRequests.isEmpty() && failure == null) {
+            if (pageRequests.isEmpty() && blockRequests.isEmpty() && failure == null) {
                 postcopySignal.wait(Math.max(1, timeoutNanos / 1_000_000));
             }
         }
     }
 
-    /** @return whether a page request is queued */
+    /** @return whether a page or block request is queued */
     boolean hasPageRequest() {
-        return !pageRequests.isEmpty();
+        return !pageRequests.isEmpty() || !blockRequests.isEmpty();
+    }
+
+    /** @return the next disk block request from the destination, or null if none is queued */
+    DiskFrames.BlockRequest pollBlockRequest() {
+        return blockRequests.poll();
     }
 
     /** @return the next batch of pages the destination asked for, or null if none is queued */

@@ -37,6 +37,8 @@ final class SourceCopy implements CopyContext {
     private final SwitchoverSender switchover;
     private final SourceRecorder recorder;
     private final DiskCopy disks;
+    /** Set by {@link #handOverDisks} when the disks' last blocks follow the resume. */
+    private DiskPostcopy diskPostcopy;
 
     SourceCopy(MigratableVm vm, MigrationOptions options, SourceContext context, SourceLink link, PageSender sender,
                SwitchoverSender switchover, SourceRecorder recorder, DiskCopy disks) {
@@ -132,6 +134,24 @@ final class SourceCopy implements CopyContext {
         switchover.pause(expectedDowntime, remainingBytes);
         // Before the last collects: a request completing now may still write guest memory and the disk.
         disks.drain();
+    }
+
+    @Override
+    public void handOverDisks() throws MigrationException {
+        if (!disks.any()) {
+            return;
+        }
+        if (disks.canDemand()) {
+            diskPostcopy = disks.handOverPostcopy();
+        } else {
+            sender.flush();
+            disks.sendRound(true);
+        }
+    }
+
+    /** @return the disks' post-copy phase, if the switchover left blocks for after the resume, else null */
+    DiskPostcopy diskPostcopy() {
+        return diskPostcopy;
     }
 
     @Override

@@ -306,9 +306,14 @@ public final class SourceLink {
         return Math.max(0, returnPath.minRoundTripNanos());
     }
 
-    /** @return whether a post-copy page request is waiting */
+    /** @return whether a post-copy page or disk block request is waiting */
     public boolean hasPageRequest() {
         return returnPath.hasPageRequest();
+    }
+
+    /** @return the next post-copy disk block request, or null */
+    public io.livemig.engine.internal.wire.DiskFrames.BlockRequest pollBlockRequest() {
+        return returnPath.pollBlockRequest();
     }
 
     /** @return the next batch of demand requests from the destination, or null */

@@ -108,8 +108,8 @@ public final class SourceMigration {
                     agreed.maxFrameBytes(), options, vm.descriptor().memoryLayout(), context) : null;
             sender = new PageSender(vm.memory(), options, agreed.batchPages(), agreed.maxFrameBytes(), link, streams);
             disks.start(agreed.maxFrameBytes());
-            SourceStrategy.Outcome outcome = strategy.run(new SourceCopy(vm, options, context, link, sender,
-                    switchover, recorder, disks));
+            SourceCopy copy = new SourceCopy(vm, options, context, link, sender, switchover, recorder, disks);
+            SourceStrategy.Outcome outcome = strategy.run(copy);
             afterSwitchover = outcome.afterSwitchover();
             // instanceof rather than a pattern switch: a switch's first run bootstraps a call site
             // (milliseconds), and this one runs inside the downtime.
@@ -131,8 +131,8 @@ public final class SourceMigration {
                 }
                 afterSwitchover = runOnce(afterSwitchover);
                 recorder.postcopyDone(new PostcopyPush(link, sender, recorder, vm.descriptor().memoryLayout(),
-                        options, reconnector, sessionId).run(postcopy.missing(), recorder.roundCount(),
-                        brokenAtResume));
+                        options, reconnector, sessionId, copy.diskPostcopy()).run(postcopy.missing(),
+                        recorder.roundCount(), brokenAtResume));
                 context.moveTo(SourceState.HANDED_OVER);
             } else {
                 if (((SourceStrategy.Commit) outcome).forced()) {

@@ -103,6 +103,14 @@ public interface CopyContext {
     DiskRound sendDiskRound(boolean paused) throws MigrationException;
 
     /**
+     * Post-copy's switchover, the VM paused: the disks' last blocks are announced for after the
+     * resume when the destination fetches missing blocks on demand, and sent now otherwise.
+     *
+     * @throws MigrationException if cancelled, or the link or the destination failed
+     */
+    void handOverDisks() throws MigrationException;
+
+    /**
      * What a disk round sent, over all disks.
      *
      * @param blocksSent     blocks sent, with content or as zero runs

@@ -10,7 +10,9 @@ import java.util.Optional;
 /**
  * Pure post-copy (Hines et al., VEE'09): pause at once and hand every page (but those the guest
  * reports free) to the post-copy phase. The downtime is only the state transfer; the pages follow.
- * Disks are the exception: they are copied before the pause (see {@link #copyDisksLive}).
+ * Disks are copied before the pause until what is written meanwhile fits the downtime limit (see
+ * {@link #copyDisksLive}); their last blocks follow after the resume, fetched on demand, where the
+ * destination can ({@link CopyContext#handOverDisks}), else go in the downtime.
  *
  * <p>The pages to hand over must be the ones that hold data at the pause, not before it: a page
  * the provider reported unpopulated that the guest writes in between would otherwise be zero at
@@ -26,7 +28,7 @@ final class PostcopyStrategy implements SourceStrategy {
         Optional<DirtyTracker> tracker = context.dirtyTracker();
         if (tracker.isEmpty()) {
             context.pause(Duration.ZERO, 0);
-            context.sendDiskRound(true);
+            context.handOverDisks();
             return new Postcopy(context.initialPages(), NOTHING);
         }
         DirtyTracker t = tracker.get();
@@ -38,7 +40,7 @@ final class PostcopyStrategy implements SourceStrategy {
             PageSet all = context.initialPages();
             context.pause(Duration.ZERO, 0);
             all.addAll(t.collect());
-            context.sendDiskRound(true);
+            context.handOverDisks();
             handedOver = true;
             return new Postcopy(all, stopTracking);
         } finally {
@@ -49,9 +51,10 @@ final class PostcopyStrategy implements SourceStrategy {
     }
 
     /**
-     * Disks are not demand-paged: before the pause they are copied while the VM runs, in rounds,
-     * until the blocks written during a round would take no longer than the downtime limit to
-     * send (or the options' round limit is reached); the rest goes in the downtime.
+     * Before the pause, disks are copied while the VM runs, in rounds, until the blocks written
+     * during a round would take no longer than the downtime limit to send (or the options' round
+     * limit is reached): a guest that resumes with most of its disk missing would wait on nearly
+     * every request.
      */
     private static void copyDisksLive(CopyContext context) throws MigrationException {
         if (!context.hasDisks()) {

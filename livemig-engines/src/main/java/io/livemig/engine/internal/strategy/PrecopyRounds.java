@@ -213,8 +213,7 @@ final class PrecopyRounds {
         context.pause(bandwidth.timeFor(0), toSend.cardinality() * (long) pageSize);
         PageSet last = tracker.collect();
         last.addAll(toSend);
-        // Disks are not demand-paged: their last blocks go now, in the downtime.
-        context.sendDiskRound(true);
+        context.handOverDisks();
         return new SourceStrategy.Postcopy(last, stopTracking);
     }
 }

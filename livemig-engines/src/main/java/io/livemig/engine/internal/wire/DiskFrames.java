@@ -147,14 +147,29 @@ public final class DiskFrames {
     }
 
     /**
-     * DISK_PLAN: how the destination takes each disk SETUP announced, in SETUP's order.
+     * DISK_PLAN: how the destination takes each disk SETUP announced, in SETUP's order, and which
+     * disks it can serve before every block arrived (post-copy).
      *
-     * @param modes one per disk
+     * @param modes       one per disk
+     * @param demandDisks bit {@code i} set if disk {@code i} can fetch missing blocks on demand
      */
-    public record DiskPlan(List<Mode> modes) implements Message {
-        /** Copies the list. */
+    public record DiskPlan(List<Mode> modes, long demandDisks) implements Message {
+        /** Copies the list. @throws IllegalArgumentException for a demand bit beyond the disks */
         public DiskPlan {
             modes = List.copyOf(modes);
+            if (modes.size() < 64 && (demandDisks >>> modes.size()) != 0) {
+                throw new IllegalArgumentException("demand bits beyond the " + modes.size() + " disks");
+            }
+        }
+
+        /** A plan without demand fetching. */
+        public DiskPlan(List<Mode> modes) {
+            this(modes, 0);
+        }
+
+        /** @return whether disk {@code index} can fetch missing blocks on demand */
+        public boolean demand(int index) {
+            return (demandDisks >>> index & 1) != 0;
         }
 
         @Override
@@ -168,6 +183,7 @@ public final class DiskFrames {
             for (Mode m : modes) {
                 b.put((byte) m.code());
             }
+            b.putLong(demandDisks);
             return w.finish();
         }
 
@@ -182,8 +198,12 @@ public final class DiskFrames {
             for (int i = 0; i < count; i++) {
                 modes.add(Mode.of(f.u8("mode")));
             }
+            long demand = f.u64("demandDisks");
             f.expectEnd();
-            return new DiskPlan(modes);
+            if (count < 64 && (demand >>> count) != 0) {
+                throw new WireException(Kind.UNEXPECTED, "DISK_PLAN marks disks beyond the " + count + " announced");
+            }
+            return new DiskPlan(modes, demand);
         }
     }
 
@@ -406,6 +426,151 @@ public final class DiskFrames {
             } catch (IllegalArgumentException e) {
                 throw new WireException(Kind.INCOMPATIBLE, "bad DISK_SETUP: " + e.getMessage());
             }
+        }
+    }
+
+    /** Most bitmap words in one DISK_MISSING frame (64 Ki words: 4 Mi blocks). */
+    public static final int MAX_MISSING_WORDS = 1 << 16;
+    /** Most blocks in one BLOCK_REQUEST. */
+    public static final int MAX_REQUEST_BLOCKS = 4096;
+
+    /**
+     * DISK_MISSING: a chunk of the bitmap of a disk's blocks the destination will receive after it
+     * resumes (post-copy): bit {@code i} of word {@code w} is block {@code 64 * (firstWord + w) + i}.
+     * Only for a disk DISK_PLAN marked for demand, in the stop-copy phase.
+     *
+     * @param disk      the disk's index in SETUP
+     * @param firstWord the first word's index
+     * @param words     1 to {@link #MAX_MISSING_WORDS} words; the record owns the array
+     */
+    public record DiskMissing(int disk, long firstWord, long[] words) implements Message {
+        @Override
+        public FrameType type() {
+            return FrameType.DISK_MISSING;
+        }
+
+        @Override
+        public ByteBuffer write(FrameWriter w) {
+            ByteBuffer b = w.begin(FrameType.DISK_MISSING).putShort((short) disk).putShort((short) 0)
+                    .putLong(firstWord).putInt(words.length);
+            for (long word : words) {
+                b.putLong(word);
+            }
+            return w.finish();
+        }
+
+        /** @throws WireException for an unknown disk, a word count out of range, or a bit beyond the disk */
+        public static DiskMissing read(Frame f, Message.Context context) throws WireException {
+            DiskDescriptor d = announcedDisk(f, context);
+            int index = context.disks().indexOf(d);
+            if (f.u16("reserved") != 0) {
+                throw new WireException(Kind.UNEXPECTED, "DISK_MISSING reserved field is not zero");
+            }
+            long first = f.u64("firstWord");
+            int count = f.u32In("count", 1, MAX_MISSING_WORDS);
+            long wordsInDisk = (d.blockCount() + 63) >>> 6;
+            if (first < 0 || first >= wordsInDisk || count > wordsInDisk - first) {
+                throw new WireException(Kind.UNEXPECTED, "DISK_MISSING words [" + first + ", +" + count + ") of disk "
+                        + d.id() + ", which has " + wordsInDisk);
+            }
+            if (f.remaining() != count * 8) {
+                throw new WireException(Kind.INCONSISTENT_LENGTH, "DISK_MISSING announces " + count + " words in "
+                        + f.remaining() + " bytes");
+            }
+            long[] words = new long[count];
+            for (int i = 0; i < count; i++) {
+                words[i] = f.u64("word");
+            }
+            long lastWord = first + count - 1;
+            int tail = (int) (d.blockCount() & 63);
+            if (lastWord == wordsInDisk - 1 && tail != 0 && (words[count - 1] >>> tail) != 0) {
+                throw new WireException(Kind.UNEXPECTED, "DISK_MISSING marks blocks beyond the end of disk " + d.id());
+            }
+            return new DiskMissing(index, first, words);
+        }
+
+        /** Sets this chunk's blocks in {@code missing} (span: the disk's block count). */
+        public void addTo(io.livemig.spi.PageSet missing) {
+            for (int i = 0; i < words.length; i++) {
+                missing.orWord((int) (firstWord + i), words[i]);
+            }
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof DiskMissing m && m.disk == disk && m.firstWord == firstWord
+                    && Arrays.equals(m.words, words);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(disk, firstWord) * 31 + Arrays.hashCode(words);
+        }
+
+        @Override
+        public String toString() {
+            return "DiskMissing[disk " + disk + ", words " + firstWord + "+" + words.length + "]";
+        }
+    }
+
+    /**
+     * BLOCK_REQUEST: blocks of a disk the destination's guest waits for (post-copy).
+     *
+     * @param disk   the disk's index in SETUP
+     * @param blocks 1 to {@link #MAX_REQUEST_BLOCKS} block numbers; the record owns the array
+     */
+    public record BlockRequest(int disk, long[] blocks) implements Message {
+        @Override
+        public FrameType type() {
+            return FrameType.BLOCK_REQUEST;
+        }
+
+        @Override
+        public ByteBuffer write(FrameWriter w) {
+            ByteBuffer b = w.begin(FrameType.BLOCK_REQUEST).putShort((short) disk).putShort((short) 0)
+                    .putInt(blocks.length);
+            for (long block : blocks) {
+                b.putLong(block);
+            }
+            return w.finish();
+        }
+
+        /** @throws WireException for an unknown disk, a count out of range, or a block not on the disk */
+        public static BlockRequest read(Frame f, Message.Context context) throws WireException {
+            DiskDescriptor d = announcedDisk(f, context);
+            int index = context.disks().indexOf(d);
+            if (f.u16("reserved") != 0) {
+                throw new WireException(Kind.UNEXPECTED, "BLOCK_REQUEST reserved field is not zero");
+            }
+            int count = f.u32In("count", 1, MAX_REQUEST_BLOCKS);
+            if (f.remaining() != count * 8) {
+                throw new WireException(Kind.INCONSISTENT_LENGTH, "BLOCK_REQUEST announces " + count + " blocks in "
+                        + f.remaining() + " bytes");
+            }
+            long[] blocks = new long[count];
+            for (int i = 0; i < count; i++) {
+                blocks[i] = f.u64("block");
+                if (blocks[i] < 0 || blocks[i] >= d.blockCount()) {
+                    throw new WireException(Kind.UNEXPECTED, "BLOCK_REQUEST for block " + blocks[i] + " of disk "
+                            + d.id() + ", which has " + d.blockCount());
+                }
+            }
+            return new BlockRequest(index, blocks);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof BlockRequest r && r.disk == disk && Arrays.equals(r.blocks, blocks);
+        }
+
+        @Override
+        public int hashCode() {
+            return disk * 31 + Arrays.hashCode(blocks);
+        }
+
+        @Override
+        public String toString() {
+            return "BlockRequest[disk " + disk + ", " + blocks.length + " blocks]";
         }
     }
 

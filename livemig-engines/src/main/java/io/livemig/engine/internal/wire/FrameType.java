@@ -26,6 +26,7 @@ public enum FrameType {
     DISK_FLUSH(0x12, Direction.FORWARD),
     DISK_VERIFY(0x13, Direction.FORWARD),
     DISK_SETUP(0x14, Direction.FORWARD),
+    DISK_MISSING(0x15, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),
@@ -41,6 +42,7 @@ public enum FrameType {
     DISK_FLUSHED(0x4D, Direction.RETURN),
     DISK_DIGESTS(0x4E, Direction.RETURN),
     DISK_PLAN(0x4F, Direction.RETURN),
+    BLOCK_REQUEST(0x50, Direction.RETURN),
     ABORT(0x7F, Direction.BOTH);
 
     /** Which way a frame type may travel. */

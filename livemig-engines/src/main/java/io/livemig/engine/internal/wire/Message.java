@@ -21,7 +21,8 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
         HandshakeFrames.Auth, HandshakeFrames.Setup, SwitchoverFrames.VcpuStateFrame, SwitchoverFrames.DeviceStateFrame,
         SwitchoverFrames.Commit, SwitchoverFrames.Resumed, PageBitmap, PostcopyFrames.PageRequest, PostcopyFrames.PostcopyDone,
         VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort, ControlFrames.Settled,
-        DiskFrames.DiskPlan, DiskFrames.BlockDigests, DiskFrames.DiskBlocks, DiskFrames.DiskSetup {
+        DiskFrames.DiskPlan, DiskFrames.BlockDigests, DiskFrames.DiskBlocks, DiskFrames.DiskSetup,
+        DiskFrames.DiskMissing, DiskFrames.BlockRequest {
 
     /** @return the frame type this message travels as */
     FrameType type();
@@ -171,6 +172,8 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
             case DISK_DIGESTS, DISK_VERIFY -> DiskFrames.BlockDigests.read(frame, context);
             case DISK_PLAN -> DiskFrames.DiskPlan.read(frame, context);
             case DISK_SETUP -> DiskFrames.DiskSetup.read(frame);
+            case DISK_MISSING -> DiskFrames.DiskMissing.read(frame, context);
+            case BLOCK_REQUEST -> DiskFrames.BlockRequest.read(frame, context);
         };
     }
 }

@@ -21,9 +21,9 @@ class ReceiverStateTest {
                     FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH),
             ReceiverState.STOPPED, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
                     FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING, FrameType.DISK_BLOCKS,
-                    FrameType.DISK_FLUSH),
+                    FrameType.DISK_FLUSH, FrameType.DISK_MISSING),
             ReceiverState.POSTCOPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
-                    FrameType.PING),
+                    FrameType.PING, FrameType.DISK_BLOCKS),
             ReceiverState.VERIFYING, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END, FrameType.DISK_VERIFY),
             ReceiverState.DONE, EnumSet.noneOf(FrameType.class));
 

@@ -547,6 +547,31 @@ class FrameRejectionTest {
                 b -> b.putShort((short) 2).put((byte) 1).put((byte) 0));
         t.reject(FrameType.DISK_PLAN, "an unknown mode 4", Kind.UNEXPECTED,
                 b -> b.putShort((short) 2).put((byte) 4).put((byte) 1));
+        t.reject(FrameType.DISK_PLAN, "demand for a disk not announced", Kind.UNEXPECTED,
+                b -> b.putShort((short) 2).put((byte) 1).put((byte) 1).putLong(0b100));
+        t.reject(FrameType.DISK_PLAN, "no demand mask", Kind.TRUNCATED,
+                b -> b.putShort((short) 2).put((byte) 1).put((byte) 1));
+        // vdb has 8 blocks: one word, whose bits above 7 are beyond its end.
+        t.reject(FrameType.DISK_MISSING, "a block beyond the disk's end", Kind.UNEXPECTED,
+                b -> b.putShort((short) 1).putShort((short) 0).putLong(0).putInt(1).putLong(0x100));
+        t.reject(FrameType.DISK_MISSING, "a word beyond the disk", Kind.UNEXPECTED,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(4).putInt(1).putLong(1));
+        t.reject(FrameType.DISK_MISSING, "no word", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(0).putInt(0));
+        t.reject(FrameType.DISK_MISSING, "two words announced, one present", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).putShort((short) 0).putLong(0).putInt(2).putLong(1));
+        t.reject(FrameType.DISK_MISSING, "an unknown disk", Kind.UNEXPECTED,
+                b -> b.putShort((short) 2).putShort((short) 0).putLong(0).putInt(1).putLong(1));
+        t.reject(FrameType.BLOCK_REQUEST, "a block beyond the disk", Kind.UNEXPECTED,
+                b -> b.putShort((short) 1).putShort((short) 0).putInt(1).putLong(8));
+        t.reject(FrameType.BLOCK_REQUEST, "a negative block", Kind.UNEXPECTED,
+                b -> b.putShort((short) 0).putShort((short) 0).putInt(1).putLong(-1));
+        t.reject(FrameType.BLOCK_REQUEST, "no block", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).putShort((short) 0).putInt(0));
+        t.reject(FrameType.BLOCK_REQUEST, "4097 blocks", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).putShort((short) 0).putInt(4097));
+        t.reject(FrameType.BLOCK_REQUEST, "two blocks announced, one present", Kind.INCONSISTENT_LENGTH,
+                b -> b.putShort((short) 0).putShort((short) 0).putInt(2).putLong(1));
         DiskFrames.DiskSetup setup = new DiskFrames.DiskSetup(true, List.of(WireFixtures.DISKS.get(0)),
                 List.of(new DiskFrames.DiskOffer("", "n")));
         t.rejectTrailingByte(setup);

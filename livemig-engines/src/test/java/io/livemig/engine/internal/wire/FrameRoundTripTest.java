@@ -148,6 +148,12 @@ class FrameRoundTripTest {
                 List.of(WireFixtures.DISKS.get(1)), List.of(new DiskFrames.DiskOffer("gen-1", "gen-2")))));
         t.add(message("one mode per disk", new DiskFrames.DiskPlan(List.of(DiskFrames.Mode.EMPTY,
                 DiskFrames.Mode.DIGESTS))));
+        t.add(message("the second disk fetched on demand", new DiskFrames.DiskPlan(List.of(DiskFrames.Mode.REPLICA,
+                DiskFrames.Mode.EMPTY), 0b10)));
+        t.add(message("the blocks of a whole disk", new DiskFrames.DiskMissing(0, 0, new long[] {-1, -1, -1, -1})));
+        t.add(message("the last of a short disk", new DiskFrames.DiskMissing(1, 0, new long[] {0x80})));
+        t.add(message("one block", new DiskFrames.BlockRequest(1, new long[] {7})));
+        t.add(message("blocks of a disk, out of order", new DiskFrames.BlockRequest(0, new long[] {255, 0, 3})));
         t.add(message("a zero run to the disk's end", new DiskFrames.DiskBlocks(1, true, 2, 6, ByteBuffer.allocate(0))));
         t.add(message("two blocks of content", new DiskFrames.DiskBlocks(0, false, 254, 2,
                 ByteBuffer.wrap(pattern(2 * 4096)))));

@@ -81,6 +81,7 @@ class FrameWireBytesTest {
         table.put(FrameType.DISK_FLUSH, 0x12);
         table.put(FrameType.DISK_VERIFY, 0x13);
         table.put(FrameType.DISK_SETUP, 0x14);
+        table.put(FrameType.DISK_MISSING, 0x15);
         table.put(FrameType.HELLO_ACK, 0x41);
         table.put(FrameType.READY, 0x42);
         table.put(FrameType.RESUMED, 0x43);
@@ -96,6 +97,7 @@ class FrameWireBytesTest {
         table.put(FrameType.DISK_FLUSHED, 0x4D);
         table.put(FrameType.DISK_DIGESTS, 0x4E);
         table.put(FrameType.DISK_PLAN, 0x4F);
+        table.put(FrameType.BLOCK_REQUEST, 0x50);
         table.put(FrameType.ABORT, 0x7F);
         assertEquals(FrameType.values().length, table.size(), "a frame type is missing from this table");
         for (FrameType type : FrameType.values()) {
