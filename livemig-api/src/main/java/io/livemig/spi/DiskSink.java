@@ -67,8 +67,8 @@ public interface DiskSink {
 
     /**
      * @return demand fetching of blocks, if this disk can serve the guest before every block
-     *         arrived (post-copy); empty by default, and then a post-copy migration copies the disk
-     *         whole before its pause
+     *         arrived (post-copy); empty by default, and then post-copy sends the disk's last blocks
+     *         in the downtime instead of after the resume
      */
     default Optional<BlockDemand> demand() {
         return Optional.empty();
