@@ -1,6 +1,7 @@
 package io.livemig.e2e;
 
 import io.livemig.api.DiskStats;
+import io.livemig.api.MigrationEvent;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
@@ -13,6 +14,7 @@ import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryDisk;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
+import io.livemig.kit.RedialableLink;
 import io.livemig.kit.Workload;
 import io.livemig.kit.WorkloadPattern;
 import org.junit.jupiter.api.Test;
@@ -91,6 +93,52 @@ class DiskPostcopyTest {
                     assertTrue(seen[b] >= atPause[b], "block " + b + " read with write serial " + seen[b]
                             + ", older than the source's " + atPause[b] + " at the pause");
                 }
+                assertEquals(0, target.disk("vda").demand().orElseThrow().missingBlocks());
+            }
+        }
+    }
+
+    @Test
+    void aLinkCutWhileDiskBlocksFollowTheResumeIsRecoveredAndEveryBlockArrives() throws Exception {
+        try (InMemoryVm vm = InMemoryVm.builder().memoryBytes(2L << 20).prefill(0.5)
+                .disk(new InMemoryDisk("vda", BLOCKS * BLOCK, BLOCK)).diskWorkload(DISK).build()) {
+            vm.start();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (vm.diskWritesDone() < 200 && System.nanoTime() < deadline) {
+                Thread.sleep(2);
+            }
+            // Slow enough that the push is still going when the link is cut.
+            RedialableLink link = new RedialableLink(LinkShape.of(8L << 20, Duration.ZERO), TimeSource.system());
+            InMemoryChannel.Pair first = link.first();
+            AtomicLong missingAtResume = new AtomicLong(-1);
+            MigrationOptions options = MigrationOptions.builder().strategy(Strategy.POSTCOPY)
+                    .downtimeLimit(Duration.ofMillis(1)).maxRounds(1).listener(e -> {
+                        if (e instanceof MigrationEvent.PostcopyStarted) {
+                            Thread.ofPlatform().start(() -> {
+                                try {
+                                    Thread.sleep(100);
+                                } catch (InterruptedException ignored) {
+                                    Thread.currentThread().interrupt();
+                                }
+                                first.source().breakLink();
+                            });
+                        }
+                    }).build();
+            CompletableFuture<ReceivedMigration> received = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return LiveMigration.receive(first.destination(), link.destinationSide(Duration.ofSeconds(10)),
+                            d -> InMemoryVm.builder().onResume(target -> missingAtResume.set(
+                                    target.disk("vda").demand().orElseThrow().missingBlocks())).buildTarget(d), options);
+                } catch (MigrationException e) {
+                    throw new CompletionException(e);
+                }
+            }, task -> Thread.ofPlatform().name("test-destination").start(task));
+            MigrationReport report = LiveMigration.migrate(vm, first.source(), link.sourceSide(), options);
+            try (InMemoryVm target = (InMemoryVm) received.get(60, TimeUnit.SECONDS).target()) {
+                assertEquals(1, report.postcopy().orElseThrow().recoveries(), report.toString());
+                assertTrue(missingAtResume.get() > 0, "blocks were left for after the resume: " + missingAtResume);
+                assertTrue(report.verified(), "every block arrived across the cut: " + report);
+                assertEquals(BLOCKS, report.verification().checkedBlocks());
                 assertEquals(0, target.disk("vda").demand().orElseThrow().missingBlocks());
             }
         }
