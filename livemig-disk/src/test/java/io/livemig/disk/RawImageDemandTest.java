@@ -35,16 +35,9 @@ class RawImageDemandTest {
 
     private final BlockingQueue<Long> reports = new LinkedBlockingQueue<>();
 
+    /** Runs {@code request} on a platform thread of its own, as a guest request would. */
     private static <T> CompletableFuture<T> request(Supplier<T> request) {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        Thread.ofPlatform().name("guest-request").start(() -> {
-            try {
-                result.complete(request.get());
-            } catch (Throwable t) {
-                result.completeExceptionally(t);
-            }
-        });
-        return result;
+        return CompletableFuture.supplyAsync(request, task -> Thread.ofPlatform().name("guest-request").start(task));
     }
 
     private long nextReport() throws InterruptedException {
