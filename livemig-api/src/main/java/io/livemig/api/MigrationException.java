@@ -1,6 +1,7 @@
 package io.livemig.api;
 
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * The root of livemig's migration failures. Every instance says in which
@@ -17,6 +18,8 @@ public class MigrationException extends Exception {
 
     private final MigrationPhase phase;
     private final SourceVmState sourceState;
+    /** The report of the migration up to its failure; set once, by the engine that failed. */
+    private transient volatile MigrationReport report;
 
     /**
      * @param message     what went wrong
@@ -40,6 +43,33 @@ public class MigrationException extends Exception {
         return sourceState;
     }
 
+    /**
+     * @return the report of the migration as far as it went (rounds, bytes, the switchover's steps,
+     *         what failed), if the engine that failed made one: a source side's failure has one; a
+     *         failure before the migration started, or a destination's, may not
+     */
+    public Optional<MigrationReport> report() {
+        return Optional.ofNullable(report);
+    }
+
+    /**
+     * Attaches the report of the failed migration. Called once by the engine that failed, before
+     * it throws; later calls are ignored, so a report is never replaced.
+     *
+     * @param report the migration's report up to the failure
+     * @return this exception
+     * @throws NullPointerException if {@code report} is null
+     */
+    public MigrationException attachReport(MigrationReport report) {
+        Objects.requireNonNull(report, "report");
+        synchronized (this) {
+            if (this.report == null) {
+                this.report = report;
+            }
+        }
+        return this;
+    }
+
     /** @return whether the VM still runs at the source, unchanged */
     public boolean sourceRunning() {
         return sourceState == SourceVmState.RUNNING;
@@ -55,6 +85,9 @@ public class MigrationException extends Exception {
     public MigrationException withSourceState(SourceVmState state) {
         MigrationException copy = new MigrationException(getMessage(), phase, state, getCause());
         copy.setStackTrace(getStackTrace());
+        if (report != null) {
+            copy.attachReport(report);
+        }
         return copy;
     }
 

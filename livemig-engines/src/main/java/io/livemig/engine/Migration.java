@@ -6,6 +6,7 @@ import io.livemig.engine.internal.VmClaims;
 import io.livemig.engine.internal.source.SourceMigration;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -30,6 +31,8 @@ public final class Migration implements AutoCloseable {
     private final CountDownLatch done = new CountDownLatch(1);
     private volatile MigrationReport report;
     private volatile MigrationException error;
+    /** Completed once the thread ended and the VM's claim was released. */
+    private final CompletableFuture<MigrationReport> future = new CompletableFuture<>();
 
     Migration(SourceMigration migration, VmClaims.Claim claim) {
         this.migration = migration;
@@ -50,7 +53,28 @@ public final class Migration implements AutoCloseable {
             // Before done: once await() returns, the VM may be migrated again.
             claim.close();
             done.countDown();
+            if (error != null) {
+                future.completeExceptionally(error);
+            } else if (report != null) {
+                future.complete(report);
+            } else {
+                future.completeExceptionally(new IllegalStateException("the migration's thread ended without a result"));
+            }
         }
+    }
+
+    /**
+     * The migration's end as a future, for callers that compose rather than block: completed with
+     * the report of a completed migration, or exceptionally with its {@link MigrationException}
+     * (whose {@link MigrationException#report()} has the report up to the failure). It completes
+     * once the migration's thread ended and its VM may be migrated again, as {@link #await()}
+     * returns. Each call returns a new future: completing or cancelling it changes nothing here
+     * (cancel the migration with {@link #cancel()}).
+     *
+     * @return a future of the report
+     */
+    public CompletableFuture<MigrationReport> future() {
+        return future.copy();
     }
 
     /**

@@ -164,6 +164,7 @@ public final class SourceMigration {
             runOnce(afterSwitchover);
             MigrationReport report = report(error instanceof MigrationCancelledException
                     ? MigrationStatus.CANCELLED : MigrationStatus.FAILED, error, time.nanoTime(), sender);
+            error.attachReport(report);
             close(sender);
             recorder.finished(report, error);
             if (t instanceof Error fatal && !(t instanceof StackOverflowError)) {
