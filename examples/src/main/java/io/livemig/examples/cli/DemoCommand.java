@@ -5,6 +5,7 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationListener;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
+import io.livemig.api.Prepaging;
 import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
@@ -27,7 +28,9 @@ import io.livemig.transport.TlsChannel;
 import io.livemig.transport.TlsChannelListener;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -55,7 +58,7 @@ final class DemoCommand implements Callable<Integer> {
     enum TransportKind { tcp, tls, memory }
 
     @Option(names = "--strategy", defaultValue = "precopy", description = "cold, precopy (default), postcopy, hybrid")
-    String strategy;
+    Strategy strategy;
 
     @Option(names = "--on-stall", defaultValue = "autoconverge,abort", split = ",",
             description = "escalation ladder when pre-copy does not converge, in order: raise-downtime:STEP:CEILING, "
@@ -70,7 +73,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--prepaging", defaultValue = "bubbling",
             description = "post-copy push order: linear or bubbling (default ${DEFAULT-VALUE})")
-    String prepaging;
+    Prepaging prepaging;
 
     @Option(names = "--free-page-hints", description = "the guest reports pages outside its working set as free; "
             + "they are skipped (self-ballooning)")
@@ -91,7 +94,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--workload", defaultValue = "random",
             description = "idle, sequential, random, hotcold (default ${DEFAULT-VALUE})")
-    String workload;
+    WorkloadPattern workload;
 
     @Option(names = "--dirty-rate", defaultValue = "0",
             description = "guest write rate in bytes per second, e.g. 50M (default ${DEFAULT-VALUE})")
@@ -164,8 +167,14 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print the report as one JSON object on stdout")
     boolean json;
 
+    @Spec
+    CommandSpec spec;
+
     /** The report of a failed migration, from its Failed event, so that --json can print it. */
     private volatile MigrationReport failedReport;
+
+    /** The downtime limit in force: --downtime, raised by the ladder's raise-downtime steps. */
+    private volatile Duration effectiveDowntime;
 
     @Override
     public Integer call() throws Exception {
@@ -186,35 +195,20 @@ final class DemoCommand implements Callable<Integer> {
         } catch (SecurityOptions.Invalid e) {
             return KvmCommand.usageError("livemig demo", e.getMessage(), json);
         }
-        Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
-        WorkloadPattern pattern = WorkloadPattern.valueOf(workload.toUpperCase(Locale.ROOT));
-        Workload guest = new Workload(pattern, workingSet.bytes(), dirtyRate.bytes(), bytesPerWrite, seed);
-        MigrationOptions options = MigrationOptions.builder()
-                .strategy(chosen)
-                .downtimeLimit(downtime)
-                .bandwidthLimitBytesPerSecond(bandwidth.bytes())
-                .verify(!noVerify)
-                .maxRounds(maxRounds)
-                .maxTotalTime(maxTime)
-                .stallRounds(stallRounds)
-                .escalation(Escalations.parse(onStall))
-                .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
-                .hybridRounds(hybridRounds)
-                .codecs(parseCodecs(codecs))
-                .encoderThreads(encoderThreads)
-                .streams(streams)
-                .secret(secret.orElse(null))
-                .xbzrleCacheBytes(xbzrleCache != null ? xbzrleCache.bytes()
-                        : Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
-                .listener(event -> {
-                    if (event instanceof MigrationEvent.Failed f) {
-                        failedReport = f.report();
-                    }
-                    if (!json) {
-                        progress(err).onEvent(event);
-                    }
-                })
-                .build();
+        Strategy chosen = strategy;
+        WorkloadPattern pattern = workload;
+        BadInput.check(spec, memory.bytes() > 0, "--mem must be more than 0");
+        BadInput.check(spec, downtime.isPositive(), "--downtime must be more than 0");
+        BadInput.check(spec, prefill >= 0 && prefill <= 1, "--prefill must be from 0 to 1, was " + prefill);
+        effectiveDowntime = downtime;
+        Workload guest;
+        MigrationOptions options;
+        try {
+            guest = new Workload(pattern, workingSet.bytes(), dirtyRate.bytes(), bytesPerWrite, seed);
+            options = options(chosen, secret, err);
+        } catch (IllegalArgumentException e) {
+            throw BadInput.invalid(spec, "invalid options", e);
+        }
         if (virtualTime) {
             return simulate(out, err, guest, options);
         }
@@ -255,6 +249,43 @@ final class DemoCommand implements Callable<Integer> {
                 return print(out, result, options);
             }
         }
+    }
+
+    /**
+     * @return the migration's options from the flags
+     * @throws IllegalArgumentException if a flag's value is out of range (MigrationOptions says which)
+     */
+    private MigrationOptions options(Strategy chosen, Optional<io.livemig.api.MigrationSecret> secret,
+                                     PrintStream err) {
+        return MigrationOptions.builder()
+                .strategy(chosen)
+                .downtimeLimit(downtime)
+                .bandwidthLimitBytesPerSecond(bandwidth.bytes())
+                .verify(!noVerify)
+                .maxRounds(maxRounds)
+                .maxTotalTime(maxTime)
+                .stallRounds(stallRounds)
+                .escalation(Escalations.parse(onStall))
+                .prepaging(prepaging)
+                .hybridRounds(hybridRounds)
+                .codecs(parseCodecs(codecs))
+                .encoderThreads(encoderThreads)
+                .streams(streams)
+                .secret(secret.orElse(null))
+                .xbzrleCacheBytes(xbzrleCache != null ? xbzrleCache.bytes()
+                        : Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
+                .listener(event -> {
+                    if (event instanceof MigrationEvent.Failed f) {
+                        failedReport = f.report();
+                    }
+                    if (event instanceof MigrationEvent.EscalationApplied applied) {
+                        effectiveDowntime = Escalations.downtimeAfter(effectiveDowntime, applied.step());
+                    }
+                    if (!json) {
+                        progress(err).onEvent(event);
+                    }
+                })
+                .build();
     }
 
     private int simulate(PrintStream out, PrintStream err, Workload guest, MigrationOptions options) throws Exception {
@@ -441,8 +472,8 @@ final class DemoCommand implements Callable<Integer> {
                     r.verified() ? "verified page for page" : "verification: " + r.verification().outcome());
             out.printf("  total time   %10.1f ms (then %.1f ms of verification)%n",
                     r.totals().totalTime().toNanos() / 1e6, r.verification().time().toNanos() / 1e6);
-            out.printf("  downtime     %10.1f ms (limit %d ms)%s%n", r.switchover().downtime().toNanos() / 1e6,
-                    options.downtimeLimit().toMillis(), steps(r.switchover()));
+            out.printf("  downtime     %10.1f ms (limit %s)%s%n", r.switchover().downtime().toNanos() / 1e6,
+                    Escalations.describeLimit(options.downtimeLimit(), effectiveDowntime), steps(r.switchover()));
             out.printf("  on the wire  %,14d bytes in %d round(s)%n", r.totals().bytesOnWire(),
                     r.totals().roundCount());
             out.printf("  pages        %s%s%n", r.encodings().pagesByEncoding(), r.encodings().unchangedPages() == 0

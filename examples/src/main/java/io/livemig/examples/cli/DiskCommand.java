@@ -338,6 +338,9 @@ final class DiskCommand {
             if (tls.isPresent() && insecure) {
                 return printer.refuse("--insecure and the --tls-* flags exclude each other");
             }
+            if (size != null && size.bytes() == 0) {
+                return printer.refuse("--size must be more than 0");
+            }
             boolean exists = Files.exists(image);
             if (!exists && size != null && size.bytes() % RawImage.DEFAULT_BLOCK_SIZE_BYTES != 0) {
                 return printer.refuse("--size " + size.bytes() + " is not a multiple of the 4 KiB block size");

@@ -21,7 +21,9 @@ import io.livemig.kvm.VirtioBlk;
 import io.livemig.spi.VmDescriptor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -44,15 +46,25 @@ import javax.net.ssl.SSLContext;
         subcommands = {KvmCommand.Run.class, KvmCommand.Receive.class, KvmCommand.Guest.class})
 final class KvmCommand {
 
+    /** The dirtier guest's write order ({@code --pattern}). */
+    enum DirtierPattern { random, sequential }
+
     private KvmCommand() {
     }
 
+    /** @throws IllegalArgumentException if {@code hostPort} is not HOST:PORT with a port 0 to 65535 */
     static InetSocketAddress address(String hostPort) {
         int colon = hostPort.lastIndexOf(':');
-        if (colon < 0) {
+        int port = -1;
+        try {
+            port = colon < 0 ? -1 : Integer.parseInt(hostPort.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            port = -1;
+        }
+        if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("expected HOST:PORT, got '" + hostPort + "'");
         }
-        return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+        return new InetSocketAddress(hostPort.substring(0, colon), port);
     }
 
     static OutputStream console(Path file) throws java.io.IOException {
@@ -155,11 +167,11 @@ final class KvmCommand {
                 description = "with --disk: background (rounds of the blocks written since, as for pages) or "
                         + "write-blocking (after the first pass each guest write is mirrored as it happens and "
                         + "completes once sent, so a disk written faster than the link converges) (default ${DEFAULT-VALUE})")
-        String diskCopyMode;
+        io.livemig.api.DiskCopyMode diskCopyMode;
 
         @Option(names = "--pattern", defaultValue = "random",
                 description = "dirtier: random or sequential (default ${DEFAULT-VALUE})")
-        String pattern;
+        DirtierPattern pattern;
 
         @Option(names = "--migrate-to", description = "HOST:PORT of a 'livemig kvm receive'")
         String migrateTo;
@@ -173,14 +185,14 @@ final class KvmCommand {
 
         @Option(names = "--strategy", defaultValue = "precopy",
                 description = "cold, precopy, postcopy or hybrid (default ${DEFAULT-VALUE})")
-        String strategy;
+        Strategy strategy;
 
         @Option(names = "--hybrid-rounds", defaultValue = "3", description = "hybrid: pre-copy rounds first (default 3)")
         int hybridRounds;
 
         @Option(names = "--prepaging", defaultValue = "bubbling",
                 description = "post-copy push order: linear or bubbling (default ${DEFAULT-VALUE})")
-        String prepaging;
+        io.livemig.api.Prepaging prepaging;
 
         @Option(names = "--downtime", defaultValue = "300ms", description = "downtime limit (default ${DEFAULT-VALUE})")
         Duration downtime;
@@ -223,8 +235,14 @@ final class KvmCommand {
         @Mixin
         SecurityOptions security;
 
+        @Spec
+        CommandSpec spec;
+
         /** The report of a failed migration, from its Failed event, so that --json can print it. */
         private volatile MigrationReport failedReport;
+
+        /** The downtime limit in force: --downtime, raised by the ladder's raise-downtime steps. */
+        private volatile Duration effectiveDowntime;
 
         @Override
         public Integer call() throws Exception {
@@ -236,8 +254,25 @@ final class KvmCommand {
             } catch (SecurityOptions.Invalid e) {
                 return usageError("livemig kvm run", e.getMessage(), json);
             }
-            requireKvm();
             PrintStream err = System.err;
+            BadInput.check(spec, memory.bytes() > 0, "--mem must be more than 0");
+            BadInput.check(spec, downtime.isPositive(), "--downtime must be more than 0");
+            BadInput.check(spec, diskSize.bytes() > 0, "--disk-size must be more than 0");
+            BadInput.check(spec, bytesPerWrite >= 8 && bytesPerWrite <= 4096,
+                    "--bytes-per-write must be from 8 to 4096, was " + bytesPerWrite);
+            MigrationOptions options;
+            InetSocketAddress destination;
+            try {
+                options = options(secret.orElse(null), err);
+            } catch (IllegalArgumentException e) {
+                throw BadInput.invalid(spec, "invalid options", e);
+            }
+            try {
+                destination = migrateTo == null ? null : address(migrateTo);
+            } catch (IllegalArgumentException e) {
+                throw BadInput.invalid(spec, "--migrate-to", e);
+            }
+            requireKvm();
             boolean dirtier = guest.equals("dirtier");
             if (dirtier && disk != null && Files.exists(disk)) {
                 return usageError("livemig kvm run", "the dirtier checks its disk against what it wrote since boot, so "
@@ -263,7 +298,7 @@ final class KvmCommand {
                             : diskImage == null ? 4L << 20 : DirtierParams.diskAreaEnd(diskBytes);
                     long ws = workingSet != null ? workingSet.bytes() : memory.bytes() - base;
                     DirtierParams params = new DirtierParams(base, ws, bytesPerWrite,
-                            !pattern.equalsIgnoreCase("sequential"), dirtyRate.bytes(), 500, 2000, 7);
+                            pattern == DirtierPattern.random, dirtyRate.bytes(), 500, 2000, 7);
                     if (diskImage != null) {
                         params = params.withDisk(new DirtierParams.Disk(VirtioBlk.MMIO_BASE, diskBytes, diskRate.bytes()));
                     }
@@ -286,28 +321,33 @@ final class KvmCommand {
                 if (vmm.isPaused()) {
                     throw new IllegalStateException("the guest stopped before the migration: " + vmm.stopReason());
                 }
-                return migrate(vmm, err, tls, secret);
+                return migrate(vmm, err, tls, destination, options);
             }
         }
 
-        private int migrate(MicroVmm vmm, PrintStream err, Optional<SSLContext> tls, Optional<MigrationSecret> secret)
-                throws Exception {
-            Strategy chosen = Strategy.valueOf(strategy.toUpperCase(Locale.ROOT));
-            MigrationOptions options = MigrationOptions.builder().strategy(chosen).downtimeLimit(downtime)
+        /**
+         * @return the migration's options from the flags
+         * @throws IllegalArgumentException if a flag's value is out of range (MigrationOptions says which)
+         */
+        private MigrationOptions options(MigrationSecret secret, PrintStream err) {
+            effectiveDowntime = downtime;
+            return MigrationOptions.builder().strategy(strategy).downtimeLimit(downtime)
                     .bandwidthLimitBytesPerSecond(bandwidth.bytes())
                     .postcopyBandwidthLimitBytesPerSecond(postcopyBandwidth != null ? postcopyBandwidth.bytes()
                             : bandwidth.bytes())
                     .codecs(DemoCommand.parseCodecs(codecs))
                     .encoderThreads(encoderThreads).streams(streams).maxRounds(maxRounds).hybridRounds(hybridRounds)
                     .escalation(Escalations.parse(onStall)).stallRounds(stallRounds)
-                    .prepaging(io.livemig.api.Prepaging.valueOf(prepaging.toUpperCase(Locale.ROOT)))
+                    .prepaging(prepaging)
                     .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
-                    .secret(secret.orElse(null))
-                    .diskCopyMode(io.livemig.api.DiskCopyMode.valueOf(diskCopyMode.toUpperCase(Locale.ROOT)
-                            .replace('-', '_')))
+                    .secret(secret)
+                    .diskCopyMode(diskCopyMode)
                     .listener(event -> {
                         if (event instanceof MigrationEvent.Failed f) {
                             failedReport = f.report();
+                        }
+                        if (event instanceof MigrationEvent.EscalationApplied applied) {
+                            effectiveDowntime = Escalations.downtimeAfter(effectiveDowntime, applied.step());
                         }
                         if (!json && event instanceof MigrationEvent.RoundCompleted r) {
                             err.printf("round %d: %d pages, %d dirty, expected downtime %d ms%n", r.stats().round(),
@@ -315,6 +355,10 @@ final class KvmCommand {
                                     r.stats().expectedDowntime().toMillis());
                         }
                     }).build();
+        }
+
+        private int migrate(MicroVmm vmm, PrintStream err, Optional<SSLContext> tls, InetSocketAddress destination,
+                            MigrationOptions options) throws Exception {
             KvmGuest source = new KvmGuest(vmm);
             MigrationReport report;
             if (tls.isEmpty()) {
@@ -322,11 +366,11 @@ final class KvmCommand {
                         + "unencrypted");
             }
             // Post-copy recovery: connect again to the same receiver, which waits for us.
-            io.livemig.channel.Reconnector reconnect = () -> Transports.connect(address(migrateTo), tls,
+            io.livemig.channel.Reconnector reconnect = () -> Transports.connect(destination, tls,
                     security.tlsPeerName);
             Channel connected;
             try {
-                connected = Transports.connect(address(migrateTo), tls, security.tlsPeerName);
+                connected = Transports.connect(destination, tls, security.tlsPeerName);
             } catch (java.io.IOException e) {
                 Map<String, Object> m = ReportJson.notStarted("failed", e.getMessage());
                 m.put("side", "source");
@@ -346,9 +390,10 @@ final class KvmCommand {
             Map<String, Object> m = ReportJson.toMap(report);
             m.put("side", "source");
             System.out.println(json ? ReportJson.write(m) : String.format(Locale.ROOT,
-                    "%s: %s, verified %s, downtime %.1f ms, total %.0f ms, %d bytes on the wire, %d rounds",
+                    "%s: %s, verified %s, downtime %.1f ms (limit %s), total %.0f ms, %d bytes on the wire, %d rounds",
                     report.strategy().name().toLowerCase(Locale.ROOT), report.status().name().toLowerCase(Locale.ROOT),
                     report.verified(), report.switchover().downtime().toNanos() / 1e6,
+                    Escalations.describeLimit(options.downtimeLimit(), effectiveDowntime),
                     report.totals().totalTime().toNanos() / 1e6, report.totals().bytesOnWire(),
                     report.totals().roundCount()));
             return report.verified() ? 0 : 1;
@@ -392,6 +437,9 @@ final class KvmCommand {
         @Mixin
         SecurityOptions security;
 
+        @Spec
+        CommandSpec spec;
+
         @Override
         public Integer call() throws Exception {
             Optional<SSLContext> tls;
@@ -401,6 +449,13 @@ final class KvmCommand {
                 secret = security.secret(System.getenv());
             } catch (SecurityOptions.Invalid e) {
                 return usageError("livemig kvm receive", e.getMessage(), json);
+            }
+            BadInput.check(spec, memory.bytes() > 0, "--mem must be more than 0");
+            InetSocketAddress listenAddress;
+            try {
+                listenAddress = address(listen);
+            } catch (IllegalArgumentException e) {
+                throw BadInput.invalid(spec, "--listen", e);
             }
             if (tls.isEmpty() && !insecure) {
                 return usageError("livemig kvm receive", "refusing to listen without TLS: give --tls-cert, --tls-key "
@@ -419,7 +474,7 @@ final class KvmCommand {
             // it (memory, vCPU, their warm-up) is not part of the migration's time.
             MicroVmm prepared = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build();
             try {
-                return receive(prepared, created, err, tls, secret);
+                return receive(prepared, created, err, listenAddress, tls, secret);
             } finally {
                 if (created[0] != prepared) {
                     prepared.close(); // not taken: replaced, or the migration never reached SETUP
@@ -443,9 +498,9 @@ final class KvmCommand {
                     .disk(image).build();
         }
 
-        private int receive(MicroVmm prepared, MicroVmm[] created, PrintStream err, Optional<SSLContext> tls,
-                            Optional<MigrationSecret> secret) throws Exception {
-            try (ChannelListener listener = Transports.listen(address(listen), tls, security.tlsPeerName)) {
+        private int receive(MicroVmm prepared, MicroVmm[] created, PrintStream err, InetSocketAddress listenAddress,
+                            Optional<SSLContext> tls, Optional<MigrationSecret> secret) throws Exception {
+            try (ChannelListener listener = Transports.listen(listenAddress, tls, security.tlsPeerName)) {
                 InetSocketAddress bound = Transports.boundAddress(listener);
                 err.printf("livemig kvm receive: listening on %s:%d%s%n", bound.getHostString(), bound.getPort(),
                         tls.isPresent() ? " (mutual TLS)" : "");

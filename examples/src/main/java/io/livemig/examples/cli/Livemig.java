@@ -1,5 +1,9 @@
 package io.livemig.examples.cli;
 
+import io.livemig.api.DiskCopyMode;
+import io.livemig.api.Prepaging;
+import io.livemig.api.Strategy;
+import io.livemig.kit.WorkloadPattern;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -26,10 +30,37 @@ public final class Livemig {
 
     /** @return the exit code: 0 success, 1 migration failed or unverified, 2 usage error */
     static int run(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /**
+     * The command line with its converters (sizes, durations, enums in lower case) and its
+     * answers to bad input (one line and exit code 2, see {@link BadInput}).
+     *
+     * @return a new command line; its output goes to {@code System.out} and {@code System.err} unless set
+     */
+    static CommandLine commandLine() {
+        BadInput handler = new BadInput();
         return new CommandLine(new Livemig())
-                .registerConverter(SizeArg.class, SizeArg::parse)
-                .registerConverter(java.time.Duration.class, Durations::parse)
-                .execute(args);
+                .registerConverter(SizeArg.class, text -> converted(() -> SizeArg.parse(text)))
+                .registerConverter(java.time.Duration.class, text -> converted(() -> Durations.parse(text)))
+                .registerConverter(Strategy.class, BadInput.lowerCase(Strategy.class))
+                .registerConverter(Prepaging.class, BadInput.lowerCase(Prepaging.class))
+                .registerConverter(DiskCopyMode.class, BadInput.lowerCase(DiskCopyMode.class))
+                .registerConverter(WorkloadPattern.class, BadInput.lowerCase(WorkloadPattern.class))
+                .registerConverter(DemoCommand.TransportKind.class, BadInput.lowerCase(DemoCommand.TransportKind.class))
+                .registerConverter(KvmCommand.DirtierPattern.class, BadInput.lowerCase(KvmCommand.DirtierPattern.class))
+                .setParameterExceptionHandler(handler)
+                .setExecutionExceptionHandler(handler);
+    }
+
+    /** Turns a parser's IllegalArgumentException into picocli's conversion error, which names the option. */
+    private static <T> T converted(java.util.function.Supplier<T> parse) {
+        try {
+            return parse.get();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.TypeConversionException(e.getMessage());
+        }
     }
 
     /** Reports the version from the jar manifest. */

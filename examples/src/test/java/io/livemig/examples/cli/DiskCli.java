@@ -11,7 +11,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -55,9 +54,7 @@ final class DiskCli {
 
     private static Result run(Writer err, String... args) {
         StringWriter out = new StringWriter();
-        CommandLine cli = new CommandLine(Livemig.class)
-                .registerConverter(SizeArg.class, SizeArg::parse)
-                .registerConverter(Duration.class, Durations::parse);
+        CommandLine cli = Livemig.commandLine();
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(err, true));
         int exit = cli.execute(args);
