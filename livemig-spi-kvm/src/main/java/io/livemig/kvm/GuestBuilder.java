@@ -68,6 +68,48 @@ public final class GuestBuilder {
     }
 
     /**
+     * Builds the dirtier guest in a temporary directory, which is removed afterwards.
+     *
+     * @return the flat Multiboot image's bytes
+     * @throws IOException if a tool is missing or fails (its output is in the message)
+     */
+    public static byte[] dirtierImage() throws IOException {
+        Path dir = Files.createTempDirectory("livemig-guest");
+        try {
+            return Files.readAllBytes(dirtier(dir));
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    /**
+     * Builds the hello guest in a temporary directory, which is removed afterwards.
+     *
+     * @return the ELF32 Multiboot kernel's bytes
+     * @throws IOException if a tool is missing or fails
+     */
+    public static byte[] helloImage() throws IOException {
+        Path dir = Files.createTempDirectory("livemig-guest");
+        try {
+            return Files.readAllBytes(hello(dir));
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    /** Removes a build directory and what is in it (flat: the build makes no subdirectory); best effort. */
+    private static void deleteTree(Path dir) {
+        try (var files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.deleteIfExists(f);
+            }
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            // A temporary directory left behind is no reason to fail a build that succeeded.
+        }
+    }
+
+    /**
      * Builds the hello guest.
      *
      * @return the ELF32 Multiboot kernel, {@code dir/hello.elf}

@@ -74,12 +74,7 @@ public final class KvmProvider implements HypervisorProvider {
         }
         long mem = ByteSize.parse(q.getOrDefault("mem", "256M")).bytes();
         boolean dirtier = guest.equals("dirtier");
-        Path image;
-        if (dirtier) {
-            image = GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest"));
-        } else {
-            image = Path.of(guest);
-        }
+        byte[] image = dirtier ? GuestBuilder.dirtierImage() : Files.readAllBytes(Path.of(guest));
         Path diskFile = q.containsKey("disk") ? Path.of(q.get("disk")) : null;
         if (diskFile == null && (q.containsKey("disksize") || q.containsKey("diskrate"))) {
             throw new IllegalArgumentException("kvm: disksize= and diskrate= need disk=FILE (" + uri + ")");
@@ -102,7 +97,7 @@ public final class KvmProvider implements HypervisorProvider {
             throw e;
         }
         try {
-            vmm.loadMultiboot(Files.readAllBytes(image));
+            vmm.loadMultiboot(image);
             if (dirtier) {
                 long base = 4L << 20;
                 if (disk != null) {
@@ -121,7 +116,7 @@ public final class KvmProvider implements HypervisorProvider {
             vmm.start();
             vmm.resume();
             return new KvmGuest(vmm);
-        } catch (RuntimeException | IOException e) {
+        } catch (RuntimeException e) {
             vmm.close();
             throw e;
         }

@@ -21,8 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Skips a test, with one line, where KVM or binutils are missing; builds the guests once. */
 final class KvmTestSupport {
 
-    private static Path dirtier;
-    private static Path hello;
+    private static byte[] dirtier;
+    private static byte[] hello;
 
     private KvmTestSupport() {
     }
@@ -39,17 +39,17 @@ final class KvmTestSupport {
     static synchronized byte[] dirtier() throws IOException {
         assumeGuests();
         if (dirtier == null) {
-            dirtier = GuestBuilder.dirtier(Files.createTempDirectory("livemig-test-guest"));
+            dirtier = GuestBuilder.dirtierImage();
         }
-        return Files.readAllBytes(dirtier);
+        return dirtier.clone();
     }
 
     static synchronized byte[] hello() throws IOException {
         assumeGuests();
         if (hello == null) {
-            hello = GuestBuilder.hello(Files.createTempDirectory("livemig-test-guest"));
+            hello = GuestBuilder.helloImage();
         }
-        return Files.readAllBytes(hello);
+        return hello.clone();
     }
 
     /** @return whether {@code condition} became true within {@code timeout} */

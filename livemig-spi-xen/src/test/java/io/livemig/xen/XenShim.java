@@ -50,13 +50,17 @@ final class XenShim {
     static synchronized Path library() throws IOException, InterruptedException {
         if (library == null) {
             Path dir = Files.createTempDirectory("livemig-xenshim");
+            // Removed when the JVM exits (files first: deleteOnExit runs in reverse order).
+            dir.toFile().deleteOnExit();
             for (String file : SOURCES) {
                 try (InputStream in = XenShim.class.getResourceAsStream(file)) {
                     Files.copy(in, dir.resolve(file));
                 }
+                dir.resolve(file).toFile().deleteOnExit();
             }
             boolean headers = Files.exists(Path.of("/usr/include/xenctrl.h"));
             Path out = dir.resolve("libxenshim.so");
+            out.toFile().deleteOnExit();
             String log = gcc(dir, out, headers);
             if (log == null) {
                 Assumptions.abort("skipped: gcc is not installed, and the contract tests build the Xen shim with it");

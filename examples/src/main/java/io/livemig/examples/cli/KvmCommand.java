@@ -278,7 +278,7 @@ final class KvmCommand {
                 return usageError("livemig kvm run", "the dirtier checks its disk against what it wrote since boot, so "
                         + "--disk must name a new file; " + disk + " exists", json);
             }
-            Path image = dirtier ? GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest")) : Path.of(guest);
+            byte[] image = dirtier ? GuestBuilder.dirtierImage() : Files.readAllBytes(Path.of(guest));
             OutputStream consoleOut = console(console);
             RawImage diskImage;
             try {
@@ -291,7 +291,7 @@ final class KvmCommand {
             }
             try (MicroVmm vmm = MicroVmm.builder().memoryBytes(memory.bytes()).console(consoleOut)
                     .disk(diskImage).build()) {
-                vmm.loadMultiboot(Files.readAllBytes(image));
+                vmm.loadMultiboot(image);
                 if (dirtier) {
                     long diskBytes = diskImage == null ? 0 : diskImage.descriptor().sizeBytes();
                     long base = workingSetBase != null ? workingSetBase.bytes()
@@ -563,8 +563,7 @@ final class KvmCommand {
 
         @Override
         public Integer call() throws Exception {
-            Path built = GuestBuilder.dirtier(Files.createTempDirectory("livemig-guest"));
-            Files.copy(built, out, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.write(out, GuestBuilder.dirtierImage());
             System.err.println("livemig kvm guest: wrote " + out + " (" + Files.size(out) + " bytes)");
             return 0;
         }
