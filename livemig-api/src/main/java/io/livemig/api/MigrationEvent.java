@@ -6,7 +6,11 @@ import java.time.Duration;
  * What a running migration tells its {@link MigrationListener}, in order: one {@link Started},
  * zero or more {@link RoundCompleted} and {@link EscalationApplied}, at most one
  * {@link SwitchoverStarted}, for post-copy one {@link PostcopyStarted} and any number of
- * {@link LinkRecovered}, then exactly one of {@link Completed} or {@link Failed}. Switch over all of them exhaustively:
+ * {@link LinkRecovered}, then exactly one of {@link Completed} or {@link Failed}. The destination's
+ * listener hears the same sequence without the rounds and escalations (the source decides those):
+ * {@link Started} once SETUP was taken, {@link SwitchoverStarted} (with no remaining bytes or
+ * expected downtime: the source knows them), {@link PostcopyStarted}, {@link LinkRecovered}, then
+ * {@link Completed} or {@link Failed}; a connection refused before SETUP gives {@link Failed} only. Switch over all of them exhaustively:
  * <pre>{@code
  * switch (event) {
  *     case MigrationEvent.Started s -> ...;

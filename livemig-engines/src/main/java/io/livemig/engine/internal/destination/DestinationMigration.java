@@ -1,6 +1,7 @@
 package io.livemig.engine.internal.destination;
 
 import io.livemig.api.ChannelException;
+import io.livemig.api.MigrationEvent;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationPhase;
@@ -120,7 +121,24 @@ public final class DestinationMigration {
     public Outcome run() throws MigrationException {
         try (arrivals) {
             admit();
-            return receive();
+            Outcome outcome = receive();
+            emit(new MigrationEvent.Completed(outcome.report()));
+            return outcome;
+        } catch (MigrationException e) {
+            MigrationReport report = DestinationRecorder.failed(setup, context, counters, e);
+            e.attachReport(report);
+            LOG.warn("migration not received: {}", e.getMessage());
+            emit(new MigrationEvent.Failed(e, report));
+            throw e;
+        }
+    }
+
+    /** Tells the options' listener; a listener that throws is logged and otherwise ignored. */
+    private void emit(MigrationEvent event) {
+        try {
+            options.listener().onEvent(event);
+        } catch (RuntimeException e) {
+            LOG.warn("migration listener threw on {}", event.getClass().getSimpleName(), e);
         }
     }
 
@@ -215,6 +233,8 @@ public final class DestinationMigration {
                 case HandshakeFrames.Setup s -> {
                     setup.setup(s);
                     context.moveTo(ReceiverState.RECEIVING);
+                    emit(new MigrationEvent.Started(s.strategy(), s.descriptor().memoryLayout().memoryBytes(),
+                            link.peer()));
                 }
                 case ControlFrames.Ping ping -> link.send(new ControlFrames.Pong(ping.token()));
                 case StreamFrames.Streams s -> openStreams(s.count());
@@ -225,7 +245,11 @@ public final class DestinationMigration {
                     streams.awaitSync(sync.sequence());
                 }
                 case SwitchoverFrames.Switchover s ->
+                    {
                         context.moveTo(ReceiverState.STOPPED);
+                        // What is left and how long it takes is the source's to know.
+                        emit(new MigrationEvent.SwitchoverStarted(0, Duration.ZERO));
+                    }
                 case SwitchoverFrames.VcpuStateFrame s -> setup.stateLoader().vcpu(s);
                 case SwitchoverFrames.DeviceStateFrame s ->
                         setup.stateLoader().device(s);
@@ -325,6 +349,7 @@ public final class DestinationMigration {
         if (postcopy != null) {
             // From here a break is recoverable, even one that shows in sending RESUMED.
             context.moveTo(ReceiverState.POSTCOPY);
+            emit(new MigrationEvent.PostcopyStarted(postcopy.missingPages()));
         } else {
             context.moveTo(setup.verifies() ? ReceiverState.VERIFYING : ReceiverState.DONE);
         }
@@ -388,6 +413,7 @@ public final class DestinationMigration {
         try {
             long missing = postcopy.resumeOn(link, setup.messageContext());
             LOG.info("post-copy recovered: {} pages still missing", missing);
+            emit(new MigrationEvent.LinkRecovered(recoveries, broken.reason()));
         } catch (WireException e) {
             throw context.protocol(e.kind(), e.getMessage());
         }

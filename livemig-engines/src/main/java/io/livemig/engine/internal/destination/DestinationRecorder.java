@@ -1,9 +1,13 @@
 package io.livemig.engine.internal.destination;
 
+import io.livemig.api.MigrationCancelledException;
+import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationReport;
+import io.livemig.api.MigrationStatus;
 import io.livemig.api.PostcopyStats;
 import io.livemig.api.Strategy;
 import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.wire.HandshakeFrames;
 
 import java.time.Duration;
 
@@ -18,6 +22,24 @@ final class DestinationRecorder {
      * @param verificationLost whether the link failed after the resume, before verification ended
      * @return the destination's report of a migration that resumed here
      */
+    /**
+     * @return the destination's report of a migration that failed before the VM ran here (or
+     *         split in post-copy): what arrived until then, and why it stopped
+     */
+    static MigrationReport failed(TargetSetup setup, DestinationContext context, MigrationCounters counters,
+                                  MigrationException error) {
+        HandshakeFrames.Setup announced = setup == null ? null : setup.announced();
+        return MigrationReport.builder(announced == null ? Strategy.COLD : announced.strategy())
+                .status(error instanceof MigrationCancelledException ? MigrationStatus.CANCELLED
+                        : MigrationStatus.FAILED)
+                .memoryBytes(announced == null ? 0 : announced.descriptor().memoryLayout().memoryBytes())
+                .totals(new MigrationReport.Totals(context.totalTime(context.now()), counters.wireBytes(),
+                        counters.highestRound() + 1))
+                .encodings(counters.encodings(setup == null ? 0 : setup.pageSizeBytes()))
+                .failure(error.getMessage())
+                .build();
+    }
+
     static MigrationReport report(TargetSetup setup, DestinationContext context, MigrationCounters counters,
                                   PostcopyStats postcopy, boolean verificationLost) {
         DestinationVerifier verifier = setup.verifier();

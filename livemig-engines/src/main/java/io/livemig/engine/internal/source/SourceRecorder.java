@@ -150,7 +150,11 @@ public final class SourceRecorder {
                     report.totals().bytesOnWire(), report.verification().outcome());
             emit(new MigrationEvent.Completed(report));
         } else {
-            LOG.info("migration {}: {}", report.status().name().toLowerCase(Locale.ROOT), failure.getMessage());
+            if (report.status() == MigrationStatus.CANCELLED) {
+                LOG.info("migration cancelled: {}", failure.getMessage());
+            } else {
+                LOG.warn("migration {}: {}", report.status().name().toLowerCase(Locale.ROOT), failure.getMessage());
+            }
             emit(new MigrationEvent.Failed(failure, report));
         }
     }
