@@ -268,14 +268,14 @@ public final class DestinationMigration {
                     context.moveTo(ReceiverState.DONE);
                 }
                 case DiskFrames.DiskBlocks blocks -> {
-                    setup.disks().apply(blocks);
-                    if (postcopy != null) {
-                        // Post-copy flow control counts disk frames as page frames.
-                        long ack = postcopy.received(frame.payload().limit() + (long) Wire.MIN_FRAME_BYTES);
-                        if (ack >= 0) {
-                            link.send(new PostcopyFrames.PostcopyAck(ack));
-                        }
+                    if (postcopy != null && !setup.disks().fetching(blocks.disk())) {
+                        // The guest runs on this disk: only blocks it still lacks may arrive now.
+                        throw new WireException(Kind.UNEXPECTED, "DISK_BLOCKS in post-copy for a disk with no "
+                                + "block announced missing");
                     }
+                    setup.disks().apply(blocks);
+                    // Post-copy flow control counts disk frames as page frames.
+                    acknowledgePostcopy(frame);
                 }
                 case DiskFrames.DiskMissing chunk -> setup.disks().announceMissing(chunk);
                 case DiskFrames.DiskFlush flush -> {
@@ -297,8 +297,12 @@ public final class DestinationMigration {
 
     private void onPages(Frame frame) throws WireException, MigrationException {
         setup.applier().apply(frame);
+        acknowledgePostcopy(frame);
+    }
+
+    /** In post-copy, counts a received frame and acknowledges every 256 KiB (see the source's push window). */
+    private void acknowledgePostcopy(Frame frame) throws MigrationException {
         if (postcopy != null) {
-            // Flow control: acknowledge every 256 KiB (see the source's push window).
             long ack = postcopy.received(frame.payload().limit() + (long) Wire.MIN_FRAME_BYTES);
             if (ack >= 0) {
                 link.send(new PostcopyFrames.PostcopyAck(ack));

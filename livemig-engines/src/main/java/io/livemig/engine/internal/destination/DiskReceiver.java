@@ -54,6 +54,10 @@ final class DiskReceiver {
     /** Per disk: its demand fetching once armed (post-copy), else null. */
     private final BlockDemand[] armed;
     private BlockRequester requester;
+    /** Zeros for zero runs, never written: 1 MiB, or one block of the largest size. */
+    private final ByteBuffer zeros;
+    /** Per disk: the digest of a zero block. */
+    private final long[] zeroDigests;
 
     /**
      * Matches the target's disks with the announced ones.
@@ -77,6 +81,12 @@ final class DiskReceiver {
         this.missing = new PageSet[disks.size()];
         this.armed = new BlockDemand[disks.size()];
         this.blocksWritten = new long[disks.size()];
+        int maxBlock = disks.stream().mapToInt(DiskDescriptor::blockSizeBytes).max().orElse(4096);
+        this.zeros = ByteBuffer.allocateDirect(Math.max(1 << 20, maxBlock));
+        this.zeroDigests = new long[disks.size()];
+        for (int i = 0; i < disks.size(); i++) {
+            zeroDigests[i] = BlockDigest.of(zeros.duplicate().limit(disks.get(i).blockSizeBytes()));
+        }
         this.zeroBlocksWritten = new long[disks.size()];
         if (verify) {
             for (int i = 0; i < disks.size(); i++) {
@@ -132,7 +142,7 @@ final class DiskReceiver {
             if (mode == Mode.DIGESTS || (mode == Mode.REPLICA && digests[i] != null)) {
                 digestAll(i, mode == Mode.DIGESTS ? link : null, perFrame);
             } else if (mode == Mode.EMPTY && digests[i] != null) {
-                java.util.Arrays.fill(digests[i], zeroDigest(disks.get(i).blockSizeBytes()));
+                java.util.Arrays.fill(digests[i], zeroDigests[i]);
             }
         }
     }
@@ -170,10 +180,6 @@ final class DiskReceiver {
         }
     }
 
-    private static long zeroDigest(int blockBytes) {
-        return BlockDigest.of(ByteBuffer.allocate(blockBytes));
-    }
-
     /**
      * Adds a DISK_MISSING chunk to the blocks that follow the resume.
      *
@@ -189,6 +195,11 @@ final class DiskReceiver {
             missing[i] = new PageSet(disks.get(i).blockCount());
         }
         chunk.addTo(missing[i]);
+    }
+
+    /** @return whether disk {@code index} fetches blocks on demand now (post-copy, with blocks announced missing) */
+    boolean fetching(int index) {
+        return armed[index] != null;
     }
 
     /** @return whether DISK_MISSING announced any block */
@@ -252,62 +263,44 @@ final class DiskReceiver {
 
     /** Writes a checked DISK_BLOCKS frame (installs it, for a disk fetching on demand). */
     void apply(DiskFrames.DiskBlocks frame) {
-        DiskDescriptor d = disks.get(frame.disk());
-        int blockBytes = d.blockSizeBytes();
-        DiskSink sink = sinks.get(frame.disk());
-        long[] kept = digests[frame.disk()];
-        BlockDemand demand = armed[frame.disk()];
-        if (demand != null) {
-            install(demand, frame, blockBytes, kept);
-            return;
-        }
-        if (frame.zero()) {
-            ByteBuffer zeros = ByteBuffer.allocateDirect(Math.min(frame.blockCount(), 256) * blockBytes);
-            long zero = kept == null ? 0 : zeroDigest(blockBytes);
-            long block = frame.firstBlock();
-            long end = block + frame.blockCount();
-            while (block < end) {
-                int n = (int) Math.min(end - block, zeros.capacity() / blockBytes);
-                sink.writeBlocks(block, n, zeros.clear().limit(n * blockBytes));
-                if (kept != null) {
-                    java.util.Arrays.fill(kept, (int) block, (int) block + n, zero);
-                }
-                block += n;
-            }
-            zeroBlocksWritten[frame.disk()] += frame.blockCount();
-        } else {
+        int i = frame.disk();
+        int blockBytes = disks.get(i).blockSizeBytes();
+        BlockDemand demand = armed[i];
+        if (!frame.zero()) {
+            // The digests kept take the frame's content even where an install drops a block: it
+            // is the source's at the pause.
             ByteBuffer payload = frame.payload();
-            if (kept != null) {
+            if (digests[i] != null) {
                 for (int k = 0; k < frame.blockCount(); k++) {
-                    kept[(int) frame.firstBlock() + k] = BlockDigest.of(payload.duplicate()
+                    digests[i][(int) frame.firstBlock() + k] = BlockDigest.of(payload.duplicate()
                             .position(payload.position() + k * blockBytes)
                             .limit(payload.position() + (k + 1) * blockBytes));
                 }
             }
-            sink.writeBlocks(frame.firstBlock(), frame.blockCount(), payload.duplicate());
-            blocksWritten[frame.disk()] += frame.blockCount();
+            blocksWritten[i] += store(i, demand, frame.firstBlock(), frame.blockCount(), payload.duplicate());
+            return;
+        }
+        // A zero run may cover a whole disk: it is written from one zero buffer, a chunk at a time.
+        int perChunk = zeros.capacity() / blockBytes;
+        long block = frame.firstBlock();
+        long end = block + frame.blockCount();
+        while (block < end) {
+            int n = (int) Math.min(end - block, perChunk);
+            if (digests[i] != null) {
+                java.util.Arrays.fill(digests[i], (int) block, (int) block + n, zeroDigests[i]);
+            }
+            zeroBlocksWritten[i] += store(i, demand, block, n, zeros.duplicate().limit(n * blockBytes));
+            block += n;
         }
     }
 
-    /**
-     * Installs the blocks of a post-copy frame that are still missing; the digests kept for
-     * verification take the frame's content either way (it is the source's at the pause).
-     */
-    private void install(BlockDemand demand, DiskFrames.DiskBlocks frame, int blockBytes, long[] kept) {
-        ByteBuffer content = frame.zero() ? ByteBuffer.allocate(frame.blockCount() * blockBytes) : frame.payload();
-        if (kept != null) {
-            for (int k = 0; k < frame.blockCount(); k++) {
-                kept[(int) frame.firstBlock() + k] = BlockDigest.of(content.duplicate()
-                        .position(content.position() + k * blockBytes)
-                        .limit(content.position() + (k + 1) * blockBytes));
-            }
+    /** @return how many of the blocks were stored: all of them, or those still missing on a disk fetching on demand */
+    private int store(int disk, BlockDemand demand, long firstBlock, int blockCount, ByteBuffer content) {
+        if (demand != null) {
+            return demand.install(firstBlock, blockCount, content);
         }
-        int installed = demand.install(frame.firstBlock(), frame.blockCount(), content.duplicate());
-        if (frame.zero()) {
-            zeroBlocksWritten[frame.disk()] += installed;
-        } else {
-            blocksWritten[frame.disk()] += installed;
-        }
+        sinks.get(disk).writeBlocks(firstBlock, blockCount, content);
+        return blockCount;
     }
 
     /** Makes every block written so far durable. */

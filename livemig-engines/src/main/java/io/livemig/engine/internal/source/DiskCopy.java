@@ -6,6 +6,7 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
+import io.livemig.compress.ZeroPages;
 import io.livemig.engine.internal.strategy.CopyContext;
 import io.livemig.engine.internal.wire.BlockDigest;
 import io.livemig.engine.internal.wire.DiskFrames;
@@ -544,21 +545,9 @@ final class DiskCopy {
         return DATA;
     }
 
-    /** @return whether every byte between {@code b}'s position and limit is zero */
+    /** @return whether every byte between {@code b}'s position and limit is zero (whole blocks: a multiple of 8) */
     static boolean isZero(ByteBuffer b) {
-        int p = b.position();
-        int end = b.limit();
-        for (; p + 8 <= end; p += 8) {
-            if (b.getLong(p) != 0) {
-                return false;
-            }
-        }
-        for (; p < end; p++) {
-            if (b.get(p) != 0) {
-                return false;
-            }
-        }
-        return true;
+        return ZeroPages.isZero(b, b.position(), b.remaining());
     }
 
     /** One disk's state. */

@@ -25,25 +25,26 @@ final class DiskPostcopy {
     private final List<PageSet> announced;
     private final List<PageSet> unsent = new ArrayList<>();
     private final long[] blocksSent;
+    /** Blocks of {@link #unsent}, all disks: {@link #pending()} is asked once per push batch. */
+    private long unsentCount;
+    /** Per disk: where the push goes on from. */
+    private final long[] cursor;
     private long pulled;
 
     DiskPostcopy(DiskCopy copy, List<PageSet> announced) {
         this.copy = copy;
         this.announced = announced;
         this.blocksSent = new long[announced.size()];
+        this.cursor = new long[announced.size()];
         for (PageSet a : announced) {
             unsent.add(a.copy());
+            unsentCount += a.cardinality();
         }
     }
 
     /** @return whether blocks are still to send */
     boolean pending() {
-        for (PageSet u : unsent) {
-            if (!u.isEmpty()) {
-                return true;
-            }
-        }
-        return false;
+        return unsentCount > 0;
     }
 
     /** Sends every block the destination asked for and that was not sent yet. */
@@ -55,6 +56,7 @@ final class DiskPostcopy {
                 if (u.contains(block)) {
                     copy.sendBlocks(request.disk(), block, 1);
                     u.remove(block);
+                    unsentCount--;
                     blocksSent[request.disk()]++;
                     pulled++;
                 }
@@ -66,7 +68,8 @@ final class DiskPostcopy {
     void pushBatch() throws MigrationException {
         for (int i = 0; i < unsent.size(); i++) {
             PageSet u = unsent.get(i);
-            long first = u.nextSetBit(0);
+            // The push goes up each disk once: every block below the cursor has been sent.
+            long first = u.nextSetBit(cursor[i]);
             if (first < 0) {
                 continue;
             }
@@ -78,15 +81,20 @@ final class DiskPostcopy {
                 u.remove(b);
             }
             blocksSent[i] += n;
+            unsentCount -= n;
+            cursor[i] = first + n;
             return;
         }
     }
 
     /** After a recovery: blocks in flight may be lost, so every announced block goes again. */
     void restart() {
+        unsentCount = 0;
+        java.util.Arrays.fill(cursor, 0);
         for (int i = 0; i < unsent.size(); i++) {
             unsent.get(i).clear();
             unsent.get(i).addAll(announced.get(i));
+            unsentCount += announced.get(i).cardinality();
         }
     }
 

@@ -239,11 +239,8 @@ public final class DiskFrames {
 
         /** @throws WireException for an unknown disk, a run outside it, or a wrong count */
         public static BlockDigests read(Frame f, Message.Context context) throws WireException {
-            DiskDescriptor d = announcedDisk(f, context);
-            int index = context.disks().indexOf(d);
-            if (f.u16("reserved") != 0) {
-                throw new WireException(Kind.UNEXPECTED, f.type() + " reserved field is not zero");
-            }
+            int index = diskAndReserved(f, context);
+            DiskDescriptor d = context.disks().get(index);
             long first = f.u64("firstBlock");
             int count = f.u32In("count", 1, MAX_DIGESTS);
             checkRange(d, first, count, f.type());
@@ -329,8 +326,8 @@ public final class DiskFrames {
          *                       wrong length, or a digest that does not match the payload
          */
         public static DiskBlocks read(Frame f, Message.Context context) throws WireException {
-            DiskDescriptor d = announcedDisk(f, context);
-            int index = context.disks().indexOf(d);
+            int index = announcedDisk(f, context);
+            DiskDescriptor d = context.disks().get(index);
             int flags = f.u8("flags");
             if ((flags & ~FLAG_ZERO) != 0 || f.u8("reserved") != 0) {
                 throw new WireException(Kind.UNEXPECTED, "unknown DISK_BLOCKS flags " + flags);
@@ -363,13 +360,23 @@ public final class DiskFrames {
         }
     }
 
-    private static DiskDescriptor announcedDisk(Frame f, Message.Context context) throws WireException {
+    /** @return the index of the announced disk the frame's {@code disk:u16} names */
+    private static int announcedDisk(Frame f, Message.Context context) throws WireException {
         int index = f.u16("disk");
         if (index >= context.disks().size()) {
             throw new WireException(Kind.UNEXPECTED, f.type() + " for disk " + index + ", but "
                     + context.disks().size() + " disks were announced");
         }
-        return context.disks().get(index);
+        return index;
+    }
+
+    /** Reads the {@code disk:u16 reserved:u16} that DISK_DIGESTS, DISK_VERIFY, DISK_MISSING and BLOCK_REQUEST start with. */
+    private static int diskAndReserved(Frame f, Message.Context context) throws WireException {
+        int index = announcedDisk(f, context);
+        if (f.u16("reserved") != 0) {
+            throw new WireException(Kind.UNEXPECTED, f.type() + " reserved field is not zero");
+        }
+        return index;
     }
 
     private static void checkRange(DiskDescriptor d, long first, long count, FrameType type) throws WireException {
@@ -461,11 +468,8 @@ public final class DiskFrames {
 
         /** @throws WireException for an unknown disk, a word count out of range, or a bit beyond the disk */
         public static DiskMissing read(Frame f, Message.Context context) throws WireException {
-            DiskDescriptor d = announcedDisk(f, context);
-            int index = context.disks().indexOf(d);
-            if (f.u16("reserved") != 0) {
-                throw new WireException(Kind.UNEXPECTED, "DISK_MISSING reserved field is not zero");
-            }
+            int index = diskAndReserved(f, context);
+            DiskDescriptor d = context.disks().get(index);
             long first = f.u64("firstWord");
             int count = f.u32In("count", 1, MAX_MISSING_WORDS);
             long wordsInDisk = (d.blockCount() + 63) >>> 6;
@@ -537,11 +541,8 @@ public final class DiskFrames {
 
         /** @throws WireException for an unknown disk, a count out of range, or a block not on the disk */
         public static BlockRequest read(Frame f, Message.Context context) throws WireException {
-            DiskDescriptor d = announcedDisk(f, context);
-            int index = context.disks().indexOf(d);
-            if (f.u16("reserved") != 0) {
-                throw new WireException(Kind.UNEXPECTED, "BLOCK_REQUEST reserved field is not zero");
-            }
+            int index = diskAndReserved(f, context);
+            DiskDescriptor d = context.disks().get(index);
             int count = f.u32In("count", 1, MAX_REQUEST_BLOCKS);
             if (f.remaining() != count * 8) {
                 throw new WireException(Kind.INCONSISTENT_LENGTH, "BLOCK_REQUEST announces " + count + " blocks in "
