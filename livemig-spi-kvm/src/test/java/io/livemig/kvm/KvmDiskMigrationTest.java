@@ -88,11 +88,19 @@ class KvmDiskMigrationTest {
                 assertTrue(disk.blocksSent() > 0, disk.toString());
                 KvmGuest guest = (KvmGuest) ((ResumeHookTarget<?>) target).target();
                 MicroVmm destination = guest.vmm();
-                int before = KvmTestSupport.diskChecksPassed(source.vmm());
-                assertTrue(eventually(Duration.ofSeconds(30),
-                        () -> KvmTestSupport.diskChecksPassed(destination) >= 1), destination.consoleTail());
-                assertTrue(destination.consoleTail().contains("disk ok " + (before + 1) + " "),
+                KvmTestSupport.diskChecksPassed(source.vmm()); // fails on a "disk FAILED" line
+                // The number of the source's last check (the console tail may have lost the first lines).
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("disk ok (\\d+)")
+                        .matcher(source.vmm().consoleTail());
+                int before = 0;
+                while (m.find()) {
+                    before = Integer.parseInt(m.group(1));
+                }
+                // Waits for the whole line: the console may be read while "disk ok N" is still being written.
+                String next = "disk ok " + (before + 1) + " ";
+                assertTrue(eventually(Duration.ofSeconds(30), () -> destination.consoleTail().contains(next)),
                         "the guest's disk checks did not continue from " + before + ": " + destination.consoleTail());
+                KvmTestSupport.diskChecksPassed(destination); // fails on a "disk FAILED" line
                 assertTrue(destination.disk().orElseThrow().counters().bytesWritten() > 0,
                         "the guest wrote nothing to its disk at the destination");
                 destination.pause();
