@@ -5,17 +5,22 @@ import java.time.Duration;
 /**
  * What a running migration tells its {@link MigrationListener}, in order: one {@link Started},
  * zero or more {@link RoundCompleted} and {@link EscalationApplied}, at most one
- * {@link SwitchoverStarted}, for post-copy one {@link PostcopyStarted} and any number of
+ * {@link SwitchoverHeld}, at most one {@link SwitchoverStarted}, for post-copy one {@link PostcopyStarted} and any number of
  * {@link LinkRecovered}, then exactly one of {@link Completed} or {@link Failed}. The destination's
  * listener hears the same sequence without the rounds and escalations (the source decides those):
  * {@link Started} once SETUP was taken, {@link SwitchoverStarted} (with no remaining bytes or
  * expected downtime: the source knows them), {@link PostcopyStarted}, {@link LinkRecovered}, then
- * {@link Completed} or {@link Failed}; a connection refused before SETUP gives {@link Failed} only. Switch over all of them exhaustively:
+ * {@link Completed} or {@link Failed}; a connection refused before SETUP gives {@link Failed} only.
+ * Between {@link Started} and the end, the source also emits {@link Progress} at the options'
+ * {@link MigrationOptions#progressInterval() progress interval}. Every event of a migration is
+ * delivered on one thread, the migration's, one at a time. Switch over all of them exhaustively:
  * <pre>{@code
  * switch (event) {
  *     case MigrationEvent.Started s -> ...;
  *     case MigrationEvent.RoundCompleted r -> ...;
- *     case MigrationEvent.EscalationApplied p -> ...;
+ *     case MigrationEvent.EscalationApplied e -> ...;
+ *     case MigrationEvent.Progress p -> ...;
+ *     case MigrationEvent.SwitchoverHeld h -> ...;
  *     case MigrationEvent.SwitchoverStarted s -> ...;
  *     case MigrationEvent.PostcopyStarted p -> ...;
  *     case MigrationEvent.LinkRecovered l -> ...;
@@ -52,6 +57,26 @@ public sealed interface MigrationEvent {
      * @param action what it did, e.g. {@code "auto-converge 30%"} or {@code "downtime limit 400 ms"}
      */
     record EscalationApplied(int round, EscalationStep step, String action) implements MigrationEvent {
+    }
+
+    /**
+     * The migration moved on since the last event; emitted at the options' progress interval.
+     *
+     * @param progress a snapshot, as {@code Migration.progress()} gives
+     */
+    record Progress(MigrationProgress progress) implements MigrationEvent {
+    }
+
+    /**
+     * The rest fits the downtime limit, but the options hold the switchover until the caller
+     * releases it ({@code Migration.releaseSwitchover()}); the VM runs and its dirtied pages keep
+     * being copied meanwhile.
+     *
+     * @param round            the last round sent
+     * @param expectedDowntime the downtime a switchover now would take
+     * @param timeout          how long the hold lasts before the migration is aborted
+     */
+    record SwitchoverHeld(int round, Duration expectedDowntime, Duration timeout) implements MigrationEvent {
     }
 
     /**

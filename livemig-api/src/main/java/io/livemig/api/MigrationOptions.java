@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.Optional;
+import java.util.concurrent.ThreadFactory;
 
 /**
  * How to run a migration. Immutable and thread-safe; build one with {@link #builder()}, derive
@@ -74,6 +75,10 @@ public final class MigrationOptions {
     private final VmExpectation expectation;
     private final Duration recoveryWindow;
     private final DiskCopyMode diskCopyMode;
+    private final Duration progressInterval;
+    private final Duration switchoverHoldTimeout;
+    private final boolean keepPausedAtDestination;
+    private final ThreadFactory threadFactory;
 
     private MigrationOptions(Builder b) {
         this.strategy = b.strategy;
@@ -102,6 +107,14 @@ public final class MigrationOptions {
         this.expectation = b.expectation;
         this.recoveryWindow = b.recoveryWindow;
         this.diskCopyMode = b.diskCopyMode;
+        this.progressInterval = b.progressInterval;
+        this.switchoverHoldTimeout = b.switchoverHoldTimeout;
+        this.keepPausedAtDestination = b.keepPausedAtDestination;
+        this.threadFactory = b.threadFactory;
+        if (keepPausedAtDestination && (strategy == Strategy.POSTCOPY || strategy == Strategy.HYBRID)) {
+            throw new IllegalArgumentException("keepPausedAtDestination cannot be combined with " + strategy
+                    + ": post-copy needs the VM running at the destination to fetch its pages");
+        }
     }
 
     /** @return a builder with every default */
@@ -298,6 +311,55 @@ public final class MigrationOptions {
         return diskCopyMode;
     }
 
+    /**
+     * How often the source emits {@link MigrationEvent.Progress} while a round, the switchover or
+     * post-copy runs (on the options' clock, so virtual time gives virtual intervals).
+     *
+     * @return the interval; {@link Duration#ZERO} for no progress events; default 1 s
+     */
+    public Duration progressInterval() {
+        return progressInterval;
+    }
+
+    /**
+     * The switchover hold: when set, the source does not pause the VM once the rest fits the
+     * limit, but emits {@link MigrationEvent.SwitchoverHeld} and keeps copying what the guest
+     * dirties until the caller releases it (the engine's {@code Migration.releaseSwitchover()}),
+     * for a hand-over of the network or storage first. If not released within this time the
+     * migration is aborted and the VM keeps running at the source.
+     *
+     * @return the longest hold, or empty for no hold (the default)
+     */
+    public Optional<Duration> switchoverHoldTimeout() {
+        return Optional.ofNullable(switchoverHoldTimeout);
+    }
+
+    /**
+     * A destination-side setting, as libvirt's {@code VIR_MIGRATE_PAUSED}: the destination loads
+     * the VM's state but leaves its vCPUs paused; the caller resumes it with
+     * {@code target.vcpus().resume()}. The source's downtime then ends when the destination holds
+     * the VM. Cannot be combined with post-copy or hybrid (their pages arrive while the VM runs).
+     *
+     * @return whether the VM stays paused at the destination; default false
+     */
+    public boolean keepPausedAtDestination() {
+        return keepPausedAtDestination;
+    }
+
+    /**
+     * Where the migration's threads come from: its own thread ({@code LiveMigration.start}), the
+     * encoder and stream threads, the return-path reader, the disk mirror, and the destination's
+     * request and data-connection threads. They are long-lived and must be able to block, so a
+     * virtual-thread factory works too. Threads a provider makes (e.g. KVM's vCPU threads) are the
+     * provider's.
+     *
+     * @return the caller's factory, or empty for livemig's own (platform daemon threads named
+     *         {@code livemig-*}, the default)
+     */
+    public Optional<ThreadFactory> threadFactory() {
+        return Optional.ofNullable(threadFactory);
+    }
+
     @Override
     public String toString() {
         return "MigrationOptions[strategy=" + strategy + ", downtimeLimit=" + downtimeLimit
@@ -310,7 +372,9 @@ public final class MigrationOptions {
                 + encoderThreads + ", streams=" + streams + ", secret=" + (secret == null ? "none" : "set")
                 + ", receiveLimits=" + receiveLimits
                 + ", expectation=" + expectation + ", recoveryWindow=" + recoveryWindow
-                + ", diskCopyMode=" + diskCopyMode + "]";
+                + ", diskCopyMode=" + diskCopyMode + ", progressInterval=" + progressInterval
+                + ", switchoverHoldTimeout=" + switchoverHoldTimeout + ", keepPausedAtDestination="
+                + keepPausedAtDestination + ", threadFactory=" + (threadFactory == null ? "livemig's" : "the caller's") + "]";
     }
 
     /** Builds {@link MigrationOptions}. Not thread-safe; every setter validates at once. */
@@ -341,6 +405,10 @@ public final class MigrationOptions {
         private VmExpectation expectation = VmExpectation.ANY;
         private Duration recoveryWindow = DEFAULT_RECOVERY_WINDOW;
         private DiskCopyMode diskCopyMode = DiskCopyMode.BACKGROUND;
+        private Duration progressInterval = Duration.ofSeconds(1);
+        private Duration switchoverHoldTimeout;
+        private boolean keepPausedAtDestination;
+        private ThreadFactory threadFactory;
 
         private Builder() {
         }
@@ -372,6 +440,10 @@ public final class MigrationOptions {
             expectation = o.expectation;
             recoveryWindow = o.recoveryWindow;
             diskCopyMode = o.diskCopyMode;
+            progressInterval = o.progressInterval;
+            switchoverHoldTimeout = o.switchoverHoldTimeout;
+            keepPausedAtDestination = o.keepPausedAtDestination;
+            threadFactory = o.threadFactory;
         }
 
         /** @param strategy the strategy @return this */
@@ -585,7 +657,60 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @return the options */
+        /**
+         * Sets how often progress events are emitted; see {@link MigrationOptions#progressInterval()}.
+         *
+         * @param interval the interval, {@link Duration#ZERO} for none; not negative
+         * @return this builder
+         */
+        public Builder progressInterval(Duration interval) {
+            Objects.requireNonNull(interval, "interval");
+            if (interval.isNegative()) {
+                throw new IllegalArgumentException("progressInterval must not be negative, was " + interval);
+            }
+            this.progressInterval = interval;
+            return this;
+        }
+
+        /**
+         * Holds the switchover until the caller releases it; see
+         * {@link MigrationOptions#switchoverHoldTimeout()}.
+         *
+         * @param timeout the longest hold, positive, or null for no hold
+         * @return this builder
+         */
+        public Builder holdSwitchover(Duration timeout) {
+            this.switchoverHoldTimeout = timeout == null ? null : positive(timeout, "switchoverHoldTimeout");
+            return this;
+        }
+
+        /**
+         * Leaves the VM paused at the destination; see {@link MigrationOptions#keepPausedAtDestination()}.
+         *
+         * @param keepPaused whether to leave it paused
+         * @return this builder
+         */
+        public Builder keepPausedAtDestination(boolean keepPaused) {
+            this.keepPausedAtDestination = keepPaused;
+            return this;
+        }
+
+        /**
+         * Makes the migration's threads with {@code factory}; see {@link MigrationOptions#threadFactory()}.
+         *
+         * @param factory the factory, or null for livemig's own
+         * @return this builder
+         */
+        public Builder threadFactory(ThreadFactory factory) {
+            this.threadFactory = factory;
+            return this;
+        }
+
+        /**
+         * @return the options
+         * @throws IllegalArgumentException if {@code keepPausedAtDestination} is combined with a
+         *                                  post-copy or hybrid strategy
+         */
         public MigrationOptions build() {
             return new MigrationOptions(this);
         }

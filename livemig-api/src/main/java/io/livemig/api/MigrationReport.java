@@ -33,11 +33,14 @@ import java.util.TreeMap;
  * @param failure      what went wrong, if {@code status != COMPLETED}
  * @param disks        what was done with each disk, in the VM's order (empty without disks); on the
  *                     destination, the blocks it wrote
+ * @param migrationId  the migration's id, the same on both sides and in the logs' MDC key
+ *                     {@code livemig.migration}; empty if it never got one (refused before the
+ *                     handshake named it)
  */
 public record MigrationReport(Strategy strategy, MigrationStatus status, long memoryBytes, Totals totals,
                               List<RoundStats> rounds, Switchover switchover, Encodings encodings,
                               Check verification, List<String> escalations, Optional<PostcopyStats> postcopy,
-                              Optional<String> failure, List<DiskStats> disks) {
+                              Optional<String> failure, List<DiskStats> disks, String migrationId) {
 
     /**
      * @throws NullPointerException     for a null part
@@ -52,6 +55,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         Objects.requireNonNull(verification, "verification");
         Objects.requireNonNull(postcopy, "postcopy");
         Objects.requireNonNull(failure, "failure");
+        Objects.requireNonNull(migrationId, "migrationId");
         if (memoryBytes < 0) {
             throw new IllegalArgumentException("memoryBytes must not be negative, was " + memoryBytes);
         }
@@ -68,7 +72,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
                            List<RoundStats> rounds, Switchover switchover, Encodings encodings, Check verification,
                            List<String> escalations, Optional<PostcopyStats> postcopy, Optional<String> failure) {
         this(strategy, status, memoryBytes, totals, rounds, switchover, encodings, verification, escalations,
-                postcopy, failure, List.of());
+                postcopy, failure, List.of(), "");
     }
 
     /**
@@ -271,6 +275,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         private PostcopyStats postcopy;
         private String failure;
         private List<DiskStats> disks = new ArrayList<>();
+        private String migrationId = "";
 
         private Builder(Strategy strategy) {
             this.strategy = Objects.requireNonNull(strategy, "strategy");
@@ -342,13 +347,20 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
             return this;
         }
 
+        /** @return this; sets the migration's id (see the record's {@code migrationId}) */
+        public Builder migrationId(String migrationId) {
+            this.migrationId = Objects.requireNonNull(migrationId, "migrationId");
+            return this;
+        }
+
         /**
          * @return the report
          * @throws IllegalArgumentException if the parts are inconsistent (see the record's constructor)
          */
         public MigrationReport build() {
             return new MigrationReport(strategy, status, memoryBytes, totals, rounds, switchover, encodings,
-                    verification, escalations, Optional.ofNullable(postcopy), Optional.ofNullable(failure), disks);
+                    verification, escalations, Optional.ofNullable(postcopy), Optional.ofNullable(failure), disks,
+                    migrationId);
         }
     }
 

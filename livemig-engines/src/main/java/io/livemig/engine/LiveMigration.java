@@ -126,7 +126,7 @@ public final class LiveMigration {
     public static Migration start(MigratableVm vm, Channel channel, Reconnector reconnector, MigrationOptions options) {
         VmClaims.Claim claim = VmClaims.claim(vm);
         try {
-            Migration migration = new Migration(new SourceMigration(vm, channel, reconnector, options), claim);
+            Migration migration = new Migration(new SourceMigration(vm, channel, reconnector, options), claim, options);
             migration.startThread();
             return migration;
         } catch (RuntimeException | Error e) {

@@ -2,33 +2,31 @@ package io.livemig.engine.internal;
 
 import io.livemig.api.TimeSource;
 
+import java.util.function.LongSupplier;
+
 /**
  * Paces a byte stream to a rate on a {@link TimeSource}, so that it works in virtual time too
  * (Guava's RateLimiter reads the real clock). Burst: up to 50 ms of tokens. A rate of 0 means
- * unlimited and costs nothing. Not thread-safe: one sending thread.
+ * unlimited and costs nothing. The rate is read on every acquire, so it may change while the
+ * stream runs. Not thread-safe: one sending thread.
  */
 public final class TokenBucket {
 
     private static final long BURST_NANOS = 50_000_000L;
 
     private final TimeSource time;
-    private long bytesPerSecond;
+    private final LongSupplier rate;
     private double tokens;
     private long last;
 
     /**
-     * @param time           the clock
-     * @param bytesPerSecond the rate, 0 for unlimited
+     * @param time the clock
+     * @param rate the rate in bytes per second, 0 for unlimited; read on every acquire
      */
-    public TokenBucket(TimeSource time, long bytesPerSecond) {
+    public TokenBucket(TimeSource time, LongSupplier rate) {
         this.time = time;
-        this.bytesPerSecond = bytesPerSecond;
+        this.rate = rate;
         this.last = time.nanoTime();
-    }
-
-    /** @param bytesPerSecond the new rate, 0 for unlimited */
-    public void setRate(long bytesPerSecond) {
-        this.bytesPerSecond = bytesPerSecond;
     }
 
     /**
@@ -37,7 +35,10 @@ public final class TokenBucket {
      * @throws InterruptedException if interrupted while waiting
      */
     public void acquire(long bytes) throws InterruptedException {
+        long bytesPerSecond = rate.getAsLong();
         if (bytesPerSecond <= 0) {
+            last = time.nanoTime();
+            tokens = 0;
             return;
         }
         long now = time.nanoTime();

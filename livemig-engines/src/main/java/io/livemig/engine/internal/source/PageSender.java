@@ -105,33 +105,44 @@ public final class PageSender implements AutoCloseable {
      * page non-zero), others in the best agreed encoding. Checks for cancellation and a
      * destination abort between frames.
      *
+     * @param mayCut whether the round stops early when the caller asks for post-copy (a live
+     *               round: its pages all go to post-copy then)
      * @return pages and bytes sent and the time it took
      */
-    public RoundResult sendRound(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
+    public RoundResult sendRound(PageSet pages, int round, boolean skipZeroPages, boolean mayCut)
+            throws MigrationException {
         long start = time.nanoTime();
         long bytesBefore = bytesSent();
         long sentPages = 0;
+        boolean cut = false;
+        io.livemig.engine.internal.LiveControl control = link.control();
         if (streamPool != null) {
             flush();
-            sentPages = streamPool.sendRound(pages, round, skipZeroPages);
+            sentPages = streamPool.sendRound(pages, round, skipZeroPages, mayCut);
+            cut = mayCut && control.postcopyRequested();
             if (skippedFree != null) {
                 skippedFree.removeAll(pages);
             }
         } else if (pool != null) {
             flush();
-            sentPages = sendOnPool(pages, round, skipZeroPages);
+            sentPages = sendOnPool(pages, round, skipZeroPages, mayCut);
+            cut = mayCut && control.postcopyRequested();
             if (skippedFree != null) {
                 skippedFree.removeAll(pages);
             }
         } else {
             for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
+                if (mayCut && control.postcopyRequested()) {
+                    cut = true;
+                    break;
+                }
                 if (append(page, round, skipZeroPages, true)) {
                     sentPages++;
                 }
             }
             flush();
         }
-        return new RoundResult(sentPages, bytesSent() - bytesBefore, time.nanoTime() - start);
+        return new RoundResult(sentPages, bytesSent() - bytesBefore, time.nanoTime() - start, cut);
     }
 
     /** @return forward frame bytes sent on the first channel and every data connection */
@@ -139,7 +150,9 @@ public final class PageSender implements AutoCloseable {
         return link.bytesSent() + (streams == null ? 0 : streams.bytesSent());
     }
 
-    private long sendOnPool(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
+    private long sendOnPool(PageSet pages, int round, boolean skipZeroPages, boolean mayCut)
+            throws MigrationException {
+        io.livemig.engine.internal.LiveControl control = link.control();
         pool.start(pages, round, skipZeroPages);
         MigrationException failure = null;
         boolean interrupted = false;
@@ -161,7 +174,12 @@ public final class PageSender implements AutoCloseable {
             try {
                 if (failure == null) {
                     link.checkCancelled();
+                    link.countPages(p.writer().entries());
                     link.sendPaced(p.writer().frame());
+                    if (mayCut && control.postcopyRequested()) {
+                        // The rest of the round goes to post-copy: frames already made still go.
+                        pool.stop();
+                    }
                 }
             } catch (MigrationException e) {
                 failure = e;
@@ -236,6 +254,7 @@ public final class PageSender implements AutoCloseable {
             return;
         }
         try {
+            link.countPages(frame.entries());
             streams.sendPaced(nextPushStream, frame.frame());
             nextPushStream = (nextPushStream + 1) % streams.count();
         } finally {
@@ -245,6 +264,7 @@ public final class PageSender implements AutoCloseable {
             link.ping();
             lastControlNanos = System.nanoTime();
         }
+        link.tick();
     }
 
     /** Sends the frames being built, if they hold any entry. */
@@ -290,6 +310,7 @@ public final class PageSender implements AutoCloseable {
             return;
         }
         try {
+            link.countPages(frame.entries());
             link.sendPaced(frame.frame());
         } finally {
             framer.release(frame);

@@ -5,6 +5,7 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.RoundStats;
 import io.livemig.api.TimeSource;
+import io.livemig.engine.internal.LiveControl;
 import io.livemig.engine.internal.strategy.CopyContext;
 import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.MemoryLayout;
@@ -39,6 +40,14 @@ final class SourceCopy implements CopyContext {
     private final DiskCopy disks;
     /** Set by {@link #handOverDisks} when the disks' last blocks follow the resume. */
     private DiskPostcopy diskPostcopy;
+    /** The caller's live changes: caps, downtime limit, post-copy request, switchover hold. */
+    private final LiveControl control;
+    private final ProgressMeter meter;
+    /** When the switchover hold began, on the migration's clock, or -1. */
+    private long holdStartNanos = -1;
+    /** How long a held switchover waits for the release between two rounds. */
+    private static final long HOLD_POLL_NANOS = 50_000_000L;
+    private Duration downtimeLimit;
 
     SourceCopy(MigratableVm vm, MigrationOptions options, SourceContext context, SourceLink link, PageSender sender,
                SwitchoverSender switchover, SourceRecorder recorder, DiskCopy disks) {
@@ -51,6 +60,9 @@ final class SourceCopy implements CopyContext {
         this.switchover = switchover;
         this.recorder = recorder;
         this.disks = disks;
+        this.control = link.control();
+        this.meter = link.meter();
+        this.downtimeLimit = options.downtimeLimit();
     }
 
     @Override
@@ -102,7 +114,10 @@ final class SourceCopy implements CopyContext {
     @Override
     public RoundResult sendRound(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
         context.finalSendStarted();
-        return sender.sendRound(pages, round, skipZeroPages);
+        if (meter != null) {
+            meter.roundStarted(round, pages.cardinality());
+        }
+        return sender.sendRound(pages, round, skipZeroPages, context.state() == SourceState.LIVE_COPY);
     }
 
     @Override
@@ -121,6 +136,9 @@ final class SourceCopy implements CopyContext {
 
     @Override
     public void roundDone(RoundStats stats) {
+        if (meter != null) {
+            meter.roundDone(stats, downtimeLimit);
+        }
         recorder.roundDone(stats);
     }
 
@@ -131,9 +149,69 @@ final class SourceCopy implements CopyContext {
 
     @Override
     public void pause(Duration expectedDowntime, long remainingBytes) throws MigrationException {
+        // Cold, post-copy and hybrid hold here, with nothing to copy meanwhile; pre-copy held already.
+        while (!switchoverReleased(recorder.roundCount() - 1, expectedDowntime)) {
+            // waits a little per call
+        }
         switchover.pause(expectedDowntime, remainingBytes);
         // Before the last collects: a request completing now may still write guest memory and the disk.
         disks.drain();
+    }
+
+    @Override
+    public Optional<Duration> takeDowntimeLimit() {
+        return control.takeDowntimeLimit();
+    }
+
+    @Override
+    public void downtimeLimitInForce(Duration limit) {
+        downtimeLimit = limit;
+    }
+
+    @Override
+    public boolean postcopyRequested() {
+        return control.postcopyRequested();
+    }
+
+    @Override
+    public boolean switchoverReleased(int round, Duration expected) throws MigrationException {
+        if (control.released()) {
+            control.held(false);
+            return true;
+        }
+        Duration timeout = control.holdTimeout().orElseThrow();
+        TimeSource time = options.timeSource();
+        long now = time.nanoTime();
+        if (holdStartNanos < 0) {
+            holdStartNanos = now;
+            control.held(true);
+            recorder.switchoverHeld(Math.max(0, round), expected, timeout);
+        }
+        long left = holdStartNanos + timeout.toNanos() - now;
+        if (left <= 0) {
+            control.held(false);
+            throw context.aborted("the switchover was held for " + timeout.toMillis()
+                    + " ms and not released; the VM keeps running at the source");
+        }
+        link.checkCancelled();
+        boolean released;
+        try {
+            if (time.isWallClock()) {
+                released = control.awaitRelease(Math.min(left, HOLD_POLL_NANOS));
+            } else {
+                time.sleepNanos(Math.min(left, HOLD_POLL_NANOS));
+                released = control.released();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw link.interrupted();
+        }
+        link.tick();
+        link.checkCancelled();
+        if (released) {
+            control.held(false);
+        }
+        return released;
     }
 
     @Override

@@ -5,6 +5,7 @@ import io.livemig.api.MigrationOptions;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
+import io.livemig.engine.internal.LiveControl;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.TokenBucket;
 import io.livemig.engine.internal.wire.ControlFrames;
@@ -46,6 +47,10 @@ public final class SourceLink {
     private final java.util.concurrent.locks.ReentrantLock sendLock = new java.util.concurrent.locks.ReentrantLock();
     private final MigrationCounters counters;
     private final TokenBucket bandwidth;
+    /** The caps in force, which the caller may change while the migration runs. */
+    private final LiveControl liveControl;
+    /** Counts what is sent for the progress snapshot, or null where nobody watches (disk sync). */
+    private final ProgressMeter meter;
     /** Builds control frames; as large as the agreed frame limit once the handshake agreed one. */
     private FrameWriter control = new FrameWriter(HANDSHAKE_FRAME_BYTES);
     /** The current channel; replaced when a post-copy link is recovered. Migration thread only. */
@@ -73,19 +78,58 @@ public final class SourceLink {
     public SourceLink(Channel channel, MigrationOptions options, MemoryLayout layout,
                       java.util.List<io.livemig.spi.DiskDescriptor> disks, SourceContext context,
                       MigrationCounters counters) {
+        this(channel, options, layout, disks, context, counters, new LiveControl(options), null);
+    }
+
+    /**
+     * As above, paced to the caps {@code control} holds, counting for {@code meter}.
+     *
+     * @param control the bandwidth caps in force
+     * @param meter   counts sent bytes for the progress snapshot and emits progress events
+     *                between paced frames; null for none
+     */
+    public SourceLink(Channel channel, MigrationOptions options, MemoryLayout layout,
+                      java.util.List<io.livemig.spi.DiskDescriptor> disks, SourceContext context,
+                      MigrationCounters counters, LiveControl control, ProgressMeter meter) {
         this.channel = channel;
         this.options = options;
         this.time = options.timeSource();
         this.returnContext = new Message.Context(layout, 0, disks);
         this.context = context;
         this.counters = counters;
-        this.bandwidth = new TokenBucket(time, options.bandwidthLimitBytesPerSecond());
+        this.liveControl = control;
+        this.meter = meter;
+        this.bandwidth = new TokenBucket(time, control::bandwidthBytesPerSecond);
         this.returnPath = new ReturnPath(channel, time, returnContext);
     }
 
     /** From now on paces paced frames to the post-copy phase's cap (the VM runs at the destination). */
     public void usePostcopyBandwidth() {
-        bandwidth.setRate(options.postcopyBandwidthLimitBytesPerSecond());
+        liveControl.enterPostcopy();
+    }
+
+    /** @return the caps in force, shared by the data connections' links */
+    LiveControl control() {
+        return liveControl;
+    }
+
+    /** @return what counts for the progress snapshot, or null */
+    ProgressMeter meter() {
+        return meter;
+    }
+
+    /** Counts {@code entries} page entries sent (for the progress snapshot). Any thread. */
+    void countPages(int entries) {
+        if (meter != null) {
+            meter.pagesSent(entries);
+        }
+    }
+
+    /** Emits a progress event if one is due; only on the migration's thread. */
+    void tick() {
+        if (meter != null) {
+            meter.tick();
+        }
     }
 
     /** Starts reading the return path. */
@@ -175,6 +219,7 @@ public final class SourceLink {
         } finally {
             sendLock.unlock();
         }
+        tick();
     }
 
     /** Sends a frame at once. Any thread, as {@link #sendPaced}. */
@@ -184,6 +229,9 @@ public final class SourceLink {
         try {
             channel.send(frame);
             counters.frame(length);
+            if (meter != null) {
+                meter.bytesSent(length);
+            }
         } catch (IOException e) {
             Exception rp = returnPath.failure();
             ControlFrames.Abort abort = returnPath.pendingAbort();

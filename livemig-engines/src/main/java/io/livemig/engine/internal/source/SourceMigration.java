@@ -12,7 +12,9 @@ import io.livemig.api.SourceVmState;
 import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
 import io.livemig.channel.Reconnector;
+import io.livemig.engine.internal.LiveControl;
 import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.MigrationIds;
 import io.livemig.engine.internal.strategy.SourceStrategy;
 import io.livemig.engine.internal.strategy.Strategies;
 import io.livemig.engine.internal.wire.ControlFrames.AbortCode;
@@ -25,7 +27,14 @@ import io.livemig.spi.MigratableVm;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import io.livemig.api.MigrationPhase;
+import io.livemig.api.MigrationProgress;
+import io.livemig.api.Strategy;
+import io.livemig.api.EscalationStep;
+import org.slf4j.MDC;
+
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -53,6 +62,10 @@ public final class SourceMigration {
     private final SwitchoverSender switchover;
     /** This migration's id: its recovery and settle connections present it again. */
     private final byte[] sessionId = SourceHandshake.newSessionId();
+    /** The id people see (report, logs, progress), derived from the session id. */
+    private final String migrationId = MigrationIds.of(sessionId);
+    private final LiveControl control;
+    private final ProgressMeter meter;
     /** The disks' copy, made when the migration runs. */
     private DiskCopy disks;
 
@@ -76,10 +89,15 @@ public final class SourceMigration {
         this.reconnector = reconnector;
         this.time = options.timeSource();
         this.context = new SourceContext(time);
+        this.control = new LiveControl(options);
+        this.meter = new ProgressMeter(time, options.listener(), options.progressInterval(),
+                vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes(),
+                options.downtimeLimit(), context::phase, control, migrationId);
         this.link = new SourceLink(channel, options, vm.descriptor().memoryLayout(), vm.descriptor().disks(), context,
-                linkCounters);
+                linkCounters, control, meter);
         this.recorder = new SourceRecorder(options.strategy(), options.listener(),
-                vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes());
+                vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes(), meter,
+                migrationId);
         this.switchover = new SwitchoverSender(vm, link, context, recorder, sessionId, time.isWallClock());
     }
 
@@ -88,11 +106,117 @@ public final class SourceMigration {
         link.cancel();
     }
 
+    /** @return the migration's id, as in its report and its log lines' MDC */
+    public String migrationId() {
+        return migrationId;
+    }
+
+    /** @return the migration's figures now. Any thread. */
+    public MigrationProgress progress() {
+        return meter.snapshot();
+    }
+
+    /**
+     * Sets the downtime limit for the rounds after the current one. Any thread.
+     *
+     * @throws IllegalArgumentException if {@code limit} is not positive
+     * @throws IllegalStateException    if the VM was already paused (or the strategy never uses one)
+     */
+    public void setDowntimeLimit(Duration limit) {
+        if (limit.isNegative() || limit.isZero()) {
+            throw new IllegalArgumentException("the downtime limit must be positive, was " + limit);
+        }
+        if (options.strategy() == Strategy.COLD) {
+            throw new IllegalStateException("a COLD migration has no downtime limit: its whole copy is downtime");
+        }
+        requireBeforePause("change the downtime limit");
+        control.setDowntimeLimit(limit);
+    }
+
+    /**
+     * Sets the bandwidth cap of the phase in force (the live copy, or post-copy once the VM runs at
+     * the destination), effective from the next frame. Any thread.
+     *
+     * @throws IllegalArgumentException if negative
+     * @throws IllegalStateException    if the migration has ended
+     */
+    public void setBandwidthLimit(long bytesPerSecond) {
+        if (bytesPerSecond < 0) {
+            throw new IllegalArgumentException("the bandwidth limit must be 0 (none) or positive, was "
+                    + bytesPerSecond + " bytes/s");
+        }
+        if (context.phase() == MigrationPhase.DONE) {
+            throw new IllegalStateException("the migration has ended; there is no bandwidth left to limit");
+        }
+        control.setBandwidth(bytesPerSecond);
+    }
+
+    /**
+     * Switches to post-copy at the next frame boundary. Any thread.
+     *
+     * @throws IllegalStateException if the migration cannot switch: the options did not allow
+     *                               post-copy (the destination was not told to page on demand),
+     *                               it already runs post-copy, or the VM was already paused
+     */
+    public void startPostcopy() {
+        switch (options.strategy()) {
+            case COLD -> throw new IllegalStateException("a COLD migration cannot switch to post-copy");
+            case POSTCOPY -> throw new IllegalStateException("a POSTCOPY migration is post-copy already");
+            case PRECOPY -> {
+                if (options.escalation().stream().noneMatch(s -> s instanceof EscalationStep.SwitchToPostcopy)) {
+                    throw new IllegalStateException("this pre-copy migration did not allow post-copy, so the "
+                            + "destination does not page on demand: use Strategy.HYBRID or put "
+                            + "EscalationStep.SwitchToPostcopy in the escalation ladder");
+                }
+            }
+            default -> { }
+        }
+        requireBeforePause("switch to post-copy");
+        control.requestPostcopy();
+    }
+
+    /**
+     * Releases a held switchover (see {@link MigrationOptions#switchoverHoldTimeout()}); before the
+     * hold began, the hold is skipped. Idempotent. Any thread.
+     *
+     * @throws IllegalStateException if the options hold no switchover
+     */
+    public void releaseSwitchover() {
+        if (options.switchoverHoldTimeout().isEmpty()) {
+            throw new IllegalStateException("the options hold no switchover (MigrationOptions.Builder.holdSwitchover)");
+        }
+        control.release();
+    }
+
+    private void requireBeforePause(String what) {
+        SourceState state = context.state();
+        if (state != SourceState.HANDSHAKE && state != SourceState.LIVE_COPY) {
+            throw new IllegalStateException("cannot " + what + ": the VM was already paused (the migration is in "
+                    + context.phase() + ")");
+        }
+    }
+
     /**
      * @return the report of a completed migration
      * @throws MigrationException if it failed or was cancelled; says where the VM is
      */
     public MigrationReport run() throws MigrationException {
+        String previousId = MDC.get(MigrationIds.MDC_KEY);
+        MDC.put(MigrationIds.MDC_KEY, migrationId);
+        meter.startEmitting();
+        try {
+            return runWithId();
+        } finally {
+            meter.stopEmitting();
+            if (previousId == null) {
+                MDC.remove(MigrationIds.MDC_KEY);
+            } else {
+                MDC.put(MigrationIds.MDC_KEY, previousId);
+            }
+        }
+    }
+
+    private MigrationReport runWithId() throws MigrationException {
         SourceStrategy strategy = Strategies.forName(options.strategy());
         Runnable afterSwitchover = SourceStrategy.NOTHING;
         PageSender sender = null;
@@ -125,9 +249,6 @@ public final class SourceMigration {
                     }
                     switchover.resumedUnconfirmed(postcopy.missing());
                     brokenAtResume = broken;
-                }
-                if (streams != null) {
-                    streams.usePostcopyBandwidth(options.postcopyBandwidthLimitBytesPerSecond());
                 }
                 afterSwitchover = runOnce(afterSwitchover);
                 recorder.postcopyDone(new PostcopyPush(link, sender, recorder, vm.descriptor().memoryLayout(),

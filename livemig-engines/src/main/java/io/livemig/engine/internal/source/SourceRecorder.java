@@ -41,14 +41,22 @@ public final class SourceRecorder {
     private boolean forced;
     private PostcopyStats postcopy;
     private MigrationReport.Check verification = MigrationReport.Check.NOT_CHECKED;
+    private final ProgressMeter meter;
+    private final String migrationId;
 
     /**
      * @param strategy    the strategy that runs
      * @param listener    told of every event
      * @param memoryBytes the VM's RAM size
      * @param pageSize    the page size in bytes
+     * @param meter       the progress figures, told of post-copy's start and stopped at the end;
+     *                    null for none
+     * @param migrationId the migration's id, for the report
      */
-    public SourceRecorder(Strategy strategy, MigrationListener listener, long memoryBytes, int pageSize) {
+    public SourceRecorder(Strategy strategy, MigrationListener listener, long memoryBytes, int pageSize,
+                          ProgressMeter meter, String migrationId) {
+        this.meter = meter;
+        this.migrationId = migrationId;
         this.strategy = strategy;
         this.listener = listener;
         this.memoryBytes = memoryBytes;
@@ -81,6 +89,13 @@ public final class SourceRecorder {
         LOG.info("round {}: not converging, {}", round, action);
     }
 
+    /** The switchover is held for the caller after {@code round}, expecting {@code expected}. */
+    public void switchoverHeld(int round, Duration expected, Duration timeout) {
+        emit(new MigrationEvent.SwitchoverHeld(round, expected, timeout));
+        LOG.info("round {}: the switchover is held for the caller (expected downtime {} ms, at most {} ms)", round,
+                expected.toMillis(), timeout.toMillis());
+    }
+
     /** The VM was paused with {@code remainingBytes} to send, expecting {@code expected} of downtime. */
     public void switchoverStarted(long remainingBytes, Duration expected) {
         expectedDowntime = expected;
@@ -94,6 +109,9 @@ public final class SourceRecorder {
 
     /** The destination resumed before {@code missingPages} pages arrived. */
     public void postcopyStarted(long missingPages) {
+        if (meter != null) {
+            meter.postcopyStarted(missingPages);
+        }
         emit(new MigrationEvent.PostcopyStarted(missingPages));
     }
 
@@ -138,11 +156,15 @@ public final class SourceRecorder {
                 .postcopy(postcopy)
                 .failure(failure == null ? null : failure.getMessage())
                 .disks(disks)
+                .migrationId(migrationId)
                 .build();
     }
 
     /** Emits the final event and logs the one-line summary. */
     public void finished(MigrationReport report, MigrationException failure) {
+        if (meter != null) {
+            meter.stopEmitting();
+        }
         if (failure == null) {
             LOG.info("migration completed: {} bytes in {} ms, downtime {} ms, {} rounds, {} bytes on the wire, {}",
                     report.memoryBytes(), report.totals().totalTime().toMillis(),

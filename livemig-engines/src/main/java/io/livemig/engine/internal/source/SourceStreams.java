@@ -87,7 +87,8 @@ final class SourceStreams implements AutoCloseable {
                     synchronized (channels) {
                         channels[index] = channel;
                     }
-                    SourceLink link = new SourceLink(channel, options, layout, context, counters[index]);
+                    SourceLink link = new SourceLink(channel, options, layout, java.util.List.of(), context,
+                            counters[index], control.control(), control.meter());
                     link.start();
                     int agreed = SourceHandshake.greet(link, Purpose.STREAM, sessionId, options);
                     if (agreed < maxFrameBytes) {
@@ -135,7 +136,7 @@ final class SourceStreams implements AutoCloseable {
         }
         LOG.debug("{} data connections admitted", n);
         return new SourceStreams(links, channels, counters,
-                new TokenBucket(options.timeSource(), options.bandwidthLimitBytesPerSecond()));
+                new TokenBucket(options.timeSource(), control.control()::bandwidthBytesPerSecond));
     }
 
     private static MigrationException failure(Exception e, SourceContext context) {
@@ -174,16 +175,6 @@ final class SourceStreams implements AutoCloseable {
     /** @return each connection's counters (frame bytes sent) */
     List<MigrationCounters> counters() {
         return List.of(counters);
-    }
-
-    /**
-     * From now on paces the connections to {@code bytesPerSecond} (0: no cap): post-copy's own cap,
-     * once the VM runs at the destination. Any thread.
-     */
-    void usePostcopyBandwidth(long bytesPerSecond) {
-        synchronized (bandwidth) {
-            bandwidth.setRate(bytesPerSecond);
-        }
     }
 
     /**

@@ -81,7 +81,7 @@ final class StreamPool implements AutoCloseable {
      * @throws MigrationException if a connection failed, the destination aborted, or the migration
      *                            was cancelled; the other threads stop at their next page
      */
-    long sendRound(PageSet pages, int round, boolean skipZeroPages) throws MigrationException {
+    long sendRound(PageSet pages, int round, boolean skipZeroPages, boolean mayCut) throws MigrationException {
         long sequence = streams.nextSequence();
         LinkedBlockingQueue<Done> done = new LinkedBlockingQueue<>();
         stop = false;
@@ -116,6 +116,11 @@ final class StreamPool implements AutoCloseable {
                 if (failure == null) {
                     try {
                         control.checkCancelled();
+                        control.tick();
+                        if (mayCut && control.control().postcopyRequested()) {
+                            // The rest of the round goes to post-copy.
+                            stop = true;
+                        }
                         control.ping();
                     } catch (MigrationException e) {
                         failure = e;
@@ -172,6 +177,7 @@ final class StreamPool implements AutoCloseable {
         }
         try {
             control.checkCancelled();
+            control.countPages(frame.entries());
             streams.sendPaced(part, frame.frame());
         } finally {
             framer.release(frame);

@@ -84,9 +84,39 @@ public interface CopyContext {
      */
     void pause(Duration expectedDowntime, long remainingBytes) throws MigrationException;
 
-    /** What a round sent. */
-    record RoundResult(long pagesSent, long bytesOnWire, long nanos) {
+    /**
+     * What a round sent.
+     *
+     * @param pagesSent   page entries sent
+     * @param bytesOnWire bytes of the frames
+     * @param nanos       how long it took
+     * @param cut         whether it stopped early because the caller asked for post-copy: some
+     *                    of its pages were not sent
+     */
+    record RoundResult(long pagesSent, long bytesOnWire, long nanos, boolean cut) {
     }
+
+    /** @return the downtime limit the caller set since the last call, if any */
+    Optional<Duration> takeDowntimeLimit();
+
+    /** Notes the downtime limit in force after a round (the ladder or the caller may change it). */
+    void downtimeLimitInForce(Duration limit);
+
+    /** @return whether the caller asked to switch to post-copy now */
+    boolean postcopyRequested();
+
+    /**
+     * The rest fits the limit: may the switchover go? Yes without a hold in the options, or once
+     * the caller released it. While held, the first call tells the listener; each call waits a
+     * little for the release (so a round of the few pages dirtied meanwhile follows, not a spin).
+     *
+     * @param round    the last round sent
+     * @param expected the downtime a switchover now would take
+     * @return whether to switch over now; false: send another round and ask again
+     * @throws MigrationException if the hold timed out (the migration is aborted, the VM runs at
+     *                            the source), or the migration was cancelled meanwhile
+     */
+    boolean switchoverReleased(int round, Duration expected) throws MigrationException;
 
     /** @return whether the VM has disks to copy */
     boolean hasDisks();

@@ -54,6 +54,11 @@ final class EscalationLadder {
         return downtimeLimit;
     }
 
+    /** Puts {@code limit} in force, as the caller asked; later RaiseDowntime steps start from it. */
+    void setDowntimeLimit(Duration limit) {
+        downtimeLimit = limit;
+    }
+
     /** @return the throttle this ladder set, in percent */
     int throttlePercent() {
         return throttlePercent;

@@ -90,6 +90,17 @@ final class PrecopyRounds {
             boolean forced = false;
             while (true) {
                 CopyContext.RoundResult r = context.sendRound(toSend, round, round == 0);
+                if (r.cut()) {
+                    // The caller asked for post-copy mid-round: the round's pages all go to post-copy
+                    // (those sent already are simply sent again). Disks get their first pass first.
+                    if (round == 0 && context.hasDisks()) {
+                        context.sendDiskRound(false);
+                    }
+                    context.escalated(round, new EscalationStep.SwitchToPostcopy(),
+                            "switch to post-copy (asked by the caller)");
+                    handedOver = true;
+                    return handOver(toSend);
+                }
                 CopyContext.DiskRound disk = context.sendDiskRound(false);
                 context.probeRoundTrip();
                 long collectStart = context.time().nanoTime();
@@ -109,14 +120,30 @@ final class PrecopyRounds {
                 // and the state's trip there and RESUMED's back: at least one round trip.
                 expected = max(bandwidth.timeFor(remainingBytes), pageRate.timeFor(dirtyPages))
                         .plusNanos(collectNanos + context.minRoundTripNanos());
+                Optional<Duration> asked = context.takeDowntimeLimit();
+                if (asked.isPresent()) {
+                    ladder.setDowntimeLimit(asked.get());
+                    LOG.info("round {}: downtime limit set to {} ms by the caller", round, asked.get().toMillis());
+                }
+                context.downtimeLimitInForce(ladder.downtimeLimit());
                 context.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire() + disk.bytesOnWire(), dirtyPages,
                         dirtyRate, bandwidth.bytesPerSecond(), remainingBytes, expected, ladder.throttlePercent(),
                         Duration.ofNanos(r.nanos() + disk.nanos())));
                 toSend = dirty;
                 round++;
+                if (context.postcopyRequested()) {
+                    context.escalated(round - 1, new EscalationStep.SwitchToPostcopy(),
+                            "switch to post-copy (asked by the caller)");
+                    handedOver = true;
+                    return handOver(toSend);
+                }
                 if (mode == Mode.PRECOPY && expected.compareTo(ladder.downtimeLimit()) <= 0
                         && !worthAnotherRound(dirtyPages, r.pagesSent(), round)) {
-                    break;
+                    if (context.switchoverReleased(round - 1, expected)) {
+                        break;
+                    }
+                    // Held by the caller: keep copying what the guest dirties, no escalation meanwhile.
+                    continue;
                 }
                 boolean limitReached = round >= options.maxRounds() || options.maxTotalTime()
                         .map(max -> context.time().nanoTime() - startNanos >= max.toNanos()).orElse(false);
