@@ -66,9 +66,11 @@ public interface DiskSink {
     }
 
     /**
-     * @return demand fetching of blocks, if this disk can serve the guest before every block
-     *         arrived (post-copy); empty by default, and then post-copy sends the disk's last blocks
-     *         in the downtime instead of after the resume
+     * Optional capability: empty when this disk cannot serve the guest before every block arrived;
+     * post-copy then sends the disk's last blocks in the downtime instead of after the resume. The
+     * default is empty.
+     *
+     * @return demand fetching of blocks, or empty
      */
     default Optional<BlockDemand> demand() {
         return Optional.empty();

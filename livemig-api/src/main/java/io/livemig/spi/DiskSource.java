@@ -36,14 +36,21 @@ public interface DiskSource {
     void readBlocks(long firstBlock, int blockCount, ByteBuffer destination);
 
     /**
-     * @return the disk's block-wise change tracking, or empty if this disk cannot track writes
-     *         (then only a paused VM's disk can be copied consistently)
+     * Optional capability: empty when this disk cannot track writes; then only a paused VM's disk
+     * can be copied consistently, and the engine refuses a live strategy for it. The default is
+     * empty.
+     *
+     * @return the disk's block-wise change tracking, or empty
      */
-    Optional<BlockTracker> tracker();
+    default Optional<BlockTracker> tracker() {
+        return Optional.empty();
+    }
 
     /**
-     * @return synchronous mirroring of this disk's writes, for the write-blocking copy mode; empty
-     *         by default, and such a disk is copied in the background mode only
+     * Optional capability: empty when this disk cannot mirror its writes synchronously; it is then
+     * copied in the background mode only. The default is empty.
+     *
+     * @return synchronous mirroring of this disk's writes, for the write-blocking copy mode, or empty
      */
     default Optional<WriteMirror> writeMirror() {
         return Optional.empty();

@@ -29,8 +29,16 @@ public interface MigratableVm extends AutoCloseable {
     /** @return the guest memory */
     MemorySource memory();
 
-    /** @return the dirty tracker, or empty if this VM cannot track writes (no live pre-copy then) */
-    Optional<DirtyTracker> dirtyTracker();
+    /**
+     * Optional capability: empty when this VM cannot track the guest's writes. Engines then refuse
+     * the live strategies that need it (pre-copy, hybrid) and use cold or post-copy instead. The
+     * default is empty; a provider that can track overrides it.
+     *
+     * @return the dirty tracker, the same object every time, or empty
+     */
+    default Optional<DirtyTracker> dirtyTracker() {
+        return Optional.empty();
+    }
 
     /** @return the vCPUs */
     VcpuControl vcpus();
@@ -39,16 +47,20 @@ public interface MigratableVm extends AutoCloseable {
     List<MigratableDevice> devices();
 
     /**
-     * @return the VM's disks, in the order of {@link VmDescriptor#disks()}; empty by default, for a
-     *         VM whose disks do not move with it (shared storage) or that has none
+     * Optional capability: empty when the VM's disks do not move with it (shared storage) or it
+     * has none. The default is empty.
+     *
+     * @return the VM's disks, in the order of {@link VmDescriptor#disks()}, or an empty list
      */
     default List<? extends DiskSource> disks() {
         return List.of();
     }
 
     /**
-     * @return the guest's free-page hints, if it gives them (a balloon driver, a cooperative
-     *         guest); empty by default, which engines treat as "every page is in use"
+     * Optional capability: empty when the guest gives no free-page hints (no balloon driver, no
+     * cooperative guest), which engines treat as "every page is in use". The default is empty.
+     *
+     * @return the guest's free-page hints, or empty
      */
     default Optional<FreePageHints> freePageHints() {
         return Optional.empty();

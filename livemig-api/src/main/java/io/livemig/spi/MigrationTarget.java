@@ -29,19 +29,21 @@ public interface MigrationTarget extends AutoCloseable {
     List<MigratableDevice> devices();
 
     /**
-     * @return the disks to write, in the order of {@link VmDescriptor#disks()}; empty by default,
-     *         and a migration of a VM with disks into a target without them is refused in the
-     *         handshake. (The wildcard lets one class be both a VM's and a target's disk, as the
-     *         in-memory kit's are.)
+     * Optional capability: empty when this target takes no disks; a migration of a VM with disks
+     * into such a target is refused in the handshake. The default is empty. (The wildcard lets one
+     * class be both a VM's and a target's disk, as the in-memory kit's are.)
+     *
+     * @return the disks to write, in the order of {@link VmDescriptor#disks()}, or an empty list
      */
     default List<? extends DiskSink> disks() {
         return List.of();
     }
 
     /**
-     * @return demand paging, if this target can run before all of its memory arrived (needed for
-     *         post-copy and hybrid); empty by default, and post-copy into such a target is refused
-     *         in the handshake
+     * Optional capability: empty when this target cannot run before all of its memory arrived;
+     * post-copy and hybrid into such a target are refused in the handshake. The default is empty.
+     *
+     * @return demand paging, or empty
      */
     default Optional<DemandPaging> demandPaging() {
         return Optional.empty();

@@ -53,7 +53,12 @@ public interface VcpuControl {
     void loadState(List<VcpuState> states);
 
     /**
-     * @return the throttle, if this VM can slow its vCPUs down (auto-converge); empty otherwise
+     * Optional capability: empty when this VM cannot slow its vCPUs down; the engines' auto-converge
+     * escalation step is then skipped. The default is empty.
+     *
+     * @return the throttle, the same object every time, or empty
      */
-    Optional<VcpuThrottle> throttle();
+    default Optional<VcpuThrottle> throttle() {
+        return Optional.empty();
+    }
 }
