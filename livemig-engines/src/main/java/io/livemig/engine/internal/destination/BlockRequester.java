@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.destination;
 
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.engine.internal.wire.DiskFrames;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,7 +26,8 @@ final class BlockRequester implements AutoCloseable {
 
     BlockRequester(DestinationLink link) {
         this.link = link;
-        this.thread = Thread.ofPlatform().daemon().name("livemig-block-requests").start(this::run);
+        this.thread = EngineThreads.unstarted("livemig-block-requests", this::run);
+        thread.start();
     }
 
     /** Queues a request for {@code block} of disk {@code disk}. Any thread; never blocks. */

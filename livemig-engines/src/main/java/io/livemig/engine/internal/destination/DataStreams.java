@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.destination;
 
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.api.ChannelException;
 import io.livemig.api.MigrationException;
 import io.livemig.api.ProtocolException;
@@ -101,8 +102,8 @@ final class DataStreams implements AutoCloseable {
             throw e;
         }
         for (Stream s : result.streams) {
-            s.thread = Thread.ofPlatform().daemon().name("livemig-data-" + s.index)
-                    .start(() -> result.receive(s));
+            s.thread = EngineThreads.unstarted("livemig-data-" + s.index, () -> result.receive(s));
+            s.thread.start();
         }
         return result;
     }

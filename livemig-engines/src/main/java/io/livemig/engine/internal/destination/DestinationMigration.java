@@ -31,6 +31,9 @@ import io.livemig.engine.internal.wire.WireException;
 import io.livemig.spi.MigrationTarget;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+import io.livemig.engine.internal.MigrationIds;
+import io.livemig.engine.internal.EngineThreads;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -70,6 +73,8 @@ public final class DestinationMigration {
     /** Made once the first connection is admitted; replaced channels go through it. */
     private DestinationLink link;
     private TargetSetup setup;
+    /** The migration's public id, once the source's HELLO named the session; empty before. */
+    private String migrationId = "";
     private byte[] sessionId;
     /** This host's clock token for the migration (RESUMED carries it), made before any downtime. */
     private byte[] hostToken;
@@ -119,13 +124,26 @@ public final class DestinationMigration {
      *                            then been discarded), or post-copy failed without recovery
      */
     public Outcome run() throws MigrationException {
+        String previousId = MDC.get(MigrationIds.MDC_KEY);
+        try (EngineThreads.Binding threads = EngineThreads.bind(options.threadFactory())) {
+            return runAdmitted();
+        } finally {
+            if (previousId == null) {
+                MDC.remove(MigrationIds.MDC_KEY);
+            } else {
+                MDC.put(MigrationIds.MDC_KEY, previousId);
+            }
+        }
+    }
+
+    private Outcome runAdmitted() throws MigrationException {
         try (arrivals) {
             admit();
             Outcome outcome = receive();
             emit(new MigrationEvent.Completed(outcome.report()));
             return outcome;
         } catch (MigrationException e) {
-            MigrationReport report = DestinationRecorder.failed(setup, context, counters, e);
+            MigrationReport report = DestinationRecorder.failed(setup, context, counters, e, migrationId);
             e.attachReport(report);
             LOG.warn("migration not received: {}", e.getMessage());
             emit(new MigrationEvent.Failed(e, report));
@@ -152,6 +170,8 @@ public final class DestinationMigration {
             throw context.channel("no source was admitted: " + e.getMessage(), e);
         }
         sessionId = greeted.hello().sessionId();
+        migrationId = MigrationIds.of(sessionId);
+        MDC.put(MigrationIds.MDC_KEY, migrationId);
         hostToken = HostClock.token(sessionId, options.timeSource().isWallClock());
         link = new DestinationLink(greeted.channel(), options.ioTimeout(), context, counters);
         link.agreeFrameLimit(greeted.maxFrameBytes());
@@ -212,7 +232,7 @@ public final class DestinationMigration {
             streamCounters.forEach(all::add);
         }
         MigrationReport report = DestinationRecorder.report(setup, context, all,
-                postcopy == null ? null : postcopy.stats(recoveries), verificationLost);
+                postcopy == null ? null : postcopy.stats(recoveries), verificationLost, migrationId);
         LOG.info("migration received: {} bytes, downtime {} ms, {}", report.memoryBytes(),
                 report.switchover().downtime().toMillis(), report.verification().outcome());
         return new Outcome(setup.target(), report);

@@ -27,7 +27,7 @@ final class DestinationRecorder {
      *         split in post-copy): what arrived until then, and why it stopped
      */
     static MigrationReport failed(TargetSetup setup, DestinationContext context, MigrationCounters counters,
-                                  MigrationException error) {
+                                  MigrationException error, String migrationId) {
         HandshakeFrames.Setup announced = setup == null ? null : setup.announced();
         return MigrationReport.builder(announced == null ? Strategy.COLD : announced.strategy())
                 .status(error instanceof MigrationCancelledException ? MigrationStatus.CANCELLED
@@ -37,11 +37,12 @@ final class DestinationRecorder {
                         counters.highestRound() + 1))
                 .encodings(counters.encodings(setup == null ? 0 : setup.pageSizeBytes()))
                 .failure(error.getMessage())
+                .migrationId(migrationId)
                 .build();
     }
 
     static MigrationReport report(TargetSetup setup, DestinationContext context, MigrationCounters counters,
-                                  PostcopyStats postcopy, boolean verificationLost) {
+                                  PostcopyStats postcopy, boolean verificationLost, String migrationId) {
         DestinationVerifier verifier = setup.verifier();
         long end = context.now();
         long totalEnd = verifier != null && verifier.startNanos() >= 0 ? verifier.startNanos() : end;
@@ -56,6 +57,7 @@ final class DestinationRecorder {
                         : verifier.result())
                 .postcopy(postcopy)
                 .disks(setup.disksOrNull() == null ? java.util.List.of() : setup.disksOrNull().stats())
+                .migrationId(migrationId)
                 .build();
     }
 }

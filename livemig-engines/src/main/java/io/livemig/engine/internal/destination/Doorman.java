@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.destination;
 
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.api.MigrationOptions;
 import io.livemig.channel.Channel;
 import io.livemig.channel.ChannelListener;
@@ -60,7 +61,9 @@ final class Doorman implements AutoCloseable {
     Doorman(ChannelListener listener, MigrationOptions options) {
         this.listener = listener;
         this.options = options;
-        this.acceptor = Thread.ofPlatform().daemon().name("livemig-doorman").unstarted(this::acceptLoop);
+        try (EngineThreads.Binding threads = EngineThreads.bind(options.threadFactory())) {
+            this.acceptor = EngineThreads.unstarted("livemig-doorman", this::acceptLoop);
+        }
     }
 
     /** Starts accepting, and the one-time warm-up of the set-up path while no source is here yet. */
@@ -88,7 +91,7 @@ final class Doorman implements AutoCloseable {
                 continue;
             }
             pending.addLast(channel);
-            Thread.ofVirtual().name("livemig-greeting").start(() -> greet(channel));
+            EngineThreads.unstarted("livemig-greeting", () -> greet(channel)).start();
         }
     }
 

@@ -1,5 +1,8 @@
 package io.livemig.engine.internal.destination;
 
+import io.livemig.engine.internal.EngineThreads;
+import io.livemig.engine.internal.LatencyHistogram;
+import io.livemig.engine.internal.jfr.JfrEvents;
 import io.livemig.api.MigrationException;
 import io.livemig.api.PostcopyStats;
 import io.livemig.api.ProtocolException.Kind;
@@ -21,7 +24,6 @@ import org.slf4j.LoggerFactory;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -45,7 +47,8 @@ final class PostcopyReceiver implements AutoCloseable {
     private final PageSet stillMissing;
     private final ConcurrentHashMap<Long, Long> faultNanosByPage = new ConcurrentHashMap<>();
     private final LinkedBlockingQueue<Long> requests = new LinkedBlockingQueue<>();
-    private final List<Long> latencies = new ArrayList<>();
+    /** Fault-to-installation latencies of pulled pages; guarded by {@code this}. */
+    private final LatencyHistogram latencies = new LatencyHistogram();
     private final Thread requester;
     /** Acknowledge post-copy frames every this many bytes (the source's push window is at least twice this). */
     static final long ACK_EVERY_BYTES = 256 << 10;
@@ -73,7 +76,7 @@ final class PostcopyReceiver implements AutoCloseable {
         // process pays for starting their scheduler (10-60 ms measured here). The thread's task
         // and the fault listener are classes, not lambdas: linking a lambda's call site the first
         // time costs milliseconds, and this runs inside the downtime.
-        this.requester = Thread.ofPlatform().daemon().name("livemig-page-requests").unstarted(new Runnable() {
+        this.requester = EngineThreads.unstarted("livemig-page-requests", new Runnable() {
             @Override
             public void run() {
                 sendRequests();
@@ -187,7 +190,9 @@ final class PostcopyReceiver implements AutoCloseable {
         stillMissing.remove(page);
         Long faultedAt = faultNanosByPage.get(page);
         if (faultedAt != null) {
-            latencies.add(time.nanoTime() - faultedAt);
+            long waited = time.nanoTime() - faultedAt;
+            latencies.record(waited);
+            JfrEvents.demandFault(page, waited);
             pulled++;
         } else {
             pushed++;
@@ -239,9 +244,8 @@ final class PostcopyReceiver implements AutoCloseable {
 
     /** @return the POSTCOPY_DONE message: fault count, latency percentiles, blocked time per vCPU */
     synchronized PostcopyFrames.PostcopyDone done() {
-        long[] sorted = latencies.stream().mapToLong(Long::longValue).toArray();
-        Arrays.sort(sorted);
-        return new PostcopyFrames.PostcopyDone(faultNanosByPage.size(), percentile(sorted, 50), percentile(sorted, 99),
+        return new PostcopyFrames.PostcopyDone(faultNanosByPage.size(), latencies.percentileNanos(50),
+                latencies.percentileNanos(99),
                 paging.blockedNanosPerVcpu());
     }
 
@@ -254,14 +258,6 @@ final class PostcopyReceiver implements AutoCloseable {
         }
         return new PostcopyStats(d.faults(), pulled, pushed, 0, Duration.ofNanos(d.latencyP50Nanos()),
                 Duration.ofNanos(d.latencyP99Nanos()), blocked, recoveries);
-    }
-
-    private static long percentile(long[] sorted, int p) {
-        if (sorted.length == 0) {
-            return 0;
-        }
-        int index = (int) Math.ceil(p / 100.0 * sorted.length) - 1;
-        return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
     }
 
     /**

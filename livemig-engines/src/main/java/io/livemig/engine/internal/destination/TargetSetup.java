@@ -81,6 +81,11 @@ final class TargetSetup {
     void setup(HandshakeFrames.Setup setup) throws WireException, MigrationException {
         SetupChecks.withinLimits(setup, options.receiveLimits(), link.maxFrameBytes());
         SetupChecks.asExpected(setup, options.expectation());
+        if (setup.mayPostcopy() && options.keepPausedAtDestination()) {
+            throw new ProtocolException(Kind.INCOMPATIBLE, "the source may switch to post-copy, but this destination "
+                    + "keeps the VM paused (keepPausedAtDestination), and post-copy needs it running",
+                    context.phase(), SourceVmState.UNKNOWN);
+        }
         announced = setup;
         VmDescriptor descriptor = setup.descriptor();
         MemoryLayout layout = descriptor.memoryLayout();
@@ -182,7 +187,9 @@ final class TargetSetup {
             throw new WireException(Kind.UNEXPECTED, "DISK_MISSING announced, but COMMIT is not post-copy");
         }
         context.stateLoaded();
-        target.vcpus().resume();
+        if (!options.keepPausedAtDestination()) {
+            target.vcpus().resume();
+        }
         context.resumed();
         return postcopy;
     }

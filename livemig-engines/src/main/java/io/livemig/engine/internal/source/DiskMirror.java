@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.api.MigrationException;
 import io.livemig.engine.internal.wire.DiskFrames;
 import io.livemig.engine.internal.wire.FrameWriter;
@@ -78,7 +79,7 @@ final class DiskMirror implements AutoCloseable {
         for (int i = 0; i < disks.size(); i++) {
             sent[i] = new PageSet(disks.get(i).descriptor().blockCount());
         }
-        this.thread = Thread.ofPlatform().daemon().name("livemig-disk-mirror").unstarted(this::run);
+        this.thread = EngineThreads.unstarted("livemig-disk-mirror", this::run);
         thread.start();
     }
 

@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.compress.PageEncoder;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.wire.PageBatchWriter;
@@ -54,8 +55,7 @@ final class EncoderPool implements AutoCloseable {
         this.n = n;
         this.pageSpan = pageSpan;
         this.framers = partFramers(n, memory, pageSize, batchPages, maxFrameBytes, config, pageSpan, 2);
-        this.threads = Executors.newFixedThreadPool(n, Thread.ofPlatform().daemon().name("livemig-encoder-", 0)
-                .factory());
+        this.threads = Executors.newFixedThreadPool(n, EngineThreads.named("livemig-encoder-"));
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.channel.Channel;
 import io.livemig.engine.internal.wire.Frame;
@@ -60,7 +61,7 @@ final class ReturnPath {
         // A platform thread, not a virtual one: post-copy's push waits on every acknowledgement it
         // reads, and waking a parked virtual thread from the selector cost a quarter of the
         // push's throughput on loopback (256 MiB: 405-466 ms against 534-627 ms).
-        this.thread = Thread.ofPlatform().daemon().name("livemig-return-path").unstarted(this::run);
+        this.thread = EngineThreads.unstarted("livemig-return-path", this::run);
     }
 
     void start() {

@@ -12,6 +12,7 @@ import io.livemig.api.SourceVmState;
 import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
 import io.livemig.channel.Reconnector;
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.engine.internal.LiveControl;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.MigrationIds;
@@ -93,8 +94,11 @@ public final class SourceMigration {
         this.meter = new ProgressMeter(time, options.listener(), options.progressInterval(),
                 vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes(),
                 options.downtimeLimit(), context::phase, control, migrationId);
-        this.link = new SourceLink(channel, options, vm.descriptor().memoryLayout(), vm.descriptor().disks(), context,
-                linkCounters, control, meter);
+        try (EngineThreads.Binding threads = EngineThreads.bind(options.threadFactory())) {
+            // The link makes its return-path reader now, on the caller's thread.
+            this.link = new SourceLink(channel, options, vm.descriptor().memoryLayout(), vm.descriptor().disks(),
+                    context, linkCounters, control, meter);
+        }
         this.recorder = new SourceRecorder(options.strategy(), options.listener(),
                 vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes(), meter,
                 migrationId);
@@ -204,7 +208,7 @@ public final class SourceMigration {
         String previousId = MDC.get(MigrationIds.MDC_KEY);
         MDC.put(MigrationIds.MDC_KEY, migrationId);
         meter.startEmitting();
-        try {
+        try (EngineThreads.Binding threads = EngineThreads.bind(options.threadFactory())) {
             return runWithId();
         } finally {
             meter.stopEmitting();

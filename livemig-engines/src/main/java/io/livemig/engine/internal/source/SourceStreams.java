@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.ProtocolException;
@@ -103,7 +104,7 @@ final class SourceStreams implements AutoCloseable {
                 } catch (MigrationException e) {
                     throw new CompletionException(e);
                 }
-            }, task -> Thread.ofVirtual().name("livemig-stream-greeting-" + index).start(task)));
+            }, task -> EngineThreads.unstarted("livemig-stream-greeting-" + index, task).start()));
         }
         CompletableFuture<Void> all = CompletableFuture.allOf(greetings.toArray(CompletableFuture[]::new));
         long deadline = System.nanoTime() + options.ioTimeout().toNanos();

@@ -1,5 +1,6 @@
 package io.livemig.engine.internal.source;
 
+import io.livemig.engine.internal.EngineThreads;
 import io.livemig.api.MigrationException;
 import io.livemig.compress.PageEncoder;
 import io.livemig.engine.internal.MigrationCounters;
@@ -60,8 +61,7 @@ final class StreamPool implements AutoCloseable {
         this.pageSpan = pageSpan;
         this.keepAliveNanos = keepAliveNanos;
         this.framers = EncoderPool.partFramers(n, memory, pageSize, batchPages, maxFrameBytes, codecs, pageSpan, 1);
-        this.threads = Executors.newFixedThreadPool(n, Thread.ofPlatform().daemon().name("livemig-stream-", 0)
-                .factory());
+        this.threads = Executors.newFixedThreadPool(n, EngineThreads.named("livemig-stream-"));
     }
 
     /** @return each connection's encoder counters */
