@@ -8,6 +8,9 @@ module io.livemig.engines {
     requires io.livemig.compress;
     requires org.lz4.java;
     requires org.slf4j;
+    // HdrHistogram 2.2.2 names no module: this is the name derived from its jar.
+    requires HdrHistogram;
+    requires jdk.jfr;
 
     exports io.livemig.engine;
     exports io.livemig.transport;

@@ -11,6 +11,7 @@ import io.livemig.api.PostcopyStats;
 import io.livemig.api.RoundStats;
 import io.livemig.api.Strategy;
 import io.livemig.engine.internal.MigrationCounters;
+import io.livemig.engine.internal.jfr.JfrEvents;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,6 +73,7 @@ public final class SourceRecorder {
     /** A round ended. */
     public void roundDone(RoundStats stats) {
         rounds.add(stats);
+        JfrEvents.round(migrationId, stats);
         emit(new MigrationEvent.RoundCompleted(stats));
         LOG.debug("round {}: {} pages, {} bytes, {} dirty, {} ms", stats.round(), stats.pagesSent(),
                 stats.bytesOnWire(), stats.dirtyPages(), stats.duration().toMillis());
@@ -165,6 +167,7 @@ public final class SourceRecorder {
         if (meter != null) {
             meter.stopEmitting();
         }
+        JfrEvents.migrationEnded(report);
         if (failure == null) {
             LOG.info("migration completed: {} bytes in {} ms, downtime {} ms, {} rounds, {} bytes on the wire, {}",
                     report.memoryBytes(), report.totals().totalTime().toMillis(),
