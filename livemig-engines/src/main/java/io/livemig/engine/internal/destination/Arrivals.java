@@ -22,7 +22,7 @@ import java.util.Set;
  * (after a break at the switchover). Either one channel and a {@link Reconnector} the caller
  * provides, or a {@link ChannelListener} watched by a {@link Doorman}.
  */
-sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arrivals.Listening {
+sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arrivals.Listening, Arrivals.Served {
 
     /**
      * @return the admitted connection of the new migration
@@ -125,17 +125,44 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
 
         @Override
         public Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
-            return doorman.awaitReturn(options.recoveryWindow(), purposes);
+            return doorman.awaitReturn(sessionId, options.recoveryWindow(), purposes);
         }
 
         @Override
         public Greeter.Greeted stream(byte[] sessionId, Duration timeout) throws IOException {
-            return doorman.awaitReturn(timeout, EnumSet.of(Purpose.STREAM));
+            return doorman.awaitReturn(sessionId, timeout, EnumSet.of(Purpose.STREAM));
         }
 
         @Override
         public void close() {
             doorman.close();
+        }
+    }
+
+    /**
+     * One of the migrations a shared doorman admitted (a {@link io.livemig.engine.MigrationServer}'s):
+     * its first connection was taken already, its later ones are kept for it by session id, and
+     * closing forgets it (the doorman goes on for the others).
+     */
+    record Served(Doorman doorman, Greeter.Greeted admitted, MigrationOptions options) implements Arrivals {
+        @Override
+        public Greeter.Greeted first() {
+            return admitted;
+        }
+
+        @Override
+        public Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
+            return doorman.awaitReturn(sessionId, options.recoveryWindow(), purposes);
+        }
+
+        @Override
+        public Greeter.Greeted stream(byte[] sessionId, Duration timeout) throws IOException {
+            return doorman.awaitReturn(sessionId, timeout, EnumSet.of(Purpose.STREAM));
+        }
+
+        @Override
+        public void close() {
+            doorman.forget(admitted.hello().sessionId());
         }
     }
 }

@@ -109,7 +109,7 @@ public final class DestinationMigration {
         this(Arrivals.Listening.on(listener, acceptTimeout, options), factory, options);
     }
 
-    private DestinationMigration(Arrivals arrivals, TargetFactory factory, MigrationOptions options) {
+    DestinationMigration(Arrivals arrivals, TargetFactory factory, MigrationOptions options) {
         this.options = options;
         this.arrivals = arrivals;
         this.factory = factory;
