@@ -118,14 +118,17 @@ public final class Migration implements AutoCloseable {
         return migration.progress();
     }
 
-    /** @return the migration's id, as in its report, its progress and its log lines' MDC ({@code livemig.migration}) */
+    /**
+     * {@return the migration's id, as in its report, its progress and its log lines' MDC ({@code livemig.migration})}
+     */
     public String id() {
         return migration.migrationId();
     }
 
     /**
      * Changes the bandwidth cap, from the next frame on: the live copy's cap before the
-     * switchover, the post-copy cap once the VM runs at the destination. As libvirt's
+     * switchover, the post-copy cap once the VM runs at the destination (before the switchover,
+     * a post-copy cap that is the live one, as by default, changes with it). As libvirt's
      * {@code virDomainMigrateSetMaxSpeed}. Any thread.
      *
      * @param bytesPerSecond the new cap in bytes per second, 0 for none
@@ -175,7 +178,7 @@ public final class Migration implements AutoCloseable {
         migration.releaseSwitchover();
     }
 
-    /** @return whether the migration has ended, one way or another */
+    /** {@return whether the migration has ended, one way or another} */
     public boolean isDone() {
         return done.getCount() == 0;
     }
@@ -195,7 +198,11 @@ public final class Migration implements AutoCloseable {
     /**
      * Waits for the end, at most {@code timeout}.
      *
-     * @throws TimeoutException if it has not ended by then (it goes on)
+     * @param timeout the longest wait
+     * @return the report, as {@link #await()}
+     * @throws MigrationException   if the migration failed or was cancelled
+     * @throws InterruptedException if the waiting thread is interrupted (the migration goes on)
+     * @throws TimeoutException     if it has not ended by then (it goes on)
      */
     public MigrationReport await(Duration timeout) throws MigrationException, InterruptedException, TimeoutException {
         if (!done.await(timeout.toNanos(), TimeUnit.NANOSECONDS)) {

@@ -53,7 +53,7 @@ class LiveControlTest {
     }
 
     private static InMemoryVm quietVm(long bytes) {
-        return runningVm(bytes, new Workload(WorkloadPattern.RANDOM, 0, 1L << 20, 8, 3));
+        return runningVm(bytes, new Workload(WorkloadPattern.RANDOM, 0, 256L << 10, 0, 3));
     }
 
     private static CompletableFuture<ReceivedMigration> receive(InMemoryChannel.Pair pair, MigrationOptions options) {

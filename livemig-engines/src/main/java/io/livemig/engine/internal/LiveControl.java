@@ -22,6 +22,8 @@ public final class LiveControl {
     private volatile long liveBytesPerSecond;
     private volatile long postcopyBytesPerSecond;
     private volatile boolean postcopyPhase;
+    /** Whether the post-copy cap is the live one (the default), and so follows its changes. */
+    private final boolean postcopyFollowsLive;
     private final AtomicReference<Duration> newDowntimeLimit = new AtomicReference<>();
     private volatile boolean postcopyRequested;
     private final Duration holdTimeout;
@@ -32,6 +34,7 @@ public final class LiveControl {
     public LiveControl(MigrationOptions options) {
         this.liveBytesPerSecond = options.bandwidthLimitBytesPerSecond();
         this.postcopyBytesPerSecond = options.postcopyBandwidthLimitBytesPerSecond();
+        this.postcopyFollowsLive = postcopyBytesPerSecond == liveBytesPerSecond;
         this.holdTimeout = options.switchoverHoldTimeout().orElse(null);
     }
 
@@ -45,12 +48,18 @@ public final class LiveControl {
         postcopyPhase = true;
     }
 
-    /** Sets the cap of the phase in force, 0 for none. */
+    /**
+     * Sets the cap of the phase in force, 0 for none. Before post-copy, a post-copy cap that was the
+     * live cap (the default) changes with it.
+     */
     public void setBandwidth(long bytesPerSecond) {
         if (postcopyPhase) {
             postcopyBytesPerSecond = bytesPerSecond;
         } else {
             liveBytesPerSecond = bytesPerSecond;
+            if (postcopyFollowsLive) {
+                postcopyBytesPerSecond = bytesPerSecond;
+            }
         }
     }
 

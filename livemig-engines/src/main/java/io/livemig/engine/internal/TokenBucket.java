@@ -13,6 +13,8 @@ import java.util.function.LongSupplier;
 public final class TokenBucket {
 
     private static final long BURST_NANOS = 50_000_000L;
+    /** The longest single sleep: how late a changed rate can take effect. */
+    private static final long SLICE_NANOS = 20_000_000L;
 
     private final TimeSource time;
     private final LongSupplier rate;
@@ -41,16 +43,27 @@ public final class TokenBucket {
             tokens = 0;
             return;
         }
+        refill(bytesPerSecond);
+        tokens -= bytes;
+        // Waits in slices, reading the rate again after each: a cap lifted or raised while a large
+        // frame waits at a low one takes effect within a slice, not after the whole wait.
+        while (tokens < 0) {
+            double perNano = bytesPerSecond / 1e9;
+            time.sleepNanos(Math.min(SLICE_NANOS, (long) Math.ceil(-tokens / perNano)));
+            bytesPerSecond = rate.getAsLong();
+            if (bytesPerSecond <= 0) {
+                last = time.nanoTime();
+                tokens = 0;
+                return;
+            }
+            refill(bytesPerSecond);
+        }
+    }
+
+    private void refill(long bytesPerSecond) {
         long now = time.nanoTime();
         double perNano = bytesPerSecond / 1e9;
         tokens = Math.min(tokens + (now - last) * perNano, BURST_NANOS * perNano);
         last = now;
-        tokens -= bytes;
-        if (tokens < 0) {
-            long waitNanos = (long) Math.ceil(-tokens / perNano);
-            time.sleepNanos(waitNanos);
-            last += waitNanos;
-            tokens = 0;
-        }
     }
 }
