@@ -11,7 +11,11 @@ import java.util.Locale;
  */
 public record ByteSize(long bytes) {
 
-    /** @throws IllegalArgumentException if negative */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException if negative
+     */
     public ByteSize {
         if (bytes < 0) {
             throw new IllegalArgumentException("a size must be >= 0, was " + bytes);
@@ -19,8 +23,9 @@ public record ByteSize(long bytes) {
     }
 
     /**
+     * {@return the size}
+     *
      * @param text e.g. {@code "1G"}, {@code "100M"}, {@code "64KiB"}, {@code "50M/s"}, {@code "4096"}
-     * @return the size
      * @throws IllegalArgumentException if the text is not a size, or overflows 2^63 - 1
      */
     public static ByteSize parse(String text) {
@@ -59,7 +64,7 @@ public record ByteSize(long bytes) {
         }
     }
 
-    /** @return the value with the largest binary suffix that divides it, e.g. {@code "1G"} */
+    /** {@return the value with the largest binary suffix that divides it, e.g. {@code "1G"}} */
     @Override
     public String toString() {
         String[] suffixes = {"", "K", "M", "G", "T"};

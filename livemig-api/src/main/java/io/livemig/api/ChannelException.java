@@ -9,6 +9,8 @@ public class ChannelException extends MigrationException {
     private static final long serialVersionUID = 1L;
 
     /**
+     * Creates a {@code ChannelException}.
+     *
      * @param message     what failed, with the peer
      * @param phase       the phase in which it happened
      * @param sourceState where the VM is now

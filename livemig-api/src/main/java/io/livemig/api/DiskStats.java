@@ -34,7 +34,11 @@ public record DiskStats(String diskId, Sync sync, int blockSizeBytes, long block
         DIGESTS
     }
 
-    /** @throws IllegalArgumentException for negative counts; the round list is copied */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for negative counts; the round list is copied
+     */
     public DiskStats {
         Objects.requireNonNull(diskId, "diskId");
         Objects.requireNonNull(sync, "sync");
@@ -44,7 +48,7 @@ public record DiskStats(String diskId, Sync sync, int blockSizeBytes, long block
         }
     }
 
-    /** @return bytes of block content sent, {@code blocksSent * blockSizeBytes} */
+    /** {@return bytes of block content sent, {@code blocksSent * blockSizeBytes}} */
     public long contentBytes() {
         return blocksSent * blockSizeBytes;
     }

@@ -18,7 +18,11 @@ import java.util.Objects;
 public record DiskSyncReport(DiskStats disk, Duration totalTime, long bytesOnWire,
                              MigrationReport.Check verification) {
 
-    /** @throws IllegalArgumentException for a negative time or byte count */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for a negative time or byte count
+     */
     public DiskSyncReport {
         Objects.requireNonNull(disk, "disk");
         Objects.requireNonNull(verification, "verification");

@@ -22,7 +22,7 @@ import java.util.Objects;
  */
 public sealed interface EscalationStep {
 
-    /** @return whether this step ends the pre-copy phase when it acts */
+    /** {@return whether this step ends the pre-copy phase when it acts} */
     boolean terminal();
 
     /**
@@ -33,7 +33,11 @@ public sealed interface EscalationStep {
      * @param ceiling   the highest limit this step sets, positive
      */
     record RaiseDowntime(Duration increment, Duration ceiling) implements EscalationStep {
-        /** @throws IllegalArgumentException for non-positive durations */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for non-positive durations
+         */
         public RaiseDowntime {
             Objects.requireNonNull(increment, "increment");
             Objects.requireNonNull(ceiling, "ceiling");
@@ -64,7 +68,11 @@ public sealed interface EscalationStep {
         /** QEMU's cpu-throttle-initial 20, cpu-throttle-increment 10, max 99. */
         public static final AutoConverge QEMU_DEFAULTS = new AutoConverge(20, 10, 99);
 
-        /** @throws IllegalArgumentException for out-of-range percentages */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for out-of-range percentages
+         */
         public AutoConverge {
             if (initialPercent < 1 || initialPercent > 99 || incrementPercent < 1 || incrementPercent > 99
                     || maxPercent < initialPercent || maxPercent > 99) {

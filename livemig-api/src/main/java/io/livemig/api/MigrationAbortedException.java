@@ -8,6 +8,8 @@ public class MigrationAbortedException extends MigrationException {
     private static final long serialVersionUID = 1L;
 
     /**
+     * Creates a {@code MigrationAbortedException}.
+     *
      * @param message     the reason, as the aborting side gave it
      * @param phase       the phase in which it happened
      * @param sourceState where the VM is now

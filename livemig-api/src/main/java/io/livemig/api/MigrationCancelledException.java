@@ -8,6 +8,8 @@ public class MigrationCancelledException extends MigrationException {
     private static final long serialVersionUID = 1L;
 
     /**
+     * Creates a {@code MigrationCancelledException}.
+     *
      * @param message     why, if known
      * @param phase       the phase in which the cancellation took effect
      * @param sourceState where the VM is now (RUNNING on the source side, UNKNOWN on the destination)

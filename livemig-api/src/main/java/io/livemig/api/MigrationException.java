@@ -16,12 +16,16 @@ import java.util.Optional;
 public class MigrationException extends Exception {
     private static final long serialVersionUID = 1L;
 
+    /** The phase in which the migration failed. */
     private final MigrationPhase phase;
+    /** Where the VM was left. */
     private final SourceVmState sourceState;
     /** The report of the migration up to its failure; set once, by the engine that failed. */
     private transient volatile MigrationReport report;
 
     /**
+     * Creates a {@code MigrationException}.
+     *
      * @param message     what went wrong
      * @param phase       the phase in which it happened
      * @param sourceState where the VM is now
@@ -33,20 +37,20 @@ public class MigrationException extends Exception {
         this.sourceState = Objects.requireNonNull(sourceState, "sourceState");
     }
 
-    /** @return the phase in which the migration failed */
+    /** {@return the phase in which the migration failed} */
     public MigrationPhase phase() {
         return phase;
     }
 
-    /** @return where the VM is now */
+    /** {@return where the VM is now} */
     public SourceVmState sourceState() {
         return sourceState;
     }
 
     /**
-     * @return the report of the migration as far as it went (rounds, bytes, the switchover's steps,
-     *         what failed), if the engine that failed made one: a source side's failure has one; a
-     *         failure before the migration started, or a destination's, may not
+     * {@return the report of the migration as far as it went (rounds, bytes, the switchover's steps,
+     * what failed), if the engine that failed made one: a source side's failure has one; a
+     * failure before the migration started, or a destination's, may not}
      */
     public Optional<MigrationReport> report() {
         return Optional.ofNullable(report);
@@ -70,7 +74,7 @@ public class MigrationException extends Exception {
         return this;
     }
 
-    /** @return whether the VM still runs at the source, unchanged */
+    /** {@return whether the VM still runs at the source, unchanged} */
     public boolean sourceRunning() {
         return sourceState == SourceVmState.RUNNING;
     }
@@ -96,7 +100,7 @@ public class MigrationException extends Exception {
         return super.getMessage() + " [phase " + phase + ", source VM " + sourceState + "]";
     }
 
-    /** @return the message without the phase and state suffix */
+    /** {@return the message without the phase and state suffix} */
     public String reason() {
         return super.getMessage();
     }

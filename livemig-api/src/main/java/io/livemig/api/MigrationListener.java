@@ -11,6 +11,11 @@ public interface MigrationListener {
     /** A listener that ignores every event. */
     MigrationListener NONE = event -> { };
 
-    /** @param event the event */
+    /**
+     * Hears one event, on the migration's thread and in order; returns quickly and does not
+     * throw (see above).
+     *
+     * @param event the event
+     */
     void onEvent(MigrationEvent event);
 }

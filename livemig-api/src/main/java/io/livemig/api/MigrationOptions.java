@@ -117,32 +117,35 @@ public final class MigrationOptions {
         }
     }
 
-    /** @return a builder with every default */
+    /** {@return a builder with every default} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** @return the defaults: pre-copy, 300 ms downtime limit, no bandwidth cap, verification on */
+    /** {@return the defaults: pre-copy, 300 ms downtime limit, no bandwidth cap, verification on} */
     public static MigrationOptions defaults() {
         return builder().build();
     }
 
-    /** @return a builder holding this object's values */
+    /** {@return a builder holding this object's values} */
     public Builder toBuilder() {
         return new Builder(this);
     }
 
-    /** @return the strategy; default {@link Strategy#PRECOPY} */
+    /** {@return the strategy; default {@link Strategy#PRECOPY}} */
     public Strategy strategy() {
         return strategy;
     }
 
-    /** @return the longest acceptable pause of the VM; default 300 ms */
+    /** {@return the longest acceptable pause of the VM; default 300 ms} */
     public Duration downtimeLimit() {
         return downtimeLimit;
     }
 
-    /** @return the bandwidth cap on the forward stream in bytes per second; 0 means no cap (the default) */
+    /**
+     * {@return the bandwidth cap on the forward stream in bytes per second; 0 means no cap (the
+     * default)}
+     */
     public long bandwidthLimitBytesPerSecond() {
         return bandwidthLimitBytesPerSecond;
     }
@@ -160,153 +163,172 @@ public final class MigrationOptions {
                 : postcopyBandwidthLimitBytesPerSecond;
     }
 
-    /** @return the most memory rounds before switchover is forced or the escalation ladder acts; default 30 */
+    /**
+     * {@return the most memory rounds before switchover is forced or the escalation ladder acts;
+     * default 30}
+     */
     public int maxRounds() {
         return maxRounds;
     }
 
-    /** @return the longest the migration may take before the escalation ladder acts; empty means no limit (default) */
+    /**
+     * {@return the longest the migration may take before the escalation ladder acts; empty means no
+     * limit (the default)}
+     */
     public Optional<Duration> maxTotalTime() {
         return Optional.ofNullable(maxTotalTime);
     }
 
     /**
-     * @return whether to compare every page's digest between source (at pause) and destination (at
-     *         resume); default true. The destination digests pages as they land and the source after
-     *         the switchover, so verification costs CPU but no downtime.
+     * Whether to compare every page's digest between source (at pause) and destination (at
+     * resume). The destination digests pages as they land and the source after the switchover,
+     * so verification costs CPU but no downtime.
+     *
+     * @return whether pages are verified; default true
      */
     public boolean verify() {
         return verify;
     }
 
-    /** @return the most pages per page-batch frame; default 256 */
+    /** {@return the most pages per page-batch frame; default 256} */
     public int batchPages() {
         return batchPages;
     }
 
-    /** @return how long a channel operation may make no progress before the migration fails; default 30 s */
+    /**
+     * {@return how long a channel operation may make no progress before the migration fails;
+     * default 30 s}
+     */
     public Duration ioTimeout() {
         return ioTimeout;
     }
 
-    /** @return the clock and sleeper for everything timed; default {@link TimeSource#system()} */
+    /** {@return the clock and sleeper for everything timed; default {@link TimeSource#system()}} */
     public TimeSource timeSource() {
         return timeSource;
     }
 
-    /** @return the event listener; default {@link MigrationListener#NONE} */
+    /** {@return the event listener; default {@link MigrationListener#NONE}} */
     public MigrationListener listener() {
         return listener;
     }
 
-    /** @return the pre-copy escalation ladder, in order; default {@link #DEFAULT_ESCALATION} */
+    /** {@return the pre-copy escalation ladder, in order; default {@link #DEFAULT_ESCALATION}} */
     public List<EscalationStep> escalation() {
         return escalation;
     }
 
     /**
-     * @return how many consecutive rounds without progress (dirty rate at or above the transfer
-     *         rate, or no new low of the remaining bytes) count as a stall; default 3
+     * {@return how many consecutive rounds without progress (dirty rate at or above the transfer
+     * rate, or no new low of the remaining bytes) count as a stall; default 3}
      */
     public int stallRounds() {
         return stallRounds;
     }
 
-    /** @return how post-copy orders its background push; default {@link Prepaging#BUBBLING} */
+    /** {@return how post-copy orders its background push; default {@link Prepaging#BUBBLING}} */
     public Prepaging prepaging() {
         return prepaging;
     }
 
     /**
-     * @return whether to skip the pages the guest reports free (self-ballooning, free-page
-     *         hinting), when its VM offers hints; default true
+     * {@return whether to skip the pages the guest reports free (self-ballooning, free-page
+     * hinting), when its VM offers hints; default true}
      */
     public boolean useFreePageHints() {
         return useFreePageHints;
     }
 
     /**
-     * @return for {@link Strategy#HYBRID}: the most pre-copy rounds before switching to post-copy
-     *         (fewer if pre-copy stalls or converges first); default 3
+     * {@return for {@link Strategy#HYBRID}: the most pre-copy rounds before switching to post-copy
+     * (fewer if pre-copy stalls or converges first); default 3}
      */
     public int hybridRounds() {
         return hybridRounds;
     }
 
-    /** @return the page codecs to use besides zero and raw pages; default none */
+    /** {@return the page codecs to use besides zero and raw pages; default none} */
     public Set<Codec> codecs() {
         return codecs;
     }
 
-    /** @return bytes of page copies the XBZRLE cache keeps on the source; default 64 MiB, as QEMU */
+    /** {@return bytes of page copies the XBZRLE cache keeps on the source; default 64 MiB, as QEMU} */
     public long xbzrleCacheBytes() {
         return xbzrleCacheBytes;
     }
 
-    /** @return the Zstd compression level, 1 to 19; default 3 */
+    /** {@return the Zstd compression level, 1 to 19; default 3} */
     public int zstdLevel() {
         return zstdLevel;
     }
 
     /**
-     * @return threads that read and encode pages in parallel during pre-copy and stop-copy
-     *         rounds, 1 to 64; default 1 (the migration thread encodes). With more, pages are
-     *         split in 2 MiB blocks between the threads, each with its own share of the XBZRLE
-     *         cache, and every round's frames are all sent before the next round starts, so an
-     *         older version of a page never overtakes a newer one. Worth it when encoding, not
-     *         the link, limits a round (codecs on, fast link, spare cores).
+     * How many threads read and encode pages in parallel during pre-copy and stop-copy rounds.
+     * With more than one, pages are split in 2 MiB blocks between the threads, each with its own share of the XBZRLE
+     * cache, and every round's frames are all sent before the next round starts, so an
+     * older version of a page never overtakes a newer one. Worth it when encoding, not
+     * the link, limits a round (codecs on, fast link, spare cores).
+     *
+     * @return the encoder threads, 1 to 64; default 1 (the migration thread encodes)
      */
     public int encoderThreads() {
         return encoderThreads;
     }
 
     /**
-     * @return data connections pages travel on, 1 to {@value #MAX_STREAMS}; default 1 (pages share
-     *         the one channel with everything else). With N above 1 the source opens N more
-     *         connections to the destination after the handshake (QEMU's multifd), through the
-     *         {@link io.livemig.channel.Reconnector} given to {@code LiveMigration.migrate}, greets
-     *         each with the migration's session id and secret, and spreads pre-copy and stop-copy
-     *         pages over them in 2 MiB blocks, each connection with its own encoder thread (so
-     *         {@link #encoderThreads()} is not used) and its own share of the XBZRLE cache; the first
-     *         channel keeps the handshake, the switchover and the return path. In post-copy the
-     *         background push goes on the data connections and demanded pages on the first channel,
-     *         ahead of the push (QEMU's postcopy-preempt). The destination must accept them: it
-     *         receives from a listener, or was given a reconnector. Worth it when one connection's
-     *         CPU (copying, TLS, codecs), not the link, limits a round.
+     * How many data connections pages travel on. With N above 1 the source opens N more
+     * connections to the destination after the handshake (QEMU's multifd), through the
+     * {@link io.livemig.channel.Reconnector} given to {@code LiveMigration.migrate}, greets
+     * each with the migration's session id and secret, and spreads pre-copy and stop-copy
+     * pages over them in 2 MiB blocks, each connection with its own encoder thread (so
+     * {@link #encoderThreads()} is not used) and its own share of the XBZRLE cache; the first
+     * channel keeps the handshake, the switchover and the return path. In post-copy the
+     * background push goes on the data connections and demanded pages on the first channel,
+     * ahead of the push (QEMU's postcopy-preempt). The destination must accept them: it
+     * receives from a listener, or was given a reconnector. Worth it when one connection's
+     * CPU (copying, TLS, codecs), not the link, limits a round.
+     *
+     * @return the data connections, 1 to {@value #MAX_STREAMS}; default 1 (pages share the one
+     *         channel with everything else)
      */
     public int streams() {
         return streams;
     }
 
     /**
-     * @return the secret both sides of this migration share, if the control plane gave one: each
-     *         side then proves it at the handshake and on every recovery connection, and refuses a
-     *         peer that cannot (see {@link MigrationSecret}); empty means no authentication beyond
-     *         the channel's own (use TLS)
+     * The secret both sides of this migration share, if the control plane gave one: each side
+     * then proves it at the handshake and on every recovery connection, and refuses a peer that
+     * cannot (see {@link MigrationSecret}).
+     *
+     * @return the secret, or empty for no authentication beyond the channel's own (use TLS); the
+     *         default
      */
     public Optional<MigrationSecret> secret() {
         return Optional.ofNullable(secret);
     }
 
-    /** @return the destination's caps on what the source may make it allocate; default {@link ReceiveLimits#DEFAULTS} */
+    /**
+     * {@return the destination's caps on what the source may make it allocate; default
+     * {@link ReceiveLimits#DEFAULTS}}
+     */
     public ReceiveLimits receiveLimits() {
         return receiveLimits;
     }
 
-    /** @return what the destination expects of the VM; default {@link VmExpectation#ANY} */
+    /** {@return what the destination expects of the VM; default {@link VmExpectation#ANY}} */
     public VmExpectation expectation() {
         return expectation;
     }
 
     /**
-     * @return how long either side keeps trying to get a new channel after a break in post-copy or
-     *         at the switchover (with backoff), before it gives up; default 60 s
+     * {@return how long either side keeps trying to get a new channel after a break in post-copy or
+     * at the switchover (with backoff), before it gives up; default 60 s}
      */
     public Duration recoveryWindow() {
         return recoveryWindow;
     }
 
-    /** @return how disks are copied while the VM runs; default {@link DiskCopyMode#BACKGROUND} */
+    /** {@return how disks are copied while the VM runs; default {@link DiskCopyMode#BACKGROUND}} */
     public DiskCopyMode diskCopyMode() {
         return diskCopyMode;
     }
@@ -446,19 +468,40 @@ public final class MigrationOptions {
             threadFactory = o.threadFactory;
         }
 
-        /** @param strategy the strategy @return this */
+        /**
+         * Sets how memory is moved: pre-copy, post-copy, hybrid or cold. Default
+         * {@link Strategy#PRECOPY}.
+         *
+         * @param strategy the strategy
+         * @return this builder
+         * @throws NullPointerException if {@code strategy} is null
+         */
         public Builder strategy(Strategy strategy) {
             this.strategy = Objects.requireNonNull(strategy, "strategy");
             return this;
         }
 
-        /** @param limit the downtime limit, positive @return this */
+        /**
+         * Sets the longest acceptable pause of the VM at the switchover: pre-copy switches over once
+         * the rest can be sent within it. Default 300 ms.
+         *
+         * @param limit the downtime limit, positive
+         * @return this builder
+         * @throws IllegalArgumentException if {@code limit} is zero or negative
+         */
         public Builder downtimeLimit(Duration limit) {
             this.downtimeLimit = positive(limit, "downtimeLimit");
             return this;
         }
 
-        /** @param bytesPerSecond the forward bandwidth cap, 0 for none @return this */
+        /**
+         * Caps the bandwidth of the forward stream (pages, disk blocks and state), in bytes per
+         * second. Default 0, no cap.
+         *
+         * @param bytesPerSecond the cap in bytes per second, 0 for none
+         * @return this builder
+         * @throws IllegalArgumentException if negative
+         */
         public Builder bandwidthLimitBytesPerSecond(long bytesPerSecond) {
             if (bytesPerSecond < 0) {
                 throw new IllegalArgumentException("bandwidthLimitBytesPerSecond must be >= 0, was " + bytesPerSecond);
@@ -473,7 +516,7 @@ public final class MigrationOptions {
          * has the live copy's cap.
          *
          * @param bytesPerSecond the cap once the VM runs at the destination, 0 for none
-         * @return this
+         * @return this builder
          * @throws IllegalArgumentException if negative
          */
         public Builder postcopyBandwidthLimitBytesPerSecond(long bytesPerSecond) {
@@ -485,7 +528,14 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param rounds the most memory rounds, 1 to 10,000 @return this */
+        /**
+         * Sets the most memory rounds before the switchover is forced or the escalation ladder acts.
+         * Default {@value MigrationOptions#DEFAULT_MAX_ROUNDS}.
+         *
+         * @param rounds the most memory rounds, 1 to 10,000
+         * @return this builder
+         * @throws IllegalArgumentException if out of range
+         */
         public Builder maxRounds(int rounds) {
             if (rounds < 1 || rounds > 10_000) {
                 throw new IllegalArgumentException("maxRounds must be in [1, 10000], was " + rounds);
@@ -494,19 +544,38 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param limit the longest total time, positive, or null for no limit @return this */
+        /**
+         * Sets the longest the migration may take before the escalation ladder acts. Default none.
+         *
+         * @param limit the longest total time, positive, or null for no limit
+         * @return this builder
+         * @throws IllegalArgumentException if {@code limit} is zero or negative
+         */
         public Builder maxTotalTime(Duration limit) {
             this.maxTotalTime = limit == null ? null : positive(limit, "maxTotalTime");
             return this;
         }
 
-        /** @param verify whether to verify every page's digest @return this */
+        /**
+         * Turns the comparison of every page's digest between source and destination on or off; it
+         * costs CPU but no downtime. Default on.
+         *
+         * @param verify whether to verify every page's digest
+         * @return this builder
+         */
         public Builder verify(boolean verify) {
             this.verify = verify;
             return this;
         }
 
-        /** @param pages the most pages per frame, 1 to 4096 @return this */
+        /**
+         * Sets the most pages per page-batch frame. Default
+         * {@value MigrationOptions#DEFAULT_BATCH_PAGES}.
+         *
+         * @param pages the most pages per frame, 1 to 4096
+         * @return this builder
+         * @throws IllegalArgumentException if out of range
+         */
         public Builder batchPages(int pages) {
             if (pages < 1 || pages > 4096) {
                 throw new IllegalArgumentException("batchPages must be in [1, 4096], was " + pages);
@@ -515,28 +584,51 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param timeout how long channel operations may stall, positive @return this */
+        /**
+         * Sets how long a channel operation may make no progress before the migration fails. Default
+         * 30 s.
+         *
+         * @param timeout how long channel operations may stall, positive
+         * @return this builder
+         * @throws IllegalArgumentException if {@code timeout} is zero or negative
+         */
         public Builder ioTimeout(Duration timeout) {
             this.ioTimeout = positive(timeout, "ioTimeout");
             return this;
         }
 
-        /** @param timeSource the time source (a virtual clock in deterministic tests) @return this */
+        /**
+         * Sets the clock and sleeper for everything timed. Default {@link TimeSource#system()}.
+         *
+         * @param timeSource the time source (a virtual clock in deterministic tests)
+         * @return this builder
+         * @throws NullPointerException if {@code timeSource} is null
+         */
         public Builder timeSource(TimeSource timeSource) {
             this.timeSource = Objects.requireNonNull(timeSource, "timeSource");
             return this;
         }
 
-        /** @param listener the event listener @return this */
+        /**
+         * Sets the listener that hears the migration's events. Default {@link MigrationListener#NONE}.
+         *
+         * @param listener the event listener
+         * @return this builder
+         * @throws NullPointerException if {@code listener} is null
+         */
         public Builder listener(MigrationListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
             return this;
         }
 
         /**
+         * Sets the escalation ladder: what pre-copy tries, in order, when it stalls or runs out of
+         * rounds or time. Default {@link MigrationOptions#DEFAULT_ESCALATION}.
+         *
          * @param steps the escalation ladder, tried in order; may be empty (then a stall aborts).
          *              Steps after a terminal one would never run and are rejected.
-         * @return this
+         * @return this builder
+         * @throws IllegalArgumentException if a terminal step is followed by another
          */
         public Builder escalation(List<EscalationStep> steps) {
             List<EscalationStep> copy = List.copyOf(steps);
@@ -550,7 +642,14 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param rounds consecutive rounds without progress that count as a stall, 1 to 100 @return this */
+        /**
+         * Sets how many consecutive rounds without progress count as a stall, after which the
+         * escalation ladder acts. Default {@value MigrationOptions#DEFAULT_STALL_ROUNDS}.
+         *
+         * @param rounds consecutive rounds without progress that count as a stall, 1 to 100
+         * @return this builder
+         * @throws IllegalArgumentException if out of range
+         */
         public Builder stallRounds(int rounds) {
             if (rounds < 1 || rounds > 100) {
                 throw new IllegalArgumentException("stallRounds must be in [1, 100], was " + rounds);
@@ -559,19 +658,38 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param order the post-copy push order @return this */
+        /**
+         * Sets the order of post-copy's background push. Default {@link Prepaging#BUBBLING}.
+         *
+         * @param order the post-copy push order
+         * @return this builder
+         * @throws NullPointerException if {@code order} is null
+         */
         public Builder prepaging(Prepaging order) {
             this.prepaging = Objects.requireNonNull(order, "order");
             return this;
         }
 
-        /** @param use whether to skip pages the guest reports free @return this */
+        /**
+         * Turns on or off skipping the pages the guest reports free, when its VM offers hints.
+         * Default on.
+         *
+         * @param use whether to skip pages the guest reports free
+         * @return this builder
+         */
         public Builder useFreePageHints(boolean use) {
             this.useFreePageHints = use;
             return this;
         }
 
-        /** @param rounds most pre-copy rounds of a hybrid migration, 1 to 1000 @return this */
+        /**
+         * Sets the most pre-copy rounds of a {@link Strategy#HYBRID} migration before it switches to
+         * post-copy. Default 3.
+         *
+         * @param rounds most pre-copy rounds of a hybrid migration, 1 to 1000
+         * @return this builder
+         * @throws IllegalArgumentException if out of range
+         */
         public Builder hybridRounds(int rounds) {
             if (rounds < 1 || rounds > 1000) {
                 throw new IllegalArgumentException("hybridRounds must be in [1, 1000], was " + rounds);
@@ -580,13 +698,25 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param use the page codecs to use besides zero and raw pages @return this */
+        /**
+         * Sets the page codecs to use besides zero and raw pages. Default none.
+         *
+         * @param use the page codecs; the set is copied
+         * @return this builder
+         * @throws NullPointerException if {@code use} is null
+         */
         public Builder codecs(Set<Codec> use) {
             this.codecs = use.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(use));
             return this;
         }
 
-        /** @param bytes the XBZRLE cache size, 64 KiB to 2 GiB @return this */
+        /**
+         * Sets how many bytes of page copies the XBZRLE cache keeps on the source. Default 64 MiB.
+         *
+         * @param bytes the XBZRLE cache size in bytes, 64 KiB to 2 GiB
+         * @return this builder
+         * @throws IllegalArgumentException if out of range
+         */
         public Builder xbzrleCacheBytes(long bytes) {
             if (bytes < (64 << 10) || bytes > (2L << 30) - 1) {
                 throw new IllegalArgumentException("xbzrleCacheBytes must be in [64 KiB, 2 GiB), was " + bytes);
@@ -595,7 +725,13 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param level the Zstd level, 1 to 19 @return this */
+        /**
+         * Sets the Zstd compression level. Default 3.
+         *
+         * @param level the Zstd level, 1 to 19
+         * @return this builder
+         * @throws IllegalArgumentException if out of range
+         */
         public Builder zstdLevel(int level) {
             if (level < 1 || level > 19) {
                 throw new IllegalArgumentException("zstdLevel must be in [1, 19], was " + level);
@@ -604,7 +740,14 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param threads encoder threads, 1 to 64 (see {@link MigrationOptions#encoderThreads()}) @return this */
+        /**
+         * Sets how many threads read and encode pages in parallel in pre-copy and stop-copy rounds
+         * (see {@link MigrationOptions#encoderThreads()}). Default 1.
+         *
+         * @param threads encoder threads, 1 to 64
+         * @return this builder
+         * @throws IllegalArgumentException if out of range
+         */
         public Builder encoderThreads(int threads) {
             if (threads < 1 || threads > 64) {
                 throw new IllegalArgumentException("encoderThreads must be in [1, 64], was " + threads);
@@ -614,9 +757,12 @@ public final class MigrationOptions {
         }
 
         /**
+         * Sets how many data connections pages travel on (see {@link MigrationOptions#streams()}).
+         * Default 1.
+         *
          * @param streams data connections, 1 to {@value MigrationOptions#MAX_STREAMS} (see
          *                {@link MigrationOptions#streams()})
-         * @return this
+         * @return this builder
          * @throws IllegalArgumentException if out of range
          */
         public Builder streams(int streams) {
@@ -627,31 +773,63 @@ public final class MigrationOptions {
             return this;
         }
 
-        /** @param secret the secret both sides share, or null for none @return this */
+        /**
+         * Sets the secret both sides prove at the handshake and on every recovery connection (see
+         * {@link MigrationOptions#secret()}). Default none.
+         *
+         * @param secret the secret both sides share, or null for none
+         * @return this builder
+         */
         public Builder secret(MigrationSecret secret) {
             this.secret = secret;
             return this;
         }
 
-        /** @param limits the destination's caps @return this */
+        /**
+         * Sets the destination's caps on what the source may make it allocate. Default
+         * {@link ReceiveLimits#DEFAULTS}.
+         *
+         * @param limits the destination's caps
+         * @return this builder
+         * @throws NullPointerException if {@code limits} is null
+         */
         public Builder receiveLimits(ReceiveLimits limits) {
             this.receiveLimits = Objects.requireNonNull(limits, "limits");
             return this;
         }
 
-        /** @param expected what the destination expects of the VM @return this */
+        /**
+         * Sets what the destination expects of the VM it receives. Default {@link VmExpectation#ANY}.
+         *
+         * @param expected what the destination expects of the VM
+         * @return this builder
+         * @throws NullPointerException if {@code expected} is null
+         */
         public Builder expectation(VmExpectation expected) {
             this.expectation = Objects.requireNonNull(expected, "expected");
             return this;
         }
 
-        /** @param window how long to keep trying for a new channel after a break, positive @return this */
+        /**
+         * Sets how long either side keeps trying to get a new channel after a break in post-copy or
+         * at the switchover. Default 60 s.
+         *
+         * @param window how long to keep trying for a new channel after a break, positive
+         * @return this builder
+         * @throws IllegalArgumentException if {@code window} is zero or negative
+         */
         public Builder recoveryWindow(Duration window) {
             this.recoveryWindow = positive(window, "recoveryWindow");
             return this;
         }
 
-        /** @param mode how disks are copied while the VM runs @return this */
+        /**
+         * Sets how disks are copied while the VM runs. Default {@link DiskCopyMode#BACKGROUND}.
+         *
+         * @param mode how disks are copied while the VM runs
+         * @return this builder
+         * @throws NullPointerException if {@code mode} is null
+         */
         public Builder diskCopyMode(DiskCopyMode mode) {
             this.diskCopyMode = Objects.requireNonNull(mode, "mode");
             return this;
@@ -707,6 +885,8 @@ public final class MigrationOptions {
         }
 
         /**
+         * Builds the options from this builder's values; the builder may be used again.
+         *
          * @return the options
          * @throws IllegalArgumentException if {@code keepPausedAtDestination} is combined with a
          *                                  post-copy or hybrid strategy

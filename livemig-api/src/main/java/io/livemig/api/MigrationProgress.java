@@ -40,7 +40,11 @@ public record MigrationProgress(String migrationId, MigrationPhase phase, Durati
                                 long bandwidthLimitBytesPerSecond, long postcopyMissingPages,
                                 boolean switchoverHeld) {
 
-    /** @throws NullPointerException if an object component is null */
+    /**
+     * Checks the components.
+     *
+     * @throws NullPointerException if an object component is null
+     */
     public MigrationProgress {
         Objects.requireNonNull(migrationId, "migrationId");
         Objects.requireNonNull(phase, "phase");

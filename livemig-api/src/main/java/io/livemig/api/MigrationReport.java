@@ -43,6 +43,8 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
                               Optional<String> failure, List<DiskStats> disks, String migrationId) {
 
     /**
+     * Checks the components.
+     *
      * @throws NullPointerException     for a null part
      * @throws IllegalArgumentException for a negative size, or a failure on a completed migration
      */
@@ -67,7 +69,21 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         }
     }
 
-    /** A report of a VM without disks. */
+    /**
+     * A report of a VM without disks.
+     *
+     * @param strategy the strategy that ran
+     * @param status how it ended
+     * @param memoryBytes the VM's RAM size in bytes, holes excluded
+     * @param totals time and bytes of the whole migration
+     * @param rounds per-round statistics, in order
+     * @param switchover the pause: downtime, its prediction and its steps
+     * @param encodings pages and payload bytes by encoding
+     * @param verification the page-by-page comparison
+     * @param escalations what the escalation ladder did, in order
+     * @param postcopy what the post-copy phase did, if there was one
+     * @param failure what went wrong, if {@code status != COMPLETED}
+     */
     public MigrationReport(Strategy strategy, MigrationStatus status, long memoryBytes, Totals totals,
                            List<RoundStats> rounds, Switchover switchover, Encodings encodings, Check verification,
                            List<String> escalations, Optional<PostcopyStats> postcopy, Optional<String> failure) {
@@ -76,14 +92,18 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
     }
 
     /**
-     * @return true only if the destination's memory (and disks) at resume equalled the source's at
-     *         pause, page for page and block for block
+     * {@return true only if the destination's memory (and disks) at resume equalled the source's at
+     * pause, page for page and block for block}
      */
     public boolean verified() {
         return verification.outcome() == Verification.VERIFIED;
     }
 
-    /** @return a builder for a report of {@code strategy}, with every part empty and status COMPLETED */
+    /**
+     * {@return a builder for a report of {@code strategy}, with every part empty and status COMPLETED}
+     *
+     * @param strategy the strategy the report is for
+     */
     public static Builder builder(Strategy strategy) {
         return new Builder(strategy);
     }
@@ -103,7 +123,11 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         /** No time, no bytes, no round. */
         public static final Totals NONE = new Totals(Duration.ZERO, 0, 0);
 
-        /** @throws IllegalArgumentException for negative values */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for negative values
+         */
         public Totals {
             requireNonNegative(totalTime, "totalTime");
             if (bytesOnWire < 0 || roundCount < 0) {
@@ -131,7 +155,11 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         /** No switchover happened. */
         public static final Switchover NONE = new Switchover(Duration.ZERO, Duration.ZERO, false, List.of());
 
-        /** @throws IllegalArgumentException for negative durations; the steps are copied */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for negative durations; the steps are copied
+         */
         public Switchover {
             requireNonNegative(downtime, "downtime");
             requireNonNegative(expectedDowntime, "expectedDowntime");
@@ -140,12 +168,23 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
             blackout.ifPresent(b -> requireNonNegative(b, "blackout"));
         }
 
-        /** A switchover whose blackout is not known. */
+        /**
+         * A switchover whose blackout is not known.
+         *
+         * @param downtime how long the VM was paused
+         * @param expectedDowntime the downtime predicted when the switchover began
+         * @param forced whether the switchover was forced before the rest fit the downtime limit
+         * @param steps the switchover's steps with their durations (copied)
+         */
         public Switchover(Duration downtime, Duration expectedDowntime, boolean forced, List<SwitchoverStep> steps) {
             this(downtime, expectedDowntime, forced, steps, Optional.empty());
         }
 
-        /** @return the duration of {@code kind}, zero if that step did not happen */
+        /**
+         * {@return the duration of {@code kind}, zero if that step did not happen}
+         *
+         * @param kind the step
+         */
         public Duration step(SwitchoverStep.Kind kind) {
             for (SwitchoverStep s : steps) {
                 if (s.kind() == kind) {
@@ -192,7 +231,11 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
             RESUME
         }
 
-        /** @throws IllegalArgumentException for a negative duration */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for a negative duration
+         */
         public SwitchoverStep {
             Objects.requireNonNull(kind, "kind");
             requireNonNegative(duration, "duration");
@@ -213,7 +256,11 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         /** Nothing sent. */
         public static final Encodings NONE = new Encodings(Map.of(), Map.of(), 0, 0);
 
-        /** @throws IllegalArgumentException for negative counts; the maps are copied */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for negative counts; the maps are copied
+         */
         public Encodings {
             pagesByEncoding = Map.copyOf(new TreeMap<>(pagesByEncoding));
             bytesByEncoding = Map.copyOf(new TreeMap<>(bytesByEncoding));
@@ -222,7 +269,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
             }
         }
 
-        /** @return the pages sent, of every encoding */
+        /** {@return the pages sent, of every encoding} */
         public long pagesSent() {
             long total = 0;
             for (long pages : pagesByEncoding.values()) {
@@ -246,7 +293,11 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         /** Verification did not run. */
         public static final Check NOT_CHECKED = new Check(Verification.NOT_CHECKED, 0, Duration.ZERO);
 
-        /** @throws IllegalArgumentException for negative values */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for negative values
+         */
         public Check {
             Objects.requireNonNull(outcome, "outcome");
             requireNonNegative(time, "time");
@@ -255,7 +306,13 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
             }
         }
 
-        /** A check of a VM without disks. */
+        /**
+         * A check of a VM without disks.
+         *
+         * @param outcome the verification's outcome
+         * @param mismatchedPages pages that differed
+         * @param time how long the check took
+         */
         public Check(Verification outcome, long mismatchedPages, Duration time) {
             this(outcome, mismatchedPages, time, 0, 0);
         }
@@ -281,80 +338,141 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
             this.strategy = Objects.requireNonNull(strategy, "strategy");
         }
 
-        /** @return this; sets how the migration ended */
+        /**
+         * Sets how the migration ended.
+         *
+         * @param status how the migration ended
+         * @return this builder
+         */
         public Builder status(MigrationStatus status) {
             this.status = Objects.requireNonNull(status, "status");
             return this;
         }
 
-        /** @return this; sets the VM's RAM size in bytes */
+        /**
+         * Sets the VM's RAM size in bytes.
+         *
+         * @param memoryBytes the VM's RAM size in bytes
+         * @return this builder
+         */
         public Builder memoryBytes(long memoryBytes) {
             this.memoryBytes = memoryBytes;
             return this;
         }
 
-        /** @return this; sets the totals */
+        /**
+         * Sets the totals.
+         *
+         * @param totals the totals
+         * @return this builder
+         */
         public Builder totals(Totals totals) {
             this.totals = Objects.requireNonNull(totals, "totals");
             return this;
         }
 
-        /** @return this; sets the rounds (copied) */
+        /**
+         * Sets the rounds.
+         *
+         * @param rounds the rounds (copied)
+         * @return this builder
+         */
         public Builder rounds(List<RoundStats> rounds) {
             this.rounds = new ArrayList<>(rounds);
             return this;
         }
 
-        /** @return this; sets the switchover */
+        /**
+         * Sets the switchover.
+         *
+         * @param switchover the switchover
+         * @return this builder
+         */
         public Builder switchover(Switchover switchover) {
             this.switchover = Objects.requireNonNull(switchover, "switchover");
             return this;
         }
 
-        /** @return this; sets the encodings */
+        /**
+         * Sets the encodings.
+         *
+         * @param encodings the encodings
+         * @return this builder
+         */
         public Builder encodings(Encodings encodings) {
             this.encodings = Objects.requireNonNull(encodings, "encodings");
             return this;
         }
 
-        /** @return this; sets the verification */
+        /**
+         * Sets the verification.
+         *
+         * @param verification the verification
+         * @return this builder
+         */
         public Builder verification(Check verification) {
             this.verification = Objects.requireNonNull(verification, "verification");
             return this;
         }
 
-        /** @return this; sets the escalation ladder's actions (copied) */
+        /**
+         * Sets the escalation ladder's actions.
+         *
+         * @param escalations the escalation ladder's actions (copied)
+         * @return this builder
+         */
         public Builder escalations(List<String> escalations) {
             this.escalations = new ArrayList<>(escalations);
             return this;
         }
 
-        /** @return this; sets the post-copy statistics, null if there was no post-copy */
+        /**
+         * Sets the post-copy statistics.
+         *
+         * @param postcopy the post-copy statistics, null if there was no post-copy
+         * @return this builder
+         */
         public Builder postcopy(PostcopyStats postcopy) {
             this.postcopy = postcopy;
             return this;
         }
 
-        /** @return this; sets the failure description, null for a completed migration */
+        /**
+         * Sets the failure description.
+         *
+         * @param failure the failure description, null for a completed migration
+         * @return this builder
+         */
         public Builder failure(String failure) {
             this.failure = failure;
             return this;
         }
 
-        /** @return this; sets what was done with each disk (copied) */
+        /**
+         * Sets what was done with each disk.
+         *
+         * @param disks what was done with each disk (copied)
+         * @return this builder
+         */
         public Builder disks(List<DiskStats> disks) {
             this.disks = new ArrayList<>(disks);
             return this;
         }
 
-        /** @return this; sets the migration's id (see the record's {@code migrationId}) */
+        /**
+         * Sets the migration's id (see the record's {@code migrationId}).
+         *
+         * @param migrationId the migration's id (see the record's {@code migrationId})
+         * @return this builder
+         */
         public Builder migrationId(String migrationId) {
             this.migrationId = Objects.requireNonNull(migrationId, "migrationId");
             return this;
         }
 
         /**
-         * @return the report
+         * {@return the report}
+         *
          * @throws IllegalArgumentException if the parts are inconsistent (see the record's constructor)
          */
         public MigrationReport build() {

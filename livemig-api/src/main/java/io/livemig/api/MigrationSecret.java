@@ -35,7 +35,7 @@ public final class MigrationSecret {
         this.key = key.clone();
     }
 
-    /** @return a new secret of {@value #RANDOM_BYTES} random bytes from a {@link SecureRandom} */
+    /** {@return a new secret of {@value #RANDOM_BYTES} random bytes from a {@link SecureRandom}} */
     public static MigrationSecret random() {
         byte[] key = new byte[RANDOM_BYTES];
         RANDOM.nextBytes(key);
@@ -43,7 +43,10 @@ public final class MigrationSecret {
     }
 
     /**
+     * Wraps a secret the caller already holds.
+     *
      * @param key the secret's bytes (copied)
+     * @return the secret
      * @throws IllegalArgumentException if shorter than {@value #MIN_BYTES} or longer than {@value #MAX_BYTES} bytes
      */
     public static MigrationSecret of(byte[] key) {
@@ -51,8 +54,11 @@ public final class MigrationSecret {
     }
 
     /**
+     * Parses a secret written as {@link #toHex()} writes it.
+     *
      * @param hex the secret as hexadecimal digits (as {@link #toHex()} gives it; surrounding
      *            white space is ignored)
+     * @return the secret
      * @throws IllegalArgumentException if it is not hexadecimal or has the wrong length
      */
     public static MigrationSecret fromHex(String hex) {
@@ -65,12 +71,12 @@ public final class MigrationSecret {
         return new MigrationSecret(key);
     }
 
-    /** @return the secret in lower-case hexadecimal, to hand to the other side */
+    /** {@return the secret in lower-case hexadecimal, to hand to the other side} */
     public String toHex() {
         return HexFormat.of().formatHex(key);
     }
 
-    /** @return a copy of the secret's bytes, for the engines' HMAC key */
+    /** {@return a copy of the secret's bytes, for the engines' HMAC key} */
     public byte[] keyBytes() {
         return key.clone();
     }

@@ -21,7 +21,11 @@ public record PostcopyStats(long demandFaults, long pagesPulled, long pagesPushe
                             Duration faultLatencyP50, Duration faultLatencyP99, List<Duration> vcpuBlocked,
                             int recoveries) {
 
-    /** @throws IllegalArgumentException for negative counts */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for negative counts
+     */
     public PostcopyStats {
         if (demandFaults < 0 || pagesPulled < 0 || pagesPushed < 0 || requestRaces < 0 || recoveries < 0) {
             throw new IllegalArgumentException("post-copy counts must not be negative");
@@ -31,7 +35,7 @@ public record PostcopyStats(long demandFaults, long pagesPulled, long pagesPushe
         vcpuBlocked = List.copyOf(vcpuBlocked);
     }
 
-    /** @return whether the migration survived at least one broken link */
+    /** {@return whether the migration survived at least one broken link} */
     public boolean recovered() {
         return recoveries > 0;
     }

@@ -33,9 +33,12 @@ public class ProtocolException extends MigrationException {
         UNAUTHENTICATED
     }
 
+    /** The kind of violation. */
     private final Kind kind;
 
     /**
+     * Creates a {@code ProtocolException}.
+     *
      * @param kind        the kind of violation
      * @param message     a specific description: the field, its value and the limit
      * @param phase       the phase in which it happened
@@ -46,6 +49,8 @@ public class ProtocolException extends MigrationException {
     }
 
     /**
+     * Creates a {@code ProtocolException}.
+     *
      * @param kind        the kind of violation
      * @param message     a specific description: the field, its value and the limit
      * @param phase       the phase in which it happened
@@ -58,7 +63,7 @@ public class ProtocolException extends MigrationException {
         this.kind = kind;
     }
 
-    /** @return the kind of violation */
+    /** {@return the kind of violation} */
     public Kind kind() {
         return kind;
     }

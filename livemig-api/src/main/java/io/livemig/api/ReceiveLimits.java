@@ -39,7 +39,12 @@ public record ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegion
     public static final ReceiveLimits DEFAULTS = new ReceiveLimits(4L << 40, 1L << 32, 1024, 1024, 256, 256L << 20,
             Duration.ofSeconds(10));
 
-    /** @throws IllegalArgumentException for a value that is not positive (devices and streams: negative) */
+    /**
+     * Checks every limit.
+     *
+     * @throws IllegalArgumentException for a value that is not positive (devices, streams and disk
+     *                                  blocks: negative)
+     */
     public ReceiveLimits {
         Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
         if (maxMemoryBytes <= 0 || maxPageSpan <= 0 || maxRegions <= 0 || maxVcpus <= 0 || maxDevices < 0
@@ -52,6 +57,15 @@ public record ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegion
     /**
      * The limits above with the default {@link #maxStreams()} ({@value #DEFAULT_MAX_STREAMS}) and
      * {@link #maxDiskBlocks()}.
+     *
+     * @param maxMemoryBytes   largest guest RAM accepted in SETUP, holes excluded
+     * @param maxPageSpan      largest page span (last page + 1) of an announced layout
+     * @param maxRegions       most memory regions in a layout
+     * @param maxVcpus         most vCPUs
+     * @param maxDevices       most devices
+     * @param maxStateBytes    most vCPU and device state buffered in stop-copy, all together
+     * @param handshakeTimeout longest a connection may take from accept to a complete handshake
+     * @throws IllegalArgumentException for a value that is not positive (devices: negative)
      */
     public ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegions, int maxVcpus, int maxDevices,
                          long maxStateBytes, Duration handshakeTimeout) {
@@ -59,44 +73,92 @@ public record ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegion
                 DEFAULT_MAX_STREAMS);
     }
 
-    /** The limits above with the default {@link #maxDiskBlocks()}. */
+    /**
+     * The limits above with the default {@link #maxDiskBlocks()}.
+     *
+     * @param maxMemoryBytes   largest guest RAM accepted in SETUP, holes excluded
+     * @param maxPageSpan      largest page span (last page + 1) of an announced layout
+     * @param maxRegions       most memory regions in a layout
+     * @param maxVcpus         most vCPUs
+     * @param maxDevices       most devices
+     * @param maxStateBytes    most vCPU and device state buffered in stop-copy, all together
+     * @param handshakeTimeout longest a connection may take from accept to a complete handshake
+     * @param maxStreams       most data connections a source may open beside its first channel
+     * @throws IllegalArgumentException for a value that is not positive (devices and streams: negative)
+     */
     public ReceiveLimits(long maxMemoryBytes, long maxPageSpan, int maxRegions, int maxVcpus, int maxDevices,
                          long maxStateBytes, Duration handshakeTimeout, int maxStreams) {
         this(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes, handshakeTimeout,
                 maxStreams, DEFAULT_MAX_DISK_BLOCKS);
     }
 
-    /** @return these limits with {@code bytes} as the largest guest RAM */
+    /**
+     * Copies these limits with another largest guest RAM.
+     *
+     * @param bytes largest guest RAM accepted in SETUP, in bytes, holes excluded
+     * @return these limits with {@code bytes} as the largest guest RAM
+     * @throws IllegalArgumentException if {@code bytes} is not positive
+     */
     public ReceiveLimits withMaxMemoryBytes(long bytes) {
         return new ReceiveLimits(bytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
                 handshakeTimeout, maxStreams, maxDiskBlocks);
     }
 
-    /** @return these limits with {@code pages} as the largest page span */
+    /**
+     * Copies these limits with another largest page span.
+     *
+     * @param pages largest page span (last page + 1) of an announced layout, in pages
+     * @return these limits with {@code pages} as the largest page span
+     * @throws IllegalArgumentException if {@code pages} is not positive
+     */
     public ReceiveLimits withMaxPageSpan(long pages) {
         return new ReceiveLimits(maxMemoryBytes, pages, maxRegions, maxVcpus, maxDevices, maxStateBytes,
                 handshakeTimeout, maxStreams, maxDiskBlocks);
     }
 
-    /** @return these limits with {@code bytes} as the most state buffered */
+    /**
+     * Copies these limits with another cap on the state buffered in stop-copy.
+     *
+     * @param bytes most vCPU and device state buffered in stop-copy, in bytes, all together
+     * @return these limits with {@code bytes} as the most state buffered
+     * @throws IllegalArgumentException if {@code bytes} is not positive
+     */
     public ReceiveLimits withMaxStateBytes(long bytes) {
         return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, bytes,
                 handshakeTimeout, maxStreams, maxDiskBlocks);
     }
 
-    /** @return these limits with {@code timeout} as the handshake deadline */
+    /**
+     * Copies these limits with another handshake deadline.
+     *
+     * @param timeout longest a connection may take from accept to a complete, authenticated handshake
+     * @return these limits with {@code timeout} as the handshake deadline
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
+     */
     public ReceiveLimits withHandshakeTimeout(Duration timeout) {
         return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
                 timeout, maxStreams, maxDiskBlocks);
     }
 
-    /** @return these limits with {@code streams} as the most data connections a source may open */
+    /**
+     * Copies these limits with another cap on data connections.
+     *
+     * @param streams most data connections a source may open beside its first channel; 0 takes none
+     * @return these limits with {@code streams} as the most data connections a source may open
+     * @throws IllegalArgumentException if {@code streams} is negative
+     */
     public ReceiveLimits withMaxStreams(int streams) {
         return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
                 handshakeTimeout, streams, maxDiskBlocks);
     }
 
-    /** @return these limits with {@code blocks} as the most disk blocks, over all disks */
+    /**
+     * Copies these limits with another cap on announced disk blocks.
+     *
+     * @param blocks most disk blocks announced in SETUP, over all disks
+     * @return these limits with {@code blocks} as the most disk blocks, over all disks
+     * @throws IllegalArgumentException if {@code blocks} is negative
+     */
     public ReceiveLimits withMaxDiskBlocks(long blocks) {
         return new ReceiveLimits(maxMemoryBytes, maxPageSpan, maxRegions, maxVcpus, maxDevices, maxStateBytes,
                 handshakeTimeout, maxStreams, blocks);

@@ -22,7 +22,11 @@ public record RoundStats(int round, long pagesSent, long bytesOnWire, long dirty
                          long dirtyRateBytesPerSecond, long bandwidthBytesPerSecond, long remainingBytes,
                          Duration expectedDowntime, int throttlePercent, Duration duration) {
 
-    /** @throws IllegalArgumentException for negative counts */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for negative counts
+     */
     public RoundStats {
         if (round < 0 || pagesSent < 0 || bytesOnWire < 0 || dirtyPages < 0 || dirtyRateBytesPerSecond < 0
                 || bandwidthBytesPerSecond < 0 || remainingBytes < 0 || throttlePercent < 0) {

@@ -13,7 +13,7 @@ import java.util.concurrent.TimeUnit;
  */
 public interface TimeSource {
 
-    /** @return a monotonic time in nanoseconds, with an arbitrary origin */
+    /** {@return a monotonic time in nanoseconds, with an arbitrary origin} */
     long nanoTime();
 
     /**
@@ -27,6 +27,7 @@ public interface TimeSource {
     /**
      * Waits for {@code duration} of this source's time.
      *
+     * @param duration how long to wait, on this source's clock
      * @throws InterruptedException if the thread is interrupted while waiting
      */
     default void sleep(Duration duration) throws InterruptedException {
@@ -42,7 +43,7 @@ public interface TimeSource {
      */
     boolean isWallClock();
 
-    /** @return the real monotonic clock ({@link System#nanoTime()}) and real sleeping */
+    /** {@return the real monotonic clock ({@link System#nanoTime()}) and real sleeping} */
     static TimeSource system() {
         return SystemTimeSource.INSTANCE;
     }

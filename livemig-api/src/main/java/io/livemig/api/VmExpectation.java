@@ -24,7 +24,11 @@ public record VmExpectation(OptionalLong memoryBytes, OptionalInt vcpuCount, Opt
     public static final VmExpectation ANY = new VmExpectation(OptionalLong.empty(), OptionalInt.empty(),
             Optional.empty(), Optional.empty());
 
-    /** @throws NullPointerException for a null field; the device list is copied */
+    /**
+     * Checks the components.
+     *
+     * @throws NullPointerException for a null field; the device list is copied
+     */
     public VmExpectation {
         Objects.requireNonNull(memoryBytes, "memoryBytes");
         Objects.requireNonNull(vcpuCount, "vcpuCount");
@@ -32,7 +36,12 @@ public record VmExpectation(OptionalLong memoryBytes, OptionalInt vcpuCount, Opt
         deviceIds = Objects.requireNonNull(deviceIds, "deviceIds").map(List::copyOf);
     }
 
-    /** @return this expectation, also expecting {@code bytes} of RAM */
+    /**
+     * {@return this expectation, also expecting {@code bytes} of RAM}
+     *
+     * @param bytes the guest RAM in bytes, positive
+     * @throws IllegalArgumentException if {@code bytes} is not positive
+     */
     public VmExpectation withMemoryBytes(long bytes) {
         if (bytes <= 0) {
             throw new IllegalArgumentException("memoryBytes must be positive, was " + bytes);
@@ -40,7 +49,12 @@ public record VmExpectation(OptionalLong memoryBytes, OptionalInt vcpuCount, Opt
         return new VmExpectation(OptionalLong.of(bytes), vcpuCount, deviceIds, strategy);
     }
 
-    /** @return this expectation, also expecting {@code count} vCPUs */
+    /**
+     * {@return this expectation, also expecting {@code count} vCPUs}
+     *
+     * @param count the vCPU count, positive
+     * @throws IllegalArgumentException if {@code count} is not positive
+     */
     public VmExpectation withVcpuCount(int count) {
         if (count <= 0) {
             throw new IllegalArgumentException("vcpuCount must be positive, was " + count);
@@ -48,12 +62,20 @@ public record VmExpectation(OptionalLong memoryBytes, OptionalInt vcpuCount, Opt
         return new VmExpectation(memoryBytes, OptionalInt.of(count), deviceIds, strategy);
     }
 
-    /** @return this expectation, also expecting exactly these device ids, in order */
+    /**
+     * {@return this expectation, also expecting exactly these device ids, in order}
+     *
+     * @param ids the device ids (copied)
+     */
     public VmExpectation withDeviceIds(List<String> ids) {
         return new VmExpectation(memoryBytes, vcpuCount, Optional.of(List.copyOf(ids)), strategy);
     }
 
-    /** @return this expectation, also expecting {@code expected} as the source's strategy */
+    /**
+     * {@return this expectation, also expecting {@code expected} as the source's strategy}
+     *
+     * @param expected the strategy the source must use
+     */
     public VmExpectation withStrategy(Strategy expected) {
         return new VmExpectation(memoryBytes, vcpuCount, deviceIds, Optional.of(Objects.requireNonNull(expected)));
     }

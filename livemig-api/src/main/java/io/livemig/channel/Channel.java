@@ -47,10 +47,10 @@ public interface Channel extends AutoCloseable {
      */
     int receive(ByteBuffer destination) throws IOException;
 
-    /** @return the largest message, in bytes, this channel sends or accepts */
+    /** {@return the largest message, in bytes, this channel sends or accepts} */
     int maxMessageBytes();
 
-    /** @return a short description of the peer for logs and errors, e.g. {@code "tcp:127.0.0.1:4444"} */
+    /** {@return a short description of the peer for logs and errors, e.g. {@code "tcp:127.0.0.1:4444"}} */
     String peer();
 
     /** Closes both directions. Idempotent; never throws. */

@@ -25,7 +25,7 @@ public interface ChannelListener extends AutoCloseable {
      */
     Channel accept(Duration timeout) throws IOException;
 
-    /** @return where this listener listens, for messages */
+    /** {@return where this listener listens, for messages} */
     String localDescription();
 
     /** Stops listening. Idempotent. */

@@ -9,10 +9,14 @@ import java.io.IOException;
 public final class MessageTooLargeException extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /** The size of the refused message, in bytes. */
     private final long messageBytes;
+    /** The largest message accepted, in bytes. */
     private final long limitBytes;
 
     /**
+     * Creates a {@code MessageTooLargeException}.
+     *
      * @param messageBytes the announced or attempted message length in bytes
      * @param limitBytes   the limit in bytes
      */
@@ -22,12 +26,12 @@ public final class MessageTooLargeException extends IOException {
         this.limitBytes = limitBytes;
     }
 
-    /** @return the announced or attempted message length in bytes */
+    /** {@return the announced or attempted message length in bytes} */
     public long messageBytes() {
         return messageBytes;
     }
 
-    /** @return the limit in bytes */
+    /** {@return the limit in bytes} */
     public long limitBytes() {
         return limitBytes;
     }

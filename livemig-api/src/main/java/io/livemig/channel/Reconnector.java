@@ -17,7 +17,8 @@ public interface Reconnector {
     };
 
     /**
-     * @return a new connected channel, owned by the caller
+     * {@return a new connected channel, owned by the caller}
+     *
      * @throws IOException if no channel can be made (the migration then fails, saying which side
      *                     holds what)
      */

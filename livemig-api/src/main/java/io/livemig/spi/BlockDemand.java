@@ -27,7 +27,11 @@ public interface BlockDemand {
     /** Told about each missing block a guest request needs, at most once per block. */
     @FunctionalInterface
     interface Listener {
-        /** @param block a missing block a request waits for */
+        /**
+         * Hears of a missing block a guest request needs.
+         *
+         * @param block a missing block a request waits for
+         */
         void missing(long block);
     }
 
@@ -55,7 +59,7 @@ public interface BlockDemand {
      */
     int install(long firstBlock, int blockCount, ByteBuffer content);
 
-    /** @return how many blocks are still missing */
+    /** {@return how many blocks are still missing} */
     long missingBlocks();
 
     /**
@@ -116,6 +120,8 @@ public interface BlockDemand {
         private volatile long missingCount;
 
         /**
+         * Creates a {@code Gate}.
+         *
          * @param what       the disk, for error messages
          * @param blockCount the disk's block count, the span every missing set must have
          * @throws IllegalArgumentException if {@code blockCount} is negative
@@ -164,7 +170,7 @@ public interface BlockDemand {
             }
         }
 
-        /** @return whether armed: {@link #arm} was called, and neither {@link #disarm} nor {@link #close} since */
+        /** {@return whether armed: {@link #arm} was called, and neither {@link #disarm} nor {@link #close} since} */
         public boolean armed() {
             lock.lock();
             try {
@@ -174,7 +180,7 @@ public interface BlockDemand {
             }
         }
 
-        /** @return how many blocks are still missing; 0 if never armed */
+        /** {@return how many blocks are still missing; 0 if never armed} */
         public long missingBlocks() {
             return missingCount;
         }

@@ -46,6 +46,7 @@ public interface BlockTracker {
     /**
      * Puts blocks back into the live set, as if written again: for blocks collected but not sent.
      *
+     * @param blocks the blocks to mark written again; not changed by the call
      * @throws IllegalStateException if tracking is not started
      */
     void redirty(PageSet blocks);
@@ -54,16 +55,17 @@ public interface BlockTracker {
     void stop();
 
     /**
-     * @return the generation the change log is paired with, or empty if it has none (a new disk,
-     *         or a backend that keeps no log)
+     * {@return the generation the change log is paired with, or empty if it has none (a new disk,
+     * or a backend that keeps no log)}
      */
     Optional<String> generation();
 
     /**
+     * {@return a copy of the change log (the blocks that may differ from that replica) if the log
+     * is paired with {@code generation}; empty otherwise, and then every block must be
+     * compared or sent}
+     *
      * @param generation the generation a destination's replica holds
-     * @return a copy of the change log (the blocks that may differ from that replica) if the log
-     *         is paired with {@code generation}; empty otherwise, and then every block must be
-     *         compared or sent
      */
     Optional<PageSet> changedSince(String generation);
 

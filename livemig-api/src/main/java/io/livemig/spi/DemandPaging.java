@@ -24,6 +24,8 @@ public interface DemandPaging {
     @FunctionalInterface
     interface FaultListener {
         /**
+         * Hears of the first touch of a missing page.
+         *
          * @param page the missing page a vCPU touched
          * @param vcpu the vCPU's index, or -1 if unknown
          */
@@ -94,11 +96,12 @@ public interface DemandPaging {
     /**
      * Installs a zero page; see {@link #install}.
      *
+     * @param page the missing page to fill with zeros
      * @return true if installed, false if already present
      */
     boolean installZero(long page);
 
-    /** @return how many pages are still missing */
+    /** {@return how many pages are still missing} */
     long missingPages();
 
     /**
@@ -107,8 +110,6 @@ public interface DemandPaging {
      */
     void disarm();
 
-    /**
-     * @return nanoseconds each vCPU has spent blocked on missing pages so far, indexed by vCPU
-     */
+    /** {@return nanoseconds each vCPU has spent blocked on missing pages so far, indexed by vCPU} */
     long[] blockedNanosPerVcpu();
 }

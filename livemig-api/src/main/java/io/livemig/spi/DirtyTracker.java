@@ -53,6 +53,8 @@ public interface DirtyTracker {
         private static final long serialVersionUID = 1L;
 
         /**
+         * Creates a {@code TrackingException}.
+         *
          * @param message what failed, including the native error where there is one
          * @param cause   the underlying failure, or null
          */

@@ -20,7 +20,11 @@ public record DiskDescriptor(String id, long sizeBytes, int blockSizeBytes) {
     /** The most blocks one disk may have: 2^37, as many as a {@link PageSet} spans. */
     public static final long MAX_BLOCKS = 1L << 37;
 
-    /** @throws IllegalArgumentException for a blank id, a bad block size or a size that is not whole blocks */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for a blank id, a bad block size or a size that is not whole blocks
+     */
     public DiskDescriptor {
         Objects.requireNonNull(id, "id");
         if (id.isBlank() || id.length() > 255) {
@@ -36,7 +40,7 @@ public record DiskDescriptor(String id, long sizeBytes, int blockSizeBytes) {
         }
     }
 
-    /** @return the number of blocks, {@code sizeBytes / blockSizeBytes} */
+    /** {@return the number of blocks, {@code sizeBytes / blockSizeBytes}} */
     public long blockCount() {
         return sizeBytes / blockSizeBytes;
     }

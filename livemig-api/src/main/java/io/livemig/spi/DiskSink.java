@@ -21,13 +21,16 @@ import java.util.Optional;
  */
 public interface DiskSink {
 
-    /** @return the disk's id, size and block size; the same as the source disk's */
+    /** {@return the disk's id, size and block size; the same as the source disk's} */
     DiskDescriptor descriptor();
 
     /**
      * Reads {@code blockCount} contiguous blocks into {@code destination}, as
      * {@link DiskSource#readBlocks}: the engine digests a replica's blocks with it, and verifies.
      *
+     * @param firstBlock the first block to read
+     * @param blockCount how many contiguous blocks to read
+     * @param destination receives the blocks from its position, which advances
      * @throws IndexOutOfBoundsException if the blocks are not all on the disk
      * @throws VmOperationException if the backend fails to read
      */
@@ -38,6 +41,9 @@ public interface DiskSink {
      * which must be exactly {@code blockCount * blockSizeBytes} bytes; the position advances.
      * The engine has checked the blocks' range and digest before the call.
      *
+     * @param firstBlock the first block to write
+     * @param blockCount how many contiguous blocks to write
+     * @param source the blocks' bytes, from its position to its limit
      * @throws IndexOutOfBoundsException if the blocks are not all on the disk
      * @throws IllegalArgumentException  if {@code source} does not hold exactly the blocks
      * @throws VmOperationException      if the backend fails to write
@@ -77,8 +83,8 @@ public interface DiskSink {
     }
 
     /**
-     * @return the generation of the source change log this disk is a replica of, if it is one; a
-     *         new or unknown disk has none
+     * {@return the generation of the source change log this disk is a replica of, if it is one; a
+     * new or unknown disk has none}
      */
     Optional<String> replicaGeneration();
 

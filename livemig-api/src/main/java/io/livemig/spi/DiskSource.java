@@ -19,7 +19,7 @@ import java.util.Optional;
  */
 public interface DiskSource {
 
-    /** @return the disk's id, size and block size, as sent to the destination; the same every time */
+    /** {@return the disk's id, size and block size, as sent to the destination; the same every time} */
     DiskDescriptor descriptor();
 
     /**

@@ -12,8 +12,8 @@ package io.livemig.spi;
 public interface FreePageHints {
 
     /**
-     * @return a new set of the pages the guest reports free right now, span
-     *         {@code layout().pageSpan()}, owned by the caller
+     * {@return a new set of the pages the guest reports free right now, span
+     * {@code layout().pageSpan()}, owned by the caller}
      */
     PageSet freePages();
 }

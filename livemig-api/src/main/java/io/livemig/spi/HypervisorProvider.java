@@ -18,13 +18,13 @@ public interface HypervisorProvider {
     /** The SPI version this API jar defines; a provider built for another version is skipped with a warning. */
     int API_VERSION = 1;
 
-    /** @return the {@link #API_VERSION} the provider was compiled against */
+    /** {@return the {@link #API_VERSION} the provider was compiled against} */
     int apiVersion();
 
-    /** @return the URI scheme this provider serves, lower case, without the colon (e.g. {@code "kvm"}) */
+    /** {@return the URI scheme this provider serves, lower case, without the colon (e.g. {@code "kvm"})} */
     String scheme();
 
-    /** @return a one-line description for diagnostics, e.g. {@code "KVM through /dev/kvm"} */
+    /** {@return a one-line description for diagnostics, e.g. {@code "KVM through /dev/kvm"}} */
     String description();
 
     /**

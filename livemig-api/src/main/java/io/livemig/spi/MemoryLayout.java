@@ -20,7 +20,11 @@ public record MemoryLayout(int pageSizeBytes, List<MemoryRegion> regions) {
     /** Smallest page size accepted, in bytes. */
     public static final int MIN_PAGE_SIZE_BYTES = 512;
 
-    /** @throws IllegalArgumentException for a bad page size, no region, or unsorted or overlapping regions */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for a bad page size, no region, or unsorted or overlapping regions
+     */
     public MemoryLayout {
         if (Integer.bitCount(pageSizeBytes) != 1 || pageSizeBytes < MIN_PAGE_SIZE_BYTES
                 || pageSizeBytes > MAX_PAGE_SIZE_BYTES) {
@@ -58,7 +62,7 @@ public record MemoryLayout(int pageSizeBytes, List<MemoryRegion> regions) {
         return new MemoryLayout(pageSizeBytes, List.of(new MemoryRegion(0, memoryBytes / pageSizeBytes)));
     }
 
-    /** @return the number of RAM pages, holes excluded */
+    /** {@return the number of RAM pages, holes excluded} */
     public long pageCount() {
         long count = 0;
         for (MemoryRegion region : regions) {
@@ -67,17 +71,21 @@ public record MemoryLayout(int pageSizeBytes, List<MemoryRegion> regions) {
         return count;
     }
 
-    /** @return the RAM size in bytes, holes excluded */
+    /** {@return the RAM size in bytes, holes excluded} */
     public long memoryBytes() {
         return pageCount() * pageSizeBytes;
     }
 
-    /** @return the page frame number just past the last region: the size a {@link PageSet} needs */
+    /** {@return the page frame number just past the last region: the size a {@link PageSet} needs} */
     public long pageSpan() {
         return regions.get(regions.size() - 1).endPage();
     }
 
-    /** @return whether {@code page} is a RAM page of this layout (not in a hole, not past the end) */
+    /**
+     * {@return whether {@code page} is a RAM page of this layout (not in a hole, not past the end)}
+     *
+     * @param page a page frame number, any value
+     */
     public boolean contains(long page) {
         return regionIndexOf(page) >= 0;
     }
@@ -96,8 +104,9 @@ public record MemoryLayout(int pageSizeBytes, List<MemoryRegion> regions) {
     }
 
     /**
+     * {@return the index in {@link #regions()} of the region that holds {@code page}, or -1}
+     *
      * @param page a page frame number
-     * @return the index in {@link #regions()} of the region that holds {@code page}, or -1
      */
     public int regionIndexOf(long page) {
         int low = 0;

@@ -9,7 +9,11 @@ package io.livemig.spi;
  */
 public record MemoryRegion(long firstPage, long pageCount) {
 
-    /** @throws IllegalArgumentException if {@code firstPage < 0}, {@code pageCount < 1} or the end overflows */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException if {@code firstPage < 0}, {@code pageCount < 1} or the end overflows
+     */
     public MemoryRegion {
         if (firstPage < 0) {
             throw new IllegalArgumentException("firstPage must be >= 0, was " + firstPage);
@@ -22,12 +26,16 @@ public record MemoryRegion(long firstPage, long pageCount) {
         }
     }
 
-    /** @return the page frame number just past the region (exclusive end) */
+    /** {@return the page frame number just past the region (exclusive end)} */
     public long endPage() {
         return firstPage + pageCount;
     }
 
-    /** @return whether {@code page} lies inside this region */
+    /**
+     * {@return whether {@code page} lies inside this region}
+     *
+     * @param page a page frame number, any value
+     */
     public boolean contains(long page) {
         return page >= firstPage && page < endPage();
     }

@@ -17,7 +17,7 @@ import java.nio.ByteBuffer;
  */
 public interface MemorySink {
 
-    /** @return the memory layout the target was created with */
+    /** {@return the memory layout the target was created with} */
     MemoryLayout layout();
 
     /**
@@ -37,6 +37,8 @@ public interface MemorySink {
      * is known to be zero there may skip the write, but must not return before a later
      * {@link #readPages} would see zeros.
      *
+     * @param firstPage the run's first page
+     * @param pageCount the run's length in pages
      * @throws IndexOutOfBoundsException if the run is not inside one region of {@link #layout()}
      */
     void zeroPages(long firstPage, int pageCount);
@@ -45,6 +47,9 @@ public interface MemorySink {
      * Reads pages back, with the semantics of {@link MemorySource#readPages}. The engine uses
      * it to digest what actually landed in guest memory, for verification.
      *
+     * @param firstPage the run's first page
+     * @param pageCount the run's length in pages
+     * @param destination receives the pages' bytes from its position, which advances
      * @throws IndexOutOfBoundsException if the run is not inside one region of {@link #layout()}
      */
     void readPages(long firstPage, int pageCount, ByteBuffer destination);

@@ -17,7 +17,7 @@ import java.util.Optional;
  */
 public interface MemorySource {
 
-    /** @return the memory layout: page size and RAM regions; constant for the VM's lifetime */
+    /** {@return the memory layout: page size and RAM regions; constant for the VM's lifetime} */
     MemoryLayout layout();
 
     /**

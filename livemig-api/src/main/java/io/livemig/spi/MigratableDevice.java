@@ -11,16 +11,19 @@ package io.livemig.spi;
  */
 public interface MigratableDevice {
 
-    /** @return a stable identifier, unique within the VM, matched between source and target */
+    /** {@return a stable identifier, unique within the VM, matched between source and target} */
     String id();
 
     /**
-     * @return the device state; the VM is paused
+     * {@return the device state; the VM is paused}
+     *
      * @throws VmOperationException if the device cannot save its state
      */
     byte[] saveState();
 
     /**
+     * Loads the state the source's device saved, at the destination before the VM resumes.
+     *
      * @param state bytes that {@link #saveState()} returned on the source device with this id
      * @throws IllegalArgumentException if the state is malformed; the device is left unchanged
      * @throws VmOperationException     if the device cannot load it

@@ -23,10 +23,10 @@ import java.util.Optional;
  */
 public interface MigratableVm extends AutoCloseable {
 
-    /** @return the layout, vCPU count and devices, as sent to the destination */
+    /** {@return the layout, vCPU count and devices, as sent to the destination} */
     VmDescriptor descriptor();
 
-    /** @return the guest memory */
+    /** {@return the guest memory} */
     MemorySource memory();
 
     /**
@@ -40,10 +40,10 @@ public interface MigratableVm extends AutoCloseable {
         return Optional.empty();
     }
 
-    /** @return the vCPUs */
+    /** {@return the vCPUs} */
     VcpuControl vcpus();
 
-    /** @return the migratable devices, in the order of {@link VmDescriptor#deviceIds()} */
+    /** {@return the migratable devices, in the order of {@link VmDescriptor#deviceIds()}} */
     List<MigratableDevice> devices();
 
     /**

@@ -16,16 +16,16 @@ import java.util.Optional;
  */
 public interface MigrationTarget extends AutoCloseable {
 
-    /** @return the descriptor the target was created with */
+    /** {@return the descriptor the target was created with} */
     VmDescriptor descriptor();
 
-    /** @return the guest memory, all zero at creation */
+    /** {@return the guest memory, all zero at creation} */
     MemorySink memory();
 
-    /** @return the vCPUs, paused at creation */
+    /** {@return the vCPUs, paused at creation} */
     VcpuControl vcpus();
 
-    /** @return the migratable devices, in the order of {@link VmDescriptor#deviceIds()} */
+    /** {@return the migratable devices, in the order of {@link VmDescriptor#deviceIds()}} */
     List<MigratableDevice> devices();
 
     /**

@@ -45,8 +45,9 @@ public final class PageSet {
     }
 
     /**
+     * {@return a new set holding every RAM page of {@code layout} (holes excluded)}
+     *
      * @param layout a memory layout
-     * @return a new set holding every RAM page of {@code layout} (holes excluded)
      */
     public static PageSet allOf(MemoryLayout layout) {
         PageSet set = new PageSet(layout.pageSpan());
@@ -56,19 +57,20 @@ public final class PageSet {
         return set;
     }
 
-    /** @return the exclusive upper bound of page numbers this set can hold */
+    /** {@return the exclusive upper bound of page numbers this set can hold} */
     public long pageSpan() {
         return pageSpan;
     }
 
-    /** @return the number of 64-bit words of the bitmap */
+    /** {@return the number of 64-bit words of the bitmap} */
     public int wordCount() {
         return words.length;
     }
 
     /**
+     * {@return the bitmap word: bit {@code i} is page {@code 64 * index + i}}
+     *
      * @param index a word index in {@code [0, wordCount())}
-     * @return the bitmap word: bit {@code i} is page {@code 64 * index + i}
      */
     public long word(int index) {
         return words[index];
@@ -90,19 +92,33 @@ public final class PageSet {
         return remaining >= 64 ? -1L : (1L << remaining) - 1;
     }
 
-    /** Adds {@code page}. @throws IndexOutOfBoundsException if outside {@code [0, pageSpan)} */
+    /**
+     * Adds {@code page}.
+     *
+     * @param page the page number
+     * @throws IndexOutOfBoundsException if outside {@code [0, pageSpan)}
+     */
     public void add(long page) {
         Objects.checkIndex(page, pageSpan);
         words[(int) (page >>> 6)] |= 1L << page;
     }
 
-    /** Removes {@code page}. @throws IndexOutOfBoundsException if outside {@code [0, pageSpan)} */
+    /**
+     * Removes {@code page}.
+     *
+     * @param page the page number
+     * @throws IndexOutOfBoundsException if outside {@code [0, pageSpan)}
+     */
     public void remove(long page) {
         Objects.checkIndex(page, pageSpan);
         words[(int) (page >>> 6)] &= ~(1L << page);
     }
 
-    /** @return whether {@code page} is in the set; false for pages outside {@code [0, pageSpan)} */
+    /**
+     * {@return whether {@code page} is in the set; false for pages outside {@code [0, pageSpan)}}
+     *
+     * @param page the page number, any value
+     */
     public boolean contains(long page) {
         return page >= 0 && page < pageSpan && (words[(int) (page >>> 6)] & (1L << page)) != 0;
     }
@@ -110,6 +126,8 @@ public final class PageSet {
     /**
      * Adds the run {@code [firstPage, firstPage + pageCount)}.
      *
+     * @param firstPage the run's first page
+     * @param pageCount the run's length in pages, not negative
      * @throws IndexOutOfBoundsException if the run leaves {@code [0, pageSpan)}
      */
     public void addRange(long firstPage, long pageCount) {
@@ -127,8 +145,9 @@ public final class PageSet {
     }
 
     /**
+     * {@return the smallest page {@code >= fromPage} in the set, or -1 if there is none}
+     *
      * @param fromPage the page to start from, inclusive; may be past the end
-     * @return the smallest page {@code >= fromPage} in the set, or -1 if there is none
      */
     public long nextSetBit(long fromPage) {
         if (fromPage < 0) {
@@ -151,8 +170,9 @@ public final class PageSet {
     }
 
     /**
+     * {@return the smallest page {@code >= fromPage} not in the set, or {@link #pageSpan()} if none}
+     *
      * @param fromPage the page to start from, inclusive
-     * @return the smallest page {@code >= fromPage} not in the set, or {@link #pageSpan()} if none
      */
     public long nextClearBit(long fromPage) {
         if (fromPage < 0) {
@@ -174,7 +194,7 @@ public final class PageSet {
         }
     }
 
-    /** @return the number of pages in the set (a popcount over the bitmap, O(pageSpan / 64)) */
+    /** {@return the number of pages in the set (a popcount over the bitmap, O(pageSpan / 64))} */
     public long cardinality() {
         long count = 0;
         for (long word : words) {
@@ -183,7 +203,7 @@ public final class PageSet {
         return count;
     }
 
-    /** @return whether the set holds no page */
+    /** {@return whether the set holds no page} */
     public boolean isEmpty() {
         for (long word : words) {
             if (word != 0) {
@@ -201,6 +221,7 @@ public final class PageSet {
     /**
      * Adds every page of {@code other}.
      *
+     * @param other a set of the same page span
      * @throws IllegalArgumentException if the spans differ
      */
     public void addAll(PageSet other) {
@@ -213,6 +234,7 @@ public final class PageSet {
     /**
      * Removes every page of {@code other}.
      *
+     * @param other a set of the same page span
      * @throws IllegalArgumentException if the spans differ
      */
     public void removeAll(PageSet other) {
@@ -225,6 +247,7 @@ public final class PageSet {
     /**
      * Keeps only the pages that are also in {@code other} (intersection).
      *
+     * @param other a set of the same page span
      * @throws IllegalArgumentException if the spans differ
      */
     public void retainAll(PageSet other) {
@@ -240,7 +263,7 @@ public final class PageSet {
         }
     }
 
-    /** @return an independent copy */
+    /** {@return an independent copy} */
     public PageSet copy() {
         return new PageSet(pageSpan, words.clone());
     }

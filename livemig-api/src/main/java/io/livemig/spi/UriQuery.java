@@ -107,53 +107,57 @@ public final class UriQuery {
         return new UriQuery(uri, target, values);
     }
 
-    /** @return the URI this query was parsed from */
+    /** {@return the URI this query was parsed from} */
     public URI uri() {
         return uri;
     }
 
     /**
-     * @return the percent-decoded scheme-specific part before the {@code ?}: {@code "vm1"} in
-     *         {@code mem:vm1?size=1G}, {@code "/boot/kernel"} in {@code kvm:/boot/kernel?vcpus=2},
-     *         empty in {@code kvm:?console=c.log}
+     * {@return the percent-decoded scheme-specific part before the {@code ?}: {@code "vm1"} in
+     * {@code mem:vm1?size=1G}, {@code "/boot/kernel"} in {@code kvm:/boot/kernel?vcpus=2},
+     * empty in {@code kvm:?console=c.log}}
      */
     public String target() {
         return target;
     }
 
-    /** @return the decoded parameters in the order given; unmodifiable */
+    /** {@return the decoded parameters in the order given; unmodifiable} */
     public Map<String, String> asMap() {
         return values;
     }
 
     /**
+     * {@return whether {@code key} was given (with any value, even empty)}
+     *
      * @param key the parameter's name
-     * @return whether {@code key} was given (with any value, even empty)
      */
     public boolean has(String key) {
         return values.containsKey(key);
     }
 
     /**
+     * {@return the decoded value of {@code key}, or empty if it was not given}
+     *
      * @param key the parameter's name
-     * @return the decoded value of {@code key}, or empty if it was not given
      */
     public Optional<String> get(String key) {
         return Optional.ofNullable(values.get(key));
     }
 
     /**
+     * {@return the decoded value of {@code key}, or {@code defaultValue} if it was not given}
+     *
      * @param key the parameter's name
      * @param defaultValue the value when the parameter is not given
-     * @return the decoded value of {@code key}, or {@code defaultValue} if it was not given
      */
     public String get(String key, String defaultValue) {
         return values.getOrDefault(key, defaultValue);
     }
 
     /**
+     * {@return the decoded value of {@code key}}
+     *
      * @param key the parameter's name
-     * @return the decoded value of {@code key}
      * @throws IllegalArgumentException if it was not given
      */
     public String require(String key) {
@@ -165,9 +169,10 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the size in bytes ({@code 4096}, {@code 64M}, {@code 1G}), or {@code defaultBytes} if not given}
+     *
      * @param key the parameter's name
      * @param defaultBytes the size when the parameter is not given
-     * @return the size in bytes ({@code 4096}, {@code 64M}, {@code 1G}), or {@code defaultBytes} if not given
      * @throws IllegalArgumentException if the value is not a size
      */
     public long sizeBytes(String key, long defaultBytes) {
@@ -175,8 +180,9 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the size in bytes ({@code 4096}, {@code 64M}, {@code 1G})}
+     *
      * @param key the parameter's name
-     * @return the size in bytes ({@code 4096}, {@code 64M}, {@code 1G})
      * @throws IllegalArgumentException if not given or not a size
      */
     public long requireSizeBytes(String key) {
@@ -189,10 +195,11 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the duration ({@code 250ms}, {@code 2s}, {@code 1m30s}, a bare number of
+     * milliseconds, or {@code PT1S}), or {@code defaultValue} if not given}
+     *
      * @param key the parameter's name
      * @param defaultValue the value when the parameter is not given
-     * @return the duration ({@code 250ms}, {@code 2s}, {@code 1m30s}, a bare number of
-     *         milliseconds, or {@code PT1S}), or {@code defaultValue} if not given
      * @throws IllegalArgumentException if the value is not a duration or is negative
      */
     public Duration duration(String key, Duration defaultValue) {
@@ -200,8 +207,9 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the duration, as {@link #duration(String, Duration)} reads it}
+     *
      * @param key the parameter's name
-     * @return the duration, as {@link #duration(String, Duration)} reads it
      * @throws IllegalArgumentException if not given, not a duration or negative
      */
     public Duration requireDuration(String key) {
@@ -214,9 +222,10 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the int, or {@code defaultValue} if not given}
+     *
      * @param key the parameter's name
      * @param defaultValue the value when the parameter is not given
-     * @return the int, or {@code defaultValue} if not given
      * @throws IllegalArgumentException if the value is not a decimal int
      */
     public int intValue(String key, int defaultValue) {
@@ -224,8 +233,9 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the int}
+     *
      * @param key the parameter's name
-     * @return the int
      * @throws IllegalArgumentException if not given or not a decimal int
      */
     public int requireInt(String key) {
@@ -238,9 +248,10 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the long, or {@code defaultValue} if not given}
+     *
      * @param key the parameter's name
      * @param defaultValue the value when the parameter is not given
-     * @return the long, or {@code defaultValue} if not given
      * @throws IllegalArgumentException if the value is not a decimal long
      */
     public long longValue(String key, long defaultValue) {
@@ -256,9 +267,10 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the double, or {@code defaultValue} if not given}
+     *
      * @param key the parameter's name
      * @param defaultValue the value when the parameter is not given
-     * @return the double, or {@code defaultValue} if not given
      * @throws IllegalArgumentException if the value is not a finite decimal number
      */
     public double doubleValue(String key, double defaultValue) {
@@ -278,10 +290,11 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the boolean ({@code true}/{@code false}, {@code yes}/{@code no}, {@code 1}/{@code 0},
+     * any case; a bare {@code key} is true), or {@code defaultValue} if not given}
+     *
      * @param key the parameter's name
      * @param defaultValue the value when the parameter is not given
-     * @return the boolean ({@code true}/{@code false}, {@code yes}/{@code no}, {@code 1}/{@code 0},
-     *         any case; a bare {@code key} is true), or {@code defaultValue} if not given
      * @throws IllegalArgumentException if the value is none of those
      */
     public boolean booleanValue(String key, boolean defaultValue) {
@@ -297,11 +310,12 @@ public final class UriQuery {
     }
 
     /**
+     * {@return the constant whose name equals the value ignoring case, or {@code defaultValue}}
+     *
      * @param key the parameter's name
      * @param type         the enum's class
      * @param defaultValue the value when {@code key} is not given
      * @param <E>          the enum type
-     * @return the constant whose name equals the value ignoring case, or {@code defaultValue}
      * @throws IllegalArgumentException if the value names no constant; the message lists them
      */
     public <E extends Enum<E>> E enumValue(String key, Class<E> type, E defaultValue) {

@@ -12,7 +12,7 @@ import java.util.Optional;
  */
 public interface VcpuControl {
 
-    /** @return the number of vCPUs, at least 1 */
+    /** {@return the number of vCPUs, at least 1} */
     int vcpuCount();
 
     /**
@@ -30,7 +30,7 @@ public interface VcpuControl {
      */
     void resume();
 
-    /** @return whether the vCPUs are paused (or were never started, on a new target) */
+    /** {@return whether the vCPUs are paused (or were never started, on a new target)} */
     boolean isPaused();
 
     /**

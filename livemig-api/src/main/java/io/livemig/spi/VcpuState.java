@@ -14,7 +14,11 @@ import java.util.Objects;
  */
 public record VcpuState(int index, String format, byte[] data) {
 
-    /** @throws IllegalArgumentException for a negative index or a blank format */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for a negative index or a blank format
+     */
     public VcpuState {
         if (index < 0) {
             throw new IllegalArgumentException("index must be >= 0, was " + index);
@@ -26,13 +30,13 @@ public record VcpuState(int index, String format, byte[] data) {
         data = data.clone();
     }
 
-    /** @return a copy of the state bytes */
+    /** {@return a copy of the state bytes} */
     @Override
     public byte[] data() {
         return data.clone();
     }
 
-    /** @return the size of the state in bytes */
+    /** {@return the size of the state in bytes} */
     public int sizeBytes() {
         return data.length;
     }

@@ -14,6 +14,6 @@ public interface VcpuThrottle {
      */
     void setThrottlePercent(int percent);
 
-    /** @return the current throttle in percent, 0 to 99 */
+    /** {@return the current throttle in percent, 0 to 99} */
     int throttlePercent();
 }

@@ -20,12 +20,21 @@ public record VmDescriptor(MemoryLayout memoryLayout, int vcpuCount, List<String
     /** The most disks one VM may have. */
     public static final int MAX_DISKS = 64;
 
-    /** A VM without disks. */
+    /**
+     * A VM without disks.
+     *
+     * @param memoryLayout the VM's RAM regions
+     * @param vcpuCount the number of vCPUs
+     * @param deviceIds the ids of the VM's migratable devices, unique; copied
+     * @param vcpuStateFormat the provider's format name for vCPU state
+     */
     public VmDescriptor(MemoryLayout memoryLayout, int vcpuCount, List<String> deviceIds, String vcpuStateFormat) {
         this(memoryLayout, vcpuCount, deviceIds, vcpuStateFormat, List.of());
     }
 
     /**
+     * Checks the components.
+     *
      * @throws IllegalArgumentException for a bad vCPU count, duplicate device or disk ids, more
      *                                  than {@value #MAX_DISKS} disks or a blank format
      */

@@ -8,6 +8,8 @@ public class VmOperationException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
     /**
+     * Creates a {@code VmOperationException}.
+     *
      * @param message what failed
      * @param cause   the underlying failure, or null
      */
@@ -15,7 +17,11 @@ public class VmOperationException extends RuntimeException {
         super(message, cause);
     }
 
-    /** @param message what failed */
+    /**
+     * Creates a {@code VmOperationException}.
+     *
+     * @param message what failed
+     */
     public VmOperationException(String message) {
         super(message);
     }

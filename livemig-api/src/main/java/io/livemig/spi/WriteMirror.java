@@ -35,6 +35,7 @@ public interface WriteMirror {
          * Waits until the write of {@code ticket} was sent. Called by the backend after
          * {@link #written}, outside its locks, before the write completes to the guest.
          *
+         * @param ticket what {@link #written} returned for the write
          * @throws InterruptedException if the waiting thread is interrupted
          */
         void awaitSent(long ticket) throws InterruptedException;
@@ -43,6 +44,7 @@ public interface WriteMirror {
     /**
      * Starts mirroring to {@code listener}: from now on every write is handed to it.
      *
+     * @param listener receives every write from now on
      * @throws IllegalStateException if mirroring already runs
      */
     void start(Listener listener);
@@ -61,7 +63,11 @@ public interface WriteMirror {
         private final String what;
         private volatile Listener listener;
 
-        /** @param what the backend, for the error message of a second start */
+        /**
+         * Creates a {@code Slot}.
+         *
+         * @param what the backend, for the error message of a second start
+         */
         public Slot(String what) {
             this.what = what;
         }
@@ -82,7 +88,7 @@ public interface WriteMirror {
             listener = null;
         }
 
-        /** @return the listener while mirroring runs, else null */
+        /** {@return the listener while mirroring runs, else null} */
         public Listener listener() {
             return listener;
         }
@@ -90,6 +96,9 @@ public interface WriteMirror {
         /**
          * Waits until {@code listener} sent the write of {@code ticket}: the write-blocking. An
          * interrupt ends the wait and stays set on the thread (the write has taken effect anyway).
+         *
+         * @param ticket what the listener's {@link Listener#written} returned
+         * @param listener the listener {@link #listener()} returned for the write
          */
         public static void awaitSent(Listener listener, long ticket) {
             try {
