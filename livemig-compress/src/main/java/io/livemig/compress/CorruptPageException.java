@@ -9,10 +9,14 @@ package io.livemig.compress;
 public final class CorruptPageException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
+    /** The page being decoded. */
     private final long page;
+    /** Its encoding. */
     private final PageEncoding encoding;
 
     /**
+     * Creates a {@code CorruptPageException}.
+     *
      * @param page     the page being decoded
      * @param encoding its encoding
      * @param message  what exactly is wrong
@@ -23,12 +27,12 @@ public final class CorruptPageException extends RuntimeException {
         this.encoding = encoding;
     }
 
-    /** @return the page being decoded */
+    /** {@return the page being decoded} */
     public long page() {
         return page;
     }
 
-    /** @return its encoding */
+    /** {@return its encoding} */
     public PageEncoding encoding() {
         return encoding;
     }

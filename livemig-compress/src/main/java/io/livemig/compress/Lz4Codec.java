@@ -20,7 +20,11 @@ public final class Lz4Codec implements PageCodec {
     private final LZ4Compressor compressor = LZ4Factory.fastestInstance().fastCompressor();
     private final LZ4SafeDecompressor decompressor = LZ4Factory.fastestInstance().safeDecompressor();
 
-    /** @param pageSize the page size in bytes */
+    /**
+     * Creates a {@code Lz4Codec}.
+     *
+     * @param pageSize the page size in bytes
+     */
     public Lz4Codec(int pageSize) {
         this.pageSize = PageSizes.require(pageSize);
     }
@@ -30,7 +34,7 @@ public final class Lz4Codec implements PageCodec {
         return PageEncoding.LZ4;
     }
 
-    /** @return the compressed length, or {@link #DECLINED} if it would exceed {@code maxBytes} */
+    /** {@return the compressed length, or {@link #DECLINED} if it would exceed {@code maxBytes}} */
     @Override
     public int encode(long key, ByteBuffer page, int pageAt, ByteBuffer out, int outAt, int maxBytes) {
         try {

@@ -29,7 +29,7 @@ public sealed interface PageCodec permits HistoryCodec, ZeroPageCodec, RawPageCo
      */
     int DECLINED = -2;
 
-    /** @return the encoding this codec produces and decodes */
+    /** {@return the encoding this codec produces and decodes} */
     PageEncoding encoding();
 
     /**

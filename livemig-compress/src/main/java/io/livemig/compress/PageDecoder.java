@@ -25,12 +25,18 @@ public final class PageDecoder {
     private Lz4Codec lz4;
     private ZstdCodec zstd;
 
-    /** @param pageSize the page size in bytes */
+    /**
+     * Creates a {@code PageDecoder}.
+     *
+     * @param pageSize the page size in bytes
+     */
     public PageDecoder(int pageSize) {
         this(pageSize, EnumSet.noneOf(PageEncoding.class));
     }
 
     /**
+     * Creates a {@code PageDecoder}.
+     *
      * @param pageSize the page size in bytes
      * @param prepare  encodings whose codec is made now rather than at the first page that uses
      *                 it: the encodings a migration agreed, so that loading LZ4's or Zstd's
@@ -48,9 +54,13 @@ public final class PageDecoder {
     }
 
     /**
-     * @return the page whose current content {@link #decode} needs in its {@code page} buffer
-     *         first: the page itself for XBZRLE, the referenced page for DEDUP (never negative);
-     *         -1 for the others. The caller checks that the page is guest RAM before reading it
+     * {@return the page whose current content {@link #decode} needs in its {@code page} buffer
+     * first: the page itself for XBZRLE, the referenced page for DEDUP (never negative);
+     * -1 for the others. The caller checks that the page is guest RAM before reading it}
+     *
+     * @param pageNumber the page the payload is for
+     * @param encoding the payload's encoding
+     * @param payload the encoded page; its position is not moved
      * @throws CorruptPageException for a DEDUP payload of the wrong length or naming a negative page
      */
     public static long basePage(long pageNumber, PageEncoding encoding, ByteBuffer payload) {

@@ -58,7 +58,11 @@ public final class PageEncoder {
      * @param zstdLevel      Zstd's level, 1 (fast) to 19
      */
     public record Config(Set<PageEncoding> encodings, long xbzrleCacheBytes, int zstdLevel) {
-        /** @throws IllegalArgumentException for an encoding that is not a codec, or a bad level */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for an encoding that is not a codec, or a bad level
+         */
         public Config {
             encodings = encodings.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(encodings));
             for (PageEncoding e : encodings) {
@@ -86,6 +90,8 @@ public final class PageEncoder {
     private PageEncoding lastEncoding;
 
     /**
+     * Creates a {@code PageEncoder}.
+     *
      * @param config   what to use
      * @param pageSize the page size in bytes
      * @param pageSpan the page span of guest memory; keys are page numbers
@@ -95,6 +101,8 @@ public final class PageEncoder {
     }
 
     /**
+     * Creates a {@code PageEncoder}.
+     *
      * @param config    what to use
      * @param pageSize  the page size in bytes
      * @param pageKeys  how many page keys the encoder will see
@@ -209,7 +217,8 @@ public final class PageEncoder {
     }
 
     /**
-     * @return the encoding of the last {@link #encode} that did not return {@link #UNCHANGED}
+     * {@return the encoding of the last {@link #encode} that did not return {@link #UNCHANGED}}
+     *
      * @throws IllegalStateException if no page was encoded yet
      */
     public PageEncoding lastEncoding() {
@@ -219,7 +228,7 @@ public final class PageEncoder {
         return lastEncoding;
     }
 
-    /** @return the XBZRLE cache's hits and misses, or zeros without XBZRLE */
+    /** {@return the XBZRLE cache's hits and misses, or zeros without XBZRLE} */
     public long[] cacheHitsAndMisses() {
         return xbzrle == null ? new long[2] : new long[] {xbzrle.cacheHits(), xbzrle.cacheMisses()};
     }

@@ -39,12 +39,12 @@ public enum PageEncoding {
         this.reportName = reportName;
     }
 
-    /** @return the byte that identifies this encoding on the wire, 1 to 255 */
+    /** {@return the byte that identifies this encoding on the wire, 1 to 255} */
     public int wireId() {
         return wireId;
     }
 
-    /** @return the lower-case name used in reports, options and the command line */
+    /** {@return the lower-case name used in reports, options and the command line} */
     public String reportName() {
         return reportName;
     }
@@ -70,16 +70,18 @@ public enum PageEncoding {
     }
 
     /**
+     * {@return the encoding, or null if the identifier is unknown or the reserved 0}
+     *
      * @param wireId a byte read from the wire, 0 to 255
-     * @return the encoding, or null if the identifier is unknown or the reserved 0
      */
     public static PageEncoding fromWireId(int wireId) {
         return wireId < 0 || wireId > 255 ? null : BY_WIRE_ID[wireId];
     }
 
     /**
+     * {@return the encoding}
+     *
      * @param name a report name such as {@code "xbzrle"}, case-insensitive
-     * @return the encoding
      * @throws IllegalArgumentException if no encoding has that name
      */
     public static PageEncoding fromReportName(String name) {

@@ -12,7 +12,11 @@ public final class RawPageCodec implements PageCodec {
 
     private final int pageSize;
 
-    /** @param pageSize the page size in bytes */
+    /**
+     * Creates a {@code RawPageCodec}.
+     *
+     * @param pageSize the page size in bytes
+     */
     public RawPageCodec(int pageSize) {
         this.pageSize = PageSizes.require(pageSize);
     }
@@ -22,7 +26,7 @@ public final class RawPageCodec implements PageCodec {
         return PageEncoding.RAW;
     }
 
-    /** @return the page size, having copied the page; {@link #DECLINED} if {@code maxBytes} is less */
+    /** {@return the page size, having copied the page; {@link #DECLINED} if {@code maxBytes} is less} */
     @Override
     public int encode(long key, ByteBuffer page, int pageAt, ByteBuffer out, int outAt, int maxBytes) {
         if (maxBytes < pageSize) {

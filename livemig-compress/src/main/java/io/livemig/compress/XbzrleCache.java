@@ -42,6 +42,8 @@ public final class XbzrleCache {
     private long misses;
 
     /**
+     * Creates a {@code XbzrleCache}.
+     *
      * @param capacityBytes bytes of page copies to keep, at least 4 pages
      * @param pageSize      the page size in bytes
      * @throws IllegalArgumentException if that is fewer than 4 pages or more than 2 GiB
@@ -68,8 +70,9 @@ public final class XbzrleCache {
     }
 
     /**
+     * {@return its slot (for {@link #block} and {@link #offset}), or -1 if not cached}
+     *
      * @param page a page number
-     * @return its slot (for {@link #block} and {@link #offset}), or -1 if not cached
      */
     public int lookup(long page) {
         int set = setOf(page);
@@ -87,6 +90,7 @@ public final class XbzrleCache {
      * Makes room for {@code page} (evicting the set's next victim) and returns where its copy
      * goes; the caller copies the content in. If the page is cached already, its slot is returned.
      *
+     * @param page the page number
      * @return the page's slot (for {@link #block} and {@link #offset})
      */
     public int slotFor(long page) {
@@ -108,7 +112,11 @@ public final class XbzrleCache {
         return victim;
     }
 
-    /** Forgets {@code page} (its destination copy changed in a way the cache did not follow). */
+    /**
+     * Forgets {@code page} (its destination copy changed in a way the cache did not follow).
+     *
+     * @param page the page number
+     */
     public void invalidate(long page) {
         int set = setOf(page);
         for (int w = 0, s = set; w < WAYS; w++, s += sets) {
@@ -137,19 +145,20 @@ public final class XbzrleCache {
     }
 
     /**
+     * {@return the byte offset of its copy in {@link #block}{@code (slot)}}
+     *
      * @param slot a slot {@link #lookup} or {@link #slotFor} gave
-     * @return the byte offset of its copy in {@link #block}{@code (slot)}
      */
     public int offset(int slot) {
         return (slot & (slotsPerBlock - 1)) * pageSize;
     }
 
-    /** @return lookups that found the page */
+    /** {@return lookups that found the page} */
     public long hits() {
         return hits;
     }
 
-    /** @return lookups that did not */
+    /** {@return lookups that did not} */
     public long misses() {
         return misses;
     }

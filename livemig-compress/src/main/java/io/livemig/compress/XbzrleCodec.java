@@ -48,9 +48,9 @@ public final class XbzrleCodec implements HistoryCodec {
     }
 
     /**
-     * @return the delta's length; {@link #UNCHANGED} if the cached version equals the page;
-     *         {@link #DECLINED} if the page is not cached or its delta would exceed
-     *         {@code maxBytes} (or {@code out}'s limit). Either way the cache now holds the page
+     * {@return the delta's length; {@link #UNCHANGED} if the cached version equals the page;
+     * {@link #DECLINED} if the page is not cached or its delta would exceed
+     * {@code maxBytes} (or {@code out}'s limit). Either way the cache now holds the page}
      */
     @Override
     public int encode(long key, ByteBuffer page, int pageAt, ByteBuffer out, int outAt, int maxBytes) {
@@ -136,12 +136,12 @@ public final class XbzrleCodec implements HistoryCodec {
         Xbzrle.decode(payload, payload.position(), payload.remaining(), page, 0, pageSize, pageNumber);
     }
 
-    /** @return lookups that found the page in the cache */
+    /** {@return lookups that found the page in the cache} */
     public long cacheHits() {
         return encodeSide().hits();
     }
 
-    /** @return lookups that did not */
+    /** {@return lookups that did not} */
     public long cacheMisses() {
         return encodeSide().misses();
     }

@@ -12,7 +12,11 @@ public final class ZeroPageCodec implements PageCodec {
 
     private final int pageSize;
 
-    /** @param pageSize the page size in bytes */
+    /**
+     * Creates a {@code ZeroPageCodec}.
+     *
+     * @param pageSize the page size in bytes
+     */
     public ZeroPageCodec(int pageSize) {
         this.pageSize = PageSizes.require(pageSize);
     }
@@ -22,7 +26,7 @@ public final class ZeroPageCodec implements PageCodec {
         return PageEncoding.ZERO;
     }
 
-    /** @return 0 (no payload) if the page is all zero, otherwise {@link #DECLINED} */
+    /** {@return 0 (no payload) if the page is all zero, otherwise {@link #DECLINED}} */
     @Override
     public int encode(long key, ByteBuffer page, int pageAt, ByteBuffer out, int outAt, int maxBytes) {
         return ZeroPages.isZero(page, pageAt, pageSize) ? 0 : DECLINED;

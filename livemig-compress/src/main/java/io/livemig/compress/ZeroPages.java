@@ -16,10 +16,11 @@ public final class ZeroPages {
     }
 
     /**
+     * {@return whether every byte of {@code buffer[offset, offset + length)} is zero}
+     *
      * @param buffer    the bytes; neither its position nor its limit is used or changed
      * @param offset    the absolute offset of the page in {@code buffer}
      * @param length    the page length in bytes, a multiple of 8
-     * @return whether every byte of {@code buffer[offset, offset + length)} is zero
      * @throws IndexOutOfBoundsException if the range leaves the buffer
      */
     public static boolean isZero(ByteBuffer buffer, int offset, int length) {

@@ -137,6 +137,10 @@ public final class RawImage implements Disk, AutoCloseable {
      * Opens an existing image, or creates a sparse one, with 4 KiB blocks: as
      * {@link #open(Path, String, long, int)}.
      *
+     * @param image the image file
+     * @param diskId the disk's id, as the VM names it
+     * @param sizeBytes the disk's size in bytes, whole 4 KiB blocks
+     * @return the open image, owned by the caller
      * @throws IOException as {@link #open(Path, String, long, int)}
      */
     public static RawImage open(Path image, String diskId, long sizeBytes) throws IOException {
@@ -236,27 +240,27 @@ public final class RawImage implements Disk, AutoCloseable {
         }
     }
 
-    /** @return the image file, as given to {@link #open} */
+    /** {@return the image file, as given to {@link #open}} */
     public Path path() {
         return path;
     }
 
-    /** @return true if {@link #open} created the image file, false if it existed */
+    /** {@return true if {@link #open} created the image file, false if it existed} */
     public boolean wasCreated() {
         return created;
     }
 
     /**
-     * @return true while every block reads zero for certain: the image was created by this
-     *         {@link #open} and nothing was written to it since (a migration then neither digests it
-     *         nor sends it zero blocks)
+     * {@return true while every block reads zero for certain: the image was created by this
+     * {@link #open} and nothing was written to it since (a migration then neither digests it
+     * nor sends it zero blocks)}
      */
     @Override
     public boolean startsEmpty() {
         return created && !written;
     }
 
-    /** @return the disk's id, size and block size */
+    /** {@return the disk's id, size and block size} */
     @Override
     public DiskDescriptor descriptor() {
         return descriptor;
@@ -495,7 +499,7 @@ public final class RawImage implements Disk, AutoCloseable {
         }
     }
 
-    /** @return this image's tracker, always present */
+    /** {@return this image's tracker, always present} */
     @Override
     public Optional<BlockTracker> tracker() {
         return Optional.of(tracker);
@@ -600,7 +604,7 @@ public final class RawImage implements Disk, AutoCloseable {
         }
     }
 
-    /** @return the range's size in bytes */
+    /** {@return the range's size in bytes} */
     private long checkBlockRange(long firstBlock, int blockCount) {
         if (blockCount < 1) {
             throw new IllegalArgumentException("disk " + descriptor.id() + ": a block count must be at least 1, was "
