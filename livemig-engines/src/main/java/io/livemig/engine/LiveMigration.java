@@ -25,7 +25,7 @@ import java.util.Objects;
  *
  * <pre>{@code
  * // destination
- * try (TcpChannelListener listener = TcpChannelListener.bind(new InetSocketAddress(4444));
+ * try (TcpChannelListener listener = TcpChannelListener.bind(new InetSocketAddress(4444), Duration.ofSeconds(30));
  *      Channel channel = listener.accept(Duration.ofMinutes(1))) {
  *     ReceivedMigration received = LiveMigration.receive(channel, URI.create("kvm:?console=/tmp/vm.log"), options);
  * }
@@ -61,8 +61,9 @@ public final class LiveMigration {
     }
 
     /**
+     * {@return the provider that serves its scheme}
+     *
      * @param uri a provider URI
-     * @return the provider that serves its scheme
      * @throws IllegalArgumentException if none does
      */
     public static HypervisorProvider provider(URI uri) {
@@ -100,6 +101,16 @@ public final class LiveMigration {
      * channel if it breaks during post-copy (the VM's state is then split between the hosts, and
      * recovering over a new channel continues the migration with nothing lost). The old channel
      * is closed by the migration; the new ones are owned by the caller as the first one is.
+     *
+     * @param vm          the source VM; the migration owns it while it runs
+     * @param channel     a connected channel to a destination running {@link #receive}
+     * @param reconnector gives a new channel to the same destination after a break;
+     *                    {@link Reconnector#NONE} for none
+     * @param options     the options
+     * @return the report
+     * @throws MigrationException    if the migration failed or was cancelled;
+     *                               {@link MigrationException#sourceState()} says where the VM is
+     * @throws IllegalStateException if {@code vm} is closed or another migration of it is running
      */
     public static MigrationReport migrate(MigratableVm vm, Channel channel, Reconnector reconnector,
                                           MigrationOptions options) throws MigrationException {
@@ -113,6 +124,9 @@ public final class LiveMigration {
      * thread, and released when the migration's thread ends (see {@link #migrate} on one
      * migration per VM).
      *
+     * @param vm      the source VM; the migration owns it while it runs
+     * @param channel a connected channel to a destination running {@link #receive}
+     * @param options the options
      * @return the running migration: cancel it, await it
      * @throws IllegalStateException if {@code vm} is closed or another migration of it is running
      *                               (the message names the VM); no thread was started and nothing
@@ -122,7 +136,19 @@ public final class LiveMigration {
         return start(vm, channel, Reconnector.NONE, options);
     }
 
-    /** As {@link #start(MigratableVm, Channel, MigrationOptions)}, recovering post-copy links with {@code reconnector}. */
+    /**
+     * As {@link #start(MigratableVm, Channel, MigrationOptions)}, recovering post-copy links with
+     * {@code reconnector}.
+     *
+     * @param vm          the source VM; the migration owns it while it runs
+     * @param channel     a connected channel to a destination running {@link #receive}
+     * @param reconnector gives a new channel to the same destination after a break;
+     *                    {@link Reconnector#NONE} for none
+     * @param options     the options
+     * @return the running migration: cancel it, await it
+     * @throws IllegalStateException if {@code vm} is closed or another migration of it is running;
+     *                               no thread was started and nothing was sent
+     */
     public static Migration start(MigratableVm vm, Channel channel, Reconnector reconnector, MigrationOptions options) {
         VmClaims.Claim claim = VmClaims.claim(vm);
         try {
@@ -155,6 +181,15 @@ public final class LiveMigration {
      * As {@link #receive(Channel, TargetFactory, MigrationOptions)}, with a way to get a new
      * channel from the source (typically accepting again on the listener) if the link breaks
      * during post-copy. While the link is down, vCPUs that touch missing pages stay blocked.
+     *
+     * @param channel     a connected channel from the source
+     * @param reconnector gives a new channel from the same source after a break;
+     *                    {@link Reconnector#NONE} for none
+     * @param factory     creates the target once the source announced its shape
+     * @param options     the options (this side uses the clock, the listener and verification)
+     * @return the running target, now owned by the caller, and the destination's report
+     * @throws MigrationException if the migration failed before the VM resumed here; the target
+     *                            (if one was created) has been discarded
      */
     public static ReceivedMigration receive(Channel channel, Reconnector reconnector, TargetFactory factory,
                                             MigrationOptions options) throws MigrationException {
@@ -189,6 +224,15 @@ public final class LiveMigration {
     /**
      * As {@link #receive(ChannelListener, Duration, TargetFactory, MigrationOptions)}, into a target
      * created by the provider of {@code targetUri}.
+     *
+     * @param listener      where sources connect; owned by the caller, who closes it afterwards
+     * @param acceptTimeout how long to wait for the source
+     * @param targetUri     the provider URI the target is created from, such as {@code kvm:...}
+     * @param options       the options (secret, limits, expectation, recovery window, clock)
+     * @return the running target, now owned by the caller, and the destination's report
+     * @throws MigrationException       if no source was admitted in time, or the migration failed
+     *                                  before the VM resumed here
+     * @throws IllegalArgumentException if no provider serves the URI's scheme
      */
     public static ReceivedMigration receive(ChannelListener listener, Duration acceptTimeout, URI targetUri,
                                             MigrationOptions options) throws MigrationException {
@@ -199,6 +243,12 @@ public final class LiveMigration {
     /**
      * Receives a migration into a target created by the provider of {@code targetUri}.
      *
+     * @param channel   a connected channel from the source
+     * @param targetUri the provider URI the target is created from, such as {@code kvm:...}
+     * @param options   the options (this side uses the clock, the listener and verification)
+     * @return the running target, now owned by the caller, and the destination's report
+     * @throws MigrationException       if the migration failed before the VM resumed here
+     * @throws IllegalArgumentException if no provider serves the URI's scheme
      * @see #receive(Channel, TargetFactory, MigrationOptions)
      */
     public static ReceivedMigration receive(Channel channel, URI targetUri, MigrationOptions options)

@@ -40,7 +40,11 @@ public final class MigrationAdvisor {
      *                            counted, so it saturates at the writable working set
      */
     public record DirtyRateEstimate(Duration sample, long dirtyPages, int pageSizeBytes, long dirtyBytesPerSecond) {
-        /** @throws IllegalArgumentException for negative values */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for negative values
+         */
         public DirtyRateEstimate {
             Objects.requireNonNull(sample, "sample");
             if (dirtyPages < 0 || pageSizeBytes <= 0 || dirtyBytesPerSecond < 0) {
@@ -61,7 +65,11 @@ public final class MigrationAdvisor {
      */
     public record Advice(Strategy recommended, boolean precopyConverges, int expectedRounds, Duration expectedTotalTime,
                          Duration expectedDowntime, String reason) {
-        /** @throws NullPointerException for null fields */
+        /**
+         * Checks the components.
+         *
+         * @throws NullPointerException for null fields
+         */
         public Advice {
             Objects.requireNonNull(recommended, "recommended");
             Objects.requireNonNull(expectedTotalTime, "expectedTotalTime");

@@ -77,6 +77,8 @@ public final class MigrationServer implements AutoCloseable {
     }
 
     /**
+     * Starts building a server that receives on {@code listener} into targets made by {@code factory}.
+     *
      * @param listener where sources connect; owned by the caller, who closes it after the server
      * @param factory  creates each migration's target once its source announced the VM
      * @return a builder
@@ -86,6 +88,9 @@ public final class MigrationServer implements AutoCloseable {
     }
 
     /**
+     * Starts building a server that receives on {@code listener} into targets created by the
+     * provider of {@code targetUri}.
+     *
      * @param listener  where sources connect; owned by the caller
      * @param targetUri the URI of the provider that creates each target (e.g. {@code kvm:})
      * @return a builder
@@ -142,17 +147,17 @@ public final class MigrationServer implements AutoCloseable {
         }
     }
 
-    /** @return how many migrations are being received now */
+    /** {@return how many migrations are being received now} */
     public int runningMigrations() {
         return dispatcher.running();
     }
 
-    /** @return how many migrations were received and handed to {@code onReceived} so far */
+    /** {@return how many migrations were received and handed to {@code onReceived} so far} */
     public long receivedCount() {
         return received.get();
     }
 
-    /** @return how many migrations failed (or were cancelled) so far */
+    /** {@return how many migrations failed (or were cancelled) so far} */
     public long failedCount() {
         return failed.get();
     }

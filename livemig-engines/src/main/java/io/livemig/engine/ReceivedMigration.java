@@ -15,7 +15,11 @@ import java.util.Objects;
  */
 public record ReceivedMigration(MigrationTarget target, MigrationReport report) {
 
-    /** @throws NullPointerException if either is null */
+    /**
+     * Checks the components.
+     *
+     * @throws NullPointerException if either is null
+     */
     public ReceivedMigration {
         Objects.requireNonNull(target, "target");
         Objects.requireNonNull(report, "report");

@@ -14,8 +14,9 @@ import java.io.IOException;
 public interface TargetFactory {
 
     /**
+     * {@return a paused target with exactly that layout and zeroed memory}
+     *
      * @param descriptor the layout, vCPUs and devices the source announced
-     * @return a paused target with exactly that layout and zeroed memory
      * @throws IOException              if the VM cannot be created
      * @throws IllegalArgumentException if the descriptor cannot be honoured
      */

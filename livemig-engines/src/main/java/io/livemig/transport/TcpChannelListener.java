@@ -51,7 +51,11 @@ public final class TcpChannelListener implements ChannelListener {
         }
     }
 
-    /** @return the bound address, with the real port when bound to port 0 */
+    /**
+     * {@return the bound address, with the real port when bound to port 0}
+     *
+     * @throws IOException if the socket is closed or its address cannot be read
+     */
     public InetSocketAddress localAddress() throws IOException {
         return (InetSocketAddress) server.getLocalAddress();
     }

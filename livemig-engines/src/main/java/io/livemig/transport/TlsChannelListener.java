@@ -71,7 +71,7 @@ public final class TlsChannelListener implements ChannelListener {
         }
     }
 
-    /** @return the bound address, with the real port when bound to port 0 */
+    /** {@return the bound address, with the real port when bound to port 0} */
     public InetSocketAddress localAddress() {
         return (InetSocketAddress) server.getLocalSocketAddress();
     }

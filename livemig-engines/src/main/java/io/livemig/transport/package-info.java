@@ -4,6 +4,6 @@
  * own), and {@link io.livemig.transport.TcpChannel} and
  * {@link io.livemig.transport.TcpChannelListener} over plain TCP, for tests and trusted networks.
  * Both frame messages the same way (docs/protocol.md, "TCP framing"). (The in-memory,
- * shaped channel of the test kit is {@link io.livemig.kit.InMemoryChannel}.)
+ * shaped channel of the test kit is {@code io.livemig.kit.InMemoryChannel}, in livemig-testkit.)
  */
 package io.livemig.transport;
