@@ -17,7 +17,11 @@ public class ForwardingVcpus implements VcpuControl {
 
     private final VcpuControl inner;
 
-    /** @param inner the vCPU control every call goes to */
+    /**
+     * Creates a {@code ForwardingVcpus}.
+     *
+     * @param inner the vCPU control every call goes to
+     */
     public ForwardingVcpus(VcpuControl inner) {
         this.inner = Objects.requireNonNull(inner, "inner");
     }

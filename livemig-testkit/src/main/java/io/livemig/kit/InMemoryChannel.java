@@ -41,25 +41,32 @@ public final class InMemoryChannel implements Channel {
         this.ioTimeoutNanos = ioTimeout.toNanos();
     }
 
-    /** The two ends of a channel. Both are owned by the caller; close each. */
+    /**
+     * The two ends of a channel. Both are owned by the caller; close each.
+     *
+     * @param source the source's end
+     * @param destination the destination's end
+     */
     public record Pair(InMemoryChannel source, InMemoryChannel destination) {
     }
 
     /**
+     * {@return a connected pair, messages of up to 16 MiB + 4 KiB, I/O timeout 30 s}
+     *
      * @param shape the link's shape, the same in both directions
      * @param time  the clock for shaping (real or virtual)
-     * @return a connected pair, messages of up to 16 MiB + 4 KiB, I/O timeout 30 s
      */
     public static Pair pair(LinkShape shape, TimeSource time) {
         return pair(shape, time, (16 << 20) + 4096, Duration.ofSeconds(30));
     }
 
     /**
+     * {@return a connected pair}
+     *
      * @param shape           the link's shape, the same in both directions
      * @param time            the clock for shaping
      * @param maxMessageBytes the largest message either end sends or accepts
      * @param ioTimeout       how long a send or receive may wait without progress (real time)
-     * @return a connected pair
      */
     public static Pair pair(LinkShape shape, TimeSource time, int maxMessageBytes, Duration ioTimeout) {
         return pair(shape, time, time, maxMessageBytes, ioTimeout);

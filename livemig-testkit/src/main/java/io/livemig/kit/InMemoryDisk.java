@@ -139,7 +139,7 @@ public final class InMemoryDisk implements Disk {
         }
     }
 
-    /** @return the change tracking, always present */
+    /** {@return the change tracking, always present} */
     @Override
     public Optional<BlockTracker> tracker() {
         return Optional.of(tracker);
@@ -168,7 +168,7 @@ public final class InMemoryDisk implements Disk {
         }
     }
 
-    /** @return true while no block of this disk (or of the disk it was copied from) was ever written */
+    /** {@return true while no block of this disk (or of the disk it was copied from) was ever written} */
     @Override
     public boolean startsEmpty() {
         synchronized (changes) {
@@ -181,7 +181,7 @@ public final class InMemoryDisk implements Disk {
     public void flush() {
     }
 
-    /** @return the generation this disk's change log is paired with: the same as {@link BlockTracker#generation()} */
+    /** {@return the generation this disk's change log is paired with: the same as {@link BlockTracker#generation()}} */
     @Override
     public Optional<String> replicaGeneration() {
         return changes.generation();
@@ -242,7 +242,7 @@ public final class InMemoryDisk implements Disk {
         }
     }
 
-    /** @return post-copy's demand fetching, always present: see the class comment */
+    /** {@return post-copy's demand fetching, always present: see the class comment} */
     @Override
     public Optional<BlockDemand> demand() {
         return Optional.of(demand);
@@ -274,13 +274,15 @@ public final class InMemoryDisk implements Disk {
         return stored != null ? stored.clone() : new byte[blockSize];
     }
 
-    /** @return the blocks that hold a non-zero byte (the only ones stored) */
+    /** {@return the blocks that hold a non-zero byte (the only ones stored)} */
     public long allocatedBlockCount() {
         catchUp.run();
         return blocks.size();
     }
 
-    /** @return the writes made on this disk by {@link #write} and by its VM's guest, since it was created or copied */
+    /**
+     * {@return the writes made on this disk by {@link #write} and by its VM's guest, since it was created or copied}
+     */
     public long writeCount() {
         catchUp.run();
         synchronized (changes) {
@@ -288,22 +290,24 @@ public final class InMemoryDisk implements Disk {
         }
     }
 
-    /** @return the blocks written into this disk by {@link #writeBlocks} (a migration), since it was created or copied */
+    /**
+     * {@return the blocks written into this disk by {@link #writeBlocks} (a migration), since it was created or copied}
+     */
     public long blocksWrittenBySync() {
         synchronized (changes) {
             return blocksWrittenBySync;
         }
     }
 
-    /** @return a copy of the change log as it stands, whatever its generation (see {@link BlockTracker}) */
+    /** {@return a copy of the change log as it stands, whatever its generation (see {@link BlockTracker})} */
     public PageSet changeLog() {
         catchUp.run();
         return changes.changeLog();
     }
 
     /**
-     * @return the SHA-256 of the disk's size, block size and content, as 64 hex digits: equal for
-     *         two disks exactly when their bytes are (the id is left out)
+     * {@return the SHA-256 of the disk's size, block size and content, as 64 hex digits: equal for
+     * two disks exactly when their bytes are (the id is left out)}
      */
     public String digest() {
         catchUp.run();
@@ -324,16 +328,18 @@ public final class InMemoryDisk implements Disk {
     }
 
     /**
+     * {@return whether both have the same size, block size and bytes (ids aside)}
+     *
      * @param other another disk
-     * @return whether both have the same size, block size and bytes (ids aside)
      */
     public boolean contentEquals(InMemoryDisk other) {
         return sameShape(other) && differingBlocks(other).isEmpty();
     }
 
     /**
+     * {@return a new set of the blocks whose bytes differ, span {@link DiskDescriptor#blockCount()}}
+     *
      * @param other a disk of the same size and block size
-     * @return a new set of the blocks whose bytes differ, span {@link DiskDescriptor#blockCount()}
      * @throws IllegalArgumentException if the disks differ in size or block size
      */
     public PageSet differingBlocks(InMemoryDisk other) {

@@ -124,7 +124,7 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         threads.forEach(Thread::start);
     }
 
-    /** @return a builder: 64 MiB, 4 KiB pages, one vCPU, idle workload, real time */
+    /** {@return a builder: 64 MiB, 4 KiB pages, one vCPU, idle workload, real time} */
     public static Builder builder() {
         return new Builder();
     }
@@ -134,18 +134,18 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         return parts;
     }
 
-    /** @return guest memory, readable and writable ({@link MemorySource} and {@link MemorySink}) */
+    /** {@return guest memory, readable and writable ({@link MemorySource} and {@link MemorySink})} */
     @Override
     public KitMemory memory() {
         return memory;
     }
 
-    /** @return the workload in force */
+    /** {@return the workload in force} */
     public Workload workload() {
         return workloadDevice.workload();
     }
 
-    /** @return the guest writes done so far by all vCPUs, across migrations; exact while paused */
+    /** {@return the guest writes done so far by all vCPUs, across migrations; exact while paused} */
     public long writesDone() {
         long total = 0;
         for (GuestCpu cpu : cpus) {
@@ -154,12 +154,12 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         return total;
     }
 
-    /** @return the block writes the guest made to its disks so far, across migrations; exact while paused */
+    /** {@return the block writes the guest made to its disks so far, across migrations; exact while paused} */
     public long diskWritesDone() {
         return diskWriter == null ? 0 : diskWriter.writesDone();
     }
 
-    /** @return false once {@link #close()} was called */
+    /** {@return false once {@link #close()} was called} */
     @Override
     public boolean isOpen() {
         return !closed;
@@ -248,8 +248,9 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         }
 
         /**
+         * {@return a copy of the page's bytes}
+         *
          * @param page a RAM page
-         * @return a copy of the page's bytes
          */
         public byte[] page(long page) {
             ByteBuffer b = ByteBuffer.allocate(pages.pageSize()).order(ByteOrder.nativeOrder());
@@ -339,13 +340,23 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
             return this;
         }
 
-        /** @param bytes page size in bytes, a power of two @return this */
+        /**
+         * Sets the page size. Default 4 KiB.
+         *
+         * @param bytes page size in bytes, a power of two
+         * @return this builder
+         */
         public Builder pageSizeBytes(int bytes) {
             this.pageSizeBytes = bytes;
             return this;
         }
 
-        /** @param count vCPUs (workload threads), 1 to 64 @return this */
+        /**
+         * Sets the number of vCPUs, each a thread running the workload. Default 1.
+         *
+         * @param count vCPUs (workload threads), 1 to 64
+         * @return this builder
+         */
         public Builder vcpus(int count) {
             if (count < 1 || count > 64) {
                 throw new IllegalArgumentException("vcpus must be in [1, 64], was " + count);
@@ -354,7 +365,12 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
             return this;
         }
 
-        /** @param timeSource the clock that paces the workload @return this */
+        /**
+         * Sets the clock that paces the workload. Default {@link TimeSource#system()}.
+         *
+         * @param timeSource the clock that paces the workload
+         * @return this builder
+         */
         public Builder timeSource(TimeSource timeSource) {
             this.timeSource = Objects.requireNonNull(timeSource, "timeSource");
             return this;
@@ -373,7 +389,8 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         }
 
         /**
-         * @return a new, paused VM
+         * {@return a new, paused VM}
+         *
          * @throws IllegalStateException if one of its disks belongs to another VM that is open
          */
         public InMemoryVm build() {

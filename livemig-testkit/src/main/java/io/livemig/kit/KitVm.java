@@ -60,8 +60,9 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
     }
 
     /**
+     * {@return a kit VM's device ids: the workload, and the disk workload if it has disks}
+     *
      * @param withDisks whether the VM has disks
-     * @return a kit VM's device ids: the workload, and the disk workload if it has disks
      */
     static List<String> deviceIds(boolean withDisks) {
         return withDisks ? List.of(WorkloadDevice.ID, DiskWorkloadDevice.ID) : List.of(WorkloadDevice.ID);
@@ -78,7 +79,7 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         }
     }
 
-    /** @return the parts, made in the subclass's constructor */
+    /** {@return the parts, made in the subclass's constructor} */
     abstract Parts parts();
 
     /** Starts (resumes) the guest. Same as {@code vcpus().resume()}. */
@@ -86,24 +87,24 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         parts().vcpus().resume();
     }
 
-    /** @return the VM's shape: its memory layout, one or more vCPUs, the workload device */
+    /** {@return the VM's shape: its memory layout, one or more vCPUs, the workload device} */
     public VmDescriptor descriptor() {
         return parts().descriptor();
     }
 
-    /** @return the write barrier's dirty tracking */
+    /** {@return the write barrier's dirty tracking} */
     public Optional<DirtyTracker> dirtyTracker() {
         return Optional.of(parts().tracker());
     }
 
-    /** @return the vCPUs: pause, resume, state, throttle */
+    /** {@return the vCPUs: pause, resume, state, throttle} */
     public VcpuControl vcpus() {
         return parts().vcpus();
     }
 
     /**
-     * @return the workload's configuration, device {@value InMemoryVm#WORKLOAD_DEVICE_ID}; for a VM
-     *         with disks, then the disk workload's, device {@value InMemoryVm#DISK_WORKLOAD_DEVICE_ID}
+     * {@return the workload's configuration, device {@value InMemoryVm#WORKLOAD_DEVICE_ID}; for a VM
+     * with disks, then the disk workload's, device {@value InMemoryVm#DISK_WORKLOAD_DEVICE_ID}}
      */
     public List<MigratableDevice> devices() {
         Parts parts = parts();
@@ -121,14 +122,15 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         return parts().disks();
     }
 
-    /** @return the disks in the order of {@link VmDescriptor#disks()}, as {@link #disks()} */
+    /** {@return the disks in the order of {@link VmDescriptor#disks()}, as {@link #disks()}} */
     public List<InMemoryDisk> inMemoryDisks() {
         return parts().disks();
     }
 
     /**
+     * {@return the disk with that id}
+     *
      * @param id a disk id
-     * @return the disk with that id
      * @throws IllegalArgumentException if the VM has no such disk
      */
     public InMemoryDisk disk(String id) {
@@ -140,7 +142,7 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         throw new IllegalArgumentException("no disk '" + id + "'; the VM has " + parts().descriptor().disks());
     }
 
-    /** @return the disk workload in force (idle for a VM without disks) */
+    /** {@return the disk workload in force (idle for a VM without disks)} */
     public Workload diskWorkload() {
         DiskWorkloadDevice device = parts().diskWorkload();
         return device == null ? Workload.idle() : device.workload();
@@ -175,8 +177,9 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
     }
 
     /**
+     * {@return one write sequence per disk, its stream the disk's index}
+     *
      * @param disks a VM's disks
-     * @return one write sequence per disk, its stream the disk's index
      */
     static List<DiskWriteSequence> diskSequences(List<InMemoryDisk> disks, Workload workload) {
         List<DiskWriteSequence> sequences = new ArrayList<>();
@@ -187,8 +190,9 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
     }
 
     /**
+     * {@return their descriptors, in order}
+     *
      * @param disks a VM's disks
-     * @return their descriptors, in order
      */
     static List<DiskDescriptor> diskDescriptors(List<InMemoryDisk> disks) {
         List<DiskDescriptor> descriptors = new ArrayList<>();
@@ -198,15 +202,15 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         return descriptors;
     }
 
-    /** @return post-copy support: a guest write to a missing page blocks the vCPU until the page is installed */
+    /** {@return post-copy support: a guest write to a missing page blocks the vCPU until the page is installed} */
     public Optional<DemandPaging> demandPaging() {
         return Optional.of(parts().paging());
     }
 
     /**
-     * @return free-page hints, if the VM was built with {@code freePageHints(true)}: the pages
-     *         outside the workload's working set (at least its first page), which the guest never
-     *         touches
+     * {@return free-page hints, if the VM was built with {@code freePageHints(true)}: the pages
+     * outside the workload's working set (at least its first page), which the guest never
+     * touches}
      */
     public Optional<FreePageHints> freePageHints() {
         Parts parts = parts();
@@ -234,12 +238,14 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         final Map<String, InMemoryDisk> disks = new LinkedHashMap<>();
         Workload diskWorkload = Workload.idle();
 
-        /** @return this builder as its concrete type */
+        /** {@return this builder as its concrete type} */
         abstract B self();
 
         /**
+         * Sets the RAM size. Default 64 MiB.
+         *
          * @param bytes RAM size in bytes, a positive multiple of the page size
-         * @return this
+         * @return this builder
          * @throws IllegalArgumentException if not positive
          */
         public B memoryBytes(long bytes) {
@@ -251,8 +257,10 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         }
 
         /**
+         * Sets the memory layout, which overrides the RAM size and the page size. Default: one region of the RAM size.
+         *
          * @param layout a layout (with holes, say), overriding the size and the page size
-         * @return this
+         * @return this builder
          */
         public B layout(MemoryLayout layout) {
             this.layout = Objects.requireNonNull(layout, "layout");
@@ -260,9 +268,11 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         }
 
         /**
+         * Sets what the guest does. Default idle.
+         *
          * @param workload what the guest does (a simulated guest writes whole pages whatever its
          *                 {@link Workload#bytesPerWrite()})
-         * @return this
+         * @return this builder
          */
         public B workload(Workload workload) {
             this.workload = Objects.requireNonNull(workload, "workload");
@@ -270,9 +280,11 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         }
 
         /**
+         * Sets the share of RAM pages that have non-zero content at creation. Default 0.
+         *
          * @param fraction share of RAM pages with non-zero content at creation (the rest stay
          *                 zero), 0 to 1; which pages is a function of the workload's seed
-         * @return this
+         * @return this builder
          * @throws IllegalArgumentException if not in [0, 1]
          */
         public B prefill(double fraction) {
@@ -284,9 +296,11 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         }
 
         /**
+         * Sets whether the guest gives free-page hints. Default false.
+         *
          * @param offer whether the guest reports the pages outside its working set as free
          *              (self-ballooning); their content, prefilled or not, then never migrates
-         * @return this
+         * @return this builder
          */
         public B freePageHints(boolean offer) {
             this.freePageHints = offer;
@@ -374,12 +388,12 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
             return result;
         }
 
-        /** @return the disks set, in order */
+        /** {@return the disks set, in order} */
         List<InMemoryDisk> sourceDisks() {
             return List.copyOf(disks.values());
         }
 
-        /** @return the layout set, or a contiguous one of the size and page size set */
+        /** {@return the layout set, or a contiguous one of the size and page size set} */
         MemoryLayout resolvedLayout() {
             return layout != null ? layout : MemoryLayout.contiguous(pageSizeBytes, memoryBytes);
         }

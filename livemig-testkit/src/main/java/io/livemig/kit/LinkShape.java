@@ -17,7 +17,11 @@ public record LinkShape(long bandwidthBytesPerSecond, Duration latency, long buf
     /** An unshaped link: no rate limit, no latency, 32 MiB of buffering. */
     public static final LinkShape UNLIMITED = new LinkShape(0, Duration.ZERO, 32L << 20);
 
-    /** @throws IllegalArgumentException for a negative rate or latency, or a too small buffer */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for a negative rate or latency, or a too small buffer
+     */
     public LinkShape {
         Objects.requireNonNull(latency, "latency");
         if (bandwidthBytesPerSecond < 0) {
@@ -32,9 +36,10 @@ public record LinkShape(long bandwidthBytesPerSecond, Duration latency, long buf
     }
 
     /**
+     * {@return a link with that rate and delay and 32 MiB of buffering}
+     *
      * @param bandwidthBytesPerSecond the rate, 0 for unlimited
      * @param latency                 the one-way delay
-     * @return a link with that rate and delay and 32 MiB of buffering
      */
     public static LinkShape of(long bandwidthBytesPerSecond, Duration latency) {
         return new LinkShape(bandwidthBytesPerSecond, latency, 32L << 20);

@@ -27,6 +27,8 @@ public final class RedialableLink {
     private final BlockingQueue<InMemoryChannel> dialled = new LinkedBlockingQueue<>();
 
     /**
+     * Creates a {@code RedialableLink}.
+     *
      * @param shape the bandwidth and latency of every pair, the first and the redialled ones
      * @param time  the clock of both ends
      */
@@ -36,12 +38,12 @@ public final class RedialableLink {
         this.first = InMemoryChannel.pair(shape, time);
     }
 
-    /** @return the initial pair; cut it with {@link InMemoryChannel#breakLink()} */
+    /** {@return the initial pair; cut it with {@link InMemoryChannel#breakLink()}} */
     public InMemoryChannel.Pair first() {
         return first;
     }
 
-    /** @return the source's reconnector: each call dials a new pair and returns its source end */
+    /** {@return the source's reconnector: each call dials a new pair and returns its source end} */
     public Reconnector sourceSide() {
         return () -> {
             InMemoryChannel.Pair next = InMemoryChannel.pair(shape, time);
@@ -51,9 +53,10 @@ public final class RedialableLink {
     }
 
     /**
+     * {@return the destination's reconnector: each call returns the destination end of the next
+     * pair the source dials, or fails with an {@link IOException} after {@code timeout}}
+     *
      * @param timeout how long each call waits for the source to dial again (real time)
-     * @return the destination's reconnector: each call returns the destination end of the next
-     *         pair the source dials, or fails with an {@link IOException} after {@code timeout}
      */
     public Reconnector destinationSide(Duration timeout) {
         return () -> {

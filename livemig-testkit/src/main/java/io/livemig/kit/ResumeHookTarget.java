@@ -31,6 +31,8 @@ public final class ResumeHookTarget<T extends MigrationTarget> implements Migrat
     private final VcpuControl vcpus;
 
     /**
+     * Creates a {@code ResumeHookTarget}.
+     *
      * @param target            the provider's target; owned from now on
      * @param beforeFirstResume runs with {@code target} just before its vCPUs first resume
      */
@@ -40,7 +42,7 @@ public final class ResumeHookTarget<T extends MigrationTarget> implements Migrat
         this.vcpus = new HookedVcpus(target.vcpus());
     }
 
-    /** @return the wrapped target */
+    /** {@return the wrapped target} */
     public T target() {
         return target;
     }

@@ -117,7 +117,11 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         attachDisks(disks, this::catchUp);
     }
 
-    /** @return a builder: 64 MiB, 4 KiB pages, idle, no prefill */
+    /**
+     * {@return a builder: 64 MiB, 4 KiB pages, idle, no prefill}
+     *
+     * @param time the clock the VM's workload runs on
+     */
     public static Builder builder(TimeSource time) {
         return new Builder(time);
     }
@@ -202,19 +206,19 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         return parts;
     }
 
-    /** @return the synthesized memory, a {@link MemorySource} and a {@link MemorySink} */
+    /** {@return the synthesized memory, a {@link MemorySource} and a {@link MemorySink}} */
     @Override
     public Memory memory() {
         return memory;
     }
 
-    /** @return the guest's writes so far, across migrations */
+    /** {@return the guest's writes so far, across migrations} */
     public synchronized long writesDone() {
         advance();
         return writesDone;
     }
 
-    /** @return the block writes the guest made to its disks so far, across migrations */
+    /** {@return the block writes the guest made to its disks so far, across migrations} */
     public synchronized long diskWritesDone() {
         advance();
         long total = 0;
@@ -224,12 +228,12 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         return total;
     }
 
-    /** @return the clock this VM lives on */
+    /** {@return the clock this VM lives on} */
     public TimeSource time() {
         return time;
     }
 
-    /** @return false once {@link #close()} was called */
+    /** {@return false once {@link #close()} was called} */
     @Override
     public synchronized boolean isOpen() {
         return !closed;
@@ -454,7 +458,8 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         }
 
         /**
-         * @return a paused source VM
+         * {@return a paused source VM}
+         *
          * @throws IllegalStateException if one of its disks belongs to another VM that is open
          */
         public SimulatedVm build() {
@@ -462,10 +467,11 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         }
 
         /**
+         * {@return a paused target with that shape, its memory empty (all zero); each disk the one
+         * given to {@link #disk(InMemoryDisk)} with its id (a stale replica), or else new
+         * and empty}
+         *
          * @param descriptor the shape announced by the source
-         * @return a paused target with that shape, its memory empty (all zero); each disk the one
-         *         given to {@link #disk(InMemoryDisk)} with its id (a stale replica), or else new
-         *         and empty
          * @throws IllegalArgumentException if the descriptor is not a simulated VM's, or a given
          *                                  disk does not match an announced one
          * @throws IllegalStateException    if a given disk belongs to another VM that is open

@@ -23,6 +23,10 @@ public final class VirtualTime implements TimeSource {
 
     private long now;
 
+    /** Creates a clock at 0. */
+    public VirtualTime() {
+    }
+
     @Override
     public boolean isWallClock() {
         return false;

@@ -18,7 +18,11 @@ import java.util.Objects;
 public record Workload(WorkloadPattern pattern, long workingSetBytes, long writeBytesPerSecond, int bytesPerWrite,
                        long seed) {
 
-    /** @throws IllegalArgumentException for negative sizes or rates */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for negative sizes or rates
+     */
     public Workload {
         Objects.requireNonNull(pattern, "pattern");
         if (workingSetBytes < 0) {
@@ -32,21 +36,22 @@ public record Workload(WorkloadPattern pattern, long workingSetBytes, long write
         }
     }
 
-    /** @return a guest that never writes */
+    /** {@return a guest that never writes} */
     public static Workload idle() {
         return new Workload(WorkloadPattern.IDLE, 0, 0, 0, 1);
     }
 
     /**
+     * {@return a workload over all of RAM, whole-page writes, seed 1}
+     *
      * @param pattern             the pattern
      * @param writeBytesPerSecond the write rate in bytes per second
-     * @return a workload over all of RAM, whole-page writes, seed 1
      */
     public static Workload of(WorkloadPattern pattern, long writeBytesPerSecond) {
         return new Workload(pattern, 0, writeBytesPerSecond, 0, 1);
     }
 
-    /** @return whether this workload ever writes */
+    /** {@return whether this workload ever writes} */
     public boolean writes() {
         return pattern != WorkloadPattern.IDLE && writeBytesPerSecond > 0;
     }
