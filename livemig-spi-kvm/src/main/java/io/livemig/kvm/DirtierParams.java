@@ -53,7 +53,11 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
      */
     public record Disk(long mmioBase, long diskBytes, long bytesPerSecond) {
 
-        /** @throws IllegalArgumentException for a misplaced window, a size not whole 4 KiB blocks, or a negative rate */
+        /**
+         * Checks the components.
+         *
+         * @throws IllegalArgumentException for a misplaced window, a size not whole 4 KiB blocks, or a negative rate
+         */
         public Disk {
             if (mmioBase <= 0 || mmioBase % 4096 != 0 || mmioBase >= (4L << 30)) {
                 throw new IllegalArgumentException("the disk's MMIO base must be a 4 KiB-aligned address below 4 GiB, was 0x"
@@ -68,7 +72,18 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
         }
     }
 
-    /** Memory only: as the canonical constructor without disk mode. */
+    /**
+     * Memory only: as the canonical constructor without disk mode.
+     *
+     * @param workingSetBase first byte of the working set as a RAM offset
+     * @param workingSetBytes bytes of the working set, at least one page
+     * @param bytesPerWrite bytes each write stores (rounded up to 8, at most 4096)
+     * @param random random pages (true) or a sequential sweep
+     * @param bytesPerSecond write rate; 0 for as fast as the vCPU goes
+     * @param tickMillis a progress line every this many ms
+     * @param checkMillis a self-check every this many ms
+     * @param seed the random pattern's seed (non-zero)
+     */
     public DirtierParams(long workingSetBase, long workingSetBytes, int bytesPerWrite, boolean random,
                          long bytesPerSecond, long tickMillis, long checkMillis, long seed) {
         this(workingSetBase, workingSetBytes, bytesPerWrite, random, bytesPerSecond, tickMillis, checkMillis, seed,
@@ -76,6 +91,8 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
     }
 
     /**
+     * Checks the components.
+     *
      * @throws IllegalArgumentException for a working set that is not whole pages above 4 MiB (above
      *                                  the disk area, in disk mode), or bad rates
      */
@@ -99,27 +116,41 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
     }
 
     /**
+     * {@return the bytes of the guest's disk area from {@link #DISK_AREA_BASE}: 1 MiB and 8 KiB of
+     * rings and buffers, and 8 bytes per 4 KiB block, rounded up to 4 KiB}
+     *
      * @param diskBytes the disk's size
-     * @return the bytes of the guest's disk area from {@link #DISK_AREA_BASE}: 1 MiB and 8 KiB of
-     *         rings and buffers, and 8 bytes per 4 KiB block, rounded up to 4 KiB
      */
     public static long diskAreaBytes(long diskBytes) {
         long table = (diskBytes / 4096 * 8 + 4095) / 4096 * 4096;
         return DISK_AREA_FIXED_BYTES + table;
     }
 
-    /** @return the first byte past the disk area of a disk of {@code diskBytes}, 4 KiB-aligned */
+    /**
+     * {@return the first byte past the disk area of a disk of {@code diskBytes}, 4 KiB-aligned}
+     *
+     * @param diskBytes the disk's size in bytes
+     */
     public static long diskAreaEnd(long diskBytes) {
         return DISK_AREA_BASE + diskAreaBytes(diskBytes);
     }
 
-    /** @return these parameters with disk mode {@code d} */
+    /**
+     * {@return these parameters with disk mode {@code d}}
+     *
+     * @param d the disk mode
+     */
     public DirtierParams withDisk(Disk d) {
         return new DirtierParams(workingSetBase, workingSetBytes, bytesPerWrite, random, bytesPerSecond, tickMillis,
                 checkMillis, seed, Optional.of(d));
     }
 
-    /** @return whole-page random writes over all RAM from 4 MiB, at {@code bytesPerSecond} */
+    /**
+     * {@return whole-page random writes over all RAM from 4 MiB, at {@code bytesPerSecond}}
+     *
+     * @param bytesPerSecond write rate; 0 for as fast as the vCPU goes
+     * @param memoryBytes the VM's RAM in bytes, more than 4 MiB
+     */
     public static DirtierParams wholeRam(long memoryBytes, long bytesPerSecond) {
         return new DirtierParams(4L << 20, memoryBytes - (4L << 20), 4096, true, bytesPerSecond, 500, 2000, 7);
     }
@@ -139,6 +170,7 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
      * Writes the block into the RAM of {@code vm}, whose layout may have a hole.
      *
      * @param tscKhz the guest's TSC frequency, which paces the writes
+     * @param vm the VM whose RAM receives the block
      * @throws IllegalArgumentException if the working set does not fit in the VM's RAM
      */
     public void writeTo(KvmVm vm, long tscKhz) {

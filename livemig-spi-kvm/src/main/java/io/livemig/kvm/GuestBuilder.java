@@ -27,7 +27,7 @@ public final class GuestBuilder {
     private GuestBuilder() {
     }
 
-    /** @return why guests cannot be built here (binutils missing), or empty */
+    /** {@return why guests cannot be built here (binutils missing), or empty} */
     public static Optional<String> unavailableReason() {
         for (String tool : new String[] {"as", "ld", "objcopy"}) {
             if (!onPath(tool)) {
@@ -112,7 +112,9 @@ public final class GuestBuilder {
     /**
      * Builds the hello guest.
      *
+     * @param dir the directory the guest is built in, and its ELF written to
      * @return the ELF32 Multiboot kernel, {@code dir/hello.elf}
+     * @throws IOException if the sources cannot be written or the assembler or linker fails
      */
     public static Path hello(Path dir) throws IOException {
         Path src = extract(dir, "hello.S");

@@ -41,6 +41,7 @@ public final class Kvm implements AutoCloseable {
     /**
      * Opens /dev/kvm.
      *
+     * @return the open device, owned by the caller (close it)
      * @throws KvmException if it cannot be opened (missing, no permission) or speaks another API
      */
     public static Kvm open() {
@@ -48,8 +49,8 @@ public final class Kvm implements AutoCloseable {
     }
 
     /**
-     * @return why KVM cannot be used here, in one line, or empty if it can (the device opens,
-     *         the API version is right, and a VM can be created)
+     * {@return why KVM cannot be used here, in one line, or empty if it can (the device opens,
+     * the API version is right, and a VM can be created)}
      */
     public static Optional<String> unavailableReason() {
         if (!Files.exists(DEVICE)) {
@@ -64,17 +65,25 @@ public final class Kvm implements AutoCloseable {
         }
     }
 
-    /** @return KVM_CHECK_EXTENSION's answer for {@code capability}: 0 if absent, else a capability-specific value */
+    /**
+     * {@return KVM_CHECK_EXTENSION's answer for {@code capability}: 0 if absent, else a capability-specific value}
+     *
+     * @param capability a KVM_CAP_* number
+     */
     public int checkExtension(int capability) {
         return Sys.ioctl(fd, KvmAbi.CHECK_EXTENSION, capability, "KVM_CHECK_EXTENSION(" + capability + ")");
     }
 
-    /** @return the size of each vCPU's shared kvm_run area, in bytes */
+    /** {@return the size of each vCPU's shared kvm_run area, in bytes} */
     public int vcpuMmapBytes() {
         return vcpuMmapBytes;
     }
 
-    /** @return the CPUID entries KVM supports (KVM_GET_SUPPORTED_CPUID), as a kvm_cpuid2 in {@code arena} */
+    /**
+     * {@return the CPUID entries KVM supports (KVM_GET_SUPPORTED_CPUID), as a kvm_cpuid2 in {@code arena}}
+     *
+     * @param arena where the kvm_cpuid2 is allocated; it lives as long as the arena
+     */
     public MemorySegment supportedCpuid(Arena arena) {
         for (int n = 64; ; n *= 2) {
             MemorySegment cpuid = arena.allocate(KvmAbi.CPUID2_HEADER_BYTES + (long) n * KvmAbi.CPUID_ENTRY2_BYTES, 8);
@@ -90,7 +99,7 @@ public final class Kvm implements AutoCloseable {
         }
     }
 
-    /** @return the MSR indices KVM can save and restore (KVM_GET_MSR_INDEX_LIST) */
+    /** {@return the MSR indices KVM can save and restore (KVM_GET_MSR_INDEX_LIST)} */
     public int[] msrIndexList() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment probe = a.allocate(KvmAbi.MSR_LIST_HEADER_BYTES, 4);
@@ -115,6 +124,7 @@ public final class Kvm implements AutoCloseable {
      * 3 GiB below the MMIO hole, the rest from 4 GiB (see {@link KvmVm#slotsFor}).
      *
      * @param memoryBytes a positive multiple of 4 KiB, at most {@link KvmVm#MAX_MEMORY_BYTES}
+     * @return the VM, owned by the caller (close it)
      * @throws IllegalArgumentException for another size
      */
     public KvmVm createVm(long memoryBytes) {

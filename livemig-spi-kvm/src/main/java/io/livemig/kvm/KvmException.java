@@ -9,10 +9,14 @@ public final class KvmException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
+    /** The call that failed. */
     private final String call;
+    /** The errno it left. */
     private final int errno;
 
     /**
+     * Creates a {@code KvmException}.
+     *
      * @param call  the failing call, for example {@code KVM_GET_DIRTY_LOG}
      * @param errno the errno it left
      * @param text  errno's text
@@ -23,12 +27,12 @@ public final class KvmException extends RuntimeException {
         this.errno = errno;
     }
 
-    /** @return the call that failed */
+    /** {@return the call that failed} */
     public String call() {
         return call;
     }
 
-    /** @return the errno it left */
+    /** {@return the errno it left} */
     public int errno() {
         return errno;
     }

@@ -39,7 +39,11 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
     private final RawImage image;
     private KvmDemandPaging demandPaging;
 
-    /** @param vmm the VMM to migrate from or into; owned from now on */
+    /**
+     * Creates a {@code KvmGuest}.
+     *
+     * @param vmm the VMM to migrate from or into; owned from now on
+     */
     public KvmGuest(MicroVmm vmm) {
         this.vmm = Objects.requireNonNull(vmm, "vmm");
         this.tracker = new KvmDirtyTracker(vmm.vm());
@@ -57,7 +61,7 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         }
     }
 
-    /** @return the VMM */
+    /** {@return the VMM} */
     public MicroVmm vmm() {
         return vmm;
     }
@@ -82,7 +86,7 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         return vcpus;
     }
 
-    /** @return the virtio block device if the VM has a disk, else none */
+    /** {@return the virtio block device if the VM has a disk, else none} */
     @Override
     public List<MigratableDevice> devices() {
         return devices;
@@ -101,8 +105,8 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
     }
 
     /**
-     * @return post-copy through userfaultfd (see {@link KvmDemandPaging}), for a target whose
-     *         guest has not run yet and that is not closed
+     * {@return post-copy through userfaultfd (see {@link KvmDemandPaging}), for a target whose
+     * guest has not run yet and that is not closed}
      */
     @Override
     public synchronized Optional<DemandPaging> demandPaging() {
@@ -115,7 +119,7 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         return Optional.of(demandPaging);
     }
 
-    /** @return false once {@link #close()} began (or the VMM was closed directly) */
+    /** {@return false once {@link #close()} began (or the VMM was closed directly)} */
     @Override
     public boolean isOpen() {
         return vmm.state() != MicroVmm.RunState.CLOSED;

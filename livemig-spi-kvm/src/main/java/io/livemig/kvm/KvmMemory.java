@@ -64,7 +64,7 @@ public final class KvmMemory implements MemorySource, MemorySink {
         return Optional.of(vm.populatedPages());
     }
 
-    /** @return the bytes of guest RAM the memfd has allocated (what populating cost) */
+    /** {@return the bytes of guest RAM the memfd has allocated (what populating cost)} */
     public long allocatedBytes() {
         return Sys.allocatedBytes(vm.memoryFd());
     }

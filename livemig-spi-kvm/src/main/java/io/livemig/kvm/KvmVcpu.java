@@ -61,12 +61,12 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
-    /** @return the vCPU index */
+    /** {@return the vCPU index} */
     public int index() {
         return index;
     }
 
-    /** @return the kvm_run area shared with KVM (exit reason and exit data) */
+    /** {@return the kvm_run area shared with KVM (exit reason and exit data)} */
     public MemorySegment runArea() {
         return run;
     }
@@ -158,30 +158,42 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
-    /** @return the kernel thread id of the vCPU thread, 0 before one is bound */
+    /** {@return the kernel thread id of the vCPU thread, 0 before one is bound} */
     public int threadId() {
         return threadId;
     }
 
-    /** @return the guest's TSC frequency in kHz (KVM_GET_TSC_KHZ) */
+    /** {@return the guest's TSC frequency in kHz (KVM_GET_TSC_KHZ)} */
     public long tscKhz() {
         return Sys.ioctl(fd, KvmAbi.GET_TSC_KHZ, 0L, "KVM_GET_TSC_KHZ");
     }
 
-    /** Reads a state block into {@code into} with the GET ioctl {@code request}. */
+    /**
+     * Reads a state block into {@code into} with the GET ioctl {@code request}.
+     *
+     * @param request the KVM_GET_* ioctl number
+     * @param into receives the block; as large as the ioctl's structure
+     * @param name the ioctl's name, for the error message
+     */
     public void get(long request, MemorySegment into, String name) {
         Sys.ioctl(fd, request, into, name);
     }
 
-    /** Writes a state block with the SET ioctl {@code request}. */
+    /**
+     * Writes a state block with the SET ioctl {@code request}.
+     *
+     * @param request the KVM_SET_* ioctl number
+     * @param name the ioctl's name, for the error message
+     * @param from the block; as large as the ioctl's structure
+     */
     public void set(long request, MemorySegment from, String name) {
         Sys.ioctl(fd, request, from, name);
     }
 
     /**
-     * @return everything KVM holds of this vCPU that a guest needs to continue identically:
-     *         regs, sregs, xsave (or fpu), xcrs, MSRs, mp_state, vcpu events, debug registers,
-     *         in livemig's {@value VcpuStateFormat#FORMAT} encoding
+     * {@return everything KVM holds of this vCPU that a guest needs to continue identically:
+     * regs, sregs, xsave (or fpu), xcrs, MSRs, mp_state, vcpu events, debug registers,
+     * in livemig's {@value VcpuStateFormat#FORMAT} encoding}
      */
     public byte[] saveState() {
         return VcpuStateFormat.save(this);
@@ -190,18 +202,19 @@ public final class KvmVcpu implements AutoCloseable {
     /**
      * Loads a state made by {@link #saveState()} (here or in another process).
      *
+     * @param state bytes {@link #saveState()} returned
      * @throws IllegalArgumentException if the bytes are malformed; nothing was loaded then
      */
     public void loadState(byte[] state) {
         VcpuStateFormat.load(this, state);
     }
 
-    /** @return the VM */
+    /** {@return the VM} */
     public KvmVm vm() {
         return vm;
     }
 
-    /** @return the vCPU fd, for the state ioctls of {@code io.livemig.kvm.internal}; owned by this vCPU */
+    /** {@return the vCPU fd, for the state ioctls of {@code io.livemig.kvm.internal}; owned by this vCPU} */
     public int stateFd() {
         return fd;
     }

@@ -71,17 +71,17 @@ public final class KvmVm implements AutoCloseable {
      */
     public record MemorySlot(int slot, long firstPage, long pageCount, long memfdOffset) {
 
-        /** @return the guest-physical address of the slot's first byte */
+        /** {@return the guest-physical address of the slot's first byte} */
         public long guestPhysicalAddress() {
             return firstPage * PAGE_BYTES;
         }
 
-        /** @return the slot's size in bytes */
+        /** {@return the slot's size in bytes} */
         public long bytes() {
             return pageCount * PAGE_BYTES;
         }
 
-        /** @return the page frame number just past the slot */
+        /** {@return the page frame number just past the slot} */
         public long endPage() {
             return firstPage + pageCount;
         }
@@ -205,8 +205,9 @@ public final class KvmVm implements AutoCloseable {
     }
 
     /**
+     * {@return the layout the engines see: one region per slot, page numbers guest-physical}
+     *
      * @param memoryBytes guest RAM, as {@link #slotsFor} takes it
-     * @return the layout the engines see: one region per slot, page numbers guest-physical
      */
     public static MemoryLayout layoutFor(long memoryBytes) {
         List<MemoryRegion> regions = new ArrayList<>();
@@ -226,58 +227,59 @@ public final class KvmVm implements AutoCloseable {
         Sys.ioctl(fd, KvmAbi.SET_USER_MEMORY_REGION, region, "KVM_SET_USER_MEMORY_REGION(slot " + slot.slot() + ")");
     }
 
-    /** @return the KVM device this VM came from */
+    /** {@return the KVM device this VM came from} */
     public Kvm kvm() {
         return kvm;
     }
 
     /**
-     * @return guest-physical space: the byte at guest-physical address {@code a} is at offset
-     *         {@code a}; the MMIO hole between {@link #LOW_RAM_END} and {@link #HIGH_RAM_BASE} is
-     *         an inaccessible reservation (touching it crashes the process: check addresses
-     *         against {@link #layout()}). Valid until {@link #close()}.
+     * {@return guest-physical space: the byte at guest-physical address {@code a} is at offset
+     * {@code a}; the MMIO hole between {@link #LOW_RAM_END} and {@link #HIGH_RAM_BASE} is
+     * an inaccessible reservation (touching it crashes the process: check addresses
+     * against {@link #layout()}). Valid until {@link #close()}.}
      */
     public MemorySegment memory() {
         return memory;
     }
 
     /**
-     * @return the memfd backing guest RAM (for another mapping of it, or userfaultfd); owned by
-     *         this VM. Its offsets are not guest-physical addresses above the hole: see
-     *         {@link #memfdOffset}.
+     * {@return the memfd backing guest RAM (for another mapping of it, or userfaultfd); owned by
+     * this VM. Its offsets are not guest-physical addresses above the hole: see
+     * {@link #memfdOffset}.}
      */
     public int memoryFd() {
         return memfd;
     }
 
-    /** @return guest RAM in bytes, the hole excluded */
+    /** {@return guest RAM in bytes, the hole excluded} */
     public long memoryBytes() {
         return memoryBytes;
     }
 
-    /** @return guest RAM in 4 KiB pages, the hole excluded */
+    /** {@return guest RAM in 4 KiB pages, the hole excluded} */
     public long pageCount() {
         return memoryBytes / PAGE_BYTES;
     }
 
-    /** @return the page frame number just past the last RAM page: the span a page set needs */
+    /** {@return the page frame number just past the last RAM page: the span a page set needs} */
     public long pageSpan() {
         return layout.pageSpan();
     }
 
-    /** @return the RAM regions as the engines see them: one per slot, guest-physical page numbers */
+    /** {@return the RAM regions as the engines see them: one per slot, guest-physical page numbers} */
     public MemoryLayout layout() {
         return layout;
     }
 
-    /** @return the KVM memory slots, by address */
+    /** {@return the KVM memory slots, by address} */
     public List<MemorySlot> slots() {
         return slots;
     }
 
     /**
+     * {@return the byte offset of that page in the memfd}
+     *
      * @param page a guest page frame number of RAM
-     * @return the byte offset of that page in the memfd
      * @throws IndexOutOfBoundsException if the page is not RAM (in the hole, or past the end)
      */
     public long memfdOffset(long page) {
@@ -344,7 +346,7 @@ public final class KvmVm implements AutoCloseable {
         }
     }
 
-    /** @return whether KVM_CLEAR_DIRTY_LOG (manual dirty-log protection) is in use */
+    /** {@return whether KVM_CLEAR_DIRTY_LOG (manual dirty-log protection) is in use} */
     public boolean manualDirtyLogProtect() {
         return manualProtect;
     }
@@ -353,6 +355,7 @@ public final class KvmVm implements AutoCloseable {
      * Creates vCPU {@code index} with the host's supported CPUID.
      *
      * @param index 0 for the first; each index once
+     * @return the vCPU, closed with this VM
      */
     public synchronized KvmVcpu createVcpu(int index) {
         checkOpen();
@@ -364,6 +367,8 @@ public final class KvmVm implements AutoCloseable {
     /**
      * Turns KVM's dirty logging of guest RAM on or off, in every slot. Turning it on starts with a
      * clean log: the pages the VMM recorded before ({@link #vmmWrote}) are forgotten too.
+     *
+     * @param on true to start logging, false to stop
      */
     public synchronized void setDirtyLogging(boolean on) {
         checkOpen();
@@ -386,6 +391,7 @@ public final class KvmVm implements AutoCloseable {
      * Lock-free; any thread (a vCPU thread emulating a device, typically).
      *
      * @param bytes at least 0; 0 records nothing
+     * @param guestPhysicalAddress the first byte written
      * @throws IndexOutOfBoundsException if the range is not inside guest-physical space
      */
     public void vmmWrote(long guestPhysicalAddress, long bytes) {

@@ -68,7 +68,22 @@ public final class MicroVmm implements AutoCloseable {
     private static final long VCPU_STOP_MILLIS = 5000;
 
     /** Where the VM is. */
-    public enum RunState { CREATED, RUNNING, PAUSED, HALTED, SHUTDOWN, FAILED, CLOSED }
+    public enum RunState {
+        /** Built; the vCPUs have not run yet. */
+        CREATED,
+        /** The vCPUs run. */
+        RUNNING,
+        /** The vCPUs are paused. */
+        PAUSED,
+        /** A vCPU ran HLT, which nothing can wake it from. */
+        HALTED,
+        /** The guest shut down: a triple fault ({@code KVM_EXIT_SHUTDOWN}). */
+        SHUTDOWN,
+        /** A vCPU failed: an entry failure, an internal error or an exit the VMM does not handle. */
+        FAILED,
+        /** Closed; its resources are released. */
+        CLOSED
+    }
 
     private final Kvm kvm;
     private final KvmVm vm;
@@ -125,22 +140,22 @@ public final class MicroVmm implements AutoCloseable {
         this.consoleOut = b.console;
     }
 
-    /** @return a builder: 64 MiB, one vCPU, console kept in memory only */
+    /** {@return a builder: 64 MiB, one vCPU, console kept in memory only} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** @return the VM (memory, dirty log) */
+    /** {@return the VM (memory, dirty log)} */
     public KvmVm vm() {
         return vm;
     }
 
-    /** @return the vCPUs, index order */
+    /** {@return the vCPUs, index order} */
     public List<KvmVcpu> vcpus() {
         return List.copyOf(vcpus);
     }
 
-    /** @return the virtio block device, if the VM was built with a disk */
+    /** {@return the virtio block device, if the VM was built with a disk} */
     public Optional<VirtioBlk> disk() {
         return Optional.ofNullable(disk);
     }
@@ -148,6 +163,8 @@ public final class MicroVmm implements AutoCloseable {
     /**
      * Loads a Multiboot kernel and sets vCPU 0 to enter it.
      *
+     * @param image the kernel's ELF bytes
+     * @return where the kernel was loaded and the Multiboot information put
      * @throws IllegalArgumentException if the image is not a Multiboot kernel that fits
      */
     public Multiboot.Loaded loadMultiboot(byte[] image) {
@@ -235,7 +252,7 @@ public final class MicroVmm implements AutoCloseable {
         }
     }
 
-    /** @return whether the vCPU may run on */
+    /** {@return whether the vCPU may run on} */
     private boolean handleExit(KvmVcpu vcpu, int exit) {
         MemorySegment run = vcpu.runArea();
         switch (exit) {
@@ -416,28 +433,28 @@ public final class MicroVmm implements AutoCloseable {
         }
     }
 
-    /** @return whether no vCPU is running (paused, or stopped) */
+    /** {@return whether no vCPU is running (paused, or stopped)} */
     public boolean isPaused() {
         synchronized (lock) {
             return state != RunState.RUNNING;
         }
     }
 
-    /** @return whether the guest has run here (resumed at least once) */
+    /** {@return whether the guest has run here (resumed at least once)} */
     public boolean everResumed() {
         synchronized (lock) {
             return everResumed;
         }
     }
 
-    /** @return the run state */
+    /** {@return the run state} */
     public RunState state() {
         synchronized (lock) {
             return state;
         }
     }
 
-    /** @return why the VM stopped on its own, or null */
+    /** {@return why the VM stopped on its own, or null} */
     public String stopReason() {
         return stopReason;
     }
@@ -446,7 +463,12 @@ public final class MicroVmm implements AutoCloseable {
         return stopReason == null ? "" : " (" + stopReason + ")";
     }
 
-    /** @param percent 0 to 99: the share of each 10 ms slice the vCPUs sleep (auto-converge) */
+    /**
+     * Throttles the vCPUs, for auto-converge: they sleep {@code percent} of each 10 ms slice.
+     *
+     * @param percent 0 to 99: the share of each 10 ms slice the vCPUs sleep; 0 for none
+     * @throws IllegalArgumentException if out of range
+     */
     public void setThrottlePercent(int percent) {
         if (percent < 0 || percent > 99) {
             throw new IllegalArgumentException("throttle must be in [0, 99], was " + percent);
@@ -454,17 +476,17 @@ public final class MicroVmm implements AutoCloseable {
         throttlePercent = percent;
     }
 
-    /** @return the throttle */
+    /** {@return the throttle} */
     public int throttlePercent() {
         return throttlePercent;
     }
 
-    /** @return bytes the guest wrote to the console so far */
+    /** {@return bytes the guest wrote to the console so far} */
     public long consoleBytes() {
         return consoleBytes.get();
     }
 
-    /** @return the last (up to 64 KiB of) console output */
+    /** {@return the last (up to 64 KiB of) console output} */
     public String consoleTail() {
         synchronized (consoleTail) {
             return consoleTail.toString();
@@ -474,7 +496,9 @@ public final class MicroVmm implements AutoCloseable {
     /**
      * Waits until the VM stops on its own or {@code timeout} passes.
      *
+     * @param timeout the longest wait
      * @return the state then
+     * @throws InterruptedException if the waiting thread is interrupted
      */
     public RunState awaitStop(Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
@@ -565,10 +589,12 @@ public final class MicroVmm implements AutoCloseable {
         }
 
         /**
+         * Gives the VM a disk. Default none.
+         *
          * @param image the disk the guest sees as a virtio block device at {@link VirtioBlk#MMIO_BASE};
          *              owned by the VMM from {@link #build()} on (closed with it, or if building
          *              fails); null for none
-         * @return this
+         * @return this builder
          */
         public Builder disk(RawImage image) {
             this.disk = image;
@@ -576,16 +602,23 @@ public final class MicroVmm implements AutoCloseable {
         }
 
         /**
+         * Sets the guest RAM size. Default 64 MiB.
+         *
          * @param bytes guest RAM, a multiple of 4 KiB up to {@link KvmVm#MAX_MEMORY_BYTES}; allocated
          *              only as the guest writes it
-         * @return this
+         * @return this builder
          */
         public Builder memoryBytes(long bytes) {
             this.memoryBytes = bytes;
             return this;
         }
 
-        /** @param count vCPUs, 1 to 64 @return this */
+        /**
+         * Sets the number of vCPUs. Default 1.
+         *
+         * @param count vCPUs, 1 to 64
+         * @return this builder
+         */
         public Builder vcpus(int count) {
             if (count < 1 || count > 64) {
                 throw new IllegalArgumentException("vcpus must be in [1, 64], was " + count);
@@ -594,13 +627,18 @@ public final class MicroVmm implements AutoCloseable {
             return this;
         }
 
-        /** @param out receives the console's bytes (the VMM closes it); null for none @return this */
+        /**
+         * Sets where the console's output goes. Default none.
+         *
+         * @param out receives the console's bytes (the VMM closes it); null for none
+         * @return this builder
+         */
         public Builder console(OutputStream out) {
             this.console = out;
             return this;
         }
 
-        /** @return a VM with its memory and vCPUs created, not started */
+        /** {@return a VM with its memory and vCPUs created, not started} */
         public MicroVmm build() {
             Objects.checkIndex(0, vcpus);
             return new MicroVmm(this);

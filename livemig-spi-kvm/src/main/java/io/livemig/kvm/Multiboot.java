@@ -69,6 +69,9 @@ public final class Multiboot {
     /**
      * Loads {@code image} into {@code ram}, one contiguous range of RAM from guest-physical 0.
      *
+     * @param image the kernel's ELF bytes
+     * @param ram guest RAM from guest-physical 0
+     * @return where the kernel was loaded and the Multiboot information put
      * @throws IllegalArgumentException as {@link #load(byte[], MemorySegment, MemoryLayout)}
      */
     public static Loaded load(byte[] image, MemorySegment ram) {
@@ -78,10 +81,12 @@ public final class Multiboot {
     /**
      * Loads {@code image} into guest RAM shaped as {@code layout}.
      *
+     * @param image  the kernel's ELF bytes
      * @param ram    guest-physical space: address {@code a} at offset {@code a}, at least
      *               {@code layout.pageSpan()} pages (only the layout's regions are written)
      * @param layout the RAM regions; the first must start at 0, and the image must fit in it
      *               below 4 GiB; every region is described in the memory map
+     * @return where the kernel was loaded and the Multiboot information put
      * @throws IllegalArgumentException if it has no valid Multiboot header, asks for what this
      *                                  loader cannot give (video mode, modules) or does not fit
      */

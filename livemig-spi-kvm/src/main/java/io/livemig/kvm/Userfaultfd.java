@@ -69,7 +69,12 @@ public final class Userfaultfd implements AutoCloseable {
     /** The most fault messages one {@link #awaitFaults} reads. */
     private static final int MESSAGES_PER_READ = 16;
 
-    /** A page fault: the address and, with {@link #FEATURE_THREAD_ID}, the faulting thread. */
+    /**
+     * A page fault: the address and, with {@link #FEATURE_THREAD_ID}, the faulting thread.
+     *
+     * @param address the faulting address
+     * @param threadId the faulting thread's id, or 0 without {@link #FEATURE_THREAD_ID}
+     */
     public record Fault(long address, int threadId) {
     }
 
@@ -122,7 +127,7 @@ public final class Userfaultfd implements AutoCloseable {
         }
     }
 
-    /** @return the features in effect, a mask of {@code UFFD_FEATURE_*} bits */
+    /** {@return the features in effect, a mask of {@code UFFD_FEATURE_*} bits} */
     public long features() {
         return features;
     }
@@ -144,7 +149,11 @@ public final class Userfaultfd implements AutoCloseable {
         }
     }
 
-    /** Unregisters {@code range}; faults on it are ordinary again. */
+    /**
+     * Unregisters {@code range}; faults on it are ordinary again.
+     *
+     * @param range a range registered before
+     */
     public void unregister(MemorySegment range) {
         try (Arena call = Arena.ofConfined()) {
             // uffdio_range, in this call's arena; the kernel only reads it.
@@ -158,6 +167,7 @@ public final class Userfaultfd implements AutoCloseable {
      * Waits up to {@code timeoutMillis} for faults and returns those pending (at most 16).
      * Call from one thread at a time.
      *
+     * @param timeoutMillis the longest wait in milliseconds; 0 for none, negative for no limit
      * @return the faults, empty on timeout
      */
     public Fault[] awaitFaults(int timeoutMillis) {
@@ -199,6 +209,8 @@ public final class Userfaultfd implements AutoCloseable {
      *
      * @param source native memory of at least {@code length} bytes, read by the kernel during
      *               the call only; the caller keeps it alive until this returns
+     * @param address the first byte to install, page-aligned
+     * @param length bytes to install, whole pages
      * @return true if installed, false if a page was already there (EEXIST: left unchanged)
      * @throws IllegalArgumentException if {@code source} is not native or shorter than {@code length}
      */
@@ -288,6 +300,8 @@ public final class Userfaultfd implements AutoCloseable {
     /**
      * Installs zero pages at {@code address} and wakes the threads waiting there.
      *
+     * @param address the first byte, page-aligned
+     * @param length bytes, whole pages
      * @return true if installed, false if a page was already there
      */
     public boolean zeroPage(long address, long length) {
@@ -309,7 +323,12 @@ public final class Userfaultfd implements AutoCloseable {
         }
     }
 
-    /** Wakes threads waiting on {@code [address, address + length)}. */
+    /**
+     * Wakes threads waiting on {@code [address, address + length)}.
+     *
+     * @param address the first byte, page-aligned
+     * @param length bytes, whole pages
+     */
     public void wake(long address, long length) {
         try (Arena call = Arena.ofConfined()) {
             // uffdio_range, in this call's arena; the kernel only reads it.

@@ -112,28 +112,28 @@ public final class VirtioBlk implements MigratableDevice {
         this.transport = new VirtioMmio(new Blk(), ram);
     }
 
-    /** @return the image the device serves, not owned by the device */
+    /** {@return the image the device serves, not owned by the device} */
     public RawImage image() {
         return image;
     }
 
-    /** @return {@code "virtio-blk:"} and the disk's id */
+    /** {@return {@code "virtio-blk:"} and the disk's id} */
     @Override
     public String id() {
         return "virtio-blk:" + image.descriptor().id();
     }
 
-    /** @return what the device has done so far */
+    /** {@return what the device has done so far} */
     public synchronized Counters counters() {
         return new Counters(requests, failed, bytesRead, bytesWritten, notifications);
     }
 
-    /** @return the device status register (virtio's ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK, NEEDS_RESET bits) */
+    /** {@return the device status register (virtio's ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK, NEEDS_RESET bits)} */
     public synchronized int deviceStatus() {
         return transport.status();
     }
 
-    /** @return whether {@code guestPhysicalAddress} is in the device's MMIO window */
+    /** {@return whether {@code guestPhysicalAddress} is in the device's MMIO window} */
     boolean claims(long guestPhysicalAddress) {
         return guestPhysicalAddress >= MMIO_BASE && guestPhysicalAddress < MMIO_BASE + MMIO_BYTES;
     }
@@ -165,7 +165,7 @@ public final class VirtioBlk implements MigratableDevice {
         }
     }
 
-    /** @return the transport and queue state; the VM is paused, so no request is in flight */
+    /** {@return the transport and queue state; the VM is paused, so no request is in flight} */
     @Override
     public synchronized byte[] saveState() {
         return transport.save(capacityBytes).encode();

@@ -176,7 +176,7 @@ public final class XenDomain implements MigratableVm, MigrationTarget {
         return 4096L * (256L * vcpuCount + 2 * (memoryBytes >> 20));
     }
 
-    /** @return the domain's id */
+    /** {@return the domain's id} */
     public int domid() {
         return domid;
     }
@@ -191,13 +191,13 @@ public final class XenDomain implements MigratableVm, MigrationTarget {
         return memory;
     }
 
-    /** @return no disk: this provider does not expose the domain's storage */
+    /** {@return no disk: this provider does not expose the domain's storage} */
     @Override
     public List<Disk> disks() {
         return List.of();
     }
 
-    /** @return Xen's log-dirty mode on a source; empty on a target */
+    /** {@return Xen's log-dirty mode on a source; empty on a target} */
     @Override
     public Optional<DirtyTracker> dirtyTracker() {
         return Optional.ofNullable(tracker);
@@ -208,7 +208,7 @@ public final class XenDomain implements MigratableVm, MigrationTarget {
         return vcpus;
     }
 
-    /** @return none: device state (QEMU's, the PV backends') is the toolstack's to move */
+    /** {@return none: device state (QEMU's, the PV backends') is the toolstack's to move} */
     @Override
     public List<MigratableDevice> devices() {
         return List.of();

@@ -12,10 +12,14 @@ public final class XenException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
+    /** The library function that failed. */
     private final String function;
+    /** The errno it left, 0 if none. */
     private final int errno;
 
     /**
+     * Creates a {@code XenException}.
+     *
      * @param function the library function that failed, for example {@code xc_domain_pause}
      * @param subject  what it was called for, for example {@code "domain 7"}, or null
      * @param errno    the errno it left (0 if it left none)
@@ -27,12 +31,12 @@ public final class XenException extends RuntimeException {
         this.errno = errno;
     }
 
-    /** @return the library function that failed */
+    /** {@return the library function that failed} */
     public String function() {
         return function;
     }
 
-    /** @return the errno it left, 0 if none */
+    /** {@return the errno it left, 0 if none} */
     public int errno() {
         return errno;
     }

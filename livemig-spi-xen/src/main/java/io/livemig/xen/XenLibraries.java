@@ -29,7 +29,11 @@ public record XenLibraries(String xenctrl, String foreignMemory, String xenstore
     /** System property naming the libxentoollog to load instead of {@value XenToolLog#SONAME}. */
     public static final String TOOLLOG_PROPERTY = "livemig.xen.libxentoollog";
 
-    /** @throws IllegalArgumentException for a blank name */
+    /**
+     * Checks the components.
+     *
+     * @throws IllegalArgumentException for a blank name
+     */
     public XenLibraries {
         for (String name : new String[] {xenctrl, foreignMemory, xenstore, toolLog}) {
             if (Objects.requireNonNull(name, "library").isBlank()) {
@@ -38,12 +42,12 @@ public record XenLibraries(String xenctrl, String foreignMemory, String xenstore
         }
     }
 
-    /** @return the system's Xen 4.17 libraries, by soname */
+    /** {@return the system's Xen 4.17 libraries, by soname} */
     public static XenLibraries system() {
         return new XenLibraries(XenCtrl.SONAME, XenForeignMemory.SONAME, XenStore.SONAME, XenToolLog.SONAME);
     }
 
-    /** @return the system's libraries, except where a {@code livemig.xen.lib*} property names another */
+    /** {@return the system's libraries, except where a {@code livemig.xen.lib*} property names another} */
     public static XenLibraries fromSystemProperties() {
         return new XenLibraries(System.getProperty(XENCTRL_PROPERTY, XenCtrl.SONAME),
                 System.getProperty(FOREIGN_MEMORY_PROPERTY, XenForeignMemory.SONAME),
@@ -51,7 +55,11 @@ public record XenLibraries(String xenctrl, String foreignMemory, String xenstore
                 System.getProperty(TOOLLOG_PROPERTY, XenToolLog.SONAME));
     }
 
-    /** @return all four loaded from {@code file} (a library exporting every function, as the test shim does) */
+    /**
+     * {@return all four loaded from {@code file} (a library exporting every function, as the test shim does)}
+     *
+     * @param file the library's path or soname
+     */
     public static XenLibraries allFrom(String file) {
         return new XenLibraries(file, file, file, file);
     }

@@ -50,7 +50,11 @@ public final class XenProvider implements HypervisorProvider {
         this(XenLibraries.fromSystemProperties());
     }
 
-    /** @param libraries the libraries to bind */
+    /**
+     * Creates a {@code XenProvider}.
+     *
+     * @param libraries the libraries to bind
+     */
     public XenProvider(XenLibraries libraries) {
         this.libraries = Objects.requireNonNull(libraries, "libraries");
     }
@@ -164,7 +168,7 @@ public final class XenProvider implements HypervisorProvider {
         }
     }
 
-    /** @return the part of {@code xen:...} after the colon; refuses query parameters */
+    /** {@return the part of {@code xen:...} after the colon; refuses query parameters} */
     private static String target(URI uri) {
         if (!"xen".equalsIgnoreCase(uri.getScheme())) {
             throw new IllegalArgumentException("not a xen: URI: " + uri);
