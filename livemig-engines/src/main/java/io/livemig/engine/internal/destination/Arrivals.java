@@ -22,7 +22,7 @@ import java.util.Set;
  * (after a break at the switchover). Either one channel and a {@link Reconnector} the caller
  * provides, or a {@link ChannelListener} watched by a {@link Doorman}.
  */
-sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arrivals.Listening, Arrivals.Served {
+sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arrivals.Watched {
 
     /**
      * @return the admitted connection of the new migration
@@ -109,8 +109,27 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
         }
     }
 
+    /** Connections that a {@link Doorman} admits and keeps for the migration by its session id. */
+    sealed interface Watched extends Arrivals permits Listening, Served {
+        /** @return the doorman watching the listener */
+        Doorman doorman();
+
+        /** @return the destination's options (the recovery window) */
+        MigrationOptions options();
+
+        @Override
+        default Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
+            return doorman().awaitReturn(sessionId, options().recoveryWindow(), purposes);
+        }
+
+        @Override
+        default Greeter.Greeted stream(byte[] sessionId, Duration timeout) throws IOException {
+            return doorman().awaitReturn(sessionId, timeout, EnumSet.of(Purpose.STREAM));
+        }
+    }
+
     /** A listener, watched by a doorman from the start to the end of the migration. */
-    record Listening(Doorman doorman, Duration acceptTimeout, MigrationOptions options) implements Arrivals {
+    record Listening(Doorman doorman, Duration acceptTimeout, MigrationOptions options) implements Watched {
         /** Starts watching {@code listener}. */
         static Listening on(ChannelListener listener, Duration acceptTimeout, MigrationOptions options) {
             Doorman doorman = new Doorman(listener, options);
@@ -124,16 +143,6 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
         }
 
         @Override
-        public Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
-            return doorman.awaitReturn(sessionId, options.recoveryWindow(), purposes);
-        }
-
-        @Override
-        public Greeter.Greeted stream(byte[] sessionId, Duration timeout) throws IOException {
-            return doorman.awaitReturn(sessionId, timeout, EnumSet.of(Purpose.STREAM));
-        }
-
-        @Override
         public void close() {
             doorman.close();
         }
@@ -144,20 +153,10 @@ sealed interface Arrivals extends AutoCloseable permits Arrivals.OneChannel, Arr
      * its first connection was taken already, its later ones are kept for it by session id, and
      * closing forgets it (the doorman goes on for the others).
      */
-    record Served(Doorman doorman, Greeter.Greeted admitted, MigrationOptions options) implements Arrivals {
+    record Served(Doorman doorman, Greeter.Greeted admitted, MigrationOptions options) implements Watched {
         @Override
         public Greeter.Greeted first() {
             return admitted;
-        }
-
-        @Override
-        public Greeter.Greeted comeback(Set<Purpose> purposes, byte[] sessionId) throws IOException {
-            return doorman.awaitReturn(sessionId, options.recoveryWindow(), purposes);
-        }
-
-        @Override
-        public Greeter.Greeted stream(byte[] sessionId, Duration timeout) throws IOException {
-            return doorman.awaitReturn(sessionId, timeout, EnumSet.of(Purpose.STREAM));
         }
 
         @Override
