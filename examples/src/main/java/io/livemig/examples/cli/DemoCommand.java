@@ -167,6 +167,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print the report as one JSON object on stdout")
     boolean json;
 
+    @Mixin
+    ProgressOptions progress;
+
     @Spec
     CommandSpec spec;
 
@@ -175,6 +178,9 @@ final class DemoCommand implements Callable<Integer> {
 
     /** The downtime limit in force: --downtime, raised by the ladder's raise-downtime steps. */
     private volatile Duration effectiveDowntime;
+
+    /** The live progress on stderr (a bar on a terminal), set before the migration starts. */
+    private LiveProgress display;
 
     @Override
     public Integer call() throws Exception {
@@ -200,7 +206,9 @@ final class DemoCommand implements Callable<Integer> {
         BadInput.check(spec, memory.bytes() > 0, "--mem must be more than 0");
         BadInput.check(spec, downtime.isPositive(), "--downtime must be more than 0");
         BadInput.check(spec, prefill >= 0 && prefill <= 1, "--prefill must be from 0 to 1, was " + prefill);
+        progress.check(spec);
         effectiveDowntime = downtime;
+        display = progress.display(err);
         Workload guest;
         MigrationOptions options;
         try {
@@ -209,9 +217,15 @@ final class DemoCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw BadInput.invalid(spec, "invalid options", e);
         }
-        if (virtualTime) {
-            return simulate(out, err, guest, options);
+        try (LiveProgress shown = display) {
+            return virtualTime ? simulate(out, err, guest, options) : run(out, err, guest, options, tlsFiles);
         }
+    }
+
+    private int run(PrintStream out, PrintStream err, Workload guest, MigrationOptions options,
+                    Optional<SSLContext> tlsFiles) throws Exception {
+        Strategy chosen = options.strategy();
+        WorkloadPattern pattern = guest.pattern();
         TlsEnds tlsEnds = null;
         CompletableFuture<Void> tlsWarmup = CompletableFuture.completedFuture(null);
         if (transport == TransportKind.tls) {
@@ -274,6 +288,7 @@ final class DemoCommand implements Callable<Integer> {
                 .secret(secret.orElse(null))
                 .xbzrleCacheBytes(xbzrleCache != null ? xbzrleCache.bytes()
                         : Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
+                .progressInterval(ProgressOptions.INTERVAL)
                 .listener(event -> {
                     if (event instanceof MigrationEvent.Failed f) {
                         failedReport = f.report();
@@ -281,8 +296,13 @@ final class DemoCommand implements Callable<Integer> {
                     if (event instanceof MigrationEvent.EscalationApplied applied) {
                         effectiveDowntime = Escalations.downtimeAfter(effectiveDowntime, applied.step());
                     }
-                    if (!json) {
-                        progress(err).onEvent(event);
+                    display.onEvent(event); // first: it ends a bar before the event's line
+                    if (!json && progress.eventLines()) {
+                        // On a terminal the round's bar, left at its end, is the round's line.
+                        boolean barShowsIt = event instanceof MigrationEvent.RoundCompleted && display.roundShown();
+                        if (!barShowsIt) {
+                            progress(err).onEvent(event);
+                        }
                     }
                 })
                 .build();
@@ -443,6 +463,11 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private int print(PrintStream out, Result result, MigrationOptions options) {
+        display.close();
+        MigrationReport plotted = result.error != null ? failedReport : result.report;
+        if (progress.plot != null && plotted != null && !plot(plotted, options)) {
+            return 1;
+        }
         if (result.error != null) {
             if (json) {
                 Map<String, Object> m = ReportJson.failed(result.error, failedReport);
@@ -470,6 +495,7 @@ final class DemoCommand implements Callable<Integer> {
             out.printf("%s migration of %s: %s, %s%n", r.strategy().name().toLowerCase(Locale.ROOT),
                     new io.livemig.api.ByteSize(r.memoryBytes()), r.status().name().toLowerCase(Locale.ROOT),
                     r.verified() ? "verified page for page" : "verification: " + r.verification().outcome());
+            out.printf("  migration id %s%n", r.migrationId());
             out.printf("  total time   %10.1f ms (then %.1f ms of verification)%n",
                     r.totals().totalTime().toNanos() / 1e6, r.verification().time().toNanos() / 1e6);
             out.printf("  downtime     %10.1f ms (limit %s)%s%n", r.switchover().downtime().toNanos() / 1e6,
@@ -496,6 +522,18 @@ final class DemoCommand implements Callable<Integer> {
         return !options.verify() || r.verified() ? 0 : 1;
     }
 
+    /** @return whether the timeline was written to {@code --plot}'s file; if not, says why on stderr */
+    private boolean plot(MigrationReport r, MigrationOptions options) {
+        try {
+            TimelinePlot.write(TimelinePlot.migration(r, effectiveDowntime, options.bandwidthLimitBytesPerSecond()),
+                    progress.plot);
+            return true;
+        } catch (java.io.IOException | RuntimeException e) {
+            System.err.println("livemig demo: cannot write the plot " + progress.plot + ": " + e.getMessage());
+            return false;
+        }
+    }
+
     /** @return the switchover's steps for the text report, e.g. ": stop_copy 1.2 ms, state_save 0.1 ms"; "" if none */
     private static String steps(MigrationReport.Switchover switchover) {
         if (switchover.steps().isEmpty()) {
@@ -520,6 +558,10 @@ final class DemoCommand implements Callable<Integer> {
                         r.stats().expectedDowntime().toNanos() / 1e6, r.stats().throttlePercent());
                 case MigrationEvent.EscalationApplied p -> err.printf("  not converging after round %d: %s%n", p.round(),
                         p.action());
+                case MigrationEvent.Progress p -> { } // LiveProgress shows these
+                case MigrationEvent.SwitchoverHeld h -> err.printf(
+                        "  switchover held after round %d (expected downtime %.1f ms), for at most %d s%n", h.round(),
+                        h.expectedDowntime().toNanos() / 1e6, h.timeout().toSeconds());
                 case MigrationEvent.SwitchoverStarted s -> err.printf("  switchover: VM paused, %,d bytes to go%n",
                         s.remainingBytes());
                 case MigrationEvent.PostcopyStarted p -> err.printf(

@@ -227,11 +227,15 @@ final class DiskCommand {
         @Mixin
         SecurityOptions security;
 
+        @Mixin
+        ProgressOptions progress;
+
         @Spec
         CommandSpec spec;
 
         @Override
         public Integer call() {
+            progress.check(spec);
             Printer printer = new Printer(spec, "livemig disk send", "source", json);
             Optional<SSLContext> tls;
             Optional<MigrationSecret> secret;
@@ -262,8 +266,11 @@ final class DiskCommand {
             }
             DiskSyncReport report = null;
             String failure = null;
-            try (Channel channel = Transports.connect(address, tls, security.tlsPeerName)) {
+            long sizeBytes = disk.descriptor().sizeBytes();
+            DiskSendProgress watched = DiskSendProgress.watch(progress.display(System.err), sizeBytes);
+            try (watched; Channel channel = watched.counting(Transports.connect(address, tls, security.tlsPeerName))) {
                 report = DiskSync.send(disk, channel, options);
+                watched.completed();
             } catch (MigrationException | IOException | RuntimeException e) {
                 failure = oneLine(e);
             } finally {
@@ -277,7 +284,19 @@ final class DiskCommand {
             if (failure != null) {
                 return printer.fail(failure, image);
             }
-            return printer.report(image, disk.descriptor().sizeBytes(), report, tls.isPresent() ? "tls" : "tcp");
+            int exit = printer.report(image, sizeBytes, report, tls.isPresent() ? "tls" : "tcp");
+            if (progress.plot != null) {
+                try {
+                    TimelinePlot.write(TimelinePlot.diskSync(image, sizeBytes, report, watched.samples()),
+                            progress.plot);
+                } catch (IOException | RuntimeException e) {
+                    printer.err().println("livemig disk send: cannot write the plot " + progress.plot + ": "
+                            + oneLine(e));
+                    printer.err().flush();
+                    return 1;
+                }
+            }
+            return exit;
         }
     }
 

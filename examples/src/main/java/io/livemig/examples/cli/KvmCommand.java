@@ -235,6 +235,9 @@ final class KvmCommand {
         @Mixin
         SecurityOptions security;
 
+        @Mixin
+        ProgressOptions progress;
+
         @Spec
         CommandSpec spec;
 
@@ -243,6 +246,9 @@ final class KvmCommand {
 
         /** The downtime limit in force: --downtime, raised by the ladder's raise-downtime steps. */
         private volatile Duration effectiveDowntime;
+
+        /** The live progress on stderr (a bar on a terminal), set before the migration starts. */
+        private LiveProgress display;
 
         @Override
         public Integer call() throws Exception {
@@ -260,6 +266,8 @@ final class KvmCommand {
             BadInput.check(spec, diskSize.bytes() > 0, "--disk-size must be more than 0");
             BadInput.check(spec, bytesPerWrite >= 8 && bytesPerWrite <= 4096,
                     "--bytes-per-write must be from 8 to 4096, was " + bytesPerWrite);
+            progress.check(spec);
+            display = progress.display(err);
             MigrationOptions options;
             InetSocketAddress destination;
             try {
@@ -342,6 +350,7 @@ final class KvmCommand {
                     .xbzrleCacheBytes(Math.max(64L << 20, Math.min(memory.bytes(), 1L << 30)))
                     .secret(secret)
                     .diskCopyMode(diskCopyMode)
+                    .progressInterval(ProgressOptions.INTERVAL)
                     .listener(event -> {
                         if (event instanceof MigrationEvent.Failed f) {
                             failedReport = f.report();
@@ -349,7 +358,9 @@ final class KvmCommand {
                         if (event instanceof MigrationEvent.EscalationApplied applied) {
                             effectiveDowntime = Escalations.downtimeAfter(effectiveDowntime, applied.step());
                         }
-                        if (!json && event instanceof MigrationEvent.RoundCompleted r) {
+                        display.onEvent(event); // first: it ends a bar before the event's line
+                        if (!json && progress.eventLines() && event instanceof MigrationEvent.RoundCompleted r
+                                && !display.roundShown()) {
                             err.printf("round %d: %d pages, %d dirty, expected downtime %d ms%n", r.stats().round(),
                                     r.stats().pagesSent(), r.stats().dirtyPages(),
                                     r.stats().expectedDowntime().toMillis());
@@ -379,24 +390,46 @@ final class KvmCommand {
                 System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
                 return 1;
             }
-            try (Channel channel = connected) {
+            try (Channel channel = connected; LiveProgress shown = display) {
                 report = LiveMigration.migrate(source, channel, reconnect, options);
             } catch (MigrationException e) {
+                if (failedReport != null) {
+                    plot(failedReport, options); // the failure's exit code and line come below either way
+                }
                 Map<String, Object> m = ReportJson.failed(e, failedReport);
                 m.put("guestStateHere", vmm.state().name().toLowerCase(Locale.ROOT));
                 System.out.println(json ? ReportJson.write(m) : "migration failed: " + e.getMessage());
                 return 1;
             }
+            if (!plot(report, options)) {
+                return 1;
+            }
             Map<String, Object> m = ReportJson.toMap(report);
             m.put("side", "source");
             System.out.println(json ? ReportJson.write(m) : String.format(Locale.ROOT,
-                    "%s: %s, verified %s, downtime %.1f ms (limit %s), total %.0f ms, %d bytes on the wire, %d rounds",
+                    "%s: %s, verified %s, downtime %.1f ms (limit %s), total %.0f ms, %d bytes on the wire, %d rounds, "
+                            + "migration id %s",
                     report.strategy().name().toLowerCase(Locale.ROOT), report.status().name().toLowerCase(Locale.ROOT),
                     report.verified(), report.switchover().downtime().toNanos() / 1e6,
                     Escalations.describeLimit(options.downtimeLimit(), effectiveDowntime),
                     report.totals().totalTime().toNanos() / 1e6, report.totals().bytesOnWire(),
-                    report.totals().roundCount()));
+                    report.totals().roundCount(), report.migrationId()));
             return report.verified() ? 0 : 1;
+        }
+
+        /** @return whether the timeline was written to {@code --plot}'s file, if asked; if not, says why on stderr */
+        private boolean plot(MigrationReport r, MigrationOptions options) {
+            if (progress.plot == null) {
+                return true;
+            }
+            try {
+                TimelinePlot.write(TimelinePlot.migration(r, effectiveDowntime,
+                        options.bandwidthLimitBytesPerSecond()), progress.plot);
+                return true;
+            } catch (java.io.IOException | RuntimeException e) {
+                System.err.println("livemig kvm run: cannot write the plot " + progress.plot + ": " + e.getMessage());
+                return false;
+            }
         }
     }
 

@@ -30,6 +30,9 @@ public final class Livemig {
 
     /** @return the exit code: 0 success, 1 migration failed or unverified, 2 usage error */
     static int run(String... args) {
+        // The logging backend before any migration thread sets its MDC: when a thread races the
+        // first logger for it, slf4j prints two lines about a temporary MDC adapter on stderr.
+        org.slf4j.LoggerFactory.getILoggerFactory();
         return commandLine().execute(args);
     }
 
