@@ -1,24 +1,20 @@
 package io.livemig.kvm;
 
-import io.livemig.api.ByteSize;
 import io.livemig.disk.RawImage;
 import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.HypervisorProvider;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
+import io.livemig.spi.UriQuery;
 import io.livemig.spi.VmDescriptor;
 
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.URI;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -40,7 +36,9 @@ import java.util.Set;
  * source disk's size; an existing one is a stale replica, opened as it is (never truncated) and
  * brought up to date by the migration, and must have the source disk's size.
  *
- * <p>Sizes take suffixes K, M, G (powers of 1024). Unknown parameters are refused.
+ * <p>Sizes take suffixes K, M, G (powers of 1024). The query is read by {@link UriQuery}: values
+ * are percent-decoded ({@code %2F}, {@code %26}; a {@code +} stays a plus), and unknown or
+ * repeated parameters are refused with the list of accepted ones.
  */
 public final class KvmProvider implements HypervisorProvider {
 
@@ -67,16 +65,16 @@ public final class KvmProvider implements HypervisorProvider {
 
     @Override
     public MigratableVm open(URI uri) throws IOException {
-        Map<String, String> q = query(uri, SOURCE_KEYS);
-        String guest = uri.getSchemeSpecificPart().split("\\?", 2)[0];
+        UriQuery q = UriQuery.parse(uri, "kvm", SOURCE_KEYS);
+        String guest = q.target();
         if (guest.isEmpty()) {
             throw new IllegalArgumentException("kvm: needs a guest, as kvm:PATH or kvm:dirtier (" + uri + ")");
         }
-        long mem = ByteSize.parse(q.getOrDefault("mem", "256M")).bytes();
+        long mem = q.sizeBytes("mem", 256L << 20);
         boolean dirtier = guest.equals("dirtier");
         byte[] image = dirtier ? GuestBuilder.dirtierImage() : Files.readAllBytes(Path.of(guest));
-        Path diskFile = q.containsKey("disk") ? Path.of(q.get("disk")) : null;
-        if (diskFile == null && (q.containsKey("disksize") || q.containsKey("diskrate"))) {
+        Path diskFile = q.get("disk").map(Path::of).orElse(null);
+        if (diskFile == null && (q.has("disksize") || q.has("diskrate"))) {
             throw new IllegalArgumentException("kvm: disksize= and diskrate= need disk=FILE (" + uri + ")");
         }
         if (dirtier && diskFile != null && Files.exists(diskFile)) {
@@ -85,10 +83,10 @@ public final class KvmProvider implements HypervisorProvider {
         }
         RawImage disk = diskFile == null ? null
                 : RawImage.open(diskFile, DISK_ID, Files.exists(diskFile) ? 0
-                        : ByteSize.parse(q.getOrDefault("disksize", "1G")).bytes());
+                        : q.sizeBytes("disksize", 1L << 30));
         MicroVmm vmm;
         try {
-            vmm = MicroVmm.builder().memoryBytes(mem).vcpus(Integer.parseInt(q.getOrDefault("vcpus", "1")))
+            vmm = MicroVmm.builder().memoryBytes(mem).vcpus(q.intValue("vcpus", 1))
                     .console(console(q)).disk(disk).build();
         } catch (RuntimeException | IOException e) {
             if (disk != null) {
@@ -103,13 +101,12 @@ public final class KvmProvider implements HypervisorProvider {
                 if (disk != null) {
                     base = DirtierParams.diskAreaEnd(disk.descriptor().sizeBytes());
                 }
-                long ws = q.containsKey("ws") ? ByteSize.parse(q.get("ws")).bytes() : mem - base;
-                DirtierParams params = new DirtierParams(base, ws, (int) ByteSize.parse(q.getOrDefault("bpw", "4096")).bytes(),
-                        !"sequential".equals(q.getOrDefault("pattern", "random")),
-                        ByteSize.parse(q.getOrDefault("rate", "0")).bytes(), 500, 2000, 7);
+                long ws = q.sizeBytes("ws", mem - base);
+                DirtierParams params = new DirtierParams(base, ws, (int) q.sizeBytes("bpw", 4096),
+                        !"sequential".equals(q.get("pattern", "random")), q.sizeBytes("rate", 0), 500, 2000, 7);
                 if (disk != null) {
                     params = params.withDisk(new DirtierParams.Disk(VirtioBlk.MMIO_BASE, disk.descriptor().sizeBytes(),
-                            ByteSize.parse(q.getOrDefault("diskrate", "20M")).bytes()));
+                            q.sizeBytes("diskrate", 20L << 20)));
                 }
                 params.writeTo(vmm.vm(), vmm.vcpus().get(0).tscKhz());
             }
@@ -124,7 +121,7 @@ public final class KvmProvider implements HypervisorProvider {
 
     @Override
     public MigrationTarget createTarget(URI uri, VmDescriptor descriptor) throws IOException {
-        Map<String, String> q = query(uri, TARGET_KEYS);
+        UriQuery q = UriQuery.parse(uri, "kvm", TARGET_KEYS);
         MemoryLayout layout = descriptor.memoryLayout();
         long memoryBytes = layout.memoryBytes();
         if (layout.pageSizeBytes() != KvmVm.PAGE_BYTES || memoryBytes > KvmVm.MAX_MEMORY_BYTES
@@ -154,8 +151,8 @@ public final class KvmProvider implements HypervisorProvider {
      *                                  the reverse), the source has more than one, or an existing
      *                                  image's size is not the source disk's
      */
-    static RawImage targetDisk(Map<String, String> q, VmDescriptor descriptor) throws IOException {
-        String file = q.get("disk");
+    static RawImage targetDisk(UriQuery q, VmDescriptor descriptor) throws IOException {
+        String file = q.get("disk").orElse(null);
         if (descriptor.disks().isEmpty()) {
             if (file != null) {
                 throw new IllegalArgumentException("kvm: target given disk=" + file + ", but the source VM has no disk");
@@ -189,29 +186,9 @@ public final class KvmProvider implements HypervisorProvider {
         return RawImage.open(file, source.id(), source.sizeBytes(), source.blockSizeBytes());
     }
 
-    private static OutputStream console(Map<String, String> q) throws IOException {
-        String file = q.get("console");
+    private static OutputStream console(UriQuery q) throws IOException {
+        String file = q.get("console").orElse(null);
         return file == null ? null : Files.newOutputStream(Path.of(file), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE, StandardOpenOption.APPEND);
-    }
-
-    private static Map<String, String> query(URI uri, Set<String> known) {
-        Map<String, String> q = new HashMap<>();
-        String ssp = uri.getRawSchemeSpecificPart();
-        int at = ssp.indexOf('?');
-        if (at >= 0) {
-            for (String kv : ssp.substring(at + 1).split("&")) {
-                if (kv.isEmpty()) {
-                    continue;
-                }
-                String[] p = kv.split("=", 2);
-                String key = URLDecoder.decode(p[0], StandardCharsets.UTF_8);
-                if (!known.contains(key)) {
-                    throw new IllegalArgumentException("unknown kvm: parameter '" + key + "'; known: " + known);
-                }
-                q.put(key, p.length > 1 ? URLDecoder.decode(p[1], StandardCharsets.UTF_8) : "");
-            }
-        }
-        return q;
     }
 }

@@ -2,13 +2,11 @@ package io.livemig.kit;
 
 import io.livemig.api.ByteSize;
 import io.livemig.spi.HypervisorProvider;
+import io.livemig.spi.UriQuery;
 import io.livemig.spi.VmDescriptor;
 
 import java.net.URI;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Locale;
-import java.util.Map;
+import java.util.Set;
 
 /**
  * The {@code mem:} provider: {@link InMemoryVm}s in this JVM.
@@ -37,12 +35,18 @@ import java.util.Map;
  * disks (new and empty) and ignores the workload and disk keys (the workloads arrive with the
  * migration).
  *
+ * <p>The query is read by {@link UriQuery}: values are percent-decoded, a key given twice or
+ * one not listed above is refused with the list of accepted keys.
+ *
  * <p>Thread-safe and stateless.
  */
 public final class InMemoryProvider implements HypervisorProvider {
 
     /** The scheme, {@code "mem"}. */
     public static final String SCHEME = "mem";
+
+    private static final Set<String> KEYS = Set.of("size", "page", "vcpus", "workload", "rate", "write", "ws",
+            "prefill", "seed", "hints", "disks", "diskworkload", "diskrate", "diskws");
 
     /** Creates the provider; ServiceLoader calls this. */
     public InMemoryProvider() {
@@ -65,17 +69,15 @@ public final class InMemoryProvider implements HypervisorProvider {
 
     @Override
     public InMemoryVm open(URI uri) {
-        Map<String, String> q = query(uri);
+        UriQuery q = query(uri);
+        long seed = q.longValue("seed", 1);
         InMemoryVm vm = builderFrom(q)
-                .workload(new Workload(
-                        WorkloadPattern.valueOf(q.getOrDefault("workload", "idle").toUpperCase(Locale.ROOT)),
-                        size(q, "ws", 0), size(q, "rate", 0), (int) size(q, "write", 0),
-                        Long.parseLong(q.getOrDefault("seed", "1"))))
-                .prefill(Double.parseDouble(q.getOrDefault("prefill", "0")))
-                .freePageHints(Boolean.parseBoolean(q.getOrDefault("hints", "false")))
-                .diskWorkload(new Workload(
-                        WorkloadPattern.valueOf(q.getOrDefault("diskworkload", "idle").toUpperCase(Locale.ROOT)),
-                        size(q, "diskws", 0), size(q, "diskrate", 0), 0, Long.parseLong(q.getOrDefault("seed", "1"))))
+                .workload(new Workload(q.enumValue("workload", WorkloadPattern.class, WorkloadPattern.IDLE),
+                        q.sizeBytes("ws", 0), q.sizeBytes("rate", 0), (int) q.sizeBytes("write", 0), seed))
+                .prefill(q.doubleValue("prefill", 0))
+                .freePageHints(q.booleanValue("hints", false))
+                .diskWorkload(new Workload(q.enumValue("diskworkload", WorkloadPattern.class, WorkloadPattern.IDLE),
+                        q.sizeBytes("diskws", 0), q.sizeBytes("diskrate", 0), 0, seed))
                 .build();
         vm.start();
         return vm;
@@ -92,12 +94,12 @@ public final class InMemoryProvider implements HypervisorProvider {
         return InMemoryVm.builder().buildTarget(descriptor);
     }
 
-    private static InMemoryVm.Builder builderFrom(Map<String, String> q) {
+    private static InMemoryVm.Builder builderFrom(UriQuery q) {
         InMemoryVm.Builder b = InMemoryVm.builder()
-                .memoryBytes(size(q, "size", 64L << 20))
-                .pageSizeBytes((int) size(q, "page", 4096))
-                .vcpus(Integer.parseInt(q.getOrDefault("vcpus", "1")));
-        String disks = q.get("disks");
+                .memoryBytes(q.sizeBytes("size", 64L << 20))
+                .pageSizeBytes((int) q.sizeBytes("page", 4096))
+                .vcpus(q.intValue("vcpus", 1));
+        String disks = q.get("disks").orElse(null);
         if (disks != null) {
             for (String disk : disks.split(",")) {
                 String[] f = disk.split(":");
@@ -110,34 +112,7 @@ public final class InMemoryProvider implements HypervisorProvider {
         return b;
     }
 
-    private static long size(Map<String, String> q, String key, long defaultValue) {
-        String v = q.get(key);
-        return v == null ? defaultValue : ByteSize.parse(v).bytes();
-    }
-
-    private static Map<String, String> query(URI uri) {
-        if (!SCHEME.equalsIgnoreCase(uri.getScheme())) {
-            throw new IllegalArgumentException("not a mem: URI: " + uri);
-        }
-        String ssp = uri.getSchemeSpecificPart();
-        int at = ssp.indexOf('?');
-        String query = at < 0 ? "" : ssp.substring(at + 1);
-        Map<String, String> map = new HashMap<>();
-        for (String pair : query.split("&")) {
-            if (pair.isEmpty()) {
-                continue;
-            }
-            int eq = pair.indexOf('=');
-            if (eq <= 0) {
-                throw new IllegalArgumentException("malformed query parameter '" + pair + "' in " + uri);
-            }
-            String key = pair.substring(0, eq);
-            if (!List.of("size", "page", "vcpus", "workload", "rate", "write", "ws", "prefill", "seed", "hints",
-                    "disks", "diskworkload", "diskrate", "diskws").contains(key)) {
-                throw new IllegalArgumentException("unknown mem: parameter '" + key + "' in " + uri);
-            }
-            map.put(key, pair.substring(eq + 1));
-        }
-        return map;
+    private static UriQuery query(URI uri) {
+        return UriQuery.parse(uri, SCHEME, KEYS);
     }
 }
