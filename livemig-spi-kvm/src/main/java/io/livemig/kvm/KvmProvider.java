@@ -48,6 +48,10 @@ public final class KvmProvider implements HypervisorProvider {
     /** The id of the one disk a {@code kvm:} guest has. */
     static final String DISK_ID = "vda";
 
+    /** Creates the provider; {@link java.util.ServiceLoader} does, from module-info or META-INF/services. */
+    public KvmProvider() {
+    }
+
     @Override
     public int apiVersion() {
         return API_VERSION;
@@ -174,6 +178,9 @@ public final class KvmProvider implements HypervisorProvider {
      * Opens (or creates, sparse) the image a target receives {@code source} into. An existing file
      * is a stale replica: opened as it is, never truncated, and it must have the source disk's size.
      *
+     * @param file   the image file
+     * @param source the source's disk, whose id, size and block size the image takes
+     * @return the open image, owned by the caller
      * @throws IllegalArgumentException if an existing image's size is not the source disk's
      * @throws IOException              if the image cannot be created or opened
      */
