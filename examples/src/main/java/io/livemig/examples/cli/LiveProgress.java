@@ -92,6 +92,12 @@ final class LiveProgress implements MigrationListener, AutoCloseable {
                     finish();
                 }
             }
+            case MigrationEvent.Completed c -> {
+                if (bar != null && bar.getMax() > 0) {
+                    bar.stepTo(bar.getMax()); // the last progress event came before the end
+                }
+                finish();
+            }
             default -> finish();
         }
     }
@@ -213,9 +219,12 @@ final class LiveProgress implements MigrationListener, AutoCloseable {
     }
 
     private static String extra(MigrationProgress p) {
-        StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "%.0f MB/s, dirty %.0f MB/s, %,d MB sent",
-                (double) p.bandwidthBytesPerSecond() / MB, (double) p.dirtyBytesPerSecond() / MB,
-                p.bytesOnWire() / MB));
+        StringBuilder s = new StringBuilder(p.phase() == io.livemig.api.MigrationPhase.POST_COPY
+                ? String.format(Locale.ROOT, "%.0f MB/s, %,d pages missing, %,d MB sent",
+                        (double) p.bandwidthBytesPerSecond() / MB, p.postcopyMissingPages(), p.bytesOnWire() / MB)
+                : String.format(Locale.ROOT, "%.0f MB/s, dirty %.0f MB/s, %,d MB sent",
+                        (double) p.bandwidthBytesPerSecond() / MB, (double) p.dirtyBytesPerSecond() / MB,
+                        p.bytesOnWire() / MB));
         if (p.throttlePercent() > 0) {
             s.append(String.format(Locale.ROOT, ", throttle %d%%", p.throttlePercent()));
         }
