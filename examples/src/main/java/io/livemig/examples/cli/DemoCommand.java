@@ -462,12 +462,19 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
+    /** @return the exit code, after the summary (or JSON) and the plot, if asked; a plot not written is 1 */
     private int print(PrintStream out, Result result, MigrationOptions options) {
         display.close();
+        int exit = summary(out, result, options);
         MigrationReport plotted = result.error != null ? failedReport : result.report;
-        if (progress.plot != null && plotted != null && !plot(plotted, options)) {
+        if (progress.plot != null && plotted != null && !TimelinePlot.writeMigration(plotted, effectiveDowntime,
+                options.bandwidthLimitBytesPerSecond(), progress.plot, "livemig demo", System.err)) {
             return 1;
         }
+        return exit;
+    }
+
+    private int summary(PrintStream out, Result result, MigrationOptions options) {
         if (result.error != null) {
             if (json) {
                 Map<String, Object> m = ReportJson.failed(result.error, failedReport);
@@ -520,18 +527,6 @@ final class DemoCommand implements Callable<Integer> {
             return 1;
         }
         return !options.verify() || r.verified() ? 0 : 1;
-    }
-
-    /** @return whether the timeline was written to {@code --plot}'s file; if not, says why on stderr */
-    private boolean plot(MigrationReport r, MigrationOptions options) {
-        try {
-            TimelinePlot.write(TimelinePlot.migration(r, effectiveDowntime, options.bandwidthLimitBytesPerSecond()),
-                    progress.plot);
-            return true;
-        } catch (java.io.IOException | RuntimeException e) {
-            System.err.println("livemig demo: cannot write the plot " + progress.plot + ": " + e.getMessage());
-            return false;
-        }
     }
 
     /** @return the switchover's steps for the text report, e.g. ": stop_copy 1.2 ms, state_save 0.1 ms"; "" if none */

@@ -419,17 +419,8 @@ final class KvmCommand {
 
         /** @return whether the timeline was written to {@code --plot}'s file, if asked; if not, says why on stderr */
         private boolean plot(MigrationReport r, MigrationOptions options) {
-            if (progress.plot == null) {
-                return true;
-            }
-            try {
-                TimelinePlot.write(TimelinePlot.migration(r, effectiveDowntime,
-                        options.bandwidthLimitBytesPerSecond()), progress.plot);
-                return true;
-            } catch (java.io.IOException | RuntimeException e) {
-                System.err.println("livemig kvm run: cannot write the plot " + progress.plot + ": " + e.getMessage());
-                return false;
-            }
+            return progress.plot == null || TimelinePlot.writeMigration(r, effectiveDowntime,
+                    options.bandwidthLimitBytesPerSecond(), progress.plot, "livemig kvm run", System.err);
         }
     }
 

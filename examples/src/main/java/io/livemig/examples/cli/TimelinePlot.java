@@ -278,6 +278,24 @@ final class TimelinePlot {
         return downtime;
     }
 
+    /**
+     * Draws a migration's chart into {@code file} (see {@link #migration}), or says on {@code err}
+     * why it could not, in one line.
+     *
+     * @param command the command, for the line, e.g. {@code "livemig demo"}
+     * @return whether the file was written
+     */
+    static boolean writeMigration(MigrationReport r, Duration downtimeLimit, long bandwidthCapBytesPerSecond, Path file,
+                                  String command, java.io.PrintStream err) {
+        try {
+            write(migration(r, downtimeLimit, bandwidthCapBytesPerSecond), file);
+            return true;
+        } catch (IOException | RuntimeException e) {
+            err.println(command + ": cannot write the plot " + file + ": " + e.getMessage());
+            return false;
+        }
+    }
+
     private static String migrationTitle(MigrationReport r, Duration limit) {
         return String.format(Locale.ROOT, "%s migration of %s: %s, downtime %.1f ms (limit %.0f ms), %.1f s, %d round%s",
                 r.strategy().name().toLowerCase(Locale.ROOT), new ByteSize(r.memoryBytes()),
