@@ -50,6 +50,12 @@ import java.util.function.Consumer;
  * sequence migrate as the {@value #DISK_WORKLOAD_DEVICE_ID} device. A target made by
  * {@link Builder#buildTarget} starts from the disks it is given (stale replicas) or new ones.
  *
+ * <p><b>Stateful devices.</b> A VM built with {@link Builder#statefulDevice stateful devices} has
+ * {@link StatefulDevice}s, which migrate through VFIO migration v2's states and data stream and
+ * write guest memory by DMA, past the write barrier, reporting those pages in their own
+ * {@link StatefulDevice#dmaTracker() DMA tracker}. A target made by {@link Builder#buildTarget}
+ * makes the matching devices from the ids announced.
+ *
  * <p>A new VM is paused; {@link VcpuControl#resume() vcpus().resume()} (or {@link #start()})
  * starts the guest. Thread-safe. {@link #close()} stops the vCPU threads and is idempotent.
  */
@@ -83,11 +89,22 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
     private volatile int throttlePercent;
     private volatile boolean closed;
 
-    private InMemoryVm(Builder b, List<InMemoryDisk> disks) {
+    /**
+     * @param targetDevices for a target, the stateful devices the source announced; null for a
+     *                      source, whose devices are the builder's
+     */
+    private InMemoryVm(Builder b, List<InMemoryDisk> disks, List<StatefulDeviceSpec> targetDevices) {
         MemoryLayout layout = b.resolvedLayout();
         Workload workload = b.workload;
-        attachDisks(disks, null);
         this.pages = new PagedMemory(layout);
+        List<StatefulDeviceSpec> specs = targetDevices != null ? targetDevices : List.copyOf(b.statefulDevices.values());
+        List<StatefulDevice> stateful = statefulDevices(specs, targetDevices != null, b.timeSource, pages);
+        try {
+            attachDisks(disks, null);
+        } catch (RuntimeException e) {
+            stateful.forEach(StatefulDevice::close);
+            throw e;
+        }
         this.tracker = new WriteBarrierTracker(layout.pageSpan());
         this.workloadDevice = new WorkloadDevice(workload, OptionalDouble.empty(), this::configureCpus);
         this.onResume = b.onResume;
@@ -95,9 +112,9 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         List<DiskWriteSequence> sequences = diskSequences(disks, b.diskWorkload);
         DiskWorkloadDevice diskDevice = disks.isEmpty() ? null
                 : new DiskWorkloadDevice(b.diskWorkload, sequences, new Object());
-        this.parts = new Parts(new VmDescriptor(layout, b.vcpuCount, deviceIds(!disks.isEmpty()),
+        this.parts = new Parts(new VmDescriptor(layout, b.vcpuCount, deviceIds(!disks.isEmpty(), specs),
                 GuestCpu.STATE_FORMAT, diskDescriptors(disks)),
-                tracker, vcpus, workloadDevice, presence, b.freePageHints, disks, diskDevice);
+                tracker, vcpus, workloadDevice, presence, b.freePageHints, disks, diskDevice, stateful);
         if (b.prefillFraction > 0) {
             prefill(new Prefill(b.prefillFraction, workload.seed(), Prefill.IN_MEMORY_SALT));
         }
@@ -122,6 +139,21 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
             threads.add(Thread.ofPlatform().daemon().name("livemig-mem-disk-io").unstarted(diskWriter));
         }
         threads.forEach(Thread::start);
+    }
+
+    /** Makes the stateful devices, their DMA writing {@code pages}; closes those made if one fails. */
+    private static List<StatefulDevice> statefulDevices(List<StatefulDeviceSpec> specs, boolean target,
+                                                        TimeSource time, PagedMemory pages) {
+        List<StatefulDevice> made = new ArrayList<>();
+        try {
+            for (StatefulDeviceSpec spec : specs) {
+                made.add(target ? StatefulDevice.target(spec, time, pages) : new StatefulDevice(spec, time, pages, false));
+            }
+        } catch (RuntimeException e) {
+            made.forEach(StatefulDevice::close);
+            throw e;
+        }
+        return made;
     }
 
     /** {@return a builder: 64 MiB, 4 KiB pages, one vCPU, idle workload, real time} */
@@ -175,6 +207,7 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         presence.close();
         gate.close();
         threads.forEach(Thread::interrupt);
+        closeStatefulDevices();
         detachDisks();
     }
 
@@ -391,10 +424,11 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         /**
          * {@return a new, paused VM}
          *
-         * @throws IllegalStateException if one of its disks belongs to another VM that is open
+         * @throws IllegalStateException    if one of its disks belongs to another VM that is open
+         * @throws IllegalArgumentException if a stateful device's DMA pages are not inside one RAM region
          */
         public InMemoryVm build() {
-            return new InMemoryVm(this, sourceDisks());
+            return new InMemoryVm(this, sourceDisks(), null);
         }
 
         /**
@@ -402,7 +436,9 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
          * and disks, where each disk is the one given to {@link #disk(InMemoryDisk)} with its id
          * (a stale replica, which the migration brings up to date) or else a new empty one. The
          * size, page size, workload and hooks set on this builder apply as to {@link #build()};
-         * the workload arrives with the migration.
+         * the workload arrives with the migration. Each stateful device the source announced gets
+         * its matching device, all zero and in {@code RUNNING}; the builder's own stateful devices
+         * are not used.
          *
          * @param descriptor what the source announced
          * @return a new, paused target
@@ -415,11 +451,11 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
                 throw new IllegalArgumentException("in-memory targets take vCPU state '" + GuestCpu.STATE_FORMAT
                         + "', not '" + descriptor.vcpuStateFormat() + "'");
             }
-            checkDeviceIds(descriptor);
+            List<StatefulDeviceSpec> devices = statefulDeviceSpecs(descriptor);
             List<InMemoryDisk> disks = targetDisks(descriptor.disks());
             layout(descriptor.memoryLayout());
             vcpus(descriptor.vcpuCount());
-            return new InMemoryVm(this, disks);
+            return new InMemoryVm(this, disks, devices);
         }
     }
 }

@@ -14,6 +14,7 @@ import io.livemig.spi.VcpuControl;
 import io.livemig.spi.VmDescriptor;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -47,15 +48,23 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
      * @param freePageHints whether the guest reports the pages outside its working set as free
      * @param disks         its disks, in the descriptor's order
      * @param diskWorkload  the disk workload's device, null for a VM without disks
+     * @param stateful      its stateful devices, in the descriptor's order (after the kit's own)
      */
     record Parts(VmDescriptor descriptor, DirtyTracker tracker, VcpuControl vcpus, WorkloadDevice workload,
                  DemandPaging paging, boolean freePageHints, List<InMemoryDisk> disks,
-                 DiskWorkloadDevice diskWorkload) {
+                 DiskWorkloadDevice diskWorkload, List<StatefulDevice> stateful) {
         Parts {
             disks = List.copyOf(disks);
+            stateful = List.copyOf(stateful);
             if ((diskWorkload == null) != disks.isEmpty()) {
                 throw new IllegalArgumentException("a disk workload device exactly when there are disks");
             }
+        }
+
+        /** Parts without stateful devices. */
+        Parts(VmDescriptor descriptor, DirtyTracker tracker, VcpuControl vcpus, WorkloadDevice workload,
+              DemandPaging paging, boolean freePageHints, List<InMemoryDisk> disks, DiskWorkloadDevice diskWorkload) {
+            this(descriptor, tracker, vcpus, workload, paging, freePageHints, disks, diskWorkload, List.of());
         }
     }
 
@@ -69,14 +78,41 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
     }
 
     /**
-     * @param descriptor a descriptor a source announced
-     * @throws IllegalArgumentException unless its devices are a kit VM's with or without disks
+     * {@return a kit VM's device ids: the kit's own, then each stateful device's}
+     *
+     * @param withDisks whether the VM has disks
+     * @param stateful  its stateful devices' specs, in order
      */
-    static void checkDeviceIds(VmDescriptor descriptor) {
-        if (!descriptor.deviceIds().equals(deviceIds(!descriptor.disks().isEmpty()))) {
-            throw new IllegalArgumentException("kit targets have exactly the devices "
-                    + deviceIds(!descriptor.disks().isEmpty()) + ", the source announced " + descriptor.deviceIds());
+    static List<String> deviceIds(boolean withDisks, Collection<StatefulDeviceSpec> stateful) {
+        List<String> ids = new ArrayList<>(deviceIds(withDisks));
+        for (StatefulDeviceSpec spec : stateful) {
+            ids.add(spec.id());
         }
+        return ids;
+    }
+
+    /**
+     * The stateful devices a source announced, after the kit's own devices: each id spells its
+     * device's shape ({@link StatefulDeviceSpec#parseId}).
+     *
+     * @param descriptor a descriptor a source announced
+     * @return the announced devices' shapes, in order
+     * @throws IllegalArgumentException unless its devices are a kit VM's, then stateful devices
+     */
+    static List<StatefulDeviceSpec> statefulDeviceSpecs(VmDescriptor descriptor) {
+        List<String> own = deviceIds(!descriptor.disks().isEmpty());
+        List<String> ids = descriptor.deviceIds();
+        if (ids.size() < own.size() || !ids.subList(0, own.size()).equals(own)) {
+            throw new IllegalArgumentException("kit targets have the devices " + own
+                    + " then stateful devices, the source announced " + ids);
+        }
+        List<StatefulDeviceSpec> specs = new ArrayList<>();
+        for (String id : ids.subList(own.size(), ids.size())) {
+            specs.add(StatefulDeviceSpec.parseId(id).orElseThrow(() -> new IllegalArgumentException(
+                    "the source announced a device '" + id + "', which is neither the kit's nor a stateful device's "
+                            + "(name@stateBytes/chunkBytes/states)")));
+        }
+        return specs;
     }
 
     /** {@return the parts, made in the subclass's constructor} */
@@ -104,12 +140,45 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
 
     /**
      * {@return the workload's configuration, device {@value InMemoryVm#WORKLOAD_DEVICE_ID}; for a VM
-     * with disks, then the disk workload's, device {@value InMemoryVm#DISK_WORKLOAD_DEVICE_ID}}
+     * with disks, then the disk workload's, device {@value InMemoryVm#DISK_WORKLOAD_DEVICE_ID}; then
+     * the {@link #statefulDevices() stateful devices}}
      */
     public List<MigratableDevice> devices() {
         Parts parts = parts();
-        return parts.diskWorkload() == null ? List.of(parts.workload())
-                : List.of(parts.workload(), parts.diskWorkload());
+        List<MigratableDevice> devices = new ArrayList<>();
+        devices.add(parts.workload());
+        if (parts.diskWorkload() != null) {
+            devices.add(parts.diskWorkload());
+        }
+        devices.addAll(parts.stateful());
+        return List.copyOf(devices);
+    }
+
+    /** {@return the stateful devices ({@link Builder#statefulDevice}), in the descriptor's order} */
+    public List<StatefulDevice> statefulDevices() {
+        return parts().stateful();
+    }
+
+    /**
+     * {@return the stateful device with that name}
+     *
+     * @param name a name given in its {@link StatefulDeviceSpec}
+     * @throws IllegalArgumentException if the VM has no such device
+     */
+    public StatefulDevice statefulDevice(String name) {
+        for (StatefulDevice device : parts().stateful()) {
+            if (device.spec().name().equals(name)) {
+                return device;
+            }
+        }
+        throw new IllegalArgumentException("no stateful device '" + name + "'; the VM has " + parts().stateful());
+    }
+
+    /** Closes the stateful devices (stops their threads). */
+    void closeStatefulDevices() {
+        for (StatefulDevice device : parts().stateful()) {
+            device.close();
+        }
     }
 
     /**
@@ -237,9 +306,31 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         /** The disks by id, in the order added: new ones (empty) or given ones. */
         final Map<String, InMemoryDisk> disks = new LinkedHashMap<>();
         Workload diskWorkload = Workload.idle();
+        /** The stateful devices by name, in the order added. */
+        final Map<String, StatefulDeviceSpec> statefulDevices = new LinkedHashMap<>();
 
         /** {@return this builder as its concrete type} */
         abstract B self();
+
+        /**
+         * Adds a {@link StatefulDevice}: a device with a large state that migrates through VFIO
+         * migration v2's states and data stream, after the kit's own devices. A target made by
+         * {@code buildTarget} gets the matching device for each one the source announced (same
+         * id and shape, all zero, in {@code RUNNING}); its activity arrives with the stream.
+         * A {@link SimulatedVm} takes devices without DMA only.
+         *
+         * @param spec what the device is
+         * @return this
+         * @throws IllegalArgumentException if the VM already has a device with its name
+         */
+        public B statefulDevice(StatefulDeviceSpec spec) {
+            Objects.requireNonNull(spec, "spec");
+            if (statefulDevices.containsKey(spec.name())) {
+                throw new IllegalArgumentException("the VM already has a stateful device '" + spec.name() + "'");
+            }
+            statefulDevices.put(spec.name(), spec);
+            return self();
+        }
 
         /**
          * Sets the RAM size. Default 64 MiB.

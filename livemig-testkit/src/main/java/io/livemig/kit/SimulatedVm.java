@@ -89,7 +89,12 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     private long blockedOn = -1;
     private long blockedSince;
 
-    private SimulatedVm(Builder b, boolean target, List<InMemoryDisk> disks) {
+    private SimulatedVm(Builder b, boolean target, List<InMemoryDisk> disks, List<StatefulDeviceSpec> specs) {
+        List<StatefulDevice> stateful = new java.util.ArrayList<>();
+        for (StatefulDeviceSpec spec : specs) {
+            // On the virtual clock: no thread; no memory: a spec with DMA is refused.
+            stateful.add(target ? StatefulDevice.target(spec, b.time, null) : new StatefulDevice(spec, b.time));
+        }
         this.disks = disks;
         this.diskSequences = diskSequences(disks, b.diskWorkload);
         this.layout = b.resolvedLayout();
@@ -109,9 +114,9 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
                 configure(w);
             }
         });
-        this.parts = new Parts(new VmDescriptor(layout, 1, deviceIds(!disks.isEmpty()), STATE_FORMAT,
+        this.parts = new Parts(new VmDescriptor(layout, 1, deviceIds(!disks.isEmpty(), specs), STATE_FORMAT,
                 diskDescriptors(disks)), new Tracker(), vcpus, device, presence, b.freePageHints, disks,
-                disks.isEmpty() ? null : new DiskWorkloadDevice(b.diskWorkload, diskSequences, this));
+                disks.isEmpty() ? null : new DiskWorkloadDevice(b.diskWorkload, diskSequences, this), stateful);
         this.sequence = new WriteSequence(layout, workload, 0, true);
         configure(workload);
         attachDisks(disks, this::catchUp);
@@ -243,6 +248,7 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     public synchronized void close() {
         closed = true;
         barrier.stop();
+        closeStatefulDevices();
         detachDisks();
     }
 
@@ -460,16 +466,17 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         /**
          * {@return a paused source VM}
          *
-         * @throws IllegalStateException if one of its disks belongs to another VM that is open
+         * @throws IllegalStateException    if one of its disks belongs to another VM that is open
+         * @throws IllegalArgumentException if a stateful device asks for DMA (simulated memory takes none)
          */
         public SimulatedVm build() {
-            return new SimulatedVm(this, false, sourceDisks());
+            return new SimulatedVm(this, false, sourceDisks(), List.copyOf(statefulDevices.values()));
         }
 
         /**
          * {@return a paused target with that shape, its memory empty (all zero); each disk the one
          * given to {@link #disk(InMemoryDisk)} with its id (a stale replica), or else new
-         * and empty}
+         * and empty; each stateful device announced made anew (all zero, in {@code RUNNING})}
          *
          * @param descriptor the shape announced by the source
          * @throws IllegalArgumentException if the descriptor is not a simulated VM's, or a given
@@ -481,10 +488,10 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
                 throw new IllegalArgumentException("simulated targets take one '" + STATE_FORMAT + "' vCPU, not "
                         + descriptor.vcpuCount() + " of '" + descriptor.vcpuStateFormat() + "'");
             }
-            checkDeviceIds(descriptor);
+            List<StatefulDeviceSpec> devices = statefulDeviceSpecs(descriptor);
             List<InMemoryDisk> disks = targetDisks(descriptor.disks());
             layout(descriptor.memoryLayout());
-            return new SimulatedVm(this, true, disks);
+            return new SimulatedVm(this, true, disks, devices);
         }
     }
 }
