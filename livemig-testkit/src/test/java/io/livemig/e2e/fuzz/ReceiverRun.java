@@ -12,6 +12,7 @@ import io.livemig.kit.InMemoryVm;
 import io.livemig.spi.VmDescriptor;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Arrays;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -109,12 +110,18 @@ final class ReceiverRun {
 
     private InMemoryVm create(VmDescriptor descriptor) {
         targetsMade.incrementAndGet();
-        InMemoryVm.Builder b = InMemoryVm.builder().layout(descriptor.memoryLayout()).vcpus(descriptor.vcpuCount())
-                .onResume(resumed -> resumes.incrementAndGet());
-        for (io.livemig.spi.DiskDescriptor disk : descriptor.disks()) {
-            b.disk(new io.livemig.kit.InMemoryDisk(disk));
+        // A kit target with the announced layout, vCPUs and new empty disks, and the stateful devices
+        // among the announced ones (all zero, waiting for their data streams). What a kit VM cannot
+        // be (other devices, another vCPU format) it is not: the engine's checks must catch that.
+        List<String> kitDevices = new java.util.ArrayList<>(List.of(io.livemig.kit.internal.WorkloadDevice.ID));
+        if (!descriptor.disks().isEmpty()) {
+            kitDevices.add(io.livemig.kit.internal.DiskWorkloadDevice.ID);
         }
-        InMemoryVm vm = b.build();
+        descriptor.deviceIds().stream().filter(id -> io.livemig.kit.StatefulDeviceSpec.parseId(id).isPresent())
+                .forEach(kitDevices::add);
+        VmDescriptor kit = new VmDescriptor(descriptor.memoryLayout(), descriptor.vcpuCount(), kitDevices,
+                io.livemig.kit.internal.GuestCpu.STATE_FORMAT, descriptor.disks());
+        InMemoryVm vm = InMemoryVm.builder().onResume(resumed -> resumes.incrementAndGet()).buildTarget(kit);
         target.set(vm);
         return vm;
     }

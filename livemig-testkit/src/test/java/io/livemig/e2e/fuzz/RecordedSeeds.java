@@ -13,6 +13,7 @@ import io.livemig.engine.ReceivedMigration;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
+import io.livemig.kit.StatefulDeviceSpec;
 import io.livemig.kit.Workload;
 import io.livemig.kit.WorkloadPattern;
 
@@ -57,8 +58,11 @@ final class RecordedSeeds {
         Workload guest = new Workload(WorkloadPattern.HOTCOLD, 16 * 4096L, 2L << 20, 64, 7);
         // A small disk written while the VM runs, so that the seeds carry the disk frames too.
         Workload disk = new Workload(WorkloadPattern.RANDOM, 0, 256L << 10, 4096, 3);
+        // And a small device that migrates by its data stream (pre-copied where the strategy allows).
+        StatefulDeviceSpec nic = StatefulDeviceSpec.of("nic0", 32L << 10).withChunkBytes(4096)
+                .withWrites(64L << 10, 5).withStates(true, true);
         try (InMemoryVm vm = InMemoryVm.builder().memoryBytes(32 * 4096L).prefill(0.25).workload(guest)
-                .disk("vda", 16 * 4096L, 4096).diskWorkload(disk).build()) {
+                .disk("vda", 16 * 4096L, 4096).diskWorkload(disk).statefulDevice(nic).build()) {
             vm.start();
             // Slow enough that pre-copy needs more than one round while the guest writes.
             InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.of(2L << 20, Duration.ZERO),

@@ -17,6 +17,7 @@ import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.wire.ControlFrames;
 import io.livemig.engine.internal.wire.DiskFrames;
 import io.livemig.engine.internal.wire.Frame;
+import io.livemig.engine.internal.wire.DeviceFrames;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.HandshakeFrames.Purpose;
 import io.livemig.engine.internal.wire.HandshakeFrames;
@@ -273,6 +274,7 @@ public final class DestinationMigration {
                 case SwitchoverFrames.VcpuStateFrame s -> setup.stateLoader().vcpu(s);
                 case SwitchoverFrames.DeviceStateFrame s ->
                         setup.stateLoader().device(s);
+                case DeviceFrames.DeviceData data -> setup.stateLoader().deviceData(data);
                 case PageBitmap chunk -> setup.announceMissing(chunk);
                 case SwitchoverFrames.Commit commit -> onCommit(commit);
                 case PostcopyFrames.PostcopyEnd end -> onPostcopyEnd();

@@ -14,7 +14,8 @@ import java.util.Set;
  *                                           (PAGES, PING,  (PAGES, MISSING_PAGES,   │         ▲
  *                                            STREAMS, SYNC,  VCPU_STATE, DEVICE_STATE,│        │
  *                                            DISK_BLOCKS,    SYNC, PING, DISK_BLOCKS,  │        │
- *                                            DISK_FLUSH)     DISK_FLUSH)              │ (DIGESTS, DISK_VERIFY)
+ *                                            DISK_FLUSH,     DISK_FLUSH,              │ (DIGESTS, DISK_VERIFY)
+ *                                            DEVICE_DATA)    DEVICE_DATA)             │
  *                                                                                   ├─► DONE  │
  *                                                                                   └─► POSTCOPY ─POSTCOPY_END─┘ (or DONE)
  *                                                                                       (PAGES, SYNC, PING; recovery on a break)
@@ -25,10 +26,10 @@ enum ReceiverState {
     AWAIT_HELLO(MigrationPhase.HANDSHAKE, EnumSet.of(FrameType.HELLO)),
     AWAIT_SETUP(MigrationPhase.HANDSHAKE, EnumSet.of(FrameType.SETUP)),
     RECEIVING(MigrationPhase.LIVE_COPY, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER,
-            FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH)),
+            FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH, FrameType.DEVICE_DATA)),
     STOPPED(MigrationPhase.STOP_COPY, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
             FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING, FrameType.DISK_BLOCKS,
-            FrameType.DISK_FLUSH, FrameType.DISK_MISSING)),
+            FrameType.DISK_FLUSH, FrameType.DISK_MISSING, FrameType.DEVICE_DATA)),
     POSTCOPY(MigrationPhase.POST_COPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
             FrameType.PING, FrameType.DISK_BLOCKS)),
     VERIFYING(MigrationPhase.VERIFY, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END, FrameType.DISK_VERIFY)),

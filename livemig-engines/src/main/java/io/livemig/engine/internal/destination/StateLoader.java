@@ -4,8 +4,11 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.SourceVmState;
+import io.livemig.engine.internal.wire.DeviceFrames;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
 import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.DeviceMigration;
+import io.livemig.spi.DeviceState;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.spi.VcpuState;
@@ -22,7 +25,11 @@ import java.util.Set;
 
 /**
  * Collects the vCPU and device state the source sends in stop-copy and, on COMMIT, checks that
- * every one is present and loads them into the target. Each state is accepted at most once, only
+ * every one is present and loads them into the target. A target device that migrates by its data
+ * stream ({@link MigratableDevice#migration()}) is put in RESUMING as the target is set up, takes
+ * its DEVICE_DATA frames as they come (during the live copy too, unbuffered: the device checks
+ * its own stream), and is stopped at its stream's end, which is its state's arrival; before the
+ * vCPUs resume, every such device is started, those with a P2P state into it first. Each state is accepted at most once, only
  * for a vCPU index and a device id the target has (which SETUP announced: the target was checked
  * against it before READY), and a vCPU state only in the target's format; all of them together
  * may buffer at most {@code ReceiveLimits.maxStateBytes}, refused at the frame that would cross it.
@@ -41,6 +48,10 @@ final class StateLoader {
     private final DestinationContext context;
     private final Map<Integer, VcpuState> vcpuStates = new HashMap<>();
     private final Map<String, byte[]> deviceStates = new HashMap<>();
+    /** The target's devices that migrate by their data stream, by id. */
+    private final Map<String, DeviceMigration> streamed = new HashMap<>();
+    /** The ids of those whose stream ended. */
+    private final Set<String> ended = new HashSet<>();
     private long bufferedBytes;
 
     /**
@@ -55,9 +66,83 @@ final class StateLoader {
         this.targetFormat = target.descriptor().vcpuStateFormat();
         for (MigratableDevice device : target.devices()) {
             targetDevices.add(device.id());
+            device.migration().ifPresent(m -> streamed.put(device.id(), m));
         }
         this.maxStateBytes = maxStateBytes;
         this.context = context;
+    }
+
+    /**
+     * Puts every device that migrates by its data stream in RESUMING.
+     *
+     * @throws MigrationException if a device cannot resume
+     */
+    void prepareDevices() throws MigrationException {
+        for (Map.Entry<String, DeviceMigration> e : streamed.entrySet()) {
+            try {
+                e.getValue().transition(DeviceState.RESUMING);
+            } catch (RuntimeException failure) {
+                throw new MigrationException("device '" + e.getKey() + "' cannot take a migration: "
+                        + failure.getMessage(), context.phase(), SourceVmState.UNKNOWN, failure);
+            }
+        }
+    }
+
+    /**
+     * Writes the next part of a device's data stream into it; at the stream's end, stops the
+     * device, which then checks the whole state.
+     *
+     * @throws WireException      for a device the target does not have, one that takes its state
+     *                            whole, or data after the end
+     * @throws MigrationException if the device refuses the data or finds its state incomplete
+     */
+    void deviceData(DeviceFrames.DeviceData frame) throws WireException, MigrationException {
+        DeviceMigration m = streamed.get(frame.id());
+        if (m == null) {
+            throw new WireException(Kind.UNEXPECTED, "DEVICE_DATA for device '" + frame.id() + "', "
+                    + (targetDevices.contains(frame.id()) ? "which takes its state whole (DEVICE_STATE) here"
+                    : "which the target does not have"));
+        }
+        if (ended.contains(frame.id())) {
+            throw new WireException(Kind.UNEXPECTED, "DEVICE_DATA for device '" + frame.id() + "' after its end");
+        }
+        try {
+            if (frame.data().length > 0) {
+                m.write(java.nio.ByteBuffer.wrap(frame.data()));
+            }
+            if (frame.end()) {
+                m.transition(DeviceState.STOP);
+                ended.add(frame.id());
+            }
+        } catch (IllegalArgumentException e) {
+            throw new ProtocolException(Kind.UNEXPECTED, "device '" + frame.id() + "' refused its data: "
+                    + e.getMessage(), context.phase(), SourceVmState.UNKNOWN, e);
+        } catch (RuntimeException e) {
+            throw new MigrationException("device '" + frame.id() + "' failed taking its data: " + e.getMessage(),
+                    context.phase(), SourceVmState.UNKNOWN, e);
+        }
+    }
+
+    /**
+     * Before the vCPUs resume: every device that migrated by its data stream is started, all into
+     * RUNNING_P2P first where they support it (none starts DMA to a peer still stopped).
+     *
+     * @throws MigrationException if a device cannot start
+     */
+    void startDevices() throws MigrationException {
+        try {
+            for (DeviceMigration m : streamed.values()) {
+                if (m.supportedStates().contains(DeviceState.RUNNING_P2P)) {
+                    m.transition(DeviceState.RUNNING_P2P);
+                }
+            }
+            for (DeviceMigration m : streamed.values()) {
+                m.transition(DeviceState.RUNNING);
+            }
+        } catch (RuntimeException e) {
+            throw new MigrationException("a device could not start: " + e.getMessage(), context.phase(),
+                    SourceVmState.UNKNOWN, e);
+        }
     }
 
     /**
@@ -89,6 +174,10 @@ final class StateLoader {
      *                       state beyond the limit
      */
     void device(SwitchoverFrames.DeviceStateFrame frame) throws WireException {
+        if (streamed.containsKey(frame.id())) {
+            throw new WireException(Kind.UNEXPECTED, "DEVICE_STATE for device '" + frame.id()
+                    + "', which migrates by its data stream (DEVICE_DATA) here");
+        }
         if (!targetDevices.contains(frame.id())) {
             throw new WireException(Kind.UNEXPECTED, "state for device '" + frame.id()
                     + "', which the target does not have (SETUP announced " + descriptor.deviceIds().size()
@@ -123,10 +212,11 @@ final class StateLoader {
             throw new WireException(Kind.INCONSISTENT_LENGTH, "COMMIT with " + vcpuStates.size()
                     + " vCPU states (frame says " + commit.vcpuStates() + "), the VM has " + descriptor.vcpuCount());
         }
-        if (commit.deviceStates() != descriptor.deviceIds().size() || deviceStates.size() != descriptor.deviceIds().size()) {
-            throw new WireException(Kind.INCONSISTENT_LENGTH, "COMMIT with " + deviceStates.size()
-                    + " device states (frame says " + commit.deviceStates() + "), SETUP announced "
-                    + descriptor.deviceIds());
+        int arrived = deviceStates.size() + ended.size();
+        if (commit.deviceStates() != descriptor.deviceIds().size() || arrived != descriptor.deviceIds().size()) {
+            throw new WireException(Kind.INCONSISTENT_LENGTH, "COMMIT with " + arrived
+                    + " device states (frame says " + commit.deviceStates() + "; " + ended.size()
+                    + " of them data streams that ended), SETUP announced " + descriptor.deviceIds());
         }
         try {
             List<VcpuState> ordered = new ArrayList<>();
@@ -137,6 +227,9 @@ final class StateLoader {
             target.vcpus().loadState(ordered);
             LOG.debug("COMMIT: vCPU state loaded in {} µs", (System.nanoTime() - t0) / 1000);
             for (MigratableDevice device : target.devices()) {
+                if (streamed.containsKey(device.id())) {
+                    continue;
+                }
                 byte[] state = deviceStates.get(device.id());
                 if (state == null) {
                     throw new IllegalArgumentException("no state for the target's device '" + device.id() + "'");

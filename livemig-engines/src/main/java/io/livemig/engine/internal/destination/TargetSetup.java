@@ -113,6 +113,7 @@ final class TargetSetup {
         verifier = setup.verify() ? new DestinationVerifier(layout, time) : null;
         applier = new PageApplier(target.memory(), layout, agreedEncodings, setup.batchPages(), verifier, counters);
         stateLoader = new StateLoader(descriptor, target, options.receiveLimits().maxStateBytes(), context);
+        stateLoader.prepareDevices();
         FrameWarmup.run();
         if (disks != null) {
             try {
@@ -186,6 +187,7 @@ final class TargetSetup {
         } else if (disks != null && disks.anyMissing()) {
             throw new WireException(Kind.UNEXPECTED, "DISK_MISSING announced, but COMMIT is not post-copy");
         }
+        stateLoader.startDevices();
         context.stateLoaded();
         if (!options.keepPausedAtDestination()) {
             target.vcpus().resume();

@@ -5,6 +5,7 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.RoundStats;
 import io.livemig.api.TimeSource;
+import io.livemig.engine.internal.DmaDirtyTracker;
 import io.livemig.engine.internal.LiveControl;
 import io.livemig.engine.internal.strategy.CopyContext;
 import io.livemig.spi.DirtyTracker;
@@ -38,6 +39,9 @@ final class SourceCopy implements CopyContext {
     private final SwitchoverSender switchover;
     private final SourceRecorder recorder;
     private final DiskCopy disks;
+    private final DeviceCopy devices;
+    /** The VM's dirty tracker with its devices' DMA trackers folded in. */
+    private final Optional<DirtyTracker> dirtyTracker;
     /** Set by {@link #handOverDisks} when the disks' last blocks follow the resume. */
     private DiskPostcopy diskPostcopy;
     /** The caller's live changes: caps, downtime limit, post-copy request, switchover hold. */
@@ -50,7 +54,9 @@ final class SourceCopy implements CopyContext {
     private Duration downtimeLimit;
 
     SourceCopy(MigratableVm vm, MigrationOptions options, SourceContext context, SourceLink link, PageSender sender,
-               SwitchoverSender switchover, SourceRecorder recorder, DiskCopy disks) {
+               SwitchoverSender switchover, SourceRecorder recorder, DiskCopy disks, DeviceCopy devices) {
+        this.devices = devices;
+        this.dirtyTracker = DmaDirtyTracker.of(vm.dirtyTracker(), vm.devices());
         this.vm = vm;
         this.options = options;
         this.layout = vm.descriptor().memoryLayout();
@@ -82,7 +88,7 @@ final class SourceCopy implements CopyContext {
 
     @Override
     public Optional<DirtyTracker> dirtyTracker() {
-        return vm.dirtyTracker();
+        return dirtyTracker;
     }
 
     @Override
@@ -117,7 +123,17 @@ final class SourceCopy implements CopyContext {
         if (meter != null) {
             meter.roundStarted(round, pages.cardinality());
         }
-        return sender.sendRound(pages, round, skipZeroPages, context.state() == SourceState.LIVE_COPY);
+        boolean live = context.state() == SourceState.LIVE_COPY;
+        RoundResult r = sender.sendRound(pages, round, skipZeroPages, live);
+        if (!live || r.cut()) {
+            return r;
+        }
+        // The devices' pre-copy data of this round travels after its pages.
+        long start = options.timeSource().nanoTime();
+        sender.flush();
+        long deviceBytes = devices.sendLive();
+        return new RoundResult(r.pagesSent(), r.bytesOnWire() + deviceBytes,
+                r.nanos() + options.timeSource().nanoTime() - start, false);
     }
 
     @Override
@@ -156,6 +172,11 @@ final class SourceCopy implements CopyContext {
         switchover.pause(expectedDowntime, remainingBytes);
         // Before the last collects: a request completing now may still write guest memory and the disk.
         disks.drain();
+    }
+
+    @Override
+    public long devicePendingBytes() {
+        return devices.pendingBytes();
     }
 
     @Override

@@ -13,6 +13,7 @@ import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
 import io.livemig.channel.Reconnector;
 import io.livemig.engine.internal.EngineThreads;
+import io.livemig.engine.internal.DmaDirtyTracker;
 import io.livemig.engine.internal.LiveControl;
 import io.livemig.engine.internal.MigrationCounters;
 import io.livemig.engine.internal.MigrationIds;
@@ -61,6 +62,8 @@ public final class SourceMigration {
     private final SourceLink link;
     private final SourceRecorder recorder;
     private final SwitchoverSender switchover;
+    /** The devices' state: pre-copied where they can, the rest in the downtime. */
+    private final DeviceCopy devices;
     /** This migration's id: its recovery and settle connections present it again. */
     private final byte[] sessionId = SourceHandshake.newSessionId();
     /** The id people see (report, logs, progress), derived from the session id. */
@@ -102,7 +105,8 @@ public final class SourceMigration {
         this.recorder = new SourceRecorder(options.strategy(), options.listener(),
                 vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes(), meter,
                 migrationId);
-        this.switchover = new SwitchoverSender(vm, link, context, recorder, sessionId, time.isWallClock());
+        this.devices = new DeviceCopy(vm.devices(), link);
+        this.switchover = new SwitchoverSender(vm, link, context, recorder, devices, sessionId, time.isWallClock());
     }
 
     /** Asks the migration to stop at the next frame boundary, if it has not committed yet. Any thread. */
@@ -231,12 +235,15 @@ public final class SourceMigration {
             SourceHandshake.Agreement agreed = SourceHandshake.run(link, sessionId, vm.descriptor(), options, disks);
             FrameWarmup.run();
             context.moveTo(SourceState.LIVE_COPY);
+            if (options.strategy() == Strategy.PRECOPY || options.strategy() == Strategy.HYBRID) {
+                devices.startLive();
+            }
             recorder.started(link.peer());
             SourceStreams streams = options.streams() > 1 ? SourceStreams.open(link, reconnector, sessionId,
                     agreed.maxFrameBytes(), options, vm.descriptor().memoryLayout(), context) : null;
             sender = new PageSender(vm.memory(), options, agreed.batchPages(), agreed.maxFrameBytes(), link, streams);
             disks.start(agreed.maxFrameBytes());
-            SourceCopy copy = new SourceCopy(vm, options, context, link, sender, switchover, recorder, disks);
+            SourceCopy copy = new SourceCopy(vm, options, context, link, sender, switchover, recorder, disks, devices);
             SourceStrategy.Outcome outcome = strategy.run(copy);
             afterSwitchover = outcome.afterSwitchover();
             // instanceof rather than a pattern switch: a switch's first run bootstraps a call site
@@ -370,7 +377,11 @@ public final class SourceMigration {
             case POST_COPY -> SourceVmState.SPLIT;
             default -> context.vmState();
         };
-        vm.dirtyTracker().ifPresent(t -> {
+        if (vmState == SourceVmState.RUNNING && context.state() != SourceState.STOP_COPY
+                && context.state() != SourceState.COMMITTED) {
+            devices.abort();
+        }
+        DmaDirtyTracker.of(vm.dirtyTracker(), vm.devices()).ifPresent(t -> {
             try {
                 t.stop();
             } catch (RuntimeException e) {
@@ -414,6 +425,8 @@ public final class SourceMigration {
     }
 
     private SourceVmState resumeSource() {
+        // The devices run again before the vCPUs that drive them.
+        devices.abort();
         try {
             vm.vcpus().resume();
             return SourceVmState.RUNNING;

@@ -33,11 +33,13 @@ final class SwitchoverSender {
     private final SourceLink link;
     private final SourceContext context;
     private final SourceRecorder recorder;
+    private final DeviceCopy devices;
     /** This host's clock token for the migration, made before any downtime. */
     private final byte[] hostToken;
 
     SwitchoverSender(MigratableVm vm, SourceLink link, SourceContext context, SourceRecorder recorder,
-                     byte[] sessionId, boolean wallClock) {
+                     DeviceCopy devices, byte[] sessionId, boolean wallClock) {
+        this.devices = devices;
         this.hostToken = HostClock.token(sessionId, wallClock);
         this.vm = vm;
         this.link = link;
@@ -56,6 +58,8 @@ final class SwitchoverSender {
         context.pauseRequested();
         vm.vcpus().pause();
         context.moveTo(SourceState.STOP_COPY);
+        // Before the last collect: a device stopped now writes no page after it.
+        devices.stop();
         recorder.switchoverStarted(remainingBytes, expected);
         link.send(new SwitchoverFrames.Switchover());
     }
@@ -103,11 +107,10 @@ final class SwitchoverSender {
         context.finalSendStarted();
         context.stateSaveStarted();
         List<VcpuState> states = vm.vcpus().saveState();
-        List<MigratableDevice> devices = vm.devices();
-        List<SwitchoverFrames.DeviceStateFrame> deviceStates = new ArrayList<>(devices.size());
-        for (MigratableDevice device : devices) {
-            deviceStates.add(new SwitchoverFrames.DeviceStateFrame(device.id(), device.saveState()));
-        }
+        int deviceCount = vm.devices().size();
+        // Devices that migrate by their data stream send it now, to its end; the others' whole
+        // states go after the vCPUs'.
+        List<SwitchoverFrames.DeviceStateFrame> deviceStates = devices.save();
         context.stateSaved();
         if (LOG.isDebugEnabled()) {
             LOG.debug("switchover: state saved {} µs after the pause", context.nanosSincePause() / 1000);
@@ -120,7 +123,7 @@ final class SwitchoverSender {
         }
         link.checkCancelled();
         context.moveTo(SourceState.COMMITTED);
-        link.send(new SwitchoverFrames.Commit(states.size(), devices.size(), postcopy));
+        link.send(new SwitchoverFrames.Commit(states.size(), deviceCount, postcopy));
         SourceLink.Arrival<SwitchoverFrames.Resumed> resumed = link.await(SwitchoverFrames.Resumed.class);
         context.resumedAt(resumed.arrivalNanos());
         if (HostClock.sameClock(hostToken, resumed.message().hostToken())) {

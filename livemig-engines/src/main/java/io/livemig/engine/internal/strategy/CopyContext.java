@@ -31,7 +31,7 @@ public interface CopyContext {
     /** @return the migration's clock */
     TimeSource time();
 
-    /** @return the VM's dirty tracker, if it has one */
+    /** @return the VM's dirty tracker, if it has one, with its devices' DMA trackers folded in */
     Optional<DirtyTracker> dirtyTracker();
 
     /** @return the VM's vCPU throttle, if it has one */
@@ -95,6 +95,12 @@ public interface CopyContext {
      */
     record RoundResult(long pagesSent, long bytesOnWire, long nanos, boolean cut) {
     }
+
+    /**
+     * @return the bytes the devices that migrate by their data stream still hold (their pre-copy
+     *         data not yet read, or their stop-copy size), to count in the expected downtime
+     */
+    long devicePendingBytes();
 
     /** @return the downtime limit the caller set since the last call, if any */
     Optional<Duration> takeDowntimeLimit();

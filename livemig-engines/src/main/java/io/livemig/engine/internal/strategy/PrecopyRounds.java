@@ -112,8 +112,9 @@ final class PrecopyRounds {
                 // What a dirty page costs on the wire, as the last round measured it (deltas and
                 // compressed pages are far smaller than raw ones); a raw page and its entry if unknown.
                 double bytesPerPage = r.pagesSent() > 0 ? (double) r.bytesOnWire() / r.pagesSent() : pageSize + 13.0;
-                // The disks' dirty blocks go in the same downtime, as raw blocks.
-                long remainingBytes = (long) (dirtyPages * bytesPerPage) + disk.dirtyBytesLeft();
+                // The disks' dirty blocks go in the same downtime, as raw blocks, and the devices' state.
+                long remainingBytes = (long) (dirtyPages * bytesPerPage) + disk.dirtyBytesLeft()
+                        + context.devicePendingBytes();
                 long roundNanos = Math.max(1, r.nanos() + disk.nanos());
                 long dirtyRate = (long) (dirtyPages * (double) pageSize * 1e9 / roundNanos);
                 // Besides sending the rest, the downtime holds one more collect of the dirty log

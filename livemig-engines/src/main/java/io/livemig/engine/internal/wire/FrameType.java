@@ -27,6 +27,7 @@ public enum FrameType {
     DISK_VERIFY(0x13, Direction.FORWARD),
     DISK_SETUP(0x14, Direction.FORWARD),
     DISK_MISSING(0x15, Direction.FORWARD),
+    DEVICE_DATA(0x16, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),

@@ -22,7 +22,7 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
         SwitchoverFrames.Commit, SwitchoverFrames.Resumed, PageBitmap, PostcopyFrames.PageRequest, PostcopyFrames.PostcopyDone,
         VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort, ControlFrames.Settled,
         DiskFrames.DiskPlan, DiskFrames.BlockDigests, DiskFrames.DiskBlocks, DiskFrames.DiskSetup,
-        DiskFrames.DiskMissing, DiskFrames.BlockRequest {
+        DiskFrames.DiskMissing, DiskFrames.BlockRequest, DeviceFrames.DeviceData {
 
     /** @return the frame type this message travels as */
     FrameType type();
@@ -174,6 +174,7 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
             case DISK_SETUP -> DiskFrames.DiskSetup.read(frame);
             case DISK_MISSING -> DiskFrames.DiskMissing.read(frame, context);
             case BLOCK_REQUEST -> DiskFrames.BlockRequest.read(frame, context);
+            case DEVICE_DATA -> DeviceFrames.DeviceData.read(frame);
         };
     }
 }

@@ -359,6 +359,18 @@ class FrameRejectionTest {
         t.reject(FrameType.DEVICE_STATE, "an id that is not UTF-8", Kind.UNEXPECTED,
                 b -> b.put((byte) 1).put((byte) 0xFF).putInt(0));
 
+        byte[] data = t.valid(new DeviceFrames.DeviceData("gpu0", true, new byte[] {7, 6, 5}));
+        t.reject("DEVICE_DATA one byte longer than the frame", Kind.INCONSISTENT_LENGTH,
+                patched(data, Wire.HEADER_BYTES + 6 + 3, (byte) 4));
+        t.reject("DEVICE_DATA of 2^32 - 1 bytes", Kind.INCONSISTENT_LENGTH,
+                patched(data, Wire.HEADER_BYTES + 6, (byte) -1, (byte) -1, (byte) -1, (byte) -1));
+        t.reject("DEVICE_DATA with a trailing byte", Kind.INCONSISTENT_LENGTH, extended(data, (byte) 0));
+        t.reject(FrameType.DEVICE_DATA, "an unknown flag", Kind.UNEXPECTED,
+                b -> b.put((byte) 1).put((byte) 'g').put((byte) 2).putInt(0));
+        t.reject(FrameType.DEVICE_DATA, "no flags", Kind.TRUNCATED, b -> b.put((byte) 1).put((byte) 'g'));
+        t.reject(FrameType.DEVICE_DATA, "an id that is not UTF-8", Kind.UNEXPECTED,
+                b -> b.put((byte) 1).put((byte) 0xFF).put((byte) 0).putInt(0));
+
         t.reject(FrameType.COMMIT, "a trailing byte", Kind.INCONSISTENT_LENGTH,
                 b -> b.putInt(1).putInt(1).putInt(0).put((byte) 0));
         t.reject(FrameType.COMMIT, "an unknown flag bit 1", Kind.UNEXPECTED, b -> b.putInt(1).putInt(1).putInt(2));

@@ -171,6 +171,8 @@ class FrameRoundTripTest {
         t.add(message("empty state", new DeviceStateFrame("net0", new byte[0])));
         t.add(message("longest id, 256 KiB of state", new DeviceStateFrame(LONGEST_STRING, pattern(256 << 10))));
         t.add(message("empty id", new DeviceStateFrame("", new byte[] {9, 8})));
+        t.add(message("device data", new DeviceFrames.DeviceData("gpu0", false, pattern(64 << 10))));
+        t.add(message("the end of a device's stream, empty", new DeviceFrames.DeviceData("gpu0", true, new byte[0])));
         t.add(message("no state", new Commit(0, 0, false)));
         t.add(message("maximum counts, post-copy", new Commit(Wire.MAX_VCPUS, Wire.MAX_DEVICES, true)));
         t.add(message("zero token", new Resumed(0, new byte[Resumed.HOST_TOKEN_BYTES])));

@@ -82,6 +82,7 @@ class FrameWireBytesTest {
         table.put(FrameType.DISK_VERIFY, 0x13);
         table.put(FrameType.DISK_SETUP, 0x14);
         table.put(FrameType.DISK_MISSING, 0x15);
+        table.put(FrameType.DEVICE_DATA, 0x16);
         table.put(FrameType.HELLO_ACK, 0x41);
         table.put(FrameType.READY, 0x42);
         table.put(FrameType.RESUMED, 0x43);
@@ -119,8 +120,8 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void thisBuildSpeaksVersion4() {
-        assertEquals(4, Wire.VERSION);
+    void thisBuildSpeaksVersion5() {
+        assertEquals(5, Wire.VERSION);
     }
 
     @Test
