@@ -75,6 +75,7 @@ public final class MigrationOptions {
     private final VmExpectation expectation;
     private final Duration recoveryWindow;
     private final DiskCopyMode diskCopyMode;
+    private final PassThroughPolicy passThrough;
     private final Duration progressInterval;
     private final Duration switchoverHoldTimeout;
     private final boolean keepPausedAtDestination;
@@ -107,6 +108,7 @@ public final class MigrationOptions {
         this.expectation = b.expectation;
         this.recoveryWindow = b.recoveryWindow;
         this.diskCopyMode = b.diskCopyMode;
+        this.passThrough = b.passThrough;
         this.progressInterval = b.progressInterval;
         this.switchoverHoldTimeout = b.switchoverHoldTimeout;
         this.keepPausedAtDestination = b.keepPausedAtDestination;
@@ -328,7 +330,18 @@ public final class MigrationOptions {
         return recoveryWindow;
     }
 
-    /** {@return how disks are copied while the VM runs; default {@link DiskCopyMode#BACKGROUND}} */
+    /**
+     * {@return what the migration does with each pass-through device: migrate its state, fail it
+     * over (unplug at the source, plug at the destination) or refuse; default
+     * {@link PassThroughPolicy#NONE}, every device migrating its state}
+     */
+    public PassThroughPolicy passThroughPolicy() {
+        return passThrough;
+    }
+
+    /**
+     * {@return how disks are copied while the VM runs; default {@link DiskCopyMode#BACKGROUND}}
+     */
     public DiskCopyMode diskCopyMode() {
         return diskCopyMode;
     }
@@ -427,6 +440,7 @@ public final class MigrationOptions {
         private VmExpectation expectation = VmExpectation.ANY;
         private Duration recoveryWindow = DEFAULT_RECOVERY_WINDOW;
         private DiskCopyMode diskCopyMode = DiskCopyMode.BACKGROUND;
+        private PassThroughPolicy passThrough = PassThroughPolicy.NONE;
         private Duration progressInterval = Duration.ofSeconds(1);
         private Duration switchoverHoldTimeout;
         private boolean keepPausedAtDestination;
@@ -462,6 +476,7 @@ public final class MigrationOptions {
             expectation = o.expectation;
             recoveryWindow = o.recoveryWindow;
             diskCopyMode = o.diskCopyMode;
+            passThrough = o.passThrough;
             progressInterval = o.progressInterval;
             switchoverHoldTimeout = o.switchoverHoldTimeout;
             keepPausedAtDestination = o.keepPausedAtDestination;
@@ -832,6 +847,18 @@ public final class MigrationOptions {
          */
         public Builder diskCopyMode(DiskCopyMode mode) {
             this.diskCopyMode = Objects.requireNonNull(mode, "mode");
+            return this;
+        }
+
+        /**
+         * Sets what the migration does with each pass-through device; see
+         * {@link MigrationOptions#passThroughPolicy()}.
+         *
+         * @param policy the policy; give both sides the same one
+         * @return this builder
+         */
+        public Builder passThrough(PassThroughPolicy policy) {
+            this.passThrough = Objects.requireNonNull(policy, "policy");
             return this;
         }
 

@@ -36,11 +36,13 @@ import java.util.TreeMap;
  * @param migrationId  the migration's id, the same on both sides and in the logs' MDC key
  *                     {@code livemig.migration}; empty if it never got one (refused before the
  *                     handshake named it)
+ * @param passThrough  what was done with each failover device on this side (empty without one)
  */
 public record MigrationReport(Strategy strategy, MigrationStatus status, long memoryBytes, Totals totals,
                               List<RoundStats> rounds, Switchover switchover, Encodings encodings,
                               Check verification, List<String> escalations, Optional<PostcopyStats> postcopy,
-                              Optional<String> failure, List<DiskStats> disks, String migrationId) {
+                              Optional<String> failure, List<DiskStats> disks, String migrationId,
+                              List<PassThroughStats> passThrough) {
 
     /**
      * Checks the components.
@@ -64,6 +66,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         rounds = List.copyOf(rounds);
         escalations = List.copyOf(escalations);
         disks = List.copyOf(disks);
+        passThrough = List.copyOf(passThrough);
         if (status == MigrationStatus.COMPLETED && failure.isPresent()) {
             throw new IllegalArgumentException("a completed migration has no failure");
         }
@@ -88,7 +91,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
                            List<RoundStats> rounds, Switchover switchover, Encodings encodings, Check verification,
                            List<String> escalations, Optional<PostcopyStats> postcopy, Optional<String> failure) {
         this(strategy, status, memoryBytes, totals, rounds, switchover, encodings, verification, escalations,
-                postcopy, failure, List.of(), "");
+                postcopy, failure, List.of(), "", List.of());
     }
 
     /**
@@ -333,6 +336,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         private String failure;
         private List<DiskStats> disks = new ArrayList<>();
         private String migrationId = "";
+        private List<PassThroughStats> passThrough = new ArrayList<>();
 
         private Builder(Strategy strategy) {
             this.strategy = Objects.requireNonNull(strategy, "strategy");
@@ -460,6 +464,17 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         }
 
         /**
+         * Sets what was done with each failover device (copied).
+         *
+         * @param stats one entry per failover device
+         * @return this builder
+         */
+        public Builder passThrough(List<PassThroughStats> stats) {
+            this.passThrough = new ArrayList<>(stats);
+            return this;
+        }
+
+        /**
          * Sets the migration's id (see the record's {@code migrationId}).
          *
          * @param migrationId the migration's id (see the record's {@code migrationId})
@@ -478,7 +493,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         public MigrationReport build() {
             return new MigrationReport(strategy, status, memoryBytes, totals, rounds, switchover, encodings,
                     verification, escalations, Optional.ofNullable(postcopy), Optional.ofNullable(failure), disks,
-                    migrationId);
+                    migrationId, passThrough);
         }
     }
 

@@ -57,6 +57,17 @@ public interface MigratableVm extends AutoCloseable {
     }
 
     /**
+     * Optional capability: hot-unplug and hot-plug of devices with the guest's cooperation, for
+     * pass-through devices that fail over ({@code PassThroughPolicy.Action.FAILOVER}). Default: empty
+     * (this VM cannot hot-plug).
+     *
+     * @return the VM's hot-plug, or empty
+     */
+    default Optional<HotPlug> hotPlug() {
+        return Optional.empty();
+    }
+
+    /**
      * Optional capability: empty when the guest gives no free-page hints (no balloon driver, no
      * cooperative guest), which engines treat as "every page is in use". The default is empty.
      *

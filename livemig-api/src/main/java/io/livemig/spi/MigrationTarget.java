@@ -40,6 +40,17 @@ public interface MigrationTarget extends AutoCloseable {
     }
 
     /**
+     * Optional capability: hot-unplug and hot-plug of devices with the guest's cooperation, for
+     * pass-through devices that fail over ({@code PassThroughPolicy.Action.FAILOVER}). Default: empty
+     * (this VM cannot hot-plug).
+     *
+     * @return the VM's hot-plug, or empty
+     */
+    default Optional<HotPlug> hotPlug() {
+        return Optional.empty();
+    }
+
+    /**
      * Optional capability: empty when this target cannot run before all of its memory arrived;
      * post-copy and hybrid into such a target are refused in the handshake. The default is empty.
      *

@@ -97,6 +97,7 @@ public final class InMemoryVm extends KitVm implements MigratableVm, MigrationTa
         MemoryLayout layout = b.resolvedLayout();
         Workload workload = b.workload;
         this.pages = new PagedMemory(layout);
+        useHotPlug(b.hotPlug);
         List<StatefulDeviceSpec> specs = targetDevices != null ? targetDevices : List.copyOf(b.statefulDevices.values());
         List<StatefulDevice> stateful = statefulDevices(specs, targetDevices != null, b.timeSource, pages);
         try {

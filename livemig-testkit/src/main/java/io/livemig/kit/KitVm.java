@@ -8,6 +8,7 @@ import io.livemig.spi.DemandPaging;
 import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.FreePageHints;
+import io.livemig.spi.HotPlug;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.VcpuControl;
@@ -276,6 +277,19 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         return Optional.of(parts().paging());
     }
 
+    /** The hot-plug the builder gave, or null. Set once, by the concrete VM's constructor. */
+    private volatile HotPlug hotPlug;
+
+    /** Sets the VM's hot-plug capability (the builder's), or null for none. */
+    void useHotPlug(HotPlug plug) {
+        this.hotPlug = plug;
+    }
+
+    /** {@return the hot-plug given to the builder ({@code hotPlug(...)}), if one was} */
+    public Optional<HotPlug> hotPlug() {
+        return Optional.ofNullable(hotPlug);
+    }
+
     /**
      * {@return free-page hints, if the VM was built with {@code freePageHints(true)}: the pages
      * outside the workload's working set (at least its first page), which the guest never
@@ -308,6 +322,20 @@ abstract sealed class KitVm permits InMemoryVm, SimulatedVm {
         Workload diskWorkload = Workload.idle();
         /** The stateful devices by name, in the order added. */
         final Map<String, StatefulDeviceSpec> statefulDevices = new LinkedHashMap<>();
+        /** The VM's hot-plug capability, or null. */
+        HotPlug hotPlug;
+
+        /**
+         * Gives the VM (or the target built) a hot-plug capability, e.g. a {@link FailoverPair}'s.
+         * Default: none.
+         *
+         * @param plug the capability, or null for none
+         * @return this builder
+         */
+        public B hotPlug(HotPlug plug) {
+            this.hotPlug = plug;
+            return self();
+        }
 
         /** {@return this builder as its concrete type} */
         abstract B self();

@@ -82,12 +82,12 @@ final class DestinationContext {
         resumedNanos = time.nanoTime();
     }
 
-    /** @return whether the VM was resumed here */
     /** @return when the VM resumed here, on this side's clock, or -1 */
     long resumedNanos() {
         return resumedNanos;
     }
 
+    /** @return whether the VM was resumed here */
     boolean hasResumed() {
         return resumedNanos >= 0;
     }

@@ -6,6 +6,7 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationPhase;
 import io.livemig.api.MigrationReport;
+import io.livemig.api.PassThroughStats;
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.SourceVmState;
 import io.livemig.channel.Channel;
@@ -38,6 +39,7 @@ import io.livemig.engine.internal.EngineThreads;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.List;
 import java.util.EnumSet;
 
 /**
@@ -232,7 +234,9 @@ public final class DestinationMigration {
             all.add(counters);
             streamCounters.forEach(all::add);
         }
-        MigrationReport report = DestinationRecorder.report(setup, context, all,
+        List<PassThroughStats> replugged = Replug.failoverDevices(setup.target(), options.passThroughPolicy(),
+                context.resumedNanos(), options.timeSource());
+        MigrationReport report = DestinationRecorder.report(setup, context, all, replugged,
                 postcopy == null ? null : postcopy.stats(recoveries), verificationLost, migrationId);
         LOG.info("migration received: {} bytes, downtime {} ms, {}", report.memoryBytes(),
                 report.switchover().downtime().toMillis(), report.verification().outcome());

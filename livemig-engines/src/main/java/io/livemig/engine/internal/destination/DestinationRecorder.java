@@ -42,7 +42,8 @@ final class DestinationRecorder {
     }
 
     static MigrationReport report(TargetSetup setup, DestinationContext context, MigrationCounters counters,
-                                  PostcopyStats postcopy, boolean verificationLost, String migrationId) {
+                                  java.util.List<io.livemig.api.PassThroughStats> passThrough, PostcopyStats postcopy,
+                                  boolean verificationLost, String migrationId) {
         DestinationVerifier verifier = setup.verifier();
         long end = context.now();
         long totalEnd = verifier != null && verifier.startNanos() >= 0 ? verifier.startNanos() : end;
@@ -58,6 +59,7 @@ final class DestinationRecorder {
                 .postcopy(postcopy)
                 .disks(setup.disksOrNull() == null ? java.util.List.of() : setup.disksOrNull().stats())
                 .migrationId(migrationId)
+                .passThrough(passThrough)
                 .build();
     }
 }

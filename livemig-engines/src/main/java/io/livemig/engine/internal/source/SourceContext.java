@@ -176,6 +176,11 @@ public final class SourceContext {
                 : Duration.ZERO;
     }
 
+    /** @return when RESUMED arrived (or the switchover was settled as resumed), on this side's clock, or -1 */
+    public long resumedNanos() {
+        return resumedNanos;
+    }
+
     /** @return when the pause was asked for, on this side's clock, or -1 if the VM was not paused */
     public long pauseNanos() {
         return pauseNanos;

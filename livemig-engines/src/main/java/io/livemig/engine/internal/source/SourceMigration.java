@@ -64,6 +64,8 @@ public final class SourceMigration {
     private final SwitchoverSender switchover;
     /** The devices' state: pre-copied where they can, the rest in the downtime. */
     private final DeviceCopy devices;
+    /** The pass-through policy's part here: refused devices, and those unplugged and plugged back. */
+    private final FailoverDevices failover;
     /** This migration's id: its recovery and settle connections present it again. */
     private final byte[] sessionId = SourceHandshake.newSessionId();
     /** The id people see (report, logs, progress), derived from the session id. */
@@ -88,6 +90,9 @@ public final class SourceMigration {
                     + "opens more connections to the destination (LiveMigration.migrate with a reconnector); "
                     + "none was given");
         }
+        this.failover = new FailoverDevices(vm, options.passThroughPolicy(), options.timeSource());
+        // From here on the VM as the migration sees it: its failover devices left out.
+        vm = failover.view();
         this.vm = vm;
         this.options = options;
         this.reconnector = reconnector;
@@ -230,6 +235,8 @@ public final class SourceMigration {
         PageSender sender = null;
         ControlFrames.Outcome settled = null;
         try {
+            // Before anything is sent: a refused device stops it here, a failover device leaves the guest.
+            failover.unplug();
             disks = new DiskCopy(checkedDisks(vm), options.strategy(), options.diskCopyMode(), link, time);
             link.start();
             SourceHandshake.Agreement agreed = SourceHandshake.run(link, sessionId, vm.descriptor(), options, disks);
@@ -293,6 +300,10 @@ public final class SourceMigration {
             // (protocol.md, section 5): an ABORT in place of RESUMED settles the switchover too.
             MigrationException error = fail(t, settled == ControlFrames.Outcome.DISCARDED
                     || t instanceof MigrationAbortedException);
+            if (error.sourceState() == SourceVmState.RUNNING || error.sourceState() == SourceVmState.PAUSED) {
+                // The VM stays here: its failover devices come back.
+                failover.plugBack();
+            }
             runOnce(afterSwitchover);
             MigrationReport report = report(error instanceof MigrationCancelledException
                     ? MigrationStatus.CANCELLED : MigrationStatus.FAILED, error, time.nanoTime(), sender);
@@ -334,7 +345,7 @@ public final class SourceMigration {
 
     private MigrationReport report(MigrationStatus status, MigrationException error, long endNanos, PageSender sender) {
         return recorder.report(status, error, context, endNanos, counters(sender),
-                disks == null ? List.of() : disks.stats());
+                disks == null ? List.of() : disks.stats(), failover.stats(context.resumedNanos()));
     }
 
     private List<MigrationCounters> counters(PageSender sender) {

@@ -7,6 +7,7 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationListener;
 import io.livemig.api.MigrationReport;
 import io.livemig.api.MigrationStatus;
+import io.livemig.api.PassThroughStats;
 import io.livemig.api.PostcopyStats;
 import io.livemig.api.RoundStats;
 import io.livemig.api.Strategy;
@@ -139,10 +140,12 @@ public final class SourceRecorder {
      * @param endNanos the end of the migration proper (see {@link SourceContext#totalTime})
      * @param counters every counter of the sending side
      * @param disks    what was done with each disk
+     * @param passThrough what was done with each failover device
      * @return the report
      */
     public MigrationReport report(MigrationStatus status, MigrationException failure, SourceContext context,
-                                  long endNanos, List<MigrationCounters> counters, List<DiskStats> disks) {
+                                  long endNanos, List<MigrationCounters> counters, List<DiskStats> disks,
+                                  List<PassThroughStats> passThrough) {
         MigrationCounters total = new MigrationCounters();
         counters.forEach(total::add);
         return MigrationReport.builder(strategy)
@@ -158,6 +161,7 @@ public final class SourceRecorder {
                 .postcopy(postcopy)
                 .failure(failure == null ? null : failure.getMessage())
                 .disks(disks)
+                .passThrough(passThrough)
                 .migrationId(migrationId)
                 .build();
     }
