@@ -374,6 +374,9 @@ public final class MigrationOptions {
      * the VM's state but leaves its vCPUs paused; the caller resumes it with
      * {@code target.vcpus().resume()}. The source's downtime then ends when the destination holds
      * the VM. Cannot be combined with post-copy or hybrid (their pages arrive while the VM runs).
+     * Devices that migrate by their data stream are started all the same (only the vCPUs wait).
+     * A failover device's plug needs the guest running to take it, so with the VM kept paused it
+     * would time out: do not combine the two.
      *
      * @return whether the VM stays paused at the destination; default false
      */
