@@ -123,17 +123,7 @@ final class SourceCopy implements CopyContext {
         if (meter != null) {
             meter.roundStarted(round, pages.cardinality());
         }
-        boolean live = context.state() == SourceState.LIVE_COPY;
-        RoundResult r = sender.sendRound(pages, round, skipZeroPages, live);
-        if (!live || r.cut()) {
-            return r;
-        }
-        // The devices' pre-copy data of this round travels after its pages.
-        long start = options.timeSource().nanoTime();
-        sender.flush();
-        long deviceBytes = devices.sendLive();
-        return new RoundResult(r.pagesSent(), r.bytesOnWire() + deviceBytes,
-                r.nanos() + options.timeSource().nanoTime() - start, false);
+        return sender.sendRound(pages, round, skipZeroPages, context.state() == SourceState.LIVE_COPY);
     }
 
     @Override
@@ -172,6 +162,18 @@ final class SourceCopy implements CopyContext {
         switchover.pause(expectedDowntime, remainingBytes);
         // Before the last collects: a request completing now may still write guest memory and the disk.
         disks.drain();
+    }
+
+    @Override
+    public DeviceRound sendDeviceRound() throws MigrationException {
+        if (context.state() != SourceState.LIVE_COPY) {
+            return DeviceRound.NONE;
+        }
+        // The devices' pre-copy data of this round travels after its pages.
+        long start = options.timeSource().nanoTime();
+        sender.flush();
+        long bytes = devices.sendLive();
+        return bytes == 0 ? DeviceRound.NONE : new DeviceRound(bytes, options.timeSource().nanoTime() - start);
     }
 
     @Override

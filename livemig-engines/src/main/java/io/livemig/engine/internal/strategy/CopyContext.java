@@ -97,6 +97,27 @@ public interface CopyContext {
     }
 
     /**
+     * During the live copy: sends what the devices that pre-copy their state have ready now (after
+     * the round's pages). Nothing otherwise.
+     *
+     * @return what it sent
+     * @throws MigrationException if cancelled, or the link failed
+     */
+    DeviceRound sendDeviceRound() throws MigrationException;
+
+    /**
+     * What a round of device data sent, over all devices: kept apart from the pages', so that the
+     * cost of a dirty page is measured on pages alone.
+     *
+     * @param bytesOnWire bytes of the DEVICE_DATA frames
+     * @param nanos       how long it took
+     */
+    record DeviceRound(long bytesOnWire, long nanos) {
+        /** Nothing sent. */
+        public static final DeviceRound NONE = new DeviceRound(0, 0);
+    }
+
+    /**
      * @return the bytes the devices that migrate by their data stream still hold (their pre-copy
      *         data not yet read, or their stop-copy size), to count in the expected downtime
      */

@@ -101,12 +101,14 @@ final class PrecopyRounds {
                     handedOver = true;
                     return handOver(toSend);
                 }
+                CopyContext.DeviceRound device = context.sendDeviceRound();
                 CopyContext.DiskRound disk = context.sendDiskRound(false);
                 context.probeRoundTrip();
                 long collectStart = context.time().nanoTime();
                 PageSet dirty = tracker.collect();
                 long collectNanos = context.time().nanoTime() - collectStart;
-                bandwidth.add(r.bytesOnWire() + disk.bytesOnWire(), r.nanos() + disk.nanos());
+                bandwidth.add(r.bytesOnWire() + disk.bytesOnWire() + device.bytesOnWire(),
+                        r.nanos() + disk.nanos() + device.nanos());
                 pageRate.add(r.pagesSent(), r.nanos());
                 long dirtyPages = dirty.cardinality();
                 // What a dirty page costs on the wire, as the last round measured it (deltas and
@@ -115,7 +117,7 @@ final class PrecopyRounds {
                 // The disks' dirty blocks go in the same downtime, as raw blocks, and the devices' state.
                 long remainingBytes = (long) (dirtyPages * bytesPerPage) + disk.dirtyBytesLeft()
                         + context.devicePendingBytes();
-                long roundNanos = Math.max(1, r.nanos() + disk.nanos());
+                long roundNanos = Math.max(1, r.nanos() + disk.nanos() + device.nanos());
                 long dirtyRate = (long) (dirtyPages * (double) pageSize * 1e9 / roundNanos);
                 // Besides sending the rest, the downtime holds one more collect of the dirty log
                 // and the state's trip there and RESUMED's back: at least one round trip.
@@ -127,9 +129,10 @@ final class PrecopyRounds {
                     LOG.info("round {}: downtime limit set to {} ms by the caller", round, asked.get().toMillis());
                 }
                 context.downtimeLimitInForce(ladder.downtimeLimit());
-                context.roundDone(new RoundStats(round, r.pagesSent(), r.bytesOnWire() + disk.bytesOnWire(), dirtyPages,
-                        dirtyRate, bandwidth.bytesPerSecond(), remainingBytes, expected, ladder.throttlePercent(),
-                        Duration.ofNanos(r.nanos() + disk.nanos())));
+                context.roundDone(new RoundStats(round, r.pagesSent(),
+                        r.bytesOnWire() + disk.bytesOnWire() + device.bytesOnWire(), dirtyPages, dirtyRate,
+                        bandwidth.bytesPerSecond(), remainingBytes, expected, ladder.throttlePercent(),
+                        Duration.ofNanos(r.nanos() + disk.nanos() + device.nanos())));
                 toSend = dirty;
                 round++;
                 if (context.postcopyRequested()) {
