@@ -1,14 +1,18 @@
 package io.livemig.engine.internal.source;
 
 import io.livemig.api.ChannelException;
+import io.livemig.api.EscalationStep;
 import io.livemig.api.MigrationAbortedException;
 import io.livemig.api.MigrationCancelledException;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
+import io.livemig.api.MigrationPhase;
+import io.livemig.api.MigrationProgress;
 import io.livemig.api.MigrationReport;
 import io.livemig.api.MigrationStatus;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.SourceVmState;
+import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
 import io.livemig.channel.Channel;
 import io.livemig.channel.Reconnector;
@@ -28,12 +32,8 @@ import io.livemig.spi.DiskSource;
 import io.livemig.spi.MigratableVm;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import io.livemig.api.MigrationPhase;
-import io.livemig.api.MigrationProgress;
-import io.livemig.api.Strategy;
-import io.livemig.api.EscalationStep;
 import org.slf4j.MDC;
+
 
 import java.io.IOException;
 import java.time.Duration;

@@ -5,7 +5,6 @@ import io.livemig.engine.internal.HostClock;
 import io.livemig.engine.internal.wire.FrameType;
 import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
-import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.PageSet;
 import io.livemig.spi.VcpuState;
@@ -13,7 +12,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
