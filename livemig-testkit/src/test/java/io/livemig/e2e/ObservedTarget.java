@@ -102,6 +102,14 @@ public class ObservedTarget extends ForwardingTarget {
         return new ObservedTarget(b.build(), new AtomicInteger());
     }
 
+    /**
+     * @return the kit's own target for what the source announced ({@code InMemoryVm.Builder.buildTarget}):
+     *         its devices, stateful ones included, made from the announced ids
+     */
+    public static ObservedTarget built(VmDescriptor announced) {
+        return new ObservedTarget(InMemoryVm.builder().buildTarget(announced), new AtomicInteger());
+    }
+
     /** @return a target as {@link #of} makes one, but without demand paging: post-copy into it is refused */
     public static ObservedTarget withoutDemandPaging(VmDescriptor announced) {
         return new ObservedTarget(announced.memoryLayout(), announced.vcpuCount()) {
