@@ -6,6 +6,7 @@ import io.livemig.spi.DemandPaging;
 import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.DiskSink;
 import io.livemig.spi.DiskSource;
+import io.livemig.spi.HotPlug;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
@@ -20,8 +21,11 @@ import java.util.Optional;
  * A {@link MicroVmm} as livemig migrates it: the source side ({@link MigratableVm}: guest RAM,
  * KVM's dirty log, vCPU state and throttle) and the destination side ({@link MigrationTarget}:
  * the same, written instead of read, started on resume, and post-copy through userfaultfd).
- * The console has no state to move. A VMM built with a disk adds its {@link VirtioBlk}: the
- * device's state as a {@link MigratableDevice}, and its image as the VM's one disk, a
+ * The console has no state to move. Guest time moves as the device {@link KvmClock} (KVM's
+ * clock and each vCPU's TSC: the guest's time stands still while it is paused, and neither jumps
+ * back nor forward by more than the downtime). A VMM built with a disk adds its
+ * {@link VirtioBlk}: the device's state as a {@link MigratableDevice}, and its image as the VM's
+ * one disk, a
  * {@link DiskSource} on the source and a {@link DiskSink} on the target, which the target's
  * device then serves the guest from.
  *
@@ -49,7 +53,9 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         this.tracker = new KvmDirtyTracker(vmm.vm());
         this.memory = new KvmMemory(vmm.vm(), tracker::vmmWrote);
         this.vcpus = new KvmVcpus(vmm);
-        this.devices = vmm.disk().<List<MigratableDevice>>map(List::of).orElse(List.of());
+        // The disk (if any), then the clock: the engines load devices in this order, after the vCPUs.
+        KvmClock clock = new KvmClock(vmm);
+        this.devices = vmm.disk().<List<MigratableDevice>>map(d -> List.of(d, clock)).orElse(List.of(clock));
         this.image = vmm.disk().map(VirtioBlk::image).orElse(null);
         this.descriptor = new VmDescriptor(memory.layout(), vmm.vcpus().size(),
                 devices.stream().map(MigratableDevice::id).toList(), VcpuStateFormat.FORMAT,
@@ -86,10 +92,19 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         return vcpus;
     }
 
-    /** {@return the virtio block device if the VM has a disk, else none} */
+    /** {@return the virtio block device if the VM has a disk, then the {@link KvmClock}} */
     @Override
     public List<MigratableDevice> devices() {
         return devices;
+    }
+
+    /**
+     * {@return none: the micro-VMM has no bus on which the guest could see a device come and go,
+     * so a pass-through failover policy cannot be applied to its devices}
+     */
+    @Override
+    public Optional<HotPlug> hotPlug() {
+        return Optional.empty();
     }
 
     /**

@@ -105,6 +105,8 @@ public final class MicroVmm implements AutoCloseable {
     private volatile int throttlePercent;
     private volatile String stopReason;
     private boolean everResumed;
+    /** Guarded by {@code lock}: calls of {@link #resume()} so far. */
+    private long resumes;
     /** Guarded by {@code lock}: {@link #close()} has run (or is running). */
     private boolean released;
     private Thread ticker;
@@ -394,6 +396,7 @@ public final class MicroVmm implements AutoCloseable {
                 state = RunState.RUNNING;
                 everResumed = true;
             }
+            resumes++;
             if (state != RunState.RUNNING) {
                 throw new IllegalStateException("cannot resume a VM that is " + state + stopSuffix());
             }
@@ -444,6 +447,13 @@ public final class MicroVmm implements AutoCloseable {
     public boolean everResumed() {
         synchronized (lock) {
             return everResumed;
+        }
+    }
+
+    /** {@return how many times {@link #resume()} was called: it does not change while the VM stays paused} */
+    long resumeCount() {
+        synchronized (lock) {
+            return resumes;
         }
     }
 

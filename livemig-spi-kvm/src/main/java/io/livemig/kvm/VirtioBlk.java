@@ -42,7 +42,15 @@ import java.util.Objects;
  *
  * <p><b>Migration.</b> As a {@link MigratableDevice} it saves the transport and queue state
  * ({@link VirtioMmioState}); the target's device, backed by the image the migration wrote,
- * continues from it. Thread-safe: MMIO, state and counters are serialized by this object.
+ * continues from it. No request is lost or served twice across it, because none is in flight in
+ * the VMM at the pause: every request the guest notified was completed (data, used ring, status
+ * byte) before its QueueNotify write completed, and a pause completes a vCPU's MMIO exit before
+ * it returns ({@link MicroVmm#pause()}). A request the guest put in the available ring but has
+ * not notified yet travels in guest RAM (its descriptors and the ring), with the device's next
+ * available index and used index in the saved state, so the target serves it, once, at the
+ * guest's notify there. The dirtier guest checks this with its counts of requests notified and
+ * completed against the used index ({@code KvmDeviceStateMigrationTest}).
+ * Thread-safe: MMIO, state and counters are serialized by this object.
  * Does not own the image: the {@link MicroVmm} that made it closes it.
  */
 public final class VirtioBlk implements MigratableDevice {

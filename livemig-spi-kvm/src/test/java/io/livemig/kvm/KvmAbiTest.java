@@ -33,7 +33,8 @@ class KvmAbiTest {
                 {"CPUID_ENTRY2_BYTES", "kvm_cpuid_entry2"}, {"MSRS_HEADER_BYTES", "kvm_msrs"},
                 {"MSR_ENTRY_BYTES", "kvm_msr_entry"}, {"MSR_LIST_HEADER_BYTES", "kvm_msr_list"},
                 {"ENABLE_CAP_BYTES", "kvm_enable_cap"}, {"SIGNAL_MASK_HEADER_BYTES", "kvm_signal_mask"},
-                {"RUN_BYTES", "kvm_run"}};
+                {"RUN_BYTES", "kvm_run"}, {"CLOCK_DATA_BYTES", "kvm_clock_data"},
+                {"DEVICE_ATTR_BYTES", "kvm_device_attr"}};
         for (String[] s : sizes) {
             EXPRESSIONS.put(s[0], "sizeof(struct " + s[1] + ")");
         }
@@ -42,17 +43,21 @@ class KvmAbiTest {
                 "SET_TSS_ADDR", "SET_IDENTITY_MAP_ADDR", "ENABLE_CAP", "CLEAR_DIRTY_LOG", "RUN", "GET_REGS",
                 "SET_REGS", "GET_SREGS", "SET_SREGS", "GET_MSRS", "SET_MSRS", "SET_SIGNAL_MASK", "GET_FPU", "SET_FPU",
                 "SET_CPUID2", "GET_MP_STATE", "SET_MP_STATE", "GET_VCPU_EVENTS", "SET_VCPU_EVENTS", "GET_DEBUGREGS",
-                "SET_DEBUGREGS", "GET_XSAVE", "SET_XSAVE", "GET_XCRS", "SET_XCRS", "GET_TSC_KHZ", "GET_XSAVE2"};
+                "SET_DEBUGREGS", "GET_XSAVE", "SET_XSAVE", "GET_XCRS", "SET_XCRS", "GET_TSC_KHZ", "GET_XSAVE2",
+                "SET_CLOCK", "GET_CLOCK", "SET_TSC_KHZ", "SET_DEVICE_ATTR", "GET_DEVICE_ATTR", "HAS_DEVICE_ATTR"};
         for (String i : ioctls) {
             EXPRESSIONS.put(i, "(unsigned long) KVM_" + i);
         }
         String[] caps = {"USER_MEMORY", "NR_MEMSLOTS", "XSAVE", "XCRS", "GET_TSC_KHZ", "IMMEDIATE_EXIT",
-                "MANUAL_DIRTY_LOG_PROTECT2", "XSAVE2"};
+                "MANUAL_DIRTY_LOG_PROTECT2", "XSAVE2", "ADJUST_CLOCK", "TSC_CONTROL", "VCPU_ATTRIBUTES"};
         for (String c : caps) {
             EXPRESSIONS.put("CAP_" + c, "KVM_CAP_" + c);
         }
         EXPRESSIONS.put("DIRTY_LOG_MANUAL_PROTECT_ENABLE", "KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE");
         EXPRESSIONS.put("MEM_LOG_DIRTY_PAGES", "KVM_MEM_LOG_DIRTY_PAGES");
+        EXPRESSIONS.put("CLOCK_TSC_STABLE", "KVM_CLOCK_TSC_STABLE");
+        EXPRESSIONS.put("VCPU_TSC_CTRL", "KVM_VCPU_TSC_CTRL");
+        EXPRESSIONS.put("VCPU_TSC_OFFSET", "KVM_VCPU_TSC_OFFSET");
         for (String e : new String[] {"IO", "HLT", "MMIO", "SHUTDOWN", "FAIL_ENTRY", "INTR", "INTERNAL_ERROR"}) {
             EXPRESSIONS.put("EXIT_" + e, "KVM_EXIT_" + e);
         }
@@ -78,7 +83,10 @@ class KvmAbiTest {
                 {"SEGMENT_PRESENT", "kvm_segment", "present"}, {"SEGMENT_DPL", "kvm_segment", "dpl"},
                 {"SEGMENT_DB", "kvm_segment", "db"}, {"SEGMENT_S", "kvm_segment", "s"},
                 {"SEGMENT_L", "kvm_segment", "l"}, {"SEGMENT_G", "kvm_segment", "g"},
-                {"SEGMENT_UNUSABLE", "kvm_segment", "unusable"}};
+                {"SEGMENT_UNUSABLE", "kvm_segment", "unusable"},
+                {"CLOCK_DATA_CLOCK", "kvm_clock_data", "clock"}, {"CLOCK_DATA_FLAGS", "kvm_clock_data", "flags"},
+                {"DEVICE_ATTR_GROUP", "kvm_device_attr", "group"}, {"DEVICE_ATTR_ATTR", "kvm_device_attr", "attr"},
+                {"DEVICE_ATTR_ADDR", "kvm_device_attr", "addr"}};
         for (String[] o : offsets) {
             EXPRESSIONS.put(o[0], "offsetof(struct " + o[1] + ", " + o[2] + ")");
         }

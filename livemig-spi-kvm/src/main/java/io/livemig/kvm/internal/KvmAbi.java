@@ -44,6 +44,8 @@ public final class KvmAbi {
     public static final int ENABLE_CAP_BYTES = 104;
     public static final int SIGNAL_MASK_HEADER_BYTES = 4;
     public static final int RUN_BYTES = 2352;
+    public static final int CLOCK_DATA_BYTES = 48;
+    public static final int DEVICE_ATTR_BYTES = 24;
 
     // /dev/kvm
     public static final long GET_API_VERSION = ioc(NONE, 0x00, 0);
@@ -60,6 +62,8 @@ public final class KvmAbi {
     public static final long SET_IDENTITY_MAP_ADDR = ioc(WRITE, 0x48, 8);
     public static final long ENABLE_CAP = ioc(WRITE, 0xa3, ENABLE_CAP_BYTES);
     public static final long CLEAR_DIRTY_LOG = ioc(READ | WRITE, 0xc0, CLEAR_DIRTY_LOG_BYTES);
+    public static final long SET_CLOCK = ioc(WRITE, 0x7b, CLOCK_DATA_BYTES);
+    public static final long GET_CLOCK = ioc(READ, 0x7c, CLOCK_DATA_BYTES);
     // vCPU
     public static final long RUN = ioc(NONE, 0x80, 0);
     public static final long GET_REGS = ioc(READ, 0x81, REGS_BYTES);
@@ -84,6 +88,10 @@ public final class KvmAbi {
     public static final long SET_XCRS = ioc(WRITE, 0xa7, XCRS_BYTES);
     public static final long GET_TSC_KHZ = ioc(NONE, 0xa3, 0);
     public static final long GET_XSAVE2 = ioc(READ, 0xcf, XSAVE_BYTES);
+    public static final long SET_TSC_KHZ = ioc(NONE, 0xa2, 0);
+    public static final long SET_DEVICE_ATTR = ioc(WRITE, 0xe1, DEVICE_ATTR_BYTES);
+    public static final long GET_DEVICE_ATTR = ioc(WRITE, 0xe2, DEVICE_ATTR_BYTES);
+    public static final long HAS_DEVICE_ATTR = ioc(WRITE, 0xe3, DEVICE_ATTR_BYTES);
 
     // Capabilities (KVM_CAP_*).
     public static final int CAP_USER_MEMORY = 3;
@@ -94,9 +102,22 @@ public final class KvmAbi {
     public static final int CAP_IMMEDIATE_EXIT = 136;
     public static final int CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
     public static final int CAP_XSAVE2 = 208;
+    public static final int CAP_ADJUST_CLOCK = 39;
+    public static final int CAP_TSC_CONTROL = 60;
+    public static final int CAP_VCPU_ATTRIBUTES = 127;
     public static final int DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1;
 
     public static final int MEM_LOG_DIRTY_PAGES = 1;
+
+    // kvm_clock_data (KVM_GET_CLOCK / KVM_SET_CLOCK) and kvm_device_attr (the vCPU's TSC offset)
+    public static final int CLOCK_DATA_CLOCK = 0;
+    public static final int CLOCK_DATA_FLAGS = 8;
+    public static final int CLOCK_TSC_STABLE = 2;
+    public static final int DEVICE_ATTR_GROUP = 4;
+    public static final int DEVICE_ATTR_ATTR = 8;
+    public static final int DEVICE_ATTR_ADDR = 16;
+    public static final int VCPU_TSC_CTRL = 0;
+    public static final int VCPU_TSC_OFFSET = 0;
 
     // kvm_run
     public static final int RUN_IMMEDIATE_EXIT = 1;

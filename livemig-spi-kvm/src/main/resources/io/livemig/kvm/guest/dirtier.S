@@ -38,8 +38,14 @@
  * not there would fault, and this guest has no fault handler).
  *
  * Console (port 0xE9): "dirtier start ws=<pages> bpw=<bytes> high=<MiB of RAM from 4 GiB>",
- * then "tick <n> writes <W>"
+ * then "tick <n> writes <W>" and "time max-step <us> back <B>"
  * every progress interval and "check ok <n>" or "check FAILED ..." every check interval.
+ *
+ * Time: the main loop reads the TSC once a round and keeps the largest step between two
+ * consecutive reads since the last progress line (the self-checks, which take long by design, do
+ * not count: the loop's clock restarts after them), printed in microseconds at the TSC frequency
+ * given, and B, how many times the TSC went backwards since boot. A migration that moved the
+ * guest's time well shows no step longer than its downtime (plus a round) and B = 0.
  *
  * Disk mode (a virtio-mmio base in the parameters): the guest drives the virtio-blk device by
  * polling, interrupts off, from ring 3 (the identity map is user-accessible, so MMIO works there):
@@ -55,10 +61,17 @@
  * all zeros at boot: a new image). Disk area layout, from the area's base A:
  *   A+0x000 descriptors (8 x 16)  A+0x100 available ring  A+0x200 used ring
  *   A+0x300 request header (16)   A+0x310 status byte     A+0x1000 write buffer (4 KiB)
+ *   A+0x318 requests notified (u64)                        A+0x320 requests seen completed (u64)
  *   A+0x2000 read buffer (1 MiB)  A+0x102000 the serial table (8 bytes per block)
- * Console: "disk start blocks=<n> rate=<bytes/s>", then "disk ok <n> writes <W>" after each
- * check, or "disk FAILED ..." (the block, the serial expected, the first two quadwords found; or
- * the request that failed, with its status or the device status).
+ * The two request counters (notified: counted just before the QueueNotify write; completed:
+ * when the used index caught up after it) let a VMM check that no request was lost or served
+ * twice: at any pause, completed <= requests the device served <= notified <= completed + 1, and
+ * the used index is the device's count modulo 2^16. After each disk check the guest compares
+ * the used index with its count of completions itself.
+ * Console: "disk start blocks=<n> rate=<bytes/s>", then "disk ok <n> writes <W> requests <R>"
+ * after each check, or "disk FAILED ..." (the block, the serial expected, the first two quadwords
+ * found; the request that failed, with its status or the device status; or "used index U
+ * requests R" when the device's used index disagrees with the requests completed).
  */
         .set MB_MAGIC, 0x1BADB002
         .set MB_FLAGS, 0x00010003          /* page-align, memory info, load addresses */
@@ -178,6 +191,7 @@ user_main:
         shlq $32, %rdx
         orq %rdx, %rax
         movq %rax, deadline(%rip)
+        movq %rax, time_last(%rip)
         movq %rax, %rbx
         addq tick_ticks(%rip), %rbx
         movq %rbx, next_tick(%rip)
@@ -186,6 +200,7 @@ user_main:
         movq %rbx, next_check(%rip)
 
 main_loop:
+        call time_step
         movl $16, %r15d
 2:      call one_write
         decl %r15d
@@ -215,6 +230,19 @@ do_tick:                                   /* due, or absurdly far ahead (the TS
         movq writes(%rip), %rax
         call print_dec
         call newline
+        leaq msg_time(%rip), %rsi          /* the largest step since the last line, in us */
+        call print_str
+        movq time_max(%rip), %rax
+        movq $1000, %rcx
+        mulq %rcx
+        divq tsc_khz(%rip)
+        call print_dec
+        leaq msg_time_back(%rip), %rsi
+        call print_str
+        movq time_back(%rip), %rax
+        call print_dec
+        call newline
+        movq $0, time_max(%rip)
 3:      movq next_check(%rip), %rbx
         subq %r14, %rbx
         jle do_check
@@ -230,9 +258,26 @@ do_check:
         rdtsc
         shlq $32, %rdx
         orq %rdx, %rax
+        movq %rax, time_last(%rip)         /* the checks' own time is no step */
         addq check_ticks(%rip), %rax
         movq %rax, next_check(%rip)
         jmp main_loop
+
+/* The step since the loop's last TSC read: keeps the largest, counts steps back. Keeps rbx, r14, r15. */
+time_step:
+        rdtsc
+        shlq $32, %rdx
+        orq %rdx, %rax
+        movq %rax, %rcx
+        subq time_last(%rip), %rcx         /* now - last */
+        movq %rax, time_last(%rip)
+        jge 1f
+        incq time_back(%rip)
+        ret
+1:      cmpq time_max(%rip), %rcx
+        jbe 2f
+        movq %rcx, time_max(%rip)
+2:      ret
 
 /* One write: pick a page, W += 1, store W in its first bpw_quads quadwords, keep SUM. */
 one_write:
@@ -552,9 +597,11 @@ disk_request:
         movw %ax, disk_avail(%rip)
         movw %ax, 0x102(%r10)              /* published: x86 keeps the stores in order */
         movq vio(%rip), %r11
+        incq 0x318(%r10)                   /* notified */
         movl $0, VIO_NOTIFY(%r11)          /* served before this instruction completes */
         cmpw %ax, 0x202(%r10)              /* the used index caught up? */
         jne 3f
+        incq 0x320(%r10)                   /* seen completed */
         movzbl 0x310(%r10), %eax
         ret
 3:      movl VIO_STATUS(%r11), %eax
@@ -638,7 +685,11 @@ disk_check:
         decq %r9
         jnz 4b
         jmp 1b
-7:      incq disk_checks(%rip)
+7:      movq disk_area(%rip), %r11         /* the used index agrees with the completions? */
+        movzwl 0x202(%r11), %eax
+        cmpw %ax, 0x320(%r11)
+        jne 6f
+        incq disk_checks(%rip)
         leaq msg_disk_ok(%rip), %rsi
         call print_str
         movq disk_checks(%rip), %rax
@@ -647,8 +698,28 @@ disk_check:
         call print_str
         movq disk_serial(%rip), %rax
         call print_dec
+        leaq msg_disk_requests(%rip), %rsi
+        call print_str
+        movq disk_area(%rip), %r11
+        movq 0x320(%r11), %rax
+        call print_dec
         call newline
 9:      ret
+6:      pushq %rax                         /* the used index */
+        leaq msg_disk_failed(%rip), %rsi
+        call print_str
+        leaq msg_disk_used(%rip), %rsi
+        call print_str
+        popq %rax
+        call print_dec
+        leaq msg_disk_requests(%rip), %rsi
+        call print_str
+        movq disk_area(%rip), %r11
+        movq 0x320(%r11), %rax
+        call print_dec
+        call newline
+        movq $0, vio(%rip)
+        ret
 8:      pushq %r11                         /* block r8 differs: the block's start in r11 */
         pushq %r10
         leaq msg_disk_failed(%rip), %rsi
@@ -979,6 +1050,10 @@ msg_expected:   .asciz " expected "
 msg_disk_start: .asciz "disk start blocks="
 msg_disk_rate:  .asciz " rate="
 msg_disk_ok:    .asciz "disk ok "
+msg_disk_requests: .asciz " requests "
+msg_disk_used:  .asciz " used index "
+msg_time:       .asciz "time max-step "
+msg_time_back:  .asciz " back "
 msg_disk_failed: .asciz "disk FAILED"
 msg_disk_nodev: .asciz " init: no virtio-blk device (magic, version 2, device 2) at the address given"
 msg_disk_features: .asciz " init: the device does not offer or accept VIRTIO_F_VERSION_1"
@@ -1049,3 +1124,6 @@ disk_rng:       .quad 0
 disk_serial:    .quad 0
 disk_avail:     .quad 0
 disk_checks:    .quad 0
+time_last:      .quad 0
+time_max:       .quad 0
+time_back:      .quad 0
