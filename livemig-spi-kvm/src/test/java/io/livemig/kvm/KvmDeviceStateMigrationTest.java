@@ -9,6 +9,7 @@ import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.LinkShape;
+import io.livemig.kvm.internal.VcpuStateFormat;
 import io.livemig.spi.MigrationTarget;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -20,6 +21,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -91,6 +93,17 @@ class KvmDeviceStateMigrationTest {
             assertTrue(after >= before, "the TSC went back: " + before + " -> " + after);
             assertTrue(after - before < khz * 500, "the TSC jumped " + (after - before) / khz + " ms, "
                     + "though the clock was loaded 1 s after it was saved");
+        }
+    }
+
+    @Test
+    void theVcpuStateCarriesTheTscThatTheClockThenSetsExactly() {
+        KvmTestSupport.assumeKvm();
+        try (KvmGuest guest = new KvmGuest(MicroVmm.builder().build())) {
+            int[] msrs = VcpuStateFormat.savedMsrIndices();
+            assertTrue(msrs != null && Arrays.stream(msrs).anyMatch(m -> m == 0x10),
+                    "IA32_TSC (0x10) is not among the MSRs the vCPU state saves: " + Arrays.toString(msrs));
+            assertEquals(List.of(KvmClock.ID), guest.devices().stream().map(d -> d.id()).toList());
         }
     }
 
