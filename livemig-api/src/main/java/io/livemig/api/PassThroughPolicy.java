@@ -40,6 +40,8 @@ public record PassThroughPolicy(Map<String, Action> actions, Duration unplugTime
             Duration.ofSeconds(10));
 
     /**
+     * Checks the parts and copies the map.
+     *
      * @throws NullPointerException     for a null part
      * @throws IllegalArgumentException for a timeout that is not positive
      */

@@ -31,7 +31,11 @@ public record PassThroughStats(String deviceId, Outcome outcome, Duration absent
         REPLUG_FAILED
     }
 
-    /** @throws NullPointerException for a null part */
+    /**
+     * Checks the parts.
+     *
+     * @throws NullPointerException for a null part
+     */
     public PassThroughStats {
         Objects.requireNonNull(deviceId, "deviceId");
         Objects.requireNonNull(outcome, "outcome");

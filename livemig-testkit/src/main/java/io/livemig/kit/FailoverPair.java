@@ -44,6 +44,8 @@ public final class FailoverPair {
     private int plugs;
 
     /**
+     * Creates the pair, its primary plugged or not.
+     *
      * @param primaryId     the pass-through device's id
      * @param ackDelay      how long the guest takes to switch its bond and acknowledge an unplug
      * @param primaryActive whether the primary is plugged and carries the traffic now (a source's
