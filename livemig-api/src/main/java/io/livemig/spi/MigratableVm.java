@@ -21,7 +21,7 @@ import java.util.Optional;
  *
  * <p><b>Threading.</b> The accessors are thread-safe and return the same objects every time.
  */
-public interface MigratableVm extends AutoCloseable {
+public interface MigratableVm extends AutoCloseable, HotPluggable {
 
     /** {@return the layout, vCPU count and devices, as sent to the destination} */
     VmDescriptor descriptor();
@@ -54,17 +54,6 @@ public interface MigratableVm extends AutoCloseable {
      */
     default List<? extends DiskSource> disks() {
         return List.of();
-    }
-
-    /**
-     * Optional capability: hot-unplug and hot-plug of devices with the guest's cooperation, for
-     * pass-through devices that fail over ({@code PassThroughPolicy.Action.FAILOVER}). Default: empty
-     * (this VM cannot hot-plug).
-     *
-     * @return the VM's hot-plug, or empty
-     */
-    default Optional<HotPlug> hotPlug() {
-        return Optional.empty();
     }
 
     /**

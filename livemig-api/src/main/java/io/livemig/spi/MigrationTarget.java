@@ -14,7 +14,7 @@ import java.util.Optional;
  *
  * <p><b>Threading.</b> Accessors are thread-safe and return the same objects every time.
  */
-public interface MigrationTarget extends AutoCloseable {
+public interface MigrationTarget extends AutoCloseable, HotPluggable {
 
     /** {@return the descriptor the target was created with} */
     VmDescriptor descriptor();
@@ -37,17 +37,6 @@ public interface MigrationTarget extends AutoCloseable {
      */
     default List<? extends DiskSink> disks() {
         return List.of();
-    }
-
-    /**
-     * Optional capability: hot-unplug and hot-plug of devices with the guest's cooperation, for
-     * pass-through devices that fail over ({@code PassThroughPolicy.Action.FAILOVER}). Default: empty
-     * (this VM cannot hot-plug).
-     *
-     * @return the VM's hot-plug, or empty
-     */
-    default Optional<HotPlug> hotPlug() {
-        return Optional.empty();
     }
 
     /**
