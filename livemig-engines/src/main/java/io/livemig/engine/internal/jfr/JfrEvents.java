@@ -3,6 +3,8 @@ package io.livemig.engine.internal.jfr;
 import io.livemig.api.MigrationReport;
 import io.livemig.api.RoundStats;
 
+import jdk.jfr.FlightRecorder;
+
 import java.time.Duration;
 import java.util.Locale;
 
@@ -10,7 +12,9 @@ import java.util.Locale;
  * Commits livemig's JDK Flight Recorder events: {@code livemig.Round}, {@code livemig.SwitchoverStep},
  * {@code livemig.Migration} (the source) and {@code livemig.DemandFault} (the destination), in the
  * {@code livemig} category. Each method allocates and fills an event only if a recording has the
- * event enabled (and its threshold passed), so they cost next to nothing without one.
+ * event enabled (and its threshold passed), so they cost next to nothing without one; without
+ * Flight Recorder running at all (no recording was ever started in this JVM) they do not even
+ * load the event classes, whose first use costs a cold JVM about a hundred milliseconds.
  * Thread-safe: each call makes its own event.
  */
 public final class JfrEvents {
@@ -25,6 +29,9 @@ public final class JfrEvents {
      * @param stats       the round
      */
     public static void round(String migrationId, RoundStats stats) {
+        if (!FlightRecorder.isInitialized()) {
+            return;
+        }
         RoundEvent event = new RoundEvent();
         if (!event.shouldCommit()) {
             return;
@@ -48,6 +55,9 @@ public final class JfrEvents {
      * @param waitNanos   from the fault to the page's installation, in nanoseconds
      */
     public static void demandFault(long page, long waitNanos) {
+        if (!FlightRecorder.isInitialized()) {
+            return;
+        }
         DemandFaultEvent event = new DemandFaultEvent();
         if (!event.shouldCommit()) {
             return;
@@ -64,6 +74,9 @@ public final class JfrEvents {
      * @param report the source's report of a migration that ended (completed or not)
      */
     public static void migrationEnded(MigrationReport report) {
+        if (!FlightRecorder.isInitialized()) {
+            return;
+        }
         String id = report.migrationId();
         for (MigrationReport.SwitchoverStep step : report.switchover().steps()) {
             SwitchoverStepEvent event = new SwitchoverStepEvent();
