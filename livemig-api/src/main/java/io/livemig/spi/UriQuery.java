@@ -1,10 +1,9 @@
 package io.livemig.spi;
 
 import io.livemig.api.ByteSize;
+import io.livemig.api.DurationText;
 
 import java.io.ByteArrayOutputStream;
-import java.math.BigDecimal;
-import java.math.RoundingMode;
 import java.net.URI;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -18,8 +17,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * The settings a provider reads from its URI: {@code scheme:TARGET?key=value&key2=value2}, the
@@ -47,8 +44,6 @@ import java.util.regex.Pattern;
  */
 public final class UriQuery {
 
-    private static final Pattern DURATION_PART = Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|us|ns|h|m|s)");
-    private static final Pattern DURATION_WHOLE = Pattern.compile("(?:\\d+(?:\\.\\d+)?(?:ms|us|ns|h|m|s))+");
 
     private final URI uri;
     private final String target;
@@ -215,7 +210,7 @@ public final class UriQuery {
     public Duration requireDuration(String key) {
         String value = require(key);
         try {
-            return parseDuration(value);
+            return DurationText.parse(value);
         } catch (RuntimeException e) {
             throw bad(key, value, "a duration such as 250ms, 2s, 1.5s or 1m30s", e);
         }
@@ -347,40 +342,6 @@ public final class UriQuery {
     private IllegalArgumentException bad(String key, String value, String expected, Exception cause) {
         return new IllegalArgumentException(scheme() + ": parameter " + key + "='" + value + "' is not " + expected
                 + " (" + uri + ")", cause);
-    }
-
-    private static Duration parseDuration(String text) {
-        String t = text.trim().toLowerCase(Locale.ROOT);
-        if (t.startsWith("-")) {
-            throw new IllegalArgumentException("negative");
-        }
-        if (t.startsWith("p")) {
-            Duration d = Duration.parse(text.trim());
-            if (d.isNegative()) {
-                throw new IllegalArgumentException("negative");
-            }
-            return d;
-        }
-        if (t.matches("\\d+")) {
-            return Duration.ofMillis(Long.parseLong(t));
-        }
-        if (!DURATION_WHOLE.matcher(t).matches()) {
-            throw new IllegalArgumentException("no unit");
-        }
-        BigDecimal nanos = BigDecimal.ZERO;
-        Matcher m = DURATION_PART.matcher(t);
-        while (m.find()) {
-            long per = switch (m.group(2)) {
-                case "h" -> 3_600_000_000_000L;
-                case "m" -> 60_000_000_000L;
-                case "s" -> 1_000_000_000L;
-                case "ms" -> 1_000_000L;
-                case "us" -> 1_000L;
-                default -> 1L;
-            };
-            nanos = nanos.add(new BigDecimal(m.group(1)).multiply(BigDecimal.valueOf(per)));
-        }
-        return Duration.ofNanos(nanos.setScale(0, RoundingMode.HALF_UP).longValueExact());
     }
 
     /** RFC 3986 percent-decoding as UTF-8; {@code +} is left alone. */

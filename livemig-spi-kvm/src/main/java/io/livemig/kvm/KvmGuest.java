@@ -6,7 +6,6 @@ import io.livemig.spi.DemandPaging;
 import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.DiskSink;
 import io.livemig.spi.DiskSource;
-import io.livemig.spi.HotPlug;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
@@ -96,15 +95,6 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
     @Override
     public List<MigratableDevice> devices() {
         return devices;
-    }
-
-    /**
-     * {@return none: the micro-VMM has no bus on which the guest could see a device come and go,
-     * so a pass-through failover policy cannot be applied to its devices}
-     */
-    @Override
-    public Optional<HotPlug> hotPlug() {
-        return Optional.empty();
     }
 
     /**

@@ -2,9 +2,6 @@ package io.livemig.examples.cli;
 
 import org.junit.jupiter.api.Test;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -15,22 +12,12 @@ class DemoSummaryTest {
 
     @Test
     void theDowntimeLineShowsTheLimitTheLadderRaisedItTo() {
-        PrintStream original = System.out;
-        PrintStream originalErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
-        int exit;
-        try {
-            // Virtual time: a guest dirtying as fast as the link sends stalls, and the ladder raises the limit.
-            exit = Livemig.run("demo", "--virtual-time", "--mem", "32Mi", "--dirty-rate", "20M", "--link-bandwidth",
-                    "20M", "--downtime", "10ms", "--stall-rounds", "1", "--on-stall",
-                    "raise-downtime:100ms:150ms,force");
-        } finally {
-            System.setOut(original);
-            System.setErr(originalErr);
-        }
-        String summary = out.toString(StandardCharsets.UTF_8);
+        // Virtual time: a guest dirtying as fast as the link sends stalls, and the ladder raises the limit.
+        InProcessCli.Captured run = InProcessCli.run("demo", "--virtual-time", "--mem", "32Mi", "--dirty-rate", "20M",
+                "--link-bandwidth", "20M", "--downtime", "10ms", "--stall-rounds", "1", "--on-stall",
+                "raise-downtime:100ms:150ms,force");
+        int exit = run.exit();
+        String summary = run.out();
         assertEquals(0, exit, summary);
         Matcher policy = Pattern.compile("downtime limit (\\d+) ms\\]").matcher(summary);
         assertTrue(policy.find(), "the ladder raised nothing: " + summary);

@@ -39,17 +39,10 @@ final class DeviceCopy {
     private ByteBuffer chunk;
     /** Builds the DEVICE_DATA frames, as large as the agreed frame limit. */
     private FrameWriter writer;
-    private long liveBytes;
-    private long stopCopyBytes;
 
     DeviceCopy(List<MigratableDevice> devices, SourceLink link) {
         this.devices = List.copyOf(devices);
         this.link = link;
-    }
-
-    /** @return whether any device migrates by its data stream */
-    boolean any() {
-        return devices.stream().anyMatch(d -> d.migration().isPresent());
     }
 
     /** Starts the live copy of the devices that support pre-copy: RUNNING to PRE_COPY. */
@@ -82,7 +75,7 @@ final class DeviceCopy {
             if (m != null && m.state() == DeviceState.PRE_COPY) {
                 // At most what it held as the round began: a device that changes its state faster
                 // than the link carries it would otherwise keep the round going for ever.
-                liveBytes += drain(d.id(), m, Math.max(1, m.pendingBytes()));
+                drain(d.id(), m, Math.max(1, m.pendingBytes()));
             }
         }
         return link.bytesSent() - before;
@@ -135,7 +128,7 @@ final class DeviceCopy {
                 whole.add(new SwitchoverFrames.DeviceStateFrame(d.id(), d.saveState()));
                 continue;
             }
-            stopCopyBytes += drain(d.id(), m, Long.MAX_VALUE);
+            drain(d.id(), m, Long.MAX_VALUE);
             m.transition(DeviceState.STOP);
         }
         return whole;
@@ -174,11 +167,6 @@ final class DeviceCopy {
             link.tick();
         }
         return sent;
-    }
-
-    /** @return the data bytes read during the live copy, and in the downtime */
-    long[] bytesByPhase() {
-        return new long[] {liveBytes, stopCopyBytes};
     }
 
     /**

@@ -132,7 +132,8 @@ public final class PageSender implements AutoCloseable {
             }
         } else {
             for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
-                if (mayCut && control.postcopyRequested()) {
+                // At frame boundaries, as cancellation: not a volatile read per page.
+                if (mayCut && !framer.hasOpenFrame() && control.postcopyRequested()) {
                     cut = true;
                     break;
                 }

@@ -5,7 +5,6 @@ import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.RoundStats;
 import io.livemig.api.TimeSource;
-import io.livemig.engine.internal.DmaDirtyTracker;
 import io.livemig.engine.internal.LiveControl;
 import io.livemig.engine.internal.strategy.CopyContext;
 import io.livemig.spi.DirtyTracker;
@@ -54,9 +53,10 @@ final class SourceCopy implements CopyContext {
     private Duration downtimeLimit;
 
     SourceCopy(MigratableVm vm, MigrationOptions options, SourceContext context, SourceLink link, PageSender sender,
-               SwitchoverSender switchover, SourceRecorder recorder, DiskCopy disks, DeviceCopy devices) {
+               SwitchoverSender switchover, SourceRecorder recorder, DiskCopy disks, DeviceCopy devices,
+               Optional<DirtyTracker> dirtyTracker) {
         this.devices = devices;
-        this.dirtyTracker = DmaDirtyTracker.of(vm.dirtyTracker(), vm.devices());
+        this.dirtyTracker = dirtyTracker;
         this.vm = vm;
         this.options = options;
         this.layout = vm.descriptor().memoryLayout();

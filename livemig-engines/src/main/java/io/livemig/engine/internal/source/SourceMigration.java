@@ -29,6 +29,7 @@ import io.livemig.engine.internal.wire.FrameWarmup;
 import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.spi.DiskDescriptor;
 import io.livemig.spi.DiskSource;
+import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.MigratableVm;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,6 +40,7 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Runs one source-side migration from handshake to report: the handshake, the strategy's memory
@@ -64,6 +66,8 @@ public final class SourceMigration {
     private final SwitchoverSender switchover;
     /** The devices' state: pre-copied where they can, the rest in the downtime. */
     private final DeviceCopy devices;
+    /** The VM's dirty tracker with its devices' DMA trackers folded in, if it has one. */
+    private final Optional<DirtyTracker> dirtyTracker;
     /** The pass-through policy's part here: refused devices, and those unplugged and plugged back. */
     private final FailoverDevices failover;
     /** This migration's id: its recovery and settle connections present it again. */
@@ -111,6 +115,7 @@ public final class SourceMigration {
                 vm.descriptor().memoryLayout().memoryBytes(), vm.descriptor().memoryLayout().pageSizeBytes(), meter,
                 migrationId);
         this.devices = new DeviceCopy(vm.devices(), link);
+        this.dirtyTracker = DmaDirtyTracker.of(vm.dirtyTracker(), vm.devices());
         this.switchover = new SwitchoverSender(vm, link, context, recorder, devices, sessionId, time.isWallClock());
     }
 
@@ -250,7 +255,8 @@ public final class SourceMigration {
                     agreed.maxFrameBytes(), options, vm.descriptor().memoryLayout(), context) : null;
             sender = new PageSender(vm.memory(), options, agreed.batchPages(), agreed.maxFrameBytes(), link, streams);
             disks.start(agreed.maxFrameBytes());
-            SourceCopy copy = new SourceCopy(vm, options, context, link, sender, switchover, recorder, disks, devices);
+            SourceCopy copy = new SourceCopy(vm, options, context, link, sender, switchover, recorder, disks, devices,
+                    dirtyTracker);
             SourceStrategy.Outcome outcome = strategy.run(copy);
             afterSwitchover = outcome.afterSwitchover();
             // instanceof rather than a pattern switch: a switch's first run bootstraps a call site
@@ -392,7 +398,7 @@ public final class SourceMigration {
                 && context.state() != SourceState.COMMITTED) {
             devices.abort();
         }
-        DmaDirtyTracker.of(vm.dirtyTracker(), vm.devices()).ifPresent(t -> {
+        dirtyTracker.ifPresent(t -> {
             try {
                 t.stop();
             } catch (RuntimeException e) {
