@@ -12,5 +12,14 @@ public enum Strategy {
      * Pre-copy for {@link MigrationOptions#hybridRounds()} rounds (fewer if it stalls), then
      * post-copy for what is still dirty (QEMU's postcopy-after-precopy).
      */
-    HYBRID
+    HYBRID,
+    /**
+     * Trace and replay (Liu et al., HPDC'09): a checkpoint of the VM (memory and vCPU state) goes
+     * while the VM runs on and records its non-deterministic inputs; the destination restores the
+     * checkpoint and replays the log segment by segment as it arrives, and the VM stops once what
+     * remains replays within the downtime limit. The destination's memory after the last replay
+     * is compared page for page with the source's before the switchover commits. Needs a VM with
+     * an {@code ExecutionRecorder} and a target with an {@code ExecutionReplayer}.
+     */
+    TRACE_REPLAY
 }

@@ -67,6 +67,18 @@ public interface MigratableVm extends AutoCloseable, HotPluggable {
     }
 
     /**
+     * Optional capability: empty when this VM cannot be recorded for trace and replay (see
+     * {@link ExecutionRecorder} for what qualifies). Engines then refuse
+     * {@code Strategy.TRACE_REPLAY} for it, or fall back to pre-copy when the options allow it.
+     * The default is empty.
+     *
+     * @return the recorder, the same object every time, or empty
+     */
+    default Optional<ExecutionRecorder> executionRecorder() {
+        return Optional.empty();
+    }
+
+    /**
      * Whether this handle may still be used: true from {@link HypervisorProvider#open} until
      * {@link #close()} (or until the provider lost the VM underneath the handle, if it can tell).
      * Engines check it before a migration starts and refuse a closed VM. Every provider

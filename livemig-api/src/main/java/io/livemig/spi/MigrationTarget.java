@@ -50,6 +50,17 @@ public interface MigrationTarget extends AutoCloseable, HotPluggable {
     }
 
     /**
+     * Optional capability: empty when this target cannot replay an execution log (trace and
+     * replay). A destination without it refuses a {@code Strategy.TRACE_REPLAY} migration in the
+     * handshake. The default is empty.
+     *
+     * @return the replayer, the same object every time, or empty
+     */
+    default Optional<ExecutionReplayer> executionReplayer() {
+        return Optional.empty();
+    }
+
+    /**
      * Releases the target. Before a successful resume it must discard the VM. After one, what it
      * does to the running VM is the provider's to document: a VMM that runs the guest in this
      * process stops it (the in-memory kit, {@code kvm:}); a hypervisor whose VMs outlive the

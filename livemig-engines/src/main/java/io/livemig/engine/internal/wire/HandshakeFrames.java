@@ -390,13 +390,14 @@ public final class HandshakeFrames {
                     (flags & Wire.SETUP_FLAG_POSTCOPY) != 0, descriptor, batchPages, offers);
         }
 
-        /** @return the strategy's wire code (docs/protocol.md 2.1): 1 cold, 2 pre-copy, 3 post-copy, 4 hybrid */
+        /** @return the strategy's wire code (docs/protocol.md 2.1): 1 cold, 2 pre-copy, 3 post-copy, 4 hybrid, 5 trace and replay */
         static int strategyCode(Strategy strategy) {
             return switch (strategy) {
                 case COLD -> 1;
                 case PRECOPY -> 2;
                 case POSTCOPY -> 3;
                 case HYBRID -> 4;
+                case TRACE_REPLAY -> 5;
             };
         }
 
@@ -407,6 +408,7 @@ public final class HandshakeFrames {
                 case 2 -> Strategy.PRECOPY;
                 case 3 -> Strategy.POSTCOPY;
                 case 4 -> Strategy.HYBRID;
+                case 5 -> Strategy.TRACE_REPLAY;
                 default -> throw new WireException(Kind.UNEXPECTED, "unknown strategy code " + code);
             };
         }
