@@ -79,6 +79,7 @@ public final class MigrationOptions {
     private final Duration progressInterval;
     private final Duration switchoverHoldTimeout;
     private final boolean keepPausedAtDestination;
+    private final boolean traceReplayFallback;
     private final ThreadFactory threadFactory;
 
     private MigrationOptions(Builder b) {
@@ -112,6 +113,7 @@ public final class MigrationOptions {
         this.progressInterval = b.progressInterval;
         this.switchoverHoldTimeout = b.switchoverHoldTimeout;
         this.keepPausedAtDestination = b.keepPausedAtDestination;
+        this.traceReplayFallback = b.traceReplayFallback;
         this.threadFactory = b.threadFactory;
         if (keepPausedAtDestination && (strategy == Strategy.POSTCOPY || strategy == Strategy.HYBRID)) {
             throw new IllegalArgumentException("keepPausedAtDestination cannot be combined with " + strategy
@@ -385,6 +387,18 @@ public final class MigrationOptions {
     }
 
     /**
+     * What a {@link Strategy#TRACE_REPLAY} migration does with a VM whose provider cannot record it
+     * (no {@code ExecutionRecorder}): false (the default) refuses it before anything is sent, with
+     * an error that says why; true runs it as {@link Strategy#PRECOPY} instead, and the report says
+     * so. A destination that cannot replay refuses the migration in the handshake either way.
+     *
+     * @return whether to fall back to pre-copy; default false
+     */
+    public boolean traceReplayFallback() {
+        return traceReplayFallback;
+    }
+
+    /**
      * Where the migration's threads come from: its own thread ({@code LiveMigration.start}), the
      * encoder and stream threads, the return-path reader, the disk mirror, and the destination's
      * request and data-connection threads. They are long-lived and must be able to block, so a
@@ -447,6 +461,7 @@ public final class MigrationOptions {
         private Duration progressInterval = Duration.ofSeconds(1);
         private Duration switchoverHoldTimeout;
         private boolean keepPausedAtDestination;
+        private boolean traceReplayFallback;
         private ThreadFactory threadFactory;
 
         private Builder() {
@@ -483,6 +498,7 @@ public final class MigrationOptions {
             progressInterval = o.progressInterval;
             switchoverHoldTimeout = o.switchoverHoldTimeout;
             keepPausedAtDestination = o.keepPausedAtDestination;
+            traceReplayFallback = o.traceReplayFallback;
             threadFactory = o.threadFactory;
         }
 
@@ -900,6 +916,18 @@ public final class MigrationOptions {
          */
         public Builder keepPausedAtDestination(boolean keepPaused) {
             this.keepPausedAtDestination = keepPaused;
+            return this;
+        }
+
+        /**
+         * Runs a trace-and-replay migration of a VM that cannot be recorded as pre-copy instead of
+         * refusing it; see {@link MigrationOptions#traceReplayFallback()}.
+         *
+         * @param fallback whether to fall back to pre-copy
+         * @return this builder
+         */
+        public Builder traceReplayFallback(boolean fallback) {
+            this.traceReplayFallback = fallback;
             return this;
         }
 

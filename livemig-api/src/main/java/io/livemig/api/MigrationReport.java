@@ -37,12 +37,14 @@ import java.util.TreeMap;
  *                     {@code livemig.migration}; empty if it never got one (refused before the
  *                     handshake named it)
  * @param passThrough  what was done with each failover device on this side (empty without one)
+ * @param traceReplay  what the checkpoint, the log and its replay did, for a {@link Strategy#TRACE_REPLAY}
+ *                     migration seen from the source; empty otherwise
  */
 public record MigrationReport(Strategy strategy, MigrationStatus status, long memoryBytes, Totals totals,
                               List<RoundStats> rounds, Switchover switchover, Encodings encodings,
                               Check verification, List<String> escalations, Optional<PostcopyStats> postcopy,
                               Optional<String> failure, List<DiskStats> disks, String migrationId,
-                              List<PassThroughStats> passThrough) {
+                              List<PassThroughStats> passThrough, Optional<TraceReplayStats> traceReplay) {
 
     /**
      * Checks the components.
@@ -58,6 +60,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         Objects.requireNonNull(encodings, "encodings");
         Objects.requireNonNull(verification, "verification");
         Objects.requireNonNull(postcopy, "postcopy");
+        Objects.requireNonNull(traceReplay, "traceReplay");
         Objects.requireNonNull(failure, "failure");
         Objects.requireNonNull(migrationId, "migrationId");
         if (memoryBytes < 0) {
@@ -91,7 +94,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
                            List<RoundStats> rounds, Switchover switchover, Encodings encodings, Check verification,
                            List<String> escalations, Optional<PostcopyStats> postcopy, Optional<String> failure) {
         this(strategy, status, memoryBytes, totals, rounds, switchover, encodings, verification, escalations,
-                postcopy, failure, List.of(), "", List.of());
+                postcopy, failure, List.of(), "", List.of(), Optional.empty());
     }
 
     /**
@@ -337,6 +340,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         private List<DiskStats> disks = new ArrayList<>();
         private String migrationId = "";
         private List<PassThroughStats> passThrough = new ArrayList<>();
+        private TraceReplayStats traceReplay;
 
         private Builder(Strategy strategy) {
             this.strategy = Objects.requireNonNull(strategy, "strategy");
@@ -475,6 +479,17 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         }
 
         /**
+         * Sets the trace-and-replay figures.
+         *
+         * @param stats the figures, null if the migration was not trace and replay
+         * @return this builder
+         */
+        public Builder traceReplay(TraceReplayStats stats) {
+            this.traceReplay = stats;
+            return this;
+        }
+
+        /**
          * Sets the migration's id (see the record's {@code migrationId}).
          *
          * @param migrationId the migration's id (see the record's {@code migrationId})
@@ -493,7 +508,7 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
         public MigrationReport build() {
             return new MigrationReport(strategy, status, memoryBytes, totals, rounds, switchover, encodings,
                     verification, escalations, Optional.ofNullable(postcopy), Optional.ofNullable(failure), disks,
-                    migrationId, passThrough);
+                    migrationId, passThrough, Optional.ofNullable(traceReplay));
         }
     }
 

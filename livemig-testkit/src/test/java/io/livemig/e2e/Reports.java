@@ -16,6 +16,6 @@ public final class Reports {
     public static MigrationReport withoutId(MigrationReport report) {
         return new MigrationReport(report.strategy(), report.status(), report.memoryBytes(), report.totals(),
                 report.rounds(), report.switchover(), report.encodings(), report.verification(), report.escalations(),
-                report.postcopy(), report.failure(), report.disks(), "", report.passThrough());
+                report.postcopy(), report.failure(), report.disks(), "", report.passThrough(), report.traceReplay());
     }
 }

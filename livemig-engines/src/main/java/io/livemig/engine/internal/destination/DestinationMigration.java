@@ -25,6 +25,7 @@ import io.livemig.engine.internal.wire.HandshakeFrames;
 import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.PostcopyFrames;
+import io.livemig.engine.internal.wire.ReplayFrames;
 import io.livemig.engine.internal.wire.StreamFrames;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
 import io.livemig.engine.internal.wire.VerifyFrames;
@@ -88,6 +89,8 @@ public final class DestinationMigration {
     private final java.util.List<MigrationCounters> streamCounters = new java.util.ArrayList<>();
     private int recoveries;
     private boolean verificationLost;
+    /** Trace and replay: the final segment was replayed and the memory digested. */
+    private boolean replayDone;
 
     /**
      * @param channel     the channel from the source
@@ -187,6 +190,10 @@ public final class DestinationMigration {
             while (context.state() != ReceiverState.DONE) {
                 try {
                     handle(link.receive());
+                    if (context.state() == ReceiverState.REPLAYING) {
+                        // A replay that failed ends the migration at the next frame.
+                        setup.replayOrNull().rethrow();
+                    }
                     if (context.state().needsKeepAlive() && options.timeSource().isWallClock()) {
                         link.keepAlive();
                     }
@@ -221,6 +228,9 @@ public final class DestinationMigration {
             }
         } finally {
             closeStreams();
+            if (setup != null && setup.replayOrNull() != null) {
+                setup.replayOrNull().close();
+            }
             if (postcopy != null) {
                 postcopy.close();
             }
@@ -275,15 +285,37 @@ public final class DestinationMigration {
                         // What is left and how long it takes is the source's to know.
                         emit(new MigrationEvent.SwitchoverStarted(0, Duration.ZERO));
                     }
-                case SwitchoverFrames.VcpuStateFrame s -> setup.stateLoader().vcpu(s);
+                case SwitchoverFrames.VcpuStateFrame s -> {
+                    if (context.state() == ReceiverState.RECEIVING) {
+                        replay().checkpointState(s);
+                    } else {
+                        setup.stateLoader().vcpu(s);
+                    }
+                }
+                case ReplayFrames.Checkpoint checkpoint -> {
+                    replay().checkpoint(checkpoint);
+                    context.moveTo(ReceiverState.REPLAYING);
+                }
+                case ReplayFrames.LogChunk chunk -> replay().chunk(chunk);
                 case SwitchoverFrames.DeviceStateFrame s ->
                         setup.stateLoader().device(s);
                 case DeviceFrames.DeviceData data -> setup.stateLoader().deviceData(data);
                 case PageBitmap chunk -> setup.announceMissing(chunk);
                 case SwitchoverFrames.Commit commit -> onCommit(commit);
                 case PostcopyFrames.PostcopyEnd end -> onPostcopyEnd();
-                case VerifyFrames.Digests digests -> setup.verifier().compare(digests);
+                case VerifyFrames.Digests digests -> {
+                    if (context.state() == ReceiverState.STOPPED) {
+                        awaitReplayed();
+                    }
+                    setup.verifier().compare(digests);
+                }
                 case VerifyFrames.DigestsEnd end -> {
+                    if (context.state() == ReceiverState.STOPPED) {
+                        // Trace and replay: the check before the commit; the source commits or aborts.
+                        awaitReplayed();
+                        link.send(setup.verifier().end(end, 0, 0));
+                        return;
+                    }
                     DiskReceiver disks = setup.disksOrNull();
                     if (disks != null && disks.checkedBlocks() != disks.verifiableBlocks()) {
                         throw new WireException(Kind.INCONSISTENT_LENGTH, "DIGESTS_END after " + disks.checkedBlocks()
@@ -318,6 +350,27 @@ public final class DestinationMigration {
             }
         } catch (WireException e) {
             throw context.protocol(e.kind(), e.getMessage());
+        }
+    }
+
+    /** @return trace and replay's receiver; @throws WireException if the migration is not trace and replay */
+    private ReplayReceiver replay() throws WireException {
+        ReplayReceiver replay = setup.replayOrNull();
+        if (replay == null) {
+            throw new WireException(Kind.UNEXPECTED, "a trace-and-replay frame in a migration that is not one");
+        }
+        return replay;
+    }
+
+    /** Before the pre-commit check's digests: the final segment must have arrived and been replayed. */
+    private void awaitReplayed() throws WireException, MigrationException {
+        ReplayReceiver replay = replay();
+        if (!replay.finalArrived()) {
+            throw new WireException(Kind.UNEXPECTED, "DIGESTS before the final log segment");
+        }
+        if (!replayDone) {
+            replay.awaitFinal();
+            replayDone = true;
         }
     }
 
@@ -381,7 +434,9 @@ public final class DestinationMigration {
             context.moveTo(ReceiverState.POSTCOPY);
             emit(new MigrationEvent.PostcopyStarted(postcopy.missingPages()));
         } else {
-            context.moveTo(setup.verifies() ? ReceiverState.VERIFYING : ReceiverState.DONE);
+            // Trace and replay was verified before the commit.
+            context.moveTo(setup.verifies() && setup.replayOrNull() == null ? ReceiverState.VERIFYING
+                    : ReceiverState.DONE);
         }
         link.send(new SwitchoverFrames.Resumed(context.resumedNanos(), hostToken));
         if (postcopy == null) {

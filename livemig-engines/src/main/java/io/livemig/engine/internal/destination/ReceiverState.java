@@ -26,10 +26,14 @@ enum ReceiverState {
     AWAIT_HELLO(MigrationPhase.HANDSHAKE, EnumSet.of(FrameType.HELLO)),
     AWAIT_SETUP(MigrationPhase.HANDSHAKE, EnumSet.of(FrameType.SETUP)),
     RECEIVING(MigrationPhase.LIVE_COPY, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER,
-            FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH, FrameType.DEVICE_DATA)),
+            FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH, FrameType.DEVICE_DATA,
+            FrameType.VCPU_STATE, FrameType.CHECKPOINT)),
+    /** Trace and replay, after the checkpoint: the log arrives and is replayed while the source runs. */
+    REPLAYING(MigrationPhase.LIVE_COPY, EnumSet.of(FrameType.LOG_SEGMENT, FrameType.PING, FrameType.SWITCHOVER)),
     STOPPED(MigrationPhase.STOP_COPY, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
             FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING, FrameType.DISK_BLOCKS,
-            FrameType.DISK_FLUSH, FrameType.DISK_MISSING, FrameType.DEVICE_DATA)),
+            FrameType.DISK_FLUSH, FrameType.DISK_MISSING, FrameType.DEVICE_DATA, FrameType.LOG_SEGMENT,
+            FrameType.DIGESTS, FrameType.DIGESTS_END)),
     POSTCOPY(MigrationPhase.POST_COPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
             FrameType.PING, FrameType.DISK_BLOCKS)),
     VERIFYING(MigrationPhase.VERIFY, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END, FrameType.DISK_VERIFY)),
@@ -55,7 +59,7 @@ enum ReceiverState {
 
     /** @return whether the return path may be quiet long enough here to need keep-alives */
     boolean needsKeepAlive() {
-        return this == AWAIT_SETUP || this == RECEIVING || this == STOPPED;
+        return this == AWAIT_SETUP || this == RECEIVING || this == REPLAYING || this == STOPPED;
     }
 
     /** @return the states this one may move to */
@@ -63,7 +67,8 @@ enum ReceiverState {
         return switch (this) {
             case AWAIT_HELLO -> EnumSet.of(AWAIT_SETUP);
             case AWAIT_SETUP -> EnumSet.of(RECEIVING);
-            case RECEIVING -> EnumSet.of(STOPPED);
+            case RECEIVING -> EnumSet.of(STOPPED, REPLAYING);
+            case REPLAYING -> EnumSet.of(STOPPED);
             case STOPPED -> EnumSet.of(POSTCOPY, VERIFYING, DONE);
             case POSTCOPY -> EnumSet.of(VERIFYING, DONE);
             case VERIFYING -> EnumSet.of(DONE);

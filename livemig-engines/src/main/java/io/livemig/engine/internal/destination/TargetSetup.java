@@ -8,6 +8,8 @@ import io.livemig.api.MigrationOptions;
 import io.livemig.api.ProtocolException.Kind;
 import io.livemig.api.ProtocolException;
 import io.livemig.api.SourceVmState;
+import io.livemig.api.Strategy;
+import io.livemig.api.Verification;
 import io.livemig.api.TimeSource;
 import io.livemig.engine.TargetFactory;
 import io.livemig.engine.internal.MigrationCounters;
@@ -18,6 +20,7 @@ import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
 import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.ExecutionReplayer;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.spi.PageSet;
@@ -55,6 +58,8 @@ final class TargetSetup {
     private PageSet announcedMissing;
     /** The disks' receiver, or null for a VM without disks. */
     private DiskReceiver disks;
+    /** Trace and replay's receiver, or null for the other strategies. */
+    private ReplayReceiver replay;
 
     /**
      * @param agreedEncodings the page encodings agreed at the handshake
@@ -111,6 +116,9 @@ final class TargetSetup {
             disks = new DiskReceiver(descriptor.disks(), target.disks(), setup.verify());
         }
         verifier = setup.verify() ? new DestinationVerifier(layout, time) : null;
+        if (setup.strategy() == Strategy.TRACE_REPLAY) {
+            replay = replayReceiver(setup, descriptor);
+        }
         applier = new PageApplier(target.memory(), layout, agreedEncodings, setup.batchPages(), verifier, counters);
         stateLoader = new StateLoader(descriptor, target, options.receiveLimits().maxStateBytes(), context);
         stateLoader.prepareDevices();
@@ -166,6 +174,10 @@ final class TargetSetup {
      * @throws WireException if the state is incomplete or post-copy was not announced consistently
      */
     PostcopyReceiver commit(SwitchoverFrames.Commit commit) throws WireException, MigrationException {
+        if (replay != null && (!replay.finalArrived() || verifier.result().outcome() != Verification.VERIFIED)) {
+            throw new WireException(Kind.UNEXPECTED, "COMMIT of a trace-and-replay migration before its memory was "
+                    + "replayed and verified (" + verifier.result().outcome() + ")");
+        }
         context.commitArrived();
         stateLoader.load(commit, target);
         PostcopyReceiver postcopy = null;
@@ -264,6 +276,27 @@ final class TargetSetup {
     }
 
     /** @return whether DIGESTS follow the switchover */
+    /** @return trace and replay's receiver, or null for the other strategies */
+    ReplayReceiver replayOrNull() {
+        return replay;
+    }
+
+    /** @return the new trace-and-replay receiver, once the target and SETUP are checked for it */
+    private ReplayReceiver replayReceiver(HandshakeFrames.Setup setup, VmDescriptor descriptor) throws WireException {
+        ExecutionReplayer replayer = target.executionReplayer().orElseThrow(() -> new WireException(Kind.INCOMPATIBLE,
+                "the source migrates by trace and replay, but this target cannot replay an execution log (its "
+                        + "provider offers no ExecutionReplayer)"));
+        if (!setup.verify()) {
+            throw new WireException(Kind.INCOMPATIBLE, "a trace-and-replay migration is verified before it commits, "
+                    + "but SETUP does not ask for verification");
+        }
+        if (setup.mayPostcopy() || !descriptor.disks().isEmpty()) {
+            throw new WireException(Kind.INCOMPATIBLE, "a trace-and-replay migration takes neither post-copy nor disks");
+        }
+        return new ReplayReceiver(replayer, target.memory(), verifier, link, time, descriptor.vcpuCount(),
+                options.receiveLimits().maxStateBytes());
+    }
+
     boolean verifies() {
         return verifier != null;
     }

@@ -51,10 +51,13 @@ final class SourceCopy implements CopyContext {
     /** How long a held switchover waits for the release between two rounds. */
     private static final long HOLD_POLL_NANOS = 50_000_000L;
     private Duration downtimeLimit;
+    /** Trace and replay's recording, or null for the other strategies. */
+    private final TraceRecording trace;
 
     SourceCopy(MigratableVm vm, MigrationOptions options, SourceContext context, SourceLink link, PageSender sender,
                SwitchoverSender switchover, SourceRecorder recorder, DiskCopy disks, DeviceCopy devices,
-               Optional<DirtyTracker> dirtyTracker) {
+               Optional<DirtyTracker> dirtyTracker, TraceRecording trace) {
+        this.trace = trace;
         this.devices = devices;
         this.dirtyTracker = dirtyTracker;
         this.vm = vm;
@@ -268,5 +271,38 @@ final class SourceCopy implements CopyContext {
         // Disk frames travel on the control link, after the pages sent so far.
         sender.flush();
         return disks.sendRound(paused);
+    }
+
+    @Override
+    public Checkpoint takeCheckpoint() throws MigrationException {
+        return trace().take(initialPages());
+    }
+
+    @Override
+    public RoundResult sendCheckpoint() throws MigrationException {
+        if (meter != null) {
+            meter.roundStarted(0, layout.pageCount());
+        }
+        return trace().send(sender);
+    }
+
+    @Override
+    public LogShipment sendLog(boolean last) throws MigrationException {
+        if (last) {
+            context.finalSendStarted();
+        }
+        return trace().ship(last);
+    }
+
+    @Override
+    public Replayed awaitReplayed(LogShipment shipment, Duration patience) throws MigrationException {
+        return trace().awaitReplayed(shipment, patience.toNanos());
+    }
+
+    private TraceRecording trace() {
+        if (trace == null) {
+            throw new IllegalStateException("not a trace-and-replay migration");
+        }
+        return trace;
     }
 }

@@ -153,6 +153,6 @@ final class SourceHandshake {
     /** @return whether the migration may switch to post-copy, so the target must page on demand */
     private static boolean mayPostcopy(MigrationOptions options) {
         return options.strategy() == Strategy.POSTCOPY || options.strategy() == Strategy.HYBRID
-                || options.escalation().stream().anyMatch(s -> s instanceof EscalationStep.SwitchToPostcopy);
+                || options.strategy() != Strategy.TRACE_REPLAY && options.escalation().stream().anyMatch(s -> s instanceof EscalationStep.SwitchToPostcopy);
     }
 }

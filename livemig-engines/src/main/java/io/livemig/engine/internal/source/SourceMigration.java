@@ -78,6 +78,8 @@ public final class SourceMigration {
     private final ProgressMeter meter;
     /** The disks' copy, made when the migration runs. */
     private DiskCopy disks;
+    /** Trace and replay's recording, or null for the other strategies. */
+    private TraceRecording trace;
 
     /**
      * @param vm          the source VM; the migration owns it while it runs
@@ -89,6 +91,7 @@ public final class SourceMigration {
      *                                  what makes them
      */
     public SourceMigration(MigratableVm vm, Channel channel, Reconnector reconnector, MigrationOptions options) {
+        options = strategyFor(vm, options);
         if (options.streams() > 1 && reconnector == Reconnector.NONE) {
             throw new IllegalArgumentException("streams = " + options.streams() + " needs a Reconnector that "
                     + "opens more connections to the destination (LiveMigration.migrate with a reconnector); "
@@ -117,6 +120,39 @@ public final class SourceMigration {
         this.devices = new DeviceCopy(vm.devices(), link);
         this.dirtyTracker = DmaDirtyTracker.of(vm.dirtyTracker(), vm.devices());
         this.switchover = new SwitchoverSender(vm, link, context, recorder, devices, sessionId, time.isWallClock());
+    }
+
+    /**
+     * The options as this VM can take them: a {@link Strategy#TRACE_REPLAY} migration of a VM that
+     * cannot be recorded runs as pre-copy if the options allow it; trace and replay always verifies
+     * (before the commit: that is what proves the replay exact).
+     */
+    private static MigrationOptions strategyFor(MigratableVm vm, MigrationOptions options) {
+        if (options.strategy() != Strategy.TRACE_REPLAY) {
+            return options;
+        }
+        if (vm.executionRecorder().isEmpty() && options.traceReplayFallback()) {
+            LOG.warn("the VM cannot be recorded (its provider offers no ExecutionRecorder): migrating it by pre-copy "
+                    + "instead of trace and replay (MigrationOptions.traceReplayFallback)");
+            return options.toBuilder().strategy(Strategy.PRECOPY).build();
+        }
+        return options.verify() ? options : options.toBuilder().verify(true).build();
+    }
+
+    /** @throws MigrationException if this trace-and-replay migration cannot run; nothing was sent */
+    private void checkTraceReplay() throws MigrationException {
+        String refusal = vm.executionRecorder().isEmpty()
+                ? "the VM cannot be recorded: its provider offers no ExecutionRecorder (see its documentation for "
+                        + "which guests qualify), and MigrationOptions.traceReplayFallback is off"
+                : options.streams() > 1 ? "trace and replay sends its checkpoint and log on one connection; streams = "
+                        + options.streams()
+                : !vm.descriptor().disks().isEmpty() ? "trace and replay does not migrate disks; the VM has "
+                        + vm.descriptor().disks().size()
+                : null;
+        if (refusal != null) {
+            throw new MigrationException("cannot migrate by TRACE_REPLAY: " + refusal, MigrationPhase.HANDSHAKE,
+                    SourceVmState.RUNNING, null);
+        }
     }
 
     /** Asks the migration to stop at the next frame boundary, if it has not committed yet. Any thread. */
@@ -180,6 +216,8 @@ public final class SourceMigration {
         switch (options.strategy()) {
             case COLD -> throw new IllegalStateException("a COLD migration cannot switch to post-copy");
             case POSTCOPY -> throw new IllegalStateException("a POSTCOPY migration is post-copy already");
+            case TRACE_REPLAY -> throw new IllegalStateException("a TRACE_REPLAY migration cannot switch to post-copy: "
+                    + "the destination replays, it does not page on demand");
             case PRECOPY -> {
                 if (options.escalation().stream().noneMatch(s -> s instanceof EscalationStep.SwitchToPostcopy)) {
                     throw new IllegalStateException("this pre-copy migration did not allow post-copy, so the "
@@ -240,6 +278,9 @@ public final class SourceMigration {
         PageSender sender = null;
         ControlFrames.Outcome settled = null;
         try {
+            if (options.strategy() == Strategy.TRACE_REPLAY) {
+                checkTraceReplay();
+            }
             // Before anything is sent: a refused device stops it here, a failover device leaves the guest.
             failover.unplug();
             disks = new DiskCopy(checkedDisks(vm), options.strategy(), options.diskCopyMode(), link, time);
@@ -253,10 +294,16 @@ public final class SourceMigration {
             recorder.started(link.peer());
             SourceStreams streams = options.streams() > 1 ? SourceStreams.open(link, reconnector, sessionId,
                     agreed.maxFrameBytes(), options, vm.descriptor().memoryLayout(), context) : null;
-            sender = new PageSender(vm.memory(), options, agreed.batchPages(), agreed.maxFrameBytes(), link, streams);
+            io.livemig.spi.MemorySource pages = vm.memory();
+            if (options.strategy() == Strategy.TRACE_REPLAY) {
+                SnapshotMemory snapshot = new SnapshotMemory(vm.memory());
+                trace = new TraceRecording(vm, vm.executionRecorder().orElseThrow(), snapshot, link, time);
+                pages = snapshot;
+            }
+            sender = new PageSender(pages, options, agreed.batchPages(), agreed.maxFrameBytes(), link, streams);
             disks.start(agreed.maxFrameBytes());
             SourceCopy copy = new SourceCopy(vm, options, context, link, sender, switchover, recorder, disks, devices,
-                    dirtyTracker);
+                    dirtyTracker, trace);
             SourceStrategy.Outcome outcome = strategy.run(copy);
             afterSwitchover = outcome.afterSwitchover();
             // instanceof rather than a pattern switch: a switch's first run bootstraps a call site
@@ -283,7 +330,13 @@ public final class SourceMigration {
                 if (((SourceStrategy.Commit) outcome).forced()) {
                     recorder.forced();
                 }
+                if (trace != null) {
+                    verifyReplay();
+                }
                 switchover.commit();
+                if (trace != null) {
+                    trace.stop();
+                }
                 afterSwitchover = runOnce(afterSwitchover);
             }
         } catch (Throwable t) {
@@ -322,7 +375,8 @@ public final class SourceMigration {
             throw error;
         }
         long end = time.nanoTime();
-        if (options.verify()) {
+        // Trace and replay was verified before the commit.
+        if (options.verify() && trace == null) {
             try {
                 recorder.verified(SourceVerifier.verify(vm.memory(), sender.skippedFreePages(), vm.disks(), link,
                         time));
@@ -349,7 +403,26 @@ public final class SourceMigration {
         return disks;
     }
 
+    /**
+     * Trace and replay, the VM paused and the last segment replayed: compares the destination's
+     * memory as replay left it with this VM's, page for page, before anything commits.
+     *
+     * @throws MigrationException if a page differs: the replay diverged; the VM resumes here
+     */
+    private void verifyReplay() throws MigrationException {
+        io.livemig.api.MigrationReport.Check check = SourceVerifier.verify(vm.memory(), null, List.of(), link, time);
+        recorder.verified(check);
+        if (check.outcome() != io.livemig.api.Verification.VERIFIED) {
+            throw new MigrationException("the replay diverged: after the last log segment " + check.mismatchedPages()
+                    + " pages of the destination's memory differ from the source's; the VM stays here",
+                    MigrationPhase.STOP_COPY, SourceVmState.PAUSED, null);
+        }
+    }
+
     private MigrationReport report(MigrationStatus status, MigrationException error, long endNanos, PageSender sender) {
+        if (trace != null) {
+            recorder.traceReplay(trace.stats());
+        }
         return recorder.report(status, error, context, endNanos, counters(sender),
                 disks == null ? List.of() : disks.stats(), failover.stats(context.resumedNanos()));
     }
@@ -384,6 +457,10 @@ public final class SourceMigration {
      * exception to throw, with the VM's true state.
      */
     private MigrationException fail(Throwable error, boolean destinationDiscarded) {
+        if (trace != null) {
+            // Before any resume: the VM runs on unrecorded.
+            trace.stop();
+        }
         SourceVmState vmState = switch (context.state()) {
             case STOP_COPY -> resumeSource();
             // COMMIT went out but RESUMED never came back: the destination may be running the VM.

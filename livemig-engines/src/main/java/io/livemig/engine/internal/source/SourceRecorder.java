@@ -42,6 +42,7 @@ public final class SourceRecorder {
     private Duration expectedDowntime = Duration.ZERO;
     private boolean forced;
     private PostcopyStats postcopy;
+    private io.livemig.api.TraceReplayStats traceReplay;
     private MigrationReport.Check verification = MigrationReport.Check.NOT_CHECKED;
     private final ProgressMeter meter;
     private final String migrationId;
@@ -128,6 +129,11 @@ public final class SourceRecorder {
         postcopy = stats;
     }
 
+    /** Trace and replay's figures, for the report. */
+    public void traceReplay(io.livemig.api.TraceReplayStats stats) {
+        traceReplay = stats;
+    }
+
     /** Verification ended. */
     public void verified(MigrationReport.Check check) {
         verification = check;
@@ -162,6 +168,7 @@ public final class SourceRecorder {
                 .failure(failure == null ? null : failure.getMessage())
                 .disks(disks)
                 .passThrough(passThrough)
+                .traceReplay(traceReplay)
                 .migrationId(migrationId)
                 .build();
     }

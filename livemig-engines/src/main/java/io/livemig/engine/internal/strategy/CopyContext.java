@@ -179,4 +179,78 @@ public interface CopyContext {
         /** Nothing sent, nothing left. */
         public static final DiskRound NONE = new DiskRound(0, 0, 0, 0);
     }
+
+    /**
+     * Trace and replay: pauses the VM at an input boundary, copies the pages {@link #initialPages()}
+     * names as they are, saves the vCPU state, starts recording its inputs and resumes it.
+     *
+     * @return the checkpoint taken
+     * @throws MigrationException if cancelled, or the VM could not be paused or recorded (it runs on)
+     */
+    Checkpoint takeCheckpoint() throws MigrationException;
+
+    /**
+     * Trace and replay: sends the checkpoint taken (its pages as they were, its vCPU state) and
+     * CHECKPOINT, after which the destination starts replaying.
+     *
+     * @return what it sent
+     * @throws MigrationException if cancelled, or the link failed
+     */
+    RoundResult sendCheckpoint() throws MigrationException;
+
+    /**
+     * Trace and replay: sends the log recorded since the previous call (or the checkpoint) as one
+     * segment.
+     *
+     * @param last whether the VM is paused and this is the final segment
+     * @return what it sent
+     * @throws MigrationException if cancelled, the log could not be taken, or the link failed
+     */
+    LogShipment sendLog(boolean last) throws MigrationException;
+
+    /**
+     * Trace and replay: waits until the destination replayed {@code shipment}.
+     *
+     * @param patience how long to wait at most
+     * @return how far and how long the destination replayed
+     * @throws MigrationException if the destination aborted (a replay that diverged), did not
+     *                            answer within {@code patience}, the link failed or the
+     *                            migration was cancelled
+     */
+    Replayed awaitReplayed(LogShipment shipment, Duration patience) throws MigrationException;
+
+    /**
+     * A checkpoint taken.
+     *
+     * @param pages         pages it holds
+     * @param startPosition its position in the VM's input log
+     * @param pauseNanos    how long the VM was paused to take it
+     */
+    record Checkpoint(long pages, long startPosition, long pauseNanos) {
+    }
+
+    /**
+     * A log segment sent.
+     *
+     * @param startPosition where it starts in the log
+     * @param endPosition   where it ends
+     * @param logBytes      the log's bytes
+     * @param bytesOnWire   bytes of its frames
+     * @param drainedNanos  when it was taken from the recorder, on the migration's clock: the VM's
+     *                      execution up to then is in it
+     * @param recordedNanos how long the VM ran to record it
+     */
+    record LogShipment(long startPosition, long endPosition, long logBytes, long bytesOnWire, long drainedNanos,
+                       long recordedNanos) {
+    }
+
+    /**
+     * The destination's report of its replay.
+     *
+     * @param position     the position it reached
+     * @param replayNanos  the time it spent replaying so far, in all
+     * @param arrivalNanos when the report arrived, on the migration's clock
+     */
+    record Replayed(long position, long replayNanos, long arrivalNanos) {
+    }
 }

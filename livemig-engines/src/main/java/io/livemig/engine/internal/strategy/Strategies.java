@@ -15,7 +15,7 @@ public final class Strategies {
             case PRECOPY -> new PrecopyStrategy();
             case POSTCOPY -> new PostcopyStrategy();
             case HYBRID -> new HybridStrategy();
-            case TRACE_REPLAY -> throw new IllegalArgumentException("TRACE_REPLAY is being built");
+            case TRACE_REPLAY -> new TraceReplayStrategy();
         };
     }
 }

@@ -28,6 +28,8 @@ public enum FrameType {
     DISK_SETUP(0x14, Direction.FORWARD),
     DISK_MISSING(0x15, Direction.FORWARD),
     DEVICE_DATA(0x16, Direction.FORWARD),
+    CHECKPOINT(0x17, Direction.FORWARD),
+    LOG_SEGMENT(0x18, Direction.FORWARD),
     HELLO_ACK(0x41, Direction.RETURN),
     READY(0x42, Direction.RETURN),
     RESUMED(0x43, Direction.RETURN),
@@ -44,6 +46,7 @@ public enum FrameType {
     DISK_DIGESTS(0x4E, Direction.RETURN),
     DISK_PLAN(0x4F, Direction.RETURN),
     BLOCK_REQUEST(0x50, Direction.RETURN),
+    REPLAYED(0x51, Direction.RETURN),
     ABORT(0x7F, Direction.BOTH);
 
     /** Which way a frame type may travel. */

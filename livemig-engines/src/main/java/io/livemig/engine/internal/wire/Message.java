@@ -22,7 +22,8 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
         SwitchoverFrames.Commit, SwitchoverFrames.Resumed, PageBitmap, PostcopyFrames.PageRequest, PostcopyFrames.PostcopyDone,
         VerifyFrames.Digests, VerifyFrames.VerifyResult, ControlFrames.Abort, ControlFrames.Settled,
         DiskFrames.DiskPlan, DiskFrames.BlockDigests, DiskFrames.DiskBlocks, DiskFrames.DiskSetup,
-        DiskFrames.DiskMissing, DiskFrames.BlockRequest, DeviceFrames.DeviceData {
+        DiskFrames.DiskMissing, DiskFrames.BlockRequest, DeviceFrames.DeviceData, ReplayFrames.Checkpoint,
+        ReplayFrames.LogChunk, ReplayFrames.Replayed {
 
     /** @return the frame type this message travels as */
     FrameType type();
@@ -175,6 +176,9 @@ public sealed interface Message permits Message.Empty, Message.Token, Message.Co
             case DISK_MISSING -> DiskFrames.DiskMissing.read(frame, context);
             case BLOCK_REQUEST -> DiskFrames.BlockRequest.read(frame, context);
             case DEVICE_DATA -> DeviceFrames.DeviceData.read(frame);
+            case CHECKPOINT -> ReplayFrames.Checkpoint.read(frame);
+            case LOG_SEGMENT -> ReplayFrames.LogChunk.read(frame);
+            case REPLAYED -> ReplayFrames.Replayed.read(frame);
         };
     }
 }

@@ -12,9 +12,10 @@ public final class Wire {
      * authentication (nonces, proofs of the migration secret, the session id) and SETTLED;
      * version 3 gave RESUMED the destination's resume instant and host token (the blackout);
      * version 4 added disks (SETUP's disk list and the DISK_* frames); version 5 added DEVICE_DATA,
-     * the data streams of devices that migrate as VFIO's migration v2 defines.
+     * the data streams of devices that migrate as VFIO's migration v2 defines; version 6 added trace
+     * and replay (strategy 5, CHECKPOINT, LOG_SEGMENT, REPLAYED).
      */
-    public static final int VERSION = 5;
+    public static final int VERSION = 6;
     /** Frame header: type u8, flags u8, reserved u16. */
     public static final int HEADER_BYTES = 4;
     /** Frame trailer: CRC32C u32 over header and payload. */
