@@ -19,10 +19,12 @@ class ReceiverStateTest {
             ReceiverState.AWAIT_SETUP, EnumSet.of(FrameType.SETUP),
             ReceiverState.RECEIVING, EnumSet.of(FrameType.PAGES, FrameType.PING, FrameType.SWITCHOVER,
                     FrameType.STREAMS, FrameType.SYNC, FrameType.DISK_BLOCKS, FrameType.DISK_FLUSH,
-                    FrameType.DEVICE_DATA),
+                    FrameType.DEVICE_DATA, FrameType.VCPU_STATE, FrameType.CHECKPOINT),
+            ReceiverState.REPLAYING, EnumSet.of(FrameType.LOG_SEGMENT, FrameType.PING, FrameType.SWITCHOVER),
             ReceiverState.STOPPED, EnumSet.of(FrameType.PAGES, FrameType.MISSING_PAGES, FrameType.VCPU_STATE,
                     FrameType.DEVICE_STATE, FrameType.COMMIT, FrameType.SYNC, FrameType.PING, FrameType.DISK_BLOCKS,
-                    FrameType.DISK_FLUSH, FrameType.DISK_MISSING, FrameType.DEVICE_DATA),
+                    FrameType.DISK_FLUSH, FrameType.DISK_MISSING, FrameType.DEVICE_DATA, FrameType.LOG_SEGMENT,
+                    FrameType.DIGESTS, FrameType.DIGESTS_END),
             ReceiverState.POSTCOPY, EnumSet.of(FrameType.PAGES, FrameType.POSTCOPY_END, FrameType.SYNC,
                     FrameType.PING, FrameType.DISK_BLOCKS),
             ReceiverState.VERIFYING, EnumSet.of(FrameType.DIGESTS, FrameType.DIGESTS_END, FrameType.DISK_VERIFY),
@@ -52,7 +54,8 @@ class ReceiverStateTest {
 
     @Test
     void onlyTheStatesBeforeTheResumeSendKeepAlives() {
-        assertEquals(EnumSet.of(ReceiverState.AWAIT_SETUP, ReceiverState.RECEIVING, ReceiverState.STOPPED),
+        assertEquals(EnumSet.of(ReceiverState.AWAIT_SETUP, ReceiverState.RECEIVING, ReceiverState.REPLAYING,
+                ReceiverState.STOPPED),
                 EnumSet.copyOf(java.util.Arrays.stream(ReceiverState.values()).filter(ReceiverState::needsKeepAlive)
                         .toList()));
         assertTrue(ReceiverState.DONE.next().isEmpty());

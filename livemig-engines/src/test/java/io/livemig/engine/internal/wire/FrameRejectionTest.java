@@ -266,7 +266,7 @@ class FrameRejectionTest {
             s.regions = new long[] {0, (Wire.MAX_MEMORY_BYTES >> 20) + 1};
         }));
         t.reject("strategy 0, reserved as invalid", Kind.UNEXPECTED, setup(s -> s.strategy = 0));
-        t.reject("an unknown strategy 5", Kind.UNEXPECTED, setup(s -> s.strategy = 5));
+        t.reject("an unknown strategy 6", Kind.UNEXPECTED, setup(s -> s.strategy = 6));
         t.reject("an unknown flag bit 2", Kind.UNEXPECTED, setup(s -> s.flags = 4));
         t.reject("a non-zero reserved field", Kind.UNEXPECTED, setup(s -> s.reserved = 1));
         t.reject("a page size that is not a power of two", Kind.INCOMPATIBLE, setup(s -> s.pageSize = 4097));
@@ -373,6 +373,26 @@ class FrameRejectionTest {
 
         t.reject(FrameType.COMMIT, "a trailing byte", Kind.INCONSISTENT_LENGTH,
                 b -> b.putInt(1).putInt(1).putInt(0).put((byte) 0));
+
+        byte[] checkpoint = t.valid(new ReplayFrames.Checkpoint("kit-input-log/1", 7));
+        t.reject("CHECKPOINT with a trailing byte", Kind.INCONSISTENT_LENGTH, extended(checkpoint, (byte) 0));
+        t.reject(FrameType.CHECKPOINT, "a blank format", Kind.UNEXPECTED, b -> b.put((byte) 1).put((byte) ' ').putLong(0));
+        t.reject(FrameType.CHECKPOINT, "a negative position", Kind.UNEXPECTED,
+                b -> b.put((byte) 1).put((byte) 'k').putLong(-1));
+        t.reject(FrameType.CHECKPOINT, "no position", Kind.TRUNCATED, b -> b.put((byte) 1).put((byte) 'k'));
+        byte[] log = t.valid(new ReplayFrames.LogChunk(3, 9, 1_000_000, ReplayFrames.FLAG_SEGMENT_END,
+                new byte[] {1, 2, 3}));
+        t.reject("LOG_SEGMENT with a trailing byte", Kind.INCONSISTENT_LENGTH, extended(log, (byte) 0));
+        t.reject("LOG_SEGMENT one byte longer than the frame", Kind.INCONSISTENT_LENGTH,
+                patched(log, Wire.HEADER_BYTES + 25 + 3, (byte) 4));
+        t.reject(FrameType.LOG_SEGMENT, "an end before its start", Kind.UNEXPECTED,
+                b -> b.putLong(9).putLong(3).putLong(0).put((byte) 1).putInt(0));
+        t.reject(FrameType.LOG_SEGMENT, "a negative recording time", Kind.UNEXPECTED,
+                b -> b.putLong(3).putLong(9).putLong(-5).put((byte) 1).putInt(0));
+        t.reject(FrameType.LOG_SEGMENT, "an unknown flag", Kind.UNEXPECTED,
+                b -> b.putLong(3).putLong(9).putLong(0).put((byte) 4).putInt(0));
+        t.reject(FrameType.LOG_SEGMENT, "no length", Kind.TRUNCATED,
+                b -> b.putLong(3).putLong(9).putLong(0).put((byte) 1));
         t.reject(FrameType.COMMIT, "an unknown flag bit 1", Kind.UNEXPECTED, b -> b.putInt(1).putInt(1).putInt(2));
         t.reject(FrameType.COMMIT, "an unknown flag bit 31", Kind.UNEXPECTED,
                 b -> b.putInt(1).putInt(1).putInt(1 << 31));
@@ -574,6 +594,11 @@ class FrameRejectionTest {
                 b -> b.putShort((short) 0).putShort((short) 0).putLong(0).putInt(2).putLong(1));
         t.reject(FrameType.DISK_MISSING, "an unknown disk", Kind.UNEXPECTED,
                 b -> b.putShort((short) 2).putShort((short) 0).putLong(0).putInt(1).putLong(1));
+        t.reject(FrameType.REPLAYED, "a negative position", Kind.UNEXPECTED, b -> b.putLong(-1).putLong(0));
+        t.reject(FrameType.REPLAYED, "a negative replay time", Kind.UNEXPECTED, b -> b.putLong(1).putLong(-1));
+        t.reject(FrameType.REPLAYED, "no replay time", Kind.TRUNCATED, b -> b.putLong(1));
+        t.reject(FrameType.REPLAYED, "a trailing byte", Kind.INCONSISTENT_LENGTH,
+                b -> b.putLong(1).putLong(2).put((byte) 0));
         t.reject(FrameType.BLOCK_REQUEST, "a block beyond the disk", Kind.UNEXPECTED,
                 b -> b.putShort((short) 1).putShort((short) 0).putInt(1).putLong(8));
         t.reject(FrameType.BLOCK_REQUEST, "a negative block", Kind.UNEXPECTED,

@@ -83,6 +83,8 @@ class FrameWireBytesTest {
         table.put(FrameType.DISK_SETUP, 0x14);
         table.put(FrameType.DISK_MISSING, 0x15);
         table.put(FrameType.DEVICE_DATA, 0x16);
+        table.put(FrameType.CHECKPOINT, 0x17);
+        table.put(FrameType.LOG_SEGMENT, 0x18);
         table.put(FrameType.HELLO_ACK, 0x41);
         table.put(FrameType.READY, 0x42);
         table.put(FrameType.RESUMED, 0x43);
@@ -99,6 +101,7 @@ class FrameWireBytesTest {
         table.put(FrameType.DISK_DIGESTS, 0x4E);
         table.put(FrameType.DISK_PLAN, 0x4F);
         table.put(FrameType.BLOCK_REQUEST, 0x50);
+        table.put(FrameType.REPLAYED, 0x51);
         table.put(FrameType.ABORT, 0x7F);
         assertEquals(FrameType.values().length, table.size(), "a frame type is missing from this table");
         for (FrameType type : FrameType.values()) {
@@ -120,8 +123,8 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void thisBuildSpeaksVersion5() {
-        assertEquals(5, Wire.VERSION);
+    void thisBuildSpeaksVersion6() {
+        assertEquals(6, Wire.VERSION);
     }
 
     @Test
@@ -198,9 +201,9 @@ class FrameWireBytesTest {
     }
 
     @Test
-    void setupStrategyByteIs1Cold2Precopy3Postcopy4Hybrid() {
+    void setupStrategyByteIs1Cold2Precopy3Postcopy4Hybrid5TraceReplay() {
         Map<Strategy, Integer> codes = Map.of(Strategy.COLD, 1, Strategy.PRECOPY, 2, Strategy.POSTCOPY, 3,
-                Strategy.HYBRID, 4);
+                Strategy.HYBRID, 4, Strategy.TRACE_REPLAY, 5);
         assertEquals(Strategy.values().length, codes.size(), "a strategy is missing from this table");
         VmDescriptor d = new VmDescriptor(MemoryLayout.contiguous(4096, 4096), 1, List.of(), "f");
         for (Strategy strategy : Strategy.values()) {
