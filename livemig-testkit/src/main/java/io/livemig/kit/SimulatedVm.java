@@ -3,14 +3,19 @@ package io.livemig.kit;
 import io.livemig.api.TimeSource;
 import io.livemig.kit.internal.DiskWorkloadDevice;
 import io.livemig.kit.internal.DiskWriteSequence;
+import io.livemig.kit.internal.GuestExecution;
+import io.livemig.kit.internal.InputDevice;
 import io.livemig.kit.internal.Prefill;
 import io.livemig.kit.internal.PresenceMap;
+import io.livemig.kit.internal.ReplayableGuest;
 import io.livemig.kit.internal.SyntheticPages;
 import io.livemig.kit.internal.ThrottledVcpus;
 import io.livemig.kit.internal.WorkloadDevice;
 import io.livemig.kit.internal.WriteBarrierTracker;
 import io.livemig.kit.internal.WriteSequence;
 import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.ExecutionRecorder;
+import io.livemig.spi.ExecutionReplayer;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySink;
 import io.livemig.spi.MemorySource;
@@ -24,6 +29,7 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalDouble;
 
 /**
@@ -57,12 +63,29 @@ import java.util.OptionalDouble;
  * accepting it. Post-copy works too: a guest write to a missing page reports a fault and blocks
  * the (single, simulated) vCPU until the page is installed; the blocked time produces no writes.
  *
+ * <p><b>Replayable guests</b> ({@link Builder#replayable()}) run a different program, one whose
+ * every step is a function of its vCPU state and of the one input it reads, so that the VM offers
+ * what trace and replay needs, as a deterministic VMM would: an {@link #executionRecorder()} that
+ * logs the inputs (format {@code "kit-input-log/1"}) and, as a target, an
+ * {@link #executionReplayer()} that runs the guest from a checkpoint with its inputs taken from
+ * the log. The guest wakes on a timer every guest tick of its run time, reads the clock (an
+ * input: the host's time of the tick), writes the pages its rate has due, and reads an input
+ * device that yields bytes at a configured rate (an
+ * input, its bytes logged); the clock's value and the device's bytes go into the content of every
+ * page it writes afterwards. Its vCPU state ({@link #REPLAYABLE_STATE_FORMAT}) carries its
+ * registers, its workload and its run time. A position is the count of inputs it consumed;
+ * pausing stops it between two steps. {@link RecordReplaySpec} says what recording and replay
+ * cost; {@code io.livemig.kit.internal.ReplayableGuest} holds the program and {@code InputLog}
+ * the log's grammar.
+ *
  * <p>Thread-safe: every operation is guarded by {@code this}.
  */
 public final class SimulatedVm extends KitVm implements MigratableVm, MigrationTarget {
 
     /** The vCPU state format of simulated VMs. */
     public static final String STATE_FORMAT = "livemig-simulated-vcpu-v1";
+    /** The vCPU state format of replayable simulated VMs ({@link Builder#replayable()}). */
+    public static final String REPLAYABLE_STATE_FORMAT = "livemig-simulated-replayable-vcpu-v1";
 
     private final Parts parts;
     private final MemoryLayout layout;
@@ -78,6 +101,9 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     private final WriteSequence sequence;
     private final List<InMemoryDisk> disks;
     private final List<DiskWriteSequence> diskSequences;
+    /** The replayable guest and what runs it, or null for the time-driven guest. */
+    private final ReplayableGuest guest;
+    private final GuestExecution execution;
 
     private double writesPerNano;
     private boolean paused = true;
@@ -88,8 +114,11 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     private long writesDone;
     private long blockedOn = -1;
     private long blockedSince;
+    /** The version the blocked write of a replayable guest stores once its page is installed. */
+    private long blockedVersion;
 
-    private SimulatedVm(Builder b, boolean target, List<InMemoryDisk> disks, List<StatefulDeviceSpec> specs) {
+    private SimulatedVm(Builder b, boolean target, boolean replayable, List<InMemoryDisk> disks,
+                        List<StatefulDeviceSpec> specs) {
         List<StatefulDevice> stateful = new java.util.ArrayList<>();
         for (StatefulDeviceSpec spec : specs) {
             // On the virtual clock: no thread; no memory: a spec with DMA is refused.
@@ -107,6 +136,18 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
             Arrays.fill(version, SyntheticPages.ZERO);
         }
         this.content = new SyntheticPages(pageSize, prefill, target);
+        if (replayable) {
+            RecordReplaySpec r = b.replay;
+            guest = new ReplayableGuest(layout, workload, r.guestTick().toNanos(), content.seed());
+            InputDevice input = new InputDevice(r.inputBytesPerSecond(), Prefill.mix(workload.seed() + 0x1D),
+                    time.nanoTime());
+            GuestExecution.Costs costs = new GuestExecution.Costs(r.recordCostPerInput().toNanos(),
+                    r.replayCostPerWrite().toNanos(), r.replayCostPerInput().toNanos());
+            execution = new GuestExecution(this, time, guest, input, costs, REPLAYABLE_STATE_FORMAT, new ExecutionHost());
+        } else {
+            guest = null;
+            execution = null;
+        }
         this.barrier = new WriteBarrierTracker(layout.pageSpan());
         this.presence = new PresenceMap(memory, time, 1, new BlockingVcpu(), this);
         WorkloadDevice device = new WorkloadDevice(workload, OptionalDouble.of(prefill.fraction()), w -> {
@@ -114,7 +155,8 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
                 configure(w);
             }
         });
-        this.parts = new Parts(new VmDescriptor(layout, 1, deviceIds(!disks.isEmpty(), specs), STATE_FORMAT,
+        this.parts = new Parts(new VmDescriptor(layout, 1, deviceIds(!disks.isEmpty(), specs),
+                replayable ? REPLAYABLE_STATE_FORMAT : STATE_FORMAT,
                 diskDescriptors(disks)), new Tracker(), vcpus, device, presence, b.freePageHints, disks,
                 disks.isEmpty() ? null : new DiskWorkloadDevice(b.diskWorkload, diskSequences, this), stateful);
         this.sequence = new WriteSequence(layout, workload, 0, true);
@@ -132,6 +174,9 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     }
 
     private void configure(Workload w) {
+        if (guest != null) {
+            guest.configure(w);
+        }
         sequence.configure(w);
         writesPerNano = sequence.writesPerNano(1);
     }
@@ -146,11 +191,16 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
             return;
         }
         long elapsed = now - lastNanos;
+        long since = lastNanos;
         lastNanos = now;
         if (elapsed <= 0) {
             return;
         }
         writeDisks(elapsed);
+        if (execution != null) {
+            execution.runLive(since, now, elapsed * (100 - throttlePercent) / 100);
+            return;
+        }
         if (writesPerNano == 0) {
             return;
         }
@@ -220,7 +270,25 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     /** {@return the guest's writes so far, across migrations} */
     public synchronized long writesDone() {
         advance();
-        return writesDone;
+        return guest != null ? guest.writesDone() : writesDone;
+    }
+
+    /**
+     * {@return for a replayable VM, the recorder of its inputs ({@code "kit-input-log/1"}); empty
+     * otherwise}
+     */
+    @Override
+    public Optional<ExecutionRecorder> executionRecorder() {
+        return execution == null ? Optional.empty() : Optional.of(execution.recorder());
+    }
+
+    /**
+     * {@return for a replayable VM (a target built from a replayable source's descriptor), the
+     * replayer of {@code "kit-input-log/1"} logs; empty otherwise}
+     */
+    @Override
+    public Optional<ExecutionReplayer> executionReplayer() {
+        return execution == null ? Optional.empty() : Optional.of(execution.replayer());
     }
 
     /** {@return the block writes the guest made to its disks so far, across migrations} */
@@ -379,6 +447,9 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         public List<VcpuState> saveState() {
             synchronized (SimulatedVm.this) {
                 requirePaused(paused);
+                if (guest != null) {
+                    return List.of(new VcpuState(0, REPLAYABLE_STATE_FORMAT, guest.save()));
+                }
                 byte[] state = ByteBuffer.allocate(40).putLong(sequence.generatorState()).putLong(writesDone)
                         .putLong(sequence.cursor()).putDouble(credit).putLong(0).array();
                 return List.of(new VcpuState(0, STATE_FORMAT, state));
@@ -389,6 +460,14 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         public void loadState(List<VcpuState> states) {
             synchronized (SimulatedVm.this) {
                 requirePaused(paused);
+                if (guest != null) {
+                    if (states.size() != 1 || !REPLAYABLE_STATE_FORMAT.equals(states.get(0).format())) {
+                        throw new IllegalArgumentException("expected one '" + REPLAYABLE_STATE_FORMAT + "' state");
+                    }
+                    guest.load(states.get(0).data());
+                    content.adoptSeed(guest.contentSeed());
+                    return;
+                }
                 if (states.size() != 1 || !STATE_FORMAT.equals(states.get(0).format())
                         || states.get(0).sizeBytes() != 40) {
                     throw new IllegalArgumentException("expected one '" + STATE_FORMAT + "' state of 40 bytes");
@@ -424,6 +503,49 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         }
     }
 
+    /** What the replayable guest's execution uses of this VM; called under its lock. */
+    private final class ExecutionHost implements GuestExecution.Host {
+        @Override
+        public boolean write(long page, long v) {
+            if (presence.reportFault(page, 0)) {
+                // The vCPU touches a missing page: it blocks until the page is installed.
+                blockedOn = page;
+                blockedSince = time.nanoTime();
+                blockedVersion = v;
+                return false;
+            }
+            version[(int) page] = v;
+            barrier.markDirty(page);
+            return true;
+        }
+
+        @Override
+        public boolean isPaused() {
+            return paused;
+        }
+
+        @Override
+        public void catchUp() {
+            advance();
+        }
+
+        @Override
+        public void replayWrite(long page, long v) {
+            version[(int) page] = v;
+            barrier.markDirty(page);
+        }
+
+        @Override
+        public void adoptContentSeed(long seed) {
+            content.adoptSeed(seed);
+        }
+
+        @Override
+        public PageSet populatedPages() {
+            return content.nonZero(layout, version);
+        }
+    }
+
     /** The vCPU as the presence map sees it: it blocks itself on a missing page, in virtual time. */
     private final class BlockingVcpu implements PresenceMap.Guest {
         @Override
@@ -439,7 +561,12 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
                 presence.addBlockedNanos(0, now - blockedSince);
                 blockedOn = -1;
                 lastNanos = now;
-                applyWrite(page);
+                if (guest != null) {
+                    version[(int) page] = blockedVersion;
+                    barrier.markDirty(page);
+                } else {
+                    applyWrite(page);
+                }
             }
             advance();
         }
@@ -453,6 +580,8 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
     /** Builds a {@link SimulatedVm}. Not thread-safe; setters validate at once. */
     public static final class Builder extends KitVm.Builder<Builder> {
         private final TimeSource time;
+        private boolean replayable;
+        private RecordReplaySpec replay = RecordReplaySpec.DEFAULT;
 
         private Builder(TimeSource time) {
             this.time = Objects.requireNonNull(time, "time");
@@ -464,13 +593,38 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
         }
 
         /**
+         * Makes the guest replayable with {@link RecordReplaySpec#DEFAULT} (see the class comment).
+         *
+         * @return this builder
+         */
+        public Builder replayable() {
+            return replayable(RecordReplaySpec.DEFAULT);
+        }
+
+        /**
+         * Makes the guest replayable (see the class comment): a timer-driven guest whose state and
+         * inputs determine it, with an execution recorder and, as a target, a replayer. Its writes
+         * come a tick at a time, so its pace differs slightly from the time-driven guest's. A
+         * target takes the spec's costs and input device whatever this says; whether it replays is
+         * the source's descriptor's to say.
+         *
+         * @param spec the timer, the input device, the costs
+         * @return this builder
+         */
+        public Builder replayable(RecordReplaySpec spec) {
+            this.replay = Objects.requireNonNull(spec, "spec");
+            this.replayable = true;
+            return this;
+        }
+
+        /**
          * {@return a paused source VM}
          *
          * @throws IllegalStateException    if one of its disks belongs to another VM that is open
          * @throws IllegalArgumentException if a stateful device asks for DMA (simulated memory takes none)
          */
         public SimulatedVm build() {
-            return new SimulatedVm(this, false, sourceDisks(), List.copyOf(statefulDevices.values()));
+            return new SimulatedVm(this, false, replayable, sourceDisks(), List.copyOf(statefulDevices.values()));
         }
 
         /**
@@ -484,14 +638,16 @@ public final class SimulatedVm extends KitVm implements MigratableVm, MigrationT
          * @throws IllegalStateException    if a given disk belongs to another VM that is open
          */
         public SimulatedVm buildTarget(VmDescriptor descriptor) {
-            if (!STATE_FORMAT.equals(descriptor.vcpuStateFormat()) || descriptor.vcpuCount() != 1) {
-                throw new IllegalArgumentException("simulated targets take one '" + STATE_FORMAT + "' vCPU, not "
+            boolean replaying = REPLAYABLE_STATE_FORMAT.equals(descriptor.vcpuStateFormat());
+            if (!(replaying || STATE_FORMAT.equals(descriptor.vcpuStateFormat())) || descriptor.vcpuCount() != 1) {
+                throw new IllegalArgumentException("simulated targets take one '" + STATE_FORMAT + "' or '"
+                        + REPLAYABLE_STATE_FORMAT + "' vCPU, not "
                         + descriptor.vcpuCount() + " of '" + descriptor.vcpuStateFormat() + "'");
             }
             List<StatefulDeviceSpec> devices = statefulDeviceSpecs(descriptor);
             List<InMemoryDisk> disks = targetDisks(descriptor.disks());
             layout(descriptor.memoryLayout());
-            return new SimulatedVm(this, true, disks, devices);
+            return new SimulatedVm(this, true, replaying, disks, devices);
         }
     }
 }

@@ -1,5 +1,9 @@
 package io.livemig.kit.internal;
 
+import io.livemig.spi.MemoryLayout;
+import io.livemig.spi.MemoryRegion;
+import io.livemig.spi.PageSet;
+
 import java.nio.ByteBuffer;
 
 /**
@@ -52,7 +56,7 @@ public final class SyntheticPages {
      * @param out a buffer in native byte order, with a page of room at {@code at}
      */
     public void write(long page, long version, ByteBuffer out, int at) {
-        if (version == ZERO || (version == 0 && !target && !prefill.chooses(page))) {
+        if (isZero(page, version)) {
             for (int i = 0; i < pageSize; i += 8) {
                 out.putLong(at + i, 0L);
             }
@@ -72,6 +76,48 @@ public final class SyntheticPages {
         for (int i = 24; i < pageSize; i += 8) {
             out.putLong(at + i, x + i * Prefill.GOLDEN_GAMMA);
         }
+    }
+
+    /**
+     * @param page    a page
+     * @param version its state
+     * @return whether its content is all zeros
+     */
+    public boolean isZero(long page, long version) {
+        return version == ZERO || (version == 0 && !target && !prefill.chooses(page));
+    }
+
+    /**
+     * @param layout  the VM's RAM
+     * @param version the state of each page
+     * @return a new set of the RAM pages whose content is not all zeros
+     */
+    public PageSet nonZero(MemoryLayout layout, long[] version) {
+        PageSet pages = new PageSet(layout.pageSpan());
+        for (MemoryRegion region : layout.regions()) {
+            for (long p = region.firstPage(); p < region.firstPage() + region.pageCount(); p++) {
+                if (!isZero(p, version[(int) p])) {
+                    pages.add(p);
+                }
+            }
+        }
+        return pages;
+    }
+
+    /** @return the seed of the contents (on a target, the one learnt or adopted; the builder's before) */
+    public long seed() {
+        return seed;
+    }
+
+    /**
+     * Takes the seed of the contents from the guest's own state (a replayed or resumed guest
+     * synthesizes its writes with it), as if learnt from a page.
+     *
+     * @param contentSeed the seed
+     */
+    public void adoptSeed(long contentSeed) {
+        seed = contentSeed;
+        seedKnown = true;
     }
 
     /**
