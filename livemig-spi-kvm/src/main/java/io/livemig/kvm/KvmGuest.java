@@ -6,6 +6,8 @@ import io.livemig.spi.DemandPaging;
 import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.DiskSink;
 import io.livemig.spi.DiskSource;
+import io.livemig.spi.ExecutionRecorder;
+import io.livemig.spi.ExecutionReplayer;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
@@ -28,6 +30,11 @@ import java.util.Optional;
  * {@link DiskSource} on the source and a {@link DiskSink} on the target, which the target's
  * device then serves the guest from.
  *
+ * <p><b>Trace and replay.</b> A VMM built {@linkplain MicroVmmBuilder#replayable replayable},
+ * with one vCPU and no disk (no device writes guest memory behind the log) offers an
+ * {@link ExecutionRecorder} ({@link KvmRecorder}); a target with one vCPU and no disk offers an
+ * {@link ExecutionReplayer} ({@link KvmReplayer}) until its guest first runs.
+ *
  * <p>Owns the VMM: {@link #close()} stops and releases it (userfaultfd before guest RAM).
  */
 public final class KvmGuest implements MigratableVm, MigrationTarget {
@@ -41,6 +48,10 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
     /** The disk image (source and sink at once), or null. */
     private final RawImage image;
     private KvmDemandPaging demandPaging;
+    /** The recorder, or null when the guest does not qualify. */
+    private final KvmRecorder recorder;
+    /** The replayer, made on first request. */
+    private KvmReplayer replayer;
 
     /**
      * Creates a {@code KvmGuest}.
@@ -59,6 +70,8 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
         this.descriptor = new VmDescriptor(memory.layout(), vmm.vcpus().size(),
                 devices.stream().map(MigratableDevice::id).toList(), VcpuStateFormat.FORMAT,
                 image == null ? List.of() : List.of(image.descriptor()));
+        boolean deterministic = vmm.vcpus().size() == 1 && vmm.disk().isEmpty();
+        this.recorder = deterministic && vmm.replayable() ? new KvmRecorder(vmm) : null;
         if (vmm.state() == MicroVmm.RunState.CREATED) {
             // A target: start its vCPU threads now, paused, so that resuming it at the
             // switchover only wakes them.
@@ -122,6 +135,30 @@ public final class KvmGuest implements MigratableVm, MigrationTarget {
             demandPaging = new KvmDemandPaging(vmm);
         }
         return Optional.of(demandPaging);
+    }
+
+    /**
+     * {@return the recorder, for a VMM built replayable with one vCPU and no disk; else empty}
+     */
+    @Override
+    public Optional<ExecutionRecorder> executionRecorder() {
+        return Optional.ofNullable(recorder);
+    }
+
+    /**
+     * {@return the replayer, for a target with one vCPU and no disk whose guest has not run
+     * (once handed out, the same object every time); else empty}
+     */
+    @Override
+    public synchronized Optional<ExecutionReplayer> executionReplayer() {
+        if (replayer == null) {
+            if (vmm.vcpus().size() != 1 || vmm.disk().isPresent() || vmm.everResumed()
+                    || vmm.state() == MicroVmm.RunState.CLOSED) {
+                return Optional.empty();
+            }
+            replayer = new KvmReplayer(vmm, vcpus);
+        }
+        return Optional.of(replayer);
     }
 
     /** {@return false once {@link #close()} began (or the VMM was closed directly)} */

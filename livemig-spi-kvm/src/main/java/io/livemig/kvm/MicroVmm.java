@@ -2,26 +2,24 @@ package io.livemig.kvm;
 
 import io.livemig.disk.RawImage;
 import io.livemig.kvm.internal.KvmAbi;
+import io.livemig.spi.VmOperationException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Function;
 
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * livemig's reference micro-VMM: the smallest virtual machine monitor that runs a real guest
@@ -39,10 +37,20 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  *       EAX = 0x2BADB002, EBX = the boot information (mem_lower, mem_upper, and a memory map of
  *       every RAM range), flat 4 GiB code and
  *       data segments, CR0.PE set and paging off, interrupts off.</li>
- *   <li><b>Devices</b>: a console on I/O port 0xE9 (the debugcon convention: each byte written
- *       there is output), and, if the builder was given an image, a virtio block device on
- *       virtio-mmio at {@link VirtioBlk#MMIO_BASE} ({@link VirtioBlk}). Other ports read as all
- *       ones and ignore writes; so does other MMIO.</li>
+ *   <li><b>Devices</b> (handled by {@link VmmDevices}): a console on I/O port 0xE9 (the debugcon
+ *       convention: each byte written there is output); a clock and a sleep port (below); and,
+ *       if the builder was given an image, a virtio block device on virtio-mmio at
+ *       {@link VirtioBlk#MMIO_BASE} ({@link VirtioBlk}). Other ports read as all ones and ignore
+ *       writes; so does other MMIO.</li>
+ *   <li><b>Clock, port 0xEC</b>: {@code inl} reads the VM's clock in microseconds, low 32 bits
+ *       (it wraps every 71 minutes: guests use differences). The clock is KVM's VM-wide clock
+ *       ({@code KVM_GET_CLOCK}, 0 when the VM was built), which the {@link KvmClock} device
+ *       migrates: in a VM that received a migration it continues from the source's value, never
+ *       backwards, standing still for the downtime. Narrower reads give its low bytes. A guest
+ *       that reads time only here (no RDTSC) is deterministic given its inputs.</li>
+ *   <li><b>Sleep, port 0xED</b>: {@code outl} N asks the VMM to sleep N microseconds (at most
+ *       100 000) before the vCPU runs on: a paced guest's idle time that costs no host CPU. A
+ *       pause cuts the sleep short. Replay (below) skips it.</li>
  *   <li><b>Exits</b>: HLT stops the vCPU (no interrupts can wake it: it {@link RunState#HALTED
  *       halted}); a triple fault ({@code KVM_EXIT_SHUTDOWN}), an entry failure or an internal
  *       error stops the VM with a {@linkplain #stopReason() reason}.</li>
@@ -52,6 +60,13 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  *       (KVM finishes one only in the next KVM_RUN: see {@link KvmVcpu#completeIo()}), so that
  *       the state a pause exposes is consistent; {@link
  *       #setThrottlePercent} makes each vCPU sleep that share of every 10 ms slice.</li>
+ *   <li><b>Record and replay</b> (for {@link KvmRecorder} and {@link KvmReplayer}): while
+ *       {@linkplain #startRecording recording}, every guest-visible exit of vCPU 0 is handed to
+ *       an observer once handled and before the guest sees its result, and {@link #pause()}
+ *       kicks no vCPU: it waits (up to {@value #BOUNDARY_PAUSE_MILLIS} ms) until the vCPU takes
+ *       its next exit, completes it and stops, so that it stands at an input boundary.
+ *       {@link #onVcpuThread} runs a replayer's loop on the (paused) vCPU thread, which then
+ *       drives KVM_RUN itself, with no device.</li>
  * </ul>
  *
  * <p>Thread-safe. Owns the VM, the vCPU threads, the console stream and the disk image it was
@@ -62,8 +77,13 @@ public final class MicroVmm implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MicroVmm.class);
     /** The debug console port. */
     public static final int CONSOLE_PORT = 0xE9;
+    /** The clock port: {@code inl} reads the VM's clock in microseconds, low 32 bits (see the class comment). */
+    public static final int CLOCK_PORT = 0xEC;
+    /** The sleep port: {@code outl} N sleeps N microseconds, at most 100 000 (see the class comment). */
+    public static final int SLEEP_PORT = 0xED;
+    /** How long a pause while recording waits for the guest to reach an input boundary. */
+    static final long BOUNDARY_PAUSE_MILLIS = 1000;
     private static final long SLICE_NANOS = 10_000_000L;
-    private static final int CONSOLE_KEEP_BYTES = 64 << 10;
     /** How long {@link #close()} waits for each vCPU thread to end. */
     private static final long VCPU_STOP_MILLIS = 5000;
 
@@ -89,15 +109,22 @@ public final class MicroVmm implements AutoCloseable {
     private final KvmVm vm;
     private final List<KvmVcpu> vcpus = new ArrayList<>();
     private final List<Thread> threads = new ArrayList<>();
-    private final OutputStream consoleOut;
+    private final VmmDevices devices;
     /** The disk, or null. */
     private final VirtioBlk disk;
-    private final StringBuilder consoleTail = new StringBuilder();
-    private final AtomicLong consoleBytes = new AtomicLong();
-    private final Set<Integer> loggedPorts = ConcurrentHashMap.newKeySet();
+    private final boolean replayable;
     private final Object lock = new Object();
     private RunState state = RunState.CREATED;
-    private boolean pauseRequested = true;
+    /** Written under {@code lock}; volatile for the vCPU's sleep, which reads it without. */
+    private volatile boolean pauseRequested = true;
+    /** The recorder's observer while recording, else null: read once per exit. */
+    private volatile ExitObserver observer;
+    /** Guarded by {@code lock}: recording is on, so a pause waits for an input boundary. */
+    private boolean boundaryPause;
+    /** Guarded by {@code lock}: vCPU 0 stands at an input boundary (its last exit completed, nothing run since). */
+    private boolean atBoundary;
+    /** Guarded by {@code lock}: work for the paused vCPU thread ({@link #onVcpuThread}), or null. */
+    private VcpuTask vcpuTask;
     /** Guarded by {@code lock}: vCPUs inside KVM_RUN or handling its exit. */
     private int running;
     /** Guarded by {@code lock}: vCPUs whose last exit was port I/O or MMIO that no KVM_RUN has completed yet. */
@@ -111,7 +138,7 @@ public final class MicroVmm implements AutoCloseable {
     private boolean released;
     private Thread ticker;
 
-    private MicroVmm(Builder b) {
+    MicroVmm(MicroVmmBuilder b) {
         this.kvm = Kvm.open();
         KvmVm created = null;
         VirtioBlk blk = null;
@@ -139,12 +166,13 @@ public final class MicroVmm implements AutoCloseable {
         }
         this.vm = created;
         this.disk = blk;
-        this.consoleOut = b.console;
+        this.devices = new VmmDevices(created, blk, b.console);
+        this.replayable = b.replayable;
     }
 
     /** {@return a builder: 64 MiB, one vCPU, console kept in memory only} */
-    public static Builder builder() {
-        return new Builder();
+    public static MicroVmmBuilder builder() {
+        return new MicroVmmBuilder();
     }
 
     /** {@return the VM (memory, dirty log)} */
@@ -205,16 +233,28 @@ public final class MicroVmm implements AutoCloseable {
             vcpu.bindToThisThread();
             while (true) {
                 boolean completeOnly;
+                VcpuTask task = null;
                 synchronized (lock) {
-                    while (pauseRequested && state != RunState.CLOSED && !exitIncomplete) {
+                    // Paused, nothing to finish, no task: wait. Except while recording: then a
+                    // pause stops the guest only at an input boundary, so run on to the next.
+                    while (pauseRequested && state != RunState.CLOSED && !exitIncomplete && vcpuTask == null
+                            && !(boundaryPause && !atBoundary)) {
                         lock.wait();
                     }
                     if (state == RunState.CLOSED || (!pauseRequested && state != RunState.RUNNING)) {
                         return;
                     }
+                    if (pauseRequested && !exitIncomplete && vcpuTask != null) {
+                        task = vcpuTask;
+                        vcpuTask = null;
+                    }
                     // Paused with an instruction half done: finish it, run nothing more.
-                    completeOnly = pauseRequested;
-                    running++;
+                    completeOnly = pauseRequested && exitIncomplete;
+                    running += task == null ? 1 : 0;
+                }
+                if (task != null) {
+                    task.run(vcpu);
+                    continue;
                 }
                 int exit = KvmAbi.EXIT_INTR;
                 boolean goOn = false;
@@ -226,12 +266,21 @@ public final class MicroVmm implements AutoCloseable {
                         boolean incomplete = goOn && (exit == KvmAbi.EXIT_IO || exit == KvmAbi.EXIT_MMIO);
                         ioPending += (incomplete ? 1 : 0) - (exitIncomplete ? 1 : 0);
                         exitIncomplete = incomplete;
+                        atBoundary = !goOn || (completeOnly && exit == KvmAbi.EXIT_INTR);
                         running--;
                         lock.notifyAll();
                     }
                 }
                 if (!goOn) {
                     return;
+                }
+                long sleepNanos = devices.takeSleepNanos();
+                if (sleepNanos > 0) {
+                    // The guest asked to sleep (port 0xED) before its out completes; a pause cuts it short.
+                    long deadline = System.nanoTime() + sleepNanos;
+                    for (long left = sleepNanos; left > 0 && !pauseRequested; left = deadline - System.nanoTime()) {
+                        LockSupport.parkNanos(left);
+                    }
                 }
                 int throttle = throttlePercent;
                 if (exit == KvmAbi.EXIT_INTR && throttle > 0) {
@@ -244,11 +293,16 @@ public final class MicroVmm implements AutoCloseable {
             stop(RunState.FAILED, "vCPU " + vcpu.index() + ": " + e.getMessage());
             LOG.error("vCPU {} failed", vcpu.index(), e);
         } finally {
-            if (exitIncomplete) {
-                synchronized (lock) {
-                    ioPending--;
-                    lock.notifyAll();
-                }
+            VcpuTask abandoned;
+            synchronized (lock) {
+                ioPending -= exitIncomplete ? 1 : 0;
+                abandoned = vcpuTask;
+                vcpuTask = null;
+                lock.notifyAll();
+            }
+            if (abandoned != null) {
+                abandoned.done().completeExceptionally(new IllegalStateException("the vCPU thread ended (" + state()
+                        + stopSuffix() + ")"));
             }
             vcpu.unbindFromThisThread();
         }
@@ -262,14 +316,17 @@ public final class MicroVmm implements AutoCloseable {
                 return true;
             }
             case KvmAbi.EXIT_IO -> {
-                handleIo(run);
+                devices.io(run);
+                observe(run, exit);
                 return true;
             }
             case KvmAbi.EXIT_MMIO -> {
-                handleMmio(run);
+                devices.mmio(run);
+                observe(run, exit);
                 return true;
             }
             case KvmAbi.EXIT_HLT -> {
+                observe(run, exit);
                 stop(RunState.HALTED, "vCPU " + vcpu.index() + " halted");
                 return false;
             }
@@ -294,68 +351,11 @@ public final class MicroVmm implements AutoCloseable {
         }
     }
 
-    private void handleMmio(MemorySegment run) {
-        long address = run.get(JAVA_LONG, KvmAbi.RUN_MMIO_PHYS_ADDR);
-        int width = run.get(JAVA_INT, KvmAbi.RUN_MMIO_LEN);
-        boolean isWrite = run.get(JAVA_BYTE, KvmAbi.RUN_MMIO_IS_WRITE) != 0;
-        if (width < 1 || width > 8) {
-            throw new IllegalStateException("KVM reported an MMIO access of " + width + " bytes");
-        }
-        MemorySegment data = run.asSlice(KvmAbi.RUN_MMIO_DATA, 8);
-        if (disk != null && disk.claims(address)) {
-            disk.mmio(address, data, width, isWrite);
-            return;
-        }
-        if (!isWrite) {
-            data.fill((byte) 0xFF);
-        }
-        logOnce(-1, "MMIO at 0x" + Long.toHexString(address) + " (no device there; reads return all ones)");
-    }
-
-    private void handleIo(MemorySegment run) {
-        int direction = run.get(JAVA_BYTE, KvmAbi.RUN_IO_DIRECTION);
-        int size = run.get(JAVA_BYTE, KvmAbi.RUN_IO_SIZE);
-        int port = Short.toUnsignedInt(run.get(JAVA_SHORT, KvmAbi.RUN_IO_PORT));
-        int count = run.get(JAVA_INT, KvmAbi.RUN_IO_COUNT);
-        long offset = run.get(JAVA_LONG, KvmAbi.RUN_IO_DATA_OFFSET);
-        long bytes = (long) size * count;
-        if (bytes <= 0 || offset < 0 || offset + bytes > run.byteSize()) {
-            throw new IllegalStateException("KVM reported port I/O outside kvm_run");
-        }
-        MemorySegment data = run.asSlice(offset, bytes);
-        if (direction == KvmAbi.IO_OUT && port == CONSOLE_PORT) {
-            console(data.toArray(JAVA_BYTE));
-        } else if (direction == KvmAbi.IO_IN) {
-            data.fill((byte) 0xFF);
-            logOnce(port, "read of I/O port 0x" + Integer.toHexString(port) + " (no device; all ones)");
-        } else {
-            logOnce(port, "write to I/O port 0x" + Integer.toHexString(port) + " ignored (no device)");
-        }
-    }
-
-    private void logOnce(int port, String message) {
-        if (loggedPorts.add(port)) {
-            LOG.info("{} (logged once)", message);
-        }
-    }
-
-    private void console(byte[] bytes) {
-        consoleBytes.addAndGet(bytes.length);
-        synchronized (consoleTail) {
-            consoleTail.append(new String(bytes, StandardCharsets.ISO_8859_1));
-            if (consoleTail.length() > CONSOLE_KEEP_BYTES) {
-                consoleTail.delete(0, consoleTail.length() - CONSOLE_KEEP_BYTES / 2);
-            }
-        }
-        if (consoleOut != null) {
-            try {
-                consoleOut.write(bytes);
-                if (bytes[bytes.length - 1] == '\n') {
-                    consoleOut.flush();
-                }
-            } catch (IOException e) {
-                logOnce(-2, "console output failed: " + e.getMessage());
-            }
+    /** Hands a handled exit to the recorder, if one records: before the guest sees its result. */
+    private void observe(MemorySegment run, int exit) {
+        ExitObserver o = observer;
+        if (o != null) {
+            o.exited(run, exit);
         }
     }
 
@@ -407,14 +407,25 @@ public final class MicroVmm implements AutoCloseable {
 
     /**
      * Stops every vCPU outside KVM_RUN, kicking those inside; returns when none runs. A VM that
-     * stopped on its own (halt, shutdown, failure) counts as paused.
+     * stopped on its own (halt, shutdown, failure) counts as paused. While {@linkplain
+     * #startRecording recording}, kicks nothing and waits for an input boundary instead.
+     *
+     * @throws VmOperationException while recording, if the guest took no exit within
+     *                              {@value #BOUNDARY_PAUSE_MILLIS} ms; it then runs on, unpaused
      */
     public void pause() {
+        boolean atInputBoundary;
         synchronized (lock) {
             pauseRequested = true;
             if (state == RunState.RUNNING) {
                 state = RunState.PAUSED;
             }
+            atInputBoundary = boundaryPause;
+        }
+        threads.forEach(LockSupport::unpark); // cut a guest's sleep short
+        if (atInputBoundary) {
+            pauseAtInputBoundary();
+            return;
         }
         while (true) {
             synchronized (lock) {
@@ -423,6 +434,7 @@ public final class MicroVmm implements AutoCloseable {
                 }
             }
             vcpus.forEach(KvmVcpu::kick);
+            threads.forEach(LockSupport::unpark);
             synchronized (lock) {
                 if (running > 0 || ioPending > 0) {
                     try {
@@ -434,6 +446,104 @@ public final class MicroVmm implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** Waits, kicking nothing, until the recorded vCPU stands at an input boundary; see {@link #pause()}. */
+    private void pauseAtInputBoundary() {
+        long deadline = System.nanoTime() + BOUNDARY_PAUSE_MILLIS * 1_000_000L;
+        synchronized (lock) {
+            while (state == RunState.PAUSED && (running > 0 || ioPending > 0 || !atBoundary)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    // Let it run on: the caller resumes or stops recording; a kick would stop it where no log reaches.
+                    pauseRequested = false;
+                    state = RunState.RUNNING;
+                    lock.notifyAll();
+                    throw new VmOperationException("the guest did not reach an input boundary (an exit to the VMM) "
+                            + "within " + BOUNDARY_PAUSE_MILLIS + " ms of the pause: a replayable guest must exit "
+                            + "regularly (port I/O); it runs on");
+                }
+                try {
+                    lock.wait(Math.max(1, left / 1_000_000L));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while pausing the vCPUs");
+                }
+            }
+        }
+    }
+
+    /**
+     * Starts handing every guest-visible exit of vCPU 0 (port I/O, MMIO, HLT) to {@code o}, on the
+     * vCPU thread, once the VMM handled it and before the guest sees its result; and makes
+     * {@link #pause()} stop the guest at an input boundary. The VM must be paused; where it
+     * stands counts as a boundary (the checkpoint).
+     *
+     * @param o the recorder
+     * @throws IllegalStateException if the VM is not paused, or another observer records
+     */
+    void startRecording(ExitObserver o) {
+        synchronized (lock) {
+            if (state != RunState.PAUSED || running > 0 || ioPending > 0) {
+                throw new IllegalStateException("recording starts on a paused VM, this one is " + state + stopSuffix());
+            }
+            if (observer != null) {
+                throw new IllegalStateException("recording already on");
+            }
+            observer = Objects.requireNonNull(o, "observer");
+            boundaryPause = true;
+            atBoundary = true;
+        }
+    }
+
+    /** Stops handing exits to the recorder; pauses kick again. Idempotent. */
+    void stopRecording() {
+        synchronized (lock) {
+            observer = null;
+            boundaryPause = false;
+            lock.notifyAll();
+        }
+    }
+
+    /**
+     * Runs {@code work} on vCPU 0's thread while the VM stays paused, and waits for it: for a
+     * replayer, which drives KVM_RUN itself (the vCPU's kick reaches that thread only). {@link
+     * #beginClose()} kicks the vCPU; work that runs KVM_RUN must end when it sees the VM closed.
+     *
+     * @param work what to run, given vCPU 0
+     * @param <T>  its result
+     * @return what {@code work} returned
+     * @throws IllegalStateException if the VM is not started and paused (or closes before the
+     *                               work ran); a RuntimeException {@code work} threw, as it was
+     */
+    <T> T onVcpuThread(Function<KvmVcpu, T> work) {
+        CompletableFuture<Object> done = new CompletableFuture<>();
+        synchronized (lock) {
+            if (state != RunState.PAUSED || threads.isEmpty() || vcpuTask != null || running > 0 || ioPending > 0) {
+                throw new IllegalStateException("work for the vCPU thread needs a started VM that is paused and idle, "
+                        + "this one is " + state + stopSuffix());
+            }
+            vcpuTask = new VcpuTask(work::apply, done);
+            lock.notifyAll();
+        }
+        try {
+            @SuppressWarnings("unchecked")
+            T result = (T) done.join();
+            return result;
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
+        }
+    }
+
+    /** {@return whether the builder was told the guest is replayable (see {@link MicroVmmBuilder#replayable})} */
+    public boolean replayable() {
+        return replayable;
     }
 
     /** {@return whether no vCPU is running (paused, or stopped)} */
@@ -493,14 +603,12 @@ public final class MicroVmm implements AutoCloseable {
 
     /** {@return bytes the guest wrote to the console so far} */
     public long consoleBytes() {
-        return consoleBytes.get();
+        return devices.consoleBytes();
     }
 
     /** {@return the last (up to 64 KiB of) console output} */
     public String consoleTail() {
-        synchronized (consoleTail) {
-            return consoleTail.toString();
-        }
+        return devices.consoleTail();
     }
 
     /**
@@ -579,79 +687,28 @@ public final class MicroVmm implements AutoCloseable {
         }
         vm.close();
         kvm.close();
-        if (consoleOut != null) {
-            try {
-                consoleOut.close();
-            } catch (IOException e) {
-                LOG.debug("closing the console", e);
-            }
-        }
+        devices.closeConsole();
     }
 
-    /** Builds a {@link MicroVmm}. */
-    public static final class Builder {
-        private long memoryBytes = 64L << 20;
-        private int vcpus = 1;
-        private OutputStream console;
-        private RawImage disk;
-
-        private Builder() {
-        }
-
+    /** Told of each guest-visible exit of vCPU 0 while recording (see {@link #startRecording}). */
+    interface ExitObserver {
         /**
-         * Gives the VM a disk. Default none.
+         * Called on the vCPU thread after the VMM handled the exit, before the guest sees its result.
          *
-         * @param image the disk the guest sees as a virtio block device at {@link VirtioBlk#MMIO_BASE};
-         *              owned by the VMM from {@link #build()} on (closed with it, or if building
-         *              fails); null for none
-         * @return this builder
+         * @param run    the vCPU's kvm_run area, holding the exit and, for an input, the answer
+         * @param reason {@link KvmAbi#EXIT_IO}, {@link KvmAbi#EXIT_MMIO} or {@link KvmAbi#EXIT_HLT}
          */
-        public Builder disk(RawImage image) {
-            this.disk = image;
-            return this;
-        }
+        void exited(MemorySegment run, int reason);
+    }
 
-        /**
-         * Sets the guest RAM size. Default 64 MiB.
-         *
-         * @param bytes guest RAM, a multiple of 4 KiB up to {@link KvmVm#MAX_MEMORY_BYTES}; allocated
-         *              only as the guest writes it
-         * @return this builder
-         */
-        public Builder memoryBytes(long bytes) {
-            this.memoryBytes = bytes;
-            return this;
-        }
-
-        /**
-         * Sets the number of vCPUs. Default 1.
-         *
-         * @param count vCPUs, 1 to 64
-         * @return this builder
-         */
-        public Builder vcpus(int count) {
-            if (count < 1 || count > 64) {
-                throw new IllegalArgumentException("vcpus must be in [1, 64], was " + count);
+    /** Work for the vCPU thread and where its outcome goes. */
+    private record VcpuTask(Function<KvmVcpu, Object> work, CompletableFuture<Object> done) {
+        void run(KvmVcpu vcpu) {
+            try {
+                done.complete(work.apply(vcpu));
+            } catch (Throwable t) {
+                done.completeExceptionally(t);
             }
-            this.vcpus = count;
-            return this;
-        }
-
-        /**
-         * Sets where the console's output goes. Default none.
-         *
-         * @param out receives the console's bytes (the VMM closes it); null for none
-         * @return this builder
-         */
-        public Builder console(OutputStream out) {
-            this.console = out;
-            return this;
-        }
-
-        /** {@return a VM with its memory and vCPUs created, not started} */
-        public MicroVmm build() {
-            Objects.checkIndex(0, vcpus);
-            return new MicroVmm(this);
         }
     }
 }
