@@ -516,6 +516,11 @@ final class DemoCommand implements Callable<Integer> {
                             + " p99 %.2f ms%s%n", p.demandFaults(), p.pagesPulled(), p.pagesPushed(), p.requestRaces(),
                     p.faultLatencyP50().toNanos() / 1e6, p.faultLatencyP99().toNanos() / 1e6,
                     p.recovered() ? ", recovered " + p.recoveries() + "x" : ""));
+            r.traceReplay().ifPresent(t -> out.printf(
+                    "  trace/replay checkpoint %,d bytes (VM paused %.1f ms to take it), log %,d bytes in %d segments"
+                            + " (%,d bytes/s), replayed at %.1fx real time%n", t.checkpointBytes(),
+                    t.checkpointPause().toNanos() / 1e6, t.logBytes(), t.segmentLogBytes().size(),
+                    t.logBytesPerSecond(), t.replaySpeed()));
             if (!r.escalations().isEmpty()) {
                 out.printf("  policy       %s%s%n", r.escalations(), r.switchover().forced() ? " (forced)" : "");
             }

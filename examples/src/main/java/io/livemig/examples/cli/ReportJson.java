@@ -72,6 +72,7 @@ final class ReportJson {
         m.put("bytesSaved", r.encodings().bytesSaved());
         m.put("roundsDetail", rounds(r.rounds()));
         r.postcopy().ifPresent(p -> putPostcopy(m, p));
+        r.traceReplay().ifPresent(t -> m.put("traceReplay", traceReplay(t)));
         m.put("forced", r.switchover().forced());
         m.put("policyActions", r.escalations());
         r.failure().ifPresent(f -> m.put("failure", f));
@@ -191,6 +192,22 @@ final class ReportJson {
             rounds.add(round);
         }
         return rounds;
+    }
+
+    private static Map<String, Object> traceReplay(io.livemig.api.TraceReplayStats t) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("checkpointBytes", t.checkpointBytes());
+        m.put("checkpointPauseMs", millis(t.checkpointPause()));
+        m.put("startPosition", t.startPosition());
+        m.put("finalPosition", t.finalPosition());
+        m.put("segments", t.segmentLogBytes().size());
+        m.put("segmentLogBytes", t.segmentLogBytes());
+        m.put("logBytes", t.logBytes());
+        m.put("recordingMs", millis(t.recordingTime()));
+        m.put("logBytesPerSecond", t.logBytesPerSecond());
+        m.put("replayMs", millis(t.replayTime()));
+        m.put("replaySpeed", t.replaySpeed());
+        return m;
     }
 
     private static void putPostcopy(Map<String, Object> m, PostcopyStats p) {
