@@ -19,7 +19,7 @@ import java.util.Objects;
  * While recording, the VMM's pause stops the guest at an input boundary (see
  * {@link MicroVmm#pause()}). Off, it costs the vCPU one volatile read per exit.
  */
-final class KvmRecorder implements ExecutionRecorder, MicroVmm.ExitObserver {
+final class KvmRecorder implements ExecutionRecorder, ExitObserver {
 
     private final MicroVmm vmm;
     private final Object lock = new Object();

@@ -690,17 +690,6 @@ public final class MicroVmm implements AutoCloseable {
         devices.closeConsole();
     }
 
-    /** Told of each guest-visible exit of vCPU 0 while recording (see {@link #startRecording}). */
-    interface ExitObserver {
-        /**
-         * Called on the vCPU thread after the VMM handled the exit, before the guest sees its result.
-         *
-         * @param run    the vCPU's kvm_run area, holding the exit and, for an input, the answer
-         * @param reason {@link KvmAbi#EXIT_IO}, {@link KvmAbi#EXIT_MMIO} or {@link KvmAbi#EXIT_HLT}
-         */
-        void exited(MemorySegment run, int reason);
-    }
-
     /** Work for the vCPU thread and where its outcome goes. */
     private record VcpuTask(Function<KvmVcpu, Object> work, CompletableFuture<Object> done) {
         void run(KvmVcpu vcpu) {
