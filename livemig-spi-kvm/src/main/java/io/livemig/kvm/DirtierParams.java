@@ -25,9 +25,19 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * @param checkMillis     a self-check every this many ms (of memory, and of the disk in disk mode)
  * @param seed            the random pattern's seed (non-zero)
  * @param disk            disk mode, or empty for memory only
+ * @param replayable      replayable mode: every input the guest takes crosses a VM exit, for trace
+ *                        and replay. The guest runs no RDTSC (nor any instruction that reads from
+ *                        outside without an exit); its clock is the VMM's, in microseconds, read
+ *                        from I/O port {@value #CLOCK_PORT}, and when ahead of its rate it asks the
+ *                        VMM to sleep by writing the microseconds to port {@value #SLEEP_PORT}. It
+ *                        writes in batches of about 1 ms with one clock read each, so at most
+ *                        about two exits and four bytes of input per ms, at any rate (unpaced, the
+ *                        batch grows or shrinks to take about 1 ms). The TSC frequency given to
+ *                        {@link #writeTo} is then ignored. The rate, ticks and checks mean the same.
  */
 public record DirtierParams(long workingSetBase, long workingSetBytes, int bytesPerWrite, boolean random,
-                            long bytesPerSecond, long tickMillis, long checkMillis, long seed, Optional<Disk> disk) {
+                            long bytesPerSecond, long tickMillis, long checkMillis, long seed, Optional<Disk> disk,
+                            boolean replayable) {
 
     /** Where the guest reads its parameters. */
     public static final long ADDRESS = 0x8000;
@@ -36,7 +46,13 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
      * block: {@link #diskAreaBytes}): from 4 MiB, so the working set starts after it.
      */
     public static final long DISK_AREA_BASE = 4L << 20;
+    /** Replayable mode: the port whose 32-bit read is the VMM's monotonic clock in microseconds, low 32 bits. */
+    public static final int CLOCK_PORT = 0xEC;
+    /** Replayable mode: the port whose 32-bit write asks the VMM to sleep that many microseconds (at most 100 ms). */
+    public static final int SLEEP_PORT = 0xED;
     private static final long MAGIC = 0x3159545249444d4cL; // "LMDIRTY1"
+    /** The flags word's replayable bit. */
+    private static final long FLAG_REPLAYABLE = 1;
     /** The disk area up to the serial table: descriptors, rings, header, write buffer, 1 MiB read buffer. */
     private static final long DISK_AREA_FIXED_BYTES = 0x102000;
 
@@ -87,7 +103,26 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
     public DirtierParams(long workingSetBase, long workingSetBytes, int bytesPerWrite, boolean random,
                          long bytesPerSecond, long tickMillis, long checkMillis, long seed) {
         this(workingSetBase, workingSetBytes, bytesPerWrite, random, bytesPerSecond, tickMillis, checkMillis, seed,
-                Optional.empty());
+                Optional.empty(), false);
+    }
+
+    /**
+     * Not replayable: as the canonical constructor with {@code replayable} false.
+     *
+     * @param workingSetBase first byte of the working set as a RAM offset
+     * @param workingSetBytes bytes of the working set, at least one page
+     * @param bytesPerWrite bytes each write stores (rounded up to 8, at most 4096)
+     * @param random random pages (true) or a sequential sweep
+     * @param bytesPerSecond write rate; 0 for as fast as the vCPU goes
+     * @param tickMillis a progress line every this many ms
+     * @param checkMillis a self-check every this many ms
+     * @param seed the random pattern's seed (non-zero)
+     * @param disk disk mode, or empty for memory only
+     */
+    public DirtierParams(long workingSetBase, long workingSetBytes, int bytesPerWrite, boolean random,
+                         long bytesPerSecond, long tickMillis, long checkMillis, long seed, Optional<Disk> disk) {
+        this(workingSetBase, workingSetBytes, bytesPerWrite, random, bytesPerSecond, tickMillis, checkMillis, seed,
+                disk, false);
     }
 
     /**
@@ -142,7 +177,17 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
      */
     public DirtierParams withDisk(Disk d) {
         return new DirtierParams(workingSetBase, workingSetBytes, bytesPerWrite, random, bytesPerSecond, tickMillis,
-                checkMillis, seed, Optional.of(d));
+                checkMillis, seed, Optional.of(d), replayable);
+    }
+
+    /**
+     * {@return these parameters in replayable mode ({@code true}) or not}
+     *
+     * @param on whether the guest takes every input through a VM exit (see {@link #replayable})
+     */
+    public DirtierParams withReplayable(boolean on) {
+        return new DirtierParams(workingSetBase, workingSetBytes, bytesPerWrite, random, bytesPerSecond, tickMillis,
+                checkMillis, seed, disk, on);
     }
 
     /**
@@ -159,7 +204,7 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
      * Writes the block into the RAM of a VM of contiguous RAM from 0 (no hole).
      *
      * @param ram    guest RAM from guest-physical 0
-     * @param tscKhz the guest's TSC frequency, which paces the writes
+     * @param tscKhz the guest's TSC frequency, which paces the writes (unused in replayable mode)
      * @throws IllegalArgumentException if the working set does not fit in {@code ram}
      */
     public void writeTo(MemorySegment ram, long tscKhz) {
@@ -169,7 +214,7 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
     /**
      * Writes the block into the RAM of {@code vm}, whose layout may have a hole.
      *
-     * @param tscKhz the guest's TSC frequency, which paces the writes
+     * @param tscKhz the guest's TSC frequency, which paces the writes (unused in replayable mode)
      * @param vm the VM whose RAM receives the block
      * @throws IllegalArgumentException if the working set does not fit in the VM's RAM
      */
@@ -194,7 +239,7 @@ public record DirtierParams(long workingSetBase, long workingSetBytes, int bytes
         Disk d = disk.orElse(null);
         long[] block = {MAGIC, workingSetBase, workingSetBytes, bytesPerWrite, random ? 1 : 0, bytesPerSecond, tscKhz,
                 tickMillis, checkMillis, seed, d == null ? 0 : d.mmioBase(), d == null ? 0 : d.diskBytes(),
-                d == null ? 0 : d.bytesPerSecond(), diskArea};
+                d == null ? 0 : d.bytesPerSecond(), diskArea, replayable ? FLAG_REPLAYABLE : 0};
         for (int i = 0; i < block.length; i++) {
             ram.set(JAVA_LONG, ADDRESS + 8L * i, block[i]);
         }

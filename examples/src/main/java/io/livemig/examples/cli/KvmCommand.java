@@ -173,6 +173,11 @@ final class KvmCommand {
                 description = "dirtier: random or sequential (default ${DEFAULT-VALUE})")
         DirtierPattern pattern;
 
+        @Option(names = "--replayable", description = "declare the guest replayable, for trace and replay: "
+                + "the dirtier then runs its replayable mode (no RDTSC; its clock and its sleeps through "
+                + "I/O ports 0xEC and 0xED, about two VM exits a ms); a kernel file must keep that promise itself")
+        boolean replayable;
+
         @Option(names = "--migrate-to", description = "HOST:PORT of a 'livemig kvm receive'")
         String migrateTo;
 
@@ -298,7 +303,7 @@ final class KvmCommand {
                 throw e;
             }
             try (MicroVmm vmm = MicroVmm.builder().memoryBytes(memory.bytes()).console(consoleOut)
-                    .disk(diskImage).build()) {
+                    .disk(diskImage).replayable(replayable).build()) {
                 vmm.loadMultiboot(image);
                 if (dirtier) {
                     long diskBytes = diskImage == null ? 0 : diskImage.descriptor().sizeBytes();
@@ -306,7 +311,8 @@ final class KvmCommand {
                             : diskImage == null ? 4L << 20 : DirtierParams.diskAreaEnd(diskBytes);
                     long ws = workingSet != null ? workingSet.bytes() : memory.bytes() - base;
                     DirtierParams params = new DirtierParams(base, ws, bytesPerWrite,
-                            pattern == DirtierPattern.random, dirtyRate.bytes(), 500, 2000, 7);
+                            pattern == DirtierPattern.random, dirtyRate.bytes(), 500, 2000, 7)
+                            .withReplayable(replayable);
                     if (diskImage != null) {
                         params = params.withDisk(new DirtierParams.Disk(VirtioBlk.MMIO_BASE, diskBytes, diskRate.bytes()));
                     }

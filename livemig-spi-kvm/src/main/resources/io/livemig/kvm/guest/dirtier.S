@@ -23,6 +23,7 @@
  *   +80 virtio-mmio base of a virtio-blk device (0: no disk mode)
  *   +88 disk bytes            +96 disk write rate, bytes/s (0: no writes, checks only)
  *   +104 disk area: a physical address in low RAM, 4 KiB-aligned, clear of the working set
+ *   +112 flags: bit 0 replayable mode (below)
  * Without the magic (another VMM, such as QEMU): the working set is all RAM from 4 MiB up, whole-page
  * random writes, unpaced, unless the Multiboot command line says otherwise with single-letter
  * keys, decimal values: w=working-set bytes b=bytes per write p=pattern r=rate (bytes/s)
@@ -38,7 +39,8 @@
  * not there would fault, and this guest has no fault handler).
  *
  * Console (port 0xE9): "dirtier start ws=<pages> bpw=<bytes> high=<MiB of RAM from 4 GiB>",
- * then "tick <n> writes <W>" and "time max-step <us> back <B>"
+ * then "tick <n> writes <W>" and "time max-step <us> back <B>" (and in replayable mode
+ * "replay clock-reads <R> sleeps <S> batch <writes per round>", its input exits since boot)
  * every progress interval and "check ok <n>" or "check FAILED ..." every check interval.
  *
  * Time: the main loop reads the TSC once a round and keeps the largest step between two
@@ -46,6 +48,22 @@
  * not count: the loop's clock restarts after them), printed in microseconds at the TSC frequency
  * given, and B, how many times the TSC went backwards since boot. A migration that moved the
  * guest's time well shows no step longer than its downtime (plus a round) and B = 0.
+ *
+ * Replayable mode (flag bit 0): every input the guest takes crosses a VM exit, so that a VMM can
+ * record them at the source and replay them at the destination. It never runs RDTSC (nor RDRAND,
+ * RDSEED, RDPID, RDTSCP: nothing here reads anything from outside without an exit) and takes no
+ * interrupts. Its clock is the VMM's: inl from port 0xEC gives the VMM's monotonic clock in
+ * microseconds, low 32 bits, widened by adding each read's signed 32-bit difference from the last
+ * (so every figure above that was in TSC ticks is in us, the TSC frequency is ignored). The main
+ * loop runs rounds: a batch of writes, one clock read, and, if the writes are ahead of the rate,
+ * one outl to port 0xED of the microseconds to sleep (the VMM sleeps them, at most 100 ms; a
+ * replay skips the sleep) rather than a spin on the clock. Paced, a batch is the writes of about
+ * 1 ms at the rate (at least one write); unpaced, the batch doubles while a round takes under
+ * 0.5 ms and halves while one takes over 2 ms, from the clock's readings alone. So a round is about
+ * 1 ms, 2 exits and 4 bytes of input, whatever the rate. The disk, in disk mode, is paced by the
+ * round's reading (its requests exit anyway); progress lines and checks fall due as before, in us.
+ * The pattern is the seeded xorshift as always: nothing in the guest's state comes from elsewhere.
+ * Console strings go out with one rep outsb each (an exit per string, not per byte).
  *
  * Disk mode (a virtio-mmio base in the parameters): the guest drives the virtio-blk device by
  * polling, interrupts off, from ring 3 (the identity map is user-accessible, so MMIO works there):
@@ -89,6 +107,11 @@
         .set DISK_BURST, 8                  /* disk writes at most per call of disk_step */
         .set VIO_STATUS, 0x70               /* virtio-mmio registers */
         .set VIO_NOTIFY, 0x50
+        .set CLOCK_PORT, 0xEC               /* replayable mode: inl = the VMM's clock, us, low 32 bits */
+        .set SLEEP_PORT, 0xED               /* replayable mode: outl N = sleep N us (at most 100 ms) */
+        .set SLEEP_MAX_US, 100000
+        .set BEHIND_LIMIT_NS, 100000000     /* lateness banked at most: 100 ms */
+        .set BATCH_MAX, 0x100000            /* writes per round at most, replayable mode */
 
         .section .multiboot, "a"
         .align 4
@@ -187,9 +210,7 @@ user_main:
         call print_dec
         call newline
         call disk_init
-        rdtsc
-        shlq $32, %rdx
-        orq %rdx, %rax
+        call clock
         movq %rax, deadline(%rip)
         movq %rax, time_last(%rip)
         movq %rax, %rbx
@@ -200,6 +221,8 @@ user_main:
         movq %rbx, next_check(%rip)
 
 main_loop:
+        cmpq $0, replayable(%rip)
+        jne replay_round
         call time_step
         movl $16, %r15d
 2:      call one_write
@@ -207,10 +230,9 @@ main_loop:
         jnz 2b
         call pace
         call disk_step
-        rdtsc
-        shlq $32, %rdx
-        orq %rdx, %rax
+        call clock
         movq %rax, %r14                    /* now */
+tick_due:                                  /* progress and checks as of now (r14) */
         movq next_tick(%rip), %rbx
         subq %r14, %rbx                    /* next_tick - now */
         jle do_tick
@@ -243,6 +265,21 @@ do_tick:                                   /* due, or absurdly far ahead (the TS
         call print_dec
         call newline
         movq $0, time_max(%rip)
+        cmpq $0, replayable(%rip)
+        je 3f
+        leaq msg_replay(%rip), %rsi        /* replayable: its input exits so far, and the batch */
+        call print_str
+        movq clock_reads(%rip), %rax
+        call print_dec
+        leaq msg_sleeps(%rip), %rsi
+        call print_str
+        movq sleeps(%rip), %rax
+        call print_dec
+        leaq msg_batch(%rip), %rsi
+        call print_str
+        movq batch_writes(%rip), %rax
+        call print_dec
+        call newline
 3:      movq next_check(%rip), %rbx
         subq %r14, %rbx
         jle do_check
@@ -255,23 +292,120 @@ do_tick:                                   /* due, or absurdly far ahead (the TS
 do_check:
         call check
         call disk_check
-        rdtsc
-        shlq $32, %rdx
-        orq %rdx, %rax
+        call clock
         movq %rax, time_last(%rip)         /* the checks' own time is no step */
         addq check_ticks(%rip), %rax
         movq %rax, next_check(%rip)
         jmp main_loop
 
-/* The step since the loop's last TSC read: keeps the largest, counts steps back. Keeps rbx, r14, r15. */
-time_step:
+/*
+ * Replayable mode's round: a batch of writes, one clock read (an exit), and, when ahead of the
+ * write rate, one sleep request (another exit) instead of a spin on the clock.
+ */
+replay_round:
+        movq batch_writes(%rip), %r15
+1:      call one_write
+        decq %r15
+        jnz 1b
+        call clock
+        movq %rax, %r14                    /* now, us */
+        call time_step_at
+        call replay_pace
+        call disk_step                     /* paced by this round's reading: no exit of its own */
+        jmp tick_due
+
+/*
+ * After a round in replayable mode (now in r14, us): paced, moves the deadline on by a batch and,
+ * if the writes are ahead of it, asks the VMM to sleep the difference; unpaced, sizes the next
+ * batch to take about 1 ms. Never banks more than 100 ms of lateness. Keeps r14, r15.
+ */
+replay_pace:
+        movq batch_ns(%rip), %rbx
+        testq %rbx, %rbx
+        jz 5f
+        movq %r14, %rax
+        imulq $1000, %rax                  /* now, ns */
+        addq deadline_ns(%rip), %rbx       /* the new deadline */
+        movq %rax, %rcx
+        subq %rbx, %rcx                    /* now - deadline */
+        cmpq $BEHIND_LIMIT_NS, %rcx
+        jl 1f
+        movq %rax, %rbx                    /* too late: start afresh from now */
+1:      movq %rbx, %rcx
+        subq %rax, %rcx                    /* deadline - now */
+        jle 3f
+        cmpq $BEHIND_LIMIT_NS, %rcx
+        jle 2f
+        movq %rax, %rbx                    /* absurdly early (the clock moved back): from now */
+        jmp 3f
+2:      movq %rcx, %rax                    /* ahead: sleep the difference, in us rounded up */
+        addq $999, %rax
+        xorl %edx, %edx
+        movl $1000, %ecx
+        divq %rcx
+        cmpq $SLEEP_MAX_US, %rax
+        jbe 4f
+        movl $SLEEP_MAX_US, %eax
+4:      incq sleeps(%rip)
+        outl %eax, $SLEEP_PORT
+3:      movq %rbx, deadline_ns(%rip)
+        ret
+5:      movq last_step(%rip), %rax         /* unpaced: the last round's length, us */
+        movq batch_writes(%rip), %rcx
+        cmpq $500, %rax
+        jae 6f
+        cmpq $BATCH_MAX, %rcx              /* under 0.5 ms: twice the writes */
+        jae 7f
+        shlq $1, %rcx
+        jmp 7f
+6:      cmpq $2000, %rax                   /* over 2 ms: half */
+        jbe 7f
+        shrq $1, %rcx
+        jnz 7f
+        incq %rcx
+7:      movq %rcx, batch_writes(%rip)
+        ret
+
+/*
+ * The clock in rax, clobbers rdx: the TSC; in replayable mode the VMM's microseconds instead (an
+ * inl from CLOCK_PORT, 32 bits that wrap, widened by adding each read's signed difference from
+ * the last, so a step back stays a step back).
+ */
+clock:
+        cmpq $0, replayable(%rip)
+        jne 1f
         rdtsc
         shlq $32, %rdx
         orq %rdx, %rax
+        ret
+1:      incq clock_reads(%rip)
+        inl $CLOCK_PORT, %eax
+        movl %eax, %edx
+        subl clk_last32(%rip), %edx
+        movl %eax, clk_last32(%rip)
+        movslq %edx, %rdx
+        addq clk_us(%rip), %rdx
+        movq %rdx, clk_us(%rip)
+        movq %rdx, %rax
+        ret
+
+/* The disk's clock: in replayable mode the round's reading (no exit), else the TSC. Clobbers rdx. */
+disk_now:
+        cmpq $0, replayable(%rip)
+        je clock
+        movq clk_us(%rip), %rax
+        ret
+
+/* The step since the loop's last clock read: keeps the largest, counts steps back. Keeps rbx, r14, r15. */
+time_step:
+        call clock
+time_step_at:                              /* the clock read: rax */
         movq %rax, %rcx
         subq time_last(%rip), %rcx         /* now - last */
         movq %rax, time_last(%rip)
+        movq %rcx, last_step(%rip)
         jge 1f
+        movq $0, last_step(%rip)
         incq time_back(%rip)
         ret
 1:      cmpq time_max(%rip), %rcx
@@ -320,15 +454,13 @@ one_write:
         rep stosq
         ret
 
-/* Waits until the next 16 writes are due; never banks more than 100 ms of lateness. */
+/* Waits until the next 16 writes are due (spinning on the TSC); never banks more than 100 ms of lateness. */
 pace:
         movq ticks_per_16(%rip), %rbx
         testq %rbx, %rbx
         jz 7f
         addq deadline(%rip), %rbx          /* the new deadline */
-        rdtsc
-        shlq $32, %rdx
-        orq %rdx, %rax
+        call clock
         movq %rax, %rcx
         subq %rbx, %rcx                    /* now - deadline */
         cmpq behind_limit(%rip), %rcx
@@ -341,9 +473,7 @@ pace:
         movq %rax, %rbx                    /* absurdly early (the TSC moved back): from now */
 9:      movq %rbx, deadline(%rip)
 6:      call disk_step                     /* disk writes fall due while memory writes wait */
-        rdtsc
-        shlq $32, %rdx
-        orq %rdx, %rax
+        call clock
         cmpq %rbx, %rax
         jae 7f
         pause
@@ -459,9 +589,7 @@ disk_init:
         shlq $9, %rax
         cmpq disk_bytes(%rip), %rax
         jne 8f
-        rdtsc
-        shlq $32, %rdx
-        orq %rdx, %rax
+        call clock
         movq %rax, disk_deadline(%rip)
         leaq msg_disk_start(%rip), %rsi
         call print_str
@@ -491,9 +619,7 @@ disk_step:
         pushq %rbx
         pushq %r13
         movl $DISK_BURST, %r13d
-1:      rdtsc
-        shlq $32, %rdx
-        orq %rdx, %rax
+1:      call disk_now                      /* the round's reading, in replayable mode */
         movq disk_deadline(%rip), %rbx
         movq %rax, %rcx
         subq %rbx, %rcx                    /* now - deadline */
@@ -780,6 +906,9 @@ load_params:
         movq %rax, disk_rate(%rip)
         movq PARAMS + 104, %rax
         movq %rax, disk_area(%rip)
+        movq PARAMS + 112, %rax
+        andq $1, %rax
+        movq %rax, replayable(%rip)
         jmp derive
 defaults:
         movq $0x400000, ws_base(%rip)
@@ -826,7 +955,16 @@ derive:
         jne 16f
         movq $0x9E3779B97F4A7C15, %rax
         movq %rax, rng(%rip)
-16:     cmpq $0, tsc_khz(%rip)
+16:     cmpq $0, replayable(%rip)
+        je 26f
+        movq $1000, tsc_khz(%rip)          /* replayable: the clock ticks in us */
+        inl $CLOCK_PORT, %eax
+        movl %eax, clk_last32(%rip)
+        movl %eax, %eax
+        movq %rax, clk_us(%rip)
+        call replay_batch
+        jmp 17f
+26:     cmpq $0, tsc_khz(%rip)
         jne 17f
         movq $2000000, tsc_khz(%rip)       /* a guess: the VMM did not say */
 17:     movq tsc_khz(%rip), %rax           /* tick and check intervals in TSC ticks */
@@ -870,6 +1008,40 @@ derive:
         incq %rax                          /* faster than the TSC: one tick */
 21:     movq %rax, disk_ticks(%rip)
 20:     ret
+
+/*
+ * Replayable mode's batch: paced, the writes of about 1 ms at the rate (at least one, at most
+ * BATCH_MAX) and the ns they take at the rate; unpaced, 64 writes to start with, sized on the go.
+ */
+replay_batch:
+        movq $64, batch_writes(%rip)
+        movq $0, batch_ns(%rip)
+        movq rate(%rip), %rbx
+        testq %rbx, %rbx
+        jz 9f
+        movq bpw_quads(%rip), %rcx
+        shlq $3, %rcx                      /* bytes per write */
+        movq %rcx, %r8
+        imulq $1000, %r8
+        movq %rbx, %rax
+        xorl %edx, %edx
+        divq %r8                           /* writes per ms */
+        testq %rax, %rax
+        jnz 1f
+        incq %rax
+1:      cmpq $BATCH_MAX, %rax
+        jbe 2f
+        movq $BATCH_MAX, %rax
+2:      movq %rax, batch_writes(%rip)
+        imulq %rcx, %rax                   /* bytes per batch, at most 2^32 */
+        imulq $1000000000, %rax
+        xorl %edx, %edx
+        divq %rbx
+        testq %rax, %rax
+        jnz 3f
+        incq %rax
+3:      movq %rax, batch_ns(%rip)
+9:      ret
 
 /*
  * RAM from the Multiboot memory map: low_top, high_base, high_bytes, hole_shift, ram_bytes (RAM
@@ -1008,12 +1180,29 @@ parse_cmdline:
 39:     ret
 
 print_str:                                 /* the NUL-terminated string at rsi */
-        lodsb
+        cmpq $0, replayable(%rip)
+        jne 18f
+17:     lodsb
         testb %al, %al
         jz 19f
         outb %al, $CONSOLE
-        jmp print_str
+        jmp 17b
 19:     ret
+18:     pushq %rcx                         /* replayable: the whole string in one exit (rep outsb) */
+        pushq %rdx
+        pushq %rdi
+        movq %rsi, %rdi
+        xorl %eax, %eax
+        movq $-1, %rcx
+        repne scasb
+        notq %rcx
+        decq %rcx                          /* the length */
+        movl $CONSOLE, %edx
+        rep outsb
+        popq %rdi
+        popq %rdx
+        popq %rcx
+        ret
 
 newline:
         movb $'\n', %al
@@ -1054,6 +1243,9 @@ msg_disk_requests: .asciz " requests "
 msg_disk_used:  .asciz " used index "
 msg_time:       .asciz "time max-step "
 msg_time_back:  .asciz " back "
+msg_replay:     .asciz "replay clock-reads "
+msg_sleeps:     .asciz " sleeps "
+msg_batch:      .asciz " batch "
 msg_disk_failed: .asciz "disk FAILED"
 msg_disk_nodev: .asciz " init: no virtio-blk device (magic, version 2, device 2) at the address given"
 msg_disk_features: .asciz " init: the device does not offer or accept VIRTIO_F_VERSION_1"
@@ -1127,3 +1319,12 @@ disk_checks:    .quad 0
 time_last:      .quad 0
 time_max:       .quad 0
 time_back:      .quad 0
+last_step:      .quad 0
+replayable:     .quad 0
+clk_last32:     .quad 0
+clk_us:         .quad 0
+batch_writes:   .quad 0
+batch_ns:       .quad 0
+deadline_ns:    .quad 0
+clock_reads:    .quad 0
+sleeps:         .quad 0
