@@ -31,6 +31,13 @@ import java.util.Set;
  * {@code diskrate=BYTES_PER_SECOND} (default 20M; 0: checks only), with its working set after its
  * disk area; it checks its disk against zeros for the blocks it did not write, so it wants a new
  * image and refuses an existing one.
+ * {@code replayable=true} declares the guest replayable for trace and replay
+ * ({@link MicroVmmBuilder#replayable}): for a kernel file that is the caller's promise (no RDTSC,
+ * time from the clock port); the dirtier then runs its replayable mode, which keeps it (its time
+ * from port {@value MicroVmm#CLOCK_PORT}, its idle time slept through port
+ * {@value MicroVmm#SLEEP_PORT}). A replayable guest with one vCPU and no disk offers an
+ * {@link io.livemig.spi.ExecutionRecorder}; every {@code kvm:} target with one vCPU and no disk
+ * offers an {@link io.livemig.spi.ExecutionReplayer}.
  * <p>Target: {@code kvm:?console=FILE&disk=FILE} creates a paused VM with the announced memory,
  * vCPUs and disk. A source with a disk needs {@code disk=FILE}: a new image is created with the
  * source disk's size; an existing one is a stale replica, opened as it is (never truncated) and
@@ -43,7 +50,7 @@ import java.util.Set;
 public final class KvmProvider implements HypervisorProvider {
 
     private static final Set<String> SOURCE_KEYS = Set.of("mem", "vcpus", "console", "rate", "bpw", "pattern", "ws",
-            "disk", "disksize", "diskrate");
+            "disk", "disksize", "diskrate", "replayable");
     private static final Set<String> TARGET_KEYS = Set.of("console", "disk");
     /** The id of the one disk a {@code kvm:} guest has. */
     static final String DISK_ID = "vda";
@@ -88,10 +95,11 @@ public final class KvmProvider implements HypervisorProvider {
         RawImage disk = diskFile == null ? null
                 : RawImage.open(diskFile, DISK_ID, Files.exists(diskFile) ? 0
                         : q.sizeBytes("disksize", 1L << 30));
+        boolean replayable = q.booleanValue("replayable", false);
         MicroVmm vmm;
         try {
             vmm = MicroVmm.builder().memoryBytes(mem).vcpus(q.intValue("vcpus", 1))
-                    .console(console(q)).disk(disk).build();
+                    .console(console(q)).disk(disk).replayable(replayable).build();
         } catch (RuntimeException | IOException e) {
             if (disk != null) {
                 disk.close();
@@ -107,7 +115,8 @@ public final class KvmProvider implements HypervisorProvider {
                 }
                 long ws = q.sizeBytes("ws", mem - base);
                 DirtierParams params = new DirtierParams(base, ws, (int) q.sizeBytes("bpw", 4096),
-                        !"sequential".equals(q.get("pattern", "random")), q.sizeBytes("rate", 0), 500, 2000, 7);
+                        !"sequential".equals(q.get("pattern", "random")), q.sizeBytes("rate", 0), 500, 2000, 7)
+                        .withReplayable(replayable);
                 if (disk != null) {
                     params = params.withDisk(new DirtierParams.Disk(VirtioBlk.MMIO_BASE, disk.descriptor().sizeBytes(),
                             q.sizeBytes("diskrate", 20L << 20)));

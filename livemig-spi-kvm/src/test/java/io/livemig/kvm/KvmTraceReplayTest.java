@@ -5,6 +5,7 @@ import io.livemig.spi.ExecutionRecorder;
 import io.livemig.spi.ExecutionReplayer;
 import io.livemig.spi.LogSegment;
 import io.livemig.spi.MigratableDevice;
+import io.livemig.spi.MigratableVm;
 import io.livemig.spi.ReplayDivergedException;
 import io.livemig.spi.VcpuState;
 import io.livemig.spi.VmDescriptor;
@@ -106,6 +107,34 @@ class KvmTraceReplayTest {
     }
 
     @Test
+    void theDirtierInReplayableModeReplaysToTheSameMemoryAndRegisters() throws Exception {
+        MicroVmm vmm = MicroVmm.builder().memoryBytes(64L << 20).replayable(true).build();
+        vmm.loadMultiboot(KvmTestSupport.dirtier());
+        new DirtierParams(4L << 20, 32L << 20, 4096, true, 50L << 20, 100, 300, 7).withReplayable(true)
+                .writeTo(vmm.vm().memory(), 0);
+        Recording rec = record(vmm);
+        long exits = rec.segments().getLast().endPosition();
+        long logBytes = rec.segments().stream().mapToLong(LogSegment::sizeBytes).sum();
+        try (KvmGuest target = target(rec)) {
+            ExecutionReplayer replayer = target.executionReplayer().orElseThrow();
+            replayer.begin(ExitLog.FORMAT, 0, rec.checkpointStates());
+            long t0 = System.nanoTime();
+            for (LogSegment s : rec.segments()) {
+                replayer.replay(s);
+            }
+            long replayNanos = System.nanoTime() - t0;
+            replayer.end();
+            System.out.printf("trace-replay dirtier at 50 MiB/s: %d exits in %.0f ms recorded (%.2f exits/ms), %d log "
+                            + "bytes (%.1f B/ms), replayed in %.1f ms (%.1fx faster)%n", exits, rec.recordedNanos() / 1e6,
+                    exits / (rec.recordedNanos() / 1e6), logBytes, logBytes / (rec.recordedNanos() / 1e6),
+                    replayNanos / 1e6, (double) rec.recordedNanos() / replayNanos);
+            assertTrue(exits > 50, "the dirtier exited only " + exits + " times while recorded");
+            assertPagesEqual(rec.finalMemory(), target.vmm().vm().memory(), Set.of());
+            assertArrayEquals(rec.finalRegs(), regs(target.vmm().vcpus().get(0)));
+        }
+    }
+
+    @Test
     void aCorruptedClockValueTheGuestOnlyStoresLeavesReplayCompleteAndMemoryDifferentWhereItWentAndInTheSum()
             throws Exception {
         Recording rec = recording();
@@ -194,14 +223,8 @@ class KvmTraceReplayTest {
     @Test
     void whileRecordingAPauseOfAGuestThatNeverExitsFailsAfterASecondAndLeavesItRunning() throws Exception {
         KvmTestSupport.assumeKvm();
-        // A flat Multiboot image whose code is "jmp .": it never exits to the VMM.
-        ByteBuffer image = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
-        int flags = 1 << 16;
-        image.putInt(Multiboot.HEADER_MAGIC).putInt(flags).putInt(-(Multiboot.HEADER_MAGIC + flags))
-                .putInt(0x100000).putInt(0x100000).putInt(0).putInt(0).putInt(0x100020);
-        image.put(0x20, (byte) 0xEB).put(0x21, (byte) 0xFE);
         MicroVmm vmm = MicroVmm.builder().memoryBytes(MEMORY_BYTES).replayable(true).build();
-        vmm.loadMultiboot(image.array());
+        vmm.loadMultiboot(spinningImage());
         try (KvmGuest guest = new KvmGuest(vmm)) {
             guest.vcpus().resume();
             guest.vcpus().pause();
@@ -216,6 +239,53 @@ class KvmTraceReplayTest {
             recorder.stop();
             guest.vcpus().pause();
             assertTrue(guest.vcpus().isPaused());
+        }
+    }
+
+    @Test
+    void cancelStopsAReplayRunningAGuestThatNeverExitsAndTheNextReplayThrows() throws Exception {
+        KvmTestSupport.assumeKvm();
+        MicroVmm vmm = MicroVmm.builder().memoryBytes(MEMORY_BYTES).build();
+        vmm.loadMultiboot(spinningImage());
+        try (KvmGuest source = new KvmGuest(vmm);
+             KvmGuest target = (KvmGuest) new KvmProvider().createTarget(URI.create("kvm:?"), source.descriptor())) {
+            target.vmm().vm().memory().copyFrom(vmm.vm().memory());
+            ExecutionReplayer replayer = target.executionReplayer().orElseThrow();
+            replayer.begin(ExitLog.FORMAT, 0, source.vcpus().saveState());
+            LogSegment one = new LogSegment(0, 1, ExitLog.encode(List.of(
+                    new ExitLog.Exit(ExitLog.IO_IN, MicroVmm.CLOCK_PORT, 4, 1, new byte[4]))));
+            Thread canceller = Thread.ofPlatform().start(() -> {
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                replayer.cancel();
+            });
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> replayer.replay(one));
+            canceller.join();
+            assertTrue(e.getMessage().contains("cancelled at position 0"), e.getMessage());
+            assertThrows(IllegalStateException.class, () -> replayer.replay(one));
+        }
+    }
+
+    /** A flat Multiboot image whose code is "jmp .": it never exits to the VMM. */
+    private static byte[] spinningImage() {
+        ByteBuffer image = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
+        int flags = 1 << 16;
+        image.putInt(Multiboot.HEADER_MAGIC).putInt(flags).putInt(-(Multiboot.HEADER_MAGIC + flags))
+                .putInt(0x100000).putInt(0x100000).putInt(0).putInt(0).putInt(0x100020);
+        image.put(0x20, (byte) 0xEB).put(0x21, (byte) 0xFE);
+        return image.array();
+    }
+
+    @Test
+    void theProviderOffersARecorderForADirtierOpenedReplayableOnly() throws Exception {
+        KvmTestSupport.assumeGuests();
+        try (MigratableVm replayable = new KvmProvider().open(URI.create("kvm:dirtier?mem=32M&rate=10M&replayable=true"));
+             MigratableVm plain = new KvmProvider().open(URI.create("kvm:dirtier?mem=32M&rate=10M"))) {
+            assertEquals(ExitLog.FORMAT, replayable.executionRecorder().orElseThrow().format());
+            assertTrue(plain.executionRecorder().isEmpty());
         }
     }
 
@@ -308,12 +378,17 @@ class KvmTraceReplayTest {
     /** Records the test guest once: checkpoint after ~50 ms, then ~200 ms recorded in five drains. */
     private static synchronized Recording recording() throws Exception {
         KvmTestSupport.assumeGuests();
-        if (recording != null) {
-            return recording;
+        if (recording == null) {
+            byte[] image = guestImage();
+            MicroVmm vmm = MicroVmm.builder().memoryBytes(MEMORY_BYTES).replayable(true).build();
+            vmm.loadMultiboot(image);
+            recording = record(vmm);
         }
-        byte[] image = guestImage();
-        MicroVmm vmm = MicroVmm.builder().memoryBytes(MEMORY_BYTES).replayable(true).build();
-        vmm.loadMultiboot(image);
+        return recording;
+    }
+
+    /** Runs a loaded replayable guest until it printed, checkpoints it, records ~200 ms in five drains; closes it. */
+    private static Recording record(MicroVmm vmm) throws Exception {
         try (KvmGuest source = new KvmGuest(vmm)) {
             source.vcpus().resume();
             assertTrue(eventually(Duration.ofSeconds(5), () -> vmm.consoleBytes() > 0), vmm.consoleTail());
@@ -337,11 +412,9 @@ class KvmTraceReplayTest {
             byte[] clock = source.devices().stream().filter(d -> d.id().equals(KvmClock.ID)).findFirst()
                     .orElseThrow().saveState();
             assertFalse(vmm.consoleTail().contains("FAILED"));
-            recording = new Recording(checkpoint, checkpointStates, List.copyOf(segments),
+            return new Recording(checkpoint, checkpointStates, List.copyOf(segments),
                     vmm.vm().memory().toArray(JAVA_BYTE), source.vcpus().saveState(), regs(vmm.vcpus().get(0)), clock,
                     readings(vmm.vm().memory()), source.descriptor(), recorded);
-            assertEquals(MEMORY_BYTES, recording.finalMemory().length);
-            return recording;
         }
     }
 
