@@ -67,8 +67,12 @@ public interface ExecutionReplayer {
     /**
      * Ends replay: the vCPUs stay paused at {@link #position()}, ready for
      * {@link VcpuControl#loadState} and {@link VcpuControl#resume()}. Idempotent.
+     *
+     * @throws ReplayDivergedException if the log stopped inside an input the VM had not finished
+     *                                 (a string I/O instruction whose next part the log lacks): a
+     *                                 log recorded up to a pause never does
      */
-    void end();
+    void end() throws ReplayDivergedException;
 
     /**
      * The pages of the target that may hold non-zero data after replay (the checkpoint's and those

@@ -28,6 +28,8 @@ final class SnapshotMemory implements MemorySource {
     private final int pageSize;
     private volatile ByteBuffer[] chunks;
     private volatile PageSet held;
+    /** Buffers made ahead of the pause, by {@link #prepare}, for the chunks of a page set. */
+    private ByteBuffer[] prepared;
 
     SnapshotMemory(MemorySource live) {
         this.live = live;
@@ -46,12 +48,31 @@ final class SnapshotMemory implements MemorySource {
     }
 
     /**
-     * Copies {@code pages} as they are now; the VM must be paused.
+     * Makes (and touches) the buffers {@code pages} will need, before the pause, so that the pause
+     * only copies: allocating a GiB of buffers costs more than copying into them.
+     */
+    void prepare(PageSet pages) {
+        ByteBuffer[] buffers = new ByteBuffer[chunkCount()];
+        for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(((page >>> CHUNK_SHIFT) + 1)
+                << CHUNK_SHIFT)) {
+            buffers[(int) (page >>> CHUNK_SHIFT)] = ByteBuffer.allocate(CHUNK_PAGES * pageSize);
+        }
+        prepared = buffers;
+    }
+
+    private int chunkCount() {
+        return (int) ((layout.pageSpan() + CHUNK_PAGES - 1) >>> CHUNK_SHIFT);
+    }
+
+    /**
+     * Copies {@code pages} as they are now, into the buffers {@link #prepare} made and new ones for
+     * the chunks it did not foresee; the VM must be paused.
      *
      * @return the bytes copied
      */
     long take(PageSet pages) {
-        ByteBuffer[] copy = new ByteBuffer[(int) ((layout.pageSpan() + CHUNK_PAGES - 1) >>> CHUNK_SHIFT)];
+        ByteBuffer[] copy = prepared != null ? prepared : new ByteBuffer[chunkCount()];
+        prepared = null;
         long bytes = 0;
         for (MemoryRegion region : layout.regions()) {
             long page = pages.nextSetBit(region.firstPage());
@@ -81,6 +102,7 @@ final class SnapshotMemory implements MemorySource {
     void release() {
         held = null;
         chunks = null;
+        prepared = null;
     }
 
     @Override

@@ -275,7 +275,7 @@ final class SourceCopy implements CopyContext {
 
     @Override
     public Checkpoint takeCheckpoint() throws MigrationException {
-        return trace().take(initialPages());
+        return trace().take(this::initialPages);
     }
 
     @Override

@@ -125,7 +125,7 @@ public final class SourceMigration {
     /**
      * The options as this VM can take them: a {@link Strategy#TRACE_REPLAY} migration of a VM that
      * cannot be recorded runs as pre-copy if the options allow it; trace and replay always verifies
-     * (before the commit: that is what proves the replay exact).
+     * (before the commit: that is what proves the replay exact) and takes no free-page hints.
      */
     private static MigrationOptions strategyFor(MigratableVm vm, MigrationOptions options) {
         if (options.strategy() != Strategy.TRACE_REPLAY) {
@@ -136,7 +136,10 @@ public final class SourceMigration {
                     + "instead of trace and replay (MigrationOptions.traceReplayFallback)");
             return options.toBuilder().strategy(Strategy.PRECOPY).build();
         }
-        return options.verify() ? options : options.toBuilder().verify(true).build();
+        // Always verified; never free-page hints: a page left out as free would be missing from the
+        // checkpoint that replay starts from.
+        return options.verify() && !options.useFreePageHints() ? options
+                : options.toBuilder().verify(true).useFreePageHints(false).build();
     }
 
     /** @throws MigrationException if this trace-and-replay migration cannot run; nothing was sent */

@@ -65,18 +65,22 @@ final class TraceRecording {
     }
 
     /**
-     * Takes the checkpoint of {@code pages}; the VM runs again, recorded, when it returns.
+     * Takes the checkpoint of the pages {@code pagesNow} names (asked again once the VM is paused:
+     * a page the guest populates before the pause must be in it); the VM runs again, recorded,
+     * when it returns.
      *
-     * @throws MigrationException if the VM could not be paused at an input boundary or recorded;
-     *                            it runs on unrecorded
+     * @throws MigrationException if the VM could not be paused or recorded; it runs on unrecorded
      */
-    CopyContext.Checkpoint take(PageSet pages) throws MigrationException {
+    CopyContext.Checkpoint take(java.util.function.Supplier<PageSet> pagesNow) throws MigrationException {
         link.checkCancelled();
-        long start = time.nanoTime();
         boolean paused = false;
+        long start = time.nanoTime();
         try {
+            snapshot.prepare(pagesNow.get());
+            start = time.nanoTime();
             vm.vcpus().pause();
             paused = true;
+            PageSet pages = pagesNow.get();
             long bytes = snapshot.take(pages);
             checkpointStates = vm.vcpus().saveState();
             startPosition = recorder.start();

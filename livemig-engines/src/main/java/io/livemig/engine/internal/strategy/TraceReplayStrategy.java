@@ -20,7 +20,8 @@ import java.time.Duration;
  * <p>Round 0 is the checkpoint; each later round is one log segment. The expected downtime after
  * a segment is the execution recorded since it was taken, at the replay speed the destination
  * showed so far (recorded time over replay time), plus the time to read and compare the memory's
- * digests (in real time only). The strategy gives up, the VM running on at the source, when that
+ * digests (in real time only). Once that fits the limit, up to {@value #EXTRA_SEGMENTS} more
+ * segments go while each halves the execution left to replay. The strategy gives up, the VM running on at the source, when that
  * expectation grew for {@code 5 × stallRounds} segments in a row (replay slower than the
  * recording), or after {@code maxTotalTime}.
  */
@@ -28,6 +29,8 @@ final class TraceReplayStrategy implements SourceStrategy {
 
     /** The shortest time between two segments: shorter ones would cost more frames than log. */
     static final long SEGMENT_INTERVAL_NANOS = 20_000_000L;
+    /** At most this many segments more once the rest fits the limit, while each halves the replay left. */
+    static final int EXTRA_SEGMENTS = 3;
     /** Digest throughput assumed for the pre-commit check, per side (CRC32C in the JDK, one core). */
     static final long DIGEST_BYTES_PER_SECOND = 2_000_000_000L;
 
@@ -46,6 +49,8 @@ final class TraceReplayStrategy implements SourceStrategy {
         Duration patience = context.options().ioTimeout();
         long recordedNanos = 0;
         long lastExpected = Long.MAX_VALUE;
+        long lastUnreplayedNanos = Long.MAX_VALUE;
+        int extraSegments = 0;
         int growing = 0;
         int round = 1;
         Duration expected;
@@ -72,7 +77,15 @@ final class TraceReplayStrategy implements SourceStrategy {
                 context.downtimeLimitInForce(limit);
             }
             Duration inForce = currentLimit(context);
-            if (expected.compareTo(inForce) <= 0 && context.switchoverReleased(round, expected)) {
+            boolean fits = expected.compareTo(inForce) <= 0;
+            // Once it fits, a few more segments while each halves what is left to replay: the
+            // downtime then holds the verification and little replay.
+            boolean worthAnother = fits && extraSegments < EXTRA_SEGMENTS && unreplayedNanos > 2 * SEGMENT_INTERVAL_NANOS
+                    && unreplayedNanos * 2 <= lastUnreplayedNanos;
+            lastUnreplayedNanos = unreplayedNanos;
+            if (worthAnother) {
+                extraSegments++;
+            } else if (fits && context.switchoverReleased(round, expected)) {
                 break;
             }
             growing = expectedNanos > lastExpected ? growing + 1 : 0;
