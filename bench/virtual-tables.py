@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Virtual-time strategy comparisons for docs/benchmarks.md (issues 3 and 4).
+"""Virtual-time strategy comparisons for docs/benchmarks.md (issues 3, 4 and 16).
 
 Runs `./livemig demo --virtual-time ... --json` (a 4 GiB simulated VM, half of its pages
 non-zero, on a simulated 1 Gbit/s link with 1 ms latency) and prints Markdown tables. Every run
 is deterministic for pre-copy and cold; post-copy and hybrid race in real time and vary a little.
 
-Usage: ./mvnw -q install -DskipTests && bench/virtual-tables.py [precopy|strategies|prepaging|all]
+The trace-and-replay table (issue 16) runs io.livemig.kit.bench.TraceReplayRun from the testkit's
+test classes instead (a 1 GiB replayable simulated guest on a 100 MiB/s link; see its javadoc):
+every cell is deterministic.
+
+Usage: ./mvnw -q install -DskipTests && bench/virtual-tables.py [precopy|strategies|prepaging|tracereplay|all]
 """
+import os
 import json
 import subprocess
 import sys
@@ -78,6 +83,66 @@ def prepaging_table():
                   f"| {r['totalTimeMs'] / 1000:.2f} | {blocked:,.0f} |")
 
 
+def kit_classpath():
+    """The testkit's test classpath (compiles its tests first), for a Java main among them."""
+    subprocess.run(["./mvnw", "-q", "-o", "test-compile", "-pl", "livemig-testkit", "-Dmaven.javadoc.skip=true",
+                    "-Dlivemig.aot.skip=true"], check=True)
+    out = os.path.abspath("livemig-testkit/target/bench-classpath.txt")
+    subprocess.run(["./mvnw", "-q", "-o", "dependency:build-classpath", "-pl", "livemig-testkit",
+                    "-Dmdep.includeScope=test", f"-Dmdep.outputFile={out}"], check=True)
+    with open(out) as f:
+        deps = f.read().strip()
+    return ":".join(["livemig-testkit/target/test-classes", "livemig-testkit/target/classes", deps])
+
+
+def java():
+    home = os.environ.get("JAVA_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64")
+    return os.path.join(home, "bin", "java")
+
+
+def trace_run(cp, strategy, write_mib, input_bps):
+    out = subprocess.run([java(), "-Xmx4g", "-cp", cp, "io.livemig.kit.bench.TraceReplayRun", strategy,
+                          str(write_mib), str(input_bps)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def rate(bps):
+    return f"{bps / 1e6:g} MB/s" if bps >= 1e6 else f"{bps / 1e3:g} KB/s"
+
+
+def tracereplay_table():
+    cp = kit_classpath()
+    print("| writes | input | strategy | total (s) | downtime (ms) | on the wire (MB) | log (MB) | replay speed "
+          "| rounds / segments | wins |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for write_mib in [50, 200, 800]:
+        for input_bps in [1_000, 100_000, 10_000_000]:
+            t = trace_run(cp, "traceReplay", write_mib, input_bps)
+            p = trace_run(cp, "precopy", write_mib, input_bps)
+            rows = [("trace & replay", t), ("pre-copy" + (" (forced)" if p.get("forced") else ""), p)]
+            for name, r in rows:
+                if "failure" in r:
+                    print(f"| {write_mib} MiB/s | {rate(input_bps)} | {name} | failed: {r['failure'][:80]} "
+                          "| | | | | | |")
+                    continue
+                other = p if r is t else t
+                wins = []
+                if "failure" in other or r["totalMs"] < other["totalMs"]:
+                    wins.append("total")
+                if "failure" in other or r["downtimeMs"] < other["downtimeMs"]:
+                    wins.append("downtime")
+                if "failure" in other or r["bytesOnWire"] < other["bytesOnWire"]:
+                    wins.append("bytes")
+                log = f"{r['logBytes'] / 1e6:,.2f}" if "logBytes" in r else "—"
+                speed = f"{r['replaySpeed']:.1f}x" if "replaySpeed" in r else "—"
+                steps = r.get("segments", r["rounds"]) if "logBytes" in r else r["rounds"]
+                print(f"| {write_mib} MiB/s | {rate(input_bps)} | {name} | {r['totalMs'] / 1000:.2f} "
+                      f"| {r['downtimeMs']:.1f} | {mb(r['bytesOnWire'])} | {log} | {speed} | {steps} "
+                      f"| {', '.join(wins) or '—'} |")
+
+
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "all"
     if which in ("precopy", "all"):
@@ -88,3 +153,6 @@ if __name__ == "__main__":
         print()
     if which in ("prepaging", "all"):
         prepaging_table()
+        print()
+    if which in ("tracereplay", "all"):
+        tracereplay_table()
