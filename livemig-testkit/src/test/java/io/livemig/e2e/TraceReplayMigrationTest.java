@@ -194,4 +194,16 @@ class TraceReplayMigrationTest {
             return bytes;
         }, "pages of the destination's memory differ from the source's");
     }
+
+    @Test
+    void aLogRecordOfTheWrongKindStopsTheReplayAndTheSourceRunsOn() throws Exception {
+        // The first record is a clock read (kind 1): call it an input device's (kind 2). The
+        // destination's replayer stops at it, the destination aborts, and the source learns why
+        // at once rather than waiting for a REPLAYED that never comes.
+        anAlteredLogFailsTheMigrationAndTheSourceRunsOn(bytes -> {
+            assertEquals(1, bytes[0]);
+            bytes[0] = 2;
+            return bytes;
+        }, "replay failed");
+    }
 }

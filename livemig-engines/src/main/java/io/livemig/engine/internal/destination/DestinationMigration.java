@@ -264,7 +264,13 @@ public final class DestinationMigration {
                 return;
             }
             switch (Message.read(frame, setup.messageContext())) {
-                case ControlFrames.Abort abort -> throw context.aborted(abort);
+                case ControlFrames.Abort abort -> {
+                    if (setup != null && setup.replayOrNull() != null) {
+                        // The source's answer to the ABORT a failed replay sent: that failure is the cause.
+                        setup.replayOrNull().rethrow();
+                    }
+                    throw context.aborted(abort);
+                }
                 case HandshakeFrames.Setup s -> {
                     setup.setup(s);
                     context.moveTo(ReceiverState.RECEIVING);

@@ -244,14 +244,24 @@ final class ReplayReceiver implements AutoCloseable {
         }
     }
 
-    private synchronized void fail(Throwable t) {
-        if (failure == null && !finished) {
-            failure = t;
-            if (!(t instanceof InterruptedException)) {
-                LOG.warn("replay failed: {}", t.getMessage());
+    private void fail(Throwable t) {
+        synchronized (this) {
+            if (failure != null || finished) {
+                notifyAll();
+                return;
             }
+            failure = t;
+            notifyAll();
         }
-        notifyAll();
+        if (t instanceof InterruptedException) {
+            // Closed by the receiving thread: it is ending the migration already.
+            return;
+        }
+        LOG.warn("replay failed: {}", t.getMessage());
+        // The source waits for REPLAYED and sends nothing meanwhile: tell it now. The receiving
+        // thread ends the migration with this failure at the source's ABORT or next frame.
+        link.abort(io.livemig.engine.internal.wire.ControlFrames.AbortCode.TARGET_ERROR, "replay failed: "
+                + t.getMessage());
     }
 
     /**
