@@ -87,7 +87,7 @@ public class MigrationException extends Exception {
      * @return an exception of the same meaning; subclasses return their own type where they can
      */
     public MigrationException withSourceState(SourceVmState state) {
-        MigrationException copy = new MigrationException(getMessage(), phase, state, getCause());
+        MigrationException copy = new MigrationException(reason(), phase, state, getCause());
         copy.setStackTrace(getStackTrace());
         if (report != null) {
             copy.attachReport(report);
