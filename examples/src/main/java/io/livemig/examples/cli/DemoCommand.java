@@ -217,6 +217,11 @@ final class DemoCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw BadInput.invalid(spec, "invalid options", e);
         }
+        if (chosen == Strategy.TRACE_REPLAY && !virtualTime) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "the demo's in-memory VM cannot be "
+                    + "recorded for trace and replay: add --virtual-time (a replayable simulated VM), or migrate a "
+                    + "KVM guest with `livemig kvm run --replayable --strategy trace-replay`");
+        }
         try (LiveProgress shown = display) {
             return virtualTime ? simulate(out, err, guest, options) : run(out, err, guest, options, tlsFiles);
         }
@@ -310,8 +315,12 @@ final class DemoCommand implements Callable<Integer> {
 
     private int simulate(PrintStream out, PrintStream err, Workload guest, MigrationOptions options) throws Exception {
         VirtualTime clock = new VirtualTime();
-        SimulatedVm source = SimulatedVm.builder(clock).memoryBytes(memory.bytes()).prefill(prefill).workload(guest)
-                .freePageHints(freePageHints).build();
+        SimulatedVm.Builder builder = SimulatedVm.builder(clock).memoryBytes(memory.bytes()).prefill(prefill)
+                .workload(guest).freePageHints(freePageHints);
+        if (options.strategy() == Strategy.TRACE_REPLAY) {
+            builder.replayable(io.livemig.kit.RecordReplaySpec.DEFAULT);
+        }
+        SimulatedVm source = builder.build();
         source.start();
         clock.sleep(warmup);
         err.printf("livemig demo (virtual time): %s VM, %s workload at %s/s, %s over a %s/s link with %d ms latency%n",
