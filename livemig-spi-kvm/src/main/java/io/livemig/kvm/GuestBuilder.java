@@ -97,6 +97,27 @@ public final class GuestBuilder {
         }
     }
 
+    /**
+     * Assembles a guest of one's own, written as the hello guest is (32-bit GNU assembler source
+     * with a Multiboot header, linked with hello's script at 1 MiB), in a temporary directory
+     * removed afterwards.
+     *
+     * @param assemblySource the source text
+     * @return the ELF32 Multiboot kernel's bytes
+     * @throws IOException if a tool is missing, or the assembler or linker fails (its output is in
+     *                     the message)
+     */
+    public static byte[] multibootImage(String assemblySource) throws IOException {
+        Path dir = Files.createTempDirectory("livemig-guest");
+        try {
+            Path src = dir.resolve("guest.S");
+            Files.writeString(src, assemblySource, StandardCharsets.UTF_8);
+            return Files.readAllBytes(link(dir, src, "guest"));
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
     /** Removes a build directory and what is in it (flat: the build makes no subdirectory); best effort. */
     private static void deleteTree(Path dir) {
         try (var files = Files.list(dir)) {
@@ -117,10 +138,14 @@ public final class GuestBuilder {
      * @throws IOException if the sources cannot be written or the assembler or linker fails
      */
     public static Path hello(Path dir) throws IOException {
-        Path src = extract(dir, "hello.S");
+        return link(dir, extract(dir, "hello.S"), "hello");
+    }
+
+    /** Assembles {@code src} and links it with hello's script into {@code dir/name.elf}. */
+    private static Path link(Path dir, Path src, String name) throws IOException {
         Path script = extract(dir, "hello.ld");
-        Path obj = dir.resolve("hello.o");
-        Path elf = dir.resolve("hello.elf");
+        Path obj = dir.resolve(name + ".o");
+        Path elf = dir.resolve(name + ".elf");
         run(dir, "as", "--32", "-o", obj.toString(), src.toString());
         run(dir, "ld", "-m", "elf_i386", "-T", script.toString(), "-o", elf.toString(), obj.toString());
         return elf;

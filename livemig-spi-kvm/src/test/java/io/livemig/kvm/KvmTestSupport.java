@@ -223,4 +223,21 @@ final class KvmTestSupport {
         }
         return true;
     }
+
+    /** The replay test guest's image, assembled once per JVM. */
+    private static byte[] replayGuest;
+
+    /**
+     * Assembles replay-guest.S (test resources: reads port 0xEC, stores each reading, sleeps
+     * through port 0xED) once, with the host's binutils.
+     */
+    static synchronized byte[] replayGuestImage() throws IOException {
+        if (replayGuest == null) {
+            try (var source = KvmTestSupport.class.getResourceAsStream("replay-guest.S")) {
+                replayGuest = GuestBuilder.multibootImage(new String(source.readAllBytes(),
+                        java.nio.charset.StandardCharsets.UTF_8));
+            }
+        }
+        return replayGuest;
+    }
 }

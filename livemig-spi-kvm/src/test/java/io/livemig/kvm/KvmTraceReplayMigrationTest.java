@@ -28,21 +28,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -141,7 +137,7 @@ class KvmTraceReplayMigrationTest {
     void aWrongClockValueTheGuestOnlyStoresIsCaughtByTheComparisonAndTheSourceRunsOn() throws Exception {
         KvmTestSupport.assumeGuests();
         MicroVmm vmm = MicroVmm.builder().memoryBytes(16L << 20).replayable(true).build();
-        vmm.loadMultiboot(replayGuestImage());
+        vmm.loadMultiboot(KvmTestSupport.replayGuestImage());
         try (KvmGuest source = new KvmGuest(vmm)) {
             source.vcpus().resume();
             assertTrue(eventually(Duration.ofSeconds(5), () -> vmm.consoleBytes() > 0), vmm.consoleTail());
@@ -438,36 +434,5 @@ class KvmTraceReplayMigrationTest {
         @Override
         public void close() {
         }
-    }
-
-    /** Assembles replay-guest.S (a 32-bit Multiboot ELF, linked as hello.S is) with the host's binutils. */
-    private static byte[] replayGuestImage() throws IOException, InterruptedException {
-        Path dir = Files.createTempDirectory("livemig-replay-guest");
-        try {
-            Path src = dir.resolve("replay-guest.S");
-            Path script = dir.resolve("hello.ld");
-            try (InputStream s = KvmTraceReplayMigrationTest.class.getResourceAsStream("replay-guest.S");
-                 InputStream l = GuestBuilder.class.getResourceAsStream("guest/hello.ld")) {
-                Files.write(src, s.readAllBytes());
-                Files.write(script, l.readAllBytes());
-            }
-            exec(dir, "as", "--32", "-o", "g.o", src.toString());
-            exec(dir, "ld", "-m", "elf_i386", "-T", script.toString(), "-o", "g.elf", "g.o");
-            return Files.readAllBytes(dir.resolve("g.elf"));
-        } finally {
-            try (var files = Files.list(dir)) {
-                for (Path f : (Iterable<Path>) files::iterator) {
-                    Files.delete(f);
-                }
-            }
-            Files.delete(dir);
-        }
-    }
-
-    private static void exec(Path dir, String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), String.join(" ", command) + " hangs");
-        assertEquals(0, p.exitValue(), String.join(" ", command) + ": " + out);
     }
 }

@@ -13,21 +13,16 @@ import io.livemig.spi.VmOperationException;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.TimeUnit;
 
 import static io.livemig.kvm.KvmTestSupport.eventually;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -50,7 +45,6 @@ class KvmTraceReplayTest {
     private static final long AREA = 0x200000;
     private static final long STATS = 0x300000;
     private static Recording recording;
-    private static byte[] guestImage;
 
     /** What the source left: the checkpoint, the log, and its state at the final pause. */
     private record Recording(byte[] checkpointMemory, List<VcpuState> checkpointStates, List<LogSegment> segments,
@@ -379,7 +373,7 @@ class KvmTraceReplayTest {
     private static synchronized Recording recording() throws Exception {
         KvmTestSupport.assumeGuests();
         if (recording == null) {
-            byte[] image = guestImage();
+            byte[] image = KvmTestSupport.replayGuestImage();
             MicroVmm vmm = MicroVmm.builder().memoryBytes(MEMORY_BYTES).replayable(true).build();
             vmm.loadMultiboot(image);
             recording = record(vmm);
@@ -416,40 +410,5 @@ class KvmTraceReplayTest {
                     vmm.vm().memory().toArray(JAVA_BYTE), source.vcpus().saveState(), regs(vmm.vcpus().get(0)), clock,
                     readings(vmm.vm().memory()), source.descriptor(), recorded);
         }
-    }
-
-    /** Assembles replay-guest.S (a 32-bit Multiboot ELF, linked as hello.S is) with the host's binutils. */
-    private static synchronized byte[] guestImage() throws IOException, InterruptedException {
-        if (guestImage != null) {
-            return guestImage;
-        }
-        Path dir = Files.createTempDirectory("livemig-replay-guest");
-        try {
-            Path src = dir.resolve("replay-guest.S");
-            Path script = dir.resolve("hello.ld");
-            try (InputStream s = KvmTraceReplayTest.class.getResourceAsStream("replay-guest.S");
-                 InputStream l = GuestBuilder.class.getResourceAsStream("guest/hello.ld")) {
-                Files.write(src, s.readAllBytes());
-                Files.write(script, l.readAllBytes());
-            }
-            exec(dir, "as", "--32", "-o", "g.o", src.toString());
-            exec(dir, "ld", "-m", "elf_i386", "-T", script.toString(), "-o", "g.elf", "g.o");
-            guestImage = Files.readAllBytes(dir.resolve("g.elf"));
-            return guestImage;
-        } finally {
-            try (var files = Files.list(dir)) {
-                for (Path f : (Iterable<Path>) files::iterator) {
-                    Files.delete(f);
-                }
-            }
-            Files.delete(dir);
-        }
-    }
-
-    private static void exec(Path dir, String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), String.join(" ", command) + " hangs");
-        assertEquals(0, p.exitValue(), String.join(" ", command) + ": " + out);
     }
 }
