@@ -375,7 +375,7 @@ public final class DestinationMigration {
             throw new WireException(Kind.UNEXPECTED, "DIGESTS before the final log segment");
         }
         if (!replayDone) {
-            replay.awaitFinal();
+            replay.awaitFinal(options.ioTimeout());
             replayDone = true;
         }
     }

@@ -21,9 +21,8 @@ import org.slf4j.LoggerFactory;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
+import java.time.Duration;
 import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
 
 /**
@@ -177,13 +176,25 @@ final class ReplayReceiver implements AutoCloseable {
     /**
      * Waits until the final segment was replayed and the memory digested.
      *
-     * @throws MigrationException if replay failed or diverged, or the wait was interrupted
+     * @param timeout how long to wait at most, in real time (a replayed guest that never reaches its
+     *                end, looping without an exit, would keep the replay running for ever)
+     * @throws MigrationException if replay failed or diverged, did not end in time (it is then
+     *                            cancelled), or the wait was interrupted
      */
-    void awaitFinal() throws MigrationException {
+    void awaitFinal(Duration timeout) throws MigrationException {
+        long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (this) {
             while (!finished && failure == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    replayer.cancel();
+                    throw new MigrationException("the replay of the final log segment did not end within "
+                            + timeout.toMillis() + " ms (at position " + replayedPosition + " of " + nextPosition
+                            + "); the target is discarded", io.livemig.api.MigrationPhase.STOP_COPY,
+                            SourceVmState.UNKNOWN, null);
+                }
                 try {
-                    wait();
+                    wait(Math.max(1, left / 1_000_000));
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new MigrationException("interrupted while waiting for the replay to end",
@@ -296,11 +307,6 @@ final class ReplayReceiver implements AutoCloseable {
         }
     }
 
-    /** @return the position replay reached and the time it took so far, for the report */
-    synchronized long[] progress() {
-        return new long[] {replayedPosition, replayNanos};
-    }
-
     /** Stops the replay thread (cancelling a replay in progress) and waits for it. Idempotent. */
     @Override
     public void close() {
@@ -321,10 +327,5 @@ final class ReplayReceiver implements AutoCloseable {
             LOG.warn("the replay thread did not stop within 5 s");
         }
         thread = null;
-    }
-
-    /** @return segments queued, for diagnostics */
-    List<LogSegment> pending() {
-        return new ArrayList<>(queue);
     }
 }
