@@ -78,4 +78,57 @@ class TraceReplayRefusalTest {
             received.get().target().close();
         }
     }
+
+    @Test
+    void aVmWithADiskIsRefused() {
+        InMemoryChannel.Pair pair = InMemoryChannel.pair(LinkShape.UNLIMITED, TimeSource.system());
+        try (InMemoryVm source = InMemoryVm.builder().memoryBytes(1L << 20).disk("vda", 64 * 4096L, 4096).build()) {
+            source.start();
+            // Recorded or not, a VM with disks is refused for trace and replay, before anything is sent.
+            MigrationException refused = assertThrows(MigrationException.class, () -> LiveMigration.migrate(
+                    new RecordableView(source), pair.source(),
+                    MigrationOptions.builder().strategy(Strategy.TRACE_REPLAY).build()));
+            assertTrue(refused.getMessage().contains("does not migrate disks"), refused.getMessage());
+            assertEquals(SourceVmState.RUNNING, refused.sourceState());
+        } finally {
+            pair.source().close();
+            pair.destination().close();
+        }
+    }
+
+    /** A VM that claims a recorder, so that the check of its disks is what refuses it. */
+    private static final class RecordableView extends ForwardingVm {
+        RecordableView(InMemoryVm inner) {
+            super(inner);
+        }
+
+        @Override
+        public java.util.Optional<io.livemig.spi.ExecutionRecorder> executionRecorder() {
+            return java.util.Optional.of(new io.livemig.spi.ExecutionRecorder() {
+                @Override
+                public String format() {
+                    return "none/1";
+                }
+
+                @Override
+                public long start() {
+                    throw new AssertionError("never started: the VM is refused first");
+                }
+
+                @Override
+                public io.livemig.spi.LogSegment drain() {
+                    throw new AssertionError("never drained");
+                }
+
+                @Override
+                public long position() {
+                    return 0;
+                }
+
+                @Override
+                public void stop() {
+                }
+            });
+        }
+    }
 }
