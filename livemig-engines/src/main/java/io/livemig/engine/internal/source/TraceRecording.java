@@ -23,9 +23,10 @@ import java.util.List;
 
 /**
  * The source's side of trace and replay (docs/protocol.md, section 9): takes the checkpoint (the
- * VM paused at an input boundary, its memory copied into a {@link SnapshotMemory}, its vCPU state
- * saved, recording started, the VM resumed), sends it, ships the log segment by segment, waits
- * for each segment's REPLAYED, and keeps the figures of the report.
+ * VM paused, anywhere, since replay starts from the state saved there; its memory copied into a
+ * {@link SnapshotMemory}, its vCPU state saved, recording started, the VM resumed), sends it,
+ * ships the log segment by segment, waits for each segment's REPLAYED, and keeps the figures of
+ * the report. The stop, later, is at an input boundary: the recorder's pause sees to that.
  *
  * <p>The migration's thread only.
  */

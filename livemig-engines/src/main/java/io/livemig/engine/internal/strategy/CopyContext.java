@@ -181,8 +181,9 @@ public interface CopyContext {
     }
 
     /**
-     * Trace and replay: pauses the VM at an input boundary, copies the pages {@link #initialPages()}
-     * names as they are, saves the vCPU state, starts recording its inputs and resumes it.
+     * Trace and replay: pauses the VM (anywhere: replay starts from the state saved there), copies
+     * the pages {@link #initialPages()} names as they are, saves the vCPU state, starts recording
+     * its inputs and resumes it.
      *
      * @return the checkpoint taken
      * @throws MigrationException if cancelled, or the VM could not be paused or recorded (it runs on)
