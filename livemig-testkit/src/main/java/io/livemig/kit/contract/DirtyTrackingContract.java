@@ -13,6 +13,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -87,6 +88,11 @@ public interface DirtyTrackingContract extends ContractTest {
                         bytes[0] = (byte) (i + 1);
                         writer.write(pages.get(i), 0, bytes);
                         written.set(i + 1);
+                        if (i % 64 == 63) {
+                            // Spread the writes over many collects: all of them landing before the
+                            // first one would let a tracker that loses racing writes pass.
+                            LockSupport.parkNanos(1_000_000L);
+                        }
                     }
                 }, task -> Thread.ofPlatform().name("contract-guest-writer").start(task));
                 PageSet seen = new PageSet(layout.pageSpan());
