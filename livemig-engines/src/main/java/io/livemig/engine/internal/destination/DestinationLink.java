@@ -62,7 +62,7 @@ final class DestinationLink {
         this.context = context;
         this.counters = counters;
         int limit = Math.min(Wire.DEFAULT_MAX_FRAME_BYTES, channel.maxMessageBytes());
-        this.receiveBuffer = ByteBuffer.allocateDirect(limit).order(ByteOrder.BIG_ENDIAN);
+        this.receiveBuffer = ReceiveBuffers.take(limit);
         this.maxFrameBytes = limit;
         this.keepAliveNanos = Math.min(KEEPALIVE_INTERVAL.toNanos(), ioTimeout.toNanos() / 4);
     }
@@ -76,7 +76,7 @@ final class DestinationLink {
     void agreeFrameLimit(int agreed) {
         maxFrameBytes = Math.min(maxFrameBytes, agreed);
         synchronized (sendLock) {
-            writer = new FrameWriter(maxFrameBytes);
+            writer = FrameWriter.growable(maxFrameBytes);
         }
     }
 

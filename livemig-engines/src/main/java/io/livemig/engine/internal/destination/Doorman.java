@@ -92,6 +92,7 @@ final class Doorman implements AutoCloseable {
     /** Starts accepting, and the one-time warm-up of the set-up path while no source is here yet. */
     void start() {
         FrameWarmup.runInBackground();
+        ReceiveBuffers.prepareInBackground();
         acceptor.start();
     }
 

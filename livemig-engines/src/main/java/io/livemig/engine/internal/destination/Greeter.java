@@ -119,6 +119,7 @@ final class Greeter {
             throws Refused, IOException {
         // SETUP follows the greeting: warm its checks up meanwhile, if no doorman started that yet.
         FrameWarmup.runInBackground();
+        ReceiveBuffers.prepareInBackground();
         // Whoever sets this first decides: the greeting (done in time) or the watchdog (too late),
         // so that a greeting completed at the deadline is never closed after it was admitted.
         AtomicBoolean decided = new AtomicBoolean();

@@ -143,7 +143,7 @@ public final class SourceLink {
      * @param maxFrameBytes the agreed limit
      */
     public void agreeFrameLimit(int maxFrameBytes) {
-        control = new FrameWriter(maxFrameBytes);
+        control = FrameWriter.growable(maxFrameBytes);
     }
 
     /** @return the largest control frame this link builds, in bytes */
