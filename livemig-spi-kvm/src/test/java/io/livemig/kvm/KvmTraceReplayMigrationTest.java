@@ -11,16 +11,13 @@ import io.livemig.api.Verification;
 import io.livemig.channel.Channel;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
-import io.livemig.spi.DirtyTracker;
+import io.livemig.kit.AlteringRecorder;
+import io.livemig.kit.ForwardingVm;
 import io.livemig.spi.ExecutionRecorder;
 import io.livemig.spi.LogSegment;
-import io.livemig.spi.MemorySource;
-import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.MigrationTarget;
 import io.livemig.spi.ReplayDivergedException;
-import io.livemig.spi.VcpuControl;
-import io.livemig.spi.VmDescriptor;
 import io.livemig.transport.TcpChannel;
 import io.livemig.transport.TcpChannelListener;
 import org.junit.jupiter.api.Test;
@@ -33,7 +30,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -320,51 +316,25 @@ class KvmTraceReplayMigrationTest {
      * suitable one: not its segment's last record and, if {@code beforeSleep}, followed by the
      * guest's sleep request (port 0xED, out). Only that value byte changes, never the framing.
      */
-    private static final class CorruptingVm implements MigratableVm {
-        private final KvmGuest inner;
+    private static final class CorruptingVm extends ForwardingVm {
         private final ExecutionRecorder recorder;
         private volatile boolean corrupted;
 
         CorruptingVm(KvmGuest inner, int bit, boolean beforeSleep) {
-            this.inner = inner;
-            ExecutionRecorder real = inner.executionRecorder().orElseThrow();
-            this.recorder = new ExecutionRecorder() {
-                @Override
-                public String format() {
-                    return real.format();
+            super(inner);
+            this.recorder = new AlteringRecorder(inner.executionRecorder().orElseThrow(), s -> {
+                if (corrupted) {
+                    return s;
                 }
-
-                @Override
-                public long start() {
-                    return real.start();
+                byte[] bytes = s.bytes();
+                int at = clockValueOffset(bytes, beforeSleep);
+                if (at < 0) {
+                    return s;
                 }
-
-                @Override
-                public LogSegment drain() {
-                    LogSegment s = real.drain();
-                    if (corrupted) {
-                        return s;
-                    }
-                    byte[] bytes = s.bytes();
-                    int at = clockValueOffset(bytes, beforeSleep);
-                    if (at < 0) {
-                        return s;
-                    }
-                    bytes[at + bit / 8] ^= (byte) (1 << (bit % 8));
-                    corrupted = true;
-                    return new LogSegment(s.startPosition(), s.endPosition(), bytes);
-                }
-
-                @Override
-                public long position() {
-                    return real.position();
-                }
-
-                @Override
-                public void stop() {
-                    real.stop();
-                }
-            };
+                bytes[at + bit / 8] ^= (byte) (1 << (bit % 8));
+                corrupted = true;
+                return new LogSegment(s.startPosition(), s.endPosition(), bytes);
+            });
         }
 
         /** {@return the offset of the value of a suitable clock read in {@code log}, or -1} */
@@ -398,36 +368,6 @@ class KvmTraceReplayMigrationTest {
         @Override
         public Optional<ExecutionRecorder> executionRecorder() {
             return Optional.of(recorder);
-        }
-
-        @Override
-        public VmDescriptor descriptor() {
-            return inner.descriptor();
-        }
-
-        @Override
-        public MemorySource memory() {
-            return inner.memory();
-        }
-
-        @Override
-        public Optional<DirtyTracker> dirtyTracker() {
-            return inner.dirtyTracker();
-        }
-
-        @Override
-        public VcpuControl vcpus() {
-            return inner.vcpus();
-        }
-
-        @Override
-        public List<MigratableDevice> devices() {
-            return inner.devices();
-        }
-
-        @Override
-        public boolean isOpen() {
-            return inner.isOpen();
         }
 
         /** Leaves the inner guest to its owner. */

@@ -8,6 +8,7 @@ import io.livemig.api.TimeSource;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.kit.ForwardingVcpus;
+import io.livemig.kit.ForwardingVm;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;

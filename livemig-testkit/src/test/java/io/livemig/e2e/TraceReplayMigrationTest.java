@@ -10,6 +10,8 @@ import io.livemig.api.TraceReplayStats;
 import io.livemig.channel.Channel;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
+import io.livemig.kit.AlteringRecorder;
+import io.livemig.kit.ForwardingVm;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.LinkShape;
 import io.livemig.kit.RecordReplaySpec;
@@ -25,6 +27,7 @@ import org.junit.jupiter.api.Test;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.ExecutionException;
 import java.util.function.UnaryOperator;
 
@@ -88,46 +91,16 @@ class TraceReplayMigrationTest {
         target.close();
     }
 
-    /** A source VM whose recorder alters the bytes of the first segment that has a clock record. */
+    /** A source VM whose recorder alters the bytes of the first non-empty segment it drains. */
     private static final class AlteringVm extends ForwardingVm {
         private final ExecutionRecorder recorder;
 
         AlteringVm(SimulatedVm inner, UnaryOperator<byte[]> alter) {
             super(inner);
-            ExecutionRecorder real = inner.executionRecorder().orElseThrow();
-            this.recorder = new ExecutionRecorder() {
-                private boolean altered;
-
-                @Override
-                public String format() {
-                    return real.format();
-                }
-
-                @Override
-                public long start() {
-                    return real.start();
-                }
-
-                @Override
-                public LogSegment drain() {
-                    LogSegment s = real.drain();
-                    if (altered || s.sizeBytes() == 0) {
-                        return s;
-                    }
-                    altered = true;
-                    return new LogSegment(s.startPosition(), s.endPosition(), alter.apply(s.bytes()));
-                }
-
-                @Override
-                public long position() {
-                    return real.position();
-                }
-
-                @Override
-                public void stop() {
-                    real.stop();
-                }
-            };
+            AtomicBoolean altered = new AtomicBoolean();
+            this.recorder = new AlteringRecorder(inner.executionRecorder().orElseThrow(), s ->
+                    s.sizeBytes() == 0 || !altered.compareAndSet(false, true) ? s
+                            : new LogSegment(s.startPosition(), s.endPosition(), alter.apply(s.bytes())));
         }
 
         @Override

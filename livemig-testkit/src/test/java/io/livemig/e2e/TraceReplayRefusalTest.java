@@ -10,6 +10,7 @@ import io.livemig.api.TimeSource;
 import io.livemig.api.Verification;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
+import io.livemig.kit.ForwardingVm;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;

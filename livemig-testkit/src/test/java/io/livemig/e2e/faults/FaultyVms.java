@@ -1,7 +1,7 @@
 package io.livemig.e2e.faults;
 
 import io.livemig.e2e.ForwardingTarget;
-import io.livemig.e2e.ForwardingVm;
+import io.livemig.kit.ForwardingVm;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MemorySource;
 import io.livemig.spi.MigratableDevice;

@@ -1,7 +1,10 @@
-package io.livemig.e2e;
+package io.livemig.kit;
 
 import io.livemig.spi.DirtyTracker;
+import io.livemig.spi.DiskSource;
+import io.livemig.spi.ExecutionRecorder;
 import io.livemig.spi.FreePageHints;
+import io.livemig.spi.HotPlug;
 import io.livemig.spi.MemorySource;
 import io.livemig.spi.MigratableDevice;
 import io.livemig.spi.MigratableVm;
@@ -13,22 +16,33 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * A {@link MigratableVm} that hands every call to another one. A test double that changes one part
- * of a source VM (its memory fails, or reports holes) overrides that method and inherits the rest.
+ * A {@link MigratableVm} that hands every call to another one, optional capabilities included. A
+ * test double that changes one part of a source VM (its memory fails, it reports holes, its
+ * recorder alters the log) overrides that method and inherits the rest; it works over any
+ * provider's VMs, the kit's or a real hypervisor's.
  *
  * <p>An override must keep the VM's contract: its accessors return the same object every time, so
  * an overriding class makes what it returns once, when it is constructed.
  *
- * <p><b>Ownership.</b> {@link #close()} closes the inner VM. <b>Threading.</b> Thread-safe as the
- * inner VM is.
+ * <p><b>Ownership.</b> {@link #close()} closes the inner VM (override it to leave the inner VM to
+ * its owner). <b>Threading.</b> Thread-safe as the inner VM is.
  */
 public class ForwardingVm implements MigratableVm {
 
     private final MigratableVm inner;
 
-    /** @param inner the VM every call goes to; owned by this one from now on */
+    /**
+     * Creates a {@code ForwardingVm}.
+     *
+     * @param inner the VM every call goes to; owned by this one from now on
+     */
     public ForwardingVm(MigratableVm inner) {
         this.inner = Objects.requireNonNull(inner, "inner");
+    }
+
+    /** {@return the VM every call goes to} */
+    protected MigratableVm inner() {
+        return inner;
     }
 
     @Override
@@ -57,8 +71,23 @@ public class ForwardingVm implements MigratableVm {
     }
 
     @Override
+    public List<? extends DiskSource> disks() {
+        return inner.disks();
+    }
+
+    @Override
     public Optional<FreePageHints> freePageHints() {
         return inner.freePageHints();
+    }
+
+    @Override
+    public Optional<ExecutionRecorder> executionRecorder() {
+        return inner.executionRecorder();
+    }
+
+    @Override
+    public Optional<HotPlug> hotPlug() {
+        return inner.hotPlug();
     }
 
     @Override
