@@ -51,7 +51,7 @@ class HostileReplayFramesTest {
     @Test
     void aLogSegmentOutsideTraceAndReplayIsRefused() throws Exception {
         try (HostileSource source = precopy()) {
-            source.send(new ReplayFrames.LogChunk(0, 4, 1000, ReplayFrames.FLAG_SEGMENT_END, new byte[] {1, 2}));
+            source.send(new ReplayFrames.LogChunk(0, 4, ReplayFrames.FLAG_SEGMENT_END, new byte[] {1, 2}));
             ProtocolException refused = source.refused();
             assertEquals(ProtocolException.Kind.UNEXPECTED, refused.kind());
             assertTrue(refused.getMessage().contains("LOG_SEGMENT"), refused.getMessage());

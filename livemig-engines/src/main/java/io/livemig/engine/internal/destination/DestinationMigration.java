@@ -89,8 +89,6 @@ public final class DestinationMigration {
     private final java.util.List<MigrationCounters> streamCounters = new java.util.ArrayList<>();
     private int recoveries;
     private boolean verificationLost;
-    /** Trace and replay: the final segment was replayed and the memory digested. */
-    private boolean replayDone;
 
     /**
      * @param channel     the channel from the source
@@ -374,10 +372,8 @@ public final class DestinationMigration {
         if (!replay.finalArrived()) {
             throw new WireException(Kind.UNEXPECTED, "DIGESTS before the final log segment");
         }
-        if (!replayDone) {
-            replay.awaitFinal(options.ioTimeout());
-            replayDone = true;
-        }
+        // Returns at once once the replay ended (for every DIGESTS frame after the first).
+        replay.awaitFinal(options.ioTimeout());
     }
 
     private void onPages(Frame frame) throws WireException, MigrationException {

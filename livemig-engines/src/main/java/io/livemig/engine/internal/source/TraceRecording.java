@@ -161,7 +161,7 @@ final class TraceRecording {
             int n = Math.min(room, bytes.length - offset);
             boolean end = offset + n == bytes.length;
             int flags = (end ? ReplayFrames.FLAG_SEGMENT_END : 0) | (end && last ? ReplayFrames.FLAG_FINAL : 0);
-            link.send(new ReplayFrames.LogChunk(segment.startPosition(), segment.endPosition(), recorded, flags,
+            link.send(new ReplayFrames.LogChunk(segment.startPosition(), segment.endPosition(), flags,
                     Arrays.copyOfRange(bytes, offset, offset + n)));
             offset += n;
         } while (offset < bytes.length);

@@ -9,6 +9,7 @@ import io.livemig.api.SourceVmState;
 import io.livemig.api.TimeSource;
 
 import java.time.Duration;
+import java.util.Optional;
 
 /**
  * Trace and replay (Liu et al., HPDC'09): a checkpoint of the VM goes while it runs on recorded;
@@ -54,6 +55,7 @@ final class TraceReplayStrategy implements SourceStrategy {
         int growing = 0;
         int round = 1;
         Duration expected;
+        Duration inForce = context.options().downtimeLimit();
         while (true) {
             long roundStart = time.nanoTime();
             CopyContext.LogShipment shipped = context.sendLog(false);
@@ -71,12 +73,11 @@ final class TraceReplayStrategy implements SourceStrategy {
             long wireRate = roundNanos > 0 ? (long) (shipped.bytesOnWire() * 1e9 / roundNanos) : 0;
             context.roundDone(new RoundStats(round, 0, shipped.bytesOnWire(), 0, logRate, wireRate, 0, expected, 0,
                     Duration.ofNanos(roundNanos)));
-            Duration limit = context.takeDowntimeLimit().orElse(null);
-            if (limit != null) {
-                limitInForce = limit;
-                context.downtimeLimitInForce(limit);
+            Optional<Duration> asked = context.takeDowntimeLimit();
+            if (asked.isPresent()) {
+                inForce = asked.get();
+                context.downtimeLimitInForce(inForce);
             }
-            Duration inForce = currentLimit(context);
             boolean fits = expected.compareTo(inForce) <= 0;
             // Once it fits, a few more segments while each halves what is left to replay: the
             // downtime then holds the verification and little replay.
@@ -116,15 +117,5 @@ final class TraceReplayStrategy implements SourceStrategy {
         CopyContext.LogShipment last = context.sendLog(true);
         context.awaitReplayed(last, patience.plus(expected.multipliedBy(4)));
         return new Commit(false, NOTHING);
-    }
-
-    /** The limit in force: the options' until the caller changes it. */
-    private Duration limitInForce;
-
-    private Duration currentLimit(CopyContext context) {
-        if (limitInForce == null) {
-            limitInForce = context.options().downtimeLimit();
-        }
-        return limitInForce;
     }
 }

@@ -18,8 +18,8 @@ public final class ReplayFrames {
     public static final int FLAG_SEGMENT_END = 1;
     /** LOG_SEGMENT: the segment is the last of the migration (sent after the pause). */
     public static final int FLAG_FINAL = 2;
-    /** LOG_SEGMENT's fields before the bytes: start, end, recorded nanos, flags, length. */
-    public static final int LOG_HEADER_BYTES = 8 + 8 + 8 + 1 + 4;
+    /** LOG_SEGMENT's fields before the bytes: start, end, flags, length. */
+    public static final int LOG_HEADER_BYTES = 8 + 8 + 1 + 4;
 
     private ReplayFrames() {
     }
@@ -69,11 +69,10 @@ public final class ReplayFrames {
      *
      * @param startPosition the segment's start position
      * @param endPosition   the segment's end position
-     * @param recordedNanos how long the VM ran to record the segment (for the report's figures)
      * @param flags         {@link #FLAG_SEGMENT_END}, {@link #FLAG_FINAL}
      * @param bytes         this frame's part of the segment's bytes
      */
-    public record LogChunk(long startPosition, long endPosition, long recordedNanos, int flags, byte[] bytes)
+    public record LogChunk(long startPosition, long endPosition, int flags, byte[] bytes)
             implements Message {
         /** @throws NullPointerException if bytes is null */
         public LogChunk {
@@ -102,7 +101,7 @@ public final class ReplayFrames {
             if (bytes.length > w.payloadRoom() - LOG_HEADER_BYTES) {
                 throw new IllegalArgumentException("a log chunk of " + bytes.length + " bytes does not fit in a frame");
             }
-            b.putLong(startPosition).putLong(endPosition).putLong(recordedNanos).put((byte) flags)
+            b.putLong(startPosition).putLong(endPosition).put((byte) flags)
                     .putInt(bytes.length).put(bytes);
             return w.finish();
         }
@@ -111,30 +110,28 @@ public final class ReplayFrames {
         public static LogChunk read(Frame f) throws WireException {
             long start = f.u64("startPosition");
             long end = f.u64("endPosition");
-            long recorded = f.u64("recordedNanos");
             int flags = f.u8("flags");
             if ((flags & ~(FLAG_SEGMENT_END | FLAG_FINAL)) != 0) {
                 throw new WireException(Kind.UNEXPECTED, "unknown LOG_SEGMENT flags " + flags);
             }
-            if (start < 0 || end < start || recorded < 0) {
-                throw new WireException(Kind.UNEXPECTED, "LOG_SEGMENT from position " + start + " to " + end
-                        + " over " + recorded + " ns");
+            if (start < 0 || end < start) {
+                throw new WireException(Kind.UNEXPECTED, "LOG_SEGMENT from position " + start + " to " + end);
             }
             int length = f.u32In("length", 0, f.remaining() - Integer.BYTES);
             byte[] bytes = f.bytes("bytes", length);
             f.expectEnd();
-            return new LogChunk(start, end, recorded, flags, bytes);
+            return new LogChunk(start, end, flags, bytes);
         }
 
         @Override
         public boolean equals(Object o) {
             return o instanceof LogChunk c && c.startPosition == startPosition && c.endPosition == endPosition
-                    && c.recordedNanos == recordedNanos && c.flags == flags && Arrays.equals(c.bytes, bytes);
+                    && c.flags == flags && Arrays.equals(c.bytes, bytes);
         }
 
         @Override
         public int hashCode() {
-            return Objects.hash(startPosition, endPosition, recordedNanos, flags) * 31 + Arrays.hashCode(bytes);
+            return Objects.hash(startPosition, endPosition, flags) * 31 + Arrays.hashCode(bytes);
         }
 
         @Override

@@ -174,8 +174,8 @@ class FrameRoundTripTest {
         t.add(message("device data", new DeviceFrames.DeviceData("gpu0", false, pattern(64 << 10))));
         t.add(message("the end of a device's stream, empty", new DeviceFrames.DeviceData("gpu0", true, new byte[0])));
         t.add(message("a checkpoint", new ReplayFrames.Checkpoint("kvm-exit-log/1", 1L << 40)));
-        t.add(message("a log segment's first frame", new ReplayFrames.LogChunk(5, 900, 20_000_000, 0, pattern(4096))));
-        t.add(message("the final segment, empty", new ReplayFrames.LogChunk(900, 900, 0,
+        t.add(message("a log segment's first frame", new ReplayFrames.LogChunk(5, 900, 0, pattern(4096))));
+        t.add(message("the final segment, empty", new ReplayFrames.LogChunk(900, 900,
                 ReplayFrames.FLAG_SEGMENT_END | ReplayFrames.FLAG_FINAL, new byte[0])));
         t.add(message("replayed", new ReplayFrames.Replayed(900, 123_456_789)));
         t.add(message("no state", new Commit(0, 0, false)));
