@@ -21,8 +21,19 @@ import java.util.Objects;
  */
 final class KvmRecorder implements ExecutionRecorder, ExitObserver {
 
+    /**
+     * The most log held between two drains, 256 MiB: what a destination buffers by default
+     * ({@code ReceiveLimits.maxStateBytes}). A guest whose inputs outgrow it (its log would outgrow
+     * the link too) makes the next drain fail instead of the VMM's memory: the migration fails and
+     * the VM runs on.
+     */
+    static final int MAX_UNDRAINED_BYTES = 256 << 20;
+
     private final MicroVmm vmm;
+    private final int maxUndrainedBytes;
     private final Object lock = new Object();
+    /** Guarded by {@code lock}: the log outgrew {@link #maxUndrainedBytes}; nothing more is appended. */
+    private boolean overflowed;
     /** Guarded by {@code lock}. */
     private ByteArrayOutputStream log = new ByteArrayOutputStream(4096);
     /** Guarded by {@code lock}: exits recorded since start. */
@@ -33,7 +44,13 @@ final class KvmRecorder implements ExecutionRecorder, ExitObserver {
     private boolean on;
 
     KvmRecorder(MicroVmm vmm) {
+        this(vmm, MAX_UNDRAINED_BYTES);
+    }
+
+    /** A recorder that holds at most {@code maxUndrainedBytes} of log between drains (tests). */
+    KvmRecorder(MicroVmm vmm, int maxUndrainedBytes) {
         this.vmm = Objects.requireNonNull(vmm, "vmm");
+        this.maxUndrainedBytes = maxUndrainedBytes;
     }
 
     @Override
@@ -62,6 +79,7 @@ final class KvmRecorder implements ExecutionRecorder, ExitObserver {
             log = new ByteArrayOutputStream(4096);
             position = 0;
             drained = 0;
+            overflowed = false;
             on = true;
         }
         try {
@@ -80,9 +98,10 @@ final class KvmRecorder implements ExecutionRecorder, ExitObserver {
     public void exited(MemorySegment run, int reason) {
         ExitLog.Exit exit = ExitLog.of(run, reason);
         synchronized (lock) {
-            if (on) {
+            if (on && !overflowed) {
                 ExitLog.write(exit, log);
                 position++;
+                overflowed = log.size() > maxUndrainedBytes;
             }
         }
     }
@@ -92,6 +111,11 @@ final class KvmRecorder implements ExecutionRecorder, ExitObserver {
         synchronized (lock) {
             if (!on) {
                 throw new IllegalStateException("recording is not on");
+            }
+            if (overflowed) {
+                throw new VmOperationException("the guest's inputs outgrew the log: more than " + maxUndrainedBytes
+                        + " bytes recorded since the last drain (at position " + position + "); recording "
+                        + "kept nothing more");
             }
             LogSegment segment = new LogSegment(drained, position, log.toByteArray());
             log.reset();

@@ -237,6 +237,26 @@ class KvmTraceReplayTest {
     }
 
     @Test
+    void aLogThatOutgrowsItsBoundFailsTheDrainAndTheGuestRunsOn() throws Exception {
+        KvmTestSupport.assumeGuests();
+        MicroVmm vmm = MicroVmm.builder().memoryBytes(MEMORY_BYTES).replayable(true).build();
+        vmm.loadMultiboot(KvmTestSupport.replayGuestImage());
+        try (KvmGuest guest = new KvmGuest(vmm)) {
+            KvmRecorder recorder = new KvmRecorder(vmm, 64);
+            guest.vcpus().resume();
+            guest.vcpus().pause();
+            assertEquals(0, recorder.start());
+            guest.vcpus().resume();
+            assertTrue(eventually(Duration.ofSeconds(5), () -> recorder.position() >= 10));
+            VmOperationException e = assertThrows(VmOperationException.class, recorder::drain);
+            assertTrue(e.getMessage().contains("outgrew the log: more than 64 bytes"), e.getMessage());
+            long bytes = vmm.consoleBytes();
+            recorder.stop();
+            assertTrue(eventually(Duration.ofSeconds(5), () -> vmm.consoleBytes() > bytes), "the guest runs on");
+        }
+    }
+
+    @Test
     void cancelStopsAReplayRunningAGuestThatNeverExitsAndTheNextReplayThrows() throws Exception {
         KvmTestSupport.assumeKvm();
         MicroVmm vmm = MicroVmm.builder().memoryBytes(MEMORY_BYTES).build();
