@@ -89,8 +89,13 @@ public final class TcpChannelListener implements ChannelListener {
             if (left <= 0) {
                 throw new SocketTimeoutException("no connection within " + timeout.toMillis() + " ms");
             }
-            selector.select(left);
-            selector.selectedKeys().clear();
+            try {
+                selector.select(left);
+                selector.selectedKeys().clear();
+            } catch (java.nio.channels.ClosedSelectorException e) {
+                // Closed by another thread while this one waited: say so as the contract does.
+                throw new IOException("listener closed");
+            }
             if (!selector.isOpen()) {
                 throw new IOException("listener closed");
             }

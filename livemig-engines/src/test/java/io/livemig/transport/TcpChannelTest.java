@@ -16,6 +16,7 @@ import java.util.concurrent.CompletableFuture;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 class TcpChannelTest {
@@ -110,6 +111,23 @@ class TcpChannelTest {
             assertThrows(SocketTimeoutException.class, () -> listener.accept(Duration.ofMillis(100)));
         }
         assertThrows(java.io.IOException.class, () -> TcpChannel.connect(free, Duration.ofSeconds(2), Duration.ofSeconds(1)));
+    }
+
+    @Test
+    void closingTheListenerWhileAnotherThreadAcceptsEndsThatAcceptWithAnIoException() throws Exception {
+        TcpChannelListener listener = listen(Duration.ofSeconds(5));
+        CompletableFuture<Throwable> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                listener.accept(Duration.ofSeconds(30)).close();
+                return null;
+            } catch (Throwable e) {
+                return e;
+            }
+        });
+        Thread.sleep(100); // let it block in the selector (not required: a closed listener fails the same way)
+        listener.close();
+        Throwable failure = waiting.get();
+        assertInstanceOf(java.io.IOException.class, failure);
     }
 
     @Test
