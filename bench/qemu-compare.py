@@ -10,10 +10,12 @@ switch, and auto-converge. QEMU gets the guest's parameters on the Multiboot com
 guest reads them there when no parameter block is written); livemig writes the parameter block.
 
 For each shape: `--runs` runs of each (default 3), the median run (by total time) printed for
-both, and the ratios livemig / QEMU of total time, downtime and bytes. QEMU's downtime is its
-own figure (source stop to destination resume); livemig's is its report's downtime (pause to
-RESUMED back at the source, an upper bound), with its blackout (pause to the destination's
-resume, both on this host's monotonic clock) beside it.
+both, and the ratios livemig / QEMU of total time, downtime, blackout and bytes. Downtime is
+each one's own figure, and they end at different points: QEMU's ends on the source once it has
+written its last byte (without a return path, the source does not wait for the destination);
+livemig's ends when the destination's RESUMED is back at the source. The blackout is the same
+measure on both sides, the guest's: from the source's pause to the destination's resume, on this
+host's clock (QEMU: the STOP and RESUME events' timestamps; livemig: its report's blackout).
 
 Usage: bench/qemu-compare.py [--mem 1G] [--runs 3] [--only SUBSTRING] [--streams N]
 Needs: /dev/kvm, qemu-system-x86 (apt-get install qemu-system-x86), binutils, and a built
@@ -85,6 +87,7 @@ class Qmp:
             except OSError:
                 time.sleep(0.05)
         self.file = self.sock.makefile("rw")
+        self.events = []  # (name, host wall-clock seconds) of every event read so far
         json.loads(self.file.readline())
         self.cmd("qmp_capabilities")
 
@@ -97,6 +100,13 @@ class Qmp:
                 return reply["return"]
             if "error" in reply:
                 raise RuntimeError(f"QMP {name}: {reply['error']}")
+            if "event" in reply:
+                ts = reply.get("timestamp", {})
+                self.events.append((reply["event"], ts.get("seconds", 0) + ts.get("microseconds", 0) / 1e6))
+
+    def event_time(self, name):
+        """The host wall-clock time of the first event of this name read so far, or None."""
+        return next((t for n, t in self.events if n == name), None)
 
 
 def wait_for(path, text, timeout):
@@ -160,8 +170,15 @@ def qemu_run(work, image, mem, s, port, tsc):
                 switched = True
             time.sleep(0.005)
         time.sleep(3)  # let the guest run at the destination, then read its console
+        # The guest's blackout: the source's STOP to the destination's RESUME, both stamped by
+        # QEMU with this host's wall clock. QEMU's own "downtime" ends on the source once it has
+        # written its last byte, before the destination loaded it and resumed the guest.
+        qs.cmd("query-status")
+        qd.cmd("query-status")
+        stop, resume = qs.event_time("STOP"), qd.event_time("RESUME")
+        blackout = (resume - stop) * 1000 if stop and resume else 0
         return {"status": info.get("status"), "total_ms": info.get("total-time", 0),
-                "downtime_ms": info.get("downtime", 0), "blackout_ms": info.get("downtime", 0),
+                "downtime_ms": info.get("downtime", 0), "blackout_ms": blackout,
                 "bytes": info.get("ram", {}).get("transferred", 0),
                 "rounds": info.get("ram", {}).get("dirty-sync-count", 0), "guest_ok": guest_ok(f"{work}/qemu-dst.txt")}
     finally:
@@ -232,8 +249,9 @@ def main():
     subprocess.run([LIVEMIG, "kvm", "guest", "--out", image], check=True, capture_output=True)
     print(f"guest: {a.mem} RAM, TSC {tsc} kHz, {a.runs} run(s) of each, median run by total time; "
           f"livemig streams: {a.streams}\n")
-    print("| guest and settings | QEMU total ms / downtime ms / MiB | livemig total ms / downtime ms (blackout) / MiB "
-          "| livemig ÷ QEMU (total / downtime / bytes) | guest ok after (QEMU, livemig) |")
+    print("| guest and settings | QEMU total ms / downtime ms (blackout) / MiB "
+          "| livemig total ms / downtime ms (blackout) / MiB "
+          "| livemig ÷ QEMU (total / downtime / blackout / bytes) | guest ok after (QEMU, livemig) |")
     print("|---|---|---|---|---|")
     port = 7850
     everything = []
@@ -251,11 +269,11 @@ def main():
         (q, qn), (m, mn) = median_run(results["qemu"]), median_run(results["livemig"])
         ratio = lambda x, y: "%.2f" % (x / y) if y else "–"
         done = lambda n: "" if n == a.runs else f" ({n} of {a.runs} completed)"
-        print("| %s | %.0f / %.1f / %.0f%s | %.0f / %.1f (%.1f) / %.0f%s | %s / %s / %s | %s, %s |" % (
-            name, q["total_ms"], q["downtime_ms"], q["bytes"] / MiB, done(qn),
+        print("| %s | %.0f / %.1f (%.1f) / %.0f%s | %.0f / %.1f (%.1f) / %.0f%s | %s / %s / %s / %s | %s, %s |" % (
+            name, q["total_ms"], q["downtime_ms"], q["blackout_ms"], q["bytes"] / MiB, done(qn),
             m["total_ms"], m["downtime_ms"], m["blackout_ms"], m["bytes"] / MiB, done(mn),
             ratio(m["total_ms"], q["total_ms"]), ratio(m["downtime_ms"], q["downtime_ms"]),
-            ratio(m["bytes"], q["bytes"]), "yes" if q["guest_ok"] else "NO", "yes" if m["guest_ok"] else "NO"),
+            ratio(m["blackout_ms"], q["blackout_ms"]), ratio(m["bytes"], q["bytes"]), "yes" if q["guest_ok"] else "NO", "yes" if m["guest_ok"] else "NO"),
             flush=True)
         everything.append({"shape": name, "qemu": results["qemu"], "livemig": results["livemig"]})
     if a.json:
