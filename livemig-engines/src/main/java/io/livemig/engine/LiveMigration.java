@@ -3,6 +3,7 @@ package io.livemig.engine;
 import io.livemig.api.MigrationException;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
+import io.livemig.api.MigrationSecret;
 import io.livemig.channel.Channel;
 import io.livemig.channel.ChannelListener;
 import io.livemig.channel.Reconnector;
@@ -12,11 +13,17 @@ import io.livemig.engine.internal.destination.DestinationMigration;
 import io.livemig.engine.internal.source.SourceMigration;
 import io.livemig.spi.HypervisorProvider;
 import io.livemig.spi.MigratableVm;
+import io.livemig.transport.TcpChannel;
+import io.livemig.transport.TcpChannelListener;
 
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 
 /**
  * livemig's entry point. On the source host, {@link #migrate} (blocking) or {@link #start}
@@ -255,5 +262,77 @@ public final class LiveMigration {
             throws MigrationException {
         HypervisorProvider provider = provider(targetUri);
         return receive(channel, descriptor -> provider.createTarget(targetUri, descriptor), options);
+    }
+
+    /**
+     * Rehearses a migration inside this JVM: migrates {@code source} into a target made by
+     * {@code targets}, over a TCP connection on the loopback interface, verified page for page,
+     * and closes the target. The JVM runs a method's first calls in its interpreter and compiles
+     * it once it has run often; a process's first migration therefore runs its switchover (the
+     * pause, the last pages on both sides, the state, COMMIT, the resume) largely interpreted, at
+     * several milliseconds of downtime more than the next one. A process that will migrate (a
+     * VMM, a control plane's agent, a destination waiting for its source) calls this once or
+     * twice ahead of time with small throwaway VMs of the provider it will use, so that its real
+     * migrations run compiled code; {@code livemig kvm run} and {@code kvm receive} do so when they
+     * start. The rehearsal's listener admits only a source that proves a secret made for it.
+     *
+     * <p>Blocks until the rehearsal ended; uses a thread of its own for the destination.
+     *
+     * @param source  a throwaway VM of the provider the real migrations will use, running (a few
+     *                MiB of guest memory with data in them serve); handed over when this returns,
+     *                still owned by the caller
+     * @param targets makes the target; it is closed before this returns
+     * @param options the options the real migrations will use (strategy, codecs, streams), so
+     *                that theirs are the paths compiled; a new secret replaces any secret they hold
+     * @return the source's report of the rehearsal
+     * @throws MigrationException if the rehearsal failed ({@link MigrationException#sourceState()}
+     *                            says where {@code source} is)
+     * @throws IOException        if no port on the loopback interface could be bound
+     */
+    public static MigrationReport rehearse(MigratableVm source, TargetFactory targets, MigrationOptions options)
+            throws MigrationException, IOException {
+        Objects.requireNonNull(targets, "targets");
+        MigrationOptions rehearsal = options.toBuilder().secret(MigrationSecret.random()).build();
+        Duration timeout = rehearsal.ioTimeout();
+        try (TcpChannelListener listener = TcpChannelListener.bind(
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), timeout)) {
+            CompletableFuture<ReceivedMigration> received = new CompletableFuture<>();
+            Thread destination = Thread.ofPlatform().daemon().name("livemig-rehearsal-destination").start(() -> {
+                try {
+                    received.complete(receive(listener, timeout, targets, rehearsal));
+                } catch (Throwable e) {
+                    received.completeExceptionally(e);
+                }
+            });
+            MigrationReport report;
+            try (Channel channel = TcpChannel.connect(listener.localAddress(), timeout, timeout)) {
+                report = migrate(source, channel, rehearsal);
+            } catch (MigrationException | IOException | RuntimeException e) {
+                destination.interrupt();
+                throw e;
+            } finally {
+                joinQuietly(destination);
+            }
+            try {
+                received.get().target().close();
+                return report;
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof MigrationException me) {
+                    throw me;
+                }
+                throw new IOException("the rehearsal's destination failed: " + e.getCause(), e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while the rehearsal's destination ended", e);
+            }
+        }
+    }
+
+    private static void joinQuietly(Thread thread) {
+        try {
+            thread.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

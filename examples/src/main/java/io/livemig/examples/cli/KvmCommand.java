@@ -184,6 +184,11 @@ final class KvmCommand {
         @Option(names = "--after", defaultValue = "2s", description = "run this long before migrating (default ${DEFAULT-VALUE})")
         Duration after;
 
+        @Option(names = "--rehearsals", defaultValue = "2", description = "with --migrate-to: small throwaway "
+                + "migrations inside this process while the guest runs, before the real one, so that its switchover "
+                + "runs compiled code (0: none; default ${DEFAULT-VALUE})")
+        int rehearsals;
+
         @Option(names = "--run-for", defaultValue = "5s",
                 description = "without --migrate-to: run this long, then stop (default ${DEFAULT-VALUE})")
         Duration runFor;
@@ -269,6 +274,7 @@ final class KvmCommand {
             BadInput.check(spec, memory.bytes() > 0, "--mem must be more than 0");
             BadInput.check(spec, downtime.isPositive(), "--downtime must be more than 0");
             BadInput.check(spec, diskSize.bytes() > 0, "--disk-size must be more than 0");
+            BadInput.check(spec, rehearsals >= 0, "--rehearsals must not be negative");
             BadInput.check(spec, bytesPerWrite >= 8 && bytesPerWrite <= 4096,
                     "--bytes-per-write must be from 8 to 4096, was " + bytesPerWrite);
             progress.check(spec);
@@ -320,6 +326,7 @@ final class KvmCommand {
                 }
                 vmm.start();
                 vmm.resume();
+                Rehearsal rehearsal = Rehearsal.start(migrateTo == null ? 0 : rehearsals, options, replayable);
                 err.printf("livemig kvm run: %s guest with %s of RAM%s is running%n", guest, memory,
                         diskImage == null ? "" : " and a " + new SizeArg(diskImage.descriptor().sizeBytes()) + " disk ("
                                 + disk + ")");
@@ -332,6 +339,7 @@ final class KvmCommand {
                     return state == MicroVmm.RunState.FAILED || state == MicroVmm.RunState.SHUTDOWN ? 1 : 0;
                 }
                 Thread.sleep(after.toMillis());
+                rehearsal.await();
                 if (vmm.isPaused()) {
                     throw new IllegalStateException("the guest stopped before the migration: " + vmm.stopReason());
                 }
@@ -457,6 +465,14 @@ final class KvmCommand {
                 description = "how long to wait for the source (default ${DEFAULT-VALUE})")
         Duration acceptTimeout;
 
+        @Option(names = "--rehearsals", defaultValue = "2", description = "small throwaway migrations inside this "
+                + "process before it accepts the source (which waits meanwhile), so that the switchover runs compiled "
+                + "code (0: none; default ${DEFAULT-VALUE})")
+        int rehearsals;
+
+        /** The rehearsals started with this command, awaited before the source is accepted. */
+        private Rehearsal rehearsal;
+
         @Option(names = "--json", description = "print the report as JSON")
         boolean json;
 
@@ -481,6 +497,7 @@ final class KvmCommand {
                 return usageError("livemig kvm receive", e.getMessage(), json);
             }
             BadInput.check(spec, memory.bytes() > 0, "--mem must be more than 0");
+            BadInput.check(spec, rehearsals >= 0, "--rehearsals must not be negative");
             InetSocketAddress listenAddress;
             try {
                 listenAddress = address(listen);
@@ -503,6 +520,8 @@ final class KvmCommand {
             // The VM exists before the source connects, as QEMU's does with -incoming: creating
             // it (memory, vCPU, their warm-up) is not part of the migration's time.
             MicroVmm prepared = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build();
+            // The destination's side of the switchover does not depend on the strategy's options.
+            rehearsal = Rehearsal.start(rehearsals, MigrationOptions.defaults(), false);
             try {
                 return receive(prepared, created, err, listenAddress, tls, secret);
             } finally {
@@ -535,6 +554,8 @@ final class KvmCommand {
                 err.printf("livemig kvm receive: listening on %s:%d%s%n", bound.getHostString(), bound.getPort(),
                         tls.isPresent() ? " (mutual TLS)" : "");
                 err.flush();
+                // A source that connects meanwhile waits in the listener's backlog.
+                rehearsal.await();
                 ReceivedMigration received;
                 MigrationOptions options = MigrationOptions.builder().secret(secret.orElse(null)).build();
                 // The engines watch the listener for the whole migration: connections that fail the TLS
