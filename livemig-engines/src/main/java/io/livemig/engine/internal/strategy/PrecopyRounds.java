@@ -61,8 +61,12 @@ final class PrecopyRounds {
     private final BandwidthEstimator pageRate = new BandwidthEstimator(16);
     /** Dirty pages below which another round is not worth it: a stop-copy of them is ~1 ms. */
     private static final long SMALL_DIRTY_PAGES = 256;
-    /** The most rounds added after the rest first fit the limit. */
-    private static final int EXTRA_ROUNDS = 3;
+    /**
+     * The most rounds added after the rest first fit the limit. Each must have halved the dirty
+     * set, so they end by themselves after log2 of it (18 for 1 GiB of pages); this only bounds a
+     * guest whose set keeps halving far below that.
+     */
+    private static final int EXTRA_ROUNDS = 16;
     private int extraRounds;
 
     PrecopyRounds(CopyContext context, Mode mode) {
@@ -211,6 +215,8 @@ final class PrecopyRounds {
      * about in half for the cost of one short round. So the rounds go on while the last one left
      * less than half as many dirty pages as it sent, there are more than
      * {@value #SMALL_DIRTY_PAGES} of them, and at most {@value #EXTRA_ROUNDS} rounds were added so.
+     * Since each added round sends at most half of the one before, all of them together take
+     * about as long as the first one.
      */
     private boolean worthAnotherRound(long dirtyPages, long pagesSent, int round) {
         if (dirtyPages <= SMALL_DIRTY_PAGES || dirtyPages * 2 > pagesSent || round >= options.maxRounds()
