@@ -18,14 +18,20 @@ import java.util.Objects;
  * sends what the guest dirtied during the previous one: for writes spread uniformly over memory of
  * {@code M} bytes, {@code M × (1 − e^(−dirtyRate × duration / M))} distinct bytes (the linear
  * {@code dirtyRate × duration} while rounds are short, saturating at {@code M} when they are long); pre-copy switches over when a round's bytes fit the downtime limit at the link
- * rate, and does not converge when the guest dirties at least as fast as the link carries, or
- * the rounds run out first. It assumes a steady dirty rate, uniform writes and a dedicated link;
+ * rate (after more rounds while each cuts the rest by a third, as pre-copy does), and does not
+ * converge when the guest dirties at least as fast as the link carries, or the rounds run out
+ * first. It assumes a steady dirty rate, uniform writes and a dedicated link;
  * guests that rewrite a small hot set dirty fewer distinct pages than that, so for them the
  * predicted total time is an upper bound.
  *
  * <p>Thread-safe and stateless.
  */
 public final class MigrationAdvisor {
+
+    /** Pre-copy's smallest rest worth another round once it fits: 256 pages of 4 KiB. */
+    private static final double SMALL_REST_BYTES = 256 * 4096;
+    /** Pre-copy's most rounds added once the rest fits. */
+    private static final int EXTRA_ROUNDS = 16;
 
     private MigrationAdvisor() {
     }
@@ -136,21 +142,29 @@ public final class MigrationAdvisor {
         }
         double roundSeconds = coldSeconds;
         double total = roundSeconds;
+        double sent = firstRoundBytes;
         int rounds = 1;
+        int extraRounds = 0;
         while (true) {
             double remaining = firstRoundBytes == 0 ? 0
                     : firstRoundBytes * -Math.expm1(-dirtyRate * roundSeconds / firstRoundBytes);
             double stopCopy = remaining / bw;
-            if (stopCopy <= limit) {
+            // As pre-copy does: once the rest fits, more rounds while each cuts it by a third.
+            boolean worthAnother = remaining > SMALL_REST_BYTES && remaining * 3 <= sent * 2
+                    && extraRounds < EXTRA_ROUNDS && rounds < maxRounds;
+            if (stopCopy <= limit && worthAnother) {
+                extraRounds++;
+            } else if (stopCopy <= limit) {
                 return new Advice(Strategy.PRECOPY, true, rounds + 1, seconds(total + stopCopy), seconds(stopCopy),
                         String.format("the guest dirties %.0f MB/s against a %.0f MB/s link: pre-copy converges in %d rounds",
                                 dirtyRate / 1e6, bw / 1e6, rounds + 1));
             }
-            if (dirtyRate >= bw || rounds >= maxRounds) {
+            if (extraRounds == 0 && (dirtyRate >= bw || rounds >= maxRounds)) {
                 break;
             }
             roundSeconds = stopCopy;
             total += roundSeconds;
+            sent = remaining;
             rounds++;
         }
         return new Advice(Strategy.POSTCOPY, false, rounds + 1, seconds(coldSeconds), Duration.ZERO,
