@@ -67,10 +67,21 @@ final class PageApplier {
         this.pageBytes = layout.pageSizeBytes();
     }
 
+    /**
+     * Makes what post-copy's installs need, ahead of the switchover: made in {@link #postcopy},
+     * inside the downtime, the buffer cost milliseconds there (its pages are faulted in while the
+     * provider's arming holds the address space's lock).
+     */
+    void preparePostcopy() {
+        if (run == null) {
+            run = ByteBuffer.allocateDirect(DemandPaging.MAX_RUN_PAGES * pageBytes);
+        }
+    }
+
     /** From now on pages are installed through {@code receiver} (post-copy). */
     void postcopy(PostcopyReceiver receiver) {
+        preparePostcopy();
         this.postcopy = receiver;
-        this.run = ByteBuffer.allocateDirect(DemandPaging.MAX_RUN_PAGES * pageBytes);
     }
 
     /**

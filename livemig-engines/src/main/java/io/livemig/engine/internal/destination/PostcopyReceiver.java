@@ -82,13 +82,21 @@ final class PostcopyReceiver implements AutoCloseable {
                 sendRequests();
             }
         });
-        paging.arm(missing, new DemandPaging.FaultListener() {
-            @Override
-            public void onFault(long page, int vcpu) {
-                PostcopyReceiver.this.onFault(page, vcpu);
-            }
-        });
+        // Started before the arming: a thread's start maps its stack, which waits for the
+        // address space's lock while a KVM provider's arming moves guest RAM (1.5 ms measured).
         requester.start();
+        try {
+            paging.arm(missing, new DemandPaging.FaultListener() {
+                @Override
+                public void onFault(long page, int vcpu) {
+                    PostcopyReceiver.this.onFault(page, vcpu);
+                }
+            });
+        } catch (RuntimeException e) {
+            closed = true;
+            requester.interrupt();
+            throw e;
+        }
     }
 
     private void onFault(long page, int vcpu) {
