@@ -9,8 +9,11 @@ public enum Strategy {
     /** Post-copy (Hines et al., VEE'09): move the vCPUs first, then pull and push the pages. */
     POSTCOPY,
     /**
-     * Pre-copy for {@link MigrationOptions#hybridRounds()} rounds (fewer if it stalls), then
-     * post-copy for what is still dirty (QEMU's postcopy-after-precopy).
+     * Pre-copy for {@link MigrationOptions#hybridRounds()} rounds (fewer if it stalls or reaches
+     * {@link MigrationOptions#maxRounds()} or {@link MigrationOptions#maxTotalTime()}), then
+     * post-copy for what is still dirty (QEMU's postcopy-after-precopy). It always ends in
+     * post-copy: the escalation ladder may throttle the vCPUs meanwhile, but never forces a
+     * pre-copy switchover or aborts.
      */
     HYBRID,
     /**

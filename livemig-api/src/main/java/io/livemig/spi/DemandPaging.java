@@ -33,6 +33,19 @@ public interface DemandPaging {
     }
 
     /**
+     * Called at most once, before {@link #arm}, when the switchover to post-copy has begun and
+     * before the missing pages are known: from this call until {@code arm}, the target stays
+     * paused and nothing writes its memory. A provider does here whatever part of arming does not
+     * depend on which pages are missing, so that it overlaps the rest of the switchover (the
+     * source's last collect of its dirty log, its state) instead of adding to it. The default
+     * does nothing.
+     *
+     * @throws IllegalStateException if already prepared or armed, or the target runs
+     */
+    default void prepare() {
+    }
+
+    /**
      * Marks {@code missing} as not yet present. Called once, while the target is paused.
      *
      * @param missing  the pages that will arrive later; span {@code layout().pageSpan()}; copied

@@ -125,6 +125,26 @@ final class KvmDemandPaging implements DemandPaging {
         }
     }
 
+    /**
+     * Swaps guest RAM's memfd for a fresh one now ({@link RamSwap}), when guest RAM is one slot,
+     * so that {@link #arm} only registers it: the engine calls this as soon as the switchover to
+     * post-copy begins, while the source still collects its dirty log and sends its state. From
+     * here until the arming, nothing may write guest RAM (the engine refuses pages then).
+     */
+    @Override
+    public synchronized void prepare() {
+        if (armed || swap != null) {
+            throw new IllegalStateException(released ? "demand paging is closed" : "demand paging is armed already");
+        }
+        if (!vmm.isPaused()) {
+            throw new IllegalStateException("prepare demand paging before the target runs");
+        }
+        KvmVm vm = vmm.vm();
+        if (vm.slots().size() == 1) {
+            swap = RamSwap.swap(vm, ram, this);
+        }
+    }
+
     @Override
     public synchronized void arm(PageSet pages, FaultListener onFault) {
         if (armed) {
@@ -142,7 +162,12 @@ final class KvmDemandPaging implements DemandPaging {
         missingCount = missing.cardinality();
         listener = onFault;
         try {
-            dropStalePages();
+            if (swap == null) {
+                dropStalePages();
+            }
+            if (swap != null) {
+                swap.missing(missing);
+            }
             uffd = Userfaultfd.open();
             uffd.register(ram);
         } catch (RuntimeException e) {
@@ -172,7 +197,7 @@ final class KvmDemandPaging implements DemandPaging {
     private void dropStalePages() {
         KvmVm vm = vmm.vm();
         if (vm.slots().size() == 1 && !fewToPunch()) {
-            swap = RamSwap.swap(vm, ram, missing, this);
+            swap = RamSwap.swap(vm, ram, this);
             return;
         }
         long span = vm.pageSpan();
@@ -429,6 +454,9 @@ final class KvmDemandPaging implements DemandPaging {
                 armed = true; // never armed: nothing to release, and arm() is refused from now on
                 disarmed = true;
                 released = true;
+                if (swap != null) {
+                    swap.close(); // prepared, not armed: frees the old memory (no refill started)
+                }
                 arena.close();
                 return;
             }

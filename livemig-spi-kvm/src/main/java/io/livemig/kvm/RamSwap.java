@@ -54,7 +54,8 @@ final class RamSwap implements AutoCloseable {
     private final MemorySegment ram;
     /** The demand paging's lock. */
     private final Object lock;
-    private final PageSet missingAtArm;
+    /** The pages still to come, as arm gave them; null until then (a swap made ahead of the arming). */
+    private volatile PageSet missingAtArm;
     private final long pageCount;
     private final Arena arena = Arena.ofShared();
     /** One byte for {@link #serve}'s mincore; used under the lock. */
@@ -66,27 +67,38 @@ final class RamSwap implements AutoCloseable {
     /** The refill copied every page that stays. */
     private volatile boolean refilled;
 
-    private RamSwap(MemorySegment ram, Object lock, MemorySegment old, PageSet missingAtArm, long pageCount) {
+    private RamSwap(MemorySegment ram, Object lock, MemorySegment old, long pageCount) {
         this.ram = ram;
         this.lock = lock;
         this.old = old;
-        this.missingAtArm = missingAtArm;
         this.pageCount = pageCount;
+    }
+
+    /**
+     * Says which pages are still to come: they are neither served from the old memory nor
+     * refilled. Call once, before guest RAM is registered with userfaultfd and the refill starts.
+     *
+     * @param missing the pages still to come; copied
+     */
+    void missing(PageSet missing) {
+        missingAtArm = missing.copy();
     }
 
     /**
      * Swaps guest RAM's memfd for a fresh one, as the class comment says. Call while no vCPU runs
      * and nothing reads or writes guest RAM, before registering it with userfaultfd.
      *
+     * The pages still to come need not be known yet: {@link #missing} says which they are, before
+     * the refill starts.
+     *
      * @param vm      the VM, its RAM in one slot
      * @param ram     its guest RAM mapping
-     * @param missing the pages still to come; copied
      * @param lock    the demand paging's lock: serving faults, installing and refilling take turns
      * @return the swap, which owns the old memory until it is closed
      * @throws KvmException if a system call fails (before the fresh memfd is in place, guest RAM is
      *                      as it was; after, it is the fresh memfd, and the old memory is released)
      */
-    static RamSwap swap(KvmVm vm, MemorySegment ram, PageSet missing, Object lock) {
+    static RamSwap swap(KvmVm vm, MemorySegment ram, Object lock) {
         // Every page of the mapping moves to `old`; ram stays mapped, to the old memfd, empty.
         MemorySegment old = Sys.moveMappedPages(ram);
         int fresh;
@@ -107,7 +119,7 @@ final class RamSwap implements AutoCloseable {
         } finally {
             Sys.close(fresh); // the VM's own number refers to the file now (or the swap failed)
         }
-        return new RamSwap(ram, lock, old, missing.copy(), ram.byteSize() / KvmVm.PAGE_BYTES);
+        return new RamSwap(ram, lock, old, ram.byteSize() / KvmVm.PAGE_BYTES);
     }
 
     /**

@@ -93,4 +93,58 @@ class KvmRamSwapTest {
             target.close();
         }
     }
+
+    @Test
+    void aTargetPreparedAtTheSwitchoverSwapsBeforeItKnowsTheMissingPagesAndArmsTheSame() throws Exception {
+        KvmTestSupport.assumeKvm();
+        try (MicroVmm vmm = MicroVmm.builder().memoryBytes(64L << 20).build()) {
+            KvmGuest target = new KvmGuest(vmm);
+            DemandPaging paging = target.demandPaging().orElseThrow();
+            MemorySegment ram = vmm.vm().memory();
+            for (long page = 0; page < 2_000; page++) {
+                ram.set(JAVA_LONG, page * PAGE, 1_000_000 + page);
+            }
+            int mappingsBefore = oldRamMappings();
+            paging.prepare(); // swapped now: the pages moved to the old memory
+            assertEquals(mappingsBefore + 1, oldRamMappings(), "the old memory is mapped beside guest RAM");
+            // Few missing pages (they would be punched without the preparation): pages 100..109.
+            PageSet missing = new PageSet(vmm.vm().pageCount());
+            missing.addRange(100, 10);
+            paging.arm(missing, (page, vcpu) -> { });
+            assertEquals(10, paging.missingPages());
+            assertEquals(1_000_099L, ram.get(JAVA_LONG, 99L * PAGE), "a page that stays");
+            ByteBuffer page = ByteBuffer.allocateDirect(PAGE).order(ByteOrder.nativeOrder());
+            for (long p = 100; p < 110; p++) {
+                page.putLong(0, 3_000_000 + p);
+                paging.install(p, page.clear());
+            }
+            assertEquals(3_000_105L, ram.get(JAVA_LONG, 105L * PAGE), "installed, not the stale version");
+            paging.disarm();
+            assertTrue(KvmTestSupport.eventually(Duration.ofSeconds(5), () -> {
+                try {
+                    return oldRamMappings() == mappingsBefore;
+                } catch (Exception e) {
+                    return false;
+                }
+            }), "the old guest RAM was unmapped");
+            assertEquals(1_001_999L, ram.get(JAVA_LONG, 1_999L * PAGE), "refilled");
+            target.close();
+        }
+    }
+
+    @Test
+    void aTargetPreparedButNeverArmedFreesTheOldMemoryWhenClosed() throws Exception {
+        KvmTestSupport.assumeKvm();
+        try (MicroVmm vmm = MicroVmm.builder().memoryBytes(64L << 20).build()) {
+            KvmGuest target = new KvmGuest(vmm);
+            DemandPaging paging = target.demandPaging().orElseThrow();
+            vmm.vm().memory().set(JAVA_LONG, 0, 42);
+            int mappingsBefore = oldRamMappings();
+            paging.prepare();
+            assertEquals(mappingsBefore + 1, oldRamMappings());
+            target.close(); // the migration failed before COMMIT: the target is discarded
+            // Guest RAM's own mapping goes with the VM; the old memory must not stay behind.
+            assertEquals(mappingsBefore - 1, oldRamMappings(), "the old memory went with the target");
+        }
+    }
 }

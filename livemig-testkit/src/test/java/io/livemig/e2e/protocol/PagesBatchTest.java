@@ -112,6 +112,29 @@ class PagesBatchTest {
     }
 
     @Test
+    void pagesBetweenAPostcopySwitchoverAndItsCommitAreRefused() throws Exception {
+        // A post-copy migration's switchover hands over to post-copy: the target prepared its
+        // demand paging at SWITCHOVER, and guest memory may not be written until COMMIT.
+        try (HostileSource source = receiving(true, 64)) {
+            source.send(new SwitchoverFrames.Switchover());
+            sendBatch(source, raw(1, filled(1)));
+            assertRefusedWritingNothing(source, Kind.UNEXPECTED, "PAGES after the SWITCHOVER of a post-copy handover");
+        }
+    }
+
+    @Test
+    void aPrecopyCommitInAPostcopyMigrationIsRefused() throws Exception {
+        try (HostileSource source = receiving(true, 64)) {
+            source.send(new SwitchoverFrames.Switchover());
+            source.send(new SwitchoverFrames.Commit(1, 1, false));
+            ProtocolException p = source.refused();
+            assertEquals(Kind.UNEXPECTED, p.kind(), p.getMessage());
+            assertTrue(p.getMessage().contains("a pre-copy COMMIT in a POSTCOPY migration"), p.getMessage());
+            assertEquals(0, source.target().resumes(), "the target never ran");
+        }
+    }
+
+    @Test
     void anUndecodableLastEntryRefusesTheBatchBeforeItsFirstPageIsWritten() throws Exception {
         try (HostileSource source = receiving(false, 64)) {
             sendBatch(source, raw(1, filled(1)), zero(2), new Entry(3, PageEncoding.LZ4, new byte[] {1, 2, 3, 4, 5}));

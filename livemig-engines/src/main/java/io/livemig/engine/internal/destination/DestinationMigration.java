@@ -286,6 +286,7 @@ public final class DestinationMigration {
                 case SwitchoverFrames.Switchover s ->
                     {
                         context.moveTo(ReceiverState.STOPPED);
+                        setup.switchoverStarted(streams != null);
                         // What is left and how long it takes is the source's to know.
                         emit(new MigrationEvent.SwitchoverStarted(0, Duration.ZERO));
                     }
@@ -377,6 +378,9 @@ public final class DestinationMigration {
     }
 
     private void onPages(Frame frame) throws WireException, MigrationException {
+        if (postcopy == null && setup.postcopyPrepared()) {
+            throw new WireException(Kind.UNEXPECTED, "PAGES after the SWITCHOVER of a post-copy handover, before COMMIT");
+        }
         setup.applier().apply(frame);
         acknowledgePostcopy(frame);
     }

@@ -20,6 +20,7 @@ import io.livemig.engine.internal.wire.Message;
 import io.livemig.engine.internal.wire.PageBitmap;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
 import io.livemig.engine.internal.wire.WireException;
+import io.livemig.spi.DemandPaging;
 import io.livemig.spi.ExecutionReplayer;
 import io.livemig.spi.MemoryLayout;
 import io.livemig.spi.MigrationTarget;
@@ -29,6 +30,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.util.Optional;
 
 /**
  * The target and what the destination agreed to around it: creates the target from SETUP and builds the parts that work on it (the {@link PageApplier}, the
@@ -50,6 +52,8 @@ final class TargetSetup {
     private final TimeSource time;
     private final long agreedEncodings;
     private HandshakeFrames.Setup announced;
+    /** Demand paging was prepared at SWITCHOVER: COMMIT must be post-copy, and no page comes before it. */
+    private boolean postcopyPrepared;
     private Message.Context messageContext = Message.Context.BEFORE_SETUP;
     private MigrationTarget target;
     private PageApplier applier;
@@ -120,6 +124,9 @@ final class TargetSetup {
             replay = replayReceiver(setup, descriptor);
         }
         applier = new PageApplier(target.memory(), layout, agreedEncodings, setup.batchPages(), verifier, counters);
+        if (setup.mayPostcopy()) {
+            applier.preparePostcopy();
+        }
         stateLoader = new StateLoader(descriptor, target, options.receiveLimits().maxStateBytes(), context);
         stateLoader.prepareDevices();
         FrameWarmup.run();
@@ -167,6 +174,31 @@ final class TargetSetup {
     }
 
     /**
+     * At SWITCHOVER: a post-copy or hybrid migration's switchover always hands over to post-copy,
+     * so the target's demand paging does ahead what it can ({@link DemandPaging#prepare}), while
+     * the source still collects its dirty log and saves its state. Not with data connections,
+     * whose threads may still be writing pages of the last round.
+     *
+     * @param dataConnections whether the migration has data connections
+     */
+    void switchoverStarted(boolean dataConnections) {
+        Strategy strategy = announced == null ? null : announced.strategy();
+        if (dataConnections || (strategy != Strategy.POSTCOPY && strategy != Strategy.HYBRID)) {
+            return;
+        }
+        Optional<DemandPaging> paging = target.demandPaging();
+        if (paging.isPresent()) {
+            paging.get().prepare();
+            postcopyPrepared = true;
+        }
+    }
+
+    /** @return whether demand paging was prepared at SWITCHOVER (then no page may arrive before COMMIT) */
+    boolean postcopyPrepared() {
+        return postcopyPrepared;
+    }
+
+    /**
      * Loads the state COMMIT closes, arms post-copy if it says pages are still to come, and
      * resumes the target.
      *
@@ -177,6 +209,10 @@ final class TargetSetup {
         if (replay != null && (!replay.finalArrived() || verifier.result().outcome() != Verification.VERIFIED)) {
             throw new WireException(Kind.UNEXPECTED, "COMMIT of a trace-and-replay migration before its memory was "
                     + "replayed and verified (" + verifier.result().outcome() + ")");
+        }
+        if (postcopyPrepared && !commit.postcopy()) {
+            throw new WireException(Kind.UNEXPECTED, "a pre-copy COMMIT in a " + announced.strategy()
+                    + " migration, whose switchover hands over to post-copy");
         }
         context.commitArrived();
         stateLoader.load(commit, target);
@@ -261,8 +297,12 @@ final class TargetSetup {
      *         layout, encodings and verifier
      */
     PageApplier applierFor(MigrationCounters counters) {
-        return new PageApplier(target.memory(), announced.descriptor().memoryLayout(), agreedEncodings,
-                announced.batchPages(), verifier, counters);
+        PageApplier streamApplier = new PageApplier(target.memory(), announced.descriptor().memoryLayout(),
+                agreedEncodings, announced.batchPages(), verifier, counters);
+        if (announced.mayPostcopy()) {
+            streamApplier.preparePostcopy();
+        }
+        return streamApplier;
     }
 
     /** @return what frames are checked against: the layout and vCPU count once SETUP arrived */

@@ -163,7 +163,10 @@ final class PrecopyRounds {
                         monitor.reset();
                     }
                 }
-                if (mode == Mode.HYBRID && (round >= options.hybridRounds() || stalled || dirtyPages == 0)) {
+                // Hybrid always hands over to post-copy, its limits reached too: the destination
+                // counts on that from the pause on (it prepares its demand paging then).
+                if (mode == Mode.HYBRID && (round >= options.hybridRounds() || stalled || dirtyPages == 0
+                        || limitReached)) {
                     context.escalated(round - 1, new EscalationStep.SwitchToPostcopy(), "switch to post-copy");
                     handedOver = true;
                     return handOver(toSend);
