@@ -223,6 +223,9 @@ def livemig_run(work, mem, s, port, streams):
     return {"status": r.get("status"), "total_ms": r.get("totalTimeMs", 0), "downtime_ms": r.get("downtimeMs", 0),
             "blackout_ms": r.get("blackoutMs", r.get("downtimeMs", 0)), "bytes": r.get("bytesOnWire", 0),
             "rounds": r.get("rounds", 0), "steps": r.get("switchoverStepsMs", {}),
+            "dst_steps": d.get("switchoverStepsMs", {}),
+            # QEMU's own downtime's end: the pause to the last byte of state written on the source.
+            "sent_ms": sum(v for k, v in r.get("switchoverStepsMs", {}).items() if k != "resume_wait"),
             "guest_ok": bool(d.get("guestProgressAfterResume")) and not d.get("selfCheckFailed")}
 
 

@@ -466,8 +466,8 @@ final class KvmCommand {
         Duration acceptTimeout;
 
         @Option(names = "--rehearsals", defaultValue = "2", description = "small throwaway migrations inside this "
-                + "process before it accepts the source (which waits meanwhile), so that the switchover runs compiled "
-                + "code (0: none; default ${DEFAULT-VALUE})")
+                + "process, pre-copy and post-copy in turn, before it accepts the source (which waits meanwhile), so "
+                + "that the switchover runs compiled code (0: none; default ${DEFAULT-VALUE})")
         int rehearsals;
 
         /** The rehearsals started with this command, awaited before the source is accepted. */
@@ -520,8 +520,7 @@ final class KvmCommand {
             // The VM exists before the source connects, as QEMU's does with -incoming: creating
             // it (memory, vCPU, their warm-up) is not part of the migration's time.
             MicroVmm prepared = MicroVmm.builder().memoryBytes(memory.bytes()).console(console(console)).build();
-            // The destination's side of the switchover does not depend on the strategy's options.
-            rehearsal = Rehearsal.start(rehearsals, MigrationOptions.defaults(), false);
+            rehearsal = Rehearsal.forDestination(rehearsals);
             try {
                 return receive(prepared, created, err, listenAddress, tls, secret);
             } finally {

@@ -3,6 +3,7 @@ package io.livemig.examples.cli;
 import io.livemig.api.MigrationListener;
 import io.livemig.api.MigrationOptions;
 import io.livemig.api.MigrationReport;
+import io.livemig.api.Strategy;
 import io.livemig.engine.LiveMigration;
 import io.livemig.kvm.DirtierParams;
 import io.livemig.kvm.GuestBuilder;
@@ -12,6 +13,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 
 /**
  * Rehearses KVM migrations in this process while the command's own guest boots or its receiver
@@ -39,7 +43,7 @@ final class Rehearsal {
     }
 
     /**
-     * Starts {@code count} rehearsals, one after the other, on a daemon thread.
+     * Starts {@code count} rehearsals of a source's migration, one after the other, on a daemon thread.
      *
      * @param count      how many; 0 starts nothing
      * @param options    the options the real migration uses (its listener and caps are left out)
@@ -47,14 +51,35 @@ final class Rehearsal {
      * @return the running rehearsals
      */
     static Rehearsal start(int count, MigrationOptions options, boolean replayable) {
-        if (count <= 0) {
+        return start(Collections.nCopies(Math.max(0, count), options), replayable);
+    }
+
+    /**
+     * Starts {@code count} rehearsals for a destination, which does not know the source's
+     * strategy: pre-copy and post-copy in turn, since post-copy's switchover on this side (arming
+     * demand paging, installing pages) is code of its own.
+     *
+     * @param count how many; 0 starts nothing
+     * @return the running rehearsals
+     */
+    static Rehearsal forDestination(int count) {
+        List<MigrationOptions> plan = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            plan.add(MigrationOptions.builder().strategy(i % 2 == 0 ? Strategy.PRECOPY : Strategy.POSTCOPY).build());
+        }
+        return start(plan, false);
+    }
+
+    private static Rehearsal start(List<MigrationOptions> plan, boolean replayable) {
+        if (plan.isEmpty()) {
             return new Rehearsal(null);
         }
-        MigrationOptions quiet = options.toBuilder().listener(MigrationListener.NONE).progressInterval(Duration.ZERO)
-                .bandwidthLimitBytesPerSecond(0).postcopyBandwidthLimitBytesPerSecond(0).build();
+        List<MigrationOptions> quiet = plan.stream().map(o -> o.toBuilder().listener(MigrationListener.NONE)
+                .progressInterval(Duration.ZERO).bandwidthLimitBytesPerSecond(0).postcopyBandwidthLimitBytesPerSecond(0)
+                .build()).toList();
         return new Rehearsal(Thread.ofPlatform().daemon().name("livemig-rehearsal").start(() -> {
-            for (int i = 0; i < count; i++) {
-                if (!rehearseOnce(quiet, replayable)) {
+            for (MigrationOptions options : quiet) {
+                if (!rehearseOnce(options, replayable)) {
                     return;
                 }
             }
