@@ -9,8 +9,8 @@ does not converge without help, post-copy after the first pass with and without 
 switch, and auto-converge. QEMU gets the guest's parameters on the Multiboot command line (the
 guest reads them there when no parameter block is written); livemig writes the parameter block.
 
-For each shape: `--runs` runs of each (default 3), the median run (by total time) printed for
-both, and the ratios livemig / QEMU of total time, downtime, blackout and bytes. Downtime is
+For each shape: `--runs` runs of each (default 3), the median of each figure printed for both,
+and the ratios livemig / QEMU of total time, downtime, blackout and bytes. Downtime is
 each one's own figure, and they end at different points: QEMU's ends on the source once it has
 written its last byte (without a return path, the source does not wait for the destination);
 livemig's ends when the destination's RESUMED is back at the source. The blackout is the same
@@ -176,7 +176,7 @@ def qemu_run(work, image, mem, s, port, tsc):
         qs.cmd("query-status")
         qd.cmd("query-status")
         stop, resume = qs.event_time("STOP"), qd.event_time("RESUME")
-        blackout = (resume - stop) * 1000 if stop and resume else 0
+        blackout = (resume - stop) * 1000 if stop is not None and resume is not None else None
         return {"status": info.get("status"), "total_ms": info.get("total-time", 0),
                 "downtime_ms": info.get("downtime", 0), "blackout_ms": blackout,
                 "bytes": info.get("ram", {}).get("transferred", 0),
@@ -230,9 +230,13 @@ def livemig_run(work, mem, s, port, streams):
 
 
 def median_run(runs):
+    """Each figure's median over the completed runs (over all runs if none completed)."""
     ok = [r for r in runs if r["status"] == "completed"] or runs
-    ok.sort(key=lambda r: r["total_ms"])
-    return ok[len(ok) // 2], len([r for r in runs if r["status"] == "completed"])
+    # A run whose STOP or RESUME event was not seen has no blackout: left out of that median.
+    med = {k: statistics.median([r[k] for r in ok if r[k] is not None] or [0])
+           for k in ("total_ms", "downtime_ms", "blackout_ms", "bytes")}
+    med["guest_ok"] = all(r["guest_ok"] for r in ok)
+    return med, len([r for r in runs if r["status"] == "completed"])
 
 
 def main():
@@ -250,7 +254,7 @@ def main():
     work = tempfile.mkdtemp(prefix="livemig-qemu-")
     image = os.path.join(work, "dirtier.bin")
     subprocess.run([LIVEMIG, "kvm", "guest", "--out", image], check=True, capture_output=True)
-    print(f"guest: {a.mem} RAM, TSC {tsc} kHz, {a.runs} run(s) of each, median run by total time; "
+    print(f"guest: {a.mem} RAM, TSC {tsc} kHz, {a.runs} run(s) of each, medians of each figure; "
           f"livemig streams: {a.streams}\n")
     print("| guest and settings | QEMU total ms / downtime ms (blackout) / MiB "
           "| livemig total ms / downtime ms (blackout) / MiB "
