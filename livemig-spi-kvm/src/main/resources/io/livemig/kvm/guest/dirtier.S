@@ -454,11 +454,15 @@ one_write:
         rep stosq
         ret
 
-/* Waits until the next 16 writes are due (spinning on the TSC); never banks more than 100 ms of lateness. */
+/*
+ * Waits until the next 16 writes are due (spinning on the TSC); never banks more than 100 ms of
+ * lateness. Clobbers r8.
+ */
 pace:
         movq ticks_per_16(%rip), %rbx
         testq %rbx, %rbx
         jz 7f
+        movq %rbx, %r8                     /* one step, for the bound on earliness below */
         addq deadline(%rip), %rbx          /* the new deadline */
         call clock
         movq %rax, %rcx
@@ -468,7 +472,8 @@ pace:
         movq %rax, %rbx                    /* too late: start afresh from now */
 8:      movq %rbx, %rcx
         subq %rax, %rcx                    /* deadline - now */
-        cmpq behind_limit(%rip), %rcx
+        addq behind_limit(%rip), %r8       /* a step ahead is normal (slow rates: steps over 100 ms) */
+        cmpq %r8, %rcx
         jle 9f
         movq %rax, %rbx                    /* absurdly early (the TSC moved back): from now */
 9:      movq %rbx, deadline(%rip)
