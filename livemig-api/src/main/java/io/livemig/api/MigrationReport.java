@@ -253,7 +253,8 @@ public record MigrationReport(Strategy strategy, MigrationStatus status, long me
      *
      * @param pagesByEncoding pages sent per encoding name ({@code "zero"}, {@code "raw"}, {@code "xbzrle"}, ...)
      * @param bytesByEncoding payload bytes sent per encoding name
-     * @param unchangedPages  dirtied pages XBZRLE found unchanged and did not send
+     * @param unchangedPages  dirtied pages found unchanged since they were last sent (by the XBZRLE
+     *                        cache, or by their hash after a small round) and not sent again
      * @param bytesSaved      page bytes not sent thanks to zero pages and codecs: pages sent times the
      *                        page size, minus their payload bytes
      */

@@ -17,8 +17,8 @@ import java.util.TreeMap;
  *   <li>{@link #page pages and their payload bytes}, per page encoding (indexed by
  *       {@link PageEncoding#wireId()}): page entries and their payload bytes; the source counts an
  *       entry when it is committed to a frame, the destination when it applies it.</li>
- *   <li>{@link #unchangedPage unchanged pages}: source only, dirtied pages the XBZRLE cache found unchanged and
- *       that were therefore not sent.</li>
+ *   <li>{@link #unchangedPage unchanged pages}: source only, dirtied pages found unchanged since they
+ *       were last sent (by the XBZRLE cache, or by their hash) and therefore not sent.</li>
  *   <li>{@link #highestRound()}: the highest round number put on (or seen in) a PAGES frame, -1
  *       before the first.</li>
  * </ul>

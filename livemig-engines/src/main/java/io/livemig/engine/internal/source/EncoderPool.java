@@ -91,7 +91,10 @@ final class EncoderPool implements AutoCloseable {
     }
 
     /** Starts encoding {@code pages} as round {@code round} on every thread. */
-    void start(PageSet pages, int round, boolean skipZeroPages) {
+    void start(PageSet pages, int round, boolean skipZeroPages, boolean hashing) {
+        for (PageFramer f : framers) {
+            f.hashRound(hashing); // before the workers start: the executor orders it before their appends
+        }
         out = new LinkedBlockingQueue<>();
         stop = false;
         done = 0;

@@ -41,6 +41,10 @@ final class PageFramer {
      * (A guest that only reads fresh memory can make KVM log pages dirty that are still zero.)
      */
     private final PageSet nonZeroSent;
+    /** The hashes of pages sent in small rounds: a page sent again unchanged is left out. */
+    private final SentHashes sentHashes;
+    /** Whether this round's pages are hashed as they are sent ({@link #hashRound}). */
+    private boolean hashing;
     private PageBatchWriter open;
     private PageBatchWriter full;
 
@@ -58,6 +62,7 @@ final class PageFramer {
         this.keyOf = keyOf;
         this.free = new ArrayBlockingQueue<>(buffers);
         this.nonZeroSent = new PageSet(memory.layout().pageSpan());
+        this.sentHashes = new SentHashes(memory.layout().pageSpan());
         // A frame of a full batch of raw pages, not the frame limit (16 MiB, ~9 ms to allocate on
         // a virtualised host): encoded pages are no larger, and a frame that fills up is sent.
         long batchFrameBytes = Wire.MIN_FRAME_BYTES + Wire.PAGES_HEADER_BYTES
@@ -71,6 +76,15 @@ final class PageFramer {
     /** @return what this framer encoded */
     MigrationCounters counters() {
         return counters;
+    }
+
+    /**
+     * Says whether the next round's pages are hashed as they are sent, so that a later round
+     * leaves out those sent again unchanged ({@link SentHashes}): for rounds of at most
+     * {@value SentHashes#SMALL_ROUND_PAGES} pages. Set before the round's first append.
+     */
+    void hashRound(boolean on) {
+        this.hashing = on;
     }
 
     /** @return whether a frame is open (the next append continues it) */
@@ -105,7 +119,18 @@ final class PageFramer {
         }
         if (zero) {
             nonZeroSent.remove(page);
+            sentHashes.forget(page);
+        } else if (allowDelta && hashing) {
+            // Not post-copy, where the destination may not hold what was sent before.
+            if (sentHashes.unchanged(page, raw, at, pageSize)) {
+                counters.unchangedPage();
+                w.dropEntry();
+                return false;
+            }
+            sentHashes.record(page);
+            nonZeroSent.add(page);
         } else {
+            sentHashes.forget(page);
             nonZeroSent.add(page);
         }
         PageEncoding encoding;
@@ -157,6 +182,8 @@ final class PageFramer {
 
     /** Drops the open frame unsent (the round was abandoned, or the link replaced). */
     void discard() {
+        // The dropped frames' pages were hashed as sent: no hash can be trusted any more.
+        sentHashes.clear();
         if (open != null) {
             open.discard();
             release(open);

@@ -116,21 +116,25 @@ public final class PageSender implements AutoCloseable {
         long sentPages = 0;
         boolean cut = false;
         io.livemig.engine.internal.LiveControl control = link.control();
+        // Small rounds (those before a switchover) hash what they send, so that the next leaves
+        // out what is sent again unchanged (SentHashes); big ones are not worth the hashing.
+        boolean hashing = pages.cardinality() <= SentHashes.SMALL_ROUND_PAGES;
         if (streamPool != null) {
             flush();
-            sentPages = streamPool.sendRound(pages, round, skipZeroPages, mayCut);
+            sentPages = streamPool.sendRound(pages, round, skipZeroPages, mayCut, hashing);
             cut = mayCut && control.postcopyRequested();
             if (skippedFree != null) {
                 skippedFree.removeAll(pages);
             }
         } else if (pool != null) {
             flush();
-            sentPages = sendOnPool(pages, round, skipZeroPages, mayCut);
+            sentPages = sendOnPool(pages, round, skipZeroPages, mayCut, hashing);
             cut = mayCut && control.postcopyRequested();
             if (skippedFree != null) {
                 skippedFree.removeAll(pages);
             }
         } else {
+            framer.hashRound(hashing);
             for (long page = pages.nextSetBit(0); page >= 0; page = pages.nextSetBit(page + 1)) {
                 // At frame boundaries, as cancellation: not a volatile read per page.
                 if (mayCut && !framer.hasOpenFrame() && control.postcopyRequested()) {
@@ -151,10 +155,10 @@ public final class PageSender implements AutoCloseable {
         return link.bytesSent() + (streams == null ? 0 : streams.bytesSent());
     }
 
-    private long sendOnPool(PageSet pages, int round, boolean skipZeroPages, boolean mayCut)
+    private long sendOnPool(PageSet pages, int round, boolean skipZeroPages, boolean mayCut, boolean hashing)
             throws MigrationException {
         io.livemig.engine.internal.LiveControl control = link.control();
-        pool.start(pages, round, skipZeroPages);
+        pool.start(pages, round, skipZeroPages, hashing);
         MigrationException failure = null;
         boolean interrupted = false;
         while (true) {

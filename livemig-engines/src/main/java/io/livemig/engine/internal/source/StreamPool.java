@@ -81,7 +81,11 @@ final class StreamPool implements AutoCloseable {
      * @throws MigrationException if a connection failed, the destination aborted, or the migration
      *                            was cancelled; the other threads stop at their next page
      */
-    long sendRound(PageSet pages, int round, boolean skipZeroPages, boolean mayCut) throws MigrationException {
+    long sendRound(PageSet pages, int round, boolean skipZeroPages, boolean mayCut, boolean hashing)
+            throws MigrationException {
+        for (PageFramer f : framers) {
+            f.hashRound(hashing); // before the senders start: the executor orders it before their appends
+        }
         long sequence = streams.nextSequence();
         LinkedBlockingQueue<Done> done = new LinkedBlockingQueue<>();
         stop = false;
