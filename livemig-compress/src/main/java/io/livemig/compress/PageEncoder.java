@@ -56,8 +56,17 @@ public final class PageEncoder {
      * @param encodings      the encodings allowed besides zero and raw: XBZRLE, LZ4, ZSTD, DEDUP
      * @param xbzrleCacheBytes bytes of page copies the XBZRLE cache keeps
      * @param zstdLevel      Zstd's level, 1 (fast) to 19
+     * @param xbzrleFirstPass whether XBZRLE caches the pages of a migration's first pass (see
+     *                        {@link #encode(long, ByteBuffer, int, boolean, boolean, boolean)}):
+     *                        worth its CPU where the link, not the CPU, limits the migration
      */
-    public record Config(Set<PageEncoding> encodings, long xbzrleCacheBytes, int zstdLevel) {
+    public record Config(Set<PageEncoding> encodings, long xbzrleCacheBytes, int zstdLevel, boolean xbzrleFirstPass) {
+
+        /** A config whose XBZRLE caches the first pass too. */
+        public Config(Set<PageEncoding> encodings, long xbzrleCacheBytes, int zstdLevel) {
+            this(encodings, xbzrleCacheBytes, zstdLevel, true);
+        }
+
         /**
          * Checks the components.
          *
@@ -83,6 +92,8 @@ public final class PageEncoder {
     private final boolean[] usesHistory;
     private final HistoryCodec[] histories;
     private final XbzrleCodec xbzrle;
+    /** Whether XBZRLE takes part in the first pass ({@link Config#xbzrleFirstPass()}). */
+    private final boolean xbzrleFirstPass;
     /** Whether XBZRLE is the first codec asked, so that it can work on the page in the frame. */
     private final boolean xbzrleFirst;
     private final RawPageCodec raw;
@@ -138,6 +149,7 @@ public final class PageEncoder {
         }
         this.histories = history.toArray(HistoryCodec[]::new);
         this.xbzrleFirst = xbzrle != null && codecs[0] == xbzrle;
+        this.xbzrleFirstPass = config.xbzrleFirstPass();
         this.raw = new RawPageCodec(pageSize);
         this.scratch = ByteBuffer.allocateDirect(pageSize).order(ByteOrder.nativeOrder());
     }
@@ -158,6 +170,23 @@ public final class PageEncoder {
      *         frame's bytes from {@code at} are then unspecified)
      */
     public int encode(long key, ByteBuffer frame, int at, boolean zero, boolean allowDelta) {
+        return encode(key, frame, at, zero, allowDelta, false);
+    }
+
+    /**
+     * As {@link #encode(long, ByteBuffer, int, boolean, boolean)}, in a migration's first pass
+     * over memory when {@code firstPass}: unless {@link Config#xbzrleFirstPass()}, XBZRLE then
+     * neither encodes nor caches the page, as QEMU's does not until the second pass. A first pass
+     * sends every page once and finds none cached, and caching them all costs a copy and a fresh
+     * cache page each (on a virtualised host with costly first-touch faults, a third of the pass
+     * for 256 MiB); a page the guest dirties again is then cached when it is sent next, whole,
+     * and travels as deltas from then on. Where the link limits the migration, the first pass's
+     * caching is worth it: the next pass sends deltas instead of whole pages.
+     *
+     * @param firstPass whether this is the first pass (round 0)
+     */
+    public int encode(long key, ByteBuffer frame, int at, boolean zero, boolean allowDelta, boolean firstPass) {
+        firstPass &= !xbzrleFirstPass;
         if (!allowDelta || zero) {
             for (HistoryCodec h : histories) {
                 h.forget(key);
@@ -173,7 +202,7 @@ public final class PageEncoder {
         }
         int limit = pageSize - MIN_SAVING_BYTES;
         int first = 0;
-        if (xbzrleFirst && allowDelta) {
+        if (xbzrleFirst && allowDelta && !firstPass) {
             // XBZRLE works on the page in the frame: no copy unless it declines and others follow.
             int n = xbzrle.encodeInPlace(key, frame, at, limit, scratch);
             if (n == PageCodec.UNCHANGED) {
@@ -191,8 +220,15 @@ public final class PageEncoder {
         }
         // Work from a copy: every encoding is written over the raw page in the frame.
         scratch.put(0, frame, at, pageSize);
+        if (xbzrleFirst && firstPass) {
+            if (codecs.length == 1) {
+                lastEncoding = PageEncoding.RAW;
+                return pageSize; // the frame holds the raw page already
+            }
+            first = 1;
+        }
         for (int i = first; i < codecs.length; i++) {
-            if (usesHistory[i] && !allowDelta) {
+            if (usesHistory[i] && (!allowDelta || firstPass && codecs[i] == xbzrle)) {
                 continue;
             }
             int n = codecs[i].encode(key, scratch, 0, frame, at, limit);
@@ -201,7 +237,7 @@ public final class PageEncoder {
             }
             if (allowDelta) {
                 for (int j = i + 1; j < codecs.length; j++) {
-                    if (usesHistory[j]) {
+                    if (usesHistory[j] && !(firstPass && codecs[j] == xbzrle)) {
                         ((HistoryCodec) codecs[j]).sent(key, scratch, 0);
                     }
                 }

@@ -33,6 +33,42 @@ class PageEncoderTest {
     }
 
     @Test
+    void aFirstPassConfigCachesTheFirstPassSoTheNextSendIsADelta() {
+        PageEncoder encoder = new PageEncoder(new PageEncoder.Config(EnumSet.of(PageEncoding.XBZRLE), 1 << 20, 3, true),
+                PAGE, 16);
+        byte[] page = PageSets.random(5);
+        frame.put(0, page);
+        encoder.encode(0, frame, 0, false, true, true);
+        assertEquals(PageEncoding.XBZRLE, send(encoder, 0, PageSets.changed(page, 8, 2), true));
+    }
+
+    @Test
+    void theFirstPassNeitherCachesNorDeltasSoTheNextSendGoesWholeAndTheOneAfterAsADelta() {
+        PageEncoder encoder = new PageEncoder(new PageEncoder.Config(EnumSet.of(PageEncoding.XBZRLE), 1 << 20, 3, false),
+                PAGE, 16);
+        byte[] page = PageSets.random(5);
+        frame.put(0, page);
+        assertEquals(PAGE, encoder.encode(0, frame, 0, false, true, true), "first pass: raw");
+        assertEquals(PageEncoding.RAW, encoder.lastEncoding());
+        assertEquals(0, encoder.cacheHitsAndMisses()[0] + encoder.cacheHitsAndMisses()[1],
+                "the first pass did not touch the cache");
+        byte[] changed = PageSets.changed(page, 8, 2);
+        assertEquals(PageEncoding.RAW, send(encoder, 0, changed, true), "not cached: whole, and cached now");
+        assertEquals(PageEncoding.XBZRLE, send(encoder, 0, PageSets.changed(changed, 8, 3), true));
+    }
+
+    @Test
+    void inTheFirstPassOtherHistoryCodecsStillLearn() {
+        PageEncoder encoder = new PageEncoder(new PageEncoder.Config(EVERY_CODEC, 1 << 20, 3, false), PAGE, 16);
+        byte[] a = PageSets.text(1);
+        frame.put(0, a);
+        encoder.encode(0, frame, 0, false, true, true);
+        frame.put(0, a);
+        encoder.encode(1, frame, 0, false, true, true);
+        assertEquals(PageEncoding.DEDUP, encoder.lastEncoding(), "dedup works in the first pass");
+    }
+
+    @Test
     void aPageThatCompressesWellAndHasASmallDeltaGoesAsXbzrle() {
         PageEncoder encoder = encoder(EVERY_CODEC);
         byte[] text = PageSets.text(1);

@@ -52,7 +52,8 @@ public final class Codecs {
         encodings.addAll(config.encodings());
         encodings.remove(PageEncoding.XBZRLE);
         encodings.remove(PageEncoding.DEDUP);
-        return new PageEncoder.Config(encodings, config.xbzrleCacheBytes(), config.zstdLevel());
+        return new PageEncoder.Config(encodings, config.xbzrleCacheBytes(), config.zstdLevel(),
+                config.xbzrleFirstPass());
     }
 
     public static PageEncoder.Config encoderConfig(MigrationOptions options) {
@@ -60,6 +61,9 @@ public final class Codecs {
         for (Codec c : options.codecs()) {
             encodings.add(encodingOf(c));
         }
-        return new PageEncoder.Config(encodings, options.xbzrleCacheBytes(), options.zstdLevel());
+        // With a bandwidth cap the link is what limits: caching the first pass buys deltas in
+        // the next. Without one, the CPU is, and the first pass caches nothing (as QEMU's).
+        return new PageEncoder.Config(encodings, options.xbzrleCacheBytes(), options.zstdLevel(),
+                options.bandwidthLimitBytesPerSecond() > 0);
     }
 }

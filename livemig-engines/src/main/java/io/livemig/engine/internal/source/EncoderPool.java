@@ -70,7 +70,8 @@ final class EncoderPool implements AutoCloseable {
         long stride = (long) BLOCK_PAGES * n;
         long keys = (pageSpan + stride - 1) / stride * BLOCK_PAGES;
         long cacheShare = Math.max(4L * pageSize, config.xbzrleCacheBytes() / n);
-        PageEncoder.Config share = new PageEncoder.Config(config.encodings(), cacheShare, config.zstdLevel());
+        PageEncoder.Config share = new PageEncoder.Config(config.encodings(), cacheShare, config.zstdLevel(),
+                config.xbzrleFirstPass());
         for (int k = 0; k < n; k++) {
             int part = k;
             PageEncoder encoder = new PageEncoder(share, pageSize, keys,

@@ -139,7 +139,7 @@ final class PageFramer {
             encoding = zero ? PageEncoding.ZERO : PageEncoding.RAW;
             length = zero ? 0 : pageSize;
         } else {
-            length = encoder.encode(keyOf.applyAsLong(page), raw, at, zero, allowDelta);
+            length = encoder.encode(keyOf.applyAsLong(page), raw, at, zero, allowDelta, round == 0);
             if (length == PageEncoder.UNCHANGED) {
                 counters.unchangedPage();
                 w.dropEntry();
