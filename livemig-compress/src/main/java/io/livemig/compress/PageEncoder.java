@@ -57,8 +57,11 @@ public final class PageEncoder {
      * @param xbzrleCacheBytes bytes of page copies the XBZRLE cache keeps
      * @param zstdLevel      Zstd's level, 1 (fast) to 19
      * @param xbzrleFirstPass whether XBZRLE caches the pages of a migration's first pass (see
-     *                        {@link #encode(long, ByteBuffer, int, boolean, boolean, boolean)}):
-     *                        worth its CPU where the link, not the CPU, limits the migration
+     *                        {@link #encode(long, ByteBuffer, int, boolean, boolean, boolean)})
+     *                        and every page it sends whole: worth its CPU where the link, not
+     *                        the CPU, limits the migration. Otherwise the first pass caches
+     *                        nothing and a page is cached on its second whole send after it
+     *                        ({@link XbzrleCodec#XbzrleCodec(int, long, long)})
      */
     public record Config(Set<PageEncoding> encodings, long xbzrleCacheBytes, int zstdLevel, boolean xbzrleFirstPass) {
 
@@ -124,7 +127,11 @@ public final class PageEncoder {
         Objects.requireNonNull(pageOfKey, "pageOfKey");
         Set<PageEncoding> on = config.encodings();
         this.pageSize = pageSize;
-        this.xbzrle = on.contains(PageEncoding.XBZRLE) ? new XbzrleCodec(pageSize, config.xbzrleCacheBytes()) : null;
+        // Where the first pass is not cached (the CPU limits), a page is cached on its second
+        // whole send after it, not its first: a page written once never costs a cache copy.
+        this.xbzrle = !on.contains(PageEncoding.XBZRLE) ? null : config.xbzrleFirstPass()
+                ? new XbzrleCodec(pageSize, config.xbzrleCacheBytes())
+                : new XbzrleCodec(pageSize, config.xbzrleCacheBytes(), pageKeys);
         List<PageCodec> order = new ArrayList<>();
         if (on.contains(PageEncoding.DEDUP)) {
             order.add(new DedupCodec(pageSize, pageKeys, pageOfKey));

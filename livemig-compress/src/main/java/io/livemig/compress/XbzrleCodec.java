@@ -1,6 +1,7 @@
 package io.livemig.compress;
 
 import java.nio.ByteBuffer;
+import java.util.BitSet;
 
 /**
  * XBZRLE deltas ({@link Xbzrle}, whose comment holds the format) against the version of the page
@@ -11,7 +12,8 @@ import java.nio.ByteBuffer;
  *
  * <p>An unchanged page encodes to nothing, reported as {@link #UNCHANGED}. A page the cache does
  * not hold, or whose delta does not fit in {@code maxBytes}, is declined and cached, since the
- * caller then sends it whole.
+ * caller then sends it whole (with admission on the second miss, a page that misses for the first
+ * time is declined and not cached).
  *
  * <p>Not thread-safe: the cache is confined to the one encoding thread that owns this instance.
  * Decoding keeps no state and allocates nothing, so a decode-only instance may be shared.
@@ -20,6 +22,11 @@ public final class XbzrleCodec implements HistoryCodec {
 
     private final int pageSize;
     private final XbzrleCache cache;
+    /**
+     * With admission on the second miss: the keys that missed once and were not cached; null
+     * when every miss is cached.
+     */
+    private final BitSet missedOnce;
 
     /**
      * A codec for decoding only: {@link #encode}, {@link #sent} and {@link #forget} throw.
@@ -29,6 +36,7 @@ public final class XbzrleCodec implements HistoryCodec {
     public XbzrleCodec(int pageSize) {
         this.pageSize = PageSizes.require(pageSize);
         this.cache = null;
+        this.missedOnce = null;
     }
 
     /**
@@ -40,6 +48,34 @@ public final class XbzrleCodec implements HistoryCodec {
     public XbzrleCodec(int pageSize, long cacheBytes) {
         this.pageSize = PageSizes.require(pageSize);
         this.cache = new XbzrleCache(cacheBytes, pageSize);
+        this.missedOnce = null;
+    }
+
+    /**
+     * A codec for both sides whose cache admits a page on its second miss, not its first: a page
+     * sent whole once is not cached, and one sent whole again is. Where the CPU, not the link,
+     * limits a migration, a page the guest writes once (a sequential writer's) then costs no
+     * copy into the cache nor the cache memory's first touch; a page written round after round
+     * travels as deltas one send later than with admission on the first miss.
+     *
+     * @param pageSize   the page size in bytes
+     * @param cacheBytes bytes of page copies to keep (see {@link XbzrleCache})
+     * @param keys       how many keys the codec will see (keys are {@code [0, keys)}); a key
+     *                   beyond is admitted on its first miss
+     */
+    public XbzrleCodec(int pageSize, long cacheBytes, long keys) {
+        this.pageSize = PageSizes.require(pageSize);
+        this.cache = new XbzrleCache(cacheBytes, pageSize);
+        this.missedOnce = new BitSet((int) Math.min(keys, Integer.MAX_VALUE));
+    }
+
+    /** @return whether a key that missed the cache is cached now (otherwise it is only noted) */
+    private boolean admit(long key) {
+        if (missedOnce == null || key < 0 || key >= Integer.MAX_VALUE || missedOnce.get((int) key)) {
+            return true;
+        }
+        missedOnce.set((int) key);
+        return false;
     }
 
     @Override
@@ -67,8 +103,10 @@ public final class XbzrleCodec implements HistoryCodec {
             cached.put(at, page, pageAt, pageSize);
             return DECLINED;
         }
-        slot = c.slotFor(key);
-        c.block(slot).put(c.offset(slot), page, pageAt, pageSize);
+        if (admit(key)) {
+            slot = c.slotFor(key);
+            c.block(slot).put(c.offset(slot), page, pageAt, pageSize);
+        }
         return DECLINED;
     }
 
@@ -108,8 +146,10 @@ public final class XbzrleCodec implements HistoryCodec {
             cached.put(cachedAt, frame, at, pageSize);
             return DECLINED;
         }
-        slot = c.slotFor(key);
-        c.block(slot).put(c.offset(slot), frame, at, pageSize);
+        if (admit(key)) {
+            slot = c.slotFor(key);
+            c.block(slot).put(c.offset(slot), frame, at, pageSize);
+        }
         return DECLINED;
     }
 

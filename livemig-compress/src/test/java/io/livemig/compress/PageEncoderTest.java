@@ -43,7 +43,7 @@ class PageEncoderTest {
     }
 
     @Test
-    void theFirstPassNeitherCachesNorDeltasSoTheNextSendGoesWholeAndTheOneAfterAsADelta() {
+    void withoutFirstPassCachingAPageIsCachedOnItsSecondWholeSendAfterTheFirstPass() {
         PageEncoder encoder = new PageEncoder(new PageEncoder.Config(EnumSet.of(PageEncoding.XBZRLE), 1 << 20, 3, false),
                 PAGE, 16);
         byte[] page = PageSets.random(5);
@@ -53,8 +53,10 @@ class PageEncoderTest {
         assertEquals(0, encoder.cacheHitsAndMisses()[0] + encoder.cacheHitsAndMisses()[1],
                 "the first pass did not touch the cache");
         byte[] changed = PageSets.changed(page, 8, 2);
-        assertEquals(PageEncoding.RAW, send(encoder, 0, changed, true), "not cached: whole, and cached now");
-        assertEquals(PageEncoding.XBZRLE, send(encoder, 0, PageSets.changed(changed, 8, 3), true));
+        assertEquals(PageEncoding.RAW, send(encoder, 0, changed, true), "not cached: whole, and noted");
+        byte[] again = PageSets.changed(changed, 8, 3);
+        assertEquals(PageEncoding.RAW, send(encoder, 0, again, true), "missed twice: whole, and cached now");
+        assertEquals(PageEncoding.XBZRLE, send(encoder, 0, PageSets.changed(again, 8, 4), true));
     }
 
     @Test

@@ -36,6 +36,20 @@ class XbzrleCodecTest {
     }
 
     @Test
+    void withAdmissionOnTheSecondMissAPageIsCachedOnlyWhenItMissesAgain() {
+        XbzrleCodec admitting = new XbzrleCodec(PAGE, 16L * PAGE, 64);
+        byte[] a = PageSets.text(1);
+        assertEquals(PageCodec.DECLINED, admitting.encode(5, direct(a), 0, out, 0, LIMIT), "first miss: noted");
+        assertEquals(PageCodec.DECLINED, admitting.encode(5, direct(a), 0, out, 0, LIMIT), "second miss: cached");
+        assertEquals(PageCodec.UNCHANGED, admitting.encode(5, direct(a), 0, out, 0, LIMIT));
+        ByteBuffer frame = ByteBuffer.allocateDirect(PAGE).put(0, a);
+        ByteBuffer work = ByteBuffer.allocateDirect(PAGE);
+        assertEquals(PageCodec.DECLINED, admitting.encodeInPlace(9, frame, 0, LIMIT, work), "in place: noted");
+        assertEquals(PageCodec.DECLINED, admitting.encodeInPlace(9, frame, 0, LIMIT, work), "in place: cached");
+        assertEquals(PageCodec.UNCHANGED, admitting.encodeInPlace(9, frame, 0, LIMIT, work));
+    }
+
+    @Test
     void aForgottenPageIsDeclinedAndASentOneIsADeltaBase() {
         byte[] a = PageSets.text(1);
         codec.encode(5, direct(a), 0, out, 0, LIMIT);
