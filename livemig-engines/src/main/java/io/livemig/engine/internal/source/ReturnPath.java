@@ -51,6 +51,8 @@ final class ReturnPath {
     /** The last PING's token (its send time on {@link #time}); a PONG must echo one not later. */
     private volatile long lastPingToken = Long.MIN_VALUE;
     private volatile long minRoundTripNanos = -1;
+    /** The token of the latest PONG (signalled on {@link #postcopySignal}). */
+    private volatile long lastPongToken = Long.MIN_VALUE;
     private final Thread thread;
     private volatile Object failure;
 
@@ -105,6 +107,10 @@ final class ReturnPath {
                         if (minRoundTripNanos < 0 || rtt < minRoundTripNanos) {
                             minRoundTripNanos = rtt;
                         }
+                        if (pong.token() > lastPongToken) {
+                            lastPongToken = pong.token();
+                            signal();
+                        }
                     }
                     case ControlFrames.Keepalive keepalive -> {
                         // Alive; nothing to do.
@@ -143,6 +149,26 @@ final class ReturnPath {
      */
     void pingSent(long token) {
         lastPingToken = token;
+    }
+
+    /**
+     * Waits until the PONG of the PING with {@code token} (or of a later one) arrived, the return
+     * path failed, or {@code timeoutNanos} passed, whichever comes first.
+     *
+     * @return whether the PONG arrived
+     */
+    boolean awaitPong(long token, long timeoutNanos) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutNanos;
+        synchronized (postcopySignal) {
+            while (lastPongToken < token && failure == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                postcopySignal.wait(Math.max(1, left / 1_000_000L));
+            }
+        }
+        return lastPongToken >= token;
     }
 
     /**

@@ -135,7 +135,7 @@ final class SourceCopy implements CopyContext {
             return;
         }
         sender.flush();
-        link.ping();
+        link.pingAndWait();
     }
 
     @Override

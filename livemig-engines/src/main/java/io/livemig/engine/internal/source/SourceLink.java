@@ -349,6 +349,30 @@ public final class SourceLink {
         send(new ControlFrames.Ping(token));
     }
 
+    /**
+     * Sends a PING and waits for its PONG: the destination answers a PING once it has applied
+     * every frame that came before it on this channel, so on return nothing sent before waits
+     * there any more. Waits at most the I/O timeout (a link that stays silent longer fails on its
+     * own); does nothing on a virtual clock.
+     *
+     * @throws MigrationException if the migration was cancelled or the link failed meanwhile
+     */
+    public void pingAndWait() throws MigrationException {
+        if (!time.isWallClock()) {
+            return;
+        }
+        long token = time.nanoTime();
+        returnPath.pingSent(token);
+        send(new ControlFrames.Ping(token));
+        try {
+            returnPath.awaitPong(token, options.ioTimeout().toNanos());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw interrupted();
+        }
+        checkCancelled();
+    }
+
     /** @return the shortest PING round trip so far in nanoseconds, or 0 if none was measured */
     public long minRoundTripNanos() {
         return Math.max(0, returnPath.minRoundTripNanos());

@@ -57,8 +57,8 @@ public interface CopyContext {
     RoundResult sendRound(PageSet pages, int round, boolean skipZeroPages) throws MigrationException;
 
     /**
-     * In real time, during the live copy: sends a probe after the pages sent so far; its answer
-     * tells how long the destination takes to take them in and reply (see
+     * In real time, during the live copy: sends a probe after the pages sent so far and waits for
+     * its answer, which the destination gives once it has applied them (its round trip feeds
      * {@link #minRoundTripNanos()}). Nothing in virtual time.
      *
      * @throws MigrationException if the link failed

@@ -107,13 +107,17 @@ final class PrecopyRounds {
                 }
                 CopyContext.DeviceRound device = context.sendDeviceRound();
                 CopyContext.DiskRound disk = context.sendDiskRound(false);
+                // Until the destination has applied the round: a round's time is then the whole
+                // trip's, and no backlog waits at the destination when the VM pauses.
+                long probeStart = context.time().nanoTime();
                 context.probeRoundTrip();
                 long collectStart = context.time().nanoTime();
+                long drainNanos = collectStart - probeStart;
                 PageSet dirty = tracker.collect();
                 long collectNanos = context.time().nanoTime() - collectStart;
                 bandwidth.add(r.bytesOnWire() + disk.bytesOnWire() + device.bytesOnWire(),
-                        r.nanos() + disk.nanos() + device.nanos());
-                pageRate.add(r.pagesSent(), r.nanos());
+                        r.nanos() + disk.nanos() + device.nanos() + drainNanos);
+                pageRate.add(r.pagesSent(), r.nanos() + drainNanos);
                 long dirtyPages = dirty.cardinality();
                 // What a dirty page costs on the wire, as the last round measured it (deltas and
                 // compressed pages are far smaller than raw ones); a raw page and its entry if unknown.
