@@ -308,6 +308,8 @@ public final class LiveMigration {
             try (Channel channel = TcpChannel.connect(listener.localAddress(), timeout, timeout)) {
                 report = migrate(source, channel, rehearsal);
             } catch (MigrationException | IOException | RuntimeException e) {
+                // A destination still waiting for a source ends when its listener closes.
+                listener.close();
                 destination.interrupt();
                 throw e;
             } finally {

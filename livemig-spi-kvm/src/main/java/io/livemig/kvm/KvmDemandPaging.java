@@ -134,7 +134,8 @@ final class KvmDemandPaging implements DemandPaging {
     @Override
     public synchronized void prepare() {
         if (armed || swap != null) {
-            throw new IllegalStateException(released ? "demand paging is closed" : "demand paging is armed already");
+            throw new IllegalStateException(released ? "demand paging is closed"
+                    : armed ? "demand paging is armed already" : "demand paging is prepared already");
         }
         if (!vmm.isPaused()) {
             throw new IllegalStateException("prepare demand paging before the target runs");

@@ -38,6 +38,17 @@ class KvmRamSwapTest {
         return (int) maps.stream().filter(l -> l.contains("memfd:livemig-guest-ram")).count();
     }
 
+    /** Waits (5 s at most) until the mappings of guest RAM are back to {@code mappings}: the old memory is freed. */
+    private static void awaitOldRamUnmapped(int mappings) {
+        assertTrue(KvmTestSupport.eventually(Duration.ofSeconds(5), () -> {
+            try {
+                return oldRamMappings() == mappings;
+            } catch (Exception e) {
+                return false;
+            }
+        }), "the old guest RAM was unmapped");
+    }
+
     @Test
     void aSwappedTargetKeepsItsPagesHidesStaleOnesAndFreesTheOldMemory() throws Exception {
         KvmTestSupport.assumeKvm();
@@ -78,13 +89,7 @@ class KvmRamSwapTest {
 
             // Ending waits for the refill; the old memory is unmapped (freed) by then.
             paging.disarm();
-            assertTrue(KvmTestSupport.eventually(Duration.ofSeconds(5), () -> {
-                try {
-                    return oldRamMappings() == mappingsBefore;
-                } catch (Exception e) {
-                    return false;
-                }
-            }), "the old guest RAM was unmapped");
+            awaitOldRamUnmapped(mappingsBefore);
             assertEquals(1_000_999L, ram.get(JAVA_LONG, 999L * PAGE), "refilled");
             long allocatedPages = Sys.allocatedBytes(vmm.vm().memoryFd()) / PAGE;
             // What stays, what was installed, and the one page read as zero: no stale page.
@@ -120,13 +125,7 @@ class KvmRamSwapTest {
             }
             assertEquals(3_000_105L, ram.get(JAVA_LONG, 105L * PAGE), "installed, not the stale version");
             paging.disarm();
-            assertTrue(KvmTestSupport.eventually(Duration.ofSeconds(5), () -> {
-                try {
-                    return oldRamMappings() == mappingsBefore;
-                } catch (Exception e) {
-                    return false;
-                }
-            }), "the old guest RAM was unmapped");
+            awaitOldRamUnmapped(mappingsBefore);
             assertEquals(1_001_999L, ram.get(JAVA_LONG, 1_999L * PAGE), "refilled");
             target.close();
         }

@@ -341,12 +341,17 @@ public final class SourceLink {
      * frame's timing would make runs differ.
      */
     public void ping() throws MigrationException {
-        if (!time.isWallClock()) {
-            return;
+        if (time.isWallClock()) {
+            sendPing();
         }
+    }
+
+    /** @return the PING's token, its send time */
+    private long sendPing() throws MigrationException {
         long token = time.nanoTime();
         returnPath.pingSent(token);
         send(new ControlFrames.Ping(token));
+        return token;
     }
 
     /**
@@ -361,9 +366,7 @@ public final class SourceLink {
         if (!time.isWallClock()) {
             return;
         }
-        long token = time.nanoTime();
-        returnPath.pingSent(token);
-        send(new ControlFrames.Ping(token));
+        long token = sendPing();
         try {
             returnPath.awaitPong(token, options.ioTimeout().toNanos());
         } catch (InterruptedException e) {
