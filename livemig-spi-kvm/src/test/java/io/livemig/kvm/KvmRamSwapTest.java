@@ -39,7 +39,7 @@ class KvmRamSwapTest {
     }
 
     /** Waits (5 s at most) until the mappings of guest RAM are back to {@code mappings}: the old memory is freed. */
-    private static void awaitOldRamUnmapped(int mappings) {
+    private static void awaitOldRamUnmapped(int mappings) throws InterruptedException {
         assertTrue(KvmTestSupport.eventually(Duration.ofSeconds(5), () -> {
             try {
                 return oldRamMappings() == mappings;
