@@ -65,7 +65,13 @@ public final class PageEncoder {
      */
     public record Config(Set<PageEncoding> encodings, long xbzrleCacheBytes, int zstdLevel, boolean xbzrleFirstPass) {
 
-        /** A config whose XBZRLE caches the first pass too. */
+        /**
+         * A config whose XBZRLE caches the first pass too.
+         *
+         * @param encodings        the encodings allowed besides zero and raw
+         * @param xbzrleCacheBytes bytes of page copies the XBZRLE cache keeps
+         * @param zstdLevel        Zstd's level, 1 (fast) to 19
+         */
         public Config(Set<PageEncoding> encodings, long xbzrleCacheBytes, int zstdLevel) {
             this(encodings, xbzrleCacheBytes, zstdLevel, true);
         }
@@ -190,7 +196,13 @@ public final class PageEncoder {
      * and travels as deltas from then on. Where the link limits the migration, the first pass's
      * caching is worth it: the next pass sends deltas instead of whole pages.
      *
-     * @param firstPass whether this is the first pass (round 0)
+     * @param key        the page's key (see the class comment)
+     * @param frame      a direct buffer holding the raw page, with room up to {@code at + pageSize}
+     * @param at         the page's offset; the encoding is written from there
+     * @param zero       whether the page is known to be all zero
+     * @param allowDelta whether the destination holds the version last sent of this page
+     * @param firstPass  whether this is the first pass (round 0)
+     * @return the payload length in bytes written at {@code at}, or {@link #UNCHANGED}
      */
     public int encode(long key, ByteBuffer frame, int at, boolean zero, boolean allowDelta, boolean firstPass) {
         firstPass &= !xbzrleFirstPass;
