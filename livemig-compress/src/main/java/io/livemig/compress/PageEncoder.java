@@ -237,15 +237,12 @@ public final class PageEncoder {
             }
             first = 1;
         }
+        if (firstPass && xbzrleFirst && codecs.length == 1) {
+            lastEncoding = PageEncoding.RAW;
+            return pageSize; // XBZRLE sits the first pass out: the frame holds the raw page already
+        }
         // Work from a copy: every encoding is written over the raw page in the frame.
         scratch.put(0, frame, at, pageSize);
-        if (xbzrleFirst && firstPass) {
-            if (codecs.length == 1) {
-                lastEncoding = PageEncoding.RAW;
-                return pageSize; // the frame holds the raw page already
-            }
-            first = 1;
-        }
         for (int i = first; i < codecs.length; i++) {
             if (usesHistory[i] && (!allowDelta || firstPass && codecs[i] == xbzrle)) {
                 continue;

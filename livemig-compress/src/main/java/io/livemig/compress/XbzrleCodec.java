@@ -104,8 +104,7 @@ public final class XbzrleCodec implements HistoryCodec {
             return DECLINED;
         }
         if (admit(key)) {
-            slot = c.slotFor(key);
-            c.block(slot).put(c.offset(slot), page, pageAt, pageSize);
+            insert(c, key, page, pageAt);
         }
         return DECLINED;
     }
@@ -147,18 +146,21 @@ public final class XbzrleCodec implements HistoryCodec {
             return DECLINED;
         }
         if (admit(key)) {
-            slot = c.slotFor(key);
-            c.block(slot).put(c.offset(slot), frame, at, pageSize);
+            insert(c, key, frame, at);
         }
         return DECLINED;
+    }
+
+    /** Caches the page at {@code [at, at + pageSize)} of {@code page} as {@code key}'s version. */
+    private void insert(XbzrleCache c, long key, ByteBuffer page, int at) {
+        int slot = c.slotFor(key);
+        c.block(slot).put(c.offset(slot), page, at, pageSize);
     }
 
     /** Caches the page: the destination's copy changed without a delta (a dedup reference, say). */
     @Override
     public void sent(long key, ByteBuffer page, int pageAt) {
-        XbzrleCache c = encodeSide();
-        int slot = c.slotFor(key);
-        c.block(slot).put(c.offset(slot), page, pageAt, pageSize);
+        insert(encodeSide(), key, page, pageAt);
     }
 
     @Override

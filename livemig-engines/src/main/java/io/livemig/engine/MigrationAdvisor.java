@@ -2,6 +2,7 @@ package io.livemig.engine;
 
 import io.livemig.api.Strategy;
 import io.livemig.api.TimeSource;
+import io.livemig.engine.internal.strategy.ExtraRounds;
 import io.livemig.spi.DirtyTracker;
 import io.livemig.spi.MigratableVm;
 import io.livemig.spi.PageSet;
@@ -28,10 +29,8 @@ import java.util.Objects;
  */
 public final class MigrationAdvisor {
 
-    /** Pre-copy's smallest rest worth another round once it fits: 256 pages of 4 KiB. */
-    private static final double SMALL_REST_BYTES = 256 * 4096;
-    /** Pre-copy's most rounds added once the rest fits. */
-    private static final int EXTRA_ROUNDS = 16;
+    /** The page size the model counts pages in for {@link ExtraRounds}. */
+    private static final double PAGE_BYTES = 4096;
 
     private MigrationAdvisor() {
     }
@@ -150,8 +149,8 @@ public final class MigrationAdvisor {
                     : firstRoundBytes * -Math.expm1(-dirtyRate * roundSeconds / firstRoundBytes);
             double stopCopy = remaining / bw;
             // As pre-copy does: once the rest fits, more rounds while each cuts it by a third.
-            boolean worthAnother = remaining > SMALL_REST_BYTES && remaining * 3 <= sent * 2
-                    && extraRounds < EXTRA_ROUNDS && rounds < maxRounds;
+            boolean worthAnother = rounds < maxRounds
+                    && ExtraRounds.worthAnother(remaining / PAGE_BYTES, sent / PAGE_BYTES, extraRounds);
             if (stopCopy <= limit && worthAnother) {
                 extraRounds++;
             } else if (stopCopy <= limit) {

@@ -182,7 +182,7 @@ final class TargetSetup {
      * @param dataConnections whether the migration has data connections
      */
     void switchoverStarted(boolean dataConnections) {
-        Strategy strategy = announced == null ? null : announced.strategy();
+        Strategy strategy = announced.strategy(); // SWITCHOVER is accepted only after SETUP
         if (dataConnections || (strategy != Strategy.POSTCOPY && strategy != Strategy.HYBRID)) {
             return;
         }

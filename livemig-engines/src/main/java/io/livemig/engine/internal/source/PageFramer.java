@@ -120,18 +120,18 @@ final class PageFramer {
         if (zero) {
             nonZeroSent.remove(page);
             sentHashes.forget(page);
-        } else if (allowDelta && hashing) {
-            // Not post-copy, where the destination may not hold what was sent before.
-            if (sentHashes.unchanged(page, raw, at, pageSize)) {
+        } else {
+            nonZeroSent.add(page);
+            // Not in post-copy, where the destination may not hold what was sent before.
+            if (!allowDelta || !hashing) {
+                sentHashes.forget(page);
+            } else if (sentHashes.unchanged(page, raw, at, pageSize)) {
                 counters.unchangedPage();
                 w.dropEntry();
                 return false;
+            } else {
+                sentHashes.record(page);
             }
-            sentHashes.record(page);
-            nonZeroSent.add(page);
-        } else {
-            sentHashes.forget(page);
-            nonZeroSent.add(page);
         }
         PageEncoding encoding;
         int length;

@@ -45,7 +45,7 @@ final class ReturnPath {
             new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final java.util.concurrent.ConcurrentLinkedQueue<long[]> pageRequests =
             new java.util.concurrent.ConcurrentLinkedQueue<>();
-    /** Post-copy flow control: signalled on every PAGE_REQUEST, POSTCOPY_ACK and failure. */
+    /** Signalled on every PAGE_REQUEST, POSTCOPY_ACK (post-copy's flow control), PONG and failure. */
     private final Object postcopySignal = new Object();
     private volatile long ackedBytes;
     /** The last PING's token (its send time on {@link #time}); a PONG must echo one not later. */

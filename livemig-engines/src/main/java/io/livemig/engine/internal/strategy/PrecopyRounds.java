@@ -59,14 +59,7 @@ final class PrecopyRounds {
     private final ConvergenceMonitor monitor;
     private final BandwidthEstimator bandwidth = new BandwidthEstimator();
     private final BandwidthEstimator pageRate = new BandwidthEstimator(16);
-    /** Dirty pages below which another round is not worth it: a stop-copy of them is ~1 ms. */
-    private static final long SMALL_DIRTY_PAGES = 256;
-    /**
-     * The most rounds added after the rest first fit the limit. Each must have cut the dirty set
-     * by a third, so they end by themselves after a logarithm of it; this only bounds a guest
-     * whose set keeps shrinking for longer.
-     */
-    private static final int EXTRA_ROUNDS = 16;
+    /** Rounds added after the rest first fit the limit ({@link ExtraRounds}). */
     private int extraRounds;
 
     PrecopyRounds(CopyContext context, Mode mode) {
@@ -216,20 +209,9 @@ final class PrecopyRounds {
         }
     }
 
-    /**
-     * The limit is a ceiling, not a target: once the rest fits it, one more round is still worth
-     * its time while rounds shrink the dirty set fast, since each such round cuts the downtime
-     * by a third or more for the cost of one short round. So the rounds go on while the last one
-     * left at most two thirds as many dirty pages as it sent, there are more than
-     * {@value #SMALL_DIRTY_PAGES} of them, and at most {@value #EXTRA_ROUNDS} rounds were added so.
-     * Since each added round sends at most two thirds of the one before, all of them together take
-     * at most about three times as long as the first one. (A guest that dirties pages as fast as
-     * the rounds send them settles where each round leaves about half of what it sent: halving
-     * as the bar stopped such guests at thousands of pages, 20-40 ms of downtime on KVM.)
-     */
+    /** {@link ExtraRounds}' rule, within the options' round limit; counts the round it allows. */
     private boolean worthAnotherRound(long dirtyPages, long pagesSent, int round) {
-        if (dirtyPages <= SMALL_DIRTY_PAGES || dirtyPages * 3 > pagesSent * 2 || round >= options.maxRounds()
-                || extraRounds >= EXTRA_ROUNDS) {
+        if (round >= options.maxRounds() || !ExtraRounds.worthAnother(dirtyPages, pagesSent, extraRounds)) {
             return false;
         }
         extraRounds++;
