@@ -138,9 +138,9 @@ public final class KvmVm implements AutoCloseable {
             mfd = Sys.memfd("livemig-guest-ram", memoryBytes);
             long spanBytes = layout.pageSpan() * PAGE_BYTES;
             // Reserve guest-physical space, then map each slot's part of the memfd at its address:
-            // the hole stays an inaccessible reservation.
-            mapping = Sys.mmap(spanBytes, Sys.PROT_NONE, Sys.MAP_PRIVATE | Sys.MAP_ANONYMOUS | Sys.MAP_NORESERVE, -1,
-                    0, "guest-physical space");
+            // the hole stays an inaccessible reservation. Aligned so that a post-copy target's
+            // memfd swap moves whole page tables (RamSwap).
+            mapping = Sys.reserveAligned(spanBytes, Sys.PAGE_TABLE_ALIGNMENT, "guest-physical space");
             for (MemorySlot slot : slots) {
                 Sys.mmapAt(mapping.asSlice(slot.guestPhysicalAddress(), slot.bytes()), slot.bytes(),
                         Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED | Sys.MAP_NORESERVE, mfd, slot.memfdOffset(),

@@ -100,7 +100,7 @@ final class RamSwap implements AutoCloseable {
      */
     static RamSwap swap(KvmVm vm, MemorySegment ram, Object lock) {
         // Every page of the mapping moves to `old`; ram stays mapped, to the old memfd, empty.
-        MemorySegment old = Sys.moveMappedPages(ram);
+        MemorySegment old = moveMappedPages(ram, "old guest RAM");
         int fresh;
         try {
             fresh = Sys.memfd("livemig-guest-ram", ram.byteSize());
@@ -123,6 +123,21 @@ final class RamSwap implements AutoCloseable {
     }
 
     /**
+     * Moves the pages mapped in {@code mapping} to a reservation aligned as it is (up to
+     * {@link Sys#PAGE_TABLE_ALIGNMENT}), so that the kernel moves whole page tables where it can.
+     */
+    private static MemorySegment moveMappedPages(MemorySegment mapping, String what) {
+        long alignment = Math.min(Long.lowestOneBit(mapping.address()), Sys.PAGE_TABLE_ALIGNMENT);
+        MemorySegment at = Sys.reserveAligned(mapping.byteSize(), alignment, what);
+        try {
+            return Sys.moveMappedPages(mapping, at);
+        } catch (RuntimeException e) {
+            Sys.munmap(at);
+            throw e;
+        }
+    }
+
+    /**
      * A dry run, on two pages of scratch memory, of every system call a swap, a refill, a fault
      * and an install make: the first call through each of them links its native stub and loads
      * classes (~30 ms in all, measured inside the downtime before this). Call once a target may
@@ -139,7 +154,7 @@ final class RamSwap implements AutoCloseable {
             mapping = Sys.mmap(bytes, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED | Sys.MAP_NORESERVE, memfd, 0,
                     "rehearsal");
             mapping.set(JAVA_BYTE, 0, (byte) 1);
-            moved = Sys.moveMappedPages(mapping);
+            moved = moveMappedPages(mapping, "rehearsal");
             int fresh = Sys.memfd("livemig-rehearsal", bytes);
             try {
                 MemorySegment freshMapping = Sys.mmap(bytes, Sys.PROT_READ | Sys.PROT_WRITE,
