@@ -13,7 +13,8 @@ import java.util.Objects;
  * for (long page = set.nextSetBit(0); page >= 0; page = set.nextSetBit(page + 1)) { ... }
  * }</pre>
  *
- * <p>Bitmap words are exposed ({@link #word(int)}, {@link #orWord(int, long)}) so that a provider
+ * <p>Bitmap words are exposed ({@link #word(int)}, {@link #orWord(int, long)} and their bulk forms
+ * {@link #copyWords(int, long[])}, {@link #orWords(int, long[])}) so that a provider
  * can merge a hypervisor's native dirty bitmap, which has the same layout (bit {@code i} of word
  * {@code w} is page {@code 64 * w + i}), without a per-page loop.
  *
@@ -84,6 +85,38 @@ public final class PageSet {
      */
     public void orWord(int index, long bits) {
         words[index] |= bits & validMask(index);
+    }
+
+    /**
+     * Copies {@code into.length} bitmap words from word {@code fromIndex} into {@code into}: the
+     * bulk form of {@link #word(int)}, for sending a set (one array copy, not a call per word).
+     *
+     * @param fromIndex the first word, with {@code fromIndex + into.length <= wordCount()}
+     * @param into      where the words go
+     * @throws IndexOutOfBoundsException if the range leaves the bitmap
+     */
+    public void copyWords(int fromIndex, long[] into) {
+        Objects.checkFromIndexSize(fromIndex, into.length, words.length);
+        System.arraycopy(words, fromIndex, into, 0, into.length);
+    }
+
+    /**
+     * ORs {@code bits} into the words from {@code fromIndex}: the bulk form of
+     * {@link #orWord(int, long)}. Bits past {@link #pageSpan()} are ignored.
+     *
+     * @param fromIndex the first word, with {@code fromIndex + bits.length <= wordCount()}
+     * @param bits      the words to add
+     * @throws IndexOutOfBoundsException if the range leaves the bitmap
+     */
+    public void orWords(int fromIndex, long[] bits) {
+        Objects.checkFromIndexSize(fromIndex, bits.length, words.length);
+        for (int i = 0; i < bits.length; i++) {
+            words[fromIndex + i] |= bits[i];
+        }
+        if (bits.length > 0) {
+            int last = words.length - 1;
+            words[last] &= validMask(last);
+        }
     }
 
     private long validMask(int index) {

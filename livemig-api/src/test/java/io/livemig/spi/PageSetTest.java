@@ -52,6 +52,27 @@ class PageSetTest {
     }
 
     @Test
+    void bulkWordsCopyOutAndOrInLikeTheirOneWordForms() {
+        PageSet set = new PageSet(200); // 4 words, the last holding pages 192-199
+        set.addRange(60, 10);
+        set.add(199);
+        long[] out = new long[3];
+        set.copyWords(1, out);
+        assertEquals(List.of(set.word(1), set.word(2), set.word(3)), List.of(out[0], out[1], out[2]));
+
+        PageSet into = new PageSet(200);
+        into.add(5);
+        into.orWords(2, new long[] {1L, -1L}); // page 128, then every bit of the last word
+        assertEquals(1 + 1 + 8, into.cardinality(), "bits past the span are ignored");
+        assertTrue(into.contains(5) && into.contains(128) && into.contains(192) && into.contains(199));
+        assertEquals(-1, into.nextSetBit(200));
+
+        assertThrows(IndexOutOfBoundsException.class, () -> set.copyWords(2, new long[3]));
+        assertThrows(IndexOutOfBoundsException.class, () -> into.orWords(-1, new long[1]));
+        assertThrows(IndexOutOfBoundsException.class, () -> into.orWords(4, new long[1]));
+    }
+
+    @Test
     void allOfSkipsHoles() {
         MemoryLayout layout = new MemoryLayout(4096, List.of(new MemoryRegion(0, 10), new MemoryRegion(20, 5)));
         PageSet set = PageSet.allOf(layout);

@@ -406,10 +406,10 @@ final class DiskCopy {
             for (int w = 0; w < rest.wordCount(); ) {
                 int n = Math.min(perFrame, rest.wordCount() - w);
                 long[] words = new long[n];
+                rest.copyWords(w, words);
                 boolean any = false;
-                for (int i = 0; i < n; i++) {
-                    words[i] = rest.word(w + i);
-                    any |= words[i] != 0;
+                for (long word : words) {
+                    any |= word != 0;
                 }
                 if (any) {
                     link.send(new DiskFrames.DiskMissing(d.index, w, words));

@@ -458,11 +458,8 @@ public final class DiskFrames {
 
         @Override
         public ByteBuffer write(FrameWriter w) {
-            ByteBuffer b = w.begin(FrameType.DISK_MISSING).putShort((short) disk).putShort((short) 0)
-                    .putLong(firstWord).putInt(words.length);
-            for (long word : words) {
-                b.putLong(word);
-            }
+            FrameWriter.putLongs(w.begin(FrameType.DISK_MISSING).putShort((short) disk).putShort((short) 0)
+                    .putLong(firstWord).putInt(words.length), words);
             return w.finish();
         }
 
@@ -482,9 +479,7 @@ public final class DiskFrames {
                         + f.remaining() + " bytes");
             }
             long[] words = new long[count];
-            for (int i = 0; i < count; i++) {
-                words[i] = f.u64("word");
-            }
+            f.u64s("word", words);
             long lastWord = first + count - 1;
             int tail = (int) (d.blockCount() & 63);
             if (lastWord == wordsInDisk - 1 && tail != 0 && (words[count - 1] >>> tail) != 0) {
@@ -495,9 +490,7 @@ public final class DiskFrames {
 
         /** Sets this chunk's blocks in {@code missing} (span: the disk's block count). */
         public void addTo(io.livemig.spi.PageSet missing) {
-            for (int i = 0; i < words.length; i++) {
-                missing.orWord((int) (firstWord + i), words[i]);
-            }
+            missing.orWords((int) firstWord, words);
         }
 
         @Override

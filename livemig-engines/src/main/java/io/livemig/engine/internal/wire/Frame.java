@@ -123,6 +123,17 @@ public final class Frame {
         return payload.getLong();
     }
 
+    /**
+     * Reads {@code into.length} u64s in one bulk copy.
+     *
+     * @throws WireException if the payload ends before them
+     */
+    public void u64s(String field, long[] into) throws WireException {
+        need(8 * into.length, field);
+        payload.asLongBuffer().get(into);
+        payload.position(payload.position() + 8 * into.length);
+    }
+
     /** @return a string: u8 length + UTF-8 bytes, which must be valid UTF-8 */
     public String string(String field) throws WireException {
         int length = u8(field);

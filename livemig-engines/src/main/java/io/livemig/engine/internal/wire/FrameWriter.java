@@ -99,6 +99,18 @@ public final class FrameWriter {
     }
 
     /**
+     * Puts {@code values} as big-endian u64s at {@code b}'s position, in one bulk copy (a
+     * bitmap's thousands of words are written once per migration, by the interpreter).
+     *
+     * @return {@code b}, positioned after them
+     * @throws java.nio.BufferOverflowException if they do not fit
+     */
+    public static ByteBuffer putLongs(ByteBuffer b, long[] values) {
+        b.asLongBuffer().put(values);
+        return b.position(b.position() + 8 * values.length);
+    }
+
+    /**
      * Writes a frame with an empty payload (READY, SWITCHOVER, KEEPALIVE, ...).
      *
      * @return the buffer, flipped: the whole frame

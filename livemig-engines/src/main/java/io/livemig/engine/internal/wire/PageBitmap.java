@@ -47,8 +47,8 @@ public record PageBitmap(FrameType type, int firstWord, long[] words) implements
         List<PageBitmap> chunks = new ArrayList<>();
         for (int first = 0; first < Math.max(1, words); first += perFrame) {
             long[] chunk = new long[Math.max(1, Math.min(perFrame, words - first))];
-            for (int i = 0; i < chunk.length && first + i < words; i++) {
-                chunk[i] = set.word(first + i);
+            if (words > 0) {
+                set.copyWords(first, chunk);
             }
             chunks.add(new PageBitmap(type, first, chunk));
         }
@@ -62,9 +62,7 @@ public record PageBitmap(FrameType type, int firstWord, long[] words) implements
 
     /** Adds the chunk's pages to {@code into}, whose span must cover them. */
     public void addTo(PageSet into) {
-        for (int i = 0; i < words.length; i++) {
-            into.orWord(firstWord + i, words[i]);
-        }
+        into.orWords(firstWord, words);
     }
 
     /** @return the number of pages set in this chunk */
@@ -78,10 +76,7 @@ public record PageBitmap(FrameType type, int firstWord, long[] words) implements
 
     @Override
     public ByteBuffer write(FrameWriter w) {
-        ByteBuffer b = w.begin(type).putLong(firstPage()).putInt(words.length);
-        for (long word : words) {
-            b.putLong(word);
-        }
+        FrameWriter.putLongs(w.begin(type).putLong(firstPage()).putInt(words.length), words);
         return w.finish();
     }
 
@@ -102,39 +97,50 @@ public record PageBitmap(FrameType type, int firstWord, long[] words) implements
             throw new WireException(Kind.INCONSISTENT_LENGTH, f.type() + " announces " + count + " words in "
                     + f.remaining() + " bytes");
         }
-        long[] valid = validWords(layout, first, count);
-        int base = (int) (first >>> 6);
         long[] words = new long[count];
-        for (int i = 0; i < count; i++) {
-            words[i] = f.u64("word");
-            if ((words[i] & ~valid[i]) != 0) {
-                throw new WireException(Kind.PAGE_OUT_OF_RANGE, f.type() + " marks pages outside the layout near page "
-                        + (first + 64L * i));
-            }
-        }
+        f.u64s("word", words);
+        checkInsideRam(f.type(), layout, first, words);
+        int base = (int) (first >>> 6);
         return new PageBitmap(f.type(), base, words);
     }
 
     /**
-     * @return for each of the {@code count} words from page {@code first} (a multiple of 64), the
-     *         bits of the layout's RAM pages: built from the regions that overlap the chunk, so the
-     *         cost follows the chunk, not the layout's span
+     * Checks that {@code words}, from page {@code first} (a multiple of 64), mark only RAM pages of
+     * {@code layout}: the bits of the gaps between its regions (and past its last) must be clear.
+     * The cost follows the gaps inside the chunk, not its length or the layout's span.
      */
-    private static long[] validWords(MemoryLayout layout, long first, int count) {
-        long[] valid = new long[count];
-        long end = first + 64L * count;
+    private static void checkInsideRam(FrameType type, MemoryLayout layout, long first, long[] words)
+            throws WireException {
+        long end = first + 64L * words.length;
+        long cursor = first;
         for (MemoryRegion r : layout.regions()) {
-            long from = Math.max(first, r.firstPage());
-            long to = Math.min(end, r.endPage());
-            for (long page = from; page < to; ) {
-                int word = (int) ((page - first) >>> 6);
-                int bit = (int) (page & 63);
-                int bits = (int) Math.min(64 - bit, to - page);
-                valid[word] |= (bits == 64 ? -1L : ((1L << bits) - 1)) << bit;
-                page += bits;
+            if (cursor >= end) {
+                return;
             }
+            if (r.firstPage() > cursor) {
+                requireClear(type, words, first, cursor, Math.min(end, r.firstPage()));
+            }
+            cursor = Math.max(cursor, r.endPage());
         }
-        return valid;
+        if (cursor < end) {
+            requireClear(type, words, first, cursor, end);
+        }
+    }
+
+    /** Checks that the bits of pages {@code [from, to)} are clear in {@code words}, which start at page {@code first}. */
+    private static void requireClear(FrameType type, long[] words, long first, long from, long to)
+            throws WireException {
+        for (long page = from; page < to; ) {
+            int word = (int) ((page - first) >>> 6);
+            int bit = (int) (page & 63);
+            int bits = (int) Math.min(64 - bit, to - page);
+            long mask = (bits == 64 ? -1L : ((1L << bits) - 1)) << bit;
+            if ((words[word] & mask) != 0) {
+                throw new WireException(Kind.PAGE_OUT_OF_RANGE, type + " marks pages outside the layout near page "
+                        + page);
+            }
+            page += bits;
+        }
     }
 
     @Override

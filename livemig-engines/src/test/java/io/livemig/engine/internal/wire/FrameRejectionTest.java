@@ -405,6 +405,12 @@ class FrameRejectionTest {
     private static void bitmaps(Table t) {
         for (FrameType type : List.of(FrameType.MISSING_PAGES, FrameType.RECOVER_MISSING)) {
             t.reject("a page in a hole", Kind.PAGE_OUT_OF_RANGE, bitmap(type, 0, 1, 1L << HOLE_PAGE));
+            long[] farInto = new long[1095];
+            farInto[1094] = 1L << (70_070 - 70_016); // the word holding RAM's end at 70 064 and the hole after
+            t.reject("a page in a hole, 1 094 words into the chunk", Kind.PAGE_OUT_OF_RANGE,
+                    bitmap(type, 0, farInto.length, farInto));
+            t.reject("the last page of the large hole, beside the last region", Kind.PAGE_OUT_OF_RANGE,
+                    bitmap(type, 4_193_984, 1, 1L << (4_193_999 - 4_193_984) | 1L << (4_194_000 - 4_193_984)));
             t.reject("one word more than announced", Kind.INCONSISTENT_LENGTH, bitmap(type, 0, 1, 1, 0));
             t.reject("one word fewer than announced", Kind.INCONSISTENT_LENGTH, bitmap(type, 0, 2, 1));
             t.reject("before SETUP", Kind.UNEXPECTED, bitmap(type, 0, 1, 1), Message.Context.BEFORE_SETUP);
