@@ -66,6 +66,9 @@ final class KvmDemandPaging implements DemandPaging {
     private final long[] blockedNanos;
     /** Links the native calls of {@link #arm} and the installs ahead of them: {@link RamSwap#rehearse}. */
     private final Thread rehearsal;
+    /** The direct buffer the last run came in, and its memory ({@link #memoryOf}); guarded by the lock. */
+    private ByteBuffer lastContent;
+    private MemorySegment lastContentMemory;
     /** Faulted missing pages: the vCPUs waiting and since when. */
     private final Map<Long, List<long[]>> waiting = new HashMap<>();
     private PageSet missing;
@@ -317,6 +320,7 @@ final class KvmDemandPaging implements DemandPaging {
                 return 0;
             }
             MemorySegment source = null;
+            long sourceOffset = 0;
             long installed = 0;
             int i = 0;
             while (i < pageCount) {
@@ -329,12 +333,18 @@ final class KvmDemandPaging implements DemandPaging {
                     end++;
                 }
                 if (source == null) {
-                    source = source(content, runBytes);
+                    if (content.isDirect()) {
+                        source = memoryOf(content);
+                        sourceOffset = content.position();
+                    } else {
+                        staging.copyFrom(MemorySegment.ofBuffer(content));
+                        source = staging;
+                    }
                 }
                 while (i < end) {
-                    long offset = (long) i * KvmVm.PAGE_BYTES;
+                    long offset = sourceOffset + (long) i * KvmVm.PAGE_BYTES;
                     long copied = uffd.copyRun(ram.address() + (firstPage + i) * KvmVm.PAGE_BYTES,
-                            source.asSlice(offset), (long) (end - i) * KvmVm.PAGE_BYTES);
+                            source, offset, (long) (end - i) * KvmVm.PAGE_BYTES);
                     int pages = (int) (copied / KvmVm.PAGE_BYTES);
                     for (int k = i; k < i + pages; k++) {
                         arrived(firstPage + k);
@@ -352,16 +362,16 @@ final class KvmDemandPaging implements DemandPaging {
     }
 
     /**
-     * Called with the lock held: native memory holding the run, {@code content} itself if it is
-     * direct (the caller keeps it alive during the call), else a copy in {@link #staging}.
+     * Called with the lock held: the memory of the direct buffer {@code content} from its index 0
+     * to its capacity (the caller keeps it alive during the call). The engine installs from one
+     * buffer run after run, so the segment is made once per buffer, not once per run.
      */
-    private MemorySegment source(ByteBuffer content, long runBytes) {
-        MemorySegment bytes = MemorySegment.ofBuffer(content);
-        if (bytes.isNative()) {
-            return bytes;
+    private MemorySegment memoryOf(ByteBuffer content) {
+        if (content != lastContent) {
+            lastContentMemory = MemorySegment.ofBuffer(content.duplicate().clear());
+            lastContent = content;
         }
-        staging.copyFrom(bytes);
-        return staging.asSlice(0, runBytes);
+        return lastContentMemory;
     }
 
     @Override
@@ -387,7 +397,7 @@ final class KvmDemandPaging implements DemandPaging {
     private void arrived(long page) {
         missing.remove(page);
         missingCount--;
-        List<long[]> w = waiting.remove(page);
+        List<long[]> w = waiting.isEmpty() ? null : waiting.remove(page);
         if (w != null) {
             long now = System.nanoTime();
             for (long[] waiter : w) {
@@ -507,6 +517,8 @@ final class KvmDemandPaging implements DemandPaging {
             return;
         }
         released = true;
+        lastContent = null;
+        lastContentMemory = null;
         if (swap != null) {
             swap.close(); // the refill has ended (or never started): frees the old memory
         }

@@ -7,6 +7,8 @@ import io.livemig.spi.MemorySource;
 import io.livemig.spi.PageSet;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.BufferOverflowException;
+import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.util.Optional;
 import java.util.function.LongConsumer;
@@ -21,15 +23,32 @@ import java.util.function.LongConsumer;
  */
 public final class KvmMemory implements MemorySource, MemorySink {
 
+    /** Guest-physical space per {@link #views} buffer (1 GiB, a whole number of pages). */
+    private static final int VIEW_SHIFT = 30;
+
     private final KvmVm vm;
     private final MemoryLayout layout;
     private final LongConsumer vmmWrote;
+    /**
+     * Guest-physical space as direct buffers of 1 GiB each (the last shorter), made once: reads
+     * and writes copy with their absolute bulk methods, which change no buffer's state (so any
+     * number of threads may use them at once) and allocate nothing, where a segment per call
+     * was most of a migration's garbage (and its garbage collections, which can fall inside the
+     * downtime). The mapping's address never changes (a post-copy memfd swap keeps it).
+     */
+    private final ByteBuffer[] views;
 
     /** @param vmmWrote told of every page written through this sink (the VMM's own writes) */
     KvmMemory(KvmVm vm, LongConsumer vmmWrote) {
         this.vm = vm;
         this.layout = vm.layout();
         this.vmmWrote = vmmWrote;
+        MemorySegment space = vm.memory();
+        this.views = new ByteBuffer[(int) ((space.byteSize() + (1L << VIEW_SHIFT) - 1) >>> VIEW_SHIFT)];
+        for (int i = 0; i < views.length; i++) {
+            long from = (long) i << VIEW_SHIFT;
+            views[i] = space.asSlice(from, Math.min(1L << VIEW_SHIFT, space.byteSize() - from)).asByteBuffer();
+        }
     }
 
     @Override
@@ -37,20 +56,43 @@ public final class KvmMemory implements MemorySource, MemorySink {
         return layout;
     }
 
-    private MemorySegment pages(long firstPage, int pageCount) {
+    private void checkRun(long firstPage, int pageCount) {
         if (!layout.containsRun(firstPage, pageCount)) {
             throw new IndexOutOfBoundsException("pages [" + firstPage + ", +" + pageCount + ") are not inside one "
                     + "region of guest RAM " + layout.regions());
         }
-        return vm.memory().asSlice(firstPage * KvmVm.PAGE_BYTES, (long) pageCount * KvmVm.PAGE_BYTES);
     }
 
     @Override
     public void readPages(long firstPage, int pageCount, ByteBuffer destination) {
-        MemorySegment from = pages(firstPage, pageCount);
-        int at = destination.position();
-        MemorySegment.ofBuffer(destination.duplicate().position(at).limit(at + (int) from.byteSize())).copyFrom(from);
-        destination.position(at + (int) from.byteSize());
+        checkRun(firstPage, pageCount);
+        copy(firstPage * KvmVm.PAGE_BYTES, (long) pageCount * KvmVm.PAGE_BYTES, destination, false);
+    }
+
+    /**
+     * Copies {@code bytes} between guest-physical address {@code address} and {@code buffer} at
+     * its position, which moves past them; into guest RAM if {@code toGuest}.
+     */
+    private void copy(long address, long runBytes, ByteBuffer buffer, boolean toGuest) {
+        if (runBytes > buffer.remaining()) {
+            throw toGuest ? new BufferUnderflowException() : new BufferOverflowException();
+        }
+        int bytes = (int) runBytes;
+        int at = buffer.position();
+        int done = 0;
+        while (done < bytes) {
+            long a = address + done;
+            ByteBuffer view = views[(int) (a >>> VIEW_SHIFT)];
+            int offset = (int) (a & ((1L << VIEW_SHIFT) - 1));
+            int n = Math.min(bytes - done, view.capacity() - offset);
+            if (toGuest) {
+                view.put(offset, buffer, at + done, n);
+            } else {
+                buffer.put(at + done, view, offset, n);
+            }
+            done += n;
+        }
+        buffer.position(at + bytes);
     }
 
     /**
@@ -71,10 +113,8 @@ public final class KvmMemory implements MemorySource, MemorySink {
 
     @Override
     public void writePages(long firstPage, int pageCount, ByteBuffer source) {
-        MemorySegment to = pages(firstPage, pageCount);
-        int at = source.position();
-        to.copyFrom(MemorySegment.ofBuffer(source.duplicate().position(at).limit(at + (int) to.byteSize())));
-        source.position(at + (int) to.byteSize());
+        checkRun(firstPage, pageCount);
+        copy(firstPage * KvmVm.PAGE_BYTES, (long) pageCount * KvmVm.PAGE_BYTES, source, true);
         for (int i = 0; i < pageCount; i++) {
             vmmWrote.accept(firstPage + i);
         }
@@ -86,7 +126,7 @@ public final class KvmMemory implements MemorySource, MemorySink {
      */
     @Override
     public void zeroPages(long firstPage, int pageCount) {
-        pages(firstPage, pageCount);
+        checkRun(firstPage, pageCount);
         vm.discardPages(firstPage, pageCount);
         for (int i = 0; i < pageCount; i++) {
             vmmWrote.accept(firstPage + i);

@@ -52,11 +52,13 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * until the page is installed. Every number, size and offset comes from {@link UserfaultfdAbi},
  * which its test checks against linux/userfaultfd.h.
  *
- * <p>Native memory: each ioctl's argument struct lives in a confined arena of that one call
- * (zeroed on allocation, freed when the call returns; the kernel keeps no pointer to it). The
- * only long-lived buffer is the read buffer for fault messages, in this object's arena, freed
- * by {@link #close()}. Memory passed by address (a registered range, a copy's source) is the
- * caller's, borrowed for the call.
+ * <p>Native memory: the set-up ioctls' argument structs live in a confined arena of that one
+ * call (the kernel keeps no pointer to them). The per-page calls (copy, zero page, wake, poll),
+ * tens of thousands a second in post-copy, reuse a struct of the calling thread's, made in this
+ * object's arena on the thread's first call: a confined arena per call was most of the
+ * destination's garbage. That arena also holds the read buffer for fault messages; both are
+ * freed by {@link #close()}. Memory passed by address (a registered range, a copy's source) is
+ * the caller's, borrowed for the call.
  *
  * <p>Thread-safety: one thread reads faults; installs may come from any thread. Owns the fd;
  * {@link #close()} must not race {@link #awaitFaults}: stop and join the reading thread first.
@@ -68,6 +70,8 @@ public final class Userfaultfd implements AutoCloseable {
 
     /** The most fault messages one {@link #awaitFaults} reads. */
     private static final int MESSAGES_PER_READ = 16;
+    /** A thread's argument struct: room for the largest a per-page call passes (uffdio_copy). */
+    private static final long SCRATCH_BYTES = Math.max(Math.max(COPY_BYTES, ZEROPAGE_BYTES), Math.max(RANGE_BYTES, 8));
 
     /**
      * A page fault: the address and, with {@link #FEATURE_THREAD_ID}, the faulting thread.
@@ -84,6 +88,12 @@ public final class Userfaultfd implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     /** read(2)'s buffer for uffd_msg records; used by the one reading thread only. */
     private final MemorySegment messages = arena.allocate((long) MESSAGES_PER_READ * MSG_BYTES, 8);
+    /**
+     * Each calling thread's argument struct for the per-page calls, made in {@link #arena} on the
+     * thread's first call. A call fills every field the kernel reads before the ioctl and reads
+     * what it writes back before the next, so one struct per thread serves them all.
+     */
+    private final ThreadLocal<MemorySegment> scratch = ThreadLocal.withInitial(() -> arena.allocate(SCRATCH_BYTES, 8));
     private volatile boolean closed;
 
     private Userfaultfd(int fd, long features) {
@@ -171,13 +181,8 @@ public final class Userfaultfd implements AutoCloseable {
      * @return the faults, empty on timeout
      */
     public Fault[] awaitFaults(int timeoutMillis) {
-        boolean readable;
-        try (Arena call = Arena.ofConfined()) {
-            // The pollfd, in this call's arena (not this object's: that would grow by one per
-            // call until close). The kernel writes back revents.
-            readable = Sys.pollIn(call, fd, timeoutMillis);
-        }
-        if (!readable) {
+        // The pollfd in this thread's struct; the kernel writes back revents.
+        if (!Sys.pollIn(scratch.get(), fd, timeoutMillis)) {
             return new Fault[0];
         }
         // Into messages (this object's arena, alive until close, which does not run meanwhile):
@@ -221,25 +226,24 @@ public final class Userfaultfd implements AutoCloseable {
             throw new IllegalArgumentException("UFFDIO_COPY of " + length + " bytes needs a native source at least"
                     + " that long, got " + source);
         }
-        try (Arena call = Arena.ofConfined()) {
-            // uffdio_copy, in this call's arena (mode 0 from allocate: wake the waiters). The
-            // kernel reads dst, src, len and mode, copies len bytes from src, and writes back
-            // copy (the bytes copied or -errno; unused: the return value says the same).
-            MemorySegment c = call.allocate(COPY_BYTES, 8);
-            c.set(JAVA_LONG, COPY_DST, address);
-            c.set(JAVA_LONG, COPY_SRC, source.address());
-            c.set(JAVA_LONG, COPY_LEN, length);
-            c.set(JAVA_LONG, COPY_MODE, 0L);
-            int r = Sys.ioctlRaw(fd, COPY, c);
-            if (r == -Sys.EEXIST) {
-                wake(address, length);
-                return false;
-            }
-            if (r < 0) {
-                throw new KvmException("UFFDIO_COPY", -r, Sys.strerror(-r));
-            }
-            return true;
+        // uffdio_copy, in this thread's struct (mode 0: wake the waiters). The kernel reads dst,
+        // src, len and mode, copies len bytes from src, and writes back copy (the bytes copied
+        // or -errno; unused: the return value says the same).
+        MemorySegment c = scratch.get();
+        c.set(JAVA_LONG, COPY_DST, address);
+        c.set(JAVA_LONG, COPY_SRC, source.address());
+        c.set(JAVA_LONG, COPY_LEN, length);
+        c.set(JAVA_LONG, COPY_MODE, 0L);
+        c.set(JAVA_LONG, COPY_COPY, 0L);
+        int r = Sys.ioctlRaw(fd, COPY, c);
+        if (r == -Sys.EEXIST) {
+            wake(address, length);
+            return false;
         }
+        if (r < 0) {
+            throw new KvmException("UFFDIO_COPY", -r, Sys.strerror(-r));
+        }
+        return true;
     }
 
     /**
@@ -262,39 +266,49 @@ public final class Userfaultfd implements AutoCloseable {
      * @throws KvmException             for any other failure of the ioctl
      */
     public long copyRun(long address, MemorySegment source, long length) {
-        if (!source.isNative() || length > source.byteSize()) {
-            throw new IllegalArgumentException("UFFDIO_COPY of " + length + " bytes needs a native source at least"
-                    + " that long, got " + source);
+        return copyRun(address, source, 0, length);
+    }
+
+    /**
+     * As {@link #copyRun(long, MemorySegment, long)}, from {@code sourceOffset} bytes into
+     * {@code source} (no slice of it made per call).
+     *
+     * @param sourceOffset where the run starts in {@code source}
+     * @throws IllegalArgumentException if {@code source} is not native or the run leaves it
+     */
+    public long copyRun(long address, MemorySegment source, long sourceOffset, long length) {
+        if (!source.isNative() || sourceOffset < 0 || length > source.byteSize() - sourceOffset) {
+            throw new IllegalArgumentException("UFFDIO_COPY of " + length + " bytes from offset " + sourceOffset
+                    + " needs a native source that long, got " + source);
         }
-        try (Arena call = Arena.ofConfined()) {
-            // uffdio_copy, in this call's arena (mode 0: wake the waiters of what was copied). The
-            // kernel reads dst, src, len and mode, copies from src, and writes back copy: the
-            // bytes copied (a partial copy fails with EAGAIN) or -errno.
-            MemorySegment c = call.allocate(COPY_BYTES, 8);
-            long done = 0;
-            while (done < length) {
-                c.set(JAVA_LONG, COPY_DST, address + done);
-                c.set(JAVA_LONG, COPY_SRC, source.address() + done);
-                c.set(JAVA_LONG, COPY_LEN, length - done);
-                c.set(JAVA_LONG, COPY_MODE, 0L);
-                c.set(JAVA_LONG, COPY_COPY, 0L);
-                int r = Sys.ioctlRaw(fd, COPY, c);
-                long copied = c.get(JAVA_LONG, COPY_COPY);
-                if (r == 0) {
-                    return length;
-                }
-                if (r == -Sys.EAGAIN && copied > 0) {
-                    done += copied; // stopped at a present page, or interrupted: go on from there
-                } else if (r == -Sys.EEXIST) {
-                    wake(address + done, KvmVm.PAGE_BYTES);
-                    return done;
-                } else if (r != -Sys.EAGAIN) {
-                    throw new KvmException("UFFDIO_COPY", -r, Sys.strerror(-r));
-                }
-                // EAGAIN with nothing copied: the address space was changing (mmap_changing); retry.
+        // uffdio_copy, in this thread's struct (mode 0: wake the waiters of what was copied). The
+        // kernel reads dst, src, len and mode, copies from src, and writes back copy: the bytes
+        // copied (a partial copy fails with EAGAIN) or -errno.
+        MemorySegment c = scratch.get();
+        long from = source.address() + sourceOffset;
+        long done = 0;
+        while (done < length) {
+            c.set(JAVA_LONG, COPY_DST, address + done);
+            c.set(JAVA_LONG, COPY_SRC, from + done);
+            c.set(JAVA_LONG, COPY_LEN, length - done);
+            c.set(JAVA_LONG, COPY_MODE, 0L);
+            c.set(JAVA_LONG, COPY_COPY, 0L);
+            int r = Sys.ioctlRaw(fd, COPY, c);
+            long copied = c.get(JAVA_LONG, COPY_COPY);
+            if (r == 0) {
+                return length;
             }
-            return done;
+            if (r == -Sys.EAGAIN && copied > 0) {
+                done += copied; // stopped at a present page, or interrupted: go on from there
+            } else if (r == -Sys.EEXIST) {
+                wake(address + done, KvmVm.PAGE_BYTES);
+                return done;
+            } else if (r != -Sys.EAGAIN) {
+                throw new KvmException("UFFDIO_COPY", -r, Sys.strerror(-r));
+            }
+            // EAGAIN with nothing copied: the address space was changing (mmap_changing); retry.
         }
+        return done;
     }
 
     /**
@@ -305,22 +319,20 @@ public final class Userfaultfd implements AutoCloseable {
      * @return true if installed, false if a page was already there
      */
     public boolean zeroPage(long address, long length) {
-        try (Arena call = Arena.ofConfined()) {
-            // uffdio_zeropage, in this call's arena (mode 0: wake the waiters). The kernel reads
-            // range and mode and writes back zeropage (the bytes zeroed or -errno; unused).
-            MemorySegment z = call.allocate(ZEROPAGE_BYTES, 8);
-            writeRange(z, ZEROPAGE_RANGE, address, length);
-            z.set(JAVA_LONG, ZEROPAGE_MODE, 0L);
-            int r = Sys.ioctlRaw(fd, ZEROPAGE, z);
-            if (r == -Sys.EEXIST) {
-                wake(address, length);
-                return false;
-            }
-            if (r < 0) {
-                throw new KvmException("UFFDIO_ZEROPAGE", -r, Sys.strerror(-r));
-            }
-            return true;
+        // uffdio_zeropage, in this thread's struct (mode 0: wake the waiters). The kernel reads
+        // range and mode and writes back zeropage (the bytes zeroed or -errno; unused).
+        MemorySegment z = scratch.get();
+        writeRange(z, ZEROPAGE_RANGE, address, length);
+        z.set(JAVA_LONG, ZEROPAGE_MODE, 0L);
+        int r = Sys.ioctlRaw(fd, ZEROPAGE, z);
+        if (r == -Sys.EEXIST) {
+            wake(address, length);
+            return false;
         }
+        if (r < 0) {
+            throw new KvmException("UFFDIO_ZEROPAGE", -r, Sys.strerror(-r));
+        }
+        return true;
     }
 
     /**
@@ -330,12 +342,10 @@ public final class Userfaultfd implements AutoCloseable {
      * @param length bytes, whole pages
      */
     public void wake(long address, long length) {
-        try (Arena call = Arena.ofConfined()) {
-            // uffdio_range, in this call's arena; the kernel only reads it.
-            MemorySegment r = call.allocate(RANGE_BYTES, 8);
-            writeRange(r, 0, address, length);
-            Sys.ioctl(fd, WAKE, r, "UFFDIO_WAKE");
-        }
+        // uffdio_range, in this thread's struct; the kernel only reads it.
+        MemorySegment r = scratch.get();
+        writeRange(r, 0, address, length);
+        Sys.ioctl(fd, WAKE, r, "UFFDIO_WAKE");
     }
 
     /** Writes a uffdio_range at {@code offset} of {@code struct}. */

@@ -130,6 +130,37 @@ class KvmLargeGuestTest {
     }
 
     @Test
+    void guestRamLiesOnAGibBoundaryAndARunAcrossOneIsReadAndWrittenWhole() {
+        KvmTestSupport.assumeKvm();
+        try (KvmGuest guest = new KvmGuest(MicroVmm.builder().memoryBytes(5 * GIB).build())) {
+            // Aligned so that a post-copy target's memfd swap moves whole page tables.
+            assertEquals(0, guest.vmm().vm().memory().address() % GIB);
+            KvmMemory memory = guest.memory();
+            long first = GIB / PAGE - 2; // pages 262 142 to 262 145: across the first GiB's end
+            java.nio.ByteBuffer pages = java.nio.ByteBuffer.allocateDirect((int) (4 * PAGE));
+            for (int i = 0; i < 4 * PAGE; i += 8) {
+                pages.putLong(i, 0x1000L * i + 7);
+            }
+            memory.writePages(first, 4, pages);
+            assertEquals(4 * PAGE, pages.position());
+            // The same pages from above the hole: the second slot's first GiB ends at 5 GiB.
+            memory.writePages(5 * GIB / PAGE - 2, 4, pages.clear());
+            for (long start : new long[] {first, 5 * GIB / PAGE - 2}) {
+                java.nio.ByteBuffer back = java.nio.ByteBuffer.allocate((int) (4 * PAGE) + 16).position(16);
+                memory.readPages(start, 4, back);
+                assertEquals(16 + 4 * PAGE, back.position());
+                assertEquals(pages.clear(), back.position(16).limit((int) (16 + 4 * PAGE)), "pages from " + start);
+            }
+            assertThrows(java.nio.BufferOverflowException.class,
+                    () -> memory.readPages(first, 4, java.nio.ByteBuffer.allocate((int) (3 * PAGE))));
+            assertThrows(java.nio.BufferUnderflowException.class,
+                    () -> memory.writePages(first, 4, java.nio.ByteBuffer.allocate((int) (3 * PAGE))));
+            assertThrows(IndexOutOfBoundsException.class,
+                    () -> memory.writePages(LOW_PAGES - 1, 2, pages.clear()), "a run into the hole");
+        }
+    }
+
+    @Test
     void theDirtyLogOfEachSlotReachesTheTracker() throws Exception {
         KvmTestSupport.assumeGuests();
         try (KvmGuest guest = new KvmGuest(dirtierAcrossTheHole(8 * GIB))) {

@@ -12,6 +12,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -149,7 +150,10 @@ class UserfaultfdTest {
             assertEquals(3L * PAGE, uffd.copyRun(r.address(1), six, 6L * PAGE), "copied up to the present page");
             // From the present page: nothing (EEXIST). Past it: the rest, in one call.
             assertEquals(0, uffd.copyRun(r.address(4), six.asSlice(3L * PAGE), 3L * PAGE));
-            assertEquals(2L * PAGE, uffd.copyRun(r.address(5), six.asSlice(4L * PAGE), 2L * PAGE));
+            // The same from an offset into the source, which must hold the whole run.
+            assertThrows(IllegalArgumentException.class, () -> uffd.copyRun(r.address(5), six, 5L * PAGE, 2L * PAGE));
+            assertThrows(IllegalArgumentException.class, () -> uffd.copyRun(r.address(5), six, -PAGE, PAGE));
+            assertEquals(2L * PAGE, uffd.copyRun(r.address(5), six, 4L * PAGE, 2L * PAGE));
             for (int page = 1; page <= 6; page++) {
                 long expected = page == 4 ? PATTERN : 100L + page - 1;
                 assertEquals(expected, ram.get(JAVA_LONG, (long) page * PAGE), "page " + page);

@@ -537,11 +537,11 @@ public final class Sys {
     /**
      * poll(2) on one descriptor for input.
      *
+     * @param pfd 8 bytes of native memory for the struct pollfd, this call's only
      * @return whether it is readable before {@code timeoutMillis}
      */
-    public static boolean pollIn(Arena arena, int fd, int timeoutMillis) {
+    public static boolean pollIn(MemorySegment pfd, int fd, int timeoutMillis) {
         try {
-            MemorySegment pfd = arena.allocate(8, 4);
             pfd.set(JAVA_INT, 0, fd);
             pfd.set(ValueLayout.JAVA_SHORT, 4, (short) 1); // POLLIN
             MemorySegment c = CAPTURED.get();

@@ -149,7 +149,12 @@ final class PageApplier {
         if (runPages == 0) {
             return;
         }
-        long installed = postcopy.installRun(runFirst, runPages, run.slice(0, runPages * pageBytes));
+        long installed;
+        try {
+            installed = postcopy.installRun(runFirst, runPages, run.limit(runPages * pageBytes).position(0));
+        } finally {
+            run.clear(); // the next run's pages go in by absolute puts, up to the capacity
+        }
         if (verifier != null) {
             for (int k = 0; k < runPages; k++) {
                 if ((installed & 1L << k) != 0) {

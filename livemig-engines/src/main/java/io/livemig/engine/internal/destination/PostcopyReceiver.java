@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * The destination's side of post-copy: arms the target's demand paging with the pages still to
@@ -46,6 +47,11 @@ final class PostcopyReceiver implements AutoCloseable {
     private final DestinationLink link;
     private final PageSet stillMissing;
     private final ConcurrentHashMap<Long, Long> faultNanosByPage = new ConcurrentHashMap<>();
+    /**
+     * A bit per page, set before the page's entry in {@link #faultNanosByPage}: an arriving page
+     * looks the map up (boxing its number) only if its bit says a vCPU faulted on it.
+     */
+    private final AtomicLongArray faulted;
     private final LinkedBlockingQueue<Long> requests = new LinkedBlockingQueue<>();
     /** Fault-to-installation latencies of pulled pages; guarded by {@code this}. */
     private final LatencyHistogram latencies = new LatencyHistogram();
@@ -72,6 +78,7 @@ final class PostcopyReceiver implements AutoCloseable {
         this.time = time;
         this.link = link;
         this.stillMissing = missing.copy();
+        this.faulted = new AtomicLongArray(missing.wordCount());
         // A platform thread: it starts inside the downtime, and the first virtual thread of a
         // process pays for starting their scheduler (10-60 ms measured here). The thread's task
         // and the fault listener are classes, not lambdas: linking a lambda's call site the first
@@ -100,6 +107,7 @@ final class PostcopyReceiver implements AutoCloseable {
     }
 
     private void onFault(long page, int vcpu) {
+        faulted.getAndAccumulate((int) (page >>> 6), 1L << page, (bits, bit) -> bits | bit);
         if (faultNanosByPage.putIfAbsent(page, time.nanoTime()) == null) {
             requests.add(page);
         }
@@ -172,6 +180,8 @@ final class PostcopyReceiver implements AutoCloseable {
      */
     synchronized long installRun(long firstPage, int pageCount, ByteBuffer content) {
         int pageBytes = content.remaining() / pageCount;
+        int start = content.position();
+        int limit = content.limit();
         long installed = 0;
         int i = 0;
         while (i < pageCount) {
@@ -183,8 +193,13 @@ final class PostcopyReceiver implements AutoCloseable {
             while (end < pageCount && stillMissing.contains(firstPage + end)) {
                 end++;
             }
-            installed |= paging.installRun(firstPage + i, end - i,
-                    content.slice(content.position() + i * pageBytes, (end - i) * pageBytes)) << i;
+            // The stretch as content's window (a slice per stretch was the receiver's garbage).
+            content.limit(start + end * pageBytes).position(start + i * pageBytes);
+            try {
+                installed |= paging.installRun(firstPage + i, end - i, content) << i;
+            } finally {
+                content.limit(limit).position(start);
+            }
             for (int k = i; k < end; k++) {
                 arrived(firstPage + k);
             }
@@ -196,7 +211,7 @@ final class PostcopyReceiver implements AutoCloseable {
     /** Called with the lock held: {@code page} is no longer missing; a pulled page's wait is measured. */
     private void arrived(long page) {
         stillMissing.remove(page);
-        Long faultedAt = faultNanosByPage.get(page);
+        Long faultedAt = (faulted.get((int) (page >>> 6)) & 1L << page) == 0 ? null : faultNanosByPage.get(page);
         if (faultedAt != null) {
             long waited = time.nanoTime() - faultedAt;
             latencies.record(waited);
