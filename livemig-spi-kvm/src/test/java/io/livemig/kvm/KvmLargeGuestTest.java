@@ -130,7 +130,7 @@ class KvmLargeGuestTest {
     }
 
     @Test
-    void guestRamLiesOnAGibBoundaryAndARunAcrossOneIsReadAndWrittenWhole() {
+    void guestRamLiesOnAGibBoundaryAndARunAcrossOneIsReadAndWrittenWholeAndAgain() {
         KvmTestSupport.assumeKvm();
         try (KvmGuest guest = new KvmGuest(MicroVmm.builder().memoryBytes(5 * GIB).build())) {
             // Aligned so that a post-copy target's memfd swap moves whole page tables.
@@ -151,6 +151,15 @@ class KvmLargeGuestTest {
                 assertEquals(16 + 4 * PAGE, back.position());
                 assertEquals(pages.clear(), back.position(16).limit((int) (16 + 4 * PAGE)), "pages from " + start);
             }
+            // Written again, over what is there: reads back the new content.
+            java.nio.ByteBuffer again = java.nio.ByteBuffer.allocateDirect((int) (4 * PAGE));
+            for (int i = 0; i < 4 * PAGE; i += 8) {
+                again.putLong(i, ~(0x1000L * i));
+            }
+            memory.writePages(first, 4, again);
+            java.nio.ByteBuffer back = java.nio.ByteBuffer.allocate((int) (4 * PAGE));
+            memory.readPages(first, 4, back);
+            assertEquals(again.clear(), back.clear());
             assertThrows(java.nio.BufferOverflowException.class,
                     () -> memory.readPages(first, 4, java.nio.ByteBuffer.allocate((int) (3 * PAGE))));
             assertThrows(java.nio.BufferUnderflowException.class,
