@@ -235,15 +235,7 @@ public final class Userfaultfd implements AutoCloseable {
         c.set(JAVA_LONG, COPY_LEN, length);
         c.set(JAVA_LONG, COPY_MODE, 0L);
         c.set(JAVA_LONG, COPY_COPY, 0L);
-        int r = Sys.ioctlRaw(fd, COPY, c);
-        if (r == -Sys.EEXIST) {
-            wake(address, length);
-            return false;
-        }
-        if (r < 0) {
-            throw new KvmException("UFFDIO_COPY", -r, Sys.strerror(-r));
-        }
-        return true;
+        return installed(Sys.ioctlRaw(fd, COPY, c), "UFFDIO_COPY", address, length);
     }
 
     /**
@@ -324,13 +316,23 @@ public final class Userfaultfd implements AutoCloseable {
         MemorySegment z = scratch.get();
         writeRange(z, ZEROPAGE_RANGE, address, length);
         z.set(JAVA_LONG, ZEROPAGE_MODE, 0L);
-        int r = Sys.ioctlRaw(fd, ZEROPAGE, z);
-        if (r == -Sys.EEXIST) {
+        return installed(Sys.ioctlRaw(fd, ZEROPAGE, z), "UFFDIO_ZEROPAGE", address, length);
+    }
+
+    /**
+     * The outcome of an install of {@code [address, address + length)}: true if the ioctl
+     * returned 0; false if a page was there already (EEXIST), after waking that range's waiters
+     * (another thread may have installed it a moment ago).
+     *
+     * @throws KvmException for any other failure
+     */
+    private boolean installed(int result, String call, long address, long length) {
+        if (result == -Sys.EEXIST) {
             wake(address, length);
             return false;
         }
-        if (r < 0) {
-            throw new KvmException("UFFDIO_ZEROPAGE", -r, Sys.strerror(-r));
+        if (result < 0) {
+            throw new KvmException(call, -result, Sys.strerror(-result));
         }
         return true;
     }
