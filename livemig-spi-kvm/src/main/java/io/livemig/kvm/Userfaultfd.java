@@ -265,8 +265,14 @@ public final class Userfaultfd implements AutoCloseable {
      * As {@link #copyRun(long, MemorySegment, long)}, from {@code sourceOffset} bytes into
      * {@code source} (no slice of it made per call).
      *
+     * @param address      the run's first byte, page-aligned, in a registered range
+     * @param source       native memory holding the run from {@code sourceOffset}, read by the
+     *                     kernel during the call only; the caller keeps it alive until this returns
      * @param sourceOffset where the run starts in {@code source}
+     * @param length       the run's bytes, a positive multiple of the page size
+     * @return the bytes installed from {@code address} on, as {@link #copyRun(long, MemorySegment, long)} says
      * @throws IllegalArgumentException if {@code source} is not native or the run leaves it
+     * @throws KvmException             for any other failure of the ioctl
      */
     public long copyRun(long address, MemorySegment source, long sourceOffset, long length) {
         if (!source.isNative() || sourceOffset < 0 || length > source.byteSize() - sourceOffset) {

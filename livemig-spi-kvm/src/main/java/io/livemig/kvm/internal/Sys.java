@@ -333,7 +333,8 @@ public final class Sys {
      * freed or copied; with both addresses aligned to {@link #PAGE_TABLE_ALIGNMENT} the kernel
      * moves whole page tables.
      *
-     * @param at a reservation of {@code mapping.byteSize()} bytes this process made
+     * @param mapping a shared mapping of this process
+     * @param at      a reservation of {@code mapping.byteSize()} bytes this process made
      * @return the moved pages' mapping at {@code at}, which the caller must {@link #munmap}
      */
     public static MemorySegment moveMappedPages(MemorySegment mapping, MemorySegment at) {

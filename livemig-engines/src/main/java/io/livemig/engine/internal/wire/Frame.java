@@ -126,6 +126,8 @@ public final class Frame {
     /**
      * Reads {@code into.length} u64s in one bulk copy.
      *
+     * @param field the field's name, for the error
+     * @param into  where the values go, all of it
      * @throws WireException if the payload ends before them
      */
     public void u64s(String field, long[] into) throws WireException {

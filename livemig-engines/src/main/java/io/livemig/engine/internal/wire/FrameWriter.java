@@ -102,6 +102,8 @@ public final class FrameWriter {
      * Puts {@code values} as big-endian u64s at {@code b}'s position, in one bulk copy (a
      * bitmap's thousands of words are written once per migration, by the interpreter).
      *
+     * @param b      the frame's buffer, big-endian
+     * @param values the values
      * @return {@code b}, positioned after them
      * @throws java.nio.BufferOverflowException if they do not fit
      */
