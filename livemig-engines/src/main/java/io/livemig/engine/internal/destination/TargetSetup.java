@@ -123,10 +123,7 @@ final class TargetSetup {
         if (setup.strategy() == Strategy.TRACE_REPLAY) {
             replay = replayReceiver(setup, descriptor);
         }
-        applier = new PageApplier(target.memory(), layout, agreedEncodings, setup.batchPages(), verifier, counters);
-        if (setup.mayPostcopy()) {
-            applier.preparePostcopy();
-        }
+        applier = applierFor(counters);
         stateLoader = new StateLoader(descriptor, target, options.receiveLimits().maxStateBytes(), context);
         stateLoader.prepareDevices();
         FrameWarmup.run();
@@ -293,16 +290,17 @@ final class TargetSetup {
 
     /**
      * @param counters where the applier counts, owned by the thread that applies
-     * @return a page applier of its own for a data connection's thread, with this migration's
-     *         layout, encodings and verifier
+     * @return a page applier of its own (the control connection's, or a data connection's
+     *         thread's), with this migration's layout, encodings and verifier, ready for post-copy
+     *         if SETUP announced it may come
      */
     PageApplier applierFor(MigrationCounters counters) {
-        PageApplier streamApplier = new PageApplier(target.memory(), announced.descriptor().memoryLayout(),
+        PageApplier made = new PageApplier(target.memory(), announced.descriptor().memoryLayout(),
                 agreedEncodings, announced.batchPages(), verifier, counters);
         if (announced.mayPostcopy()) {
-            streamApplier.preparePostcopy();
+            made.preparePostcopy();
         }
-        return streamApplier;
+        return made;
     }
 
     /** @return what frames are checked against: the layout and vCPU count once SETUP arrived */

@@ -125,12 +125,10 @@ final class PageFramer {
             // Not in post-copy, where the destination may not hold what was sent before.
             if (!allowDelta || !hashing) {
                 sentHashes.forget(page);
-            } else if (sentHashes.unchanged(page, raw, at, pageSize)) {
+            } else if (sentHashes.sameAsSent(page, raw, at, pageSize)) {
                 counters.unchangedPage();
                 w.dropEntry();
                 return false;
-            } else {
-                sentHashes.record(page);
             }
         }
         PageEncoding encoding;

@@ -35,52 +35,47 @@ final class SentHashes {
     private static final SecureRandom SEEDS = new SecureRandom();
 
     private final long seed = SEEDS.nextLong();
-    /** Hash + 1 of the version last sent of each page, 0 for none; null where none was ever kept. */
+    /**
+     * Hash + 1 of the version last sent of each page, 0 for none; a chunk is null where none was
+     * ever kept; the whole is null when the span is too large to keep any.
+     */
     private long[][] chunks;
-    private final boolean enabled;
-    /** The hash {@link #unchanged} computed last, for {@link #record}. */
-    private long lastHash;
 
     /** @param pageSpan the layout's page span */
     SentHashes(long pageSpan) {
         long count = (pageSpan + CHUNK_PAGES - 1) >>> CHUNK_SHIFT;
-        this.enabled = count <= MAX_CHUNKS;
-        this.chunks = enabled ? new long[(int) count][] : null;
+        this.chunks = count <= MAX_CHUNKS ? new long[(int) count][] : null;
     }
 
     /**
-     * Hashes one page and says whether that is the hash of the version last sent.
+     * Hashes one page that is about to be sent: if that is the hash of the version last sent, says
+     * so (the caller leaves the page out); otherwise records it as the version now sent.
      *
      * @param page the page number
      * @param buf  the page's bytes at {@code [at, at + length)}; its position is not moved
+     * @return whether the page is as it was last sent
      */
-    boolean unchanged(long page, ByteBuffer buf, int at, int length) {
-        if (!enabled) {
+    boolean sameAsSent(long page, ByteBuffer buf, int at, int length) {
+        if (chunks == null) {
             return false;
         }
         long h = HASH.hash(buf, at, length, seed);
-        lastHash = h == -1 ? h : h + 1; // 0 is "none"; -1 + 1 would be 0 (one value in 2^64 shared)
-        long[] chunk = chunks[(int) (page >>> CHUNK_SHIFT)];
-        return chunk != null && chunk[(int) page & (CHUNK_PAGES - 1)] == lastHash;
-    }
-
-    /** Records, for {@code page}, the hash the last {@link #unchanged} call computed for it: it is being sent. */
-    void record(long page) {
-        if (!enabled) {
-            return;
-        }
+        long stored = h == -1 ? h : h + 1; // 0 is "none"; -1 + 1 would be 0 (one value in 2^64 shared)
         int c = (int) (page >>> CHUNK_SHIFT);
         long[] chunk = chunks[c];
         if (chunk == null) {
             chunk = new long[CHUNK_PAGES];
             chunks[c] = chunk;
+        } else if (chunk[(int) page & (CHUNK_PAGES - 1)] == stored) {
+            return true;
         }
-        chunk[(int) page & (CHUNK_PAGES - 1)] = lastHash;
+        chunk[(int) page & (CHUNK_PAGES - 1)] = stored;
+        return false;
     }
 
     /** Forgets the hash of {@code page}: it is being sent without one. */
     void forget(long page) {
-        if (!enabled) {
+        if (chunks == null) {
             return;
         }
         long[] chunk = chunks[(int) (page >>> CHUNK_SHIFT)];
@@ -91,7 +86,7 @@ final class SentHashes {
 
     /** Forgets every hash: frames were dropped unsent, so what the destination holds is not known page by page. */
     void clear() {
-        if (enabled) {
+        if (chunks != null) {
             chunks = new long[chunks.length][];
         }
     }
