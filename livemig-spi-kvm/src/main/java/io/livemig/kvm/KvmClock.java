@@ -194,7 +194,7 @@ public final class KvmClock implements MigratableDevice {
         MemorySegment msrs = a.allocate(KvmAbi.MSRS_HEADER_BYTES + KvmAbi.MSR_ENTRY_BYTES, 8);
         msrs.set(JAVA_INT, 0, 1);
         msrs.set(JAVA_INT, KvmAbi.MSRS_HEADER_BYTES, MSR_IA32_TSC);
-        if (Sys.ioctl(vcpu.stateFd(), KvmAbi.GET_MSRS, msrs, "KVM_GET_MSRS(IA32_TSC)") != 1) {
+        if (vcpu.get(KvmAbi.GET_MSRS, msrs, "KVM_GET_MSRS(IA32_TSC)") != 1) {
             throw new KvmException("KVM_GET_MSRS", 0, "KVM did not read IA32_TSC of vCPU " + vcpu.index());
         }
         return msrs.get(JAVA_LONG, KvmAbi.MSRS_HEADER_BYTES + 8);

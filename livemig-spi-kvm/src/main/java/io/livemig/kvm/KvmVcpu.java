@@ -6,6 +6,7 @@ import io.livemig.kvm.internal.VcpuStateFormat;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicLong;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -25,6 +26,14 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  *
  * <p>State calls ({@code get/set}) are for a vCPU that is not running. Owns the vCPU fd and the
  * kvm_run mapping; {@link KvmVm#close()} closes it.
+ *
+ * <p><b>Saved state is kept until the vCPU changes.</b> {@link #saveState()} remembers what it
+ * saved until anything that may change the vCPU's state runs: {@code KVM_RUN} ({@link #run()},
+ * {@link #completeIo()}), a SET ioctl ({@link #set}), {@link #loadState}, or a use of the raw fd
+ * ({@link #stateFd()}). A second save with nothing of those in between returns the same bytes
+ * without asking KVM again. {@link MicroVmm}'s vCPU thread saves right after a pause stops it,
+ * on its own CPU and while the pausing thread goes on (a migration's final dirty-log collect and
+ * last pages), so that the switchover's save finds the state ready.
  */
 public final class KvmVcpu implements AutoCloseable {
 
@@ -40,6 +49,12 @@ public final class KvmVcpu implements AutoCloseable {
     private final MemorySegment run;
     private final Arena arena = Arena.ofShared();
     private final Object kickLock = new Object();
+    /** Bumped by everything that may change the vCPU's state; {@link #saved} holds for one value. */
+    private final AtomicLong changes = new AtomicLong();
+    /** Guarded by {@code this}: the state last saved, or null. */
+    private byte[] saved;
+    /** Guarded by {@code this}: the value of {@link #changes} {@link #saved} was saved at. */
+    private long savedAt;
     private long thread;
     private volatile int threadId;
     private boolean closed;
@@ -98,6 +113,7 @@ public final class KvmVcpu implements AutoCloseable {
      * @throws KvmException if KVM_RUN fails other than by a kick
      */
     public int run() {
+        changes.incrementAndGet();
         int r = Sys.ioctlRaw(fd, KvmAbi.RUN, 0L);
         if (r == -Sys.EINTR || r == -Sys.EAGAIN) {
             Sys.drainSignal(arena, KICK_SIGNAL);
@@ -123,6 +139,7 @@ public final class KvmVcpu implements AutoCloseable {
      * @throws KvmException if KVM_RUN fails other than by returning early
      */
     public int completeIo() {
+        changes.incrementAndGet();
         run.set(JAVA_BYTE, KvmAbi.RUN_IMMEDIATE_EXIT, (byte) 1);
         try {
             int r = Sys.ioctlRaw(fd, KvmAbi.RUN, 0L);
@@ -174,9 +191,10 @@ public final class KvmVcpu implements AutoCloseable {
      * @param request the KVM_GET_* ioctl number
      * @param into receives the block; as large as the ioctl's structure
      * @param name the ioctl's name, for the error message
+     * @return the ioctl's non-negative result (KVM_GET_MSRS: how many MSRs it read)
      */
-    public void get(long request, MemorySegment into, String name) {
-        Sys.ioctl(fd, request, into, name);
+    public int get(long request, MemorySegment into, String name) {
+        return Sys.ioctl(fd, request, into, name);
     }
 
     /**
@@ -187,16 +205,28 @@ public final class KvmVcpu implements AutoCloseable {
      * @param from the block; as large as the ioctl's structure
      */
     public void set(long request, MemorySegment from, String name) {
+        changes.incrementAndGet();
         Sys.ioctl(fd, request, from, name);
     }
 
     /**
      * {@return everything KVM holds of this vCPU that a guest needs to continue identically:
      * regs, sregs, xsave (or fpu), xcrs, MSRs, mp_state, vcpu events, debug registers,
-     * in livemig's {@value VcpuStateFormat#FORMAT} encoding}
+     * in livemig's {@value VcpuStateFormat#FORMAT} encoding; a copy the caller owns. Asks KVM only if
+     * the vCPU may have changed since the last save (see the class comment); waits for a save
+     * another thread is making}
      */
-    public byte[] saveState() {
-        return VcpuStateFormat.save(this);
+    public synchronized byte[] saveState() {
+        long at = changes.get();
+        if (saved == null || savedAt != at) {
+            byte[] state = VcpuStateFormat.save(this);
+            if (changes.get() != at) {
+                return state; // changed while saving (a misuse: the vCPU ran); keep nothing
+            }
+            saved = state;
+            savedAt = at;
+        }
+        return saved.clone();
     }
 
     /**
@@ -206,6 +236,7 @@ public final class KvmVcpu implements AutoCloseable {
      * @throws IllegalArgumentException if the bytes are malformed; nothing was loaded then
      */
     public void loadState(byte[] state) {
+        changes.incrementAndGet();
         VcpuStateFormat.load(this, state);
     }
 
@@ -214,8 +245,12 @@ public final class KvmVcpu implements AutoCloseable {
         return vm;
     }
 
-    /** {@return the vCPU fd, for the state ioctls of {@code io.livemig.kvm.internal}; owned by this vCPU} */
+    /**
+     * {@return the vCPU fd, for the state ioctls of {@code io.livemig.kvm.internal}; owned by this
+     * vCPU. Counts as a change of the vCPU's state: the next {@link #saveState()} asks KVM again}
+     */
     public int stateFd() {
+        changes.incrementAndGet();
         return fd;
     }
 

@@ -275,6 +275,11 @@ public final class MicroVmm implements AutoCloseable {
                     return;
                 }
                 long sleepNanos = devices.takeSleepNanos();
+                if (pauseRequested && !exitIncomplete) {
+                    // Stopped by a pause, nothing half done: a sleep the guest asked for is cut short.
+                    saveAhead(vcpu);
+                    continue;
+                }
                 if (sleepNanos > 0) {
                     // The guest asked to sleep (port 0xED) before its out completes; a pause cuts it short.
                     long deadline = System.nanoTime() + sleepNanos;
@@ -386,6 +391,20 @@ public final class MicroVmm implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Right after a pause stopped the vCPU, on its thread: saves its state, which the vCPU keeps
+     * until it runs again ({@link KvmVcpu#saveState()}), while the thread that paused goes on. A
+     * migration's switchover then finds the state saved instead of saving it inside the downtime,
+     * from a thread on another CPU. A failure here is left to that later save to report.
+     */
+    private static void saveAhead(KvmVcpu vcpu) {
+        try {
+            vcpu.saveState();
+        } catch (RuntimeException e) {
+            LOG.debug("vCPU {}: saving the state after the pause failed; the next save retries", vcpu.index(), e);
         }
     }
 

@@ -1,17 +1,28 @@
 package io.livemig.kvm;
 
+import io.livemig.kvm.internal.KvmAbi;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.time.Duration;
+import java.util.Arrays;
 
 import static io.livemig.kvm.KvmTestSupport.eventually;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The micro-VMM runs real guests under KVM: boot, console, halt, pause, dirty log, state. */
 class MicroVmmTest {
+
+    /** Where kvm_regs' RAX sits in a saved state: after the 8-byte header and the first section's 8. */
+    private static final int RAX_OFFSET = 16;
 
     @Test
     void aMultibootElfGuestPrintsAndHalts() throws Exception {
@@ -96,6 +107,39 @@ class MicroVmmTest {
             vmm.resume();
             Thread.sleep(100);
             assertTrue(vm.fetchDirtyLog(words) > 0, "nothing dirtied after resume");
+        }
+    }
+
+    @Test
+    void aPausedVcpusSavedStateIsReusedUntilARunOrASetChangesIt() throws Exception {
+        try (MicroVmm vmm = KvmTestSupport.runningDirtier(20L << 20)) {
+            assertTrue(eventually(Duration.ofSeconds(10), () -> KvmTestSupport.checksPassed(vmm) >= 1));
+            vmm.pause();
+            KvmVcpu vcpu = vmm.vcpus().get(0);
+            byte[] first = vcpu.saveState();
+            Thread.sleep(20);
+            byte[] again = vcpu.saveState();
+            // The guest's TSC (an MSR of the state) moves while paused: equal bytes mean the save was kept.
+            assertArrayEquals(first, again, "saved again with nothing changed");
+            again[RAX_OFFSET] ^= 1;
+            assertArrayEquals(first, vcpu.saveState(), "the caller's copy is its own");
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment regs = a.allocate(KvmAbi.REGS_BYTES, 8);
+                vcpu.get(KvmAbi.GET_REGS, regs, "KVM_GET_REGS");
+                long rax = regs.get(JAVA_LONG, 0) ^ 0x5a5a;
+                regs.set(JAVA_LONG, 0, rax);
+                vcpu.set(KvmAbi.SET_REGS, regs, "KVM_SET_REGS");
+                assertEquals(rax, ByteBuffer.wrap(vcpu.saveState()).order(ByteOrder.LITTLE_ENDIAN).getLong(RAX_OFFSET),
+                        "a SET is seen by the next save");
+                regs.set(JAVA_LONG, 0, rax ^ 0x5a5a);
+                vcpu.set(KvmAbi.SET_REGS, regs, "KVM_SET_REGS");
+            }
+            byte[] beforeRun = vcpu.saveState();
+            long console = vmm.consoleBytes();
+            vmm.resume();
+            assertTrue(eventually(Duration.ofSeconds(5), () -> vmm.consoleBytes() > console), "no progress after resume");
+            vmm.pause();
+            assertFalse(Arrays.equals(beforeRun, vcpu.saveState()), "the state after running is saved anew");
         }
     }
 

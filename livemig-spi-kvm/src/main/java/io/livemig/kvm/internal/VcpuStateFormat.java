@@ -252,7 +252,7 @@ public final class VcpuStateFormat {
             for (int i = 0; i < indices.length; i++) {
                 msrs.set(JAVA_INT, KvmAbi.MSRS_HEADER_BYTES + (long) i * KvmAbi.MSR_ENTRY_BYTES, indices[i]);
             }
-            int read = Sys.ioctl(vcpu.stateFd(), KvmAbi.GET_MSRS, msrs, "KVM_GET_MSRS");
+            int read = vcpu.get(KvmAbi.GET_MSRS, msrs, "KVM_GET_MSRS");
             if (read == indices.length) {
                 readableMsrs = indices;
                 return msrs.toArray(JAVA_BYTE);
