@@ -233,6 +233,7 @@ public final class MicroVmm implements AutoCloseable {
             vcpu.bindToThisThread();
             while (true) {
                 boolean completeOnly;
+                boolean resumed = false;
                 VcpuTask task = null;
                 synchronized (lock) {
                     // Paused, nothing to finish, no task: wait. Except while recording: then a
@@ -240,6 +241,7 @@ public final class MicroVmm implements AutoCloseable {
                     while (pauseRequested && state != RunState.CLOSED && !exitIncomplete && vcpuTask == null
                             && !(boundaryPause && !atBoundary)) {
                         lock.wait();
+                        resumed = true;
                     }
                     if (state == RunState.CLOSED || (!pauseRequested && state != RunState.RUNNING)) {
                         return;
@@ -255,6 +257,11 @@ public final class MicroVmm implements AutoCloseable {
                 if (task != null) {
                     task.run(vcpu);
                     continue;
+                }
+                if (resumed && !completeOnly) {
+                    // The thread that resumed us may share this CPU and still have to say so (a
+                    // migration's RESUMED): let it finish before the guest takes the CPU for a slice.
+                    Thread.yield();
                 }
                 int exit = KvmAbi.EXIT_INTR;
                 boolean goOn = false;
