@@ -294,7 +294,7 @@ public final class DestinationMigration {
                     if (context.state() == ReceiverState.RECEIVING) {
                         replay().checkpointState(s);
                     } else {
-                        setup.stateLoader().vcpu(s);
+                        setup.vcpuState(s);
                     }
                 }
                 case ReplayFrames.Checkpoint checkpoint -> {

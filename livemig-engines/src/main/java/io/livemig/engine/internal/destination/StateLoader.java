@@ -53,6 +53,8 @@ final class StateLoader {
     /** The ids of those whose stream ended. */
     private final Set<String> ended = new HashSet<>();
     private long bufferedBytes;
+    /** Whether the vCPU states were loaded into the target, ahead of COMMIT or at it. */
+    private boolean vcpusLoaded;
 
     /**
      * @param descriptor    what SETUP announced
@@ -201,6 +203,44 @@ final class StateLoader {
     }
 
     /**
+     * Loads the vCPU states into {@code target} once every vCPU's has arrived, ahead of COMMIT:
+     * the source sends them before its last pages, so they load while those pages travel. Not
+     * for trace and replay, whose replayer runs the target's vCPUs until the log's end.
+     *
+     * @throws MigrationException if the target refuses a state or fails loading it
+     */
+    void loadVcpusWhenAllArrived(MigrationTarget target) throws MigrationException {
+        if (!vcpusLoaded && vcpuStates.size() == descriptor.vcpuCount()) {
+            loadVcpus(target);
+        }
+    }
+
+    private void loadVcpus(MigrationTarget target) throws MigrationException {
+        List<VcpuState> ordered = new ArrayList<>();
+        for (int i = 0; i < descriptor.vcpuCount(); i++) {
+            ordered.add(vcpuStates.get(i));
+        }
+        try {
+            long t0 = System.nanoTime();
+            target.vcpus().loadState(ordered);
+            vcpusLoaded = true;
+            LOG.debug("vCPU state loaded in {} µs", (System.nanoTime() - t0) / 1000);
+        } catch (RuntimeException e) {
+            throw refused(e);
+        }
+    }
+
+    /** @return the failure a target's refusal or failure to load a state means */
+    private MigrationException refused(RuntimeException e) {
+        if (e instanceof IllegalArgumentException) {
+            return new ProtocolException(Kind.UNEXPECTED, "the target refused the state: " + e.getMessage(),
+                    context.phase(), SourceVmState.UNKNOWN, e);
+        }
+        return new MigrationException("loading state into the target failed: " + e.getMessage(), context.phase(),
+                SourceVmState.UNKNOWN, e);
+    }
+
+    /**
      * Checks COMMIT's counts against what arrived and SETUP announced, and loads every state into
      * {@code target}.
      *
@@ -218,14 +258,10 @@ final class StateLoader {
                     + " device states (frame says " + commit.deviceStates() + "; " + ended.size()
                     + " of them data streams that ended), SETUP announced " + descriptor.deviceIds());
         }
+        if (!vcpusLoaded) {
+            loadVcpus(target);
+        }
         try {
-            List<VcpuState> ordered = new ArrayList<>();
-            for (int i = 0; i < descriptor.vcpuCount(); i++) {
-                ordered.add(vcpuStates.get(i));
-            }
-            long t0 = System.nanoTime();
-            target.vcpus().loadState(ordered);
-            LOG.debug("COMMIT: vCPU state loaded in {} µs", (System.nanoTime() - t0) / 1000);
             for (MigratableDevice device : target.devices()) {
                 if (streamed.containsKey(device.id())) {
                     continue;
@@ -236,12 +272,8 @@ final class StateLoader {
                 }
                 device.loadState(state);
             }
-        } catch (IllegalArgumentException e) {
-            throw new ProtocolException(Kind.UNEXPECTED, "the target refused the state: " + e.getMessage(),
-                    context.phase(), SourceVmState.UNKNOWN, e);
         } catch (RuntimeException e) {
-            throw new MigrationException("loading state into the target failed: " + e.getMessage(), context.phase(),
-                    SourceVmState.UNKNOWN, e);
+            throw refused(e);
         }
     }
 }

@@ -356,6 +356,17 @@ final class TargetSetup {
         return stateLoader;
     }
 
+    /**
+     * A vCPU's state in the switchover: kept, and once every vCPU's is here, loaded into the
+     * target ahead of COMMIT (not for trace and replay, whose replayer still runs the vCPUs).
+     */
+    void vcpuState(SwitchoverFrames.VcpuStateFrame frame) throws WireException, MigrationException {
+        stateLoader.vcpu(frame);
+        if (replay == null) {
+            stateLoader.loadVcpusWhenAllArrived(target);
+        }
+    }
+
     /** @return the verifier, or null without verification */
     DestinationVerifier verifier() {
         return verifier;

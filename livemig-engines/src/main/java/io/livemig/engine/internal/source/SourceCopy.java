@@ -126,7 +126,12 @@ final class SourceCopy implements CopyContext {
         if (meter != null) {
             meter.roundStarted(round, pages.cardinality());
         }
-        return sender.sendRound(pages, round, skipZeroPages, context.state() == SourceState.LIVE_COPY);
+        boolean live = context.state() == SourceState.LIVE_COPY;
+        if (!live) {
+            // The destination loads them while the last pages travel.
+            switchover.sendVcpuStates();
+        }
+        return sender.sendRound(pages, round, skipZeroPages, live);
     }
 
     @Override

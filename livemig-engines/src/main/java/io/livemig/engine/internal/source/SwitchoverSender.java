@@ -34,6 +34,8 @@ final class SwitchoverSender {
     private final DeviceCopy devices;
     /** This host's clock token for the migration, made before any downtime. */
     private final byte[] hostToken;
+    /** The vCPU states sent ahead of the last pages ({@link #sendVcpuStates()}), or null. */
+    private List<VcpuState> sentVcpuStates;
 
     SwitchoverSender(MigratableVm vm, SourceLink link, SourceContext context, SourceRecorder recorder,
                      DeviceCopy devices, byte[] sessionId, boolean wallClock) {
@@ -63,7 +65,24 @@ final class SwitchoverSender {
     }
 
     /**
-     * Sends the vCPU and device state and COMMIT, then waits until the destination says it
+     * Stop-copy, before the last pages: saves and sends the vCPU states (once), so that the
+     * destination loads them while those pages are still on their way instead of after COMMIT.
+     * The destination takes VCPU_STATE and PAGES in any order once stopped (docs/protocol.md,
+     * section 4). The VM must be paused.
+     */
+    void sendVcpuStates() throws MigrationException {
+        if (sentVcpuStates != null) {
+            return;
+        }
+        List<VcpuState> states = vm.vcpus().saveState();
+        for (VcpuState state : states) {
+            link.send(new SwitchoverFrames.VcpuStateFrame(state));
+        }
+        sentVcpuStates = states;
+    }
+
+    /**
+     * Sends the vCPU (unless sent ahead) and device state and COMMIT, then waits until the destination says it
      * resumed. The VM must be paused with every page sent. After COMMIT went out, cancellation
      * no longer applies.
      */
@@ -80,6 +99,8 @@ final class SwitchoverSender {
     void commitPostcopy(PageSet missing) throws MigrationException {
         link.checkCancelled();
         context.finalSendStarted();
+        // Ahead of MISSING_PAGES: the destination loads them while the bitmap arrives.
+        sendVcpuStates();
         for (PageBitmap chunk : PageBitmap.chunks(FrameType.MISSING_PAGES, missing, link.frameLimitBytes())) {
             link.send(chunk);
         }
@@ -104,7 +125,8 @@ final class SwitchoverSender {
         link.checkCancelled();
         context.finalSendStarted();
         context.stateSaveStarted();
-        List<VcpuState> states = vm.vcpus().saveState();
+        boolean sentAhead = sentVcpuStates != null;
+        List<VcpuState> states = sentAhead ? sentVcpuStates : vm.vcpus().saveState();
         int deviceCount = vm.devices().size();
         // Devices that migrate by their data stream send it now, to its end; the others' whole
         // states go after the vCPUs'.
@@ -113,7 +135,7 @@ final class SwitchoverSender {
         if (LOG.isDebugEnabled()) {
             LOG.debug("switchover: state saved {} µs after the pause", context.nanosSincePause() / 1000);
         }
-        for (VcpuState state : states) {
+        for (VcpuState state : sentAhead ? List.<VcpuState>of() : states) {
             link.send(new SwitchoverFrames.VcpuStateFrame(state));
         }
         for (SwitchoverFrames.DeviceStateFrame state : deviceStates) {
