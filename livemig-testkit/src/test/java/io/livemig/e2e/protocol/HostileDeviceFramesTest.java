@@ -131,7 +131,7 @@ class HostileDeviceFramesTest {
             source.send(new SwitchoverFrames.Switchover());
             for (int i = 0; i < announced.vcpuCount(); i++) {
                 source.send(new SwitchoverFrames.VcpuStateFrame(new VcpuState(i, announced.vcpuStateFormat(),
-                        new byte[16])));
+                        StopCopyStateTest.wellFormed(i))));
             }
             // The workload device's whole state is there, the stateful device's stream never ended.
             source.send(new SwitchoverFrames.DeviceStateFrame(InMemoryVm.WORKLOAD_DEVICE_ID, new byte[32]));

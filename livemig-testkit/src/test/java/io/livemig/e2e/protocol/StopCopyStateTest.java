@@ -16,6 +16,7 @@ import io.livemig.spi.VcpuState;
 import io.livemig.spi.VmDescriptor;
 import org.junit.jupiter.api.Test;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -42,6 +43,14 @@ class StopCopyStateTest {
         source.expect(FrameType.READY);
         source.send(new SwitchoverFrames.Switchover());
         return source;
+    }
+
+    /**
+     * {@return a state the in-memory target loads: vCPU index, padding, a non-zero generator,
+     * write count and cursor}
+     */
+    static byte[] wellFormed(int vcpu) {
+        return ByteBuffer.allocate(32).putInt(vcpu).putInt(0).putLong(1).putLong(0).putLong(0).array();
     }
 
     @Test
@@ -72,9 +81,10 @@ class StopCopyStateTest {
         MigrationOptions options = MigrationOptions.builder()
                 .receiveLimits(ReceiveLimits.DEFAULTS.withMaxStateBytes(3000)).build();
         try (HostileSource source = stopped(options, List.of(InMemoryVm.WORKLOAD_DEVICE_ID, "extra"))) {
-            source.send(new SwitchoverFrames.VcpuStateFrame(new VcpuState(0, FORMAT, new byte[1000])));
-            source.send(new SwitchoverFrames.VcpuStateFrame(new VcpuState(1, FORMAT, new byte[1000])));
-            source.send(new SwitchoverFrames.DeviceStateFrame("extra", new byte[1001]));
+            // Well-formed vCPU states (32 bytes each here): they load as soon as both are in.
+            source.send(new SwitchoverFrames.VcpuStateFrame(new VcpuState(0, FORMAT, wellFormed(0))));
+            source.send(new SwitchoverFrames.VcpuStateFrame(new VcpuState(1, FORMAT, wellFormed(1))));
+            source.send(new SwitchoverFrames.DeviceStateFrame("extra", new byte[3000 - 64 + 1]));
             ProtocolException p = source.refused();
             assertEquals(Kind.INCOMPATIBLE, p.kind(), p.getMessage());
             assertTrue(p.getMessage().contains("to 3001 bytes, above this destination's limit of 3000"),
@@ -100,6 +110,20 @@ class StopCopyStateTest {
             ProtocolException p = source.refused();
             assertEquals(Kind.UNEXPECTED, p.kind(), p.getMessage());
             assertTrue(p.getMessage().contains("second state for device"), p.getMessage());
+        }
+    }
+
+    @Test
+    void aMalformedVcpuStateIsRefusedOnceAllHaveArrivedBeforeAnyCommit() throws Exception {
+        // The states load as soon as every vCPU's is in: the target's refusal comes then, not at COMMIT.
+        try (HostileSource source = stopped(MigrationOptions.builder().build(), List.of(InMemoryVm.WORKLOAD_DEVICE_ID))) {
+            source.send(new SwitchoverFrames.VcpuStateFrame(new VcpuState(0, FORMAT, wellFormed(0))));
+            source.send(new SwitchoverFrames.VcpuStateFrame(new VcpuState(1, FORMAT, new byte[16])));
+            ProtocolException p = source.refused();
+            assertEquals(Kind.UNEXPECTED, p.kind(), p.getMessage());
+            assertTrue(p.getMessage().contains("the target refused the state"), p.getMessage());
+            assertEquals(0, source.target().resumes(), "nothing resumed");
+            assertTrue(source.target().discarded(), "the target is discarded");
         }
     }
 
