@@ -8,6 +8,7 @@ import io.livemig.channel.Channel;
 import io.livemig.engine.LiveMigration;
 import io.livemig.engine.ReceivedMigration;
 import io.livemig.engine.internal.wire.FrameType;
+import io.livemig.kit.ForwardingVcpus;
 import io.livemig.kit.InMemoryChannel;
 import io.livemig.kit.InMemoryVm;
 import io.livemig.kit.LinkShape;
@@ -111,38 +112,12 @@ class SwitchoverOrderTest {
     private static MigrationTarget recordingLoads(VmDescriptor d, AtomicBoolean commitArrived,
                                                   List<Boolean> loadsAfterCommit, List<List<VcpuState>> loaded) {
         MigrationTarget inner = InMemoryVm.builder().layout(d.memoryLayout()).vcpus(d.vcpuCount()).build();
-        VcpuControl vcpus = inner.vcpus();
-        VcpuControl recording = new VcpuControl() {
-            @Override
-            public int vcpuCount() {
-                return vcpus.vcpuCount();
-            }
-
-            @Override
-            public void pause() {
-                vcpus.pause();
-            }
-
-            @Override
-            public void resume() {
-                vcpus.resume();
-            }
-
-            @Override
-            public boolean isPaused() {
-                return vcpus.isPaused();
-            }
-
-            @Override
-            public List<VcpuState> saveState() {
-                return vcpus.saveState();
-            }
-
+        VcpuControl recording = new ForwardingVcpus(inner.vcpus()) {
             @Override
             public void loadState(List<VcpuState> states) {
                 loadsAfterCommit.add(commitArrived.get());
                 loaded.add(List.copyOf(states));
-                vcpus.loadState(states);
+                super.loadState(states);
             }
         };
         return new ForwardingTarget(inner) {

@@ -82,9 +82,9 @@ final class SwitchoverSender {
     }
 
     /**
-     * Sends the vCPU (unless sent ahead) and device state and COMMIT, then waits until the destination says it
-     * resumed. The VM must be paused with every page sent. After COMMIT went out, cancellation
-     * no longer applies.
+     * Sends the vCPU state (unless it went ahead of the last pages), the device state and COMMIT,
+     * then waits until the destination says it resumed. The VM must be paused with every page
+     * sent. After COMMIT went out, cancellation no longer applies.
      */
     void commit() throws MigrationException {
         commit(false);
@@ -127,6 +127,7 @@ final class SwitchoverSender {
         context.stateSaveStarted();
         boolean sentAhead = sentVcpuStates != null;
         List<VcpuState> states = sentAhead ? sentVcpuStates : vm.vcpus().saveState();
+        sentVcpuStates = states; // once: a later sendVcpuStates() sends nothing
         int deviceCount = vm.devices().size();
         // Devices that migrate by their data stream send it now, to its end; the others' whole
         // states go after the vCPUs'.
@@ -135,8 +136,10 @@ final class SwitchoverSender {
         if (LOG.isDebugEnabled()) {
             LOG.debug("switchover: state saved {} µs after the pause", context.nanosSincePause() / 1000);
         }
-        for (VcpuState state : sentAhead ? List.<VcpuState>of() : states) {
-            link.send(new SwitchoverFrames.VcpuStateFrame(state));
+        if (!sentAhead) {
+            for (VcpuState state : states) {
+                link.send(new SwitchoverFrames.VcpuStateFrame(state));
+            }
         }
         for (SwitchoverFrames.DeviceStateFrame state : deviceStates) {
             link.send(state);
