@@ -69,7 +69,9 @@ public record PageBitmap(FrameType type, int firstWord, long[] words) implements
     public long cardinality() {
         long count = 0;
         for (long w : words) {
-            count += Long.bitCount(w);
+            if (w != 0) { // as PageSet.cardinality: no call for a zero word in the interpreter
+                count += Long.bitCount(w);
+            }
         }
         return count;
     }
