@@ -265,6 +265,7 @@ public final class MicroVmm implements AutoCloseable {
                 }
                 int exit = KvmAbi.EXIT_INTR;
                 boolean goOn = false;
+                boolean stoppedByPause = false;
                 try {
                     exit = completeOnly ? vcpu.completeIo() : vcpu.run();
                     goOn = handleExit(vcpu, exit);
@@ -274,6 +275,8 @@ public final class MicroVmm implements AutoCloseable {
                         ioPending += (incomplete ? 1 : 0) - (exitIncomplete ? 1 : 0);
                         exitIncomplete = incomplete;
                         atBoundary = !goOn || (completeOnly && exit == KvmAbi.EXIT_INTR);
+                        // Not while recording seeks an input boundary: the guest runs on to it.
+                        stoppedByPause = pauseRequested && !incomplete && !(boundaryPause && !atBoundary);
                         running--;
                         lock.notifyAll();
                     }
@@ -282,7 +285,7 @@ public final class MicroVmm implements AutoCloseable {
                     return;
                 }
                 long sleepNanos = devices.takeSleepNanos();
-                if (pauseRequested && !exitIncomplete) {
+                if (stoppedByPause) {
                     // Stopped by a pause, nothing half done: a sleep the guest asked for is cut short.
                     saveAhead(vcpu);
                     continue;

@@ -107,7 +107,13 @@ final class PostcopyReceiver implements AutoCloseable {
     }
 
     private void onFault(long page, int vcpu) {
-        faulted.getAndAccumulate((int) (page >>> 6), 1L << page, (bits, bit) -> bits | bit);
+        // A compare-and-set loop, not getAndAccumulate's lambda: the first fault comes right
+        // after the resume, where linking a call site costs milliseconds (see the constructor).
+        int word = (int) (page >>> 6);
+        long bits;
+        do {
+            bits = faulted.get(word);
+        } while ((bits & 1L << page) == 0 && !faulted.compareAndSet(word, bits, bits | 1L << page));
         if (faultNanosByPage.putIfAbsent(page, time.nanoTime()) == null) {
             requests.add(page);
         }
