@@ -266,8 +266,8 @@ public final class LiveMigration {
 
     /**
      * Rehearses a migration inside this JVM: migrates {@code source} into a target made by
-     * {@code targets}, over a TCP connection on the loopback interface, verified page for page,
-     * and closes the target. The JVM runs a method's first calls in its interpreter and compiles
+     * {@code targets}, over TCP connections on the loopback interface (as many as
+     * {@code options.streams()} asks), verified page for page, and closes the target. The JVM runs a method's first calls in its interpreter and compiles
      * it once it has run often; a process's first migration therefore runs its switchover (the
      * pause, the last pages on both sides, the state, COMMIT, the resume) largely interpreted, at
      * several milliseconds of downtime more than the next one. A process that will migrate (a
@@ -305,8 +305,11 @@ public final class LiveMigration {
                 }
             });
             MigrationReport report;
-            try (Channel channel = TcpChannel.connect(listener.localAddress(), timeout, timeout)) {
-                report = migrate(source, channel, rehearsal);
+            // Further connections (the data connections of several streams, a post-copy recovery)
+            // are dialled to the same listener, where the destination takes them.
+            Reconnector more = () -> TcpChannel.connect(listener.localAddress(), timeout, timeout);
+            try (Channel channel = more.reconnect()) {
+                report = migrate(source, channel, more, rehearsal);
             } catch (MigrationException | IOException | RuntimeException e) {
                 // A destination still waiting for a source ends when its listener closes.
                 listener.close();

@@ -40,6 +40,17 @@ class RehearsalTest {
     }
 
     @Test
+    void aRehearsalWithSeveralStreamsOpensItsDataConnectionsToTheSameListener() throws Exception {
+        try (InMemoryVm source = InMemoryVm.builder().memoryBytes(8L << 20).prefill(0.5).build()) {
+            source.start();
+            MigrationReport report = LiveMigration.rehearse(source, d -> InMemoryVm.builder().layout(d.memoryLayout())
+                    .vcpus(d.vcpuCount()).build(), MigrationOptions.builder().streams(3).build());
+            assertEquals(MigrationStatus.COMPLETED, report.status());
+            assertTrue(report.verified(), report.toString());
+        }
+    }
+
+    @Test
     void aRehearsalWhoseTargetCannotBeMadeFailsAndLeavesTheSourceRunning() throws Exception {
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(4L << 20).prefill(0.5).build()) {
             source.start();
