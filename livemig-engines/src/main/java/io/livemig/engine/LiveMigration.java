@@ -273,8 +273,8 @@ public final class LiveMigration {
      * several milliseconds of downtime more than the next one. A process that will migrate (a
      * VMM, a control plane's agent, a destination waiting for its source) calls this once or
      * twice ahead of time with small throwaway VMs of the provider it will use, so that its real
-     * migrations run compiled code; {@code livemig kvm run} and {@code kvm receive} do so when they
-     * start. The rehearsal's listener admits only a source that proves a secret made for it.
+     * migrations run compiled code, their page copy included; {@code livemig kvm run},
+     * {@code kvm receive} and {@code livemig demo} do so when they start. The rehearsal's listener admits only a source that proves a secret made for it.
      *
      * <p>Blocks until the rehearsal ended; uses a thread of its own for the destination.
      *

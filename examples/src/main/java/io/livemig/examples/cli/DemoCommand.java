@@ -150,6 +150,11 @@ final class DemoCommand implements Callable<Integer> {
                     + "first, each with its own encoder thread (QEMU's multifd; default ${DEFAULT-VALUE})")
     int streams;
 
+    @Option(names = "--rehearsals", defaultValue = "2", description = "small throwaway migrations inside this "
+            + "process while the VM is made, before the real one, so that it runs compiled code as in a long-lived "
+            + "host (0: none; not with --virtual-time; default ${DEFAULT-VALUE})")
+    int rehearsals;
+
     @Option(names = "--warmup", defaultValue = "0ms",
             description = "let the guest run this long before migrating (virtual time with --virtual-time)")
     Duration warmup;
@@ -179,6 +184,9 @@ final class DemoCommand implements Callable<Integer> {
     /** The downtime limit in force: --downtime, raised by the ladder's raise-downtime steps. */
     private volatile Duration effectiveDowntime;
 
+    /** The rehearsals before the migration ({@code --rehearsals}), set when they start; null with virtual time. */
+    private Rehearsal rehearsal;
+
     /** The live progress on stderr (a bar on a terminal), set before the migration starts. */
     private LiveProgress display;
 
@@ -206,6 +214,7 @@ final class DemoCommand implements Callable<Integer> {
         BadInput.check(spec, memory.bytes() > 0, "--mem must be more than 0");
         BadInput.check(spec, downtime.isPositive(), "--downtime must be more than 0");
         BadInput.check(spec, prefill >= 0 && prefill <= 1, "--prefill must be from 0 to 1, was " + prefill);
+        BadInput.check(spec, rehearsals >= 0, "--rehearsals must not be negative");
         progress.check(spec);
         effectiveDowntime = downtime;
         display = progress.display(err);
@@ -237,15 +246,18 @@ final class DemoCommand implements Callable<Integer> {
             tlsEnds = TlsEnds.of(tlsFiles, security.tlsPeerName);
             tlsWarmup = TlsChannel.warmUp(tlsEnds.destination()); // while the VM is made
         }
+        // On another core while this thread fills the VM's memory: the JIT's compilation of the
+        // migration's code, like TLS's, is a once-per-process cost that a long-lived host pays once.
+        rehearsal = Rehearsal.inMemory(rehearsals, options, memory.bytes());
         try (InMemoryVm source = InMemoryVm.builder().memoryBytes(memory.bytes()).workload(guest).prefill(prefill)
                 .freePageHints(freePageHints).build()) {
+            // Without these waits they would share the two cores with the migration.
+            rehearsal.await();
+            tlsWarmup.join();
             source.start();
             Thread.sleep(warmup.toMillis());
-            // The JIT's first compilation of TLS is a once-per-process cost, not the migration's:
-            // a long-lived host pays it once. Without this wait it would share the two cores.
-            tlsWarmup.join();
-            err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%n", memory, pattern, dirtyRate,
-                    chosen.name().toLowerCase(Locale.ROOT), transport);
+            err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%s%n", memory, pattern, dirtyRate,
+                    chosen.name().toLowerCase(Locale.ROOT), transport, rehearsal.inMemorySummary(rehearsals, memory.bytes()));
             Result result;
             try {
                 result = switch (transport) {
@@ -503,6 +515,7 @@ final class DemoCommand implements Callable<Integer> {
         if (json) {
             Map<String, Object> m = ReportJson.toMap(r);
             m.put("transport", virtualTime ? "virtual" : transport.name());
+            m.put("rehearsals", rehearsal == null ? 0 : rehearsal.completed());
             if (result.received != null) {
                 m.put("destination", ReportJson.destination(result.received.report()));
             }

@@ -40,6 +40,19 @@ class DemoCommandTest {
     }
 
     @Test
+    void theDemoRehearsesItsMigrationBeforeTheRealOneAndCountsTheRehearsalsThatCompleted() throws Exception {
+        // Two data connections: a rehearsal dials them to its own listener as the real one does.
+        Map<String, Object> report = JSON.std.mapFrom(runCapturing("demo", "--strategy", "cold", "--mem", "32M",
+                "--streams", "2", "--rehearsals", "2", "--json"));
+        assertEquals(true, report.get("verified"));
+        assertEquals(2, ((Number) report.get("rehearsals")).intValue(), report.toString());
+        Map<String, Object> none = JSON.std.mapFrom(runCapturing("demo", "--strategy", "cold", "--mem", "16M",
+                "--rehearsals", "0", "--json"));
+        assertEquals(0, ((Number) none.get("rehearsals")).intValue(), none.toString());
+        assertEquals(2, Livemig.run("demo", "--mem", "16M", "--rehearsals", "-1"));
+    }
+
+    @Test
     void theInMemoryTransportWorksToo() throws Exception {
         Map<String, Object> report = JSON.std.mapFrom(runCapturing("demo", "--mem", "16M", "--transport", "memory",
                 "--link-bandwidth", "1G", "--json"));
