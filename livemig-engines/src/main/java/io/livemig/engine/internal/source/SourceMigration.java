@@ -290,6 +290,7 @@ public final class SourceMigration {
             link.start();
             SourceHandshake.Agreement agreed = SourceHandshake.run(link, sessionId, vm.descriptor(), options, disks);
             FrameWarmup.run();
+            devices.prepare();
             context.moveTo(SourceState.LIVE_COPY);
             if (options.strategy() == Strategy.PRECOPY || options.strategy() == Strategy.HYBRID) {
                 devices.startLive();
