@@ -16,12 +16,15 @@ written its last byte (without a return path, the source does not wait for the d
 livemig's ends when the destination's RESUMED is back at the source. The blackout is the same
 measure on both sides, the guest's: from the source's pause to the destination's resume, on this
 host's clock (QEMU: the STOP and RESUME events' timestamps; livemig: its report's blackout).
+A QEMU run whose guest wrote less than half as often per tick before migrating as livemig's did
+(read from the source's console) moved other memory than the shape means: a warning after the
+table names it, and its figures should not be compared.
 
 Usage: bench/qemu-compare.py [--mem 1G] [--runs 3] [--only SUBSTRING] [--streams N]
 Needs: /dev/kvm, qemu-system-x86 (apt-get install qemu-system-x86), binutils, and a built
 livemig (./mvnw -q install -DskipTests).
 """
-import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIVEMIG = os.path.join(ROOT, "livemig")
@@ -123,6 +126,14 @@ def guest_ok(console_path):
     return "check ok" in console and "FAILED" not in console
 
 
+def guest_pace(console_path):
+    """The median of the guest's writes per tick on the source's console (its ticks are cumulative), or None."""
+    console = open(console_path, errors="replace").read() if os.path.exists(console_path) else ""
+    counts = [int(w) for w in re.findall(r"^tick \d+ writes (\d+)$", console, re.M)]
+    steps = [b - a for a, b in zip(counts, counts[1:])]
+    return statistics.median(steps) if steps else None
+
+
 def qemu_run(work, image, mem, s, port, tsc):
     cmdline = "dirtier w=%d b=%d p=%d r=%d f=%d t=500 c=2000" % (s["ws"], s["bpw"], s["pattern"], s["rate"], tsc)
     base = [QEMU, "-accel", "kvm", "-cpu", CPU, "-m", str(mem >> 20), "-nodefaults", "-display", "none",
@@ -180,7 +191,8 @@ def qemu_run(work, image, mem, s, port, tsc):
         return {"status": info.get("status"), "total_ms": info.get("total-time", 0),
                 "downtime_ms": info.get("downtime", 0), "blackout_ms": blackout,
                 "bytes": info.get("ram", {}).get("transferred", 0),
-                "rounds": info.get("ram", {}).get("dirty-sync-count", 0), "guest_ok": guest_ok(f"{work}/qemu-dst.txt")}
+                "rounds": info.get("ram", {}).get("dirty-sync-count", 0), "guest_ok": guest_ok(f"{work}/qemu-dst.txt"),
+                "pace": guest_pace(f"{work}/qemu-src.txt")}
     finally:
         for p in (src, dst):
             p.kill()
@@ -219,14 +231,27 @@ def livemig_run(work, mem, s, port, streams):
         d = json.load(open(f"{work}/lm-dst.json"))
     except ValueError:
         return {"status": "failed: " + out.stderr[-300:], "total_ms": 0, "downtime_ms": 0, "blackout_ms": 0,
-                "bytes": 0, "rounds": 0, "guest_ok": False}
+                "bytes": 0, "rounds": 0, "guest_ok": False, "pace": guest_pace(f"{work}/lm-src.txt")}
     return {"status": r.get("status"), "total_ms": r.get("totalTimeMs", 0), "downtime_ms": r.get("downtimeMs", 0),
             "blackout_ms": r.get("blackoutMs", r.get("downtimeMs", 0)), "bytes": r.get("bytesOnWire", 0),
             "rounds": r.get("rounds", 0), "steps": r.get("switchoverStepsMs", {}),
             "dst_steps": d.get("switchoverStepsMs", {}),
             # QEMU's own downtime's end: the pause to the last byte of state written on the source.
             "sent_ms": sum(v for k, v in r.get("switchoverStepsMs", {}).items() if k != "resume_wait"),
-            "guest_ok": bool(d.get("guestProgressAfterResume")) and not d.get("selfCheckFailed")}
+            "guest_ok": bool(d.get("guestProgressAfterResume")) and not d.get("selfCheckFailed"),
+            "pace": guest_pace(f"{work}/lm-src.txt")}
+
+
+def slow_guests(name, results):
+    """Warnings for QEMU runs whose guest wrote less than half as fast as livemig's before migrating:
+    they moved other memory than the shape means, and their figures do not compare."""
+    paces = [r["pace"] for r in results["livemig"] if r.get("pace")]
+    if not paces:
+        return []
+    usual = statistics.median(paces)
+    return [f"{name}: QEMU run {k + 1}'s guest wrote {r['pace']:.0f} times per tick before migrating, livemig's "
+            f"{usual:.0f}: not comparable" for k, r in enumerate(results["qemu"])
+            if r.get("pace") is not None and r["pace"] < usual / 2]
 
 
 def median_run(runs):
@@ -262,6 +287,7 @@ def main():
     print("|---|---|---|---|---|")
     port = 7850
     everything = []
+    warnings = []
     for name, s in shapes(mem):
         if a.only and a.only not in name:
             continue
@@ -283,6 +309,9 @@ def main():
             ratio(m["blackout_ms"], q["blackout_ms"]), ratio(m["bytes"], q["bytes"]), "yes" if q["guest_ok"] else "NO", "yes" if m["guest_ok"] else "NO"),
             flush=True)
         everything.append({"shape": name, "qemu": results["qemu"], "livemig": results["livemig"]})
+        warnings += slow_guests(name, results)
+    for w in warnings:
+        print("\nwarning: " + w if w is warnings[0] else "warning: " + w)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(everything, f, indent=1)

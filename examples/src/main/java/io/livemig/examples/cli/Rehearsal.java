@@ -117,8 +117,8 @@ final class Rehearsal {
     }
 
     private static Rehearsal start(List<MigrationOptions> plan, Once once) {
-        // The rehearsal VMs are small: a larger XBZRLE cache than their memory would only cost
-        // its allocation.
+        // The rehearsal VMs hold at most 256 MiB: a larger XBZRLE cache would only cost its
+        // allocation.
         List<MigrationOptions> quiet = plan.stream().map(o -> o.toBuilder().listener(MigrationListener.NONE)
                 .progressInterval(Duration.ZERO).bandwidthLimitBytesPerSecond(0).postcopyBandwidthLimitBytesPerSecond(0)
                 .xbzrleCacheBytes(Math.min(o.xbzrleCacheBytes(), MAX_IN_MEMORY_BYTES)).build()).toList();
