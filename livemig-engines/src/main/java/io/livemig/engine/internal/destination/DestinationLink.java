@@ -39,7 +39,8 @@ final class DestinationLink {
 
     private final DestinationContext context;
     private final MigrationCounters counters;
-    private final ByteBuffer receiveBuffer;
+    /** Where frames are received; null once {@link #release released}. */
+    private ByteBuffer receiveBuffer;
     private final CRC32C crc = new CRC32C();
     private final Object sendLock = new Object();
     /** Builds return frames; guarded by {@link #sendLock}. */
@@ -91,6 +92,9 @@ final class DestinationLink {
      * @return the frame, a view valid until the next receive
      */
     Frame receive() throws MigrationException {
+        if (receiveBuffer == null) {
+            throw new IllegalStateException("the link was released");
+        }
         receiveBuffer.clear();
         int length;
         try {
@@ -120,6 +124,18 @@ final class DestinationLink {
             return frame;
         } catch (WireException e) {
             throw protocol(e.kind(), e.getMessage());
+        }
+    }
+
+    /**
+     * Gives the receive buffer back for the next destination in this JVM ({@link ReceiveBuffers#giveBack}),
+     * once no frame it received is used any more. Nothing is received after it. Same thread as {@link #receive}.
+     */
+    void release() {
+        ByteBuffer buffer = receiveBuffer;
+        receiveBuffer = null;
+        if (buffer != null) {
+            ReceiveBuffers.giveBack(buffer);
         }
     }
 

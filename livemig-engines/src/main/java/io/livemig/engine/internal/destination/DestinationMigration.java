@@ -235,6 +235,7 @@ public final class DestinationMigration {
             if (setup != null && setup.disksOrNull() != null) {
                 setup.disksOrNull().close();
             }
+            link.release(); // every frame was handled: the next destination here reuses the buffer
         }
         MigrationCounters all = counters;
         if (!streamCounters.isEmpty()) {
