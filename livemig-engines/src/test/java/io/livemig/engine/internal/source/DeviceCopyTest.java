@@ -1,7 +1,7 @@
 package io.livemig.engine.internal.source;
 
-import io.livemig.engine.internal.wire.Wire;
 import io.livemig.engine.internal.wire.SwitchoverFrames;
+import io.livemig.engine.internal.wire.Wire;
 import io.livemig.spi.DeviceMigration;
 import io.livemig.spi.MigratableDevice;
 import org.junit.jupiter.api.Test;
@@ -24,28 +24,28 @@ import static org.mockito.Mockito.when;
  */
 class DeviceCopyTest {
 
-    private static MigratableDevice whole(String id, byte[] state) {
-        return new MigratableDevice() {
-            @Override
-            public String id() {
-                return id;
-            }
+    /** A device saved whole ({@code migration} empty) or by its data stream. */
+    private record Device(String id, byte[] state, Optional<DeviceMigration> migration) implements MigratableDevice {
 
-            @Override
-            public byte[] saveState() {
-                return state.clone();
-            }
+        static Device whole(String id, byte... state) {
+            return new Device(id, state, Optional.empty());
+        }
 
-            @Override
-            public void loadState(byte[] s) {
-            }
-        };
+        @Override
+        public byte[] saveState() {
+            return state.clone();
+        }
+
+        @Override
+        public void loadState(byte[] s) {
+            throw new UnsupportedOperationException("a source device");
+        }
     }
 
     @Test
     void devicesThatSaveTheirStateWholeGetNoFrameBufferBeforeOrAtTheSwitchover() throws Exception {
         SourceLink link = mock(SourceLink.class);
-        DeviceCopy devices = new DeviceCopy(List.of(whole("rtc", new byte[] {1, 2, 3})), link);
+        DeviceCopy devices = new DeviceCopy(List.of(Device.whole("rtc", (byte) 1, (byte) 2, (byte) 3)), link);
         devices.prepare();
         List<SwitchoverFrames.DeviceStateFrame> saved = devices.save();
         assertFalse(devices.framesPrepared(), "no DEVICE_DATA frame is ever written for such a VM");
@@ -59,27 +59,8 @@ class DeviceCopyTest {
     void aDeviceThatStreamsItsStateGetsItsFrameBuffersBeforeTheLiveCopy() {
         SourceLink link = mock(SourceLink.class);
         when(link.frameLimitBytes()).thenReturn(Wire.MIN_MAX_FRAME_BYTES);
-        MigratableDevice streaming = new MigratableDevice() {
-            @Override
-            public String id() {
-                return "nic";
-            }
-
-            @Override
-            public byte[] saveState() {
-                return new byte[0];
-            }
-
-            @Override
-            public void loadState(byte[] s) {
-            }
-
-            @Override
-            public Optional<DeviceMigration> migration() {
-                return Optional.of(mock(DeviceMigration.class));
-            }
-        };
-        DeviceCopy devices = new DeviceCopy(List.of(whole("rtc", new byte[1]), streaming), link);
+        Device streaming = new Device("nic", new byte[0], Optional.of(mock(DeviceMigration.class)));
+        DeviceCopy devices = new DeviceCopy(List.of(Device.whole("rtc", (byte) 0), streaming), link);
         devices.prepare();
         assertTrue(devices.framesPrepared());
     }
