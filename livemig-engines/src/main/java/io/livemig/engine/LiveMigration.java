@@ -267,14 +267,16 @@ public final class LiveMigration {
     /**
      * Rehearses a migration inside this JVM: migrates {@code source} into a target made by
      * {@code targets}, over TCP connections on the loopback interface (as many as
-     * {@code options.streams()} asks), verified page for page, and closes the target. The JVM runs a method's first calls in its interpreter and compiles
-     * it once it has run often; a process's first migration therefore runs its switchover (the
-     * pause, the last pages on both sides, the state, COMMIT, the resume) largely interpreted, at
-     * several milliseconds of downtime more than the next one. A process that will migrate (a
-     * VMM, a control plane's agent, a destination waiting for its source) calls this once or
-     * twice ahead of time with small throwaway VMs of the provider it will use, so that its real
-     * migrations run compiled code, their page copy included; {@code livemig kvm run},
-     * {@code kvm receive} and {@code livemig demo} do so when they start. The rehearsal's listener admits only a source that proves a secret made for it.
+     * {@code options.streams()} asks), verified page for page, and closes the target. The JVM
+     * runs a method's first calls in its interpreter and compiles it once it has run often; a
+     * process's first migration therefore runs its switchover (the pause, the last pages on both
+     * sides, the state, COMMIT, the resume) largely interpreted, at several milliseconds of
+     * downtime more than the next one, and shares the CPUs with the compiler while it copies. A
+     * process that will migrate (a VMM, a control plane's agent, a destination waiting for its
+     * source) calls this once or twice ahead of time with small throwaway VMs of the provider it
+     * will use, so that its real migrations run compiled code, their page copy included;
+     * {@code livemig kvm run}, {@code kvm receive} and {@code livemig demo} do so when they
+     * start. The rehearsal's listener admits only a source that proves a secret made for it.
      *
      * <p>Blocks until the rehearsal ended; uses a thread of its own for the destination.
      *

@@ -257,7 +257,8 @@ final class DemoCommand implements Callable<Integer> {
             source.start();
             Thread.sleep(warmup.toMillis());
             err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%s%n", memory, pattern, dirtyRate,
-                    chosen.name().toLowerCase(Locale.ROOT), transport, rehearsal.inMemorySummary(rehearsals, memory.bytes()));
+                    chosen.name().toLowerCase(Locale.ROOT), transport,
+                    rehearsal.inMemorySummary(rehearsals, memory.bytes()));
             Result result;
             try {
                 result = switch (transport) {

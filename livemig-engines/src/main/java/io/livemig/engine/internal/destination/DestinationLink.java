@@ -128,8 +128,9 @@ final class DestinationLink {
     }
 
     /**
-     * Gives the receive buffer back for the next destination in this JVM ({@link ReceiveBuffers#giveBack}),
-     * once no frame it received is used any more. Nothing is received after it. Same thread as {@link #receive}.
+     * Gives the receive buffer back for the next destination in this JVM
+     * ({@link ReceiveBuffers#giveBack}), once no frame it received is used any more. Nothing is
+     * received after it. The thread that receives.
      */
     void release() {
         ByteBuffer buffer = receiveBuffer;

@@ -56,8 +56,8 @@ final class DeviceCopy {
     /**
      * Once the frame limit is agreed, before the live copy: makes the buffers of the DEVICE_DATA
      * frames if a device migrates by its data stream. Those buffers take the whole frame limit
-     * (16 MiB of direct memory, ~9 ms to allocate on a virtualised host): made at the first
-     * stop-copy drain they were downtime, and a VM without such a device needs none.
+     * (16 MiB of direct memory): made at the switchover's first save they were downtime, 8-31 ms
+     * of it measured on a virtualised host, and a VM without such a device needs none.
      */
     void prepare() {
         if (devices.stream().anyMatch(d -> d.migration().isPresent())) {
