@@ -75,10 +75,14 @@ final class SwitchoverSender {
             return;
         }
         List<VcpuState> states = vm.vcpus().saveState();
+        send(states);
+        sentVcpuStates = states;
+    }
+
+    private void send(List<VcpuState> states) throws MigrationException {
         for (VcpuState state : states) {
             link.send(new SwitchoverFrames.VcpuStateFrame(state));
         }
-        sentVcpuStates = states;
     }
 
     /**
@@ -137,9 +141,7 @@ final class SwitchoverSender {
             LOG.debug("switchover: state saved {} µs after the pause", context.nanosSincePause() / 1000);
         }
         if (!sentAhead) {
-            for (VcpuState state : states) {
-                link.send(new SwitchoverFrames.VcpuStateFrame(state));
-            }
+            send(states);
         }
         for (SwitchoverFrames.DeviceStateFrame state : deviceStates) {
             link.send(state);
