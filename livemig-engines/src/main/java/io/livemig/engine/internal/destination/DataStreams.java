@@ -289,7 +289,11 @@ final class DataStreams implements AutoCloseable {
         return all;
     }
 
-    /** Stops receiving and closes every data connection; waits briefly for the threads. Idempotent. */
+    /**
+     * Stops receiving and closes every data connection; waits briefly for the threads, and gives
+     * the receive buffer of each connection whose thread ended back for the next migration in this
+     * JVM ({@link DestinationLink#release}). Idempotent.
+     */
     @Override
     public void close() {
         closing = true;
@@ -297,13 +301,19 @@ final class DataStreams implements AutoCloseable {
             s.greeted.channel().close();
         }
         for (Stream s : streams) {
-            if (s.thread != null && s.thread != Thread.currentThread()) {
+            if (s.thread == Thread.currentThread()) {
+                continue;
+            }
+            if (s.thread != null) {
                 try {
                     s.thread.join(5_000);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     return;
                 }
+            }
+            if (s.thread == null || !s.thread.isAlive()) {
+                s.link.release(); // its thread received the last frame it will: none is in use
             }
         }
     }

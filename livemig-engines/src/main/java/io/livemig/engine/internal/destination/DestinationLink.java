@@ -130,7 +130,7 @@ final class DestinationLink {
     /**
      * Gives the receive buffer back for the next destination in this JVM
      * ({@link ReceiveBuffers#giveBack}), once no frame it received is used any more. Nothing is
-     * received after it. The thread that receives.
+     * received after it. The thread that receives, or one that joined it.
      */
     void release() {
         ByteBuffer buffer = receiveBuffer;

@@ -4,21 +4,34 @@ import io.livemig.engine.internal.wire.Wire;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * One receive buffer of the default frame limit, made ahead of need: a destination's link takes
- * it when a source is admitted instead of allocating 16 MiB of direct memory then (9-80 ms on a
- * virtualised host, where zeroing touches every page), between the source's HELLO and its SETUP.
- * {@link #prepareInBackground()} makes the next one on a daemon thread while a destination
- * waits for a source, and a migration's main link gives its buffer back when it ends
- * ({@link #giveBack}).
+ * Receive buffers of the default frame limit, made ahead of need: a destination's link takes a
+ * spare when a source is admitted instead of allocating 16 MiB of direct memory then (9-80 ms on
+ * a virtualised host, where zeroing touches every page), between the source's HELLO and its
+ * SETUP, or for each data connection. {@link #prepareInBackground()} makes one on a daemon thread
+ * while a destination waits for a source, and a migration's links give theirs back when it ends
+ * ({@link #giveBack}): the next migration in this JVM with as many connections (after a
+ * rehearsal, the real one) allocates none.
+ *
+ * <p>At most {@value #MAX_SPARES} spares are kept (80 MiB of direct memory), enough for a
+ * migration with four data connections; the JVM keeps them for its life, as it keeps one from its
+ * first destination on.
  *
  * <p>Thread-safe.
  */
 final class ReceiveBuffers {
 
-    private static final AtomicReference<ByteBuffer> SPARE = new AtomicReference<>();
+    /** The spares kept at most: the main link's and four data connections'. */
+    static final int MAX_SPARES = 5;
+
+    /** The spares, the last given back first. */
+    private static final ConcurrentLinkedDeque<ByteBuffer> SPARES = new ConcurrentLinkedDeque<>();
+    /** How many are in {@link #SPARES} or about to be (a bound, not an exact count at every instant). */
+    private static final AtomicInteger KEPT = new AtomicInteger();
     private static final AtomicReference<Thread> MAKING = new AtomicReference<>();
 
     private ReceiveBuffers() {
@@ -26,11 +39,11 @@ final class ReceiveBuffers {
 
     /** Makes a spare buffer on a daemon thread, unless one is there or being made. Returns at once. */
     static void prepareInBackground() {
-        if (SPARE.get() != null) {
+        if (!SPARES.isEmpty()) {
             return;
         }
         Thread maker = Thread.ofPlatform().daemon().name("livemig-receive-buffer").unstarted(() -> {
-            SPARE.compareAndSet(null, allocate(Wire.DEFAULT_MAX_FRAME_BYTES));
+            keep(allocate(Wire.DEFAULT_MAX_FRAME_BYTES));
             MAKING.set(null);
         });
         if (MAKING.compareAndSet(null, maker)) {
@@ -39,12 +52,12 @@ final class ReceiveBuffers {
     }
 
     /**
-     * Takes the spare buffer, waiting for the one being made if it will hold {@code bytes}: the
+     * Takes a spare buffer, waiting for the one being made if it will hold {@code bytes}: the
      * rest of that allocation is never slower than a second one beside it, which on two CPUs took
      * 8-54 ms where a source connected right after its destination began to wait (the demo).
      *
      * @param bytes the capacity needed
-     * @return the spare buffer if it holds {@code bytes} (cleared), else a new one
+     * @return a spare buffer if one holds {@code bytes} (cleared), else a new one
      */
     static ByteBuffer take(int bytes) {
         Thread maker = MAKING.get();
@@ -55,24 +68,42 @@ final class ReceiveBuffers {
                 Thread.currentThread().interrupt(); // the caller sees it at its next wait
             }
         }
-        ByteBuffer spare = SPARE.getAndSet(null);
-        if (spare != null && spare.capacity() >= bytes) {
-            return spare.clear();
+        ByteBuffer spare = SPARES.pollFirst();
+        if (spare == null) {
+            return allocate(bytes);
         }
-        return allocate(bytes);
+        KEPT.decrementAndGet();
+        if (spare.capacity() < bytes) {
+            keep(spare);
+            return allocate(bytes);
+        }
+        return spare.clear();
     }
 
     /**
-     * Keeps a receive buffer its link no longer uses as the spare, if none is there: the next
-     * destination in this JVM (after a rehearsal, the real one) then allocates nothing. Frames read
-     * into it before are views nobody holds any more; the next link overwrites what they held.
+     * Keeps a receive buffer its link no longer uses as a spare, unless it is smaller than the
+     * default frame limit or {@value #MAX_SPARES} are kept already. Frames read into it before are
+     * views nobody holds any more; the next link overwrites what they held.
      *
      * @param buffer a buffer from {@link #take}, never used again by its link
      */
     static void giveBack(ByteBuffer buffer) {
         if (buffer.capacity() >= Wire.DEFAULT_MAX_FRAME_BYTES) {
-            SPARE.compareAndSet(null, buffer);
+            keep(buffer);
         }
+    }
+
+    /** @return the spares kept now */
+    static int spares() {
+        return SPARES.size();
+    }
+
+    private static void keep(ByteBuffer buffer) {
+        if (KEPT.incrementAndGet() > MAX_SPARES) {
+            KEPT.decrementAndGet();
+            return;
+        }
+        SPARES.offerFirst(buffer);
     }
 
     private static ByteBuffer allocate(int bytes) {
