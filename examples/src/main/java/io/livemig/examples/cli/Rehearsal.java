@@ -35,6 +35,8 @@ import java.util.Locale;
 final class Rehearsal {
 
     private static final Logger LOG = LoggerFactory.getLogger(Rehearsal.class);
+    /** The data connections of a destination's post-copy rehearsals: QEMU's default multifd channel count. */
+    static final int DESTINATION_STREAMS = 2;
 
     /** Guest RAM of a KVM rehearsal VM, and the least of an in-memory one. */
     private static final long MEMORY_BYTES = 64L << 20;
@@ -79,8 +81,11 @@ final class Rehearsal {
 
     /**
      * Starts {@code count} rehearsals for a KVM destination, which does not know the source's
-     * strategy: pre-copy and post-copy in turn, since post-copy's switchover on this side (arming
-     * demand paging, installing pages) is code of its own.
+     * strategy nor its data connections: pre-copy on one connection and post-copy on
+     * {@value #DESTINATION_STREAMS} data connections in turn, since post-copy's switchover on this
+     * side (arming demand paging, installing pages) is code of its own, and so is receiving on
+     * data connections, whose receive buffers (16 MiB each) the destination then keeps for the
+     * real migration's.
      *
      * @param count how many; 0 starts nothing
      * @return the running rehearsals
@@ -88,7 +93,8 @@ final class Rehearsal {
     static Rehearsal forDestination(int count) {
         List<MigrationOptions> plan = new ArrayList<>();
         for (int i = 0; i < count; i++) {
-            plan.add(MigrationOptions.builder().strategy(i % 2 == 0 ? Strategy.PRECOPY : Strategy.POSTCOPY).build());
+            plan.add(i % 2 == 0 ? MigrationOptions.builder().strategy(Strategy.PRECOPY).build()
+                    : MigrationOptions.builder().strategy(Strategy.POSTCOPY).streams(DESTINATION_STREAMS).build());
         }
         return start(plan, o -> kvmOnce(o, false));
     }
