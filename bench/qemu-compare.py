@@ -8,6 +8,9 @@ without a cap, a sequential writer with small writes (with and without XBZRLE), 
 does not converge without help, post-copy after the first pass with and without a cap after the
 switch, and auto-converge. QEMU gets the guest's parameters on the Multiboot command line (the
 guest reads them there when no parameter block is written); livemig writes the parameter block.
+QEMU runs as it comes (anonymous guest RAM on transparent huge pages); `--qemu-ram 4k` disables
+huge pages for it and `--qemu-ram memfd` gives it a memfd as livemig's guest RAM (`qemu_ram`
+says what each does to the guest's pace on this host).
 
 For each shape: `--runs` runs of each (default 3), the median of each figure printed for both,
 and the ratios livemig / QEMU of total time, downtime, blackout and bytes. Downtime is
@@ -20,11 +23,11 @@ A QEMU run whose guest wrote less than half as often per tick before migrating a
 (read from the source's console) moved other memory than the shape means: a warning after the
 table names it, and its figures should not be compared.
 
-Usage: bench/qemu-compare.py [--mem 1G] [--runs 3] [--only SUBSTRING] [--streams N]
+Usage: bench/qemu-compare.py [--mem 1G] [--runs 3] [--only SUBSTRING] [--streams N] [--qemu-ram thp|4k|memfd]
 Needs: /dev/kvm, qemu-system-x86 (apt-get install qemu-system-x86), binutils, and a built
 livemig (./mvnw -q install -DskipTests).
 """
-import argparse, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, ctypes, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIVEMIG = os.path.join(ROOT, "livemig")
@@ -34,6 +37,7 @@ CPU = "host,-arch-capabilities"
 MiB = 1 << 20
 # "No cap": QEMU's default max-bandwidth is 128 MiB/s, so it must be lifted explicitly.
 UNCAPPED = 100 * 1000 * MiB
+PR_SET_THP_DISABLE = 41  # linux/prctl.h
 
 SIZES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -134,15 +138,36 @@ def guest_pace(console_path):
     return statistics.median(steps) if steps else None
 
 
-def qemu_run(work, image, mem, s, port, tsc):
+def qemu_ram(mem, backing):
+    """QEMU's guest RAM options and the hook that starts QEMU, for the --qemu-ram choice.
+
+    "thp" (the default) is QEMU as it comes: anonymous guest RAM, for which it asks for
+    transparent huge pages. On this host (kvm-pvm) a guest on them either crawls (64-500 writes a
+    tick in the whole-RAM shapes) or races (500 000), from one boot to the next, so that QEMU's
+    runs of those shapes moved 5 MiB one time and 2 GiB the next; the pace warning after the table
+    names the crawling runs. "4k" starts QEMU with huge pages disabled for it (prctl
+    PR_SET_THP_DISABLE, which its madvise cannot undo): 4 KiB pages, 15 000-45 000 writes a tick,
+    steadily, where livemig's guest (a memfd, 4 KiB pages) makes 55 000-98 000. "memfd" gives
+    QEMU a memfd like livemig's (27 000-60 000 writes a tick), but its post-copy switch on shared
+    memory is not the path it takes by default (a 140 ms blackout in one run)."""
+    if backing == "memfd":
+        return ["-object", f"memory-backend-memfd,id=ram,size={mem >> 20}M", "-machine", "memory-backend=ram"], None
+    if backing == "4k":
+        return [], lambda: ctypes.CDLL(None, use_errno=True).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
+    return [], None
+
+
+def qemu_run(work, image, mem, s, port, tsc, backing):
     cmdline = "dirtier w=%d b=%d p=%d r=%d f=%d t=500 c=2000" % (s["ws"], s["bpw"], s["pattern"], s["rate"], tsc)
-    base = [QEMU, "-accel", "kvm", "-cpu", CPU, "-m", str(mem >> 20), "-nodefaults", "-display", "none",
-            "-kernel", image, "-append", cmdline]
+    ram, hook = qemu_ram(mem, backing)
+    base = [QEMU, "-accel", "kvm", "-cpu", CPU, "-m", str(mem >> 20), *ram, "-nodefaults",
+            "-display", "none", "-kernel", image, "-append", cmdline]
     dst = subprocess.Popen(base + ["-debugcon", f"file:{work}/qemu-dst.txt", "-qmp",
                                    f"unix:{work}/dst.sock,server=on,wait=off", "-incoming", f"tcp:127.0.0.1:{port}"],
-                           stderr=subprocess.DEVNULL)
+                           stderr=subprocess.DEVNULL, preexec_fn=hook)
     src = subprocess.Popen(base + ["-debugcon", f"file:{work}/qemu-src.txt", "-qmp",
-                                   f"unix:{work}/src.sock,server=on,wait=off"], stderr=subprocess.DEVNULL)
+                                   f"unix:{work}/src.sock,server=on,wait=off"], stderr=subprocess.DEVNULL,
+                           preexec_fn=hook)
     try:
         qs, qd = Qmp(f"{work}/src.sock"), Qmp(f"{work}/dst.sock")
         # QEMU boots through its BIOS first, which takes seconds here (real mode is emulated on
@@ -271,6 +296,9 @@ def main():
     ap.add_argument("--only", default="", help="run only the shapes whose name contains this")
     ap.add_argument("--streams", type=int, default=1, help="livemig's parallel streams")
     ap.add_argument("--json", help="also write every run's figures to this file")
+    ap.add_argument("--qemu-ram", choices=["thp", "4k", "memfd"], default="thp",
+                    help="QEMU's guest RAM: its anonymous memory with transparent huge pages, as QEMU comes "
+                         "(default), the same in 4 KiB pages, or a memfd as livemig's (see qemu_ram)")
     a = ap.parse_args()
     if QEMU is None:
         sys.exit("qemu-system-x86_64 is missing: apt-get install qemu-system-x86")
@@ -280,7 +308,7 @@ def main():
     image = os.path.join(work, "dirtier.bin")
     subprocess.run([LIVEMIG, "kvm", "guest", "--out", image], check=True, capture_output=True)
     print(f"guest: {a.mem} RAM, TSC {tsc} kHz, {a.runs} run(s) of each, medians of each figure; "
-          f"livemig streams: {a.streams}\n")
+          f"livemig streams: {a.streams}; QEMU's guest RAM: {a.qemu_ram}\n")
     print("| guest and settings | QEMU total ms / downtime ms (blackout) / MiB "
           "| livemig total ms / downtime ms (blackout) / MiB "
           "| livemig ÷ QEMU (total / downtime / blackout / bytes) | guest ok after (QEMU, livemig) |")
@@ -294,7 +322,7 @@ def main():
         results = {"qemu": [], "livemig": []}
         for _ in range(a.runs):
             port += 1
-            results["qemu"].append(qemu_run(work, image, mem, s, port, tsc))
+            results["qemu"].append(qemu_run(work, image, mem, s, port, tsc, a.qemu_ram))
             time.sleep(1)
             port += 1
             results["livemig"].append(livemig_run(work, mem, s, port, a.streams))
