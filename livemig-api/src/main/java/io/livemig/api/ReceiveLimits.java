@@ -19,7 +19,10 @@ import java.util.Objects;
  * @param handshakeTimeout longest a connection may take from accept to a complete, authenticated
  *                         handshake; a slow or idle peer is dropped after it
  * @param maxStreams       most data connections a source may open beside its first channel
- *                         ({@link MigrationOptions#streams()}); 0 takes none
+ *                         ({@link MigrationOptions#streams()}); 0 takes none. Each connection, as
+ *                         the first channel, receives into a buffer of the frame limit (16 MiB of
+ *                         direct memory by default); a JVM keeps up to five of them after a
+ *                         migration, for the next one it receives
  * @param maxDiskBlocks    most disk blocks announced in SETUP, over all disks: bounds the
  *                         receiver's per-block bookkeeping (8 bytes a block to verify)
  */

@@ -466,8 +466,9 @@ final class KvmCommand {
         Duration acceptTimeout;
 
         @Option(names = "--rehearsals", defaultValue = "2", description = "small throwaway migrations inside this "
-                + "process, pre-copy and post-copy (on two data connections) in turn, before it accepts the source (which waits meanwhile), so "
-                + "that the switchover runs compiled code (0: none; default ${DEFAULT-VALUE})")
+                + "process, pre-copy and post-copy (on two data connections) in turn, before it accepts the source "
+                + "(which waits meanwhile), so that the switchover runs compiled code (0: none; default "
+                + "${DEFAULT-VALUE})")
         int rehearsals;
 
         /** The rehearsals started with this command, awaited before the source is accepted. */
