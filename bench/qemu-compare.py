@@ -19,9 +19,11 @@ written its last byte (without a return path, the source does not wait for the d
 livemig's ends when the destination's RESUMED is back at the source. The blackout is the same
 measure on both sides, the guest's: from the source's pause to the destination's resume, on this
 host's clock (QEMU: the STOP and RESUME events' timestamps; livemig: its report's blackout).
-A QEMU run whose guest wrote less than half as often per tick before migrating as livemig's did
-(read from the source's console) moved other memory than the shape means: a warning after the
-table names it, and its figures should not be compared.
+A QEMU guest that should write as fast as it can but crawls at its start (its console's pace;
+see qemu_ram) is given the shape's time before its migration from when it stops crawling, and a
+warning after the table says how long it crawled. A QEMU run whose guest still wrote less than
+half as often per tick before migrating as livemig's did moved other memory than the shape
+means: a warning names it, and its figures should not be compared.
 
 Usage: bench/qemu-compare.py [--mem 1G] [--runs 3] [--only SUBSTRING] [--streams N] [--qemu-ram thp|4k|memfd]
 Needs: /dev/kvm, qemu-system-x86 (apt-get install qemu-system-x86), binutils, and a built
@@ -38,6 +40,10 @@ MiB = 1 << 20
 # "No cap": QEMU's default max-bandwidth is 128 MiB/s, so it must be lifted explicitly.
 UNCAPPED = 100 * 1000 * MiB
 PR_SET_THP_DISABLE = 41  # linux/prctl.h
+# A guest writing as fast as it can makes 15 000 writes a tick and more (4 KiB pages, first
+# touches included); one that crawls at its start on this host's huge pages makes 48-1 600.
+CRAWL_WRITES_PER_TICK = 10000
+SLOW_START_LIMIT_S = 30
 
 SIZES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -130,24 +136,37 @@ def guest_ok(console_path):
     return "check ok" in console and "FAILED" not in console
 
 
-def guest_pace(console_path):
-    """The median of the guest's writes per tick on the source's console (its ticks are cumulative), or None."""
+def tick_steps(console_path):
+    """The guest's writes in each tick on its console (its ticks are cumulative), oldest first."""
     console = open(console_path, errors="replace").read() if os.path.exists(console_path) else ""
     counts = [int(w) for w in re.findall(r"^tick \d+ writes (\d+)$", console, re.M)]
-    steps = [b - a for a, b in zip(counts, counts[1:])]
+    return [b - a for a, b in zip(counts, counts[1:])]
+
+
+def guest_pace(console_path):
+    """The median of the guest's writes per tick on the source's console, or None."""
+    steps = tick_steps(console_path)
     return statistics.median(steps) if steps else None
+
+
+def last_tick_writes(console_path):
+    """The guest's writes in its last tick on its console, or None."""
+    steps = tick_steps(console_path)
+    return steps[-1] if steps else None
 
 
 def qemu_ram(mem, backing):
     """QEMU's guest RAM options and the hook that starts QEMU, for the --qemu-ram choice.
 
     "thp" (the default) is QEMU as it comes: anonymous guest RAM, for which it asks for
-    transparent huge pages. On this host (kvm-pvm) a guest on them either crawls (64-500 writes a
-    tick in the whole-RAM shapes) or races (500 000), from one boot to the next, so that QEMU's
-    runs of those shapes moved 5 MiB one time and 2 GiB the next; the pace warning after the table
-    names the crawling runs. "4k" starts QEMU with huge pages disabled for it (prctl
-    PR_SET_THP_DISABLE, which its madvise cannot undo): 4 KiB pages, 15 000-45 000 writes a tick,
-    steadily, where livemig's guest (a memfd, 4 KiB pages) makes 55 000-98 000. "memfd" gives
+    transparent huge pages. On this host (kvm-pvm) a guest on them either crawls (48-1 600 writes a
+    tick in the whole-RAM shapes) or races (45 000-4 500 000), from one boot to the next, so that
+    QEMU's runs of those shapes moved 5 MiB one time and 2 GiB the next. The crawl is the guest's
+    first 0.5-4.5 s (tick after tick: 352, 480, 1 200, then 376 400, 711 136), so qemu_run waits
+    for its end before it counts the shape's time to the migration. "4k" starts QEMU with huge
+    pages disabled for it (prctl PR_SET_THP_DISABLE, which its madvise cannot undo): 4 KiB pages,
+    15 000-45 000 writes a tick, steadily, where livemig's guest (a memfd, 4 KiB pages) makes
+    55 000-98 000. "memfd" gives
     QEMU a memfd like livemig's (27 000-60 000 writes a tick), but its post-copy switch on shared
     memory is not the path it takes by default (a 140 ms blackout in one run)."""
     if backing == "memfd":
@@ -158,6 +177,9 @@ def qemu_ram(mem, backing):
 
 
 def qemu_run(work, image, mem, s, port, tsc, backing):
+    for console in ("qemu-src.txt", "qemu-dst.txt"):
+        if os.path.exists(f"{work}/{console}"):
+            os.remove(f"{work}/{console}")
     cmdline = "dirtier w=%d b=%d p=%d r=%d f=%d t=500 c=2000" % (s["ws"], s["bpw"], s["pattern"], s["rate"], tsc)
     ram, hook = qemu_ram(mem, backing)
     base = [QEMU, "-accel", "kvm", "-cpu", CPU, "-m", str(mem >> 20), *ram, "-nodefaults",
@@ -174,6 +196,14 @@ def qemu_run(work, image, mem, s, port, tsc, backing):
         # this host): wait until the guest has run as long as livemig's does before migrating.
         if not wait_for(f"{work}/qemu-src.txt", "dirtier start", 60):
             raise RuntimeError("the guest did not start under QEMU")
+        slow_start = 0.0
+        if s["rate"] == 0:
+            # A guest writing as fast as it can: measured from when it does (see qemu_ram).
+            started = time.time()
+            while time.time() - started < SLOW_START_LIMIT_S and (last_tick_writes(f"{work}/qemu-src.txt") or 0) \
+                    < CRAWL_WRITES_PER_TICK:
+                time.sleep(0.05)
+            slow_start = time.time() - started
         time.sleep(s["after"])
         postcopy = s["strategy"] == "postcopy"
         caps = [{"capability": "xbzrle", "state": s["codec"] == "xbzrle"},
@@ -217,7 +247,7 @@ def qemu_run(work, image, mem, s, port, tsc, backing):
                 "downtime_ms": info.get("downtime", 0), "blackout_ms": blackout,
                 "bytes": info.get("ram", {}).get("transferred", 0),
                 "rounds": info.get("ram", {}).get("dirty-sync-count", 0), "guest_ok": guest_ok(f"{work}/qemu-dst.txt"),
-                "pace": guest_pace(f"{work}/qemu-src.txt")}
+                "pace": guest_pace(f"{work}/qemu-src.txt"), "slow_start_s": slow_start}
     finally:
         for p in (src, dst):
             p.kill()
@@ -293,7 +323,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mem", default="1G")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--only", default="", help="run only the shapes whose name contains this")
+    ap.add_argument("--only", default="", help="run only the shapes whose name contains this (or one of "
+                                                 "several, separated by |)")
     ap.add_argument("--streams", type=int, default=1, help="livemig's parallel streams")
     ap.add_argument("--json", help="also write every run's figures to this file")
     ap.add_argument("--qemu-ram", choices=["thp", "4k", "memfd"], default="thp",
@@ -317,7 +348,7 @@ def main():
     everything = []
     warnings = []
     for name, s in shapes(mem):
-        if a.only and a.only not in name:
+        if a.only and not any(part in name for part in a.only.split("|")):
             continue
         results = {"qemu": [], "livemig": []}
         for _ in range(a.runs):
@@ -337,6 +368,10 @@ def main():
             ratio(m["blackout_ms"], q["blackout_ms"]), ratio(m["bytes"], q["bytes"]), "yes" if q["guest_ok"] else "NO", "yes" if m["guest_ok"] else "NO"),
             flush=True)
         everything.append({"shape": name, "qemu": results["qemu"], "livemig": results["livemig"]})
+        slow = [r["slow_start_s"] for r in results["qemu"] if r.get("slow_start_s", 0) >= 0.5]
+        if slow:
+            warnings.append(f"{name}: QEMU's guest crawled at its start in {len(slow)} run(s), for "
+                            + ", ".join("%.1f s" % t for t in slow) + ": their migrations began that much later")
         warnings += slow_guests(name, results)
     for w in warnings:
         print("\nwarning: " + w if w is warnings[0] else "warning: " + w)
