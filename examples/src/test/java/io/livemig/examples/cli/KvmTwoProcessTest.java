@@ -86,9 +86,12 @@ class KvmTwoProcessTest {
         Kvm.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
         GuestBuilder.unavailableReason().ifPresent(r -> Assumptions.abort("skipped: " + r));
         Path dstConsole = dir.resolve("destination-console.txt");
+        // The guest reads its whole disk every 2 s of its time. Its first check after the resume
+        // shares the two CPUs with both sides' verification (a digest of every block) and took
+        // more than 2 s in one run of three here: 7 s leave room for the next check too.
         Process receiver = CliProcess.start(dir.resolve("receive.out"), "kvm", "receive", "--insecure", "--listen",
                 "127.0.0.1:0", "--mem", "64M", "--disk", dir.resolve("dest.img").toString(),
-                "--console", dstConsole.toString(), "--run-after", "3500ms", "--json");
+                "--console", dstConsole.toString(), "--run-after", "7s", "--json");
         Process sender = null;
         try {
             int port = CliProcess.awaitPort(receiver);
