@@ -258,7 +258,7 @@ final class DemoCommand implements Callable<Integer> {
             Thread.sleep(warmup.toMillis());
             err.printf("livemig demo: %s VM, %s workload at %s/s, %s migration over %s%s%n", memory, pattern, dirtyRate,
                     chosen.name().toLowerCase(Locale.ROOT), transport,
-                    rehearsal.inMemorySummary(rehearsals, memory.bytes()));
+                    rehearsal.inMemorySummary());
             Result result;
             try {
                 result = switch (transport) {

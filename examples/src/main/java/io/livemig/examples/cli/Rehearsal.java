@@ -57,12 +57,18 @@ final class Rehearsal {
     }
 
     private final Thread thread;
+    /** How many rehearsals were asked for. */
+    private final int planned;
+    /** The memory of each in-memory rehearsal VM; 0 for KVM rehearsals. */
+    private final long inMemoryBytes;
     private volatile long elapsedNanos = -1;
     /** Rehearsals that completed; written by the rehearsal thread only. */
     private volatile int completed;
 
     /** Makes the thread that rehearses {@code plan} with {@code once} (none for an empty plan); not started. */
-    private Rehearsal(List<MigrationOptions> plan, Once once) {
+    private Rehearsal(List<MigrationOptions> plan, Once once, long inMemoryBytes) {
+        this.planned = plan.size();
+        this.inMemoryBytes = inMemoryBytes;
         this.thread = plan.isEmpty() ? null
                 : Thread.ofPlatform().daemon().name("livemig-rehearsal").unstarted(() -> run(plan, once));
     }
@@ -76,7 +82,7 @@ final class Rehearsal {
      * @return the running rehearsals
      */
     static Rehearsal start(int count, MigrationOptions options, boolean replayable) {
-        return start(Collections.nCopies(Math.max(0, count), options), o -> kvmOnce(o, replayable));
+        return start(Collections.nCopies(Math.max(0, count), options), o -> kvmOnce(o, replayable), 0);
     }
 
     /**
@@ -96,7 +102,7 @@ final class Rehearsal {
             plan.add(i % 2 == 0 ? MigrationOptions.builder().strategy(Strategy.PRECOPY).build()
                     : MigrationOptions.builder().strategy(Strategy.POSTCOPY).streams(DESTINATION_STREAMS).build());
         }
-        return start(plan, o -> kvmOnce(o, false));
+        return start(plan, o -> kvmOnce(o, false), 0);
     }
 
     /**
@@ -114,7 +120,7 @@ final class Rehearsal {
      */
     static Rehearsal inMemory(int count, MigrationOptions options, long memoryBytes) {
         long bytes = inMemoryBytes(memoryBytes);
-        return start(Collections.nCopies(Math.max(0, count), options), o -> inMemoryOnce(o, bytes));
+        return start(Collections.nCopies(Math.max(0, count), options), o -> inMemoryOnce(o, bytes), bytes);
     }
 
     /** @return the memory of the in-memory rehearsal VMs for a VM of {@code memoryBytes}: a quarter, 64 to 256 MiB */
@@ -122,13 +128,13 @@ final class Rehearsal {
         return Math.clamp((memoryBytes / 4) & -(1L << 20), MEMORY_BYTES, MAX_IN_MEMORY_BYTES);
     }
 
-    private static Rehearsal start(List<MigrationOptions> plan, Once once) {
+    private static Rehearsal start(List<MigrationOptions> plan, Once once, long inMemoryBytes) {
         // The rehearsal VMs hold at most 256 MiB: a larger XBZRLE cache would only cost its
         // allocation.
         List<MigrationOptions> quiet = plan.stream().map(o -> o.toBuilder().listener(MigrationListener.NONE)
                 .progressInterval(Duration.ZERO).bandwidthLimitBytesPerSecond(0).postcopyBandwidthLimitBytesPerSecond(0)
                 .xbzrleCacheBytes(Math.min(o.xbzrleCacheBytes(), MAX_IN_MEMORY_BYTES)).build()).toList();
-        Rehearsal rehearsal = new Rehearsal(quiet, once);
+        Rehearsal rehearsal = new Rehearsal(quiet, once, inMemoryBytes);
         if (rehearsal.thread != null) {
             rehearsal.thread.start();
         }
@@ -171,18 +177,16 @@ final class Rehearsal {
     /**
      * Says what the in-memory rehearsals did, once {@link #await()} returned, for the demo's first line.
      *
-     * @param asked       the rehearsals asked for
-     * @param memoryBytes the real VM's memory
      * @return e.g. " (after 2 rehearsals of a 256M VM, 1800 ms, while the VM was made)"; "" if none was asked for
      */
-    String inMemorySummary(int asked, long memoryBytes) {
-        if (asked == 0) {
+    String inMemorySummary() {
+        if (planned == 0) {
             return "";
         }
         int done = completed;
         return String.format(Locale.ROOT, " (after %s rehearsal%s of a %s VM, %d ms, while the VM was made)",
-                done == asked ? String.valueOf(done) : done + " of " + asked, asked == 1 ? "" : "s",
-                new SizeArg(inMemoryBytes(memoryBytes)), elapsed().toMillis());
+                done == planned ? String.valueOf(done) : done + " of " + planned, planned == 1 ? "" : "s",
+                new SizeArg(inMemoryBytes), elapsed().toMillis());
     }
 
     private static boolean rehearseOnce(Once once, MigrationOptions options) {

@@ -4,8 +4,8 @@ import io.livemig.engine.internal.wire.Wire;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.concurrent.ConcurrentLinkedDeque;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.BlockingDeque;
+import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -28,10 +28,8 @@ final class ReceiveBuffers {
     /** The spares kept at most: the main link's and four data connections'. */
     static final int MAX_SPARES = 5;
 
-    /** The spares, the last given back first. */
-    private static final ConcurrentLinkedDeque<ByteBuffer> SPARES = new ConcurrentLinkedDeque<>();
-    /** How many are in {@link #SPARES} or about to be (a bound, not an exact count at every instant). */
-    private static final AtomicInteger KEPT = new AtomicInteger();
+    /** The spares, the last given back first; one more than the bound is dropped. */
+    private static final BlockingDeque<ByteBuffer> SPARES = new LinkedBlockingDeque<>(MAX_SPARES);
     private static final AtomicReference<Thread> MAKING = new AtomicReference<>();
 
     private ReceiveBuffers() {
@@ -43,7 +41,7 @@ final class ReceiveBuffers {
             return;
         }
         Thread maker = Thread.ofPlatform().daemon().name("livemig-receive-buffer").unstarted(() -> {
-            keep(allocate(Wire.DEFAULT_MAX_FRAME_BYTES));
+            SPARES.offerFirst(allocate(Wire.DEFAULT_MAX_FRAME_BYTES));
             MAKING.set(null);
         });
         if (MAKING.compareAndSet(null, maker)) {
@@ -72,9 +70,8 @@ final class ReceiveBuffers {
         if (spare == null) {
             return allocate(bytes);
         }
-        KEPT.decrementAndGet();
         if (spare.capacity() < bytes) {
-            keep(spare);
+            SPARES.offerFirst(spare);
             return allocate(bytes);
         }
         return spare.clear();
@@ -89,21 +86,13 @@ final class ReceiveBuffers {
      */
     static void giveBack(ByteBuffer buffer) {
         if (buffer.capacity() >= Wire.DEFAULT_MAX_FRAME_BYTES) {
-            keep(buffer);
+            SPARES.offerFirst(buffer);
         }
     }
 
     /** @return the spares kept now */
     static int spares() {
         return SPARES.size();
-    }
-
-    private static void keep(ByteBuffer buffer) {
-        if (KEPT.incrementAndGet() > MAX_SPARES) {
-            KEPT.decrementAndGet();
-            return;
-        }
-        SPARES.offerFirst(buffer);
     }
 
     private static ByteBuffer allocate(int bytes) {
